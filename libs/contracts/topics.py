@@ -1,0 +1,42 @@
+"""The project's Kafka topics and their settings, declared once.
+
+`infra/scripts/create_topics.py` creates them at stack start; services take the names
+from their settings (defaults equal these names).
+"""
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, kw_only=True)
+class TopicSpec:
+    name: str
+    partitions: int
+    config: dict[str, str] = field(default_factory=dict)
+
+
+SEVEN_DAYS_MS = str(7 * 24 * 3600 * 1000)
+
+LINKS = TopicSpec(
+    name="links",
+    partitions=3,
+    # Compacted: the newest event per code is the link's state, kept forever, so a
+    # redirect replica (or `just replay links`) can rebuild its read model from offset 0.
+    config={"cleanup.policy": "compact", "min.compaction.lag.ms": "60000"},
+)
+
+CLICKS = TopicSpec(
+    name="clicks",
+    # One partition per aggregator worker (3 workers in one consumer group).
+    partitions=3,
+    # The replay horizon: click events are kept 7 days; the aggregator's event-id ledger
+    # keeps ids at least as long, so any replay inside the horizon is deduplicated.
+    config={"cleanup.policy": "delete", "retention.ms": SEVEN_DAYS_MS},
+)
+
+DEADLETTER = TopicSpec(
+    name="deadletter",
+    partitions=1,
+    config={"cleanup.policy": "delete", "retention.ms": SEVEN_DAYS_MS},
+)
+
+ALL_TOPICS: tuple[TopicSpec, ...] = (LINKS, CLICKS, DEADLETTER)

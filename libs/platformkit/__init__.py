@@ -1,0 +1,1 @@
+"""Shared service plumbing: settings base, JSON errors, health routes, ASGI server runner."""
