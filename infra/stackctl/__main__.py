@@ -1,0 +1,125 @@
+"""`python -m stackctl <command>`: the native stack's control. The justfile calls these."""
+
+import argparse
+import asyncio
+import sys
+import time
+
+from stackctl import bootstrap, checks, migrate, render, supervisor, topics
+from stackctl.bootstrap import say
+from stackctl.config import StackSettings
+
+
+def _wait(s: StackSettings, probes: dict[str, checks.Probe], *, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    pending = dict(probes)
+    last: dict[str, str | None] = {}
+    while pending:
+        last = asyncio.run(checks.run_probes(pending, timeout=5.0))
+        for name, error in last.items():
+            if error is None:
+                say(f"{name}: ready")
+                pending.pop(name)
+        if not pending:
+            return
+        if time.monotonic() > deadline:
+            lines = "\n".join(f"  {n}: {last.get(n)}  (logs: just logs {n})" for n in pending)
+            raise SystemExit(f"[stack] {what} not ready after {timeout:.0f}s:\n{lines}")
+        time.sleep(0.5)
+
+
+def up(s: StackSettings, *, infra_only: bool) -> None:
+    bootstrap.ensure_api_key(s)
+    render.render_all(s)
+    bootstrap.ensure_kafka_libs(s)
+    bootstrap.ensure_kafka_storage(s)
+    bootstrap.ensure_postgres_cluster(s)
+    supervisor.ensure_running(s)
+    say("starting infrastructure: " + ", ".join(render.INFRA_PROGRAMS))
+    supervisor.start(s, *render.INFRA_PROGRAMS)
+    infra = checks.infra_probes(s)
+    infra["kafka"] = lambda: checks.kafka_broker(s)  # topics come next
+    infra["postgres"] = lambda: checks.postgres_server(s)  # the app role comes next
+    _wait(s, infra, timeout=120, what="infrastructure")
+    asyncio.run(bootstrap.ensure_postgres_database(s))
+    asyncio.run(topics.ensure_topics(f"127.0.0.1:{s.kafka_port}"))
+    asyncio.run(migrate.migrate_postgres(s))
+    asyncio.run(migrate.migrate_clickhouse(s))
+    if infra_only:
+        say("infrastructure is up (services not started)")
+        return
+    programs = render.service_programs(s)
+    say("starting services: " + ", ".join(programs))
+    supervisor.start(s, *programs)
+    _wait(s, checks.service_probes(s), timeout=180, what="services")
+    _wait(s, {"public /readyz": lambda: checks._http_ok(f"http://127.0.0.1:{s.public_http_port}/readyz")},
+          timeout=60, what="public entry point")
+    say(f"stack is up: http://127.0.0.1:{s.public_http_port}  (API key: {s.api_key_file})")
+
+
+def down(s: StackSettings) -> None:
+    if supervisor.supervisord_pid(s) is None:
+        say("stack is not running")
+    else:
+        say("stopping every program and supervisord")
+        supervisor.shutdown(s)
+    deadline = time.monotonic() + 30
+    while True:
+        busy = {name: port for name, port in checks.stack_ports(s).items() if checks.port_in_use(port)}
+        if not busy or time.monotonic() > deadline:
+            break
+        time.sleep(0.3)
+    leftovers = supervisor.leftover_processes(s)
+    if busy or leftovers:
+        raise SystemExit(f"[stack] still running after down: ports {busy}, processes {leftovers}")
+    say("stack is down: no process left, ports free")
+
+
+def check(s: StackSettings) -> int:
+    results = asyncio.run(checks.run_probes({**checks.infra_probes(s), **checks.service_probes(s)}))
+    width = max(map(len, results))
+    for name, error in results.items():
+        print(f"{name:<{width}}  {'ok' if error is None else 'FAIL  ' + error}")
+    return 0 if all(e is None for e in results.values()) else 1
+
+
+def health_server(s: StackSettings) -> None:
+    from platformkit.server import serve
+
+    serve(factory="stackctl.healthapp:create_app", server="hypercorn", host="127.0.0.1", port=s.stackcheck_port)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="stackctl")
+    sub = parser.add_subparsers(dest="command", required=True)
+    up_p = sub.add_parser("up", help="start the whole stack and wait until it serves")
+    up_p.add_argument("--infra-only", action="store_true")
+    sub.add_parser("down", help="stop everything; fail if anything is left running")
+    sub.add_parser("check", help="probe every component (smoke check)")
+    sub.add_parser("migrate", help="apply schema files to PostgreSQL and ClickHouse")
+    sub.add_parser("topics", help="create/update the declared Kafka topics")
+    sub.add_parser("render", help="render configuration files into .local/")
+    sub.add_parser("health-server", help="serve the combined /healthz and /readyz")
+    args = parser.parse_args(argv)
+    s = StackSettings()
+    if args.command == "up":
+        up(s, infra_only=args.infra_only)
+    elif args.command == "down":
+        down(s)
+    elif args.command == "check":
+        return check(s)
+    elif args.command == "migrate":
+        asyncio.run(migrate.migrate_postgres(s))
+        asyncio.run(migrate.migrate_clickhouse(s))
+    elif args.command == "topics":
+        asyncio.run(topics.ensure_topics(f"127.0.0.1:{s.kafka_port}"))
+    elif args.command == "render":
+        bootstrap.ensure_api_key(s)
+        render.render_all(s)
+    elif args.command == "health-server":
+        health_server(s)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,120 @@
+"""First-start initialisation of the stack's data: idempotent, each step says what it does."""
+
+import os
+import pwd
+import secrets
+import shutil
+import subprocess
+from pathlib import Path
+
+from stackctl.config import StackSettings
+from stackctl.render import postgres_bin_dir
+
+
+def say(message: str) -> None:
+    print(f"[stack] {message}", flush=True)
+
+
+def ensure_api_key(s: StackSettings) -> str:
+    s.local_dir.mkdir(parents=True, exist_ok=True)
+    if s.api_key_file.exists() and s.api_key_file.read_text().strip():
+        return s.api_key_file.read_text().strip()
+    key = "sk_local_" + secrets.token_urlsafe(32)
+    s.api_key_file.write_text(key + "\n")
+    s.api_key_file.chmod(0o600)
+    say(f"generated the local API key: {s.api_key_file} (use: Authorization: Bearer $(cat {s.api_key_file}))")
+    return key
+
+
+def ensure_kafka_libs(s: StackSettings) -> None:
+    libs = s.path("kafka", "libs")
+    if any(libs.glob("kafka_2.13-*.jar")):
+        return
+    say("fetching Kafka jars with Maven (infra/kafka/pom.xml)")
+    libs.mkdir(parents=True, exist_ok=True)
+    subprocess.run(
+        [
+            "mvn", "-q", "-B", "-f", str(s.repo_root / "infra" / "kafka" / "pom.xml"),
+            "dependency:copy-dependencies", "-DincludeScope=runtime", f"-DoutputDirectory={libs}",
+        ],
+        check=True,
+    )
+
+
+def ensure_kafka_storage(s: StackSettings) -> None:
+    data = s.path("kafka", "data")
+    if (data / "meta.properties").exists():
+        return
+    ensure_kafka_libs(s)
+    say("formatting Kafka KRaft storage")
+    data.mkdir(parents=True, exist_ok=True)
+    cp = f"{s.path('kafka', 'libs')}/*"
+    log = f"-Dlog4j.configuration=file:{s.path('kafka', 'log4j.properties')}"
+    cluster_id = subprocess.run(
+        ["java", log, "-cp", cp, "kafka.tools.StorageTool", "random-uuid"],
+        check=True, capture_output=True, text=True,
+    ).stdout.strip().splitlines()[-1]
+    subprocess.run(
+        ["java", log, "-cp", cp, "kafka.tools.StorageTool", "format", "-t", cluster_id,
+         "-c", str(s.path("kafka", "server.properties")), "--ignore-formatted"],
+        check=True, capture_output=True, text=True,
+    )
+
+
+def _check_traversable_by(path: Path, user: str) -> None:
+    pw = pwd.getpwnam(user)
+    for parent in [path, *path.parents]:
+        if not parent.exists():
+            continue
+        st = parent.stat()
+        if st.st_uid == pw.pw_uid:
+            continue
+        if not st.st_mode & 0o001:
+            raise RuntimeError(
+                f"{parent} is not traversable by the '{user}' user that PostgreSQL runs as; "
+                f"move the checkout or set LOCAL_DIR to a path it can reach"
+            )
+
+
+def ensure_postgres_cluster(s: StackSettings) -> None:
+    data = s.path("postgres", "data")
+    run = s.path("postgres", "run")
+    is_root = os.geteuid() == 0
+    for d in (s.path("postgres"), data, run):
+        d.mkdir(parents=True, exist_ok=True)
+        if is_root:
+            shutil.chown(d, "postgres", "postgres")
+    data.chmod(0o700)
+    if (data / "PG_VERSION").exists():
+        return
+    say("initialising the PostgreSQL cluster")
+    if is_root:
+        _check_traversable_by(data, "postgres")
+    cmd = [
+        str(postgres_bin_dir() / "initdb"), "-D", str(data), "-U", "postgres",
+        "--auth-local=trust", "--auth-host=scram-sha-256", "-E", "UTF8", "--locale=C.UTF-8",
+    ]
+    if is_root:
+        cmd = ["runuser", "-u", "postgres", "--", *cmd]
+    subprocess.run(cmd, check=True, capture_output=True, text=True)
+
+
+async def ensure_postgres_database(s: StackSettings) -> None:
+    """Create the application role and database (superuser over the local socket)."""
+    import asyncpg
+
+    conn = await asyncpg.connect(
+        host=str(s.path("postgres", "run")), port=s.postgres_port, user="postgres", database="postgres"
+    )
+    try:
+        exists = await conn.fetchval("SELECT 1 FROM pg_roles WHERE rolname = $1", s.postgres_user)
+        if not exists:
+            say(f"creating PostgreSQL role {s.postgres_user}")
+            password = s.postgres_password.replace("'", "''")
+            await conn.execute(f"CREATE ROLE \"{s.postgres_user}\" LOGIN PASSWORD '{password}'")
+        db = await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", s.postgres_db)
+        if not db:
+            say(f"creating PostgreSQL database {s.postgres_db}")
+            await conn.execute(f'CREATE DATABASE "{s.postgres_db}" OWNER "{s.postgres_user}"')
+    finally:
+        await conn.close()

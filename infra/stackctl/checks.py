@@ -1,0 +1,164 @@
+"""Probes of every stack component; the smoke test, `just check` and the public /readyz use them.
+
+Each probe raises with a reason when its component does not answer as it should.
+"""
+
+import asyncio
+import socket
+from collections.abc import Awaitable, Callable
+
+import httpx
+
+from stackctl.config import StackSettings
+
+Probe = Callable[[], Awaitable[object]]
+
+
+async def kafka_metadata(s: StackSettings) -> None:
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=f"127.0.0.1:{s.kafka_port}", request_timeout_ms=3000)
+    await admin.start()
+    try:
+        topics = await admin.list_topics()
+        missing = {"links", "clicks", "deadletter"} - set(topics)
+        if missing:
+            raise RuntimeError(f"topics missing: {sorted(missing)}")
+    finally:
+        await admin.close()
+
+
+async def kafka_broker(s: StackSettings) -> None:
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=f"127.0.0.1:{s.kafka_port}", request_timeout_ms=3000)
+    await admin.start()
+    try:
+        await admin.describe_cluster()
+    finally:
+        await admin.close()
+
+
+async def postgres(s: StackSettings) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(s.postgres_dsn, timeout=3)
+    try:
+        await conn.fetchval("SELECT 1")
+    finally:
+        await conn.close()
+
+
+async def postgres_server(s: StackSettings) -> None:
+    """The server answers (superuser over the local socket; used before the app role exists)."""
+    import asyncpg
+
+    conn = await asyncpg.connect(
+        host=str(s.path("postgres", "run")), port=s.postgres_port, user="postgres", database="postgres", timeout=3
+    )
+    await conn.close()
+
+
+async def _redis_info(port: int) -> dict[str, object]:
+    import redis.asyncio as aioredis
+
+    client = aioredis.Redis(host="127.0.0.1", port=port, socket_timeout=3, socket_connect_timeout=3)
+    try:
+        await client.ping()
+        return await client.info("replication")
+    finally:
+        await client.aclose()
+
+
+async def redis_primary(s: StackSettings) -> None:
+    info = await _redis_info(s.redis_port)
+    if info.get("role") != "master":
+        raise RuntimeError(f"expected role master, got {info.get('role')}")
+
+
+async def redis_replica(s: StackSettings) -> None:
+    info = await _redis_info(s.redis_replica_port)
+    if info.get("role") != "slave" or info.get("master_link_status") != "up":
+        raise RuntimeError(f"replica not linked: role={info.get('role')} link={info.get('master_link_status')}")
+
+
+async def _http_ok(url: str, *, expect: int = 200) -> str:
+    async with httpx.AsyncClient(timeout=3) as client:
+        response = await client.get(url)
+    if response.status_code != expect:
+        raise RuntimeError(f"GET {url} -> {response.status_code}: {response.text[:200]}")
+    return response.text
+
+
+async def clickhouse(s: StackSettings) -> None:
+    body = await _http_ok(f"{s.clickhouse_url}/?query=SELECT%201")
+    if body.strip() != "1":
+        raise RuntimeError(f"unexpected answer {body!r}")
+
+
+async def nginx(s: StackSettings) -> None:
+    # A path nginx answers itself, so this probes nginx and not the services behind it.
+    await _http_ok(f"http://127.0.0.1:{s.public_http_port}/metrics", expect=404)
+
+
+async def prometheus(s: StackSettings) -> None:
+    await _http_ok(f"http://127.0.0.1:{s.prometheus_port}/-/ready")
+
+
+def infra_probes(s: StackSettings) -> dict[str, Probe]:
+    return {
+        "kafka": lambda: kafka_metadata(s),
+        "postgres": lambda: postgres(s),
+        "redis": lambda: redis_primary(s),
+        "redis-replica": lambda: redis_replica(s),
+        "clickhouse": lambda: clickhouse(s),
+        "nginx": lambda: nginx(s),
+        "prometheus": lambda: prometheus(s),
+    }
+
+
+def service_endpoints(s: StackSettings) -> dict[str, str]:
+    endpoints = {"shorten": f"http://127.0.0.1:{s.shorten_port}", "analytics": f"http://127.0.0.1:{s.analytics_port}"}
+    for i, port in enumerate(s.redirect_ports, start=1):
+        endpoints[f"redirect-{i}"] = f"http://127.0.0.1:{port}"
+    return endpoints
+
+
+def service_probes(s: StackSettings, path: str = "/readyz") -> dict[str, Probe]:
+    probes: dict[str, Probe] = {
+        name: (lambda url=url: _http_ok(url + path)) for name, url in service_endpoints(s).items()
+    }
+    # Faust workers: their web server answers when the worker runs.
+    for i, port in enumerate(s.aggregator_ports, start=1):
+        probes[f"aggregator-{i}"] = lambda port=port: _http_ok(f"http://127.0.0.1:{port}/readyz")
+    return probes
+
+
+async def run_probes(probes: dict[str, Probe], timeout: float = 5.0) -> dict[str, str | None]:
+    async def one(probe: Probe) -> str | None:
+        try:
+            await asyncio.wait_for(probe(), timeout)
+        except Exception as exc:
+            return f"{type(exc).__name__}: {exc}"[:300] or type(exc).__name__
+        return None
+
+    results = await asyncio.gather(*(one(p) for p in probes.values()))
+    return dict(zip(probes, results, strict=True))
+
+
+def port_in_use(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.settimeout(0.3)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def stack_ports(s: StackSettings) -> dict[str, int]:
+    ports = {
+        "kafka": s.kafka_port, "kafka-controller": s.kafka_controller_port, "postgres": s.postgres_port,
+        "redis": s.redis_port, "redis-replica": s.redis_replica_port, "clickhouse-http": s.clickhouse_http_port,
+        "clickhouse-tcp": s.clickhouse_tcp_port, "nginx": s.public_http_port, "prometheus": s.prometheus_port,
+        "shorten": s.shorten_port, "analytics": s.analytics_port, "stackcheck": s.stackcheck_port,
+    }
+    ports.update({f"redirect-{i}": p for i, p in enumerate(s.redirect_ports, start=1)})
+    ports.update({f"aggregator-{i}": p for i, p in enumerate(s.aggregator_ports, start=1)})
+    return ports

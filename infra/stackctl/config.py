@@ -1,0 +1,78 @@
+"""The stack's own settings: ports and paths, from environment variables (see .env.example).
+
+Ports match the services' settings defaults; both read the same variable names.
+"""
+
+from functools import cached_property
+from pathlib import Path
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+class StackSettings(BaseSettings):
+    model_config = SettingsConfigDict(frozen=True, extra="ignore")
+
+    local_dir: Path = REPO_ROOT / ".local"
+
+    public_http_port: int = 8080
+    shorten_port: int = 8001
+    analytics_port: int = 8002
+    stackcheck_port: int = 8009
+    redirect_replica_ports: str = "8011,8012,8013"
+    aggregator_web_ports: str = "6061,6062,6063"
+
+    kafka_port: int = 9092
+    kafka_controller_port: int = 9093
+    kafka_heap: str = "-Xms256m -Xmx512m"
+    postgres_port: int = 5433
+    postgres_user: str = "shortlink"
+    postgres_password: str = "shortlink"
+    postgres_db: str = "shortlink"
+    redis_port: int = 6380
+    redis_replica_port: int = 6381
+    redis_maxmemory: str = "512mb"
+    clickhouse_http_port: int = 18123
+    clickhouse_tcp_port: int = 19000
+    clickhouse_interserver_port: int = 19009
+    clickhouse_database: str = "shortlink"
+    prometheus_port: int = 9090
+
+    @property
+    def redirect_ports(self) -> list[int]:
+        return [int(p) for p in self.redirect_replica_ports.split(",") if p.strip()]
+
+    @property
+    def aggregator_ports(self) -> list[int]:
+        return [int(p) for p in self.aggregator_web_ports.split(",") if p.strip()]
+
+    @cached_property
+    def repo_root(self) -> Path:
+        return REPO_ROOT
+
+    def path(self, *parts: str) -> Path:
+        return self.local_dir.joinpath(*parts)
+
+    @property
+    def supervisor_conf(self) -> Path:
+        return self.path("supervisord.conf")
+
+    @property
+    def log_dir(self) -> Path:
+        return self.path("logs")
+
+    @property
+    def api_key_file(self) -> Path:
+        return self.path("api-key")
+
+    @property
+    def postgres_dsn(self) -> str:
+        return (
+            f"postgresql://{self.postgres_user}:{self.postgres_password}"
+            f"@127.0.0.1:{self.postgres_port}/{self.postgres_db}"
+        )
+
+    @property
+    def clickhouse_url(self) -> str:
+        return f"http://127.0.0.1:{self.clickhouse_http_port}"

@@ -1,0 +1,60 @@
+"""Apply every service's schema files, in name order, idempotently (CREATE … IF NOT EXISTS).
+
+PostgreSQL: services/*/adapters/sql/postgres/*.sql, each file one script.
+ClickHouse: services/*/adapters/sql/clickhouse/*.sql, split on ';' at line end, one statement
+per HTTP request (the HTTP interface takes one statement at a time).
+"""
+
+from pathlib import Path
+
+import httpx
+
+from stackctl.bootstrap import say
+from stackctl.config import StackSettings
+
+
+def _files(s: StackSettings, store: str) -> list[Path]:
+    return sorted(
+        s.repo_root.glob(f"services/*/adapters/sql/{store}/*.sql"), key=lambda p: (p.name, str(p))
+    )
+
+
+def clickhouse_statements(text: str) -> list[str]:
+    lines = [ln for ln in text.splitlines() if not ln.strip().startswith("--")]
+    statements, current = [], []
+    for line in lines:
+        current.append(line)
+        if line.rstrip().endswith(";"):
+            statements.append("\n".join(current).rstrip().rstrip(";").strip())
+            current = []
+    tail = "\n".join(current).strip()
+    if tail:
+        statements.append(tail)
+    return [st for st in statements if st]
+
+
+async def migrate_postgres(s: StackSettings) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(s.postgres_dsn)
+    try:
+        for path in _files(s, "postgres"):
+            say(f"postgres: applying {path.relative_to(s.repo_root)}")
+            await conn.execute(path.read_text())
+    finally:
+        await conn.close()
+
+
+async def migrate_clickhouse(s: StackSettings) -> None:
+    async with httpx.AsyncClient(base_url=s.clickhouse_url, timeout=30) as client:
+        async def run(sql: str, database: str | None = None) -> None:
+            params = {"database": database} if database else {}
+            response = await client.post("/", params=params, content=sql.encode())
+            if response.status_code != 200:
+                raise RuntimeError(f"ClickHouse refused:\n{sql}\n-> {response.text[:500]}")
+
+        await run(f"CREATE DATABASE IF NOT EXISTS {s.clickhouse_database}")
+        for path in _files(s, "clickhouse"):
+            say(f"clickhouse: applying {path.relative_to(s.repo_root)}")
+            for statement in clickhouse_statements(path.read_text()):
+                await run(statement, s.clickhouse_database)

@@ -1,0 +1,257 @@
+"""Render the stack's configuration files into .local/ from infra/templates and settings."""
+
+import os
+import re
+import shutil
+from pathlib import Path
+
+from stackctl.config import StackSettings
+
+TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
+_PLACEHOLDER = re.compile(r"\{\{\s*(\w+)\s*\}\}")
+
+
+def render_text(text: str, values: dict[str, object]) -> str:
+    def sub(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in values:
+            raise KeyError(f"template value {name!r} missing")
+        return str(values[name])
+
+    return _PLACEHOLDER.sub(sub, text)
+
+
+def postgres_bin_dir() -> Path:
+    candidates = sorted(Path("/usr/lib/postgresql").glob("*/bin/postgres"), reverse=True)
+    if not candidates:
+        raise RuntimeError("PostgreSQL server binaries not found under /usr/lib/postgresql")
+    return candidates[0].parent
+
+
+def template_values(s: StackSettings) -> dict[str, object]:
+    return {
+        "repo_root": s.repo_root,
+        "log_dir": s.log_dir,
+        "kafka_port": s.kafka_port,
+        "kafka_controller_port": s.kafka_controller_port,
+        "kafka_data_dir": s.path("kafka", "data"),
+        "clickhouse_http_port": s.clickhouse_http_port,
+        "clickhouse_tcp_port": s.clickhouse_tcp_port,
+        "clickhouse_interserver_port": s.clickhouse_interserver_port,
+        "clickhouse_data_dir": s.path("clickhouse", "data"),
+        "clickhouse_users_config": s.path("clickhouse", "users.xml"),
+        "nginx_prefix": s.path("nginx"),
+        "nginx_user_directive": "user root;" if os.geteuid() == 0 else "",
+        "public_http_port": s.public_http_port,
+        "shorten_port": s.shorten_port,
+        "analytics_port": s.analytics_port,
+        "stackcheck_port": s.stackcheck_port,
+        "redirect_upstream_servers": "\n".join(
+            f"        server 127.0.0.1:{p} max_fails=1 fail_timeout=2s;" for p in s.redirect_ports
+        ),
+        "prometheus_port": s.prometheus_port,
+        "redirect_targets": ", ".join(f'"127.0.0.1:{p}"' for p in s.redirect_ports),
+        "aggregator_targets": ", ".join(f'"127.0.0.1:{p}"' for p in s.aggregator_ports),
+    }
+
+
+def _write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.exists() or path.read_text() != text:
+        path.write_text(text)
+
+
+def render_all(s: StackSettings) -> None:
+    values = template_values(s)
+    for template, target in [
+        ("kafka-server.properties", s.path("kafka", "server.properties")),
+        ("kafka-log4j.properties", s.path("kafka", "log4j.properties")),
+        ("clickhouse-config.xml", s.path("clickhouse", "config.xml")),
+        ("clickhouse-users.xml", s.path("clickhouse", "users.xml")),
+        ("nginx.conf", s.path("nginx", "nginx.conf")),
+        ("prometheus.yml", s.path("prometheus", "prometheus.yml")),
+    ]:
+        _write(target, render_text((TEMPLATES / template).read_text(), values))
+    for sub in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"):
+        s.path("nginx", "tmp", sub).mkdir(parents=True, exist_ok=True)
+    for sub in ("data", "data/tmp", "data/user_files", "data/format_schemas"):
+        s.path("clickhouse", sub).mkdir(parents=True, exist_ok=True)
+    for sub in ("redis/primary", "redis/replica", "prometheus/data", "logs", "run"):
+        s.path(*sub.split("/")).mkdir(parents=True, exist_ok=True)
+    _write(s.supervisor_conf, supervisor_conf(s))
+
+
+def _env(values: dict[str, str]) -> str:
+    # supervisord expands %(name)s in values: a literal % must be doubled.
+    return ",".join(f'{k}="{v.replace("%", "%%")}"' for k, v in values.items())
+
+
+def service_environment(s: StackSettings, api_key: str) -> dict[str, str]:
+    """Environment every service process gets: where the stack's components are.
+
+    A variable already set by the user wins, so `.env` or the shell can override any of them.
+    """
+    env = {
+        "PYTHONUNBUFFERED": "1",
+        "KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{s.kafka_port}",
+        "POSTGRES_DSN": s.postgres_dsn,
+        "REDIS_URL": f"redis://127.0.0.1:{s.redis_port}/0",
+        "REDIS_REPLICA_URL": f"redis://127.0.0.1:{s.redis_replica_port}/0",
+        "CLICKHOUSE_URL": s.clickhouse_url,
+        "CLICKHOUSE_DATABASE": s.clickhouse_database,
+        "SHORTEN_PORT": str(s.shorten_port),
+        "ANALYTICS_PORT": str(s.analytics_port),
+        "PUBLIC_HTTP_PORT": str(s.public_http_port),
+        "SHORTEN_PUBLIC_BASE_URL": f"http://127.0.0.1:{s.public_http_port}",
+        "SHORTEN_API_KEYS": api_key,
+        "REDIRECT_REPLICA_PORTS": s.redirect_replica_ports,
+        "AGGREGATOR_WEB_PORTS": s.aggregator_web_ports,
+    }
+    for key in list(env):
+        if key in os.environ and key != "PYTHONUNBUFFERED":
+            env[key] = os.environ[key]
+    return env
+
+
+INFRA_PROGRAMS = ("kafka", "postgres", "redis", "redis-replica", "clickhouse", "nginx", "prometheus")
+
+
+def service_programs(s: StackSettings) -> list[str]:
+    return [
+        "shorten",
+        "shorten-relay",
+        *(f"redirect-{i}" for i in range(1, len(s.redirect_ports) + 1)),
+        *(f"aggregator-{i}" for i in range(1, len(s.aggregator_ports) + 1)),
+        "analytics",
+        "stackcheck",
+    ]
+
+
+def _program(s: StackSettings, name: str, command: str, **extra: str) -> str:
+    lines = [
+        f"[program:{name}]",
+        f"command={command}",
+        f"directory={s.repo_root}",
+        "autostart=false",
+        "autorestart=true",
+        "startsecs=2",
+        "startretries=20",
+        "stopasgroup=true",
+        "killasgroup=true",
+        "stopwaitsecs=30",
+        "redirect_stderr=true",
+        f"stdout_logfile={s.log_dir}/{name}.log",
+        "stdout_logfile_maxbytes=20MB",
+        "stdout_logfile_backups=2",
+    ]
+    lines += [f"{k}={v}" for k, v in extra.items()]
+    return "\n".join(lines) + "\n"
+
+
+def supervisor_conf(s: StackSettings) -> str:
+    api_key = s.api_key_file.read_text().strip() if s.api_key_file.exists() else ""
+    py = shutil.which("python", path=str(s.repo_root / ".venv" / "bin")) or "python"
+    run = s.path("run")
+    redis_server = shutil.which("redis-server") or "redis-server"
+    pg = postgres_bin_dir()
+    parts = [
+        "; Generated by `just up` (infra/stackctl/render.py). Edit the generator, not this file.\n",
+        "[unix_http_server]",
+        f"file={run}/supervisor.sock",
+        "chmod=0700",
+        "",
+        "[supervisord]",
+        f"logfile={s.log_dir}/supervisord.log",
+        f"pidfile={run}/supervisord.pid",
+        f"childlogdir={s.log_dir}",
+        "nodaemon=false",
+        "minfds=16384",
+        f"environment={_env(service_environment(s, api_key))}",
+        "",
+        "[rpcinterface:supervisor]",
+        "supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface",
+        "",
+        "[supervisorctl]",
+        f"serverurl=unix://{run}/supervisor.sock",
+        "",
+    ]
+    parts.append(
+        _program(
+            s,
+            "kafka",
+            f"java {s.kafka_heap} -XX:+UseG1GC -Djava.awt.headless=true "
+            f"-Dlog4j.configuration=file:{s.path('kafka', 'log4j.properties')} "
+            f"-cp {s.path('kafka', 'libs')}/* kafka.Kafka {s.path('kafka', 'server.properties')}",
+            stopsignal="TERM",
+            stopwaitsecs="60",
+        )
+    )
+    parts.append(
+        _program(
+            s,
+            "postgres",
+            f"{pg}/postgres -D {s.path('postgres', 'data')} -p {s.postgres_port} "
+            f"-k {s.path('postgres', 'run')} -c listen_addresses=127.0.0.1 -c max_connections=200 "
+            "-c shared_buffers=256MB -c synchronous_commit=on -c fsync=on",
+            user="postgres",
+            stopsignal="INT",
+        )
+    )
+    parts.append(
+        _program(
+            s,
+            "redis",
+            f"{redis_server} --bind 127.0.0.1 --port {s.redis_port} --dir {s.path('redis', 'primary')} "
+            f"--appendonly yes --appendfsync everysec --save '' --maxmemory {s.redis_maxmemory} "
+            "--maxmemory-policy noeviction --protected-mode no",
+        )
+    )
+    parts.append(
+        _program(
+            s,
+            "redis-replica",
+            f"{redis_server} --bind 127.0.0.1 --port {s.redis_replica_port} "
+            f"--dir {s.path('redis', 'replica')} --replicaof 127.0.0.1 {s.redis_port} "
+            "--appendonly no --save '' --replica-read-only yes --protected-mode no",
+        )
+    )
+    parts.append(
+        _program(
+            s,
+            "clickhouse",
+            f"/usr/sbin/clickhouse-server --config-file={s.path('clickhouse', 'config.xml')}",
+        )
+    )
+    parts.append(
+        _program(s, "nginx", f"/usr/sbin/nginx -p {s.path('nginx')} -c {s.path('nginx', 'nginx.conf')}")
+    )
+    parts.append(
+        _program(
+            s,
+            "prometheus",
+            f"/usr/bin/prometheus --config.file={s.path('prometheus', 'prometheus.yml')} "
+            f"--storage.tsdb.path={s.path('prometheus', 'data')} "
+            f"--web.listen-address=127.0.0.1:{s.prometheus_port} --storage.tsdb.retention.time=2d",
+        )
+    )
+    parts.append(_program(s, "shorten", f"{py} -m shorten serve"))
+    parts.append(_program(s, "shorten-relay", f"{py} -m shorten relay"))
+    for i, port in enumerate(s.redirect_ports, start=1):
+        parts.append(
+            _program(s, f"redirect-{i}", f"{py} -m redirect serve", environment=f'REDIRECT_PORT="{port}",REDIRECT_REPLICA_ID="{i}"')
+        )
+    for i, port in enumerate(s.aggregator_ports, start=1):
+        parts.append(
+            _program(
+                s,
+                f"aggregator-{i}",
+                f"{py} -m aggregator worker",
+                environment=(
+                    f'AGGREGATOR_WEB_PORT="{port}",AGGREGATOR_WORKER_ID="{i}",'
+                    f'AGGREGATOR_DATA_DIR="{s.path(f"aggregator-{i}")}"'
+                ),
+            )
+        )
+    parts.append(_program(s, "analytics", f"{py} -m analytics serve"))
+    parts.append(_program(s, "stackcheck", f"{py} -m stackctl health-server"))
+    return "\n".join(parts)

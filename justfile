@@ -1,0 +1,74 @@
+# The index of every operation on this project. Run through ./justw on a fresh machine
+# (it installs `just` itself); `just --list` shows this list.
+set dotenv-load := true
+set positional-arguments := true
+
+py := justfile_directory() / ".venv/bin/python"
+ctl := justfile_directory() / ".venv/bin/supervisorctl -c " + justfile_directory() / ".local/supervisord.conf"
+
+# List the recipes
+default:
+    @just --list --unsorted
+
+# Install everything the stack needs (Debian packages, Python deps); idempotent
+install:
+    @bash infra/scripts/install-system.sh
+    @bash infra/scripts/install-python.sh
+
+# Start the whole stack (infrastructure + all services) and wait until it serves
+up: install
+    {{py}} -m stackctl up
+
+# Start only the infrastructure (Kafka, PostgreSQL, Redis x2, ClickHouse, nginx, Prometheus)
+up-infra: install
+    {{py}} -m stackctl up --infra-only
+
+# Stop every process of the stack; fails if anything is left running
+down:
+    {{py}} -m stackctl down
+
+# Show every supervised program and its state
+status:
+    @{{ctl}} status || true
+
+# Follow one program's log (e.g. just logs redirect-1); names: just status
+logs name lines="200":
+    tail -n {{lines}} -F .local/logs/{{name}}.log
+
+# Restart one or more programs (e.g. just restart redirect-1 redirect-2)
+restart +names:
+    {{ctl}} restart "$@"
+
+# Stop one or more programs (supervisord keeps them stopped until start)
+stop +names:
+    {{ctl}} stop "$@"
+
+# Start one or more programs
+start +names:
+    {{ctl}} start "$@"
+
+# Probe every component and service (the smoke check); non-zero when one fails
+check:
+    {{py}} -m stackctl check
+
+# Apply the PostgreSQL and ClickHouse schema files
+migrate:
+    {{py}} -m stackctl migrate
+
+# Create or update the Kafka topics declared in libs/contracts/topics.py
+topics:
+    {{py}} -m stackctl topics
+
+# Static checks: ruff and mypy (strict on libs/ and services/)
+lint: install
+    .venv/bin/ruff check libs services infra tests loadtest
+    .venv/bin/mypy
+
+# The whole test suite: installs, brings the stack up, lints, runs every tier
+test: up lint
+    .venv/bin/pytest -m "not destructive" -q
+    .venv/bin/pytest -m destructive -q
+
+# Only the fast unit tests (no stack needed)
+test-unit: install
+    .venv/bin/pytest -m unit -q
