@@ -66,8 +66,9 @@ lint: install
 
 # The whole test suite: installs, brings the stack up, lints, runs every tier
 test: up lint
-    .venv/bin/pytest -m "not destructive" -q
-    .venv/bin/pytest -m destructive -q
+    .venv/bin/pytest -m "not destructive" -q --ignore=tests/lifecycle
+    .venv/bin/pytest -m destructive -q --ignore=tests/lifecycle
+    .venv/bin/pytest -q tests/lifecycle
 
 # Only the fast unit tests (no stack needed)
 test-unit: install
