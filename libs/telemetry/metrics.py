@@ -1,0 +1,74 @@
+"""Prometheus helpers: the `/metrics` route and per-route HTTP metrics.
+
+The HTTP metrics middleware is pure ASGI and labels by route *template* (bounded cardinality).
+The redirect hot path does not use it: it records its own counters inline.
+"""
+
+import time
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Match, Route
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+HTTP_REQUESTS = Counter(
+    "http_requests_total", "HTTP requests by service, route template, method and status",
+    ["service", "route", "method", "status"],
+)
+HTTP_LATENCY = Histogram(
+    "http_request_duration_seconds", "HTTP request latency by service, route template and method",
+    ["service", "route", "method"],
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+)
+
+
+def metrics_route(registry: CollectorRegistry = REGISTRY) -> Route:
+    async def metrics(_: Request) -> Response:
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+    return Route("/metrics", metrics, methods=["GET"])
+
+
+class HttpMetricsMiddleware:
+    """Counts requests and observes latency per route template."""
+
+    def __init__(self, app: ASGIApp, *, service: str) -> None:
+        self.app = app
+        self.service = service
+
+    def _route(self, scope: Scope) -> str:
+        router = scope.get("app")
+        for route in getattr(getattr(router, "router", None), "routes", ()):
+            match, _ = route.matches(scope)
+            if match == Match.FULL:
+                return str(getattr(route, "path", "other"))
+        return "unmatched"
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        status = 500
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            route = self._route(scope)
+            method = scope.get("method", "GET")
+            HTTP_REQUESTS.labels(self.service, route, method, str(status)).inc()
+            HTTP_LATENCY.labels(self.service, route, method).observe(time.perf_counter() - start)
