@@ -4,6 +4,7 @@ Each probe raises with a reason when its component does not answer as it should.
 """
 
 import asyncio
+import functools
 import socket
 from collections.abc import Awaitable, Callable
 
@@ -125,13 +126,10 @@ def service_endpoints(s: StackSettings) -> dict[str, str]:
 
 
 def service_probes(s: StackSettings, path: str = "/readyz") -> dict[str, Probe]:
-    probes: dict[str, Probe] = {
-        name: (lambda url=url: _http_ok(url + path)) for name, url in service_endpoints(s).items()
-    }
-    # Faust workers: their web server answers when the worker runs.
-    for i, port in enumerate(s.aggregator_ports, start=1):
-        probes[f"aggregator-{i}"] = lambda port=port: _http_ok(f"http://127.0.0.1:{port}/readyz")
-    return probes
+    urls = {name: base + path for name, base in service_endpoints(s).items()}
+    # Faust workers: their web server (metrics, health) answers while the worker runs.
+    urls.update({f"aggregator-{i}": f"http://127.0.0.1:{port}{path}" for i, port in enumerate(s.aggregator_ports, 1)})
+    return {name: functools.partial(_http_ok, url) for name, url in urls.items()}
 
 
 async def run_probes(probes: dict[str, Probe], timeout: float = 5.0) -> dict[str, str | None]:

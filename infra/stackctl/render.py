@@ -238,7 +238,12 @@ def supervisor_conf(s: StackSettings) -> str:
     parts.append(_program(s, "shorten-relay", f"{py} -m shorten relay"))
     for i, port in enumerate(s.redirect_ports, start=1):
         parts.append(
-            _program(s, f"redirect-{i}", f"{py} -m redirect serve", environment=f'REDIRECT_PORT="{port}",REDIRECT_REPLICA_ID="{i}"')
+            _program(
+                s,
+                f"redirect-{i}",
+                f"{py} -m redirect serve",
+                environment=f'REDIRECT_PORT="{port}",REDIRECT_REPLICA_ID="{i}"',
+            )
         )
     for i, port in enumerate(s.aggregator_ports, start=1):
         parts.append(

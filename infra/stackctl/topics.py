@@ -3,8 +3,8 @@ an existing topic gets its declared configs re-applied; its partition count may 
 
 from aiokafka.admin import AIOKafkaAdminClient, NewPartitions, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
-
 from contracts.topics import ALL_TOPICS
+
 from stackctl.bootstrap import say
 
 

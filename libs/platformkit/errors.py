@@ -5,6 +5,7 @@ them, Starlette's HTTP errors and anything unexpected to that shape in one table
 """
 
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 from starlette.applications import Starlette
@@ -45,7 +46,11 @@ def error_body(code: str, message: str, field: str | None = None) -> dict[str, A
 
 
 def error_response(
-    status: int, code: str, message: str, field: str | None = None, headers: dict[str, str] | None = None
+    status: int,
+    code: str,
+    message: str,
+    field: str | None = None,
+    headers: Mapping[str, str] | None = None,
 ) -> JSONResponse:
     return JSONResponse(error_body(code, message, field), status_code=status, headers=headers)
 

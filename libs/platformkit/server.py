@@ -4,7 +4,6 @@ hypercorn is the customer's server and works for every service; the redirect ser
 defaults to the fastest one measured by `just bench redirect` (see docs/benchmarks).
 """
 
-import asyncio
 import logging
 
 from platformkit.settings import ServerName

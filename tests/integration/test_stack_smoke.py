@@ -5,9 +5,9 @@ import subprocess
 import sys
 
 import pytest
-
 from stackctl import checks
 from stackctl.config import StackSettings
+
 from tests.conftest import ROOT, wait_until
 
 SETTINGS = StackSettings()

@@ -5,9 +5,9 @@ Runs last (its own pytest invocation in `just test`), since it stops everything.
 import subprocess
 
 import pytest
-
 from stackctl import checks, supervisor
 from stackctl.config import StackSettings
+
 from tests.conftest import ROOT
 
 SETTINGS = StackSettings()

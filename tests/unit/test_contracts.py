@@ -1,7 +1,6 @@
 """Every example payload of every topic contract round-trips; bad payloads are refused."""
 
 import pytest
-
 from contracts import InvalidEvent, clicks, deadletter, links
 
 pytestmark = pytest.mark.unit
