@@ -61,6 +61,18 @@ def start(s: StackSettings, *programs: str) -> None:
         raise RuntimeError("supervisorctl start failed:\n" + "\n".join(failed))
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie has exited; it only waits to be reaped by its parent.
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+    except OSError:
+        return False
+
+
 def shutdown(s: StackSettings, timeout: float = 90) -> None:
     pid = supervisord_pid(s)
     if pid is None:
@@ -68,7 +80,8 @@ def shutdown(s: StackSettings, timeout: float = 90) -> None:
     ctl(s, "stop", "all")
     ctl(s, "shutdown")
     deadline = time.monotonic() + timeout
-    while supervisord_pid(s) is not None:
+    # The pid file goes before the process exits: wait for the process itself.
+    while _alive(pid):
         if time.monotonic() > deadline:
             os.kill(pid, signal.SIGKILL)
             break
