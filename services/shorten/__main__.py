@@ -1,0 +1,33 @@
+"""`python -m shorten serve` (REST API) | `python -m shorten relay` (outbox -> Kafka)."""
+
+import argparse
+import asyncio
+import logging
+
+from platformkit.server import serve
+
+from shorten.settings import ShortenSettings
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m shorten")
+    parser.add_argument("command", choices=["serve", "relay"])
+    args = parser.parse_args(argv)
+    settings = ShortenSettings()
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.command == "serve":
+        serve(
+            factory="shorten.entrypoints.app:app_from_env",
+            server=settings.shorten_server,
+            host=settings.shorten_host,
+            port=settings.shorten_port,
+            log_level=settings.log_level,
+        )
+    else:
+        from shorten.entrypoints.relay import run
+
+        asyncio.run(run(settings))
+
+
+if __name__ == "__main__":
+    main()

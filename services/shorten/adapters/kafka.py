@@ -1,0 +1,102 @@
+"""Kafka adapter of the relay: an idempotent aiokafka producer (acks=all) for the `links` topic.
+
+After any failure the producer is thrown away and a new one is started on the next attempt:
+a fresh producer id gives clean idempotence sequence numbers after expired batches.
+"""
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from types import TracebackType
+from typing import NoReturn
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
+
+from shorten.ports import OutboxRecord, PublishFailed
+
+log = logging.getLogger(__name__)
+
+
+def producer_config(*, bootstrap_servers: str, request_timeout_ms: int, client_id: str) -> dict[str, object]:
+    """Pure: the producer settings the relay relies on (idempotent, acks from all replicas)."""
+    return {
+        "bootstrap_servers": bootstrap_servers,
+        "client_id": client_id,
+        "enable_idempotence": True,
+        "acks": "all",
+        "linger_ms": 0,
+        "request_timeout_ms": request_timeout_ms,
+        "retry_backoff_ms": 200,
+    }
+
+
+class KafkaPublisher:
+    def __init__(self, *, topic: str, config: dict[str, object]) -> None:
+        self._topic = topic
+        self._config = config
+        self._producer: AIOKafkaProducer | None = None
+
+    async def __aenter__(self) -> "KafkaPublisher":
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self._discard()
+
+    async def _started(self) -> AIOKafkaProducer:
+        if self._producer is None:
+            producer = AIOKafkaProducer(**self._config)
+            try:
+                await producer.start()
+            except BaseException:
+                await producer.stop()
+                raise
+            self._producer = producer
+        return self._producer
+
+    async def _discard(self) -> None:
+        producer, self._producer = self._producer, None
+        if producer is not None:
+            try:
+                await producer.stop()
+            except Exception as exc:  # the producer is being dropped after a failure anyway
+                log.debug("stopping a failed producer: %s", exc)
+
+    async def warm_up(self) -> None:
+        """Start the producer now so the first publish is fast; a failure is retried later."""
+        try:
+            await self._started()
+        except (KafkaError, OSError) as exc:
+            log.warning("Kafka is not reachable yet (%s); publishing will retry", exc)
+            await self._discard()
+
+    async def publish(self, records: Sequence[OutboxRecord]) -> None:
+        """Send in order, key = code, then wait for every ack; see Publisher.publish."""
+        futures: list[asyncio.Future[object]] = []
+        try:
+            producer = await self._started()
+            for record in records:
+                futures.append(await producer.send(self._topic, value=record.payload, key=record.code.encode()))
+        except (KafkaError, OSError) as exc:
+            await self._fail(futures, exc)
+        results = await asyncio.gather(*futures, return_exceptions=True)
+        errors = [r for r in results if isinstance(r, BaseException)]
+        if errors:
+            await self._fail(futures, errors[0], results)
+
+    async def _fail(
+        self, futures: list[asyncio.Future[object]], exc: BaseException, results: list[object] | None = None
+    ) -> NoReturn:
+        if results is None:
+            results = list(await asyncio.gather(*futures, return_exceptions=True))
+        acked = 0
+        for result in results:
+            if isinstance(result, BaseException):
+                break
+            acked += 1
+        await self._discard()
+        raise PublishFailed(f"{type(exc).__name__}: {exc}", acked=acked) from (
+            exc if isinstance(exc, Exception) else None
+        )

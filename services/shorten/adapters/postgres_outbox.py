@@ -1,0 +1,69 @@
+"""The relay's PostgreSQL connection: outbox lock, LISTEN, read and mark the outbox.
+
+One dedicated connection in autocommit mode (never idle in a transaction, so NOTIFYs are
+delivered at once). The session advisory lock makes exactly one relay active: it lives as
+long as this connection, so a crashed relay's lock is released by PostgreSQL and a standby
+takes over.
+"""
+
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+from sqlalchemy import delete, func, select, text, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from shorten.adapters.postgres import outbox
+from shorten.ports import OutboxRecord
+
+NOTIFY_CHANNEL = "shorten_outbox"  # same name as in sql/postgres/001_links.sql
+# pg_advisory_lock key of the active relay: int.from_bytes(b"shorten").
+RELAY_LOCK_KEY = 0x73686F7274656E
+
+
+class PostgresOutbox:
+    def __init__(self, conn: AsyncConnection) -> None:
+        self._conn = conn
+
+    @classmethod
+    @asynccontextmanager
+    async def open(cls, engine: AsyncEngine) -> AsyncIterator["PostgresOutbox"]:
+        """Connect (engine should be unpooled: closing must end the session and its lock)."""
+        async with engine.connect() as conn:
+            await conn.execution_options(isolation_level="AUTOCOMMIT")
+            yield cls(conn)
+
+    async def try_lock(self) -> bool:
+        """Become the active relay if no other session holds the lock (non-blocking)."""
+        result = await self._conn.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": RELAY_LOCK_KEY})
+        return bool(result.scalar_one())
+
+    async def listen(self, callback: Callable[[], None]) -> None:
+        """Call `callback` (must not block) whenever an outbox insert commits."""
+        raw = await self._conn.get_raw_connection()
+        driver: Any = raw.driver_connection
+
+        def on_notify(*_: object) -> None:
+            callback()
+
+        await driver.add_listener(NOTIFY_CHANNEL, on_notify)
+
+    async def fetch_unpublished(self, limit: int) -> Sequence[OutboxRecord]:
+        stmt = (
+            select(outbox.c.id, outbox.c.event_id, outbox.c.code, outbox.c.payload)
+            .where(outbox.c.published_at.is_(None))
+            .order_by(outbox.c.id)
+            .limit(limit)
+        )
+        rows = (await self._conn.execute(stmt)).all()
+        return [OutboxRecord(id=r.id, event_id=str(r.event_id), code=r.code, payload=bytes(r.payload)) for r in rows]
+
+    async def mark_published(self, ids: Sequence[int]) -> None:
+        await self._conn.execute(update(outbox).where(outbox.c.id.in_(list(ids))).values(published_at=func.now()))
+
+    async def purge_published(self, older_than_seconds: float) -> int:
+        cutoff = func.now() - func.make_interval(0, 0, 0, 0, 0, 0, older_than_seconds)
+        result = await self._conn.execute(
+            delete(outbox).where(outbox.c.published_at.is_not(None), outbox.c.published_at < cutoff)
+        )
+        return int(result.rowcount)

@@ -1,0 +1,1 @@
+"""The shorten domain: pure Python, no I/O. Validation, code generation, the link model."""

@@ -1,0 +1,57 @@
+"""Decoded JSON request bodies -> commands. The first broken rule is reported (one error)."""
+
+from collections.abc import Mapping
+from datetime import datetime
+
+from shorten.domain.errors import InvalidInput
+from shorten.domain.model import UNSET, CreateLink, LinkChanges
+from shorten.domain.validation import (
+    validate_alias,
+    validate_expires_at,
+    validate_max_clicks,
+    validate_redirect_type,
+    validate_url,
+)
+
+CREATE_FIELDS = ("url", "alias", "expires_at", "redirect_type", "max_clicks")
+UPDATE_FIELDS = ("url", "expires_at", "redirect_type", "max_clicks")
+
+
+def _object(payload: object, allowed: tuple[str, ...]) -> Mapping[str, object]:
+    if not isinstance(payload, dict):
+        raise InvalidInput("the request body must be a JSON object", code="body_not_object")
+    for name in payload:
+        if name not in allowed:
+            raise InvalidInput(
+                f"unknown field {name!r}; allowed: {', '.join(allowed)}", code="unknown_field", field=name
+            )
+    return payload
+
+
+def parse_create(payload: object, *, now: datetime) -> CreateLink:
+    """POST /api/v1/links body: {url, alias?, expires_at?, redirect_type?, max_clicks?}."""
+    body = _object(payload, CREATE_FIELDS)
+    if "url" not in body:
+        raise InvalidInput("url is required", code="url_required", field="url")
+    alias = body.get("alias")
+    redirect_type = body.get("redirect_type", 302)
+    return CreateLink(
+        url=validate_url(body["url"]),
+        alias=None if alias is None else validate_alias(alias),
+        expires_at=validate_expires_at(body.get("expires_at"), now=now),
+        redirect_type=validate_redirect_type(redirect_type),
+        max_clicks=validate_max_clicks(body.get("max_clicks")),
+    )
+
+
+def parse_changes(payload: object, *, now: datetime) -> LinkChanges:
+    """PATCH body: any of url, expires_at, redirect_type, max_clicks (null clears the last two)."""
+    body = _object(payload, UPDATE_FIELDS)
+    if not body:
+        raise InvalidInput(f"nothing to change; send one of {', '.join(UPDATE_FIELDS)}", code="no_changes")
+    return LinkChanges(
+        url=validate_url(body["url"]) if "url" in body else None,
+        redirect_type=validate_redirect_type(body["redirect_type"]) if "redirect_type" in body else None,
+        expires_at=validate_expires_at(body["expires_at"], now=now) if "expires_at" in body else UNSET,
+        max_clicks=validate_max_clicks(body["max_clicks"]) if "max_clicks" in body else UNSET,
+    )

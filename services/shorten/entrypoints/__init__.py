@@ -1,0 +1,1 @@
+"""Entry points: the Starlette app (`serve`) and the outbox relay process (`relay`)."""

@@ -1,0 +1,57 @@
+"""The Starlette app of the shorten API. `app_from_env` is the factory `serve` runs."""
+
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from typing import Any
+
+from platformkit.errors import install_error_handlers
+from platformkit.health import Check, health_routes
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+from telemetry.metrics import HttpMetricsMiddleware, metrics_route
+
+from shorten.bootstrap import Runtime, build_runtime
+from shorten.domain.errors import ShortenError
+from shorten.entrypoints.http import api_routes, shorten_error
+from shorten.entrypoints.openapi import openapi_document
+from shorten.settings import ShortenSettings
+
+
+def _readiness(request: Request) -> Mapping[str, Check]:
+    runtime: Runtime = request.state.runtime
+    return {"postgres": runtime.store.ping, "redis": runtime.limiter.ping}
+
+
+def create_app(settings: ShortenSettings) -> Starlette:
+    """Build the app; clients are created by the lifespan (startup), not here."""
+    document = openapi_document()
+
+    async def openapi(_: Request) -> JSONResponse:
+        return JSONResponse(document)
+
+    @asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[dict[str, Any]]:
+        async with build_runtime(settings) as runtime:
+            yield {"runtime": runtime}
+
+    app = Starlette(
+        routes=[
+            *api_routes(),
+            *health_routes(_readiness),
+            metrics_route(),
+            Route("/openapi.json", openapi, methods=["GET"]),
+        ],
+        middleware=[Middleware(HttpMetricsMiddleware, service="shorten")],
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    app.add_exception_handler(ShortenError, shorten_error)
+    return app
+
+
+def app_from_env() -> Starlette:
+    """Factory for platformkit.server.serve: settings read once, from the environment."""
+    return create_app(ShortenSettings())

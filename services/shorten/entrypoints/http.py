@@ -1,0 +1,135 @@
+"""REST handlers under /api/v1: parse -> command -> use case -> JSON. Nothing else.
+
+Order of checks on writes: 401 (key) -> 429 (rate) -> 415 (type) -> 413 (size) -> 400
+(JSON) -> 422 (rules) -> 404/409/410 (state).
+"""
+
+import re
+from typing import Any
+
+from platformkit.errors import ApiError, error_response
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from shorten.bootstrap import Runtime
+from shorten.domain.commands import parse_changes, parse_create
+from shorten.domain.errors import (
+    AliasTaken,
+    CodeSpaceExhausted,
+    InvalidInput,
+    LinkGone,
+    LinkNotFound,
+    ShortenError,
+    StoreUnavailable,
+)
+from shorten.domain.model import Link
+from shorten.entrypoints.body import read_json
+
+# The one table from domain failure to HTTP status.
+STATUS: dict[type[ShortenError], int] = {
+    InvalidInput: 422,
+    AliasTaken: 409,
+    LinkNotFound: 404,
+    LinkGone: 410,
+    CodeSpaceExhausted: 503,
+    StoreUnavailable: 503,
+}
+
+_CODE_SHAPE = re.compile(r"[A-Za-z0-9_-]{3,64}")
+
+
+async def shorten_error(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ShortenError)
+    status = next((s for cls, s in STATUS.items() if isinstance(exc, cls)), 500)
+    headers = {"Retry-After": "1"} if status == 503 else None
+    return error_response(status, exc.code, exc.message, exc.field, headers)
+
+
+def _runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.state.runtime
+    return runtime
+
+
+def _iso(value: Any) -> str | None:
+    return None if value is None else value.isoformat().replace("+00:00", "Z")
+
+
+def present(link: Link, base_url: str) -> dict[str, Any]:
+    return {
+        "code": link.code,
+        "short_url": f"{base_url}/{link.code}",
+        "url": link.url,
+        "expires_at": _iso(link.expires_at),
+        "redirect_type": link.redirect_type,
+        "max_clicks": link.max_clicks,
+        "created_at": _iso(link.created_at),
+    }
+
+
+async def _authorize(request: Request, runtime: Runtime) -> None:
+    identity = runtime.api_keys.identify(request.headers.get("authorization"))
+    verdict = await runtime.limiter.hit(identity)
+    if not verdict.allowed:
+        raise ApiError(
+            "rate limit exceeded for this API key",
+            status=429,
+            code="rate_limited",
+            headers={"Retry-After": str(verdict.retry_after)},
+        )
+
+
+def _path_code(request: Request) -> str:
+    code: str = request.path_params["code"]
+    if not _CODE_SHAPE.fullmatch(code):  # cannot exist: skip the database
+        raise LinkNotFound(f"no link {code[:80]!r}", field="code")
+    return code
+
+
+async def create_link(request: Request) -> Response:
+    runtime = _runtime(request)
+    await _authorize(request, runtime)
+    payload = await read_json(request, max_bytes=runtime.max_body_bytes)
+    link = await runtime.links.create(parse_create(payload, now=runtime.links.now()))
+    return JSONResponse(
+        present(link, runtime.public_base_url),
+        status_code=201,
+        headers={"Location": f"/api/v1/links/{link.code}"},
+    )
+
+
+async def get_link(request: Request) -> Response:
+    runtime = _runtime(request)
+    link = await runtime.links.get(_path_code(request))
+    return JSONResponse(present(link, runtime.public_base_url))
+
+
+async def update_link(request: Request) -> Response:
+    runtime = _runtime(request)
+    await _authorize(request, runtime)
+    code = _path_code(request)
+    payload = await read_json(request, max_bytes=runtime.max_body_bytes)
+    link = await runtime.links.update(code, parse_changes(payload, now=runtime.links.now()))
+    return JSONResponse(present(link, runtime.public_base_url))
+
+
+async def delete_link(request: Request) -> Response:
+    runtime = _runtime(request)
+    await _authorize(request, runtime)
+    await runtime.links.delete(_path_code(request))
+    return Response(status_code=204)
+
+
+async def link_resource(request: Request) -> Response:
+    if request.method == "PATCH":
+        return await update_link(request)
+    if request.method == "DELETE":
+        return await delete_link(request)
+    return await get_link(request)
+
+
+def api_routes() -> list[Route]:
+    return [
+        Route("/api/v1/links", create_link, methods=["POST"]),
+        Route("/api/v1/links/{code}", link_resource, methods=["GET", "HEAD", "PATCH", "DELETE"]),
+    ]

@@ -1,0 +1,168 @@
+"""The OpenAPI 3.1 document of the shorten API, hand-written in one place (served at /openapi.json)."""
+
+from typing import Any
+
+from shorten.domain.codes import RESERVED
+from shorten.domain.validation import ALIAS_MAX, ALIAS_MIN, MAX_CLICKS_LIMIT, MAX_URL_LENGTH
+
+ERROR_CODES = {
+    400: ["malformed_json", "invalid_content_length"],
+    401: ["api_key_missing", "api_key_invalid"],
+    404: ["not_found"],
+    409: ["alias_taken"],
+    410: ["link_deleted"],
+    413: ["payload_too_large"],
+    415: ["unsupported_media_type"],
+    422: [
+        "body_not_object", "unknown_field", "no_changes", "url_required", "url_invalid",
+        "url_scheme_not_allowed", "url_missing_host", "url_too_long", "url_has_credentials",
+        "url_host_invalid", "alias_invalid", "alias_reserved", "expires_at_invalid",
+        "expires_at_in_past", "redirect_type_invalid", "max_clicks_invalid",
+    ],
+    429: ["rate_limited"],
+    503: ["store_unavailable", "code_generation_failed"],
+}  # fmt: skip
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _error(status: int, description: str) -> dict[str, Any]:
+    headers = {"Retry-After": {"schema": {"type": "integer"}}} if status == 429 else {}
+    return {
+        "description": f"{description} (codes: {', '.join(ERROR_CODES[status])})",
+        "headers": headers,
+        "content": {"application/json": {"schema": _ref("Error")}},
+    }
+
+
+def _json_body(schema: str) -> dict[str, Any]:
+    return {"required": True, "content": {"application/json": {"schema": _ref(schema)}}}
+
+
+_LINK_FIELDS: dict[str, Any] = {
+    "url": {"type": "string", "format": "uri", "maxLength": MAX_URL_LENGTH, "description": "http(s) only"},
+    "expires_at": {"type": ["string", "null"], "format": "date-time", "description": "with offset, future"},
+    "redirect_type": {"type": "integer", "enum": [301, 302], "default": 302},
+    "max_clicks": {"type": ["integer", "null"], "minimum": 1, "maximum": MAX_CLICKS_LIMIT},
+}
+
+SCHEMAS: dict[str, Any] = {
+    "CreateLink": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["url"],
+        "properties": {
+            **_LINK_FIELDS,
+            "alias": {
+                "type": ["string", "null"],
+                "pattern": f"^[A-Za-z0-9_-]{{{ALIAS_MIN},{ALIAS_MAX}}}$",
+                "not": {"enum": sorted(RESERVED)},
+            },
+        },
+    },
+    "UpdateLink": {"type": "object", "additionalProperties": False, "minProperties": 1, "properties": _LINK_FIELDS},
+    "Link": {
+        "type": "object",
+        "required": ["code", "short_url", "url", "expires_at", "redirect_type", "max_clicks", "created_at"],
+        "properties": {
+            "code": {"type": "string"},
+            "short_url": {"type": "string", "format": "uri"},
+            **_LINK_FIELDS,
+            "created_at": {"type": "string", "format": "date-time"},
+        },
+    },
+    "Error": {
+        "type": "object",
+        "required": ["error"],
+        "properties": {
+            "error": {
+                "type": "object",
+                "required": ["code", "message", "field"],
+                "properties": {
+                    "code": {"type": "string"},
+                    "message": {"type": "string"},
+                    "field": {"type": ["string", "null"]},
+                },
+            }
+        },
+    },
+}
+
+_WRITE_ERRORS = {
+    "401": _error(401, "missing or invalid API key"),
+    "413": _error(413, "body over 16 KiB"),
+    "415": _error(415, "not application/json"),
+    "400": _error(400, "malformed JSON"),
+    "422": _error(422, "invalid input"),
+    "429": _error(429, "rate limited per API key"),
+}
+_CODE_PARAM = [{"name": "code", "in": "path", "required": True, "schema": {"type": "string"}}]
+_LINK_RESPONSE = {"content": {"application/json": {"schema": _ref("Link")}}}
+
+
+def openapi_document() -> dict[str, Any]:
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "shorten", "version": "1.0.0", "description": "Create and manage short links."},
+        "components": {
+            "schemas": SCHEMAS,
+            "securitySchemes": {"apiKey": {"type": "http", "scheme": "bearer"}},
+        },
+        "paths": {
+            "/api/v1/links": {
+                "post": {
+                    "summary": "Create a short link",
+                    "security": [{"apiKey": []}],
+                    "requestBody": _json_body("CreateLink"),
+                    "responses": {
+                        "201": {"description": "created", **_LINK_RESPONSE},
+                        "409": _error(409, "alias taken (aliases are never reused)"),
+                        **_WRITE_ERRORS,
+                    },
+                }
+            },
+            "/api/v1/links/{code}": {
+                "parameters": _CODE_PARAM,
+                "get": {
+                    "summary": "Read a link",
+                    "responses": {
+                        "200": {"description": "the link", **_LINK_RESPONSE},
+                        "404": _error(404, "unknown code"),
+                        "410": _error(410, "the link was deleted"),
+                    },
+                },
+                "patch": {
+                    "summary": "Change url, expires_at, redirect_type or max_clicks",
+                    "security": [{"apiKey": []}],
+                    "requestBody": _json_body("UpdateLink"),
+                    "responses": {
+                        "200": {"description": "the updated link", **_LINK_RESPONSE},
+                        "404": _error(404, "unknown code"),
+                        "410": _error(410, "the link was deleted"),
+                        **_WRITE_ERRORS,
+                    },
+                },
+                "delete": {
+                    "summary": "Delete a link (its code is never reused)",
+                    "security": [{"apiKey": []}],
+                    "responses": {
+                        "204": {"description": "deleted"},
+                        "401": _error(401, "missing or invalid API key"),
+                        "404": _error(404, "unknown code"),
+                        "410": _error(410, "already deleted"),
+                        "429": _error(429, "rate limited per API key"),
+                    },
+                },
+            },
+            "/healthz": {"get": {"summary": "Liveness", "responses": {"200": {"description": "alive"}}}},
+            "/readyz": {
+                "get": {
+                    "summary": "PostgreSQL and Redis reachable",
+                    "responses": {"200": {"description": "ready"}, "503": {"description": "not ready"}},
+                }
+            },
+            "/metrics": {"get": {"summary": "Prometheus metrics", "responses": {"200": {"description": "text"}}}},
+        },
+    }

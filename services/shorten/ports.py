@@ -1,0 +1,67 @@
+"""The ports the use cases need; adapters implement them, unit tests fake them."""
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from contracts.links import LinkCreated, LinkEvent
+
+from shorten.domain.model import Link
+
+Change = Callable[[Link], tuple[Link, LinkEvent]]
+
+
+class LinkStore(Protocol):
+    """Links and their outbox. Every write stores the row and its event in ONE transaction."""
+
+    async def insert(self, link: Link, event: LinkCreated) -> bool:
+        """Insert the link and its event; False (nothing written) when the code exists."""
+
+    async def get(self, code: str) -> Link | None:
+        """The link, deleted ones included; None when the code never existed."""
+
+    async def modify(self, code: str, change: Change) -> Link:
+        """Lock the row, compute (new state, event) with `change`, write both, commit.
+
+        Raises LinkNotFound for an unknown code; whatever `change` raises aborts the write.
+        """
+
+    async def ping(self) -> None:
+        """Raise when the store is unreachable (readiness)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class OutboxRecord:
+    id: int
+    event_id: str
+    code: str
+    payload: bytes
+
+
+class Outbox(Protocol):
+    """The relay's view of the outbox table (one connection, held by the active relay)."""
+
+    async def fetch_unpublished(self, limit: int) -> Sequence[OutboxRecord]:
+        """The oldest `limit` unpublished records, in outbox id order."""
+
+    async def mark_published(self, ids: Sequence[int]) -> None:
+        """Record that the broker acknowledged these records."""
+
+    async def purge_published(self, older_than_seconds: float) -> int:
+        """Delete records published more than `older_than_seconds` ago; return how many."""
+
+
+class PublishFailed(Exception):
+    """The broker did not acknowledge every record; the first `acked` ones were acknowledged."""
+
+    def __init__(self, message: str, *, acked: int) -> None:
+        super().__init__(message)
+        self.acked = acked
+
+
+class Publisher(Protocol):
+    async def publish(self, records: Sequence[OutboxRecord]) -> None:
+        """Send records in order (key = code) and wait for the broker's acks.
+
+        Raises PublishFailed(acked=n) when only the first n were acknowledged.
+        """

@@ -1,0 +1,108 @@
+"""The outbox relay use case: publish outbox records to the `links` topic, in id order.
+
+Only the relay holding the outbox lock runs this (see entrypoints/relay.py), so records are
+published by one process in outbox id order; per code that is the order of its writes.
+A record is marked published only after the broker acknowledged it. A failure marks the
+acknowledged prefix and retries the rest with exponential backoff: nothing is lost, and a
+record may be sent twice only when a crash falls between the ack and the mark (same
+event id: consumers deduplicate).
+"""
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wait_exponential_jitter
+
+from shorten.ports import Outbox, Publisher, PublishFailed
+
+log = logging.getLogger(__name__)
+
+
+class OutboxRelay:
+    def __init__(
+        self,
+        *,
+        outbox: Outbox,
+        publisher: Publisher,
+        batch_size: int = 500,
+        poll_interval: float = 5.0,
+        backoff_max: float = 5.0,
+        retention_seconds: float = 24 * 3600,
+        purge_interval: float = 300.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._outbox = outbox
+        self._publisher = publisher
+        self._batch_size = batch_size
+        self._poll_interval = poll_interval
+        self._backoff_max = backoff_max
+        self._retention = retention_seconds
+        self._purge_interval = purge_interval
+        self._clock = clock
+        self._next_purge = clock()
+        self._wakeup = asyncio.Event()
+        self.published = 0
+
+    def wake(self) -> None:
+        """Called on NOTIFY: new records were committed. Must not block."""
+        self._wakeup.set()
+
+    async def publish_batch(self) -> int:
+        """Publish the oldest unpublished batch; return its size (0 when the outbox is empty)."""
+        records = await self._outbox.fetch_unpublished(self._batch_size)
+        if not records:
+            return 0
+        try:
+            await self._publisher.publish(records)
+        except PublishFailed as exc:
+            if exc.acked:
+                await self._outbox.mark_published([r.id for r in records[: exc.acked]])
+                self.published += exc.acked
+            raise
+        await self._outbox.mark_published([r.id for r in records])
+        self.published += len(records)
+        return len(records)
+
+    async def drain(self) -> int:
+        """Publish until the outbox is empty, retrying broker failures with backoff."""
+        total = 0
+        async for attempt in AsyncRetrying(
+            retry=retry_if_exception_type(PublishFailed),
+            wait=wait_exponential_jitter(initial=0.1, max=self._backoff_max, jitter=0.2),
+            before_sleep=_log_retry,
+            reraise=True,
+        ):
+            with attempt:
+                while (count := await self.publish_batch()) > 0:
+                    total += count
+        return total
+
+    async def purge_if_due(self) -> None:
+        if self._clock() < self._next_purge:
+            return
+        self._next_purge = self._clock() + self._purge_interval
+        deleted = await self._outbox.purge_published(self._retention)
+        if deleted:
+            log.info("purged %d published outbox records older than %ss", deleted, self._retention)
+
+    async def run(self) -> None:
+        """Forever: drain, purge old records, sleep until NOTIFY or the poll interval."""
+        while True:
+            # Cleared before draining: a NOTIFY that arrives mid-drain triggers another pass.
+            self._wakeup.clear()
+            count = await self.drain()
+            if count:
+                log.debug("published %d outbox records", count)
+            await self.purge_if_due()
+            try:
+                await asyncio.wait_for(self._wakeup.wait(), timeout=self._poll_interval)
+            except TimeoutError:
+                pass
+
+
+def _log_retry(state: RetryCallState) -> None:
+    exc = state.outcome.exception() if state.outcome is not None else None
+    sleep = state.next_action.sleep if state.next_action is not None else 0.0
+    log.warning("publishing the outbox failed (attempt %d, retry in %.1fs): %s", state.attempt_number, sleep, exc)

@@ -1,0 +1,90 @@
+"""Use cases of the links API. Each takes a command, talks to the LinkStore port, returns a Link."""
+
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+import uuid_utils
+from contracts.links import LinkEvent
+
+from shorten.domain.codes import DEFAULT_LENGTH, generate_code
+from shorten.domain.errors import AliasTaken, CodeSpaceExhausted, LinkGone, LinkNotFound
+from shorten.domain.model import (
+    CreateLink,
+    Link,
+    LinkChanges,
+    apply_changes,
+    link_created,
+    link_deleted,
+    link_updated,
+    mark_deleted,
+    new_link,
+)
+from shorten.ports import LinkStore
+
+log = logging.getLogger(__name__)
+
+MAX_CODE_ATTEMPTS = 8
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_event_id() -> str:
+    """UUIDv7: time-ordered, created once when the outbox row is written, never again."""
+    return str(uuid_utils.uuid7())
+
+
+class LinkService:
+    def __init__(
+        self,
+        *,
+        store: LinkStore,
+        code_length: int = DEFAULT_LENGTH,
+        clock: Callable[[], datetime] = utcnow,
+        event_ids: Callable[[], str] = new_event_id,
+        codes: Callable[[int], str] = generate_code,
+    ) -> None:
+        self._store = store
+        self._code_length = code_length
+        self._clock = clock
+        self._event_ids = event_ids
+        self._codes = codes
+
+    def now(self) -> datetime:
+        return self._clock()
+
+    async def create(self, cmd: CreateLink) -> Link:
+        """Store under the alias (409 if ever used) or a fresh random code (retry on collision)."""
+        for _ in range(MAX_CODE_ATTEMPTS):
+            code = cmd.alias if cmd.alias is not None else self._codes(self._code_length)
+            link = new_link(cmd, code=code, now=self._clock())
+            if await self._store.insert(link, link_created(link, event_id=self._event_ids())):
+                return link
+            if cmd.alias is not None:
+                raise AliasTaken(f"alias {cmd.alias!r} is taken", field="alias")
+            log.warning("generated code collided, retrying with a new one")
+        raise CodeSpaceExhausted(f"no free code after {MAX_CODE_ATTEMPTS} attempts")
+
+    async def get(self, code: str) -> Link:
+        link = await self._store.get(code)
+        if link is None:
+            raise LinkNotFound(f"no link {code!r}", field="code")
+        if link.is_deleted:
+            raise LinkGone(f"link {code!r} was deleted", field="code")
+        return link
+
+    async def update(self, code: str, changes: LinkChanges) -> Link:
+        def change(link: Link) -> tuple[Link, LinkEvent]:
+            updated = apply_changes(link, changes, now=self._clock())
+            return updated, link_updated(updated, event_id=self._event_ids())
+
+        return await self._store.modify(code, change)
+
+    async def delete(self, code: str) -> None:
+        def change(link: Link) -> tuple[Link, LinkEvent]:
+            deleted = mark_deleted(link, now=self._clock())
+            return deleted, link_deleted(deleted, event_id=self._event_ids())
+
+        await self._store.modify(code, change)

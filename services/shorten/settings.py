@@ -1,0 +1,59 @@
+"""Settings of the shorten service, read once from the environment at the entry point."""
+
+from limits import RateLimitItem, parse
+from platformkit.settings import InfraSettings, ServerName
+from pydantic import SecretStr, field_validator
+
+
+class ShortenSettings(InfraSettings):
+    """Env names are the field names in upper case (SHORTEN_PORT, SHORTEN_API_KEYS, ...)."""
+
+    shorten_host: str = "127.0.0.1"
+    shorten_port: int = 8001
+    shorten_server: ServerName = "hypercorn"
+    # Comma-separated bearer keys for POST/PATCH/DELETE. Empty: every write is refused (401).
+    shorten_api_keys: SecretStr = SecretStr("")
+    # Per API key, moving window in Redis (limits syntax: "600/minute", "10/second").
+    shorten_rate_limit: str = "600/minute"
+    # short_url = base + "/" + code
+    shorten_public_base_url: str = "http://127.0.0.1:8080"
+    shorten_max_body_bytes: int = 16 * 1024
+    shorten_code_length: int = 8
+    shorten_db_pool_size: int = 10
+
+    # Outbox relay (`python -m shorten relay`).
+    shorten_relay_batch_size: int = 500
+    # Fallback poll when no NOTIFY arrives (NOTIFY wakes the relay at once).
+    shorten_relay_poll_interval: float = 5.0
+    # A relay that does not hold the advisory lock retries taking it this often.
+    shorten_relay_standby_interval: float = 2.0
+    shorten_relay_backoff_max: float = 5.0
+    # Published outbox rows are deleted this long after they were published.
+    shorten_relay_retention_seconds: int = 24 * 3600
+    shorten_relay_purge_interval: float = 300.0
+    shorten_relay_request_timeout_ms: int = 10_000
+
+    @field_validator("shorten_rate_limit")
+    @classmethod
+    def _rate_limit_parses(cls, value: str) -> str:
+        parse(value)  # raises ValueError on a malformed limit: refuse to start
+        return value
+
+    @field_validator("shorten_code_length")
+    @classmethod
+    def _code_length(cls, value: int) -> int:
+        if not 7 <= value <= 32:
+            raise ValueError("shorten_code_length must be between 7 and 32")
+        return value
+
+    @field_validator("shorten_public_base_url")
+    @classmethod
+    def _strip_slash(cls, value: str) -> str:
+        return value.rstrip("/")
+
+    def api_keys(self) -> tuple[str, ...]:
+        raw = self.shorten_api_keys.get_secret_value()
+        return tuple(k.strip() for k in raw.split(",") if k.strip())
+
+    def rate_limit(self) -> RateLimitItem:
+        return parse(self.shorten_rate_limit)
