@@ -67,7 +67,7 @@ class OutboxRelay:
 
     async def drain(self) -> int:
         """Publish until the outbox is empty, retrying broker failures with backoff."""
-        total = 0
+        before = self.published
         async for attempt in AsyncRetrying(
             retry=retry_if_exception_type(PublishFailed),
             wait=wait_exponential_jitter(initial=0.1, max=self._backoff_max, jitter=0.2),
@@ -75,9 +75,9 @@ class OutboxRelay:
             reraise=True,
         ):
             with attempt:
-                while (count := await self.publish_batch()) > 0:
-                    total += count
-        return total
+                while await self.publish_batch() > 0:
+                    pass
+        return self.published - before
 
     async def purge_if_due(self) -> None:
         if self._clock() < self._next_purge:
