@@ -1,0 +1,3 @@
+from aggregator.entrypoints.cli import main
+
+main()

@@ -1,0 +1,65 @@
+"""The live window table: tumbling one-minute windows of newly counted clicks per link.
+
+A faust windowed table (changelog-backed, rocksdb or memory store) keyed by code, value
+[clicks, bot_clicks]. It is fed after the sinks committed, with the counts PostgreSQL reported
+as new (duplicates excluded), so it never counts a repeated event id. It is a fast per-worker
+view (GET /links/{code}/window on the worker's web port); the exact, durable counts are the
+sinks'. A crash between the sink commit and the table update can leave a window short.
+
+Batches are written outside one event's context, so the changelog partition cannot come from
+"the current event": `SourcePartitionedTable` takes it from the partition the code's clicks
+arrived on, which keeps each window in the changelog partition its owner restores.
+"""
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import faust
+
+from aggregator.domain.windows import MinuteCount
+
+
+class SourcePartitionedTable(faust.Table[Any, Any]):
+    """A table whose changelog partition is the source partition of the key's code."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.key_partitions: dict[str, int] = {}
+
+    def partition_for_key(self, key: Any) -> int | None:
+        code = key[0] if isinstance(key, tuple | list) else key
+        return self.key_partitions.get(code)
+
+
+def zero_counts() -> list[int]:
+    return [0, 0]
+
+
+class FaustWindowView:
+    """WindowView port on a windowed SourcePartitionedTable."""
+
+    def __init__(self, windowed: Any, table: SourcePartitionedTable, *, window_s: int) -> None:
+        self._windowed = windowed
+        self._table = table
+        self._window_s = window_s
+
+    def add(self, counts: Sequence[MinuteCount], partitions: dict[str, int]) -> None:
+        for count in counts:
+            if count.code in partitions:
+                self._table.key_partitions[count.code] = partitions[count.code]
+            at = self._windowed.relative_to(count.minute.timestamp())
+            clicks, bots = at[count.code].value()
+            at[count.code] = [clicks + count.clicks, bots + count.bot_clicks]
+
+    def recent(self, code: str, *, now: datetime, minutes: int) -> list[dict[str, Any]]:
+        """The last `minutes` windows for `code` that this worker holds (oldest first)."""
+        start = int(now.timestamp()) // self._window_s * self._window_s
+        out: list[dict[str, Any]] = []
+        for i in range(minutes - 1, -1, -1):
+            ts = start - i * self._window_s
+            clicks, bots = self._windowed.relative_to(float(ts))[code].value()
+            if clicks or bots:
+                out.append({"minute": datetime.fromtimestamp(ts, now.tzinfo).isoformat(),
+                            "clicks": clicks, "bot_clicks": bots})
+        return out

@@ -1,0 +1,104 @@
+"""Kafka: dead-letter publishing and the replay reader (a group-less consumer over a time range)."""
+
+import asyncio
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from contracts import deadletter
+from contracts.deadletter import MessageDeadLettered
+
+from aggregator.ports import SourceRecord
+
+
+class _Sendable(Protocol):
+    async def send(self, *, key: Any = None, value: Any = None) -> Any: ...
+
+
+class FaustDeadLetters:
+    """DeadLetters port on a faust topic (raw bytes). Waits for the broker's ack of every record."""
+
+    def __init__(self, topic: _Sendable) -> None:
+        self._topic = topic
+
+    async def publish(self, records: Sequence[MessageDeadLettered]) -> None:
+        pending = [
+            await self._topic.send(key=rec.source_topic.encode(), value=deadletter.encode(rec))
+            for rec in records
+        ]
+        await asyncio.gather(*pending)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReplayProgress:
+    """Where the replay stands, per partition: next offset to read and the end it reads up to."""
+
+    start: dict[int, int]
+    position: dict[int, int]
+    end: dict[int, int]
+
+    @property
+    def total(self) -> int:
+        return sum(self.end[p] - self.start[p] for p in self.end)
+
+    @property
+    def done(self) -> int:
+        return sum(self.position[p] - self.start[p] for p in self.end)
+
+
+async def plan_range(
+    consumer: AIOKafkaConsumer, topic: str, *, from_ms: int, to_ms: int | None
+) -> tuple[list[TopicPartition], dict[int, int], dict[int, int]]:
+    """Start offsets (first record at/after from_ms) and end offsets (first at/after to_ms, or
+    the high watermark now) per partition. Records produced after the plan are not replayed."""
+    partitions = consumer.partitions_for_topic(topic)
+    if not partitions:
+        raise RuntimeError(f"topic {topic!r} not found")
+    tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+    ends = await consumer.end_offsets(tps)
+    starts_at = await consumer.offsets_for_times({tp: from_ms for tp in tps})
+    start = {tp.partition: (starts_at[tp].offset if starts_at[tp] else ends[tp]) for tp in tps}
+    end = {tp.partition: ends[tp] for tp in tps}
+    if to_ms is not None:
+        stops_at = await consumer.offsets_for_times({tp: to_ms for tp in tps})
+        end = {tp.partition: (stops_at[tp].offset if stops_at[tp] else ends[tp]) for tp in tps}
+    return tps, start, end
+
+
+async def read_range(
+    consumer: AIOKafkaConsumer,
+    tps: list[TopicPartition],
+    start: dict[int, int],
+    end: dict[int, int],
+    *,
+    batch_size: int,
+) -> AsyncIterator[tuple[list[SourceRecord], ReplayProgress]]:
+    """Yield batches of records in [start, end) per partition, with progress after each batch."""
+    position = dict(start)
+    todo = [tp for tp in tps if start[tp.partition] < end[tp.partition]]
+    consumer.assign(todo)
+    for tp in todo:
+        consumer.seek(tp, start[tp.partition])
+    while todo:
+        fetched = await consumer.getmany(*todo, timeout_ms=1000, max_records=batch_size)
+        batch: list[SourceRecord] = []
+        for tp, messages in fetched.items():
+            limit = end[tp.partition]
+            batch.extend(
+                SourceRecord(
+                    topic=m.topic, partition=m.partition, offset=m.offset, key=m.key,
+                    value=m.value, timestamp_ms=m.timestamp,
+                )
+                for m in messages
+                if m.offset < limit
+            )
+        # The consumer's position (not the last record) decides completion: offsets may have
+        # gaps (compaction, transaction markers) right before the end.
+        for tp in todo:
+            position[tp.partition] = min(await consumer.position(tp), end[tp.partition])
+        finished = [tp for tp in todo if position[tp.partition] >= end[tp.partition]]
+        if finished:
+            todo = [tp for tp in todo if tp not in finished]
+            consumer.pause(*finished)
+        yield batch, ReplayProgress(start=start, position=dict(position), end=end)

@@ -1,0 +1,1 @@
+"""Entry points: the faust worker, the replay tool and the retention job (thin)."""

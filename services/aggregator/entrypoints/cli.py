@@ -1,0 +1,60 @@
+"""`python -m aggregator worker | replay-clicks --from ISO [--to ISO] [--code C ...] | retention`."""
+
+import argparse
+import asyncio
+import logging
+import sys
+from datetime import UTC, datetime
+
+
+def _parse_time(text: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {text!r}") from exc
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m aggregator")
+    sub = p.add_subparsers(dest="command", required=True)
+    sub.add_parser("worker", help="run one faust worker (group = app id 'aggregator')")
+    replay = sub.add_parser(
+        "replay-clicks",
+        help="re-read the clicks topic from a time and push it through the same idempotent sinks",
+    )
+    replay.add_argument("--from", dest="from_", type=_parse_time, required=True, help="ISO 8601 start")
+    replay.add_argument("--to", type=_parse_time, default=None, help="ISO 8601 end (default: now)")
+    replay.add_argument("--code", action="append", default=[], help="only these codes (repeatable)")
+    replay.add_argument("--batch-size", type=int, default=5000)
+    retention = sub.add_parser("retention", help="drop old ClickHouse partitions, prune the id ledger")
+    retention.add_argument("--dry-run", action="store_true")
+    return p
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parser().parse_args(argv)
+    from aggregator.settings import AggregatorSettings
+
+    settings = AggregatorSettings()
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+        stream=sys.stderr,
+    )
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # no line per ClickHouse insert
+    if args.command == "worker":
+        from aggregator.entrypoints.run_worker import run
+
+        run(settings)
+    elif args.command == "replay-clicks":
+        from aggregator.entrypoints.replay import replay_clicks
+
+        code = asyncio.run(replay_clicks(
+            settings, start=args.from_, end=args.to, codes=set(args.code), batch_size=args.batch_size,
+        ))
+        raise SystemExit(code)
+    else:
+        from aggregator.entrypoints.retention import run_retention
+
+        asyncio.run(run_retention(settings, dry_run=args.dry_run))

@@ -1,0 +1,63 @@
+"""The `links` agent: remembers which codes exist (clicks.links_known), so analytics can tell
+"known link, no clicks yet" (200, zeros) from "never seen" (404) without calling shorten."""
+
+from datetime import UTC, datetime
+from typing import Any
+
+import faust
+from contracts import InvalidEvent, deadletter, links
+from contracts.deadletter import MessageDeadLettered
+from contracts.links import LinkEvent
+
+from aggregator.adapters.kafka import FaustDeadLetters
+from aggregator.adapters.metrics import AggregatorMetrics
+from aggregator.bootstrap import LazyRuntime
+from aggregator.pipeline import Backoff, PipelineConfig, retry_until_done
+
+
+def split(
+    events: list[Any], *, consumer: str, now: datetime
+) -> tuple[list[LinkEvent], list[MessageDeadLettered]]:
+    """Decode a batch of `links` events; undecodable ones become dead-letter records."""
+    good: list[LinkEvent] = []
+    poison: list[MessageDeadLettered] = []
+    for event in events:
+        m = event.message
+        try:
+            if m.value is None:
+                raise InvalidEvent("links: empty record (tombstone)")
+            good.append(links.decode(m.value))
+        except InvalidEvent as exc:
+            poison.append(deadletter.build(
+                source_topic=m.topic, partition=m.partition, offset=m.offset, key=m.key,
+                payload=m.value or b"", error=exc.reason, consumer=consumer, failed_at=now,
+            ))
+    return good, poison
+
+
+def register(
+    app: faust.App,
+    topic: Any,
+    *,
+    runtime: LazyRuntime,
+    dead_letters: FaustDeadLetters,
+    config: PipelineConfig,
+    backoff: Backoff,
+    metrics: AggregatorMetrics,
+) -> None:
+    async def apply(batch: list[Any]) -> None:
+        good, poison = split(batch, consumer=config.consumer, now=datetime.now(UTC))
+        if poison:
+            await retry_until_done(lambda: dead_letters.publish(poison), what="dead-letter publish",
+                                   backoff=backoff)
+        if good:
+            rt = await retry_until_done(runtime.get, what="open stores", backoff=backoff)
+            await retry_until_done(lambda: rt.links.apply(good), what="links_known upsert", backoff=backoff)
+            metrics.links_applied.inc(len(good))
+
+    @app.agent(topic, concurrency=1)
+    async def remember_links(stream: Any) -> None:
+        async for batch in stream.noack_take(500, within=0.5):
+            await apply(batch)
+            for event in batch:  # acked only once applied
+                await stream.ack(event)

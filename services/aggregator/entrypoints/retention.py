@@ -1,0 +1,42 @@
+"""`python -m aggregator retention`: the documented retention job (run daily, e.g. from cron).
+
+- ClickHouse: drops monthly partitions older than AGGREGATOR_CLICKHOUSE_RETENTION_MONTHS from
+  click_events and every rollup table (ALTER TABLE ... DROP PARTITION: works on 18.16, which
+  has no TTL; on servers with TTL this job still does the same thing, so one path everywhere).
+- PostgreSQL: prunes event-id ledger rows of events older than the dedup horizon
+  (AGGREGATOR_LEDGER_RETENTION_DAYS, >= the clicks topic's 7 days). Link totals are lifetime
+  counters and are never pruned.
+"""
+
+from datetime import UTC, datetime, timedelta
+
+from aggregator.adapters.clickhouse import ALL_TABLES
+from aggregator.adapters.metrics import AggregatorMetrics
+from aggregator.adapters.postgres import prune_ledger
+from aggregator.bootstrap import open_runtime
+from aggregator.domain.retention import ledger_cutoff, partitions_to_drop
+from aggregator.settings import AggregatorSettings
+
+
+async def run_retention(settings: AggregatorSettings, *, dry_run: bool, now: datetime | None = None) -> None:
+    now = now or datetime.now(UTC)
+    runtime = await open_runtime(settings, AggregatorMetrics())
+    try:
+        keep = settings.aggregator_clickhouse_retention_months
+        for table in ALL_TABLES:
+            partitions = await runtime.clickhouse.active_partitions(table)
+            doomed = partitions_to_drop(partitions, now=now, keep_months=keep)
+            for partition in doomed:
+                print(f"[retention] clickhouse: {'would drop' if dry_run else 'dropping'} "
+                      f"{table} partition {partition}", flush=True)
+                if not dry_run:
+                    await runtime.clickhouse.drop_partition(table, partition)
+        cutoff = ledger_cutoff(now, timedelta(seconds=settings.ledger_retention_s))
+        if dry_run:
+            print(f"[retention] postgres: would prune ledger rows older than {cutoff.isoformat()}")
+        else:
+            pruned = await prune_ledger(runtime.pool, before=cutoff)
+            print(f"[retention] postgres: pruned {pruned} ledger rows older than {cutoff.isoformat()}",
+                  flush=True)
+    finally:
+        await runtime.close()

@@ -1,0 +1,54 @@
+"""Faust web views on the worker's port (127.0.0.1:AGGREGATOR_WEB_PORT)."""
+
+import asyncio
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import faust
+from prometheus_client import CONTENT_TYPE_LATEST
+
+from aggregator.adapters.faust_tables import FaustWindowView
+from aggregator.adapters.metrics import AggregatorMetrics
+from aggregator.bootstrap import LazyRuntime
+from aggregator.domain.clicks import CODE_RE
+
+
+def register(
+    app: faust.App,
+    *,
+    runtime: LazyRuntime,
+    metrics: AggregatorMetrics,
+    window_view: FaustWindowView,
+    refresh_lag: Callable[[], int],
+) -> None:
+    @app.page("/metrics")
+    async def prometheus_metrics(web: Any, request: Any) -> Any:
+        refresh_lag()  # lag per partition as of now, not as of the last batch
+        return web.bytes(metrics.render(), content_type=CONTENT_TYPE_LATEST.split(";")[0])
+
+    @app.page("/healthz")
+    async def healthz(web: Any, request: Any) -> Any:
+        return web.json({"status": "ok"})
+
+    @app.page("/readyz")
+    async def readyz(web: Any, request: Any) -> Any:
+        checks: dict[str, str] = {}
+        try:
+            rt = await asyncio.wait_for(runtime.get(), 2.0)
+            await asyncio.wait_for(rt.ledger.ping(), 2.0)
+            checks["postgres"] = "ok"
+            await asyncio.wait_for(rt.clickhouse.ping(), 2.0)
+            checks["clickhouse"] = "ok"
+        except Exception as exc:
+            checks["error"] = f"{type(exc).__name__}: {exc}"[:300]
+            return web.json({"status": "not_ready", "checks": checks}, status=503)
+        return web.json({"status": "ready", "checks": checks})
+
+    @app.page("/links/{code}/window")
+    async def link_window(web: Any, request: Any, code: str) -> Any:
+        if not CODE_RE.fullmatch(code):
+            return web.json({"error": {"code": "invalid_input", "message": "bad code", "field": "code"}},
+                            status=422)
+        minutes = window_view.recent(code, now=datetime.now(UTC), minutes=60)
+        return web.json({"code": code, "windows": minutes})

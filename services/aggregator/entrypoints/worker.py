@@ -1,0 +1,139 @@
+"""The faust application: agents stay thin and hand batches to aggregator.pipeline.
+
+- `clicks` agent (concurrency=1): ticks of un-acked events -> Batcher (flush rule adapts to
+  lag) -> process_batch (dead-letter poison, ClickHouse insert, PostgreSQL transaction, with
+  retries inside) -> window table -> ack. Offsets are committed only for acked events, so an
+  offset never passes an event whose counts are not durable in both sinks.
+- `links` agent: clicks.links_known (which codes exist) for analytics' 404.
+- Web views on 127.0.0.1:AGGREGATOR_WEB_PORT: /metrics, /healthz, /readyz, /links/{code}/window.
+"""
+
+import logging
+import time
+from collections.abc import Sequence
+from typing import Any, cast
+
+import faust
+from mode import Service
+
+from aggregator.adapters.faust_tables import FaustWindowView, SourcePartitionedTable, zero_counts
+from aggregator.adapters.kafka import FaustDeadLetters
+from aggregator.adapters.metrics import AggregatorMetrics
+from aggregator.batcher import Batcher, LagTracker
+from aggregator.bootstrap import LazyRuntime, flush_policy, pipeline_config
+from aggregator.entrypoints import links_agent, web
+from aggregator.pipeline import Backoff, BatchOutcome, process_batch, retry_until_done
+from aggregator.ports import SourceRecord
+from aggregator.settings import AggregatorSettings
+
+log = logging.getLogger(__name__)
+
+
+def to_record(event: Any) -> SourceRecord:
+    m = event.message
+    return SourceRecord(
+        topic=m.topic, partition=m.partition, offset=m.offset, key=m.key, value=m.value,
+        timestamp_ms=int((m.timestamp or 0) * 1000),
+    )
+
+
+def create_app(settings: AggregatorSettings, metrics: AggregatorMetrics) -> faust.App:
+    app = faust.App(
+        settings.aggregator_app_id,
+        broker=f"kafka://{settings.kafka_bootstrap_servers}",
+        key_serializer="raw",
+        value_serializer="raw",  # decoding (and its failures) is ours: poison -> dead-letter
+        processing_guarantee="at_least_once",
+        # memory store: the window table is small (one hour of windows) and is rebuilt from its
+        # changelog at start. faust's rocksdb store needs the *current event* to pick its
+        # per-partition database, which batch updates made after a sink commit do not have.
+        store="memory://",
+        datadir=str(settings.aggregator_data_dir),
+        web_enabled=True,
+        web_host=settings.aggregator_web_host,
+        web_port=settings.aggregator_web_port,
+        web_bind=settings.aggregator_web_host,
+        topic_partitions=3,
+        topic_disable_leader=True,
+        # Changelog topics are faust's own and it declares them (the broker does not auto-create).
+        # Source topics (clicks, links, deadletter) are not internal: faust never declares them.
+        topic_allow_declare=True,
+        consumer_auto_offset_reset="earliest",
+        broker_commit_interval=settings.aggregator_commit_interval_s,
+        broker_commit_every=10_000,
+        # Rebalances do not wait for un-acked events: a batch in flight is re-read by the next
+        # owner and the idempotent sinks drop the repeat.
+        stream_wait_empty=False,
+        Table=SourcePartitionedTable,
+        logging_config=None,
+    )
+    runtime = LazyRuntime(settings, metrics)
+    config = pipeline_config(settings)
+    policy = flush_policy(settings)
+    backoff = Backoff(initial_s=settings.aggregator_retry_initial_s, max_s=settings.aggregator_retry_max_s)
+    clicks_topic = app.topic(settings.topic_clicks, key_serializer="raw", value_serializer="raw")
+    links_topic = app.topic(settings.topic_links, key_serializer="raw", value_serializer="raw")
+    dlq_topic = app.topic(settings.topic_deadletter, key_serializer="raw", value_serializer="raw")
+    dead_letters = FaustDeadLetters(dlq_topic)
+    # Keys (code, window) and values [clicks, bot_clicks] go to the changelog as JSON.
+    table = app.Table("link_minute_clicks", default=zero_counts, partitions=3)
+    windowed = table.tumbling(settings.aggregator_window_s, expires=settings.aggregator_window_expires_s)
+    window_view = FaustWindowView(
+        windowed, cast(SourcePartitionedTable, table), window_s=settings.aggregator_window_s
+    )
+    lags = LagTracker()
+
+    def refresh_lag() -> int:
+        owned = {tp.partition for tp in app.consumer.assignment() if tp.topic == settings.topic_clicks}
+        lags.keep_only(owned)
+        for p in owned:
+            lags.set_highwater(p, app.consumer.highwater(faust.types.TP(settings.topic_clicks, p)))
+            metrics.consumer_lag.labels(settings.topic_clicks, str(p)).set(lags.lag(p))
+        return lags.total()
+
+    def record_outcome(outcome: BatchOutcome) -> None:
+        metrics.batch_size.observe(outcome.received)
+        metrics.processed.inc(outcome.received)
+        metrics.counted.inc(outcome.counted)
+        metrics.deduplicated.inc(outcome.duplicates)
+        metrics.dead_lettered.inc(outcome.dead_lettered)
+
+    async def flush(stream: Any, events: Sequence[Any]) -> None:
+        rt = await retry_until_done(runtime.get, what="open stores", backoff=backoff)
+        outcome = await process_batch(
+            [to_record(e) for e in events], config=config, events=rt.events, ledger=rt.ledger,
+            dead_letters=dead_letters,
+        )
+        try:
+            window_view.add(outcome.new_counts, outcome.partitions)
+        except Exception:  # the window is a live view; the batch is durable either way
+            log.exception("window table update failed")
+        record_outcome(outcome)
+        for event in events:  # only now: the batch is durable in both sinks
+            await stream.ack(event)
+
+    @app.agent(clicks_topic, concurrency=1)
+    async def aggregate_clicks(stream: Any) -> None:
+        batcher: Batcher[Any] = Batcher(policy, time.monotonic)
+        async for tick in stream.noack_take(settings.aggregator_batch_min, within=settings.aggregator_flush_min_s):
+            for event in tick:
+                lags.seen(event.message.partition, event.message.offset)
+            batcher.add(tick)
+            lag = refresh_lag()
+            metrics.flush_interval.set(policy.target(lag).max_wait_s)
+            if batcher.due(lag):
+                await flush(stream, batcher.drain())
+
+    links_agent.register(app, links_topic, runtime=runtime, dead_letters=dead_letters, config=config,
+                         backoff=backoff, metrics=metrics)
+    web.register(app, runtime=runtime, metrics=metrics, window_view=window_view,
+                 refresh_lag=refresh_lag)
+
+    @app.service
+    class CloseStores(Service):
+        """Closes the PostgreSQL pool and ClickHouse client when the worker stops."""
+
+        async def on_stop(self) -> None:
+            await runtime.close()
+
+    return app

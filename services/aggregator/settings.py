@@ -1,0 +1,63 @@
+"""Settings of the aggregator, read once from the environment at the entry point."""
+
+from pathlib import Path
+
+from platformkit.settings import InfraSettings
+from pydantic import model_validator
+
+
+class AggregatorSettings(InfraSettings):
+    """Env names are the field names in upper case (AGGREGATOR_WORKER_ID, AGGREGATOR_WEB_PORT, ...)."""
+
+    aggregator_app_id: str = "aggregator"  # = the Kafka consumer group id
+    aggregator_worker_id: int = 1
+    aggregator_web_host: str = "127.0.0.1"
+    aggregator_web_port: int = 6061
+    aggregator_data_dir: Path = Path(".local/aggregator-1")
+
+    # Adaptive batching (see domain/batching.py for the rule).
+    aggregator_batch_min: int = 500
+    aggregator_batch_max: int = 20_000
+    aggregator_flush_min_s: float = 0.2  # flush interval while traffic is light (lag small)
+    aggregator_flush_max_s: float = 1.0  # flush interval at or above `lag_high`
+    aggregator_lag_low: int = 1_000
+    aggregator_lag_high: int = 50_000
+    aggregator_tick_s: float = 0.05  # how often the batcher looks at the buffer
+
+    # Retries inside the batch loop (never raise out: a raised batch would be acked).
+    aggregator_retry_initial_s: float = 0.2
+    aggregator_retry_max_s: float = 5.0
+
+    # Dedup horizon: the event-id ledger keeps ids this long. Must cover the clicks topic's
+    # retention (7 days, libs/contracts/topics.py) so a replay inside the topic is deduplicated.
+    aggregator_ledger_retention_days: int = 8
+    # Events whose occurred_at lies further in the future than this are poison (clock bugs).
+    aggregator_max_future_skew_s: int = 3600
+    # ClickHouse: monthly partitions older than this many months are dropped by `retention`.
+    aggregator_clickhouse_retention_months: int = 13
+    # The window table (faust): tumbling 1-minute windows, kept for an hour.
+    aggregator_window_s: int = 60
+    aggregator_window_expires_s: int = 3600
+
+    aggregator_pg_pool_size: int = 4
+    aggregator_clickhouse_timeout_s: float = 30.0
+    aggregator_commit_interval_s: float = 1.0
+
+    @model_validator(mode="after")
+    def _bounds(self) -> "AggregatorSettings":
+        if not 0 < self.aggregator_batch_min <= self.aggregator_batch_max:
+            raise ValueError("need 0 < aggregator_batch_min <= aggregator_batch_max")
+        if not 0 < self.aggregator_flush_min_s <= self.aggregator_flush_max_s <= 1.0:
+            raise ValueError("need 0 < flush_min_s <= flush_max_s <= 1.0 (freshness bound)")
+        if not 0 <= self.aggregator_lag_low < self.aggregator_lag_high:
+            raise ValueError("need 0 <= aggregator_lag_low < aggregator_lag_high")
+        if self.aggregator_ledger_retention_days < 7:
+            raise ValueError("the ledger must keep ids at least as long as the clicks topic (7 days)")
+        return self
+
+    @property
+    def ledger_retention_s(self) -> int:
+        return self.aggregator_ledger_retention_days * 24 * 3600
+
+    def consumer_name(self) -> str:
+        return f"{self.aggregator_app_id}-{self.aggregator_worker_id}"
