@@ -1,0 +1,34 @@
+"""`python -m composectl init` (one-shot) | `python -m composectl health-server`."""
+
+import argparse
+import asyncio
+import sys
+
+from composectl.settings import ComposeSettings
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="composectl")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("init", help="wait for Kafka/PostgreSQL/ClickHouse, create topics, migrate")
+    sub.add_parser("health-server", help="serve the combined /healthz and /readyz")
+    args = parser.parse_args(argv)
+    settings = ComposeSettings()
+    if args.command == "init":
+        from composectl import init
+
+        asyncio.run(init.run(settings))
+    else:
+        from platformkit.server import serve
+
+        serve(
+            factory="composectl.health:create_app",
+            server="hypercorn",
+            host=settings.stackcheck_host,
+            port=settings.stackcheck_port,
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
