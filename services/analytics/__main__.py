@@ -1,0 +1,3 @@
+from analytics.entrypoints.cli import main
+
+main()

@@ -1,0 +1,1 @@
+"""Adapters: postgres (link totals, known codes), clickhouse (rollups, via clickhouse-sqlalchemy)."""

@@ -1,0 +1,1 @@
+"""Query rules and result shapes: pure, no I/O imports."""

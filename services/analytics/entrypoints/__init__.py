@@ -1,0 +1,1 @@
+"""Entry points: the Starlette app (served by hypercorn) and the CLI."""

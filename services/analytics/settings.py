@@ -1,0 +1,15 @@
+"""Settings of the analytics service, read once from the environment at the entry point."""
+
+from platformkit.settings import InfraSettings, ServerName
+
+
+class AnalyticsSettings(InfraSettings):
+    """Env names are the field names in upper case (ANALYTICS_PORT, ANALYTICS_SERVER, ...)."""
+
+    analytics_host: str = "127.0.0.1"
+    analytics_port: int = 8002
+    analytics_server: ServerName = "hypercorn"
+    analytics_db_pool_size: int = 5
+    analytics_clickhouse_timeout_s: float = 10.0
+    # ClickHouse queries run in worker threads (clickhouse-sqlalchemy's engine is synchronous).
+    analytics_clickhouse_pool_size: int = 8
