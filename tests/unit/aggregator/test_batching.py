@@ -1,0 +1,122 @@
+"""The dynamic flush rule: light traffic flushes fast, lag grows batches, never more than 1 s."""
+
+import pytest
+from aggregator.batcher import Batcher, LagTracker
+from aggregator.domain.batching import FlushPolicy, first_of_each_id
+from aggregator.domain.clicks import ClickRow
+from aggregator.settings import AggregatorSettings
+from pydantic import ValidationError
+
+pytestmark = pytest.mark.unit
+
+POLICY = FlushPolicy(batch_min=500, batch_max=20_000, flush_min_s=0.2, flush_max_s=1.0, lag_low=1_000,
+                     lag_high=50_000)
+
+
+def test_light_traffic_flushes_small_batches_quickly() -> None:
+    target = POLICY.target(0)
+    assert (target.max_events, target.max_wait_s) == (500, 0.2)
+    assert POLICY.target(1_000) == target
+
+
+def test_lag_grows_batch_and_interval_up_to_the_caps() -> None:
+    middle = POLICY.target(25_500)
+    assert middle.max_events == 10_250 and middle.max_wait_s == pytest.approx(0.6)
+    assert POLICY.target(50_000).max_events == 20_000
+    assert POLICY.target(10**9).max_wait_s == 1.0
+
+
+@pytest.mark.parametrize("lag", [0, 1, 999, 1_001, 10_000, 49_999, 50_000, 10**7])
+def test_interval_never_exceeds_one_second_and_is_monotonic(lag: int) -> None:
+    assert POLICY.flush_min_s <= POLICY.target(lag).max_wait_s <= 1.0
+    assert POLICY.target(lag + 1).max_events >= POLICY.target(lag).max_events
+
+
+def test_should_flush_on_size_or_age() -> None:
+    assert not POLICY.should_flush(buffered=0, oldest_age_s=10, lag=0)
+    assert POLICY.should_flush(buffered=500, oldest_age_s=0, lag=0)
+    assert not POLICY.should_flush(buffered=499, oldest_age_s=0.1, lag=0)
+    assert POLICY.should_flush(buffered=1, oldest_age_s=0.2, lag=0)
+    assert not POLICY.should_flush(buffered=5_000, oldest_age_s=0.5, lag=50_000)
+    assert POLICY.should_flush(buffered=20_000, oldest_age_s=0.0, lag=50_000)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_batcher_flushes_at_once_when_caught_up_and_waits_while_behind() -> None:
+    clock = Clock()
+    batcher: Batcher[int] = Batcher(POLICY, clock)
+    assert not batcher.due(lag=0)  # nothing buffered
+    batcher.add([1, 2])
+    assert batcher.due(lag=0)  # caught up: waiting cannot make the batch bigger
+    assert not batcher.due(lag=30_000)  # behind: collect more
+    clock.now += 0.5
+    assert not batcher.due(lag=30_000)
+    clock.now += 0.3  # 0.8 s >= the interval at this lag (~0.68 s)
+    assert batcher.due(lag=30_000)
+    assert batcher.drain() == [1, 2] and len(batcher) == 0 and batcher.oldest_age() == 0.0
+
+
+def test_batcher_age_starts_with_the_first_buffered_event() -> None:
+    clock = Clock()
+    batcher: Batcher[int] = Batcher(POLICY, clock)
+    batcher.add([])
+    clock.now += 5
+    batcher.add([1])
+    assert batcher.oldest_age() == 0.0
+    clock.now += 0.1
+    batcher.add([2])
+    assert batcher.oldest_age() == pytest.approx(0.1)
+
+
+def test_lag_tracker() -> None:
+    lags = LagTracker()
+    lags.set_highwater(0, 100)
+    assert lags.lag(0) == 0  # nothing seen yet: unknown counts as caught up
+    lags.seen(0, 9)
+    lags.seen(0, 4)  # older offsets never move it back
+    assert lags.lag(0) == 90
+    lags.seen(1, 50)
+    lags.set_highwater(1, 51)
+    assert lags.total() == 90
+    lags.keep_only({1})
+    assert lags.total() == 0 and lags.lag(0) == 0
+
+
+def row(event_id: str) -> ClickRow:
+    return ClickRow(event_id=event_id, code="c", occurred_at=0, visitor_key="v", referrer="",
+                    referrer_host="", country="ZZ", device="other", is_bot=0)
+
+
+def test_repeats_inside_a_batch_are_dropped_keeping_order() -> None:
+    rows = [row("a"), row("b"), row("a"), row("c"), row("b")]
+    assert [r.event_id for r in first_of_each_id(rows)] == ["a", "b", "c"]
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        {"AGGREGATOR_FLUSH_MAX_S": "1.5"},
+        {"AGGREGATOR_FLUSH_MIN_S": "0.5", "AGGREGATOR_FLUSH_MAX_S": "0.4"},
+        {"AGGREGATOR_BATCH_MIN": "0"},
+        {"AGGREGATOR_LEDGER_RETENTION_DAYS": "6"},
+        {"AGGREGATOR_LAG_LOW": "10", "AGGREGATOR_LAG_HIGH": "10"},
+    ],
+)
+def test_settings_refuse_rules_that_break_the_guarantees(monkeypatch: pytest.MonkeyPatch, env: dict[str, str]) -> None:
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    with pytest.raises(ValidationError):
+        AggregatorSettings()
+
+
+def test_default_settings_cover_the_replay_horizon() -> None:
+    settings = AggregatorSettings()
+    assert settings.ledger_retention_s >= 7 * 24 * 3600
+    assert settings.aggregator_flush_max_s <= 1.0

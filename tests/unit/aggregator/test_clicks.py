@@ -1,0 +1,91 @@
+"""Decoding a `clicks` record into a sink row: every poison kind is named, valid events normalised."""
+
+from datetime import UTC, datetime, timedelta
+
+import msgspec
+import pytest
+from aggregator.domain.clicks import PoisonMessage, decode_record, normalise_country, referrer_host
+from contracts import clicks
+
+pytestmark = pytest.mark.unit
+
+NOW = datetime(2026, 11, 27, 10, 0, 30, tzinfo=UTC)
+HORIZON = timedelta(days=8)
+SKEW = timedelta(hours=1)
+
+
+def decode(payload: bytes | None):  # type: ignore[no-untyped-def]
+    return decode_record(payload, now=NOW, horizon=HORIZON, max_skew=SKEW)
+
+
+def payload(**changes: object) -> bytes:
+    base = msgspec.json.decode(clicks.EXAMPLES[0])
+    base.update(changes)
+    return msgspec.json.encode(base)
+
+
+def reason(value: bytes | None) -> str:
+    with pytest.raises(PoisonMessage) as info:
+        decode(value)
+    return info.value.reason
+
+
+def test_contract_examples_become_rows() -> None:
+    human, bot = (decode(p) for p in clicks.EXAMPLES)
+    assert human.event_id == "01890a5d-ac96-774b-bcce-b302099a8100"
+    assert human.code == "aZ3kP9q"
+    assert human.occurred() == datetime(2026, 11, 27, 10, 0, 1, tzinfo=UTC)  # seconds resolution
+    assert (human.referrer_host, human.country, human.device, human.is_bot) == ("news.example", "DE", "mobile", 0)
+    assert (bot.referrer_host, bot.country, bot.is_bot) == ("", "ZZ", 1)
+
+
+@pytest.mark.parametrize(
+    ("value", "fragment"),
+    [
+        (None, "tombstone"),
+        (b"not json", "malformed"),
+        (b"{}", "missing required field"),
+        (payload(schema_version=2), "schema_version"),
+        (payload(type="LinkCreated"), "LinkCreated"),
+        (payload(event_id=None), "event_id"),
+        (payload(occurred_at="yesterday"), "occurred_at"),
+        (payload(device="toaster"), "device"),
+        (payload(event_id="not-a-uuid"), "not a UUID"),
+        (payload(code="bad code!"), "code is not"),
+        (payload(code="x" * 65), "code is not"),
+        (payload(visitor_key=""), "visitor_key"),
+        (payload(occurred_at="2026-11-18T10:00:00Z"), "older than the dedup horizon"),
+        (payload(occurred_at="2026-11-27T12:00:00Z"), "in the future"),
+    ],
+)
+def test_poison_is_named(value: bytes | None, fragment: str) -> None:
+    assert fragment in reason(value)
+
+
+def test_naive_time_is_utc_and_uuid_is_canonical() -> None:
+    row = decode(payload(occurred_at="2026-11-27T09:59:00", event_id="01890A5D-AC96-774B-BCCE-B302099A8100"))
+    assert row.occurred() == datetime(2026, 11, 27, 9, 59, tzinfo=UTC)
+    assert row.event_id == "01890a5d-ac96-774b-bcce-b302099a8100"
+
+
+def test_offset_time_is_converted_to_utc() -> None:
+    assert decode(payload(occurred_at="2026-11-27T11:00:00+02:00")).occurred() == datetime(
+        2026, 11, 27, 9, 0, tzinfo=UTC
+    )
+
+
+@pytest.mark.parametrize(
+    ("referrer", "host"),
+    [
+        (None, ""), ("", ""), ("https://WWW.Example.com/a?b", "example.com"),
+        ("http://news.example:8080/", "news.example"), ("android-app://com.slack", "com.slack"),
+        ("not a url", ""), ("http://[::1", ""),
+    ],
+)
+def test_referrer_host(referrer: str | None, host: str) -> None:
+    assert referrer_host(referrer) == host
+
+
+@pytest.mark.parametrize(("country", "norm"), [("de", "DE"), (" fr ", "FR"), ("", "ZZ"), ("DEU", "ZZ"), ("1A", "ZZ")])
+def test_country(country: str, norm: str) -> None:
+    assert normalise_country(country) == norm

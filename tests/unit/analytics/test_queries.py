@@ -1,0 +1,90 @@
+"""Query parameters: defaults, alignment, caps, and a named 422 for every bad value."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from analytics.domain.errors import InvalidParameter
+from analytics.domain.queries import parse_stats, parse_top
+
+pytestmark = pytest.mark.unit
+
+NOW = datetime(2026, 11, 27, 10, 17, 42, tzinfo=UTC)
+
+
+def refused(call) -> tuple[str, str | None]:  # type: ignore[no-untyped-def]
+    with pytest.raises(InvalidParameter) as info:
+        call()
+    assert info.value.status == 422
+    return info.value.code, info.value.field
+
+
+def test_stats_defaults_last_24h_by_hour_aligned() -> None:
+    q = parse_stats("aZ3kP9q", {}, now=NOW)
+    assert (q.interval, q.include_bots) == ("hour", False)
+    assert q.start == datetime(2026, 11, 26, 10, tzinfo=UTC)
+    assert q.end == datetime(2026, 11, 27, 11, tzinfo=UTC)
+
+
+def test_stats_range_is_aligned_to_the_interval() -> None:
+    q = parse_stats("abc", {"from": "2026-11-27T09:00:30Z", "to": "2026-11-27T09:05:00+00:00",
+                            "interval": "minute", "include_bots": "true"}, now=NOW)
+    assert (q.start, q.end, q.step_s, q.include_bots) == (
+        datetime(2026, 11, 27, 9, 0, tzinfo=UTC), datetime(2026, 11, 27, 9, 5, tzinfo=UTC), 60, True)
+    day = parse_stats("abc", {"from": "2026-11-01T13:00:00+02:00", "interval": "day"}, now=NOW)
+    assert day.start == datetime(2026, 11, 1, tzinfo=UTC) and day.end == datetime(2026, 11, 28, tzinfo=UTC)
+
+
+def test_naive_times_are_utc_and_a_plus_sign_decoded_as_space_still_parses() -> None:
+    q = parse_stats("abc", {"from": "2026-11-27T08:00:00", "to": "2026-11-27T09:00:00 00:00"}, now=NOW)
+    assert (q.start, q.end) == (datetime(2026, 11, 27, 8, tzinfo=UTC), datetime(2026, 11, 27, 9, tzinfo=UTC))
+
+
+@pytest.mark.parametrize(
+    ("code", "params", "rule", "field"),
+    [
+        ("bad code", {}, "code_invalid", "code"),
+        ("x" * 65, {}, "code_invalid", "code"),
+        ("abc", {"interval": "week"}, "interval_invalid", "interval"),
+        ("abc", {"from": "yesterday"}, "time_invalid", "from"),
+        ("abc", {"to": "2026-13-01T00:00:00Z"}, "time_invalid", "to"),
+        ("abc", {"from": "1999-12-31T00:00:00Z"}, "time_invalid", "from"),
+        ("abc", {"from": "2026-11-27T10:00:00Z", "to": "2026-11-27T10:00:00Z"}, "range_invalid", "from"),
+        ("abc", {"from": "2026-11-27T10:00:00Z", "to": "2026-11-27T09:00:00Z"}, "range_invalid", "from"),
+        ("abc", {"from": "2026-11-25T00:00:00Z", "interval": "minute"}, "range_too_large", "from"),
+        ("abc", {"from": "2026-09-01T00:00:00Z", "interval": "hour"}, "range_too_large", "from"),
+        ("abc", {"from": "2024-01-01T00:00:00Z", "interval": "day"}, "range_too_large", "from"),
+        ("abc", {"include_bots": "maybe"}, "bool_invalid", "include_bots"),
+        ("abc", {"limit": "3"}, "parameter_unknown", "limit"),
+    ],
+)
+def test_stats_refusals(code: str, params: dict[str, str], rule: str, field: str) -> None:
+    assert refused(lambda: parse_stats(code, params, now=NOW)) == (rule, field)
+
+
+def test_caps_are_inclusive() -> None:
+    assert parse_stats("abc", {"from": "2026-11-26T10:17:00Z", "to": "2026-11-27T10:17:00Z",
+                               "interval": "minute"}, now=NOW).end - NOW < timedelta(minutes=1)
+
+
+def test_top_defaults_and_windows() -> None:
+    q = parse_top({}, now=NOW)
+    assert (q.window, q.limit, q.include_bots, q.end) == ("24h", 10, False, NOW)
+    assert q.start == datetime(2026, 11, 26, 10, tzinfo=UTC)  # hour buckets
+    assert parse_top({"window": "1h"}, now=NOW).start == datetime(2026, 11, 27, 9, 17, tzinfo=UTC)
+    assert parse_top({"window": "7d", "limit": "100"}, now=NOW).start == datetime(2026, 11, 20, 10, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("params", "rule", "field"),
+    [
+        ({"window": "2h"}, "window_invalid", "window"),
+        ({"limit": "0"}, "limit_invalid", "limit"),
+        ({"limit": "101"}, "limit_invalid", "limit"),
+        ({"limit": "-1"}, "limit_invalid", "limit"),
+        ({"limit": "ten"}, "limit_invalid", "limit"),
+        ({"limit": "9" * 400}, "limit_invalid", "limit"),
+        ({"from": "2026-11-27T00:00:00Z"}, "parameter_unknown", "from"),
+    ],
+)
+def test_top_refusals(params: dict[str, str], rule: str, field: str) -> None:
+    assert refused(lambda: parse_top(params, now=NOW)) == (rule, field)
