@@ -1,7 +1,10 @@
 """Kafka adapter of the relay: an idempotent aiokafka producer (acks=all) for the `links` topic.
 
-After any failure the producer is thrown away and a new one is started on the next attempt:
-a fresh producer id gives clean idempotence sequence numbers after expired batches.
+With idempotence aiokafka never expires a batch: while the broker is away, send futures
+simply wait and the producer retries in order (no reordering, no duplicates). Errors that
+do surface (the broker unreachable at start, non-retriable errors) fail the publish; the
+producer is then stopped (waiting for its in-flight batches, so an old batch can never
+land after a resend) and a new one is started on the next attempt.
 """
 
 import asyncio
@@ -43,7 +46,9 @@ class KafkaPublisher:
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        await self._discard()
+        # The process is ending: do not wait forever for a broker that is away. Records not
+        # acknowledged stay unpublished in the outbox and are sent by the next relay.
+        await self._discard(timeout=5.0)
 
     async def _started(self) -> AIOKafkaProducer:
         if self._producer is None:
@@ -56,11 +61,11 @@ class KafkaPublisher:
             self._producer = producer
         return self._producer
 
-    async def _discard(self) -> None:
+    async def _discard(self, timeout: float | None = None) -> None:
         producer, self._producer = self._producer, None
         if producer is not None:
             try:
-                await producer.stop()
+                await asyncio.wait_for(producer.stop(), timeout)
             except Exception as exc:  # the producer is being dropped after a failure anyway
                 log.debug("stopping a failed producer: %s", exc)
 

@@ -2,10 +2,12 @@
 
 import os
 import secrets
+import subprocess
 import time
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from types import TracebackType
 
 import asyncpg
@@ -56,6 +58,15 @@ async def topic_partitions(topic: str) -> list[int]:
     return partitions
 
 
+async def kafka_answers() -> bool:
+    """True once the broker serves metadata for the links topic (e.g. after a restart)."""
+    try:
+        await topic_partitions(TOPIC)
+    except Exception:
+        return False
+    return True
+
+
 class LinksTopic:
     """Reads the `links` topic from given offsets (default: its end when entered), with a
     unique consumer group id, keeping every event it sees."""
@@ -73,8 +84,8 @@ class LinksTopic:
 
     async def __aenter__(self) -> "LinksTopic":
         consumer = self._consumer
-        await consumer.start()
         try:
+            await consumer.start()
             partitions = await topic_partitions(self.topic)
             tps = [TopicPartition(self.topic, p) for p in partitions]
             consumer.assign(tps)
@@ -141,3 +152,22 @@ async def link_row(code: str) -> asyncpg.Record | None:
         return row
     finally:
         await conn.close()
+
+
+def supervisorctl(*args: str) -> str:
+    """Drive the stack's supervisord (destructive tests stop and start programs with it)."""
+    root = Path(__file__).resolve().parents[3]
+    result = subprocess.run(
+        [str(root / ".venv/bin/supervisorctl"), "-c", str(root / ".local/supervisord.conf"), *args],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    return result.stdout + result.stderr
+
+
+def program_state(name: str) -> str:
+    """RUNNING, STOPPED, STARTING, ... of one supervised program."""
+    fields = supervisorctl("status", name).split()
+    return fields[1] if len(fields) > 1 else "UNKNOWN"

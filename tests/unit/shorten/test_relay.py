@@ -3,6 +3,7 @@
 import asyncio
 
 import pytest
+from shorten.adapters.kafka import producer_config
 from shorten.relay import OutboxRelay
 
 from tests.conftest import wait_until_async
@@ -90,3 +91,10 @@ async def test_purge_runs_at_most_once_per_interval() -> None:
     now[0] = 61.0
     await r.purge_if_due()
     assert outbox.purged_with == [3600, 3600]
+
+
+def test_producer_is_idempotent_and_waits_for_all_replicas() -> None:
+    config = producer_config(bootstrap_servers="k:9092", request_timeout_ms=10_000, client_id="shorten-relay")
+    assert config["enable_idempotence"] is True
+    assert config["acks"] == "all"
+    assert config["bootstrap_servers"] == "k:9092"
