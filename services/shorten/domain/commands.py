@@ -22,8 +22,9 @@ def _object(payload: object, allowed: tuple[str, ...]) -> Mapping[str, object]:
         raise InvalidInput("the request body must be a JSON object", code="body_not_object")
     for name in payload:
         if name not in allowed:
+            shown = name[:64]  # the name is client input: echo a bounded prefix
             raise InvalidInput(
-                f"unknown field {name!r}; allowed: {', '.join(allowed)}", code="unknown_field", field=name
+                f"unknown field {shown!r}; allowed: {', '.join(allowed)}", code="unknown_field", field=shown
             )
     return payload
 

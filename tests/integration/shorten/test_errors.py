@@ -86,8 +86,30 @@ async def test_non_object_json_is_422(client: httpx.AsyncClient, auth: dict[str,
 
 @pytest.mark.parametrize(
     "payload",
-    [b"{", b'{"url":}', b"", b"\xff\xfe{}", b'{"url": "https://e.com",}', b"NaN", b"[" * 10000, b"{'url': 'x'}"],
-    ids=["open", "no-value", "empty", "bad-utf8", "trailing-comma", "nan", "deep-nesting", "single-quotes"],
+    [
+        b"{",
+        b'{"url":}',
+        b"",
+        b"\xff\xfe{}",
+        b'{"url": "https://e.com",}',
+        b"NaN",
+        b"[" * 10000,
+        b"{'url': 'x'}",
+        b'{"url": "https://e.com/\\ud800"}',
+        b'{"url": "https://e.com", "max_clicks": 1e400}',
+    ],
+    ids=[
+        "open",
+        "no-value",
+        "empty",
+        "bad-utf8",
+        "trailing-comma",
+        "nan",
+        "deep-nesting",
+        "single-quotes",
+        "lone-surrogate",
+        "number-out-of-range",
+    ],
 )
 async def test_malformed_json_is_400_never_500(client: httpx.AsyncClient, auth: dict[str, str], payload: bytes) -> None:
     response = await client.post("/api/v1/links", content=payload, headers={**auth, "Content-Type": "application/json"})

@@ -111,3 +111,8 @@ def test_patch_null_clears_expiry_and_click_limit() -> None:
 )
 def test_patch_reports_the_broken_rule(payload: object, expected: tuple[str, str]) -> None:
     assert error_of(parse_changes, payload) == expected
+
+
+def test_unknown_field_name_is_echoed_bounded() -> None:
+    code, field = error_of(parse_create, {"url": "https://e.com", "x" * 5000: 1})
+    assert code == "unknown_field" and field == "x" * 64
