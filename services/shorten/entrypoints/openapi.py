@@ -97,6 +97,7 @@ _WRITE_ERRORS = {
     "400": _error(400, "malformed JSON"),
     "422": _error(422, "invalid input"),
     "429": _error(429, "rate limited per API key"),
+    "503": _error(503, "the link store is unavailable"),
 }
 _CODE_PARAM = [{"name": "code", "in": "path", "required": True, "schema": {"type": "string"}}]
 _LINK_RESPONSE = {"content": {"application/json": {"schema": _ref("Link")}}}

@@ -1,6 +1,7 @@
 """Link writes reach the `links` topic through the outbox relay: key = code, in order, fast."""
 
 import re
+import statistics
 import time
 
 import httpx
@@ -15,9 +16,10 @@ pytestmark = pytest.mark.integration
 UUID7 = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")
 
 
-async def test_created_link_reaches_the_topic_within_a_second(client: httpx.AsyncClient, auth: dict[str, str]) -> None:
+async def test_created_link_reaches_the_topic_in_milliseconds(client: httpx.AsyncClient, auth: dict[str, str]) -> None:
+    latencies = []
     async with LinksTopic() as topic:
-        for i in range(3):
+        for i in range(5):
             sent = time.monotonic()
             response = await client.post(
                 "/api/v1/links", json={"url": f"https://e.com/{i}", "max_clicks": 4}, headers=auth
@@ -25,8 +27,7 @@ async def test_created_link_reaches_the_topic_within_a_second(client: httpx.Asyn
             assert response.status_code == 201
             link = response.json()
             [seen] = await topic.wait_for([link["code"]], 1, timeout=20)
-            # NOTIFY wakes the relay at once; the fallback poll alone (5 s) would miss this.
-            assert seen.seen_at - sent < 1.0, f"event took {seen.seen_at - sent:.3f}s"
+            latencies.append(seen.seen_at - sent)
             assert seen.key == link["code"].encode()
             event = seen.event
             assert isinstance(event, LinkCreated)
@@ -35,6 +36,9 @@ async def test_created_link_reaches_the_topic_within_a_second(client: httpx.Asyn
             )  # fmt: skip
             assert UUID7.fullmatch(event.event_id)
             assert event.occurred_at.isoformat().replace("+00:00", "Z") == link["created_at"]
+    # NOTIFY wakes the relay at once. The fallback poll alone (every 5 s) would give a median
+    # around 2.5 s; five requests all under 2 s with a median under 0.5 s would be ~1% luck.
+    assert max(latencies) < 2.0 and statistics.median(latencies) < 0.5, latencies
 
 
 async def test_update_and_delete_follow_in_order(client: httpx.AsyncClient, auth: dict[str, str]) -> None:
