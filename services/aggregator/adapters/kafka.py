@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 from contracts import deadletter
 from contracts.deadletter import MessageDeadLettered
 
@@ -47,15 +48,25 @@ class ReplayProgress:
         return sum(self.position[p] - self.start[p] for p in self.end)
 
 
+async def topic_partitions(bootstrap_servers: str, topic: str) -> list[int]:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=10000)
+    await admin.start()
+    try:
+        [described] = await admin.describe_topics([topic])
+    finally:
+        await admin.close()
+    partitions = sorted(p["partition"] for p in described["partitions"])
+    if described["error_code"] != 0 or not partitions:
+        raise RuntimeError(f"topic {topic!r} not found (error {described['error_code']})")
+    return partitions
+
+
 async def plan_range(
-    consumer: AIOKafkaConsumer, topic: str, *, from_ms: int, to_ms: int | None
+    consumer: AIOKafkaConsumer, topic: str, partitions: list[int], *, from_ms: int, to_ms: int | None
 ) -> tuple[list[TopicPartition], dict[int, int], dict[int, int]]:
     """Start offsets (first record at/after from_ms) and end offsets (first at/after to_ms, or
     the high watermark now) per partition. Records produced after the plan are not replayed."""
-    partitions = consumer.partitions_for_topic(topic)
-    if not partitions:
-        raise RuntimeError(f"topic {topic!r} not found")
-    tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+    tps = [TopicPartition(topic, p) for p in partitions]
     ends = await consumer.end_offsets(tps)
     starts_at = await consumer.offsets_for_times({tp: from_ms for tp in tps})
     start = {tp.partition: (starts_at[tp].offset if starts_at[tp] else ends[tp]) for tp in tps}

@@ -18,7 +18,7 @@ from typing import TextIO
 from aiokafka import AIOKafkaConsumer
 from contracts.deadletter import MessageDeadLettered
 
-from aggregator.adapters.kafka import ReplayProgress, plan_range, read_range
+from aggregator.adapters.kafka import ReplayProgress, plan_range, read_range, topic_partitions
 from aggregator.adapters.metrics import AggregatorMetrics
 from aggregator.bootstrap import open_runtime, pipeline_config
 from aggregator.pipeline import process_batch
@@ -75,8 +75,9 @@ async def replay_clicks(
     counted = duplicates = 0
     started = last_print = time.monotonic()
     try:
+        partitions = await topic_partitions(settings.kafka_bootstrap_servers, settings.topic_clicks)
         tps, first, stop = await plan_range(
-            consumer, settings.topic_clicks, from_ms=int(start.timestamp() * 1000),
+            consumer, settings.topic_clicks, partitions, from_ms=int(start.timestamp() * 1000),
             to_ms=int(end.timestamp() * 1000) if end else None,
         )
         print(f"[replay] {settings.topic_clicks}: from {start.isoformat()} "
