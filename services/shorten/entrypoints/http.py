@@ -5,6 +5,7 @@ Order of checks on writes: 401 (key) -> 429 (rate) -> 415 (type) -> 413 (size) -
 """
 
 import re
+from datetime import datetime
 from typing import Any
 
 from platformkit.errors import ApiError, error_response
@@ -51,7 +52,7 @@ def _runtime(request: Request) -> Runtime:
     return runtime
 
 
-def _iso(value: Any) -> str | None:
+def _iso(value: datetime | None) -> str | None:
     return None if value is None else value.isoformat().replace("+00:00", "Z")
 
 
