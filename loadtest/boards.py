@@ -1,0 +1,95 @@
+"""`python -m loadtest boards`: where to watch a run (Prometheus, each /metrics, Grafana, rules).
+
+Each URL is probed once (1 s timeout) so you see at a glance what is up.
+"""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+DASHBOARD = REPO_ROOT / "infra/grafana/dashboards/architecture-flow.json"
+ALERT_RULES = REPO_ROOT / "infra/prometheus/alerts.yml"
+
+# PromQL for the scaling runbook's capacity signals (paste into Prometheus' graph page).
+SIGNALS = (
+    ("requests/s per service", 'sum by (service) (rate(http_requests_total[1m]))'),
+    ("p95 latency per service (s)",
+     "histogram_quantile(0.95, sum by (service, le) (rate(http_request_duration_seconds_bucket[1m])))"),
+    ("Kafka consumer lag (records)", "sum by (topic) (aggregator_consumer_lag)"),
+)
+
+
+class BoardsEnv(BaseSettings):
+    model_config = SettingsConfigDict(frozen=True, extra="ignore", env_file=None)
+
+    prometheus_port: int = 9090
+    public_http_port: int = 8080
+    shorten_port: int = 8001
+    analytics_port: int = 8002
+    redirect_replica_ports: str = "8011,8012,8013"
+    aggregator_web_ports: str = "6061,6062,6063"
+    grafana_port: int = 3000
+    dozzle_port: int = 9999
+
+
+@dataclass(frozen=True)
+class Board:
+    what: str
+    url: str
+    probe: str = ""  # URL to probe; empty: not probed
+
+
+def boards(env: BoardsEnv) -> list[Board]:
+    prometheus = f"http://127.0.0.1:{env.prometheus_port}"
+    rows = [
+        Board("Prometheus (native stack and compose)", prometheus, f"{prometheus}/-/ready"),
+        Board("  scrape targets", f"{prometheus}/targets"),
+        Board("  alerts (infra/prometheus/alerts.yml)", f"{prometheus}/alerts"),
+        Board("public entry point", f"http://127.0.0.1:{env.public_http_port}",
+              f"http://127.0.0.1:{env.public_http_port}/healthz"),
+        Board("shorten /metrics", f"http://127.0.0.1:{env.shorten_port}/metrics", "="),
+        Board("analytics /metrics", f"http://127.0.0.1:{env.analytics_port}/metrics", "="),
+    ]
+    for n, port in enumerate(_ports(env.redirect_replica_ports), start=1):
+        rows.append(Board(f"redirect-{n} /metrics", f"http://127.0.0.1:{port}/metrics", "="))
+    for n, port in enumerate(_ports(env.aggregator_web_ports), start=1):
+        rows.append(Board(f"aggregator-{n} /metrics", f"http://127.0.0.1:{port}/metrics", "="))
+    grafana = f"http://127.0.0.1:{env.grafana_port}"
+    rows += [
+        Board("Grafana (compose stack only; dashboard 'Architecture Flow', folder Shortlink)",
+              f"{grafana}/dashboards", f"{grafana}/api/health"),
+        Board("Dozzle logs (compose stack only)", f"http://127.0.0.1:{env.dozzle_port}"),
+    ]
+    return rows
+
+
+def _ports(csv: str) -> list[int]:
+    return [int(p) for p in csv.split(",") if p.strip()]
+
+
+def _probe(client: httpx.Client, url: str) -> str:
+    try:
+        response = client.get(url)
+    except httpx.HTTPError:
+        return "down"
+    return "up" if response.status_code < 400 else f"HTTP {response.status_code}"
+
+
+def render(env: BoardsEnv, *, probe: bool = True) -> str:
+    lines = ["Where to watch the stack:"]
+    with httpx.Client(timeout=1.0) as client:
+        for board in boards(env):
+            target = board.url if board.probe == "=" else board.probe
+            state = _probe(client, target) if probe and target else ""
+            lines.append(f"  {board.what:<58} {board.url:<40} {state}")
+    lines += [
+        f"Dashboard JSON (import into any Grafana with a Prometheus datasource uid 'prometheus'): {DASHBOARD}",
+        f"Alert rules (loaded by Prometheus): {ALERT_RULES}",
+        "Runbook signals (Prometheus graph page):",
+        *(f"  {name}: {query}" for name, query in SIGNALS),
+        "Compose stack with Grafana: see docs/compose.md; load test: docs/loadtest.md",
+    ]
+    return "\n".join(lines)
