@@ -42,6 +42,8 @@ class AggregatorSettings(InfraSettings):
     aggregator_pg_pool_size: int = 4
     aggregator_clickhouse_timeout_s: float = 30.0
     aggregator_commit_interval_s: float = 1.0
+    # A dead worker's partitions move to the others after this long (faust's default is 60 s).
+    aggregator_session_timeout_s: float = 10.0
 
     @model_validator(mode="after")
     def _bounds(self) -> "AggregatorSettings":

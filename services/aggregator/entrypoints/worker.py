@@ -61,6 +61,8 @@ def create_app(settings: AggregatorSettings, metrics: AggregatorMetrics) -> faus
         consumer_auto_offset_reset="earliest",
         broker_commit_interval=settings.aggregator_commit_interval_s,
         broker_commit_every=10_000,
+        broker_session_timeout=settings.aggregator_session_timeout_s,
+        broker_heartbeat_interval=min(3.0, settings.aggregator_session_timeout_s / 3),
         # Rebalances do not wait for un-acked events: a batch in flight is re-read by the next
         # owner and the idempotent sinks drop the repeat.
         stream_wait_empty=False,
