@@ -21,7 +21,7 @@ from pathlib import Path
 
 import httpx
 
-from loadtest.analytics import AnalyticsClicks
+from loadtest.analytics import AnalyticsClicks, StoreCounts
 from loadtest.check import CountCheck, await_counts
 from loadtest.commands import Command, RunPaths, deadline_seconds, locust_commands
 from loadtest.guard import require_loopback
@@ -120,9 +120,11 @@ def _stop_all(processes: Sequence[subprocess.Popen[bytes]]) -> None:
                 pass
 
 
-async def _check(host: str, tally: RedirectTally, *, timeout: float) -> CountCheck:
+async def _check(host: str, tally: RedirectTally, *, timeout: float) -> tuple[CountCheck, dict[str, StoreCounts]]:
     async with httpx.AsyncClient(base_url=host, timeout=10.0) as client:
-        return await await_counts(tally.outcomes(), AnalyticsClicks(client), timeout=timeout)
+        fetch = AnalyticsClicks(client)
+        check = await await_counts(tally.outcomes(), fetch, timeout=timeout)
+        return check, fetch.last
 
 
 def run(profile: Profile, *, api_key: str, out_dir: Path) -> RunResult:
@@ -149,12 +151,13 @@ def run(profile: Profile, *, api_key: str, out_dir: Path) -> RunResult:
     stats = read_run_stats(paths.csv_prefix)
     tally = read_run_tallies(paths.tally_dir)
     _say(f"locust done; waiting up to {profile.drain_timeout:.0f}s for analytics to count every click")
-    check = asyncio.run(_check(host, tally, timeout=profile.drain_timeout))
+    check, store_counts = asyncio.run(_check(host, tally, timeout=profile.drain_timeout))
 
     summary = build_summary(
         run_id=run_id, profile=profile, started_at=started.isoformat().replace("+00:00", "Z"),
         wall_seconds=time.monotonic() - wall_start, stats=stats, tally=tally, seeded=seeded,
         check=check, artifacts=paths.run_dir,
+        store_counts={m.code: store_counts[m.code] for m in check.mismatches if m.code in store_counts},
     )
     summary_file = save_summary(summary, out_dir / f"{run_id}.json")
     return RunResult(EXIT_PASSED if check.passed else EXIT_CHECK_FAILED, summary, summary_file)

@@ -1,10 +1,12 @@
 """The run's summary: what was asked, what locust measured, and the click-count check."""
 
 import json
+from collections.abc import Mapping
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from loadtest.analytics import StoreCounts
 from loadtest.check import CountCheck
 from loadtest.settings import Profile
 from loadtest.stats import RunStats
@@ -24,7 +26,9 @@ def build_summary(
     seeded: int,
     check: CountCheck,
     artifacts: Path,
+    store_counts: Mapping[str, StoreCounts] | None = None,
 ) -> dict[str, Any]:
+    """`store_counts`: both analytics stores' counts of the mismatched codes (for the report)."""
     outcomes = tally.outcomes().values()
     total = stats.total
     return {
@@ -53,7 +57,13 @@ def build_summary(
             "indeterminate": sum(o.indeterminate for o in outcomes),
         },
         "seeded_codes": seeded,
-        "check": check.to_json(),
+        "check": {
+            **check.to_json(),
+            "store_counts": {
+                code: {"postgres_lifetime": c.lifetime, "clickhouse_range": c.in_range}
+                for code, c in sorted((store_counts or {}).items())[:MAX_FAILURE_ROWS]
+            },
+        },
         "passed": check.passed,
         "artifacts": str(artifacts),
     }
@@ -87,9 +97,11 @@ def format_summary(summary: dict[str, Any]) -> str:
         f"(waited {check['waited_seconds']} s, {check['polls']} polls)",
     ]
     for mismatch in check["mismatches"]:
+        stores = check["store_counts"].get(mismatch["code"])
         lines.append(
             f"    code {mismatch['code']}: analytics {mismatch['counted']} vs served {mismatch['served']}"
             f" (+{mismatch['indeterminate']} unknown)"
+            + (f"; PostgreSQL {stores['postgres_lifetime']}, ClickHouse {stores['clickhouse_range']}" if stores else "")
         )
     lines.append(f"  artifacts    {summary['artifacts']}")
     return "\n".join(lines)

@@ -2,9 +2,11 @@
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from loadtest.analytics import StoreCounts
 from loadtest.check import evaluate
 from loadtest.settings import LoadtestEnv, profile_from_env
 from loadtest.stats import read_run_stats
@@ -56,7 +58,7 @@ def test_stats_without_a_total_are_refused(tmp_path: Path) -> None:
         read_run_stats(tmp_path / "s")
 
 
-def _summary(prefix: Path, counted: int) -> dict[str, object]:
+def _summary(prefix: Path, counted: int, stores: dict[str, StoreCounts] | None = None) -> dict[str, Any]:
     tally = RedirectTally()
     for _ in range(990):
         tally.started("a")
@@ -68,7 +70,7 @@ def _summary(prefix: Path, counted: int) -> dict[str, object]:
     return build_summary(
         run_id="r1", profile=profile_from_env("default", LoadtestEnv()), started_at="2026-11-27T10:00:00Z",
         wall_seconds=100.04, stats=read_run_stats(prefix), tally=tally, seeded=100, check=check,
-        artifacts=prefix.parent,
+        artifacts=prefix.parent, store_counts=stores,
     )
 
 
@@ -88,8 +90,10 @@ def test_summary_has_rates_percentiles_errors_and_the_check(prefix: Path, tmp_pa
     assert json.loads(saved.read_text()) == summary
 
 
-def test_a_failed_check_is_visible(prefix: Path) -> None:
-    summary = _summary(prefix, 989)
+def test_a_failed_check_is_visible_with_both_stores_counts(prefix: Path) -> None:
+    summary = _summary(prefix, 989, stores={"a": StoreCounts(lifetime=989, in_range=990)})
     assert summary["passed"] is False
+    assert summary["check"]["store_counts"] == {"a": {"postgres_lifetime": 989, "clickhouse_range": 990}}
     text = format_summary(summary)
-    assert "click check  FAILED" in text and "code a: analytics 989 vs served 990" in text
+    assert "click check  FAILED" in text
+    assert "code a: analytics 989 vs served 990 (+0 unknown); PostgreSQL 989, ClickHouse 990" in text
