@@ -23,8 +23,15 @@ def setup_tracing(
     otlp_endpoint: str = "",
     extra_processors: Iterable[SpanProcessor] = (),
     set_global: bool = True,
-) -> TracerProvider:
-    """Build the process's tracer provider. Call once at the entry point (not at import)."""
+) -> TracerProvider | None:
+    """Build the process's tracer provider. Call once at the entry point (not at import).
+
+    With nothing to export to, tracing stays off (the API's no-op tracer: no span is
+    recorded and no trace context is propagated), so the hot paths pay nothing for it.
+    """
+    extra_processors = list(extra_processors)
+    if not otlp_endpoint and not extra_processors:
+        return None
     provider = TracerProvider(resource=Resource.create({"service.name": service_name}))
     if otlp_endpoint:
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
@@ -35,6 +42,21 @@ def setup_tracing(
     if set_global:
         trace.set_tracer_provider(provider)
     return provider
+
+
+def tracing_enabled() -> bool:
+    """True once an SDK tracer provider is installed (spans are recorded)."""
+    return isinstance(trace.get_tracer_provider(), TracerProvider)
+
+
+def asgi_middleware() -> list[Any]:
+    """Starlette middleware that opens a server span per request, when tracing is on."""
+    if not tracing_enabled():
+        return []
+    from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
+    from starlette.middleware import Middleware
+
+    return [Middleware(OpenTelemetryMiddleware, exclude_spans=["receive", "send"])]
 
 
 def kafka_headers(ctx: Context | None = None) -> list[tuple[str, bytes]]:

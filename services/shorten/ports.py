@@ -36,6 +36,7 @@ class OutboxRecord:
     event_id: str
     code: str
     payload: bytes
+    traceparent: str | None = None
 
 
 class Outbox(Protocol):

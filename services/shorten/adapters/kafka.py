@@ -15,10 +15,14 @@ from typing import NoReturn
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind
+from telemetry import tracing
 
 from shorten.ports import OutboxRecord, PublishFailed
 
 log = logging.getLogger(__name__)
+_tracer = trace.get_tracer("shorten.relay")
 
 
 def producer_config(*, bootstrap_servers: str, request_timeout_ms: int, client_id: str) -> dict[str, object]:
@@ -83,7 +87,19 @@ class KafkaPublisher:
         try:
             producer = await self._started()
             for record in records:
-                futures.append(await producer.send(self._topic, value=record.payload, key=record.code.encode()))
+                # Continue the trace of the request that wrote the record (stored beside it).
+                parent = tracing.context_from_traceparent(record.traceparent)
+                with _tracer.start_as_current_span(
+                    f"{self._topic} publish", context=parent, kind=SpanKind.PRODUCER,
+                    attributes={"messaging.system": "kafka", "messaging.destination.name": self._topic,
+                                "link.code": record.code, "messaging.message.id": record.event_id},
+                ):
+                    futures.append(
+                        await producer.send(
+                            self._topic, value=record.payload, key=record.code.encode(),
+                            headers=tracing.kafka_headers(),
+                        )
+                    )
         except (KafkaError, OSError) as exc:
             await self._fail(futures, exc)
         results = await asyncio.gather(*futures, return_exceptions=True)

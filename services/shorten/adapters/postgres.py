@@ -30,6 +30,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
+from telemetry import tracing
 
 from shorten.domain.errors import LinkNotFound, StoreUnavailable
 from shorten.domain.model import Link
@@ -61,6 +62,7 @@ outbox = Table(
     Column("payload", LargeBinary, nullable=False),
     Column("created_at", DateTime(timezone=True)),
     Column("published_at", DateTime(timezone=True)),
+    Column("traceparent", Text),
 )
 
 
@@ -117,6 +119,8 @@ def _outbox_values(event: LinkEvent) -> dict[str, Any]:
         "event_type": type(event).__name__,
         "code": event.code,
         "payload": links_contract.encode(event),
+        # The current trace (the API request's span), continued by the relay; None when off.
+        "traceparent": tracing.traceparent(),
     }
 
 

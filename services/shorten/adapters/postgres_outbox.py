@@ -50,13 +50,18 @@ class PostgresOutbox:
 
     async def fetch_unpublished(self, limit: int) -> Sequence[OutboxRecord]:
         stmt = (
-            select(outbox.c.id, outbox.c.event_id, outbox.c.code, outbox.c.payload)
+            select(outbox.c.id, outbox.c.event_id, outbox.c.code, outbox.c.payload, outbox.c.traceparent)
             .where(outbox.c.published_at.is_(None))
             .order_by(outbox.c.id)
             .limit(limit)
         )
         rows = (await self._conn.execute(stmt)).all()
-        return [OutboxRecord(id=r.id, event_id=str(r.event_id), code=r.code, payload=bytes(r.payload)) for r in rows]
+        return [
+            OutboxRecord(
+                id=r.id, event_id=str(r.event_id), code=r.code, payload=bytes(r.payload), traceparent=r.traceparent
+            )
+            for r in rows
+        ]
 
     async def mark_published(self, ids: Sequence[int]) -> None:
         await self._conn.execute(update(outbox).where(outbox.c.id.in_(list(ids))).values(published_at=func.now()))

@@ -11,6 +11,7 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
+from telemetry import tracing
 from telemetry.metrics import HttpMetricsMiddleware, metrics_route
 
 from shorten.bootstrap import Runtime, build_runtime
@@ -44,7 +45,7 @@ def create_app(settings: ShortenSettings) -> Starlette:
             metrics_route(),
             Route("/openapi.json", openapi, methods=["GET"]),
         ],
-        middleware=[Middleware(HttpMetricsMiddleware, service="shorten")],
+        middleware=[*tracing.asgi_middleware(), Middleware(HttpMetricsMiddleware, service="shorten")],
         lifespan=lifespan,
     )
     install_error_handlers(app)
@@ -54,4 +55,6 @@ def create_app(settings: ShortenSettings) -> Starlette:
 
 def app_from_env() -> Starlette:
     """Factory for platformkit.server.serve: settings read once, from the environment."""
-    return create_app(ShortenSettings())
+    settings = ShortenSettings()
+    tracing.setup_tracing("shorten", otlp_endpoint=settings.otel_exporter_otlp_endpoint)
+    return create_app(settings)

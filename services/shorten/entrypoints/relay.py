@@ -10,6 +10,7 @@ import logging
 import signal
 
 from sqlalchemy import exc as sa_exc
+from telemetry import tracing
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wait_exponential_jitter
 
 from shorten.adapters.kafka import KafkaPublisher, producer_config
@@ -65,6 +66,7 @@ def _log_db_retry(state: RetryCallState) -> None:
 async def run(settings: ShortenSettings) -> None:
     """Relay forever; returns after SIGTERM/SIGINT (in-flight batch abandoned unmarked: it is
     published again by the next active relay, with the same event ids)."""
+    tracing.setup_tracing("shorten-relay", otlp_endpoint=settings.otel_exporter_otlp_endpoint)
     task = asyncio.current_task()
     assert task is not None
     loop = asyncio.get_running_loop()
