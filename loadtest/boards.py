@@ -14,11 +14,14 @@ DASHBOARD = REPO_ROOT / "infra/grafana/dashboards/architecture-flow.json"
 ALERT_RULES = REPO_ROOT / "infra/prometheus/alerts.yml"
 
 # PromQL for the scaling runbook's capacity signals (paste into Prometheus' graph page).
+# The service:* series are recording rules of infra/prometheus/alerts.yml (redirect's hot path included).
 SIGNALS = (
-    ("requests/s per service", 'sum by (service) (rate(http_requests_total[1m]))'),
-    ("p95 latency per service (s)",
-     "histogram_quantile(0.95, sum by (service, le) (rate(http_request_duration_seconds_bucket[1m])))"),
-    ("Kafka consumer lag (records)", "sum by (topic) (aggregator_consumer_lag)"),
+    ("requests/s per service", "service:requests:rate5m"),
+    ("p95 latency per service (s)", "service:http_request_duration_seconds:p95_5m"),
+    ("Kafka consumer lag (records)", "topic:aggregator_consumer_lag:sum"),
+    ("redirects served/s by status", "sum by (status) (rate(redirect_responses_total[1m]))"),
+    ("clicks dropped (must be 0)", "sum(redirect_click_events_dropped_total)"),
+    ("firing alerts", "ALERTS{alertstate=\"firing\"}"),
 )
 
 
@@ -59,9 +62,8 @@ def boards(env: BoardsEnv) -> list[Board]:
         rows.append(Board(f"aggregator-{n} /metrics", f"http://127.0.0.1:{port}/metrics", "="))
     grafana = f"http://127.0.0.1:{env.grafana_port}"
     rows += [
-        Board("Grafana (compose stack only; dashboard 'Architecture Flow', folder Shortlink)",
-              f"{grafana}/dashboards", f"{grafana}/api/health"),
-        Board("Dozzle logs (compose stack only)", f"http://127.0.0.1:{env.dozzle_port}"),
+        Board("Grafana (compose stack): Architecture Flow", f"{grafana}/d/architecture-flow", f"{grafana}/api/health"),
+        Board("Dozzle logs (compose stack)", f"http://127.0.0.1:{env.dozzle_port}", "="),
     ]
     return rows
 
@@ -84,7 +86,7 @@ def render(env: BoardsEnv, *, probe: bool = True) -> str:
         for board in boards(env):
             target = board.url if board.probe == "=" else board.probe
             state = _probe(client, target) if probe and target else ""
-            lines.append(f"  {board.what:<58} {board.url:<40} {state}")
+            lines.append(f"  {board.what:<44} {board.url:<45} {state}")
     lines += [
         f"Dashboard JSON (import into any Grafana with a Prometheus datasource uid 'prometheus'): {DASHBOARD}",
         f"Alert rules (loaded by Prometheus): {ALERT_RULES}",

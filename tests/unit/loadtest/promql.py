@@ -2,8 +2,11 @@
 
 The catalog is read from the source (AST) of every prometheus_client metric constructor in
 services/, libs/ and infra/: `Counter("name", "doc", [labels])`, `Gauge(...)`, `Histogram(...)`,
-`Summary(...)`, `Info(...)`, `Enum(...)`. Each is expanded to the series names Prometheus
-actually stores (a Counter `x` is `x_total`, a Histogram `x` is `x_bucket`/`x_sum`/`x_count`).
+`Summary(...)`, `Info(...)`, `Enum(...)`, and the custom-collector families
+(`CounterMetricFamily("name", "doc", labels=[...])`, `GaugeMetricFamily`, ...). Each is expanded
+to the series names Prometheus actually stores (a Counter `x` is `x_total`, a Histogram `x` is
+`x_bucket`/`x_sum`/`x_count`). Names built at run time (a loop over a tuple of literals) are
+found too: every string literal in a tuple whose first element is passed as the name is taken.
 """
 
 import ast
@@ -13,7 +16,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[3]
 SOURCE_DIRS = ("services", "libs", "infra")
-KINDS = frozenset({"Counter", "Gauge", "Histogram", "Summary", "Info", "Enum"})
+KINDS = {
+    "Counter": "Counter", "Gauge": "Gauge", "Histogram": "Histogram", "Summary": "Summary", "Info": "Info",
+    "Enum": "Enum", "CounterMetricFamily": "Counter", "GaugeMetricFamily": "Gauge",
+    "HistogramMetricFamily": "Histogram", "SummaryMetricFamily": "Summary", "InfoMetricFamily": "Info",
+}
 # Labels every scraped series carries (added by Prometheus from the scrape target).
 TARGET_LABELS = frozenset({"job", "instance"})
 # Series Prometheus makes itself for every target.
@@ -41,6 +48,7 @@ def _definition(call: ast.Call, where: str) -> Definition | None:
     kind = func.id if isinstance(func, ast.Name) else func.attr if isinstance(func, ast.Attribute) else ""
     if kind not in KINDS:
         return None
+    kind = KINDS[kind]
     keywords = {k.arg: k.value for k in call.keywords if k.arg}
     args = list(call.args)
     name_node = args[0] if args else keywords.get("name")
@@ -50,13 +58,34 @@ def _definition(call: ast.Call, where: str) -> Definition | None:
         return None
     if not (isinstance(doc_node, ast.Constant) and isinstance(doc_node.value, str)):
         return None
-    labels = _constant_strings(args[2] if len(args) > 2 else keywords.get("labelnames")) or []
+    labels = _constant_strings(args[2] if len(args) > 2 else keywords.get("labelnames", keywords.get("labels")))
+    labels = labels or []
     prefix = "_".join(
         str(node.value) for key in ("namespace", "subsystem")
         if isinstance(node := keywords.get(key), ast.Constant) and node.value
     )
     name = f"{prefix}_{name_node.value}" if prefix else name_node.value
     return Definition(kind, name, frozenset(labels), where)
+
+
+def _looped_definitions(loop: ast.For, where: str) -> list[Definition]:
+    """`for name, doc, ... in (("a", "doc a", ...), ...): Family(name, doc, ...)`: one per row."""
+    if not isinstance(loop.target, ast.Tuple) or not isinstance(loop.iter, ast.Tuple | ast.List):
+        return []
+    names = [t.id if isinstance(t, ast.Name) else None for t in loop.target.elts]
+    found: list[Definition] = []
+    for node in (n for stmt in loop.body for n in ast.walk(stmt)):
+        if not (isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Name)):
+            continue
+        for row in loop.iter.elts:
+            if not isinstance(row, ast.Tuple) or len(row.elts) != len(names):
+                continue
+            values = dict(zip(names, row.elts, strict=True))
+            args = [values.get(a.id, a) if isinstance(a, ast.Name) else a for a in node.args]
+            bound = ast.Call(func=node.func, args=args, keywords=node.keywords)
+            if definition := _definition(bound, where):
+                found.append(definition)
+    return found
 
 
 def defined_metrics(root: Path = ROOT) -> list[Definition]:
@@ -66,9 +95,12 @@ def defined_metrics(root: Path = ROOT) -> list[Definition]:
             text = path.read_text()
             if "prometheus_client" not in text:
                 continue
+            where = str(path.relative_to(root))
             for node in ast.walk(ast.parse(text)):
-                if isinstance(node, ast.Call) and (d := _definition(node, str(path.relative_to(root)))):
+                if isinstance(node, ast.Call) and (d := _definition(node, where)):
                     found.append(d)
+                elif isinstance(node, ast.For):
+                    found.extend(_looped_definitions(node, where))
     return found
 
 
