@@ -1,0 +1,210 @@
+"""The read model in Redis, shared by every replica.
+
+Keys (the first two are the read model, rebuilt by `replay-links`; the others are not):
+- `link:{code}`          hash u=url t=redirect type e=expires (epoch s, "" none) m=max_clicks ("")
+                         d=deleted (1/0) o=offset of the event it came from
+- `links:offsets`        hash partition -> next offset to apply (0 when absent)
+- `redirect:clicks:{code}` clicks served so far, only for links with max_clicks
+- `redirect:hot`         sorted set code -> hits (cache warmer input, bumped off the request path)
+
+Every write goes through Lua so each step is atomic across replicas: a link hash is written only
+if the event's offset is newer than the stored one, so three replicas applying one event (or a
+replay applying old ones) are idempotent.
+"""
+
+from collections.abc import Mapping, Sequence
+from typing import Any, NamedTuple
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from redirect.domain.links import NOT_FOUND, Link
+from redirect.ports import StoreUnavailable
+
+OFFSETS_KEY = "links:offsets"
+HOT_KEY = "redirect:hot"
+FIELDS = ("u", "t", "e", "m", "d", "o")
+
+# KEYS[1] link hash, KEYS[2] offsets hash. ARGV[1] partition, ARGV[2] offset, ARGV[3] "set" or
+# "skip" (poison: only advance), ARGV[4..] field/value pairs. Returns 2*advanced + written.
+_APPLY = """
+local offset = tonumber(ARGV[2])
+local advanced = 0
+local nxt = tonumber(redis.call('HGET', KEYS[2], ARGV[1]) or '0')
+if nxt <= offset then
+  redis.call('HSET', KEYS[2], ARGV[1], offset + 1)
+  advanced = 1
+end
+local written = 0
+if ARGV[3] == 'set' then
+  local stored = tonumber(redis.call('HGET', KEYS[1], 'o') or '-1')
+  if stored < offset then
+    redis.call('DEL', KEYS[1])
+    redis.call('HSET', KEYS[1], unpack(ARGV, 4))
+    written = 1
+  end
+end
+return advanced * 2 + written
+"""
+
+# KEYS[1] click counter, ARGV[1] max_clicks. 1 = this click is within the limit (counted), 0 = over.
+_TRY_CLICK = """
+local used = tonumber(redis.call('GET', KEYS[1]) or '0')
+if used >= tonumber(ARGV[1]) then return 0 end
+redis.call('INCR', KEYS[1])
+return 1
+"""
+
+
+class Change(NamedTuple):
+    """One `links` record to apply: `link` None means poison (only the offset advances)."""
+
+    partition: int
+    offset: int
+    code: str
+    link: Link | None
+
+
+class Applied(NamedTuple):
+    advanced: bool  # this call moved the partition's offset (first replica to apply it)
+    written: bool  # the link hash was replaced (the event was newer than what Redis had)
+
+
+def link_key(code: str) -> str:
+    return f"link:{code}"
+
+
+def clicks_key(code: str) -> str:
+    return f"redirect:clicks:{code}"
+
+
+def encode_link(link: Link) -> list[str]:
+    """Field/value pairs of the link hash (flat)."""
+    return [
+        "u",
+        link.url,
+        "t",
+        str(link.redirect_type),
+        "e",
+        "" if link.expires_at is None else repr(link.expires_at),
+        "m",
+        "" if link.max_clicks is None else str(link.max_clicks),
+        "d",
+        "1" if link.deleted else "0",
+        "o",
+        str(link.offset),
+    ]
+
+
+def decode_link(values: Sequence[Any]) -> Link:
+    """HMGET result (FIELDS order) -> Link; NOT_FOUND when the hash does not exist."""
+    url, rtype, expires, max_clicks, deleted, offset = values
+    if offset is None:
+        return NOT_FOUND
+    return Link(
+        offset=int(offset),
+        url=(url or b"").decode(),
+        redirect_type=int(rtype or b"302"),
+        expires_at=float(expires) if expires else None,
+        max_clicks=int(max_clicks) if max_clicks else None,
+        deleted=deleted == b"1",
+    )
+
+
+class RedisLinkStore:
+    """Redis adapter of the read model. Every Redis failure becomes StoreUnavailable."""
+
+    def __init__(self, client: "aioredis.Redis") -> None:
+        self._redis = client
+        self._apply = client.register_script(_APPLY)
+        self._try_click = client.register_script(_TRY_CLICK)
+
+    async def aclose(self) -> None:
+        await self._redis.aclose()
+
+    async def ping(self) -> None:
+        await self._redis.ping()
+
+    async def get(self, code: str) -> Link:
+        try:
+            values = await self._redis.hmget(link_key(code), FIELDS)
+        except RedisError as exc:
+            raise StoreUnavailable(f"redis: {exc}") from exc
+        return decode_link(values)
+
+    async def get_many(self, codes: Sequence[str]) -> list[Link]:
+        try:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for code in codes:
+                    pipe.hmget(link_key(code), FIELDS)
+                rows: list[Any] = await pipe.execute()
+        except RedisError as exc:
+            raise StoreUnavailable(f"redis: {exc}") from exc
+        return [decode_link(row) for row in rows]
+
+    async def apply(self, changes: Sequence[Change]) -> list[Applied]:
+        """Apply records in order in one round trip; see the module docstring for the guard."""
+        if not changes:
+            return []
+        try:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for ch in changes:
+                    verb, fields = ("set", encode_link(ch.link)) if ch.link is not None else ("skip", [])
+                    await self._apply(
+                        keys=[link_key(ch.code), OFFSETS_KEY],
+                        args=[ch.partition, ch.offset, verb, *fields],
+                        client=pipe,
+                    )
+                results: list[Any] = await pipe.execute()
+        except RedisError as exc:
+            raise StoreUnavailable(f"redis: {exc}") from exc
+        return [Applied(advanced=bool(int(r) & 2), written=bool(int(r) & 1)) for r in results]
+
+    async def offsets(self) -> dict[int, int]:
+        """Next offset to apply per partition (partitions never applied are absent: start at 0)."""
+        try:
+            raw: dict[Any, Any] = await self._redis.hgetall(OFFSETS_KEY)
+        except RedisError as exc:
+            raise StoreUnavailable(f"redis: {exc}") from exc
+        return {int(p): int(o) for p, o in raw.items()}
+
+    async def try_click(self, code: str, max_clicks: int) -> bool:
+        """Count one click if the link is under its limit (atomic across replicas)."""
+        try:
+            return bool(await self._try_click(keys=[clicks_key(code)], args=[max_clicks]))
+        except RedisError as exc:
+            raise StoreUnavailable(f"redis: {exc}") from exc
+
+    async def clicks_used(self, code: str) -> int:
+        try:
+            value = await self._redis.get(clicks_key(code))
+        except RedisError as exc:
+            raise StoreUnavailable(f"redis: {exc}") from exc
+        return int(value or 0)
+
+    async def bump_hot(self, counts: Mapping[str, int], *, keep: int | None = None) -> None:
+        """Add hits to the hot set; with `keep`, trim it to the `keep` hottest codes."""
+        try:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for code, hits in counts.items():
+                    pipe.zincrby(HOT_KEY, hits, code)
+                if keep is not None:
+                    pipe.zremrangebyrank(HOT_KEY, 0, -(keep + 1))
+                await pipe.execute()
+        except RedisError as exc:
+            raise StoreUnavailable(f"redis: {exc}") from exc
+
+    async def hottest(self, count: int) -> list[str]:
+        try:
+            codes: list[Any] = await self._redis.zrevrange(HOT_KEY, 0, count - 1)
+        except RedisError as exc:
+            raise StoreUnavailable(f"redis: {exc}") from exc
+        return [c.decode() for c in codes]
+
+
+def connect(url: str, *, max_connections: int = 128) -> "aioredis.Redis":
+    """A client for `url` (hiredis parser when installed); commands fail fast when Redis is away."""
+    pool = aioredis.BlockingConnectionPool.from_url(
+        url, max_connections=max_connections, timeout=2, socket_connect_timeout=2, socket_timeout=2
+    )
+    return aioredis.Redis(connection_pool=pool)

@@ -1,0 +1,188 @@
+"""The click pipeline: request path -> bounded buffer -> builder -> batched Kafka publish.
+
+The request path calls `add()` only: one comparison and a deque append, no Kafka, no parsing.
+Two background tasks do the rest:
+- builder: raw tuples -> LinkClicked (UA classification, visitor key, event id) -> encoded
+  bytes, in chunks, yielding to the loop between chunks; also tallies hits per code for the
+  cache warmer's hot set;
+- sender: encoded events -> Kafka in batches; a failed batch is put back in front, in order,
+  and retried with backoff, so nothing is lost while Kafka is away -- up to the bound.
+`size` counts every event held (raw + built + in flight). At `max_events`, new clicks are
+dropped and counted (redirect_click_events_dropped_total). `close()` flushes everything it
+can within a deadline (graceful shutdown, SIGTERM).
+"""
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import Counter, deque
+from collections.abc import Sequence
+
+from contracts import clicks
+
+from redirect.domain.clicks import ClickFactory, Headers, RawClick
+from redirect.ports import ClickSink, HotCounter, PublishFailed, StoreUnavailable
+
+log = logging.getLogger(__name__)
+
+BUILD_CHUNK = 256
+BACKOFF_MAX = 5.0
+Encoded = tuple[bytes, bytes, int]
+
+
+class ClickBuffer:
+    def __init__(
+        self,
+        *,
+        factory: ClickFactory,
+        sink: ClickSink,
+        hot: HotCounter | None = None,
+        max_events: int,
+        batch_max: int = 5000,
+        flush_interval: float = 0.005,
+        hot_interval: float = 1.0,
+        hot_keep: int = 100_000,
+    ) -> None:
+        self.max_events = max_events
+        self.size = 0
+        self.dropped = 0
+        self.published = 0
+        self.failures = 0
+        self._factory = factory
+        self._sink = sink
+        self._hot = hot
+        self._batch_max = batch_max
+        self._flush_interval = flush_interval
+        self._hot_interval = hot_interval
+        self._hot_keep = hot_keep
+        self._raw: deque[RawClick] = deque()
+        self._built: deque[Encoded] = deque()
+        self._hits: Counter[str] = Counter()
+        self._raw_ready = asyncio.Event()
+        self._built_ready = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def add(self, code: str, timestamp: float, headers: Headers, peer: str | None) -> None:
+        """Request path: keep the click for the builder, or count it dropped when full."""
+        if self.size >= self.max_events:
+            self.dropped += 1
+            return
+        self.size += 1
+        self._raw.append(RawClick(code, timestamp, headers, peer))
+        if not self._raw_ready.is_set():
+            self._raw_ready.set()
+
+    def counters(self) -> dict[str, int]:
+        return {"depth": self.size, "dropped": self.dropped, "published": self.published, "failures": self.failures}
+
+    def start(self) -> None:
+        self._tasks = [
+            asyncio.create_task(self._build_loop(), name="clicks-builder"),
+            asyncio.create_task(self._send_loop(), name="clicks-sender"),
+        ]
+        if self._hot is not None:
+            self._tasks.append(asyncio.create_task(self._hot_loop(), name="clicks-hot"))
+
+    # -- builder -------------------------------------------------------------------------
+    def build_some(self, limit: int) -> int:
+        """Turn up to `limit` raw clicks into encoded events; return how many were taken."""
+        raw, built, hits, factory = self._raw, self._built, self._hits, self._factory
+        n = min(limit, len(raw))
+        for _ in range(n):
+            item = raw.popleft()
+            try:
+                event = factory.build(item)
+                built.append((clicks.key(event), clicks.encode(event), int(item.timestamp * 1000)))
+                hits[item.code] += 1
+            except Exception:  # one unbuildable click must not stop the pipeline
+                log.exception("click event could not be built; dropped")
+                self.size -= 1
+                self.dropped += 1
+        if n:
+            self._built_ready.set()
+        return n
+
+    async def _build_loop(self) -> None:
+        while True:
+            await self._raw_ready.wait()
+            if self._flush_interval > 0:
+                await asyncio.sleep(self._flush_interval)  # let a batch gather
+            self._raw_ready.clear()
+            while True:
+                if not self.build_some(BUILD_CHUNK):
+                    break
+                await asyncio.sleep(0)  # let requests in between chunks
+
+    # -- sender --------------------------------------------------------------------------
+    async def send_once(self) -> int:
+        """Publish up to batch_max built events; on failure put them back in front. Raises PublishFailed."""
+        built = self._built
+        n = min(self._batch_max, len(built))
+        if not n:
+            return 0
+        batch: Sequence[Encoded] = [built.popleft() for _ in range(n)]
+        try:
+            await self._sink.publish(batch)
+        except BaseException:
+            built.extendleft(reversed(batch))
+            raise
+        self.size -= n
+        self.published += n
+        return n
+
+    async def _send_loop(self) -> None:
+        backoff = 0.1
+        while True:
+            await self._built_ready.wait()
+            self._built_ready.clear()
+            while self._built:
+                try:
+                    await self.send_once()
+                    backoff = 0.1
+                except PublishFailed as exc:
+                    self.failures += 1
+                    log.warning(
+                        "publishing %d click events failed (%s); retrying in %.1fs", len(self._built), exc, backoff
+                    )
+                    await asyncio.sleep(backoff)
+                    backoff = min(backoff * 2, BACKOFF_MAX)
+
+    # -- hot set (cache warmer input) ----------------------------------------------------
+    async def _hot_loop(self) -> None:
+        assert self._hot is not None
+        last_trim = time.monotonic()
+        while True:
+            await asyncio.sleep(self._hot_interval)
+            if not self._hits:
+                continue
+            hits, self._hits = self._hits, Counter()
+            trim = time.monotonic() - last_trim > 60
+            try:
+                await self._hot.bump_hot(hits, keep=self._hot_keep if trim else None)
+                last_trim = time.monotonic() if trim else last_trim
+            except StoreUnavailable as exc:  # an optimisation only: lose these hits
+                log.debug("hot set not updated: %s", exc)
+
+    async def close(self, timeout: float) -> None:
+        """Stop the tasks, build what is left and publish it within `timeout` seconds."""
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        while self.build_some(len(self._raw) or 1):
+            pass
+        deadline = time.monotonic() + timeout
+        while self._built and time.monotonic() < deadline:
+            try:
+                async with asyncio.timeout(max(0.1, deadline - time.monotonic())):
+                    await self.send_once()
+            except (PublishFailed, TimeoutError) as exc:
+                log.warning("flush at shutdown: %s", exc)
+                await asyncio.sleep(min(0.5, max(0.0, deadline - time.monotonic())))
+        if self._built:
+            log.error("shutdown: %d click events could not be delivered and are lost", len(self._built))
+            self.dropped += len(self._built)
+        log.info("click buffer closed: %d events published, %d dropped in this process", self.published, self.dropped)
+        await self._sink.aclose()

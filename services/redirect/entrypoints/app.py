@@ -1,0 +1,70 @@
+"""The Starlette app of a redirect replica. `app_from_env` is the factory `serve` runs.
+
+Routes: /healthz, /readyz, /metrics (with the shared per-route HTTP metrics middleware,
+attached to those routes only), then GET/HEAD /{code} (plain ASGI endpoint, no middleware).
+"""
+
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from typing import Any
+
+from platformkit.errors import install_error_handlers
+from platformkit.health import Check, health_routes
+from prometheus_client import REGISTRY, CollectorRegistry
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.routing import BaseRoute, Route
+from telemetry.metrics import HttpMetricsMiddleware, metrics_route
+
+from redirect.bootstrap import Runtime, build_runtime
+from redirect.entrypoints.redirect import RedirectEndpoint
+from redirect.settings import RedirectSettings
+
+
+class NotCaughtUp(Exception):
+    """The links consumer has not yet applied the end offsets seen at start."""
+
+
+def _readiness(request: Request) -> Mapping[str, Check]:
+    runtime: Runtime = request.state.runtime
+
+    async def links_consumer() -> None:
+        projector = runtime.projector
+        if not projector.caught_up():
+            raise NotCaughtUp(f"applied {projector.next_offsets}, start end offsets {projector.targets}")
+
+    return {"redis": runtime.store.ping, "links_consumer": links_consumer}
+
+
+def _with_http_metrics(routes: list[Route]) -> list[BaseRoute]:
+    middleware = [Middleware(HttpMetricsMiddleware, service="redirect")]
+    return [Route(r.path, r.endpoint, methods=sorted(r.methods or ["GET"]), middleware=middleware) for r in routes]
+
+
+def create_app(settings: RedirectSettings, *, registry: CollectorRegistry = REGISTRY) -> Starlette:
+    """Build the app; clients are created by the lifespan (startup), not here."""
+    endpoint = RedirectEndpoint()
+
+    @asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[dict[str, Any]]:
+        async with build_runtime(settings, registry) as runtime:
+            endpoint.core = runtime.core
+            yield {"runtime": runtime}
+
+    app = Starlette(
+        routes=[
+            *_with_http_metrics([*health_routes(_readiness), metrics_route(registry)]),
+            Route("/{code}", endpoint, methods=["GET", "HEAD"]),
+        ],
+        lifespan=lifespan,
+    )
+    # "/abc/" is not a code: answer 404, never a redirect to "/abc".
+    app.router.redirect_slashes = False
+    install_error_handlers(app)
+    return app
+
+
+def app_from_env() -> Starlette:
+    """Factory for platformkit.server.serve: settings read once, from the environment."""
+    return create_app(RedirectSettings())

@@ -1,0 +1,109 @@
+"""GET/HEAD /{code}, the hot path: L1 -> Redis -> response -> enqueue click. Nothing else.
+
+A plain ASGI endpoint (no Request object, no middleware): metrics are integer increments,
+response headers were built when the link version was cached, the click is a tuple appended to
+a deque. HEAD answers like GET but is a safe method (RFC 9110 9.2.1): it neither counts toward
+max_clicks nor emits a click event.
+"""
+
+import json
+from dataclasses import dataclass
+from time import monotonic, perf_counter, time
+from typing import Any
+
+from redirect.clicks import ClickBuffer
+from redirect.domain.l1 import L1Cache
+from redirect.domain.links import Link, cache_control, is_valid_code, redirect_headers
+from redirect.lookup import Lookup
+from redirect.metrics import RedirectStats
+from redirect.ports import StoreUnavailable
+
+Scope = dict[str, Any]
+
+
+Headers = tuple[tuple[bytes, bytes], ...]
+
+
+def _error(status: int, code: str, message: str, *extra: tuple[bytes, bytes]) -> tuple[int, bytes, Headers]:
+    body = json.dumps({"error": {"code": code, "message": message, "field": "code"}}).encode()
+    headers = (
+        (b"content-type", b"application/json"),
+        (b"content-length", b"%d" % len(body)),
+        (b"cache-control", b"no-store"),
+        *extra,
+    )
+    return status, body, headers
+
+
+ERRORS = {
+    "not_found": _error(404, "not_found", "no link with this code"),
+    "link_deleted": _error(410, "link_deleted", "this link was deleted"),
+    "link_expired": _error(410, "link_expired", "this link has expired"),
+    "link_click_limit_reached": _error(410, "link_click_limit_reached", "this link reached its click limit"),
+    "unavailable": _error(503, "unavailable", "links store unavailable, retry shortly", (b"retry-after", b"1")),
+}
+EMPTY = {"type": "http.response.body", "body": b""}
+
+
+@dataclass(frozen=True, kw_only=True)
+class Core:
+    """What the hot path needs, built by bootstrap."""
+
+    l1: L1Cache[Link]
+    lookup: Lookup
+    clicks: ClickBuffer
+    stats: RedirectStats
+    permanent_max_age: int
+
+
+class RedirectEndpoint:
+    def __init__(self) -> None:
+        self.core: Core | None = None
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        started = perf_counter()
+        core = self.core
+        assert core is not None, "lifespan did not bind the runtime"
+        code: str = scope["path_params"]["code"]
+        reason = "not_found"
+        try:
+            if is_valid_code(code):
+                link = core.l1.get(code, monotonic())
+                if link is None:
+                    link = await core.lookup.fetch(code)
+                else:
+                    core.stats.l1_hits += 1
+                now = time()
+                status = link.status_at(now)
+                if status < 400 and link.max_clicks is not None:
+                    status = await _within_limit(core, code, link, scope["method"])
+                if status < 400:
+                    headers = link.headers or redirect_headers(
+                        link, cache_control(link, now, permanent_max_age=core.permanent_max_age)
+                    )
+                    await send({"type": "http.response.start", "status": status, "headers": headers})
+                    await send(EMPTY)
+                    if scope["method"] == "GET":
+                        client = scope.get("client")
+                        core.clicks.add(code, now, scope["headers"], client[0] if client else None)
+                    core.stats.finished(status, perf_counter() - started)
+                    return
+                if status != 404:
+                    reason = link.gone_reason(now)
+        except StoreUnavailable:
+            core.stats.redis_errors += 1
+            reason = "unavailable"
+        status, body, headers = ERRORS[reason]
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else body})
+        core.stats.finished(status, perf_counter() - started)
+
+
+async def _within_limit(core: Core, code: str, link: Link, method: str) -> int:
+    """Links with max_clicks: GET counts the click atomically in Redis; HEAD only checks."""
+    assert link.max_clicks is not None
+    if method == "HEAD":
+        ok = await core.lookup.store.clicks_used(code) < link.max_clicks
+    else:
+        ok = await core.lookup.store.try_click(code, link.max_clicks)
+    return link.redirect_type if ok else 410

@@ -1,0 +1,73 @@
+"""Settings of the redirect service, read once from the environment at the entry point.
+
+Env names are the field names in upper case (REDIRECT_PORT, REDIRECT_L1_SIZE, ...).
+"""
+
+from platformkit.settings import InfraSettings, ServerName
+from pydantic import SecretStr, field_validator
+
+from redirect.domain.visitor import IpNetwork, parse_networks
+
+# Used only when REDIRECT_VISITOR_KEY_SECRET is unset (local stack, tests); the service logs a
+# warning. Production sets a real secret: with this one, visitor keys are only pseudonymous.
+DEVELOPMENT_VISITOR_SECRET = "redirect-development-visitor-secret-not-for-production"
+
+
+class RedirectSettings(InfraSettings):
+    redirect_host: str = "127.0.0.1"
+    redirect_port: int = 8011
+    # granian: the fastest of the three for this app on `just bench redirect`
+    # (docs/benchmarks/redirect.md); hypercorn and uvicorn work too.
+    redirect_server: ServerName = "granian"
+    redirect_replica_id: int = 1
+
+    # L1 (in-process LRU + TTL). TTL is a safety net: the links consumer updates entries at once.
+    redirect_l1_enabled: bool = True
+    redirect_l1_size: int = 100_000
+    redirect_l1_ttl_seconds: float = 30.0
+    redirect_l1_negative_ttl_seconds: float = 5.0
+    # Cache warmer: this many of the hottest codes (Redis sorted set) are loaded at start.
+    redirect_warm_count: int = 10_000
+    redirect_warm_timeout_seconds: float = 5.0
+    # The hit-count sorted set is trimmed to this many codes.
+    redirect_hot_set_size: int = 100_000
+
+    # Cache-Control max-age of a 301 (browsers then skip us: no click counted, deletes not seen).
+    redirect_permanent_max_age: int = 3600
+
+    # Click events: bounded in-process buffer (raw + built + in flight). Past it, new clicks are
+    # dropped and counted in redirect_click_events_dropped_total.
+    redirect_click_buffer_max: int = 100_000
+    # How long the builder waits to gather a batch; also the usual click-to-Kafka delay.
+    redirect_click_flush_interval_seconds: float = 0.01
+    redirect_click_batch_max: int = 5_000
+    redirect_click_linger_ms: int = 5
+    redirect_kafka_request_timeout_ms: int = 10_000
+    redirect_shutdown_flush_timeout_seconds: float = 10.0
+    redirect_ua_cache_size: int = 10_000
+
+    # Visitor key secret (keyed BLAKE2b with a daily salt derived from it).
+    redirect_visitor_key_secret: SecretStr = SecretStr("")
+    # Peers allowed to set X-Forwarded-For / X-Real-IP / the country header (comma-separated, CIDR ok).
+    redirect_trusted_proxies: str = "127.0.0.1,::1"
+    # e.g. "CF-IPCountry"; empty: country is "ZZ".
+    redirect_country_header: str = ""
+
+    # Links consumer.
+    redirect_links_fetch_max_wait_ms: int = 200
+    redirect_links_batch_max: int = 1_000
+
+    @field_validator("redirect_trusted_proxies")
+    @classmethod
+    def _proxies_parse(cls, value: str) -> str:
+        parse_networks(value)  # a malformed entry refuses to start
+        return value
+
+    def trusted_networks(self) -> tuple[IpNetwork, ...]:
+        return parse_networks(self.redirect_trusted_proxies)
+
+    def visitor_secret(self) -> bytes:
+        return (self.redirect_visitor_key_secret.get_secret_value() or DEVELOPMENT_VISITOR_SECRET).encode()
+
+    def l1_size(self) -> int:
+        return self.redirect_l1_size if self.redirect_l1_enabled else 0
