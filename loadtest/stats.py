@@ -25,7 +25,12 @@ class RequestStats:
         return self.failures / self.requests if self.requests else 0.0
 
     def to_json(self) -> dict[str, Any]:
-        return {**asdict(self), "error_rate": round(self.error_rate, 6)}
+        return {
+            **asdict(self),
+            "rps": round(self.rps, 1),
+            "max_ms": None if self.max_ms is None else round(self.max_ms, 1),
+            "error_rate": round(self.error_rate, 6),
+        }
 
 
 @dataclass(frozen=True)

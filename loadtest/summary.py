@@ -45,7 +45,7 @@ def build_summary(
             "p50_ms": total.p50_ms,
             "p95_ms": total.p95_ms,
             "p99_ms": total.p99_ms,
-            "max_ms": total.max_ms,
+            "max_ms": None if total.max_ms is None else round(total.max_ms, 1),
         },
         "by_name": [row.to_json() for row in stats.by_name],
         "failures": [asdict(f) for f in sorted(stats.failures, key=lambda f: -f.occurrences)[:MAX_FAILURE_ROWS]],
