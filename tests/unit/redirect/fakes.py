@@ -1,0 +1,130 @@
+"""Fakes of the redirect service's own ports (LinkReader/Writer, ClickSink, the links Reader)."""
+
+from collections.abc import Mapping, Sequence
+
+from redirect.adapters.kafka_links import Record
+from redirect.adapters.redis_cache import Applied, Change
+from redirect.domain.links import NOT_FOUND, Link
+from redirect.ports import PublishFailed, StoreUnavailable
+
+
+class FakeStore:
+    """In-memory read model with the same offset guard as the Lua script."""
+
+    def __init__(self) -> None:
+        self.links: dict[str, Link] = {}
+        self.offsets_: dict[int, int] = {}
+        self.clicks: dict[str, int] = {}
+        self.hot: dict[str, int] = {}
+        self.calls: list[str] = []
+        self.down = False
+
+    def _check(self, call: str) -> None:
+        self.calls.append(call)
+        if self.down:
+            raise StoreUnavailable("fake redis is down")
+
+    async def get(self, code: str) -> Link:
+        self._check(f"get:{code}")
+        return self.links.get(code, NOT_FOUND)
+
+    async def get_many(self, codes: Sequence[str]) -> list[Link]:
+        self._check("get_many")
+        return [self.links.get(c, NOT_FOUND) for c in codes]
+
+    async def try_click(self, code: str, max_clicks: int) -> bool:
+        self._check(f"try_click:{code}")
+        if self.clicks.get(code, 0) >= max_clicks:
+            return False
+        self.clicks[code] = self.clicks.get(code, 0) + 1
+        return True
+
+    async def clicks_used(self, code: str) -> int:
+        self._check(f"clicks_used:{code}")
+        return self.clicks.get(code, 0)
+
+    async def hottest(self, count: int) -> list[str]:
+        self._check("hottest")
+        return sorted(self.hot, key=lambda c: -self.hot[c])[:count]
+
+    async def bump_hot(self, counts: Mapping[str, int], *, keep: int | None = None) -> None:
+        self._check("bump_hot")
+        for code, n in counts.items():
+            self.hot[code] = self.hot.get(code, 0) + n
+
+    async def apply(self, changes: Sequence[Change]) -> list[Applied]:
+        self._check("apply")
+        out = []
+        for ch in changes:
+            advanced = self.offsets_.get(ch.partition, 0) <= ch.offset
+            if advanced:
+                self.offsets_[ch.partition] = ch.offset + 1
+            written = False
+            if ch.link is not None:
+                stored = self.links.get(ch.code)
+                if stored is None or stored.offset < ch.offset:
+                    self.links[ch.code] = ch.link
+                    written = True
+            out.append(Applied(advanced=advanced, written=written))
+        return out
+
+    async def offsets(self) -> dict[int, int]:
+        self._check("offsets")
+        return dict(self.offsets_)
+
+
+class FakeSink:
+    """Records published batches; `fail_next` makes the next publishes fail."""
+
+    def __init__(self) -> None:
+        self.batches: list[list[tuple[bytes, bytes, int]]] = []
+        self.attempts: list[list[tuple[bytes, bytes, int]]] = []
+        self.fail_next = 0
+        self.closed = False
+
+    @property
+    def events(self) -> list[tuple[bytes, bytes, int]]:
+        return [e for batch in self.batches for e in batch]
+
+    async def publish(self, events: Sequence[tuple[bytes, bytes, int]]) -> None:
+        self.attempts.append(list(events))
+        if self.fail_next:
+            self.fail_next -= 1
+            raise PublishFailed("fake kafka is down")
+        self.batches.append(list(events))
+
+    async def aclose(self) -> None:
+        self.closed = True
+
+
+class FakeReader:
+    """A links topic in memory: `records` per partition; fetch returns what is past the position."""
+
+    def __init__(self, records: Sequence[Record], partitions: Sequence[int] = (0, 1, 2)) -> None:
+        self.records = list(records)
+        self._partitions = list(partitions)
+        self.position: dict[int, int] = {}
+        self.stopped = False
+
+    @property
+    def partitions(self) -> list[int]:
+        return self._partitions
+
+    def _end(self, p: int) -> int:
+        return max((r.offset + 1 for r in self.records if r.partition == p), default=0)
+
+    async def start(self, offsets: Mapping[int, int]) -> dict[int, int]:
+        self.position = {p: offsets.get(p, 0) for p in self._partitions}
+        return {p: self._end(p) for p in self._partitions}
+
+    async def fetch(self, *, timeout_ms: int, max_records: int) -> list[Record]:
+        out = [r for r in self.records if r.offset >= self.position[r.partition]][:max_records]
+        for r in out:
+            self.position[r.partition] = max(self.position[r.partition], r.offset + 1)
+        return out
+
+    def highwater(self, partition: int) -> int | None:
+        return self._end(partition)
+
+    async def stop(self) -> None:
+        self.stopped = True

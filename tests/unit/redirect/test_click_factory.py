@@ -1,0 +1,84 @@
+"""LinkClicked built off the request path from the captured headers."""
+
+from datetime import UTC, datetime
+
+import pytest
+from contracts import clicks
+from redirect.domain.clicks import ClickFactory, RawClick, new_event_id
+from redirect.domain.useragent import make_classifier
+from redirect.domain.visitor import TrustedProxies, VisitorKeys, parse_networks
+
+pytestmark = pytest.mark.unit
+
+TS = datetime(2026, 11, 27, 10, 0, 1, 250000, tzinfo=UTC).timestamp()
+UA = b"Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 Mobile/15E148"
+
+
+def factory(country_header: str = "CF-IPCountry") -> ClickFactory:
+    return ClickFactory(
+        visitor_keys=VisitorKeys(b"s"),
+        proxies=TrustedProxies(parse_networks("127.0.0.1")),
+        classify=make_classifier(),
+        country_header=country_header,
+    )
+
+
+def raw(headers: list[tuple[bytes, bytes]], peer: str | None = "127.0.0.1") -> RawClick:
+    return RawClick("abc1234", TS, headers, peer)
+
+
+def test_event_fields_from_the_request() -> None:
+    headers = [
+        (b"user-agent", UA),
+        (b"referer", b"https://news.example/"),
+        (b"x-forwarded-for", b"203.0.113.7"),
+        (b"cf-ipcountry", b"de"),
+    ]
+    event = factory().build(raw(headers))
+    assert (event.code, event.occurred_at, event.referrer, event.user_agent) == (
+        "abc1234",
+        datetime.fromtimestamp(TS, UTC),
+        "https://news.example/",
+        UA.decode(),
+    )
+    assert (event.device, event.is_bot, event.country) == ("mobile", False, "DE")
+    assert event.visitor_key == VisitorKeys(b"s").key("203.0.113.7", UA.decode(), event.occurred_at.date())
+    payload = clicks.encode(event)
+    assert clicks.decode(payload) == event
+    assert b"203.0.113.7" not in payload  # no raw IP on the topic
+
+
+def test_a_bot_is_flagged_not_dropped() -> None:
+    event = factory().build(raw([(b"user-agent", b"Slackbot-LinkExpanding 1.0 (+https://api.slack.com/robots)")]))
+    assert (event.device, event.is_bot) == ("bot", True)
+
+
+@pytest.mark.parametrize(
+    ("header", "peer", "country"),
+    [
+        (None, "127.0.0.1", "ZZ"),  # no header
+        (b"FR", "198.51.100.1", "ZZ"),  # untrusted peer: not believed
+        (b"XX", "127.0.0.1", "ZZ"),  # Cloudflare's "unknown"
+        (b"T1", "127.0.0.1", "ZZ"),  # Tor: not a country
+        (b"FRA", "127.0.0.1", "ZZ"),
+    ],
+)
+def test_country_only_from_a_trusted_well_formed_header(header: bytes | None, peer: str, country: str) -> None:
+    headers = [(b"cf-ipcountry", header)] if header is not None else []
+    assert factory().build(raw(headers, peer)).country == country
+
+
+def test_without_a_configured_header_the_country_is_unknown() -> None:
+    assert factory(country_header="").build(raw([(b"cf-ipcountry", b"DE")])).country == "ZZ"
+
+
+def test_oversized_user_agent_and_referrer_are_truncated() -> None:
+    event = factory().build(raw([(b"user-agent", b"x" * 5000), (b"referer", b"https://r/" + b"y" * 5000)]))
+    assert len(event.user_agent) == 512 and event.referrer is not None and len(event.referrer) == 2048
+
+
+def test_event_ids_are_unique_uuid7() -> None:
+    ids = {new_event_id() for _ in range(1000)}
+    assert len(ids) == 1000 and all(i[14] == "7" for i in ids)
+    a, b = factory().build(raw([])), factory().build(raw([]))
+    assert a.event_id != b.event_id

@@ -1,0 +1,169 @@
+"""GET/HEAD /{code} against fakes of the store and the click sink."""
+
+import time
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from contracts import clicks
+from platformkit.errors import install_error_handlers
+from redirect.clicks import ClickBuffer
+from redirect.domain.clicks import ClickFactory
+from redirect.domain.l1 import L1Cache
+from redirect.domain.links import Link
+from redirect.domain.useragent import make_classifier
+from redirect.domain.visitor import TrustedProxies, VisitorKeys, parse_networks
+from redirect.entrypoints.redirect import Core, RedirectEndpoint
+from redirect.lookup import Lookup
+from redirect.metrics import RedirectStats
+from starlette.applications import Starlette
+from starlette.routing import Route
+
+from tests.unit.redirect.fakes import FakeSink, FakeStore
+
+pytestmark = pytest.mark.unit
+
+
+class Rig:
+    def __init__(self, *, l1_size: int = 100, anchored: bool = True) -> None:
+        self.store = FakeStore()
+        self.sink = FakeSink()
+        self.stats = RedirectStats()
+        self.l1: L1Cache[Link] = L1Cache(max_size=l1_size)
+        factory = ClickFactory(
+            visitor_keys=VisitorKeys(b"s"),
+            proxies=TrustedProxies(parse_networks("127.0.0.1")),
+            classify=make_classifier(),
+        )
+        self.clicks = ClickBuffer(factory=factory, sink=self.sink, max_events=100, flush_interval=3600)
+        lookup = Lookup(
+            store=self.store,
+            l1=self.l1,
+            stats=self.stats,
+            anchored=lambda: anchored,
+            ttl=30,
+            negative_ttl=5,
+            permanent_max_age=3600,
+        )
+        endpoint = RedirectEndpoint()
+        endpoint.core = Core(l1=self.l1, lookup=lookup, clicks=self.clicks, stats=self.stats, permanent_max_age=3600)
+        app = Starlette(routes=[Route("/{code}", endpoint, methods=["GET", "HEAD"])])
+        app.router.redirect_slashes = False
+        install_error_handlers(app)
+        self.client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t")
+
+    async def published_codes(self) -> list[str]:
+        await self.clicks.close(1.0)
+        return [clicks.decode(v).code for _, v, _ in self.sink.events]
+
+
+@pytest.fixture
+async def rig() -> AsyncIterator[Rig]:
+    r = Rig()
+    async with r.client:
+        yield r
+
+
+async def test_redirect_from_redis_then_from_l1_and_a_click_each(rig: Rig) -> None:
+    rig.store.links["abc1234"] = Link(offset=3, url="https://e.com/a")
+    for _ in range(2):
+        r = await rig.client.get("/abc1234")
+        assert (r.status_code, r.headers["location"], r.headers["cache-control"]) == (
+            302,
+            "https://e.com/a",
+            "private, no-cache",
+        )
+    assert rig.store.calls == ["get:abc1234"]  # the second came from L1
+    assert (rig.stats.l1_misses, rig.stats.l1_hits, rig.stats.redis_hits) == (1, 1, 1)
+    assert await rig.published_codes() == ["abc1234", "abc1234"]
+
+
+async def test_301_is_cacheable_publicly(rig: Rig) -> None:
+    rig.store.links["perm123"] = Link(offset=1, url="https://e.com/p", redirect_type=301)
+    r = await rig.client.get("/perm123")
+    assert (r.status_code, r.headers["cache-control"]) == (301, "public, max-age=3600")
+
+
+async def test_unknown_code_is_a_json_404_and_not_a_click(rig: Rig) -> None:
+    r = await rig.client.get("/nope123")
+    assert r.status_code == 404 and r.json() == {
+        "error": {"code": "not_found", "message": "no link with this code", "field": "code"}
+    }
+    assert r.headers["cache-control"] == "no-store"
+    assert rig.stats.redis_misses == 1 and await rig.published_codes() == []
+
+
+@pytest.mark.parametrize("path", ["/a.b", "/" + "x" * 65, "/%C3%BC", "/a%20b", "/a:b"])
+async def test_impossible_codes_are_404_without_touching_the_store(rig: Rig, path: str) -> None:
+    r = await rig.client.get(path)
+    assert r.status_code == 404 and r.json()["error"]["code"] == "not_found"
+    assert rig.store.calls == []
+
+
+@pytest.mark.parametrize(
+    ("link", "reason"),
+    [
+        (Link(offset=1, deleted=True), "link_deleted"),
+        (Link(offset=1, url="https://e.com/", expires_at=time.time() - 1), "link_expired"),
+    ],
+)
+async def test_gone_links_are_410_with_their_reason(rig: Rig, link: Link, reason: str) -> None:
+    rig.store.links["gone123"] = link
+    r = await rig.client.get("/gone123")
+    assert (r.status_code, r.json()["error"]["code"]) == (410, reason)
+    assert await rig.published_codes() == []
+
+
+async def test_max_clicks_then_410_and_head_does_not_count(rig: Rig) -> None:
+    rig.store.links["lim1234"] = Link(offset=1, url="https://e.com/", max_clicks=2)
+    assert (await rig.client.head("/lim1234")).status_code == 302
+    assert [(await rig.client.get("/lim1234")).status_code for _ in range(3)] == [302, 302, 410]
+    assert (await rig.client.get("/lim1234")).json()["error"]["code"] == "link_click_limit_reached"
+    head = await rig.client.head("/lim1234")
+    assert head.status_code == 410 and head.content == b""
+    assert rig.store.clicks["lim1234"] == 2
+    assert await rig.published_codes() == ["lim1234", "lim1234"]
+
+
+async def test_head_redirects_without_a_body_or_a_click(rig: Rig) -> None:
+    rig.store.links["head123"] = Link(offset=1, url="https://e.com/h")
+    r = await rig.client.head("/head123")
+    assert (r.status_code, r.headers["location"], r.content) == (302, "https://e.com/h", b"")
+    assert await rig.published_codes() == []
+
+
+async def test_store_down_is_a_json_503(rig: Rig) -> None:
+    rig.store.down = True
+    r = await rig.client.get("/down123")
+    assert (r.status_code, r.json()["error"]["code"], r.headers["retry-after"]) == (503, "unavailable", "1")
+    assert rig.stats.redis_errors == 1
+
+
+async def test_other_methods_are_405_json(rig: Rig) -> None:
+    r = await rig.client.post("/abc1234")
+    assert (r.status_code, r.json()["error"]["code"]) == (405, "method_not_allowed")
+
+
+async def test_no_l1_fill_before_the_projector_is_anchored() -> None:
+    r = Rig(anchored=False)
+    async with r.client:
+        r.store.links["abc1234"] = Link(offset=1, url="https://e.com/")
+        assert (await r.client.get("/abc1234")).status_code == 302
+        assert r.l1.peek("abc1234") is None
+
+
+async def test_a_slow_redis_read_never_overwrites_what_the_consumer_put_in_l1(rig: Rig) -> None:
+    """The stale-read race: Redis answers the old version after the consumer upserted the new one."""
+    rig.store.links["race123"] = Link(offset=1, url="https://old/")
+    real_get = rig.store.get
+
+    async def slow_get(code: str) -> Link:
+        found = await real_get(code)
+        rig.l1.offer(code, Link(offset=2, url="https://new/"), now=time.monotonic(), ttl=30)  # consumer, meanwhile
+        return found
+
+    rig.store.get = slow_get  # type: ignore[method-assign]
+    r = await rig.client.get("/race123")
+    assert r.headers["location"] == "https://new/"
+    cached = rig.l1.peek("race123")
+    assert cached is not None and cached.url == "https://new/"

@@ -1,0 +1,139 @@
+"""The links projector against fakes of its ports: Redis + L1 updated, replicas idempotent,
+poison dead-lettered exactly once, caught-up tracking."""
+
+import asyncio
+import contextlib
+from datetime import UTC, datetime
+
+import pytest
+from contracts import deadletter, links
+from contracts.links import LinkCreated, LinkDeleted, LinkEvent, LinkUpdated
+from redirect.adapters.kafka_links import Record
+from redirect.domain.l1 import L1Cache
+from redirect.domain.links import Link
+from redirect.metrics import RedirectStats
+from redirect.projector import LinksProjector, to_change
+
+from tests.conftest import wait_until_async
+from tests.unit.redirect.fakes import FakeReader, FakeStore
+
+pytestmark = pytest.mark.unit
+
+T = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
+
+
+def rec(partition: int, offset: int, event: LinkEvent) -> Record:
+    return Record(partition, offset, event.code.encode(), links.encode(event))
+
+
+def created(code: str, url: str) -> LinkCreated:
+    return LinkCreated(event_id=f"c-{code}", occurred_at=T, code=code, url=url)
+
+
+TOPIC = [
+    rec(0, 0, created("aaaaaaa", "https://a/1")),
+    rec(1, 0, created("bbbbbbb", "https://b/1")),
+    rec(0, 1, LinkUpdated(event_id="u", occurred_at=T, code="aaaaaaa", url="https://a/2", redirect_type=301)),
+    rec(1, 1, LinkDeleted(event_id="d", occurred_at=T, code="bbbbbbb")),
+    Record(2, 0, b"ccccccc", b"{not json"),
+]
+
+
+class DeadLetterLog:
+    def __init__(self) -> None:
+        self.records: list[deadletter.MessageDeadLettered] = []
+
+    async def __call__(self, record: deadletter.MessageDeadLettered, key: bytes | None) -> None:
+        self.records.append(record)
+
+
+def projector(store: FakeStore, reader: FakeReader, **kw: object) -> LinksProjector:
+    return LinksProjector(reader_factory=lambda: reader, store=store, stats=RedirectStats(), **kw)  # type: ignore[arg-type]
+
+
+async def test_replay_to_the_end_builds_redis_and_l1() -> None:
+    store, l1, dlq = FakeStore(), L1Cache[Link](max_size=100), DeadLetterLog()
+    proj = projector(store, FakeReader(TOPIC), l1=l1, dead_letter=dlq)
+    await proj.run(until_caught_up=True)
+    assert store.links["aaaaaaa"] == Link(offset=1, url="https://a/2", redirect_type=301)
+    assert store.links["bbbbbbb"].deleted and store.offsets_ == {0: 2, 1: 2, 2: 1}
+    a, b = l1.get("aaaaaaa", 0.0), l1.get("bbbbbbb", 0.0)
+    assert a is not None and a.url == "https://a/2" and a.headers is not None  # response headers precomputed
+    assert b is not None and b.status_at(0) == 410
+    assert [(r.partition, r.offset, r.payload()) for r in dlq.records] == [(2, 0, b"{not json")]
+    assert proj.caught_up() and proj.lag() == {0: 0, 1: 0, 2: 0}
+
+
+async def test_three_replicas_apply_the_same_events_idempotently_and_dead_letter_once() -> None:
+    store, dlq = FakeStore(), DeadLetterLog()
+    for _ in range(3):
+        await projector(store, FakeReader(TOPIC), dead_letter=dlq).run(until_caught_up=True)
+    assert store.links["aaaaaaa"].url == "https://a/2" and len(dlq.records) == 1
+
+
+async def test_an_old_event_never_overwrites_a_newer_version() -> None:
+    store = FakeStore()
+    store.links["aaaaaaa"] = Link(offset=5, url="https://newer/")
+    store.offsets_ = {0: 6}
+    reader = FakeReader(TOPIC[:1])  # offset 0 of partition 0: older than what Redis holds
+    proj = projector(store, reader)
+    proj.start_from({})  # replay from 0
+    await proj.run(until_caught_up=True)
+    assert store.links["aaaaaaa"].url == "https://newer/" and store.offsets_[0] == 6
+
+
+async def test_a_replica_starts_where_redis_stands() -> None:
+    store = FakeStore()
+    store.offsets_ = {0: 1, 1: 2}
+    reader = FakeReader(TOPIC)
+    proj = projector(store, reader)
+    await proj.run(until_caught_up=True)
+    assert list(store.links) == ["aaaaaaa"]  # only p0@1 was past the anchor (p2 is poison)
+
+
+@pytest.mark.parametrize(
+    ("record", "reason"),
+    [
+        (Record(0, 0, b"k", None), "tombstone"),
+        (Record(0, 0, b"wrongkey", links.encode(created("aaaaaaa", "https://a/"))), "does not match"),
+        (Record(0, 0, b"aaaaaaa", links.encode(created("aaaaaaa", "javascript:\nalert(1) x"))), "url"),
+        (Record(0, 0, b"x", b'{"type":"LinkCreated"}'), "links:"),
+    ],
+)
+def test_poison_reasons(record: Record, reason: str) -> None:
+    change, why = to_change(record)
+    assert change.link is None and why is not None and reason in why
+
+
+async def test_redis_away_the_batch_is_retried_and_l1_already_obeys() -> None:
+    store, l1 = FakeStore(), L1Cache[Link](max_size=100)
+    store.down = True
+    proj = projector(store, FakeReader(TOPIC[:2]), l1=l1)
+    proj.start_from({})
+    task = asyncio.create_task(proj.run(until_caught_up=True))
+    try:
+        await wait_until_async(lambda: _has(l1, "aaaaaaa"), timeout=5, what="L1 updated while Redis is down")
+        assert "aaaaaaa" not in store.links
+        store.down = False
+        await asyncio.wait_for(task, 10)
+        assert store.links["aaaaaaa"].url == "https://a/1"
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def _has(l1: L1Cache[Link], code: str) -> bool:
+    return l1.peek(code) is not None
+
+
+async def test_not_caught_up_before_the_start_end_offsets() -> None:
+    store = FakeStore()
+    proj = projector(store, FakeReader(TOPIC))
+    assert not proj.caught_up()
+    proj.start_from({})
+    proj.targets = {0: 2, 1: 2, 2: 1}
+    proj.next_offsets = {0: 2, 1: 1, 2: 1}
+    assert not proj.caught_up()
+    proj.next_offsets[1] = 2
+    assert proj.caught_up()
