@@ -73,3 +73,43 @@ test: up lint
 # Only the fast unit tests (no stack needed)
 test-unit: install
     .venv/bin/pytest -m unit -q
+
+# Topic-level replay: `just replay links` (rebuild the redirect read model in Redis from offset 0)
+# or `just replay clicks --from 2026-11-27T10:00:00Z [--to …] [--code C …]` (idempotent sinks)
+replay what *args:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    case "{{what}}" in
+      links)  shift; exec {{py}} -m redirect replay-links "$@" ;;
+      clicks) shift; exec {{py}} -m aggregator replay-clicks "$@" ;;
+      *) echo "usage: just replay links | just replay clicks --from <ISO time>" >&2; exit 2 ;;
+    esac
+
+# Drop ClickHouse partitions and event-id ledger rows older than the retention (see docs/operations.md)
+retention *args:
+    {{py}} -m aggregator retention "$@"
+
+# Benchmarks (not tests): `just bench redirect` or `just bench pipeline`; results in docs/benchmarks/
+bench what *args:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    case "{{what}}" in
+      redirect|pipeline) shift; exec {{py}} infra/bench/{{what}}.py "$@" ;;
+      *) echo "usage: just bench redirect | just bench pipeline" >&2; exit 2 ;;
+    esac
+
+# Bounded load test (locust, loopback only) ending with the click-count check
+loadtest *args:
+    {{py}} -m loadtest run --profile default "$@"
+
+# The seed runbook's 100k profile (REQUEST_GENERATOR_*_100K / TARGET_*_100K knobs)
+loadtest-100k *args:
+    {{py}} -m loadtest run --profile 100k "$@"
+
+# Distributed run: locust master + REQUEST_GENERATOR_WORKERS_DIST workers (*_DIST knobs)
+loadtest-dist *args:
+    {{py}} -m loadtest run --profile dist "$@"
+
+# Where the dashboards and metrics are
+boards:
+    {{py}} -m loadtest boards
