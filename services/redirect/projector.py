@@ -173,14 +173,14 @@ class LinksProjector:
                     change.code, with_headers(change.link, permanent_max_age=self._max_age), now=now, ttl=self._l1_ttl
                 )
         applied = await self._apply_with_retry(changes)
-        for change in changes:
-            self.next_offsets[change.partition] = max(self.next_offsets.get(change.partition, 0), change.offset + 1)
-        self._stats.links_applied += len(changes) - len(poison)
-        self._stats.links_written += sum(1 for a in applied if a.written)
         for index, (record, reason) in poison.items():
             log.error("links record p%d@%d is poison: %s", record.partition, record.offset, reason)
             if applied[index].advanced and self._dead_letter is not None:
                 await self._send_dead_letter(record, reason)
+        for change in changes:
+            self.next_offsets[change.partition] = max(self.next_offsets.get(change.partition, 0), change.offset + 1)
+        self._stats.links_applied += len(changes) - len(poison)
+        self._stats.links_written += sum(1 for a in applied if a.written)
 
     async def _apply_with_retry(self, changes: list[Change]) -> list[Applied]:
         backoff = 0.1

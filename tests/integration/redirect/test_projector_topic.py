@@ -1,0 +1,156 @@
+"""The links projector on real Kafka and Redis: events produced with contracts.links on a uuid
+topic drive throwaway redirect replicas (the real entry point) sharing the tests' Redis db."""
+
+import time
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import pytest
+import redis.asyncio as aioredis
+from contracts import deadletter
+from contracts.links import LinkCreated, LinkDeleted, LinkUpdated
+
+from tests.conftest import wait_until_async
+from tests.integration.redirect.support import (
+    TEST_REDIS_URL,
+    RedirectProcess,
+    expected_read_model,
+    fresh_test_redis,
+    produce,
+    read_topic,
+    redis_read_model,
+    run_replay,
+    temp_topics,
+    unique_code,
+)
+
+pytestmark = pytest.mark.integration
+
+NOW = datetime.now(UTC)
+
+
+def created(code: str, url: str, **kw: object) -> LinkCreated:
+    return LinkCreated(event_id=str(uuid.uuid4()), occurred_at=NOW, code=code, url=url, **kw)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+async def topics() -> AsyncIterator[dict[str, str]]:
+    specs = (("links", 3, {"cleanup.policy": "compact"}), ("clicks", 3, {}), ("dlq", 1, {}))
+    async with temp_topics(*specs) as names:
+        yield dict(zip(("links", "clicks", "dlq"), names, strict=True))
+
+
+@pytest.fixture
+async def redis_db() -> AsyncIterator[aioredis.Redis]:
+    client = await fresh_test_redis()
+    yield client
+    await client.aclose()
+
+
+def env(topics: dict[str, str], **extra: str) -> dict[str, str]:
+    return {
+        "TOPIC_LINKS": topics["links"],
+        "TOPIC_CLICKS": topics["clicks"],
+        "TOPIC_DEADLETTER": topics["dlq"],
+        "REDIS_URL": TEST_REDIS_URL,
+        **extra,
+    }
+
+
+async def answers(urls: list[str], code: str) -> list[tuple[int, str | None]]:
+    async with httpx.AsyncClient(timeout=2) as client:
+        responses = [await client.get(f"{u}/{code}") for u in urls]
+    return [(r.status_code, r.headers.get("location")) for r in responses]
+
+
+async def test_events_reach_every_replica_within_a_second(topics: dict[str, str], redis_db: aioredis.Redis) -> None:
+    async with RedirectProcess(env(topics)) as a, RedirectProcess(env(topics)) as b:
+        urls, code = [a.url, b.url], unique_code()
+
+        async def all_answer(expected: tuple[int, str | None]) -> bool:
+            return await answers(urls, code) == [expected] * 2
+
+        assert await answers(urls, code) == [(404, None)] * 2  # cached as unknown in both L1s
+        steps: list[tuple[object, tuple[int, str | None]]] = [
+            (created(code, "https://e.example/one"), (302, "https://e.example/one")),
+            (
+                LinkUpdated(event_id="u", occurred_at=NOW, code=code, url="https://e.example/two", redirect_type=301),
+                (301, "https://e.example/two"),
+            ),
+            (LinkDeleted(event_id="d", occurred_at=NOW, code=code), (410, None)),
+        ]
+        for event, expected in steps:
+            await produce(topics["links"], [event])  # type: ignore[list-item]
+            started = time.monotonic()
+            await wait_until_async(lambda e=expected: all_answer(e), timeout=1.0, interval=0.01, what=str(expected))
+            assert time.monotonic() - started <= 1.0
+        stored = await redis_db.hgetall(f"link:{code}")
+        assert (stored[b"d"], int(stored[b"o"])) == (b"1", 2)
+
+
+async def test_poison_is_dead_lettered_once_and_the_stream_goes_on(
+    topics: dict[str, str], redis_db: aioredis.Redis
+) -> None:
+    async with RedirectProcess(env(topics)) as a, RedirectProcess(env(topics)) as b:
+        code = unique_code()
+        [(partition, offset), _] = await produce(
+            topics["links"], [(b"poison-1", b"{not json"), created(code, "https://e.example/after")]
+        )
+
+        async def both_serve_and_caught_up() -> bool:
+            lags = [await p.metric("redirect_links_consumer_lag") for p in (a, b)]
+            return await answers([a.url, b.url], code) == [(302, "https://e.example/after")] * 2 and lags == [0, 0]
+
+        await wait_until_async(both_serve_and_caught_up, timeout=10, what="both replicas past the poison")
+        records = [deadletter.decode(r.value or b"") for r in await read_topic(topics["dlq"])]
+        assert [(d.source_topic, d.partition, d.offset, d.payload()) for d in records] == [
+            (topics["links"], partition, offset, b"{not json")
+        ]
+        assert "links:" in records[0].error
+
+
+async def test_replay_links_rebuilds_an_emptied_redis_exactly(topics: dict[str, str], redis_db: aioredis.Redis) -> None:
+    codes = [unique_code() for _ in range(30)]
+    later = NOW + timedelta(days=1)
+    events: list[object] = [created(c, f"https://e.example/{i}") for i, c in enumerate(codes)]
+    events += [
+        LinkUpdated(
+            event_id=f"u{i}",
+            occurred_at=NOW,
+            code=c,
+            url=f"https://e.example/u{i}",
+            redirect_type=301,
+            expires_at=later,
+            max_clicks=5,
+        )
+        for i, c in enumerate(codes[:10])
+    ]
+    events += [LinkDeleted(event_id=f"d{i}", occurred_at=NOW, code=c) for i, c in enumerate(codes[10:15])]
+    events.append((b"poison-2", b'{"type":"LinkCreated"}'))
+    await produce(topics["links"], events)  # type: ignore[arg-type]
+
+    first = await run_replay(env(topics))
+    assert first.returncode == 0, first.stderr
+    assert "rebuilding Redis from offset 0" in first.stdout and "done, caught up to" in first.stdout
+    assert "(100%)" in first.stdout.splitlines()[-2]  # the final progress line: every partition at 100%
+    expected = expected_read_model(await read_topic(topics["links"]))
+    assert len(expected) == 30
+    assert await redis_read_model(redis_db) == expected
+
+    second = await run_replay(env(topics))  # idempotent: nothing changes, nothing is written
+    assert second.returncode == 0 and " 0 written" in second.stdout.splitlines()[-2]
+    assert await redis_read_model(redis_db) == expected
+
+    # Redirects are served from the rebuilt Redis (L1 off, and this replica applies nothing itself).
+    async with RedirectProcess(env(topics, REDIRECT_L1_ENABLED="false")) as replica:
+        got = {c: (await answers([replica.url], c))[0] for c in codes}
+        assert await replica.metric("redirect_links_events_applied_total") == 0
+    for i, c in enumerate(codes):
+        if i < 10:
+            assert got[c] == (301, f"https://e.example/u{i}")
+        elif i < 15:
+            assert got[c] == (410, None)
+        else:
+            assert got[c] == (302, f"https://e.example/{i}")
