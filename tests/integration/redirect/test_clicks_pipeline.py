@@ -112,5 +112,5 @@ async def test_sigterm_flushes_the_buffered_clicks(topics: dict[str, str], redis
         assert topic.for_code(code) == []
         assert await replica.stop() == 0
         events = await topic.wait_for(code, 5, timeout=10)
+        assert "click buffer closed: 5 events published" in replica.log.read_text()
     assert len({e.event_id for e in events}) == 5
-    assert "click buffer closed: 5 events published" in replica.log.read_text()
