@@ -16,8 +16,10 @@ from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 import httpx
+import pytest
 import redis.asyncio as aioredis
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -25,7 +27,7 @@ from contracts import clicks, links
 from contracts.clicks import LinkClicked
 from contracts.links import LinkEvent
 
-from tests.conftest import ROOT, wait_until_async
+from tests.conftest import ROOT, public_url, redirect_replica_urls, wait_until_async
 
 KAFKA = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
 REDIS_PORT = int(os.environ.get("REDIS_PORT", "6380"))
@@ -324,3 +326,44 @@ async def redis_read_model(client: aioredis.Redis) -> dict[str, dict[bytes, byte
     async for key in client.scan_iter(match="link:*", count=1000):
         out[key.decode()[len("link:") :]] = await client.hgetall(key)
     return out
+
+
+# -- end to end through the shorten API and the stack's replicas ------------------------------
+
+
+@pytest.fixture
+async def api(api_key: str) -> AsyncIterator[httpx.AsyncClient]:
+    headers = {"Authorization": f"Bearer {api_key}"}
+    async with httpx.AsyncClient(base_url=public_url(), headers=headers, timeout=10) as client:
+        yield client
+
+
+@pytest.fixture
+async def replicas() -> AsyncIterator[list[httpx.AsyncClient]]:
+    clients = [httpx.AsyncClient(base_url=url, timeout=2) for url in redirect_replica_urls()]
+    yield clients
+    for client in clients:
+        await client.aclose()
+
+
+async def answers(replicas: list[httpx.AsyncClient], code: str) -> list[tuple[int, str | None]]:
+    responses = [await r.get(f"/{code}") for r in replicas]
+    return [(r.status_code, r.headers.get("location")) for r in responses]
+
+
+async def seconds_until_all(replicas: list[httpx.AsyncClient], code: str, expected: tuple[int, str | None]) -> float:
+    """Poll every replica from now until each answers `expected`; return how long that took."""
+    started = time.monotonic()
+
+    async def done() -> bool:
+        return await answers(replicas, code) == [expected] * len(replicas)
+
+    await wait_until_async(done, timeout=10, interval=0.01, what=f"{code} -> {expected} on every replica")
+    return time.monotonic() - started
+
+
+async def create(api: httpx.AsyncClient, **body: Any) -> dict[str, Any]:
+    response = await api.post("/api/v1/links", json=body)
+    assert response.status_code == 201, response.text
+    created: dict[str, Any] = response.json()
+    return created
