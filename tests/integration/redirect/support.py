@@ -8,12 +8,14 @@ Throwaway redirect processes run the real entry point (`python -m redirect serve
 import asyncio
 import contextlib
 import os
+import re
 import signal
 import socket
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -25,7 +27,8 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from contracts import clicks, links
 from contracts.clicks import LinkClicked
-from contracts.links import LinkEvent
+from contracts.errors import InvalidEvent
+from contracts.links import LinkDeleted, LinkEvent
 
 from tests.conftest import ROOT, public_url, redirect_replica_urls, wait_until_async
 
@@ -128,16 +131,24 @@ async def read_topic(topic: str, until: Mapping[int, int] | None = None) -> list
     return out
 
 
-class ClicksTopic:
-    """Reads a clicks topic from its end offsets at entry, keeping every LinkClicked seen."""
+async def end_offsets(topic: str) -> dict[int, int]:
+    consumer, ends = await _consumer(topic, None)
+    await consumer.stop()
+    return ends
 
-    def __init__(self, topic: str = TOPIC_CLICKS) -> None:
+
+class ClicksTopic:
+    """Reads a clicks topic from `start` offsets (default: its end offsets at entry), keeping
+    every LinkClicked seen."""
+
+    def __init__(self, topic: str = TOPIC_CLICKS, *, start: Mapping[int, int] | None = None) -> None:
         self.topic = topic
+        self.start = start
         self.seen: list[LinkClicked] = []
         self._consumer: AIOKafkaConsumer | None = None
 
     async def __aenter__(self) -> "ClicksTopic":
-        self._consumer, _ = await _consumer(self.topic, None)
+        self._consumer, _ = await _consumer(self.topic, self.start)
         return self
 
     async def __aexit__(
@@ -153,6 +164,18 @@ class ClicksTopic:
 
     def for_code(self, code: str) -> list[LinkClicked]:
         return [e for e in self.seen if e.code == code]
+
+    def unique_for_code(self, code: str) -> dict[str, LinkClicked]:
+        """Events of `code` by event id (a resend after a failure repeats an id: counted once)."""
+        return {e.event_id: e for e in self.for_code(code)}
+
+    async def wait_for_unique(self, code: str, count: int, *, timeout: float) -> dict[str, LinkClicked]:
+        deadline = time.monotonic() + timeout
+        while len(self.unique_for_code(code)) < count:
+            got = len(self.unique_for_code(code))
+            assert time.monotonic() < deadline, f"{got}/{count} distinct clicks for {code} in {timeout}s"
+            await self.poll()
+        return self.unique_for_code(code)
 
     async def wait_for(self, code: str, count: int, *, timeout: float) -> list[LinkClicked]:
         deadline = time.monotonic() + timeout
@@ -290,34 +313,38 @@ async def run_replay(env: Mapping[str, str], timeout: float = 120) -> Finished:
     return Finished(proc.returncode, out.decode(), err.decode())
 
 
+_SERVABLE_CODE = re.compile(r"[A-Za-z0-9_-]{1,64}")
+_SERVABLE_URL = re.compile(r"[\x21-\x7e]{1,8192}")
+
+
 def expected_read_model(records: Sequence[Raw]) -> dict[str, dict[bytes, bytes]]:
     """The read model the topic implies, computed independently of the service's code: per key,
-    the last valid event's fields as the service stores them (poison records are skipped)."""
-    import json
-    from datetime import UTC, datetime
-
+    the last valid event's fields as the service stores them. Invalid records (not a contract
+    event, key != code, a code or URL that cannot be served, max_clicks < 1) are skipped."""
     out: dict[str, dict[bytes, bytes]] = {}
     for r in sorted(records, key=lambda r: (r.partition, r.offset)):
         try:
-            event = json.loads(r.value or b"")
-            kind, code = event["type"], event["code"]
-            assert r.key == code.encode()
-        except (ValueError, KeyError, TypeError, AssertionError):
+            event = links.decode(r.value or b"")
+        except InvalidEvent:
             continue
-        if kind == "LinkDeleted":
+        if r.key != event.code.encode() or not _SERVABLE_CODE.fullmatch(event.code):
+            continue
+        if isinstance(event, LinkDeleted):
             fields = {"u": "", "t": "302", "e": "", "m": "", "d": "1"}
         else:
-            exp = event.get("expires_at")
-            epoch = "" if exp is None else repr(datetime.fromisoformat(exp).astimezone(UTC).timestamp())
-            maxc = event.get("max_clicks")
+            if not _SERVABLE_URL.fullmatch(event.url) or (event.max_clicks is not None and event.max_clicks < 1):
+                continue
+            exp = event.expires_at
+            if exp is not None and exp.tzinfo is None:
+                exp = exp.replace(tzinfo=UTC)
             fields = {
-                "u": event["url"],
-                "t": str(event.get("redirect_type", 302)),
-                "e": epoch,
-                "m": "" if maxc is None else str(maxc),
+                "u": event.url,
+                "t": str(event.redirect_type),
+                "e": "" if exp is None else repr(exp.timestamp()),
+                "m": "" if event.max_clicks is None else str(event.max_clicks),
                 "d": "0",
             }
-        out[code] = {k.encode(): v.encode() for k, v in {**fields, "o": str(r.offset)}.items()}
+        out[event.code] = {k.encode(): v.encode() for k, v in {**fields, "o": str(r.offset)}.items()}
     return out
 
 
