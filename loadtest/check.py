@@ -95,32 +95,41 @@ async def await_counts(
     fetch: Fetch,
     *,
     timeout: float,
-    interval: float = 1.0,
+    interval: float = 2.0,
     confirm: float = 3.0,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
 ) -> CountCheck:
     """Poll analytics until the counts match (and still match `confirm` seconds later), a code
-    is over-counted, or `timeout` passes. Returns the last evaluation."""
-    codes = list(outcomes)
+    is over-counted, or `timeout` passes. Returns the last evaluation.
+
+    While waiting, only the codes that do not match yet are fetched again (cheap on a busy
+    stack); the confirming poll fetches every code.
+    """
     start = clock()
     polls = 0
+    latest: dict[str, int | None] = {}
+    pending = list(outcomes)
     confirmed_total: int | None = None
     while True:
-        counted = await fetch(codes)
+        latest.update(await fetch(pending))
         polls += 1
-        check = evaluate(outcomes, counted)
+        check = evaluate(outcomes, latest)
         waited = clock() - start
         if check.served == 0 or check.overcounted:
             return _with_time(check, waited, polls)
         if check.passed and confirmed_total == check.counted:
             return _with_time(check, waited, polls)
-        confirmed_total = check.counted if check.passed else None
         if waited >= timeout:
             if check.passed:  # matched on the very last poll: no time left to confirm
                 return _with_time(check, waited, polls)
             return _with_time(replace(check, reason=f"timed out after {timeout:.0f}s: {check.reason}"), waited, polls)
-        await sleep(confirm if check.passed else interval)
+        if check.passed:
+            confirmed_total, pending = check.counted, list(outcomes)
+            await sleep(confirm)
+        else:
+            confirmed_total, pending = None, [m.code for m in check.mismatches]
+            await sleep(interval)
 
 
 def _with_time(check: CountCheck, waited: float, polls: int) -> CountCheck:

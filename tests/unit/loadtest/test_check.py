@@ -65,11 +65,13 @@ class FakeAnalytics:
         self.snapshots = snapshots
         self.polls = 0
         self.now = 0.0
+        self.asked: list[list[str]] = []
 
     async def __call__(self, codes: Sequence[str]) -> Mapping[str, int | None]:
         snapshot = self.snapshots[min(self.polls, len(self.snapshots) - 1)]
         self.polls += 1
-        return snapshot
+        self.asked.append(list(codes))
+        return {code: snapshot.get(code) for code in codes}
 
     async def sleep(self, seconds: float) -> None:
         self.now += seconds
@@ -112,3 +114,17 @@ async def test_an_undercount_times_out_with_the_reason() -> None:
     assert check.reason.startswith("timed out after 10s")
     assert check.mismatches[0].counted == 3 and check.mismatches[0].served == 5
     assert 10 <= fake.polls <= 12
+
+
+async def test_only_unsettled_codes_are_fetched_again_and_the_confirmation_fetches_all() -> None:
+    fake = FakeAnalytics([{"a": 5, "b": 0}, {"a": 5, "b": 1}, {"a": 5, "b": 2}, {"a": 5, "b": 2}])
+    check = await _run(fake, outcomes(a=(5, 0, 5), b=(2, 0, 2)))
+    assert check.passed
+    assert fake.asked == [["a", "b"], ["b"], ["b"], ["a", "b"]]
+
+
+async def test_a_settled_code_that_grows_later_is_caught_by_the_confirmation() -> None:
+    fake = FakeAnalytics([{"a": 5, "b": 1}, {"a": 5, "b": 2}, {"a": 6, "b": 2}])
+    check = await _run(fake, outcomes(a=(5, 0, 5), b=(2, 0, 2)))
+    assert not check.passed and check.overcounted
+    assert fake.asked == [["a", "b"], ["b"], ["a", "b"]]
