@@ -1,4 +1,5 @@
-"""CLI: `python -m loadtest run --profile default|100k|dist [overrides]` and `python -m loadtest boards`."""
+"""CLI: `python -m loadtest run --profile default|100k|dist [overrides]`, `python -m loadtest boards`,
+`python -m loadtest recheck <run dir>` (the count check again, for a past run)."""
 
 import argparse
 import sys
@@ -7,9 +8,18 @@ from pathlib import Path
 
 from loadtest.boards import BoardsEnv, render
 from loadtest.guard import NotLoopback
-from loadtest.runner import EXIT_NOT_RUN, REPO_ROOT, RunError, print_result, run
+from loadtest.runner import (
+    EXIT_CHECK_FAILED,
+    EXIT_NOT_RUN,
+    EXIT_PASSED,
+    REPO_ROOT,
+    RunError,
+    print_result,
+    recheck,
+    run,
+)
 from loadtest.seed import SeedError
-from loadtest.settings import PROFILES, LoadtestEnv, Profile, parse_duration, profile_from_env
+from loadtest.settings import NATIVE_HOST, PROFILES, LoadtestEnv, Profile, parse_duration, profile_from_env
 
 OVERRIDES = {
     # flag: (Profile field, type)
@@ -37,6 +47,10 @@ def _parser() -> argparse.ArgumentParser:
         run_cmd.add_argument("--" + flag.replace("_", "-"), type=kind)
     run_cmd.add_argument("--api-key-file", type=Path, default=REPO_ROOT / ".local/api-key")
     run_cmd.add_argument("--out-dir", type=Path, default=REPO_ROOT / ".local/loadtest")
+    recheck_cmd = sub.add_parser("recheck", help="run the click-count check again for a past run")
+    recheck_cmd.add_argument("run_dir", type=Path, help="the run's directory, e.g. .local/loadtest/<run-id>")
+    recheck_cmd.add_argument("--host", default=NATIVE_HOST)
+    recheck_cmd.add_argument("--drain-timeout", type=float, default=60.0)
     boards_cmd = sub.add_parser("boards", help="print where the dashboards and metrics are")
     boards_cmd.add_argument("--no-probe", action="store_true", help="do not check which URLs answer")
     return parser
@@ -64,6 +78,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "boards":
         print(render(BoardsEnv(), probe=not args.no_probe))
         return 0
+    if args.command == "recheck":
+        try:
+            check = recheck(args.run_dir, host=args.host, timeout=args.drain_timeout)
+        except (NotLoopback, RunError, ValueError) as exc:
+            print(f"[loadtest] not run: {exc}", file=sys.stderr)
+            return EXIT_NOT_RUN
+        print(f"click check {'PASSED' if check.passed else 'FAILED'}: {check.reason}")
+        return EXIT_PASSED if check.passed else EXIT_CHECK_FAILED
     env = LoadtestEnv()
     try:
         profile = _profile(args, env)

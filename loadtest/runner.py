@@ -163,6 +163,15 @@ def run(profile: Profile, *, api_key: str, out_dir: Path) -> RunResult:
     return RunResult(EXIT_PASSED if check.passed else EXIT_CHECK_FAILED, summary, summary_file)
 
 
+def recheck(run_dir: Path, *, host: str, timeout: float) -> CountCheck:
+    """The count check again, for a past run (e.g. one that timed out while the pipeline was behind)."""
+    tally = read_run_tallies(RunPaths(run_dir).tally_dir)
+    if not tally.attempts:
+        raise RunError(f"no redirect tallies under {run_dir}/tally")
+    check, _ = asyncio.run(_check(require_loopback(host), tally, timeout=timeout))
+    return check
+
+
 def print_result(result: RunResult) -> None:
     print(format_summary(result.summary))
     print(f"  summary      {result.summary_file}")
