@@ -99,6 +99,7 @@ async def await_counts(
     confirm: float = 3.0,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    on_poll: Callable[[CountCheck, float], None] | None = None,
 ) -> CountCheck:
     """Poll analytics until the counts match (and still match `confirm` seconds later), a code
     is over-counted, or `timeout` passes. Returns the last evaluation.
@@ -116,6 +117,8 @@ async def await_counts(
         polls += 1
         check = evaluate(outcomes, latest)
         waited = clock() - start
+        if on_poll is not None:
+            on_poll(check, waited)
         if check.served == 0 or check.overcounted:
             return _with_time(check, waited, polls)
         if check.passed and confirmed_total == check.counted:

@@ -123,8 +123,22 @@ def _stop_all(processes: Sequence[subprocess.Popen[bytes]]) -> None:
 async def _check(host: str, tally: RedirectTally, *, timeout: float) -> tuple[CountCheck, dict[str, StoreCounts]]:
     async with httpx.AsyncClient(base_url=host, timeout=10.0) as client:
         fetch = AnalyticsClicks(client)
-        check = await await_counts(tally.outcomes(), fetch, timeout=timeout)
+        check = await await_counts(tally.outcomes(), fetch, timeout=timeout, on_poll=_Progress())
         return check, fetch.last
+
+
+class _Progress:
+    """Says every ~15 s how far analytics has got, so a long drain is visibly alive."""
+
+    def __init__(self, every: float = 15.0) -> None:
+        self._every = every
+        self._next = every
+
+    def __call__(self, check: CountCheck, waited: float) -> None:
+        if waited >= self._next and not check.passed:
+            self._next = waited + self._every
+            _say(f"{waited:.0f}s: analytics has {check.counted} of {check.served} clicks; "
+                 f"{len(check.mismatches)} of {check.codes} codes pending")
 
 
 def run(profile: Profile, *, api_key: str, out_dir: Path) -> RunResult:

@@ -54,7 +54,7 @@ class LoadtestEnv(BaseSettings):
     loadtest_seed_codes: int = 100
     loadtest_zipf_s: float = 1.1
     loadtest_stop_timeout: int = 10
-    loadtest_drain_timeout: float = 180
+    loadtest_drain_timeout: float = 300
     loadtest_api_key: str = ""  # empty: read .local/api-key
 
     # --- 100k profile (runbook names and defaults) ---
@@ -99,7 +99,7 @@ class Profile:
     seed_codes: int = 100
     zipf_s: float = 1.1
     stop_timeout: int = 10
-    drain_timeout: float = 180
+    drain_timeout: float = 300
 
     def validate(self) -> "Profile":
         if self.read_users + self.write_users != self.users:
