@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 
-FETCH_CONCURRENCY = 16
+FETCH_CONCURRENCY = 8
 
 
 @dataclass(frozen=True)
