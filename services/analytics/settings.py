@@ -13,3 +13,5 @@ class AnalyticsSettings(InfraSettings):
     analytics_clickhouse_timeout_s: float = 10.0
     # ClickHouse queries run in worker threads (clickhouse-sqlalchemy's engine is synchronous).
     analytics_clickhouse_pool_size: int = 8
+    # /api/v1/top answers are shared this long (the query scans the whole window).
+    analytics_top_cache_s: float = 2.0

@@ -1,8 +1,8 @@
 """Parse and check the query parameters of the two endpoints. Pure: `now` is passed in.
 
 Ranges are half-open [from, to), aligned to the interval (from rounded down, to rounded up)
-and capped so a response never has more than ~1500 points:
-minute -> at most 24 h, hour -> at most 31 days, day -> at most 366 days.
+and capped so a response never has more than ~1500 points: minute -> at most 24 h, hour -> at
+most 31 days, day -> at most 366 days (plus the one bucket alignment may add).
 """
 
 import re
@@ -23,7 +23,10 @@ STEP: dict[Interval, int] = {"minute": 60, "hour": 3600, "day": 86400}
 MAX_RANGE: dict[Interval, timedelta] = {
     "minute": timedelta(hours=24), "hour": timedelta(days=31), "day": timedelta(days=366),
 }
-DEFAULT_RANGE = timedelta(hours=24)
+# Without `from`: the last hour of minutes, the last day of hours, the last 30 days of days.
+DEFAULT_RANGE: dict[Interval, timedelta] = {
+    "minute": timedelta(hours=1), "hour": timedelta(hours=24), "day": timedelta(days=30),
+}
 WINDOWS: dict[Window, timedelta] = {"1h": timedelta(hours=1), "24h": timedelta(hours=24), "7d": timedelta(days=7)}
 TOP_LIMIT_DEFAULT, TOP_LIMIT_MAX = 10, 100
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
@@ -111,11 +114,12 @@ def parse_stats(code: str, params: Mapping[str, str], *, now: datetime) -> Stats
         raise _invalid("interval_invalid", "interval must be minute, hour or day", "interval")
     step = STEP[interval]
     end = parse_time(params["to"], "to") if "to" in params else now
-    start = parse_time(params["from"], "from") if "from" in params else end - DEFAULT_RANGE
-    if start >= end:
+    start = parse_time(params["from"], "from") if "from" in params else None
+    if start is not None and start >= end:
         raise _invalid("range_invalid", "from must be before to", "from")
-    start, end = floor_to(start, step), ceil_to(end, step)
-    if end - start > MAX_RANGE[interval]:
+    end = ceil_to(end, step)
+    start = floor_to(start, step) if start is not None else end - DEFAULT_RANGE[interval]
+    if end - start > MAX_RANGE[interval] + timedelta(seconds=step):
         raise _invalid("range_too_large", f"at most {MAX_RANGE[interval]} for interval={interval}",
                        "from")
     return StatsQuery(code=code, start=start, end=end, interval=interval,

@@ -20,6 +20,7 @@ from telemetry.metrics import HttpMetricsMiddleware, metrics_route
 from analytics import service
 from analytics.adapters.clickhouse import ClickHouseEvents, build_engine
 from analytics.adapters.postgres import PostgresTotals
+from analytics.cache import TtlCache
 from analytics.domain.queries import parse_stats, parse_top
 from analytics.entrypoints.openapi import OPENAPI
 from analytics.settings import AnalyticsSettings
@@ -37,7 +38,8 @@ async def link_stats(request: Request) -> JSONResponse:
 
 async def top(request: Request) -> JSONResponse:
     query = parse_top(request.query_params, now=_now())
-    return JSONResponse(await service.top_links(query, events=request.app.state.events))
+    state = request.app.state
+    return JSONResponse(await service.top_links(query, events=state.events, cache=state.top_cache))
 
 
 async def openapi(_: Request) -> JSONResponse:
@@ -81,5 +83,6 @@ def create_app(settings: AnalyticsSettings | None = None) -> Starlette:
         middleware=[Middleware(HttpMetricsMiddleware, service="analytics")],
         lifespan=lifespan,
     )
+    app.state.top_cache = TtlCache(settings.analytics_top_cache_s)
     install_error_handlers(app)
     return app

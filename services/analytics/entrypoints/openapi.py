@@ -35,7 +35,7 @@ OPENAPI: dict[str, Any] = {
                 {"name": "code", "in": "path", "required": True,
                  "schema": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"}},
                 {"name": "from", "in": "query", "schema": {"type": "string", "format": "date-time"},
-                 "description": "default: to - 24 h"},
+                 "description": "default: 1 h (minute), 24 h (hour) or 30 days (day) before to"},
                 {"name": "to", "in": "query", "schema": {"type": "string", "format": "date-time"},
                  "description": "default: now"},
                 {"name": "interval", "in": "query",

@@ -21,8 +21,21 @@ def refused(call) -> tuple[str, str | None]:  # type: ignore[no-untyped-def]
 def test_stats_defaults_last_24h_by_hour_aligned() -> None:
     q = parse_stats("aZ3kP9q", {}, now=NOW)
     assert (q.interval, q.include_bots) == ("hour", False)
-    assert q.start == datetime(2026, 11, 26, 10, tzinfo=UTC)
+    assert q.start == datetime(2026, 11, 26, 11, tzinfo=UTC)
     assert q.end == datetime(2026, 11, 27, 11, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("interval", "start", "end"),
+    [
+        ("minute", datetime(2026, 11, 27, 9, 18, tzinfo=UTC), datetime(2026, 11, 27, 10, 18, tzinfo=UTC)),
+        ("day", datetime(2026, 10, 29, tzinfo=UTC), datetime(2026, 11, 28, tzinfo=UTC)),
+    ],
+)
+def test_default_range_per_interval_is_within_the_cap(interval: str, start: datetime, end: datetime) -> None:
+    q = parse_stats("abc", {"interval": interval}, now=NOW)
+    assert (q.start, q.end) == (start, end)
+    assert parse_stats("abc", {"interval": interval, "to": "2026-11-27T10:17:42Z"}, now=NOW).end == end
 
 
 def test_stats_range_is_aligned_to_the_interval() -> None:
@@ -61,9 +74,13 @@ def test_stats_refusals(code: str, params: dict[str, str], rule: str, field: str
     assert refused(lambda: parse_stats(code, params, now=NOW)) == (rule, field)
 
 
-def test_caps_are_inclusive() -> None:
-    assert parse_stats("abc", {"from": "2026-11-26T10:17:00Z", "to": "2026-11-27T10:17:00Z",
-                               "interval": "minute"}, now=NOW).end - NOW < timedelta(minutes=1)
+def test_caps_are_inclusive_and_tolerate_alignment() -> None:
+    exact = parse_stats("abc", {"from": "2026-11-26T10:17:00Z", "to": "2026-11-27T10:17:00Z",
+                                "interval": "minute"}, now=NOW)
+    assert exact.end - exact.start == timedelta(hours=24)
+    unaligned = parse_stats("abc", {"from": "2026-11-26T10:17:30Z", "to": "2026-11-27T10:17:30Z",
+                                    "interval": "minute"}, now=NOW)
+    assert unaligned.end - unaligned.start == timedelta(hours=24, minutes=1)
 
 
 def test_top_defaults_and_windows() -> None:
