@@ -81,6 +81,7 @@ def _click_pipeline(
         proxies=TrustedProxies(settings.trusted_networks()),
         classify=useragent.make_classifier(settings.redirect_ua_cache_size),
         country_header=settings.redirect_country_header,
+        ua_cache_size=settings.redirect_ua_cache_size,
     )
     sink = KafkaClickSink(
         topic=settings.topic_clicks,

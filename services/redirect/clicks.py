@@ -19,7 +19,7 @@ import time
 from collections import Counter, deque
 from collections.abc import Sequence
 
-from contracts import clicks
+from contracts.clicks import encode
 
 from redirect.domain.clicks import ClickFactory, Headers, RawClick
 from redirect.ports import ClickSink, HotCounter, PublishFailed, StoreUnavailable
@@ -41,7 +41,7 @@ class ClickBuffer:
         max_events: int,
         batch_max: int = 5000,
         flush_interval: float = 0.005,
-        hot_interval: float = 1.0,
+        hot_interval: float = 10.0,
         hot_keep: int = 100_000,
     ) -> None:
         self.max_events = max_events
@@ -69,7 +69,7 @@ class ClickBuffer:
             self.dropped += 1
             return
         self.size += 1
-        self._raw.append(RawClick(code, timestamp, headers, peer))
+        self._raw.append((code, timestamp, headers, peer))
         if not self._raw_ready.is_set():
             self._raw_ready.set()
 
@@ -93,8 +93,8 @@ class ClickBuffer:
             item = raw.popleft()
             try:
                 event = factory.build(item)
-                built.append((clicks.key(event), clicks.encode(event), int(item.timestamp * 1000)))
-                hits[item.code] += 1
+                built.append((item[0].encode(), encode(event), int(item[1] * 1000)))
+                hits[item[0]] += 1
             except Exception:  # one unbuildable click must not stop the pipeline
                 log.exception("click event could not be built; dropped")
                 self.size -= 1

@@ -7,7 +7,7 @@ off the request path.
 
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from typing import NamedTuple
+from functools import lru_cache
 
 import uuid_utils
 from contracts.clicks import UNKNOWN_COUNTRY, Device, LinkClicked
@@ -20,11 +20,9 @@ MAX_REFERRER = 2048
 Headers = Sequence[tuple[bytes, bytes]]
 
 
-class RawClick(NamedTuple):
-    code: str
-    timestamp: float  # epoch seconds when the redirect was served
-    headers: Headers  # the ASGI scope's raw headers (names lower case)
-    peer: str | None  # the TCP peer's address
+# What the request path captures: (code, timestamp (epoch s), the ASGI scope's raw headers
+# (names lower case), the TCP peer's address). A plain tuple: the cheapest thing to build there.
+RawClick = tuple[str, float, Headers, str | None]
 
 
 def new_event_id() -> str:
@@ -50,40 +48,52 @@ class ClickFactory:
         classify: Callable[[str], tuple[Device, bool]],
         country_header: str = "",
         event_ids: Callable[[], str] = new_event_id,
+        ua_cache_size: int = 10_000,
     ) -> None:
         self._keys = visitor_keys
         self._proxies = proxies
-        self._classify = classify
         self._country_header = country_header.strip().lower().encode() or None
         self._event_ids = event_ids
 
+        @lru_cache(maxsize=ua_cache_size)
+        def user_agent(raw: bytes) -> tuple[str, Device, bool]:
+            ua = raw.decode("latin-1")[:MAX_USER_AGENT]
+            return (ua, *classify(ua))
+
+        self._user_agent = user_agent
+
     def build(self, raw: RawClick) -> LinkClicked:
-        ua = referrer = forwarded = real_ip = country = None
+        code, timestamp, headers, peer = raw
+        ua_raw = referrer = forwarded = real_ip = country = None
         wanted = self._country_header
-        for name, value in raw.headers:
+        for name, value in headers:
             if name == b"user-agent":
-                ua = value.decode("latin-1")
+                ua_raw = value
             elif name == b"referer":
-                referrer = value.decode("latin-1")
+                referrer = value
             elif name == b"x-forwarded-for":
-                forwarded = value.decode("latin-1") if forwarded is None else f"{forwarded},{value.decode('latin-1')}"
+                forwarded = value if forwarded is None else forwarded + b"," + value
             elif name == b"x-real-ip":
-                real_ip = value.decode("latin-1")
+                real_ip = value
             elif name == wanted:
-                country = value.decode("latin-1")
-        ua = (ua or "")[:MAX_USER_AGENT]
-        trusted_peer = raw.peer is not None and self._proxies.peer_is_trusted(raw.peer)
-        client = self._proxies.client_ip(raw.peer, forwarded, real_ip)
-        occurred = datetime.fromtimestamp(raw.timestamp, UTC)
-        device, is_bot = self._classify(ua)
+                country = value
+        ua, device, is_bot = self._user_agent(ua_raw or b"")
+        trusted = peer is not None and self._proxies.peer_is_trusted(peer)
+        if trusted and (forwarded is not None or real_ip is not None):
+            client = self._proxies.client_ip(
+                peer, forwarded.decode("latin-1") if forwarded else None, real_ip.decode("latin-1") if real_ip else None
+            )
+        else:
+            client = peer or ""
+        occurred = datetime.fromtimestamp(timestamp, UTC)
         return LinkClicked(
             event_id=self._event_ids(),
             occurred_at=occurred,
-            code=raw.code,
-            referrer=referrer[:MAX_REFERRER] if referrer else None,
+            code=code,
+            referrer=referrer.decode("latin-1")[:MAX_REFERRER] if referrer else None,
             user_agent=ua,
             visitor_key=self._keys.key(client, ua, occurred.date()),
             device=device,
             is_bot=is_bot,
-            country=_country(country) if trusted_peer else UNKNOWN_COUNTRY,
+            country=_country(country.decode("latin-1")) if trusted and country else UNKNOWN_COUNTRY,
         )

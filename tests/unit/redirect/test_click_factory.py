@@ -24,7 +24,7 @@ def factory(country_header: str = "CF-IPCountry") -> ClickFactory:
 
 
 def raw(headers: list[tuple[bytes, bytes]], peer: str | None = "127.0.0.1") -> RawClick:
-    return RawClick("abc1234", TS, headers, peer)
+    return ("abc1234", TS, headers, peer)
 
 
 def test_event_fields_from_the_request() -> None:

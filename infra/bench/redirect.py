@@ -1,0 +1,295 @@
+"""Redirect benchmark (`just bench redirect`): throughput and p50/p99 of redirects on loopback.
+
+Every case is measured with the same wrk command (-t1 -c64 -d10s by default) and the same Lua
+script (infra/bench/redirect.lua: requests spread over the bench codes, p50/p99 from wrk's
+`done` callback), after a short warm-up:
+  ceiling            nginx alone returning a static 302 (throwaway nginx, 1 worker, .local/bench)
+  bare / <server>    a bare Starlette app answering 302 from a dict (redirect_bare_app.py)
+  redirect / <server> the redirect service: L1 -> Redis -> response -> click event to Kafka
+  redirect no-L1     the same under the default server with REDIRECT_L1_ENABLED=false
+  stack :8080        the stack's 3 replicas behind its nginx (the real public entry point)
+for <server> in granian, uvicorn, hypercorn. Throwaway processes run on free ports and are
+stopped at the end; their click events go to a throwaway topic (not the aggregator's `clicks`).
+Prints a table (req/s, p50, p99, server CPU per request, ratio to the ceiling and to the bare
+app on the same server, and the 70% target PASS/FAIL) and writes docs/benchmarks/redirect.md.
+"""
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from redirect_bench_support import (
+    ROOT,
+    Proc,
+    cpu_ticks,
+    ensure_codes,
+    free_port,
+    machine_notes,
+    render_markdown,
+    say,
+    supervised_pids,
+    temp_topic,
+    wait_http,
+)
+
+SERVERS = ("granian", "uvicorn", "hypercorn")
+TARGET = 0.70
+PY = str(ROOT / ".venv/bin/python")
+BENCH = ROOT / ".local" / "bench"
+HERE = Path(__file__).resolve().parent
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    server: str
+    kind: str  # ceiling | bare | redirect | redirect-nol1 | stack
+
+
+@dataclass
+class Result:
+    case: Case
+    rps: float
+    p50: float
+    p99: float
+    cpu_us: float | None
+    errors: int
+    requests: int
+
+
+def default_server() -> str:
+    """The service's own default (read from its settings in a child: this file is named redirect.py)."""
+    code = "from redirect.settings import RedirectSettings as S; print(S.model_fields['redirect_server'].default)"
+    return subprocess.run([PY, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()
+
+
+def wrk(url: str, codes: Path, args: argparse.Namespace, duration: float) -> dict[str, float]:
+    cmd = [
+        "wrk",
+        f"-t{args.threads}",
+        f"-c{args.connections}",
+        f"-d{max(1, round(duration))}s",
+        "--timeout",
+        "5s",
+        "-s",
+        str(HERE / "redirect.lua"),
+        url,
+        "--",
+        str(codes),
+    ]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 60, check=True).stdout
+    line = next(x for x in out.splitlines() if x.startswith("BENCH "))
+    return {k: float(v) for k, v in (kv.split("=") for kv in line.split()[1:])}
+
+
+def measure(case: Case, url: str, pids: set[int], codes: Path, args: argparse.Namespace) -> Result:
+    if args.warmup > 0:
+        wrk(url, codes, args, args.warmup)
+    before = cpu_ticks(pids)
+    got = wrk(url, codes, args, args.duration)
+    ticks = cpu_ticks(pids) - before
+    requests = int(got["requests"])
+    cpu_us = ticks / os.sysconf("SC_CLK_TCK") * 1e6 / requests if pids and requests else None
+    result = Result(
+        case,
+        got["rps"],
+        got["p50_ms"],
+        got["p99_ms"],
+        cpu_us,
+        int(got["socket_errors"] + got["status_errors"]),
+        requests,
+    )
+    say(
+        f"{case.name:<22} {result.rps:>10.0f} req/s  p50 {result.p50:6.2f} ms  p99 {result.p99:7.2f} ms"
+        f"  cpu {cpu_us or 0:6.1f} us/req  errors {result.errors}"
+    )
+    return result
+
+
+def start_case(case: Case, links_file: Path, clicks_topic: str) -> tuple[Proc | None, str]:
+    """Start what `case` measures; return the process (None for the stack) and its base URL."""
+    if case.kind == "stack":
+        return None, f"http://127.0.0.1:{os.environ.get('PUBLIC_HTTP_PORT', '8080')}"
+    port = free_port()
+    if case.kind == "ceiling":
+        prefix = BENCH / "nginx"
+        (prefix / "tmp").mkdir(parents=True, exist_ok=True)
+        conf = (HERE / "redirect-nginx.conf").read_text()
+        for key, value in {
+            "prefix": str(prefix),
+            "port": str(port),
+            "user_directive": "user root;" if os.geteuid() == 0 else "",
+        }.items():
+            conf = conf.replace("{{" + key + "}}", value)
+        (prefix / "nginx.conf").write_text(conf)
+        proc = Proc.start(["/usr/sbin/nginx", "-p", str(prefix), "-c", str(prefix / "nginx.conf")], {}, BENCH)
+    elif case.kind == "bare":
+        cmd = [
+            PY,
+            str(HERE / "redirect_bare_app.py"),
+            "--server",
+            case.server,
+            "--port",
+            str(port),
+            "--links",
+            str(links_file),
+        ]
+        proc = Proc.start(cmd, {}, BENCH)
+    else:
+        env = {
+            "REDIRECT_PORT": str(port),
+            "REDIRECT_SERVER": case.server,
+            "REDIRECT_REPLICA_ID": str(90 + port % 9),
+            "TOPIC_CLICKS": clicks_topic,
+            "LOG_LEVEL": "WARNING",
+            "REDIRECT_L1_ENABLED": "false" if case.kind == "redirect-nol1" else "true",
+        }
+        proc = Proc.start([PY, "-m", "redirect", "serve"], env, BENCH)
+    return proc, f"http://127.0.0.1:{port}"
+
+
+def cases(default: str) -> list[Case]:
+    out = [Case("ceiling (nginx 302)", "nginx", "ceiling")]
+    for server in SERVERS:  # bare and full back to back: the same background load for both
+        out += [Case(f"bare / {server}", server, "bare"), Case(f"redirect / {server}", server, "redirect")]
+    out.append(Case(f"redirect no-L1 / {default}", default, "redirect-nol1"))
+    out.append(Case("stack :8080 (3 replicas)", "granian x3", "stack"))
+    return out
+
+
+def run_round(plan: list[Case], codes: Path, links_file: Path, topic: str, args: argparse.Namespace) -> list[Result]:
+    results = []
+    probe = codes.read_text().split()[0]
+    for case in plan:
+        proc, url = start_case(case, links_file, topic)
+        try:
+            wait_http(f"{url}/{probe}", expect=302, timeout=60, proc=proc)
+            pids = proc.tree() if proc is not None else supervised_pids()
+            results.append(measure(case, url, pids, codes, args))
+        finally:
+            if proc is not None:
+                proc.stop()
+    return results
+
+
+def summarise(rounds: list[list[Result]]) -> list[Result]:
+    """Median per case over the rounds."""
+    out = []
+    for per_case in zip(*rounds, strict=True):
+        cpu = [r.cpu_us for r in per_case if r.cpu_us is not None]
+        out.append(
+            Result(
+                per_case[0].case,
+                statistics.median(r.rps for r in per_case),
+                statistics.median(r.p50 for r in per_case),
+                statistics.median(r.p99 for r in per_case),
+                statistics.median(cpu) if cpu else None,
+                sum(r.errors for r in per_case),
+                sum(r.requests for r in per_case),
+            )
+        )
+    return out
+
+
+def table(results: list[Result]) -> tuple[list[list[str]], list[tuple[str, float, bool]]]:
+    ceiling = next(r.rps for r in results if r.case.kind == "ceiling")
+    bare = {r.case.server: r.rps for r in results if r.case.kind == "bare"}
+    rows, verdicts = [], []
+    for r in results:
+        ref = bare.get(r.case.server) if r.case.kind.startswith("redirect") else None
+        ratio = f"{r.rps / ref:.2f}" if ref else ("1.00" if r.case.kind == "bare" else "-")
+        target = "-"
+        if r.case.kind == "redirect" and ref:
+            ok = r.rps >= TARGET * ref
+            verdicts.append((r.case.server, r.rps / ref, ok))
+            target = "PASS" if ok else "FAIL"
+        cpu = f"{r.cpu_us:.1f}" if r.cpu_us is not None else "-"
+        rows.append(
+            [
+                r.case.name,
+                f"{r.rps:,.0f}",
+                f"{r.p50:.2f}",
+                f"{r.p99:.2f}",
+                cpu,
+                f"{r.rps / ceiling:.2f}",
+                ratio,
+                target,
+                str(r.errors),
+            ]
+        )
+    return rows, verdicts
+
+
+HEADERS = [
+    "case",
+    "req/s",
+    "p50 ms",
+    "p99 ms",
+    "server CPU us/req",
+    "x ceiling",
+    "x bare (same server)",
+    f">= {TARGET:.0%} of bare",
+    "errors",
+]
+
+
+def print_table(rows: list[list[str]]) -> None:
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(HEADERS)]
+    print("  ".join(h.ljust(w) for h, w in zip(HEADERS, widths, strict=True)))
+    for row in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)))
+
+
+async def prepare(args: argparse.Namespace) -> tuple[Path, Path]:
+    BENCH.mkdir(parents=True, exist_ok=True)
+    links = await ensure_codes(args.codes)
+    codes_file, links_file = BENCH / "redirect-codes.txt", BENCH / "redirect-links.json"
+    codes_file.write_text("\n".join(links) + "\n")
+    links_file.write_text(json.dumps(links))
+    return codes_file, links_file
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="just bench redirect", description=__doc__.split("\n")[0])
+    parser.add_argument("--duration", type=float, default=float(os.environ.get("BENCH_REDIRECT_DURATION", "10")))
+    parser.add_argument("--warmup", type=float, default=2.0)
+    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--codes", type=int, default=1000, help="bench links to spread requests over")
+    parser.add_argument("--rounds", type=int, default=1, help="repeat every case; the table shows medians")
+    parser.add_argument("--only", default="", help="comma-separated case kinds (ceiling,bare,redirect,...)")
+    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks" / "redirect.md")
+    parser.add_argument("--no-write", action="store_true", help="print only, do not write the doc")
+    args = parser.parse_args()
+
+    default = default_server()
+    plan = [c for c in cases(default) if not args.only or c.kind in args.only.split(",")]
+    say(f"default server of the redirect service: {default}; cases: {len(plan)}; rounds: {args.rounds}")
+    codes_file, links_file = asyncio.run(prepare(args))
+    notes_before = machine_notes()
+    started = time.time()
+    with temp_topic(f"bench-redirect-clicks-{uuid.uuid4().hex[:8]}") as topic:
+        rounds = [run_round(plan, codes_file, links_file, topic, args) for _ in range(args.rounds)]
+    results = summarise(rounds)
+    rows, verdicts = table(results) if any(r.case.kind == "ceiling" for r in results) else ([], [])
+    print()
+    print_table(rows)
+    for server, ratio, ok in verdicts:
+        print(f"target: redirect / {server} = {ratio:.0%} of bare / {server} -> {'PASS' if ok else 'FAIL'}")
+    if not args.no_write and rows:
+        notes = {**notes_before, "load average after": machine_notes()["load average"]}
+        args.out.write_text(render_markdown(HEADERS, rows, verdicts, notes, args, default, time.time() - started))
+        say(f"wrote {args.out.relative_to(ROOT)}")
+    sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()

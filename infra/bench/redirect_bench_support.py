@@ -1,0 +1,237 @@
+"""Helpers of `just bench redirect` (infra/bench/redirect.py): processes, CPU accounting, the
+bench links, a throwaway topic, machine notes and the Markdown report."""
+
+import argparse
+import asyncio
+import contextlib
+import os
+import platform
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+
+import httpx
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+ROOT = Path(__file__).resolve().parents[2]
+KAFKA = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
+PUBLIC = f"http://127.0.0.1:{os.environ.get('PUBLIC_HTTP_PORT', '8080')}"
+CTL = [str(ROOT / ".venv/bin/supervisorctl"), "-c", str(ROOT / ".local/supervisord.conf")]
+ALIAS = "bench-redirect-{:04d}"
+
+
+def say(msg: str) -> None:
+    print(f"[bench redirect] {msg}", flush=True)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def _children() -> dict[int, list[int]]:
+    out: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError, IndexError):
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+                out.setdefault(ppid, []).append(int(entry.name))
+    return out
+
+
+def descendants(roots: set[int]) -> set[int]:
+    children, out, todo = _children(), set(roots), list(roots)
+    while todo:
+        for child in children.get(todo.pop(), []):
+            if child not in out:
+                out.add(child)
+                todo.append(child)
+    return out
+
+
+def cpu_ticks(pids: set[int]) -> int:
+    """utime + stime (all threads) of these processes, in clock ticks."""
+    total = 0
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+    return total
+
+
+def supervised_pids() -> set[int]:
+    """The stack's redirect replicas and nginx, with their children (workers)."""
+    roots = set()
+    for name in ("redirect-1", "redirect-2", "redirect-3", "nginx"):
+        out = subprocess.run([*CTL, "pid", name], capture_output=True, text=True, check=False).stdout.strip()
+        if out.isdigit() and int(out) > 0:
+            roots.add(int(out))
+    return descendants(roots)
+
+
+@dataclass
+class Proc:
+    """A throwaway process in its own session; its log goes to .local/bench/<pid>.log."""
+
+    popen: subprocess.Popen[bytes]
+    log: Path
+
+    @classmethod
+    def start(cls, cmd: list[str], env: Mapping[str, str], logdir: Path) -> "Proc":
+        logdir.mkdir(parents=True, exist_ok=True)
+        log = logdir / f"proc-{time.time_ns()}.log"
+        with log.open("wb") as out:
+            popen = subprocess.Popen(
+                cmd, cwd=ROOT, env={**os.environ, **env}, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            )
+        return cls(popen, log)
+
+    def tree(self) -> set[int]:
+        return descendants({self.popen.pid})
+
+    def stop(self, timeout: float = 20) -> None:
+        if self.popen.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.popen.pid, signal.SIGTERM)
+            try:
+                self.popen.wait(timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.popen.pid, signal.SIGKILL)
+                self.popen.wait()
+        self.log.unlink(missing_ok=True)
+
+
+def wait_http(url: str, *, expect: int, timeout: float, proc: Proc | None) -> None:
+    deadline = time.monotonic() + timeout
+    last = ""
+    while time.monotonic() < deadline:
+        if proc is not None and proc.popen.poll() is not None:
+            raise RuntimeError(f"{proc.popen.args!r} exited: {proc.log.read_text()[-2000:]}")
+        try:
+            status = httpx.head(url, timeout=2).status_code
+            if status == expect:
+                return
+            last = f"status {status}"
+        except httpx.HTTPError as exc:
+            last = str(exc)
+        time.sleep(0.2)
+    raise RuntimeError(f"{url} did not answer {expect} in {timeout}s ({last})")
+
+
+async def ensure_codes(count: int) -> dict[str, str]:
+    """The bench links bench-redirect-0000.., created through the shorten API when missing."""
+    key = (ROOT / ".local" / "api-key").read_text().strip()
+    links = {ALIAS.format(i): f"https://bench.example/target/{i}" for i in range(count)}
+    sem = asyncio.Semaphore(8)
+    async with httpx.AsyncClient(base_url=PUBLIC, headers={"Authorization": f"Bearer {key}"}, timeout=10) as api:
+
+        async def one(alias: str, url: str) -> None:
+            async with sem:
+                r = await api.post("/api/v1/links", json={"url": url, "alias": alias})
+                if r.status_code not in (201, 409):
+                    raise RuntimeError(f"creating {alias}: {r.status_code} {r.text}")
+
+        await asyncio.gather(*(one(a, u) for a, u in links.items()))
+        deadline = time.monotonic() + 30
+        for alias in links:
+            while (status := (await api.head(f"/{alias}")).status_code) != 302:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"bench link {alias} answers {status}, not 302")
+                await asyncio.sleep(0.05)
+    say(f"{count} bench links ready ({ALIAS.format(0)} ..)")
+    return links
+
+
+@contextlib.contextmanager
+def temp_topic(name: str, partitions: int = 3) -> Iterator[str]:
+    """A throwaway topic for the throwaway replicas' click events, deleted afterwards."""
+
+    async def admin(create: bool) -> None:
+        client = AIOKafkaAdminClient(bootstrap_servers=KAFKA)
+        await client.start()
+        try:
+            if create:
+                await client.create_topics([NewTopic(name, partitions, 1, topic_configs={"retention.ms": "3600000"})])
+            else:
+                await client.delete_topics([name])
+        finally:
+            await client.close()
+
+    asyncio.run(admin(True))
+    try:
+        yield name
+    finally:
+        asyncio.run(admin(False))
+
+
+def _version(cmd: list[str]) -> str:
+    try:
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=10, check=False)
+    except OSError:
+        return "?"
+    return (done.stdout + done.stderr).strip().splitlines()[0] if (done.stdout + done.stderr).strip() else "?"
+
+
+def machine_notes() -> dict[str, str]:
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
+    packages = ", ".join(
+        f"{p} {metadata.version(p)}"
+        for p in ("granian", "uvicorn", "hypercorn", "starlette", "aiokafka", "redis", "uvloop", "httptools")
+    )
+    return {
+        "cpu": f"{cpu}, {os.cpu_count()} logical cores",
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        "wrk": _version(["wrk", "-v"]),
+        "nginx": _version(["/usr/sbin/nginx", "-v"]),
+        "packages": packages,
+        "load average": " ".join(f"{x:.2f}" for x in os.getloadavg()),
+    }
+
+
+def render_markdown(
+    headers: list[str],
+    rows: list[list[str]],
+    verdicts: list[tuple[str, float, bool]],
+    notes: Mapping[str, str],
+    args: argparse.Namespace,
+    default: str,
+    elapsed: float,
+) -> str:
+    table = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
+    table += ["| " + " | ".join(row) + " |" for row in rows]
+    verdict = "\n".join(
+        f"- redirect / {s}: **{ratio:.0%}** of bare / {s} -> **{'PASS' if ok else 'FAIL'}**"
+        for s, ratio, ok in verdicts
+    )
+    machine = "\n".join(f"- {k}: {v}" for k, v in notes.items())
+    template = (Path(__file__).with_name("redirect-report.md")).read_text()
+    return template.format(
+        date=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        table="\n".join(table),
+        verdict=verdict,
+        machine=machine,
+        duration=args.duration,
+        connections=args.connections,
+        threads=args.threads,
+        codes=args.codes,
+        rounds=args.rounds,
+        warmup=args.warmup,
+        default=default,
+        elapsed=f"{elapsed:.0f}",
+    )
