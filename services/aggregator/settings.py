@@ -35,9 +35,11 @@ class AggregatorSettings(InfraSettings):
     aggregator_max_future_skew_s: int = 3600
     # ClickHouse: monthly partitions older than this many months are dropped by `retention`.
     aggregator_clickhouse_retention_months: int = 13
-    # The window table (faust): tumbling 1-minute windows, kept for an hour.
+    # The window table (faust): tumbling 1-minute windows, kept 15 minutes, written to the
+    # table (and its changelog) at most every 5 s.
     aggregator_window_s: int = 60
-    aggregator_window_expires_s: int = 3600
+    aggregator_window_expires_s: int = 900
+    aggregator_window_flush_s: float = 5.0
 
     aggregator_pg_pool_size: int = 4
     aggregator_clickhouse_timeout_s: float = 30.0

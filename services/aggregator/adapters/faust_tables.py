@@ -11,7 +11,8 @@ Batches are written outside one event's context, so the changelog partition cann
 arrived on, which keeps each window in the changelog partition its owner restores.
 """
 
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -37,29 +38,59 @@ def zero_counts() -> list[int]:
 
 
 class FaustWindowView:
-    """WindowView port on a windowed SourcePartitionedTable."""
+    """WindowView port on a windowed SourcePartitionedTable.
 
-    def __init__(self, windowed: Any, table: SourcePartitionedTable, *, window_s: int) -> None:
+    Counts are merged in memory and written to the table (one changelog record per
+    (code, window)) at most every `flush_every_s`: a busy worker would otherwise write a
+    changelog record per code per batch, and a long changelog makes every restart slow (the
+    table is recovered before the stream resumes). `recent` reads table + unwritten counts.
+    """
+
+    def __init__(
+        self, windowed: Any, table: SourcePartitionedTable, *, window_s: int, flush_every_s: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._windowed = windowed
         self._table = table
         self._window_s = window_s
+        self._flush_every_s = flush_every_s
+        self._clock = clock
+        self._last_flush = clock()
+        self._pending: dict[tuple[str, int], list[int]] = {}
 
     def add(self, counts: Sequence[MinuteCount], partitions: dict[str, int]) -> None:
         for count in counts:
             if count.code in partitions:
                 self._table.key_partitions[count.code] = partitions[count.code]
-            at = self._windowed.relative_to(count.minute.timestamp())
-            clicks, bots = at[count.code].value()
-            at[count.code] = [clicks + count.clicks, bots + count.bot_clicks]
+            key = (count.code, self._bucket(count.minute.timestamp()))
+            pending = self._pending.setdefault(key, [0, 0])
+            pending[0] += count.clicks
+            pending[1] += count.bot_clicks
+        if self._clock() - self._last_flush >= self._flush_every_s:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write the merged counts to the table (and so to its changelog)."""
+        pending, self._pending = self._pending, {}
+        self._last_flush = self._clock()
+        for (code, ts), (clicks, bots) in pending.items():
+            at = self._windowed.relative_to(float(ts))
+            old_clicks, old_bots = at[code].value()
+            at[code] = [old_clicks + clicks, old_bots + bots]
 
     def recent(self, code: str, *, now: datetime, minutes: int) -> list[dict[str, Any]]:
         """The last `minutes` windows for `code` that this worker holds (oldest first)."""
-        start = int(now.timestamp()) // self._window_s * self._window_s
+        start = self._bucket(now.timestamp())
         out: list[dict[str, Any]] = []
         for i in range(minutes - 1, -1, -1):
             ts = start - i * self._window_s
             clicks, bots = self._windowed.relative_to(float(ts))[code].value()
+            extra = self._pending.get((code, ts), (0, 0))
+            clicks, bots = clicks + extra[0], bots + extra[1]
             if clicks or bots:
                 out.append({"minute": datetime.fromtimestamp(ts, now.tzinfo).isoformat(),
                             "clicks": clicks, "bot_clicks": bots})
         return out
+
+    def _bucket(self, ts: float) -> int:
+        return int(ts) // self._window_s * self._window_s

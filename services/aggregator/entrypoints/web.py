@@ -21,6 +21,7 @@ def register(
     metrics: AggregatorMetrics,
     window_view: FaustWindowView,
     refresh_lag: Callable[[], int],
+    window_minutes: int,
 ) -> None:
     @app.page("/metrics")
     async def prometheus_metrics(web: Any, request: Any) -> Any:
@@ -50,5 +51,5 @@ def register(
         if not CODE_RE.fullmatch(code):
             return web.json({"error": {"code": "invalid_input", "message": "bad code", "field": "code"}},
                             status=422)
-        minutes = window_view.recent(code, now=datetime.now(UTC), minutes=60)
+        minutes = window_view.recent(code, now=datetime.now(UTC), minutes=window_minutes)
         return web.json({"code": code, "windows": minutes})
