@@ -11,6 +11,7 @@ from Redis only after the anchor (see `anchored`), which is what makes those fil
 """
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -128,7 +129,10 @@ class LinksProjector:
         self.anchored = True
 
     async def run(self, *, until_caught_up: bool = False, fetch_timeout_ms: int = 500) -> None:
-        """Consume forever (or, with `until_caught_up`, until the start end offsets are reached)."""
+        """Consume forever (or, with `until_caught_up`, until the start end offsets are reached).
+
+        Any reader failure (start or fetch) restarts the reader from this replica's own position
+        after a backoff; the position is never re-read from Redis (see the module docstring)."""
         if not self.anchored:
             await self.anchor()
         backoff = 0.5
@@ -136,27 +140,29 @@ class LinksProjector:
             reader = self._reader_factory()
             try:
                 ends = await reader.start(self.next_offsets)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                log.warning("links projector: cannot start the reader (%s); retrying in %.1fs", exc, backoff)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 5.0)
-                continue
-            self._reader = reader
-            if self.targets is None:
-                self.targets = ends
-            for p in reader.partitions:
-                self.next_offsets.setdefault(p, 0)
-            try:
+                self._reader = reader
+                if self.targets is None:
+                    self.targets = ends
+                for p in reader.partitions:
+                    self.next_offsets.setdefault(p, 0)
                 while not (until_caught_up and self.caught_up()):
                     records = await reader.fetch(timeout_ms=fetch_timeout_ms, max_records=self._max_records)
+                    backoff = 0.5
                     if records:
                         await self.apply(records)
                 return
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning(
+                    "links projector: reader failed (%s: %s); restarting in %.1fs", type(exc).__name__, exc, backoff
+                )
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
             finally:
                 self._reader = None
-                await reader.stop()
+                with contextlib.suppress(Exception):
+                    await reader.stop()
 
     async def apply(self, records: Sequence[Record]) -> None:
         """Apply one fetched batch: L1 first, then Redis (retried until it answers)."""

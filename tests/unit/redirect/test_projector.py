@@ -137,3 +137,30 @@ async def test_not_caught_up_before_the_start_end_offsets() -> None:
     assert not proj.caught_up()
     proj.next_offsets[1] = 2
     assert proj.caught_up()
+
+
+class FlakyReader(FakeReader):
+    """Fails its first fetch (e.g. the broker went away mid-stream)."""
+
+    failures = 0
+
+    async def fetch(self, *, timeout_ms: int, max_records: int) -> list[Record]:
+        if FlakyReader.failures == 0:
+            FlakyReader.failures += 1
+            raise ConnectionError("broker went away")
+        return await super().fetch(timeout_ms=timeout_ms, max_records=max_records)
+
+
+async def test_a_failing_reader_is_restarted_from_this_replicas_own_position() -> None:
+    store = FakeStore()
+    readers: list[FakeReader] = []
+
+    def factory() -> FakeReader:
+        readers.append(FlakyReader(TOPIC[:2]))
+        return readers[-1]
+
+    proj = LinksProjector(reader_factory=factory, store=store, stats=RedirectStats())
+    proj.start_from({})
+    await asyncio.wait_for(proj.run(until_caught_up=True), 10)
+    assert len(readers) == 2 and readers[0].stopped
+    assert set(store.links) == {"aaaaaaa", "bbbbbbb"}
