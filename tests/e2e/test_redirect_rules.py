@@ -8,7 +8,15 @@ import httpx
 import pytest
 
 from tests.conftest import public_url, redirect_replica_urls, wait_until_async
-from tests.integration.redirect.support import answers, api, create, replicas, seconds_until_all, unique_code
+from tests.integration.redirect.support import (
+    answers,
+    api,
+    create,
+    metric_at,
+    replicas,
+    seconds_until_all,
+    unique_code,
+)
 
 pytestmark = pytest.mark.e2e
 __all__ = ["api", "replicas"]  # fixtures
@@ -95,3 +103,32 @@ async def test_other_methods_on_a_code_are_json_405() -> None:
     async with httpx.AsyncClient(base_url=redirect_replica_urls()[0], timeout=5) as replica:
         response = await replica.post(f"/{unique_code()}")
     assert (response.status_code, response.json()["error"]["code"]) == (405, "method_not_allowed")
+
+
+async def test_metrics_count_lookups_statuses_and_latency(api: httpx.AsyncClient) -> None:
+    replica = redirect_replica_urls()[0]
+    link = await create(api, url="https://rules.example/metrics")
+    names = [
+        "redirect_l1_hits_total",
+        "redirect_l1_misses_total",
+        "redirect_redis_hits_total",
+        "redirect_redis_misses_total",
+        'redirect_responses_total{status="302"}',
+        "redirect_request_duration_seconds_count",
+        "redirect_click_buffer_depth",
+        "redirect_click_events_dropped_total",
+        "redirect_links_consumer_lag",
+    ]
+    async with httpx.AsyncClient(base_url=replica, timeout=5) as client:
+
+        async def served() -> bool:
+            return (await client.head(f"/{link['code']}")).status_code == 302
+
+        await wait_until_async(served, timeout=5, interval=0.01, what="link on the replica")
+        before = {n: await metric_at(replica, n) for n in names}
+        for _ in range(3):
+            assert (await client.get(f"/{link['code']}")).status_code == 302
+        after = {n: await metric_at(replica, n) for n in names}
+    assert after["redirect_l1_hits_total"] - before["redirect_l1_hits_total"] >= 3
+    assert after['redirect_responses_total{status="302"}'] - before['redirect_responses_total{status="302"}'] >= 3
+    assert after["redirect_request_duration_seconds_count"] - before["redirect_request_duration_seconds_count"] >= 3

@@ -212,6 +212,7 @@ class RedirectProcess:
     """`python -m redirect serve` on a free port with env overrides; stopped with SIGTERM."""
 
     env: Mapping[str, str]
+    wait_ready: bool = True  # False: only wait for /healthz (the process answers)
     port: int = field(default_factory=free_port)
     log: Path = field(default_factory=lambda: ROOT / ".local" / "logs" / f"test-redirect-{uuid.uuid4().hex[:8]}.log")
     proc: asyncio.subprocess.Process | None = None
@@ -247,7 +248,7 @@ class RedirectProcess:
         assert self.proc.returncode is None, f"redirect exited early:\n{self.log.read_text()[-3000:]}"
         try:
             async with httpx.AsyncClient(timeout=2) as client:
-                return (await client.get(f"{self.url}/readyz")).status_code == 200
+                return (await client.get(f"{self.url}/{'readyz' if self.wait_ready else 'healthz'}")).status_code == 200
         except httpx.HTTPError:
             return False
 

@@ -17,6 +17,7 @@ from tests.integration.redirect.support import (
     TEST_REDIS_URL,
     RedirectProcess,
     expected_read_model,
+    free_port,
     fresh_test_redis,
     produce,
     read_topic,
@@ -154,3 +155,16 @@ async def test_replay_links_rebuilds_an_emptied_redis_exactly(topics: dict[str, 
             assert got[c] == (410, None)
         else:
             assert got[c] == (302, f"https://e.example/{i}")
+
+
+async def test_readiness_needs_redis_and_a_caught_up_consumer(topics: dict[str, str]) -> None:
+    dead_redis = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens there
+    async with RedirectProcess(env(topics, REDIS_URL=dead_redis), wait_ready=False) as replica:
+        async with httpx.AsyncClient(base_url=replica.url, timeout=5) as client:
+            assert (await client.get("/healthz")).json() == {"status": "ok"}
+            ready = await client.get("/readyz")
+            assert ready.status_code == 503 and ready.json()["status"] == "not_ready"
+            checks = ready.json()["checks"]
+            assert checks["redis"] != "ok" and checks["links_consumer"].startswith("NotCaughtUp")
+            lookup = await client.get(f"/{unique_code()}")
+            assert (lookup.status_code, lookup.json()["error"]["code"]) == (503, "unavailable")
