@@ -13,6 +13,9 @@ from pathlib import Path
 from loadtest.settings import Profile
 
 LOCUSTFILE = Path(__file__).resolve().with_name("locustfile.py")
+# Locust's own --run-time is only the outer bound: the locustfile stops the load after the
+# profile's run time (--stop-after) and needs time for the graceful stop and the last reports.
+OUTER_BOUND_MARGIN = 30
 
 
 @dataclass(frozen=True)
@@ -61,7 +64,8 @@ def _driver_args(profile: Profile, paths: RunPaths, role: str) -> list[str]:
         "--host", profile.host,
         "--users", str(profile.users),
         "--spawn-rate", str(profile.spawn_rate),
-        "--run-time", f"{profile.run_time}s",
+        "--stop-after", str(profile.run_time),  # our locustfile's graceful end (see there)
+        "--run-time", f"{profile.run_time + profile.stop_timeout + OUTER_BOUND_MARGIN}s",  # locust's hard bound
         "--stop-timeout", str(profile.stop_timeout),
         "--csv", str(paths.csv_prefix),
         "--only-summary",
@@ -100,4 +104,4 @@ def deadline_seconds(profile: Profile) -> float:
     """How long the locust processes may take in all before they are stopped by force."""
     spawn = profile.users / profile.spawn_rate
     connect = 60 if profile.workers else 0
-    return profile.run_time + profile.stop_timeout + spawn + connect + 60
+    return profile.run_time + profile.stop_timeout + OUTER_BOUND_MARGIN + spawn + connect + 60

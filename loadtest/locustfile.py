@@ -10,6 +10,10 @@ hand: `locust -f loadtest/locustfile.py --headless -H http://127.0.0.1:8080 -t 3
 - Writers POST /api/v1/links with the API key from the LOADTEST_API_KEY environment variable
   (never on a command line); a 429 is a failure and the writer waits as Retry-After asks.
 - Any host that is not loopback is refused before a single request (guard.py).
+- With `--stop-after N` the driver (local runner or master) ends the load itself after N seconds:
+  it stops the users gracefully, waits for the workers' last stats reports, then quits. Locust's
+  own `--run-time` path quits the master 0.5 s after telling workers to stop, which loses the
+  reports of workers still finishing requests; `--run-time` stays set as the outer bound.
 """
 
 import csv
@@ -23,10 +27,11 @@ from argparse import ArgumentParser
 from pathlib import Path
 from typing import Any
 
+import gevent  # type: ignore[import-untyped]
 from locust import FastHttpUser, constant_throughput, events, task
 from locust.env import Environment
 from locust.exception import StopUser
-from locust.runners import WorkerRunner
+from locust.runners import MasterRunner, WorkerRunner
 from locust.stats import PERCENTILES_TO_REPORT, StatsCSV
 
 from loadtest.browser import BROWSER_USER_AGENTS, REDIRECT_OK
@@ -37,6 +42,8 @@ from loadtest.tally import RedirectTally, write_tally
 log = logging.getLogger("loadtest")
 
 MAX_RETRY_AFTER = 10.0
+# Workers report stats to the master every 3 s (locust.runners.WORKER_REPORT_INTERVAL).
+REPORT_GRACE = 4.0
 
 
 class RunState:
@@ -71,6 +78,7 @@ def _options(parser: ArgumentParser) -> None:
     group.add_argument("--tally-dir", default="", help="where each process writes tally-<pid>.json")
     group.add_argument("--zipf-s", type=float, default=1.1, help="Zipf exponent of code popularity")
     group.add_argument("--fresh-after", type=float, default=5.0, help="seconds before a new code is read")
+    group.add_argument("--stop-after", type=float, default=0.0, help="seconds of load, then a graceful stop")
 
 
 @events.init.add_listener  # type: ignore[untyped-decorator]
@@ -90,6 +98,8 @@ def _configure(environment: Environment, **_: Any) -> None:
 def _start(environment: Environment, **_: Any) -> None:
     global _state
     options = environment.parsed_options
+    if options is not None and options.stop_after > 0 and not isinstance(environment.runner, WorkerRunner):
+        gevent.spawn(_stop_after, environment, options.stop_after)
     if options is None or not options.codes_file or not options.tally_dir:
         return  # a master without users needs no pool
     codes = json.loads(Path(options.codes_file).read_text())
@@ -100,6 +110,18 @@ def _start(environment: Environment, **_: Any) -> None:
         tally_dir=Path(options.tally_dir),
         api_key=os.environ.get("LOADTEST_API_KEY", ""),
     )
+
+
+def _stop_after(environment: Environment, seconds: float) -> None:
+    gevent.sleep(seconds)
+    runner = environment.runner
+    if runner is None:
+        return
+    log.info("%.0f s of load done: stopping users", seconds)
+    runner.stop()  # graceful: running requests finish (--stop-timeout); a master waits for its workers
+    if isinstance(runner, MasterRunner):
+        gevent.sleep(REPORT_GRACE)  # the workers' last periodic stats reports
+    runner.quit()
 
 
 @events.test_stopping.add_listener  # type: ignore[untyped-decorator]

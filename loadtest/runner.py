@@ -29,7 +29,7 @@ from loadtest.seed import create_codes, wait_until_served
 from loadtest.settings import Profile
 from loadtest.stats import read_run_stats
 from loadtest.summary import build_summary, format_summary, save_summary
-from loadtest.tally import RedirectTally, read_run_tallies, write_tally
+from loadtest.tally import TALLY_GLOB, RedirectTally, read_run_tallies, write_tally
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SEED_TIMEOUT = 120.0
@@ -86,7 +86,8 @@ def _run_locust(commands: Sequence[Command], *, paths: RunPaths, api_key: str, d
             out = paths.run_dir / f"locust-{command.role}.out"
             with out.open("wb") as sink:  # the child keeps its own copy of the descriptor
                 process = subprocess.Popen(
-                    command.argv, cwd=REPO_ROOT, env=env, stdout=sink, stderr=subprocess.STDOUT,
+                    command.argv, cwd=REPO_ROOT, env=env, stdin=subprocess.DEVNULL, stdout=sink,
+                    stderr=subprocess.STDOUT,
                     start_new_session=True,  # its own process group: we can stop exactly its tree
                 )
             processes.append((command, process))
@@ -98,14 +99,31 @@ def _run_locust(commands: Sequence[Command], *, paths: RunPaths, api_key: str, d
                 raise RunError(f"locust {command.role} still running after {deadline:.0f}s; stopped") from exc
             if code != 0:
                 raise RunError(f"locust {command.role} exited with {code}; see {paths.run_dir}/locust-{command.role}.*")
+        # `locust --processes` forks its workers into the master's group and may exit before
+        # they do: wait until every group is empty, so their tallies are written.
+        for _, process in processes:
+            if not _group_gone(process.pid, deadline=max(GRACE_SECONDS, end - time.monotonic())):
+                raise RunError(f"locust worker processes of group {process.pid} did not exit; stopped")
     finally:
         _stop_all([p for _, p in processes])
 
 
+def _group_gone(pgid: int, *, deadline: float) -> bool:
+    end = time.monotonic() + deadline
+    while time.monotonic() < end:
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.2)
+    return False
+
+
 def _stop_all(processes: Sequence[subprocess.Popen[bytes]]) -> None:
-    """Stop what is still running among the processes we started (and their forks), by group id."""
+    """Stop what is still running among the processes we started and their forks: each was started
+    as the leader of its own process group, so the group id names exactly that tree."""
     for sig, wait in ((signal.SIGINT, GRACE_SECONDS), (signal.SIGKILL, 5.0)):
-        alive = [p for p in processes if p.poll() is None]
+        alive = [p for p in processes if p.poll() is None or not _group_gone(p.pid, deadline=0.01)]
         if not alive:
             return
         for process in alive:
@@ -118,6 +136,7 @@ def _stop_all(processes: Sequence[subprocess.Popen[bytes]]) -> None:
                 process.wait(timeout=wait)
             except subprocess.TimeoutExpired:
                 pass
+            _group_gone(process.pid, deadline=wait)
 
 
 async def _check(host: str, tally: RedirectTally, *, timeout: float) -> tuple[CountCheck, dict[str, StoreCounts]]:
@@ -163,6 +182,10 @@ def run(profile: Profile, *, api_key: str, out_dir: Path) -> RunResult:
     _run_locust(commands, paths=paths, api_key=api_key, deadline=deadline_seconds(profile))
 
     stats = read_run_stats(paths.csv_prefix)
+    expected = 1 + max(profile.processes, profile.workers) + 1  # driver (+ workers) + seed probes
+    found = len(list(paths.tally_dir.glob(TALLY_GLOB)))
+    if found < expected:
+        raise RunError(f"only {found} of {expected} redirect tallies were written; cannot check the counts")
     tally = read_run_tallies(paths.tally_dir)
     _say(f"locust done; waiting up to {profile.drain_timeout:.0f}s for analytics to count every click")
     check, store_counts = asyncio.run(_check(host, tally, timeout=profile.drain_timeout))

@@ -24,7 +24,9 @@ def test_default_is_one_bounded_headless_process() -> None:
     [command] = locust_commands(_profile("default"), PATHS, python="py")
     argv = command.argv
     assert argv[:3] == ("py", "-m", "locust") and "--headless" in argv
-    assert _value(argv, "--run-time") == "90s" and _value(argv, "--stop-timeout") == "10"
+    # The locustfile ends the load after the run time; locust's --run-time is the outer bound.
+    assert _value(argv, "--stop-after") == "90" and _value(argv, "--stop-timeout") == "10"
+    assert _value(argv, "--run-time") == "130s"
     assert _value(argv, "--host") == "http://127.0.0.1:8080"
     assert _value(argv, "--csv") == "/tmp/run/stats"
     assert _value(argv, "--tally-dir") == "/tmp/run/tally" and _value(argv, "--codes-file") == "/tmp/run/codes.json"
@@ -44,7 +46,7 @@ def test_dist_is_a_loopback_master_and_its_workers() -> None:
     assert master.role == "master" and "--master" in master.argv
     assert _value(master.argv, "--master-bind-host") == "127.0.0.1"
     assert _value(master.argv, "--expect-workers") == str(profile.workers) == str(len(workers))
-    assert "--run-time" in master.argv
+    assert "--run-time" in master.argv and "--stop-after" in master.argv
     for worker in workers:
         assert "--worker" in worker.argv and _value(worker.argv, "--master-host") == "127.0.0.1"
         assert _value(worker.argv, "--master-port") == "5557"
