@@ -10,6 +10,7 @@ import logging
 import time
 from collections.abc import Callable
 
+from redirect.coalesce import CoalescingGets
 from redirect.domain.l1 import L1Cache
 from redirect.domain.links import Link, with_headers
 from redirect.metrics import RedirectStats
@@ -33,6 +34,7 @@ class Lookup:
         permanent_max_age: int,
     ) -> None:
         self.store = store
+        self.gets = CoalescingGets(store)
         self.l1 = l1
         self._stats = stats
         self._anchored = anchored
@@ -45,7 +47,7 @@ class Lookup:
         l1, stats = self.l1, self._stats
         stats.l1_misses += 1
         seen = l1.evictions
-        found = await self.store.get(code)
+        found = await self.gets.get(code)
         if found.exists:
             stats.redis_hits += 1
             found = with_headers(found, permanent_max_age=self._max_age)
