@@ -9,7 +9,9 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from contracts import deadletter
+from opentelemetry import trace
 from prometheus_client import CollectorRegistry
+from telemetry import tracing
 
 from redirect.adapters.kafka_clicks import KafkaClickSink, producer_config
 from redirect.adapters.kafka_links import DeadLetters, LinksReader
@@ -99,6 +101,7 @@ def _click_pipeline(
         max_events=settings.redirect_click_buffer_max,
         batch_max=settings.redirect_click_batch_max,
         flush_interval=settings.redirect_click_flush_interval_seconds,
+        traced=tracing.tracing_enabled(),
         hot_keep=settings.redirect_hot_set_size,
     )
     return buffer, sink
@@ -129,7 +132,14 @@ async def build_runtime(settings: RedirectSettings, registry: CollectorRegistry)
     clicks, sink = _click_pipeline(settings, store, client_id)
     collector = RedirectCollector(stats, click_counters=clicks.counters, links_lag=projector.lag, l1_size=l1.__len__)
     registry.register(collector)
-    core = Core(l1=l1, lookup=lookup, clicks=clicks, stats=stats, permanent_max_age=settings.redirect_permanent_max_age)
+    core = Core(
+        l1=l1,
+        lookup=lookup,
+        clicks=clicks,
+        stats=stats,
+        permanent_max_age=settings.redirect_permanent_max_age,
+        tracer=trace.get_tracer("redirect") if tracing.tracing_enabled() else None,
+    )
     projector_task: asyncio.Task[None] | None = None
     try:
         await sink.warm_up()

@@ -21,14 +21,14 @@ from collections.abc import Sequence
 
 from contracts.clicks import encode
 
-from redirect.domain.clicks import ClickFactory, Headers, RawClick
-from redirect.ports import ClickSink, HotCounter, PublishFailed, StoreUnavailable
+from redirect.domain.clicks import ClickFactory, Headers, RawClick, trace_headers
+from redirect.ports import ClickSink, EncodedClick, HotCounter, PublishFailed, StoreUnavailable
 
 log = logging.getLogger(__name__)
 
 BUILD_CHUNK = 256
 BACKOFF_MAX = 5.0
-Encoded = tuple[bytes, bytes, int]
+Encoded = EncodedClick
 
 
 class ClickBuffer:
@@ -41,6 +41,7 @@ class ClickBuffer:
         max_events: int,
         batch_max: int = 5000,
         flush_interval: float = 0.005,
+        traced: bool = False,
         hot_interval: float = 10.0,
         hot_keep: int = 100_000,
     ) -> None:
@@ -54,6 +55,7 @@ class ClickBuffer:
         self._hot = hot
         self._batch_max = batch_max
         self._flush_interval = flush_interval
+        self._traced = traced
         self._hot_interval = hot_interval
         self._hot_keep = hot_keep
         self._raw: deque[RawClick] = deque()
@@ -87,13 +89,15 @@ class ClickBuffer:
     # -- builder -------------------------------------------------------------------------
     def build_some(self, limit: int) -> int:
         """Turn up to `limit` raw clicks into encoded events; return how many were taken."""
-        raw, built, hits, factory = self._raw, self._built, self._hits, self._factory
+        raw, built, hits, factory, traced = self._raw, self._built, self._hits, self._factory, self._traced
         n = min(limit, len(raw))
         for _ in range(n):
             item = raw.popleft()
             try:
                 event = factory.build(item)
-                built.append((item[0].encode(), encode(event), int(item[1] * 1000)))
+                built.append(
+                    (item[0].encode(), encode(event), int(item[1] * 1000), trace_headers(item[2]) if traced else None)
+                )
                 hits[item[0]] += 1
             except Exception:  # one unbuildable click must not stop the pipeline
                 log.exception("click event could not be built; dropped")

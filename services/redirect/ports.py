@@ -6,6 +6,8 @@ from typing import Protocol
 
 from redirect.domain.links import Link
 
+# An encoded click event: (key, value, timestamp ms, Kafka headers with the trace context or None).
+EncodedClick = tuple[bytes, bytes, int, list[tuple[str, bytes]] | None]
 
 class StoreUnavailable(Exception):
     """The read model (Redis) cannot be reached; translated from the driver's error."""
@@ -36,7 +38,7 @@ class HotCounter(Protocol):
 class ClickSink(Protocol):
     """Delivers encoded click events `(key, value, timestamp_ms)` to the `clicks` topic."""
 
-    async def publish(self, events: Sequence[tuple[bytes, bytes, int]]) -> None:
+    async def publish(self, events: Sequence[EncodedClick]) -> None:
         """Return when Kafka acknowledged every event; raise PublishFailed otherwise (the caller
         keeps them all and retries: event ids make a resend harmless)."""
         ...

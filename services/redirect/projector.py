@@ -20,6 +20,9 @@ from typing import Protocol
 
 from contracts import deadletter, links
 from contracts.errors import InvalidEvent
+from opentelemetry import trace
+from opentelemetry.trace import Span, SpanKind
+from telemetry import tracing
 
 from redirect.adapters.kafka_links import Record
 from redirect.adapters.redis_cache import Applied, Change
@@ -166,6 +169,15 @@ class LinksProjector:
 
     async def apply(self, records: Sequence[Record]) -> None:
         """Apply one fetched batch: L1 first, then Redis (retried until it answers)."""
+        # Tracing on: one consumer span per record, child of the relay's producer span.
+        spans = _consumer_spans(records, self._consumer_name) if tracing.tracing_enabled() else ()
+        try:
+            await self._apply(records)
+        finally:
+            for span in spans:
+                span.end()
+
+    async def _apply(self, records: Sequence[Record]) -> None:
         changes: list[Change] = []
         poison: dict[int, tuple[Record, str]] = {}
         l1, now = self._l1, time.monotonic()
@@ -215,3 +227,22 @@ class LinksProjector:
             self._stats.links_deadlettered += 1
         except Exception as exc:  # the record stays in the topic; log loudly, keep consuming
             log.error("dead-lettering links p%d@%d failed: %s", record.partition, record.offset, exc)
+
+
+def _consumer_spans(records: Sequence[Record], consumer: str) -> list[Span]:
+    tracer = trace.get_tracer("redirect.projector")
+    return [
+        tracer.start_span(
+            "links apply",
+            context=tracing.context_from_kafka_headers(getattr(record, "headers", None)),
+            kind=SpanKind.CONSUMER,
+            attributes={
+                "messaging.system": "kafka",
+                "messaging.destination.name": "links",
+                "messaging.kafka.partition": record.partition,
+                "messaging.kafka.offset": record.offset,
+                "redirect.consumer": consumer,
+            },
+        )
+        for record in records
+    ]

@@ -17,7 +17,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from aiokafka.partitioner import murmur2
 
-from redirect.ports import PublishFailed
+from redirect.ports import EncodedClick, PublishFailed
 
 log = logging.getLogger(__name__)
 
@@ -84,28 +84,34 @@ class KafkaClickSink:
             log.warning("Kafka not reachable yet for clicks (%s); events are kept and retried", exc)
             await self._discard()
 
-    async def publish(self, events: Sequence[tuple[bytes, bytes, int]]) -> None:
+    async def publish(self, events: Sequence[EncodedClick]) -> None:
         try:
             async with asyncio.timeout(self._timeout):
                 await self._publish(events)
         except (KafkaError, OSError, TimeoutError) as exc:
             await self._discard()
             raise PublishFailed(f"{type(exc).__name__}: {exc}") from exc
+        except Exception as exc:
+            # Anything else is a bug, but it must not kill the sender task silently: the batch
+            # stays buffered, the failure is logged and counted, and the sender keeps retrying.
+            log.exception("unexpected error publishing clicks")
+            await self._discard()
+            raise PublishFailed(f"unexpected {type(exc).__name__}: {exc}") from exc
 
-    async def _publish(self, events: Sequence[tuple[bytes, bytes, int]]) -> None:
+    async def _publish(self, events: Sequence[EncodedClick]) -> None:
         producer = await self._started()
         n = self._partitions
         batches: dict[int, Any] = {}
         futures: list[asyncio.Future[Any]] = []
-        for key, value, timestamp_ms in events:
+        for key, value, timestamp_ms, headers in events:
             partition = partition_for(key, n)
             batch = batches.get(partition)
             if batch is None:
                 batch = batches[partition] = producer.create_batch()
-            if batch.append(key=key, value=value, timestamp=timestamp_ms) is None:  # full: ship it
+            if batch.append(key=key, value=value, timestamp=timestamp_ms, headers=headers or []) is None:  # full
                 futures.append(await producer.send_batch(batch, self._topic, partition=partition))
                 batch = batches[partition] = producer.create_batch()
-                batch.append(key=key, value=value, timestamp=timestamp_ms)
+                batch.append(key=key, value=value, timestamp=timestamp_ms, headers=headers or [])
         for partition, batch in batches.items():
             futures.append(await producer.send_batch(batch, self._topic, partition=partition))
         await asyncio.gather(*futures)

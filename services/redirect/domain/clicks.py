@@ -37,6 +37,18 @@ def _country(value: str | None) -> str:
     return value if len(value) == 2 and value.isascii() and value.isalpha() and value != "XX" else UNKNOWN_COUNTRY
 
 
+TRACE_HEADER_NAMES = (b"traceparent", b"tracestate")
+
+
+def trace_headers(headers: Headers) -> list[tuple[str, bytes]] | None:
+    """The W3C trace context the endpoint put in the captured headers, as Kafka headers.
+
+    Only called when tracing is on (the endpoint then replaces any client-sent context with its
+    own span's), so the click's Kafka message continues the request's trace."""
+    found = [(name.decode(), value) for name, value in headers if name in TRACE_HEADER_NAMES]
+    return found or None
+
+
 class ClickFactory:
     """Builds LinkClicked events; holds the classifier cache, the visitor-key salt and the trust rules."""
 

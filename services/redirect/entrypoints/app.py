@@ -18,6 +18,7 @@ from starlette.convertors import Convertor, register_url_convertor
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.routing import BaseRoute, Route
+from telemetry import tracing
 from telemetry.metrics import HttpMetricsMiddleware, metrics_route
 
 from redirect.bootstrap import Runtime, build_runtime
@@ -85,4 +86,8 @@ def create_app(settings: RedirectSettings, *, registry: CollectorRegistry = REGI
 
 def app_from_env() -> Starlette:
     """Factory for platformkit.server.serve: settings read once, from the environment."""
-    return create_app(RedirectSettings())
+    settings = RedirectSettings()
+    tracing.setup_tracing(
+        f"redirect-{settings.redirect_replica_id}", otlp_endpoint=settings.otel_exporter_otlp_endpoint
+    )
+    return create_app(settings)

@@ -11,7 +11,11 @@ from dataclasses import dataclass
 from time import monotonic, perf_counter, time
 from typing import Any
 
+from opentelemetry import propagate
+from opentelemetry.trace import SpanKind, Tracer
+
 from redirect.clicks import ClickBuffer
+from redirect.domain.clicks import TRACE_HEADER_NAMES
 from redirect.domain.l1 import L1Cache
 from redirect.domain.links import Link, cache_control, is_valid_code, redirect_headers
 from redirect.lookup import Lookup
@@ -54,6 +58,8 @@ class Core:
     clicks: ClickBuffer
     stats: RedirectStats
     permanent_max_age: int
+    # Set only when tracing is on; off, the hot path pays one attribute check for it.
+    tracer: Tracer | None = None
 
 
 class RedirectEndpoint:
@@ -64,6 +70,9 @@ class RedirectEndpoint:
         started = perf_counter()
         core = self.core
         assert core is not None, "lifespan did not bind the runtime"
+        if core.tracer is not None and "traced" not in scope:
+            await _traced(self, core.tracer, scope, receive, send)
+            return
         code: str = scope["path_params"]["code"]
         reason = "not_found"
         try:
@@ -107,3 +116,31 @@ async def _within_limit(core: Core, code: str, link: Link, method: str) -> int:
     else:
         ok = await core.lookup.store.try_click(code, link.max_clicks)
     return link.redirect_type if ok else 410
+
+
+async def _traced(endpoint: RedirectEndpoint, tracer: Tracer, scope: Scope, receive: Any, send: Any) -> None:
+    """The same handling inside a server span; the click carries the span's context (its
+    traceparent replaces any client-sent one in the captured headers) into the clicks topic."""
+    request_headers = [(k, v) for k, v in scope["headers"] if k not in TRACE_HEADER_NAMES]
+    parent = propagate.extract({k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]})
+    with tracer.start_as_current_span(
+        f"{scope['method']} /{{code}}",
+        context=parent,
+        kind=SpanKind.SERVER,
+        attributes={
+            "http.request.method": scope["method"],
+            "http.route": "/{code}",
+            "link.code": scope["path_params"]["code"],
+        },
+    ) as span:
+        carrier: dict[str, str] = {}
+        propagate.inject(carrier)
+        own_context = [(k.encode(), v.encode()) for k, v in carrier.items()]
+        traced_scope = dict(scope, traced=True, headers=[*request_headers, *own_context])
+
+        async def send_recording(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                span.set_attribute("http.response.status_code", message["status"])
+            await send(message)
+
+        await endpoint(traced_scope, receive, send_recording)

@@ -5,7 +5,7 @@ from collections.abc import Mapping, Sequence
 from redirect.adapters.kafka_links import Record
 from redirect.adapters.redis_cache import Applied, Change
 from redirect.domain.links import NOT_FOUND, Link
-from redirect.ports import PublishFailed, StoreUnavailable
+from redirect.ports import EncodedClick, PublishFailed, StoreUnavailable
 
 
 class FakeStore:
@@ -77,16 +77,16 @@ class FakeSink:
     """Records published batches; `fail_next` makes the next publishes fail."""
 
     def __init__(self) -> None:
-        self.batches: list[list[tuple[bytes, bytes, int]]] = []
-        self.attempts: list[list[tuple[bytes, bytes, int]]] = []
+        self.batches: list[list[EncodedClick]] = []
+        self.attempts: list[list[EncodedClick]] = []
         self.fail_next = 0
         self.closed = False
 
     @property
-    def events(self) -> list[tuple[bytes, bytes, int]]:
+    def events(self) -> list[EncodedClick]:
         return [e for batch in self.batches for e in batch]
 
-    async def publish(self, events: Sequence[tuple[bytes, bytes, int]]) -> None:
+    async def publish(self, events: Sequence[EncodedClick]) -> None:
         self.attempts.append(list(events))
         if self.fail_next:
             self.fail_next -= 1

@@ -26,7 +26,7 @@ def buffer(sink: FakeSink, **kw: Any) -> ClickBuffer:
 
 
 def codes(events: list[tuple[bytes, bytes, int]]) -> list[str]:
-    return [clicks.decode(value).code for _, value, _ in events]
+    return [clicks.decode(value).code for _, value, *_ in events]
 
 
 async def test_past_the_bound_new_clicks_are_dropped_and_counted() -> None:
@@ -45,8 +45,9 @@ async def test_events_are_built_and_published_in_order() -> None:
             buf.add(f"c{i}", 1_790_000_000.5 + i, HEADERS, "127.0.0.1")
         await wait_until_async(lambda: _eq(buf.published, 10), timeout=5, what="10 published")
         assert codes(sink.events) == [f"c{i}" for i in range(10)]
-        key, value, ts = sink.events[0]
+        key, value, ts, trace_context = sink.events[0]
         assert (key, ts) == (b"c0", 1_790_000_000_500)
+        assert trace_context is None  # tracing off: no context is propagated
         assert clicks.decode(value).is_bot is True
         assert buf.counters()["depth"] == 0
     finally:
@@ -67,8 +68,8 @@ async def test_kafka_away_events_are_kept_and_resent_with_the_same_ids() -> None
             buf.add(f"c{i}", 1.0, HEADERS, "127.0.0.1")
         await wait_until_async(lambda: _eq(buf.published, 4), timeout=10, what="delivered after failures")
         assert buf.failures == 3 and buf.dropped == 0
-        first_try = {clicks.decode(v).event_id for _, v, _ in sink.attempts[0]}
-        delivered = {clicks.decode(v).event_id for _, v, _ in sink.events}
+        first_try = {clicks.decode(v).event_id for _, v, *_ in sink.attempts[0]}
+        delivered = {clicks.decode(v).event_id for _, v, *_ in sink.events}
         assert first_try <= delivered and len(delivered) == 4  # same ids on every retry, none lost
     finally:
         await buf.close(1.0)

@@ -54,7 +54,7 @@ class Rig:
 
     async def published_codes(self) -> list[str]:
         await self.clicks.close(1.0)
-        return [clicks.decode(v).code for _, v, _ in self.sink.events]
+        return [clicks.decode(v).code for _, v, *_ in self.sink.events]
 
 
 @pytest.fixture
