@@ -9,6 +9,7 @@ replayed batch changes no count.
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -16,6 +17,9 @@ from typing import TypeVar
 
 from contracts import deadletter
 from contracts.deadletter import MessageDeadLettered
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind
+from telemetry import tracing
 
 from aggregator.domain.batching import first_of_each_id
 from aggregator.domain.clicks import ClickRow, PoisonMessage, decode_record
@@ -134,10 +138,13 @@ async def process_batch(
         await retry_until_done(lambda: dead_letters.publish(poison), what="dead-letter publish", backoff=backoff)
     unique = first_of_each_id(decoded.rows)
     inserted, duplicates, new_counts = 0, 0, list[MinuteCount]()
+    spans = traced_batch(records) if tracing.tracing_enabled() else None
     if unique:
         inserted, duplicates, new_counts = await retry_until_done(
             lambda: sink_rows(unique, events=events, ledger=ledger), what="sink write", backoff=backoff
         )
+    if spans is not None:
+        spans.sink_written(rows=len(unique), counted=inserted)
     return BatchOutcome(
         received=len(records),
         counted=inserted,
@@ -146,3 +153,40 @@ async def process_batch(
         new_counts=new_counts,
         partitions=decoded.partitions,
     )
+
+
+class TracedBatch:
+    """Tracing on: a consumer span per record (child of the redirect's producer context in its
+    headers) and, once the sinks hold the batch, a "sink write" child span covering the write."""
+
+    def __init__(self, records: Sequence[SourceRecord]) -> None:
+        self._tracer = trace.get_tracer("aggregator.pipeline")
+        self._started_ns = time.time_ns()
+        self._spans = [
+            self._tracer.start_span(
+                f"{r.topic} process",
+                context=tracing.context_from_kafka_headers(r.headers),
+                kind=SpanKind.CONSUMER,
+                start_time=self._started_ns,
+                attributes={"messaging.system": "kafka", "messaging.destination.name": r.topic,
+                            "messaging.kafka.partition": r.partition, "messaging.kafka.offset": r.offset},
+            )
+            for r in records
+            if r.headers
+        ]
+
+    def sink_written(self, *, rows: int, counted: int) -> None:
+        ended = time.time_ns()
+        for span in self._spans:
+            child = self._tracer.start_span(
+                "sink write (clickhouse, postgresql)",
+                context=trace.set_span_in_context(span),
+                start_time=self._started_ns,
+                attributes={"aggregator.batch_rows": rows, "aggregator.counted": counted},
+            )
+            child.end(end_time=ended)
+            span.end(end_time=ended)
+
+
+def traced_batch(records: Sequence[SourceRecord]) -> TracedBatch:
+    return TracedBatch(records)

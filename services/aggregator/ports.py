@@ -24,6 +24,8 @@ class SourceRecord:
     key: bytes | None
     value: bytes | None
     timestamp_ms: int
+    # Kafka headers; the producer's W3C trace context travels here (traceparent).
+    headers: tuple[tuple[str, bytes], ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)
