@@ -34,6 +34,7 @@ from loadtest.tally import TALLY_GLOB, RedirectTally, read_run_tallies, write_ta
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SEED_TIMEOUT = 120.0
 GRACE_SECONDS = 10.0
+LINGER_SECONDS = 2.0  # how long workers may outlive their driver before they are stopped
 
 EXIT_PASSED, EXIT_CHECK_FAILED, EXIT_NOT_RUN = 0, 1, 2
 
@@ -91,39 +92,42 @@ def _run_locust(commands: Sequence[Command], *, paths: RunPaths, api_key: str, d
                     start_new_session=True,  # its own process group: we can stop exactly its tree
                 )
             processes.append((command, process))
-        end = time.monotonic() + deadline
-        for command, process in processes:
-            try:
-                code = process.wait(timeout=max(0.1, end - time.monotonic()))
-            except subprocess.TimeoutExpired as exc:
-                raise RunError(f"locust {command.role} still running after {deadline:.0f}s; stopped") from exc
-            if code != 0:
-                raise RunError(f"locust {command.role} exited with {code}; see {paths.run_dir}/locust-{command.role}.*")
-        # `locust --processes` forks its workers into the master's group and may exit before
-        # they do: wait until every group is empty, so their tallies are written.
+        driver_command, driver = processes[0]
+        try:
+            code = driver.wait(timeout=deadline)
+        except subprocess.TimeoutExpired as exc:
+            raise RunError(f"locust {driver_command.role} still running after {deadline:.0f}s; stopped") from exc
+        if code != 0:
+            raise RunError(f"locust {driver_command.role} exited with {code}; see {paths.run_dir}/locust-*")
+        # The driver ends only after every worker stopped its users and wrote its tally. Workers
+        # may outlive it (locust --processes does not wait for its forks; a worker of a master
+        # that has gone waits for a heartbeat timeout): give them a moment, then stop them.
+        end = time.monotonic() + LINGER_SECONDS
         for _, process in processes:
-            if not _group_gone(process.pid, deadline=max(GRACE_SECONDS, end - time.monotonic())):
-                raise RunError(f"locust worker processes of group {process.pid} did not exit; stopped")
+            _group_gone(process, deadline=max(0.1, end - time.monotonic()))
     finally:
         _stop_all([p for _, p in processes])
 
 
-def _group_gone(pgid: int, *, deadline: float) -> bool:
+def _group_gone(process: subprocess.Popen[bytes], *, deadline: float) -> bool:
+    """True once no process is left in the group `process` leads (it is reaped on the way)."""
     end = time.monotonic() + deadline
-    while time.monotonic() < end:
+    while True:
+        process.poll()  # reap the leader, or it lingers as a zombie member of its group
         try:
-            os.killpg(pgid, 0)
+            os.killpg(process.pid, 0)
         except ProcessLookupError:
             return True
-        time.sleep(0.2)
-    return False
+        if time.monotonic() >= end:
+            return False
+        time.sleep(0.1)
 
 
 def _stop_all(processes: Sequence[subprocess.Popen[bytes]]) -> None:
     """Stop what is still running among the processes we started and their forks: each was started
     as the leader of its own process group, so the group id names exactly that tree."""
     for sig, wait in ((signal.SIGINT, GRACE_SECONDS), (signal.SIGKILL, 5.0)):
-        alive = [p for p in processes if p.poll() is None or not _group_gone(p.pid, deadline=0.01)]
+        alive = [p for p in processes if not _group_gone(p, deadline=0)]
         if not alive:
             return
         for process in alive:
@@ -132,11 +136,7 @@ def _stop_all(processes: Sequence[subprocess.Popen[bytes]]) -> None:
             except ProcessLookupError:
                 pass
         for process in alive:
-            try:
-                process.wait(timeout=wait)
-            except subprocess.TimeoutExpired:
-                pass
-            _group_gone(process.pid, deadline=wait)
+            _group_gone(process, deadline=wait)
 
 
 async def _check(host: str, tally: RedirectTally, *, timeout: float) -> tuple[CountCheck, dict[str, StoreCounts]]:

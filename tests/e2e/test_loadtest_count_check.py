@@ -24,10 +24,19 @@ DRAIN_SECONDS = 360
 TIMEOUT = 120 + RUN_SECONDS + 10 + DRAIN_SECONDS + 60
 
 
-def test_short_load_then_every_click_is_counted_exactly(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "shape",
+    [
+        ["--profile", "default"],  # one locust process
+        ["--profile", "100k", "--processes", "2"],  # locust --processes: master + forked workers
+        ["--profile", "dist", "--workers", "2"],  # a --master and two --worker commands
+    ],
+    ids=["single", "processes", "dist"],
+)
+def test_short_load_then_every_click_is_counted_exactly(tmp_path: Path, shape: list[str]) -> None:
     out = tmp_path / "loadtest"
     command = [
-        sys.executable, "-m", "loadtest", "run", "--profile", "default", "--host", public_url(),
+        sys.executable, "-m", "loadtest", "run", *shape, "--host", public_url(),
         "--run-time", f"{RUN_SECONDS}s", "--users", "5", "--spawn-rate", "5", "--read-users", "4",
         "--write-users", "1", "--read-rps", "4", "--write-rps", "1", "--seed-codes", "15",
         "--drain-timeout", str(DRAIN_SECONDS), "--out-dir", str(out),
@@ -47,3 +56,8 @@ def test_short_load_then_every_click_is_counted_exactly(tmp_path: Path) -> None:
     assert summary["requests"]["total"] > 0 and summary["requests"]["p95_ms"] is not None
     assert "click check  PASSED" in result.stdout
     assert {row["name"] for row in summary["by_name"]} == {"GET /{code}", "POST /api/v1/links"}
+    # Every process's tally was merged: locust's count of reads plus the runner's probes of the
+    # seeded codes is what the tallies hold.
+    [reads] = [row for row in summary["by_name"] if row["name"] == "GET /{code}"]
+    probes = json.loads((Path(summary["artifacts"]) / "tally" / "tally-seed-probes.json").read_text())
+    assert reads["requests"] + sum(probes["attempts"].values()) == redirects["attempts"], report
