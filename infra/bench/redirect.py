@@ -199,9 +199,13 @@ def summarise(rounds: list[list[Result]]) -> list[Result]:
     return out
 
 
-def table(results: list[Result]) -> tuple[list[list[str]], list[tuple[str, float, bool]]]:
-    ceiling = next(r.rps for r in results if r.case.kind == "ceiling")
+Verdict = tuple[str, float, bool, float | None]  # server, req/s ratio, pass, CPU-per-request ratio
+
+
+def table(results: list[Result]) -> tuple[list[list[str]], list[Verdict]]:
+    ceiling = next((r.rps for r in results if r.case.kind == "ceiling"), None)
     bare = {r.case.server: r.rps for r in results if r.case.kind == "bare"}
+    bare_cpu = {r.case.server: r.cpu_us for r in results if r.case.kind == "bare"}
     rows, verdicts = [], []
     for r in results:
         ref = bare.get(r.case.server) if r.case.kind.startswith("redirect") else None
@@ -209,7 +213,8 @@ def table(results: list[Result]) -> tuple[list[list[str]], list[tuple[str, float
         target = "-"
         if r.case.kind == "redirect" and ref:
             ok = r.rps >= TARGET * ref
-            verdicts.append((r.case.server, r.rps / ref, ok))
+            ref_cpu = bare_cpu.get(r.case.server)
+            verdicts.append((r.case.server, r.rps / ref, ok, ref_cpu / r.cpu_us if ref_cpu and r.cpu_us else None))
             target = "PASS" if ok else "FAIL"
         cpu = f"{r.cpu_us:.1f}" if r.cpu_us is not None else "-"
         rows.append(
@@ -219,7 +224,7 @@ def table(results: list[Result]) -> tuple[list[list[str]], list[tuple[str, float
                 f"{r.p50:.2f}",
                 f"{r.p99:.2f}",
                 cpu,
-                f"{r.rps / ceiling:.2f}",
+                f"{r.rps / ceiling:.2f}" if ceiling else "-",
                 ratio,
                 target,
                 str(r.errors),
@@ -279,11 +284,12 @@ def main() -> None:
     with temp_topic(f"bench-redirect-clicks-{uuid.uuid4().hex[:8]}") as topic:
         rounds = [run_round(plan, codes_file, links_file, topic, args) for _ in range(args.rounds)]
     results = summarise(rounds)
-    rows, verdicts = table(results) if any(r.case.kind == "ceiling" for r in results) else ([], [])
+    rows, verdicts = table(results)
     print()
     print_table(rows)
-    for server, ratio, ok in verdicts:
-        print(f"target: redirect / {server} = {ratio:.0%} of bare / {server} -> {'PASS' if ok else 'FAIL'}")
+    for server, ratio, ok, cpu_ratio in verdicts:
+        cpu = f" (CPU per request: bare/redirect = {cpu_ratio:.0%})" if cpu_ratio else ""
+        print(f"target: redirect / {server} = {ratio:.0%} of bare / {server} -> {'PASS' if ok else 'FAIL'}{cpu}")
     if not args.no_write and rows:
         notes = {**notes_before, "load average after": machine_notes()["load average"]}
         args.out.write_text(render_markdown(HEADERS, rows, verdicts, notes, args, default, time.time() - started))

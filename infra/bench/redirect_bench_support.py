@@ -207,7 +207,7 @@ def machine_notes() -> dict[str, str]:
 def render_markdown(
     headers: list[str],
     rows: list[list[str]],
-    verdicts: list[tuple[str, float, bool]],
+    verdicts: list[tuple[str, float, bool, float | None]],
     notes: Mapping[str, str],
     args: argparse.Namespace,
     default: str,
@@ -217,7 +217,8 @@ def render_markdown(
     table += ["| " + " | ".join(row) + " |" for row in rows]
     verdict = "\n".join(
         f"- redirect / {s}: **{ratio:.0%}** of bare / {s} -> **{'PASS' if ok else 'FAIL'}**"
-        for s, ratio, ok in verdicts
+        + (f" (by CPU per request: {cpu:.0%})" if cpu else "")
+        for s, ratio, ok, cpu in verdicts
     )
     machine = "\n".join(f"- {k}: {v}" for k, v in notes.items())
     template = (Path(__file__).with_name("redirect-report.md")).read_text()
