@@ -234,7 +234,7 @@ def _consumer_spans(records: Sequence[Record], consumer: str) -> list[Span]:
     return [
         tracer.start_span(
             "links apply",
-            context=tracing.context_from_kafka_headers(getattr(record, "headers", None)),
+            context=tracing.context_from_kafka_headers(record.headers),
             kind=SpanKind.CONSUMER,
             attributes={
                 "messaging.system": "kafka",

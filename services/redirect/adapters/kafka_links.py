@@ -22,6 +22,8 @@ class Record(NamedTuple):
     offset: int
     key: bytes | None
     value: bytes | None
+    # The producer's trace context (traceparent) travels in the message headers.
+    headers: tuple[tuple[str, bytes], ...] = ()
 
 
 class LinksReader:
@@ -75,7 +77,11 @@ class LinksReader:
 
     async def fetch(self, *, timeout_ms: int, max_records: int) -> list[Record]:
         batches = await self._consumer.getmany(timeout_ms=timeout_ms, max_records=max_records)
-        return [Record(tp.partition, r.offset, r.key, r.value) for tp, records in batches.items() for r in records]
+        return [
+            Record(tp.partition, r.offset, r.key, r.value, tuple(r.headers or ()))
+            for tp, records in batches.items()
+            for r in records
+        ]
 
     def highwater(self, partition: int) -> int | None:
         """The partition's end offset as of the last fetch (None before the first)."""
