@@ -71,6 +71,18 @@ async def _redis_info(port: int) -> dict[str, object]:
         await client.aclose()
 
 
+async def redis_memory(port: int) -> tuple[int, int]:
+    """(used_memory, maxmemory) from INFO memory."""
+    import redis.asyncio as aioredis
+
+    client = aioredis.Redis(host="127.0.0.1", port=port, socket_timeout=3, socket_connect_timeout=3)
+    try:
+        info = await client.info("memory")
+        return int(info["used_memory"]), int(info.get("maxmemory", 0))
+    finally:
+        await client.aclose()
+
+
 async def redis_primary(s: StackSettings) -> None:
     info = await _redis_info(s.redis_port)
     if info.get("role") != "master":

@@ -4,10 +4,15 @@ This is an operations probe, not part of any data path: it asks each component a
 service's own /healthz or /readyz and reports them together.
 """
 
+import asyncio
+import contextlib
+
+from prometheus_client import CollectorRegistry, Gauge
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from telemetry.metrics import metrics_route
 
 from stackctl import checks
 from stackctl.config import StackSettings
@@ -31,4 +36,25 @@ def create_app() -> Starlette:
     async def readyz(_: Request) -> JSONResponse:
         return await report({**checks.infra_probes(settings), **checks.service_probes(settings, "/readyz")})
 
-    return Starlette(routes=[Route("/healthz", healthz), Route("/readyz", readyz)])
+    registry = CollectorRegistry()
+    used = Gauge("stack_redis_used_memory_bytes", "Redis INFO used_memory", ["role"], registry=registry)
+    limit = Gauge("stack_redis_maxmemory_bytes", "Redis INFO maxmemory (0 = no limit)", ["role"], registry=registry)
+    scrape_metrics = metrics_route(registry).endpoint
+
+    async def metrics(request: Request) -> Response:
+        """Redis memory (the cache tier's capacity signal), read at scrape time."""
+        roles = {"primary": settings.redis_port, "replica": settings.redis_replica_port}
+        results = await asyncio.gather(*(checks.redis_memory(port) for port in roles.values()), return_exceptions=True)
+        for role, result in zip(roles, results, strict=True):
+            if isinstance(result, BaseException):
+                # No answer: no sample (absent, not a stale value); TargetDown/readyz tell why.
+                for gauge in (used, limit):
+                    with contextlib.suppress(KeyError):
+                        gauge.remove(role)
+                continue
+            used.labels(role).set(result[0])
+            limit.labels(role).set(result[1])
+        response: Response = await scrape_metrics(request)
+        return response
+
+    return Starlette(routes=[Route("/healthz", healthz), Route("/readyz", readyz), Route("/metrics", metrics)])

@@ -212,6 +212,7 @@ def supervisor_conf(s: StackSettings) -> str:
             "redis-replica",
             f"{redis_server} --bind 127.0.0.1 --port {s.redis_replica_port} "
             f"--dir {s.path('redis', 'replica')} --replicaof 127.0.0.1 {s.redis_port} "
+            f"--maxmemory {s.redis_maxmemory} --maxmemory-policy noeviction "
             "--appendonly no --save '' --replica-read-only yes --protected-mode no",
         )
     )
