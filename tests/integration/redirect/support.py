@@ -395,3 +395,34 @@ async def create(api: httpx.AsyncClient, **body: Any) -> dict[str, Any]:
     assert response.status_code == 201, response.text
     created: dict[str, Any] = response.json()
     return created
+
+
+# -- fixtures of the tests that run their own replicas on uuid topics and the tests' Redis db ----------
+
+
+@pytest.fixture
+async def topics() -> AsyncIterator[dict[str, str]]:
+    """uuid-named links (compacted), clicks and dead-letter topics, deleted afterwards."""
+    specs = (("links", 3, {"cleanup.policy": "compact"}), ("clicks", 3, {}), ("dlq", 1, {}))
+    async with temp_topics(*specs) as names:
+        yield dict(zip(("links", "clicks", "dlq"), names, strict=True))
+
+
+@pytest.fixture
+async def redis_db() -> AsyncIterator[aioredis.Redis]:
+    """The tests' Redis database, empty of redirect keys before and after."""
+    client = await fresh_test_redis()
+    yield client
+    await empty_read_model(client, also=("redirect:*",))
+    await client.aclose()
+
+
+def replica_env(topics: Mapping[str, str], **extra: str) -> dict[str, str]:
+    """Environment of a throwaway replica on the uuid topics and the tests' Redis db."""
+    return {
+        "TOPIC_LINKS": topics["links"],
+        "TOPIC_CLICKS": topics["clicks"],
+        "TOPIC_DEADLETTER": topics["dlq"],
+        "REDIS_URL": TEST_REDIS_URL,
+        **extra,
+    }

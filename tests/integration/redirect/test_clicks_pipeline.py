@@ -2,7 +2,6 @@
 flush of the buffer on SIGTERM."""
 
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import httpx
@@ -13,43 +12,20 @@ from redirect.domain.visitor import VisitorKeys
 
 from tests.conftest import wait_until_async
 from tests.integration.redirect.support import (
-    TEST_REDIS_URL,
     ClicksTopic,
     RedirectProcess,
-    fresh_test_redis,
     produce,
-    temp_topics,
+    redis_db,
+    replica_env,
+    topics,
     unique_code,
 )
 
 pytestmark = pytest.mark.integration
+__all__ = ["redis_db", "topics"]  # fixtures
 
 SLACK = "Slackbot-LinkExpanding 1.0 (+https://api.slack.com/robots)"
 IPHONE = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 Mobile/15E148"
-
-
-@pytest.fixture
-async def topics() -> AsyncIterator[dict[str, str]]:
-    specs = (("links", 3, {"cleanup.policy": "compact"}), ("clicks", 3, {}), ("dlq", 1, {}))
-    async with temp_topics(*specs) as names:
-        yield dict(zip(("links", "clicks", "dlq"), names, strict=True))
-
-
-@pytest.fixture
-async def redis_db() -> AsyncIterator[aioredis.Redis]:
-    client = await fresh_test_redis()
-    yield client
-    await client.aclose()
-
-
-def env(topics: dict[str, str], **extra: str) -> dict[str, str]:
-    return {
-        "TOPIC_LINKS": topics["links"],
-        "TOPIC_CLICKS": topics["clicks"],
-        "TOPIC_DEADLETTER": topics["dlq"],
-        "REDIS_URL": TEST_REDIS_URL,
-        **extra,
-    }
 
 
 async def make_link(topics: dict[str, str], replica: RedirectProcess) -> str:
@@ -66,7 +42,7 @@ async def make_link(topics: dict[str, str], replica: RedirectProcess) -> str:
 
 
 async def test_click_events_carry_the_right_fields_and_no_ip(topics: dict[str, str], redis_db: aioredis.Redis) -> None:
-    settings = env(topics, REDIRECT_COUNTRY_HEADER="CF-IPCountry", REDIRECT_VISITOR_KEY_SECRET="test-secret")
+    settings = replica_env(topics, REDIRECT_COUNTRY_HEADER="CF-IPCountry", REDIRECT_VISITOR_KEY_SECRET="test-secret")
     async with RedirectProcess(settings) as replica, ClicksTopic(topics["clicks"]) as topic:
         code = await make_link(topics, replica)
         async with httpx.AsyncClient(base_url=replica.url) as client:
@@ -101,7 +77,7 @@ async def test_click_events_carry_the_right_fields_and_no_ip(topics: dict[str, s
 
 async def test_sigterm_flushes_the_buffered_clicks(topics: dict[str, str], redis_db: aioredis.Redis) -> None:
     # The builder waits an hour before a batch: only the shutdown flush can deliver these.
-    settings = env(topics, REDIRECT_CLICK_FLUSH_INTERVAL_SECONDS="3600")
+    settings = replica_env(topics, REDIRECT_CLICK_FLUSH_INTERVAL_SECONDS="3600")
     async with RedirectProcess(settings) as replica, ClicksTopic(topics["clicks"]) as topic:
         code = await make_link(topics, replica)
         async with httpx.AsyncClient(base_url=replica.url) as client:

@@ -3,7 +3,6 @@ topic drive throwaway redirect replicas (the real entry point) sharing the tests
 
 import time
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -14,50 +13,27 @@ from contracts.links import LinkCreated, LinkDeleted, LinkUpdated
 
 from tests.conftest import wait_until_async
 from tests.integration.redirect.support import (
-    TEST_REDIS_URL,
     RedirectProcess,
     expected_read_model,
     free_port,
-    fresh_test_redis,
     produce,
     read_topic,
+    redis_db,
     redis_read_model,
+    replica_env,
     run_replay,
-    temp_topics,
+    topics,
     unique_code,
 )
 
 pytestmark = pytest.mark.integration
+__all__ = ["redis_db", "topics"]  # fixtures
 
 NOW = datetime.now(UTC)
 
 
 def created(code: str, url: str, **kw: object) -> LinkCreated:
     return LinkCreated(event_id=str(uuid.uuid4()), occurred_at=NOW, code=code, url=url, **kw)  # type: ignore[arg-type]
-
-
-@pytest.fixture
-async def topics() -> AsyncIterator[dict[str, str]]:
-    specs = (("links", 3, {"cleanup.policy": "compact"}), ("clicks", 3, {}), ("dlq", 1, {}))
-    async with temp_topics(*specs) as names:
-        yield dict(zip(("links", "clicks", "dlq"), names, strict=True))
-
-
-@pytest.fixture
-async def redis_db() -> AsyncIterator[aioredis.Redis]:
-    client = await fresh_test_redis()
-    yield client
-    await client.aclose()
-
-
-def env(topics: dict[str, str], **extra: str) -> dict[str, str]:
-    return {
-        "TOPIC_LINKS": topics["links"],
-        "TOPIC_CLICKS": topics["clicks"],
-        "TOPIC_DEADLETTER": topics["dlq"],
-        "REDIS_URL": TEST_REDIS_URL,
-        **extra,
-    }
 
 
 async def answers(urls: list[str], code: str) -> list[tuple[int, str | None]]:
@@ -67,7 +43,7 @@ async def answers(urls: list[str], code: str) -> list[tuple[int, str | None]]:
 
 
 async def test_events_reach_every_replica_within_a_second(topics: dict[str, str], redis_db: aioredis.Redis) -> None:
-    async with RedirectProcess(env(topics)) as a, RedirectProcess(env(topics)) as b:
+    async with RedirectProcess(replica_env(topics)) as a, RedirectProcess(replica_env(topics)) as b:
         urls, code = [a.url, b.url], unique_code()
 
         async def all_answer(expected: tuple[int, str | None]) -> bool:
@@ -94,7 +70,7 @@ async def test_events_reach_every_replica_within_a_second(topics: dict[str, str]
 async def test_poison_is_dead_lettered_once_and_the_stream_goes_on(
     topics: dict[str, str], redis_db: aioredis.Redis
 ) -> None:
-    async with RedirectProcess(env(topics)) as a, RedirectProcess(env(topics)) as b:
+    async with RedirectProcess(replica_env(topics)) as a, RedirectProcess(replica_env(topics)) as b:
         code = unique_code()
         [(partition, offset), _] = await produce(
             topics["links"], [(b"poison-1", b"{not json"), created(code, "https://e.example/after")]
@@ -132,7 +108,7 @@ async def test_replay_links_rebuilds_an_emptied_redis_exactly(topics: dict[str, 
     events.append((b"poison-2", b'{"type":"LinkCreated"}'))
     await produce(topics["links"], events)  # type: ignore[arg-type]
 
-    first = await run_replay(env(topics))
+    first = await run_replay(replica_env(topics))
     assert first.returncode == 0, first.stderr
     assert "rebuilding Redis from offset 0" in first.stdout and "done, caught up to" in first.stdout
     assert "(100%)" in first.stdout.splitlines()[-2]  # the final progress line: every partition at 100%
@@ -140,12 +116,12 @@ async def test_replay_links_rebuilds_an_emptied_redis_exactly(topics: dict[str, 
     assert len(expected) == 30
     assert await redis_read_model(redis_db) == expected
 
-    second = await run_replay(env(topics))  # idempotent: nothing changes, nothing is written
+    second = await run_replay(replica_env(topics))  # idempotent: nothing changes, nothing is written
     assert second.returncode == 0 and " 0 written" in second.stdout.splitlines()[-2]
     assert await redis_read_model(redis_db) == expected
 
     # Redirects are served from the rebuilt Redis (L1 off, and this replica applies nothing itself).
-    async with RedirectProcess(env(topics, REDIRECT_L1_ENABLED="false")) as replica:
+    async with RedirectProcess(replica_env(topics, REDIRECT_L1_ENABLED="false")) as replica:
         got = {c: (await answers([replica.url], c))[0] for c in codes}
         assert await replica.metric("redirect_links_events_applied_total") == 0
     for i, c in enumerate(codes):
@@ -159,7 +135,7 @@ async def test_replay_links_rebuilds_an_emptied_redis_exactly(topics: dict[str, 
 
 async def test_readiness_needs_redis_and_a_caught_up_consumer(topics: dict[str, str]) -> None:
     dead_redis = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens there
-    async with RedirectProcess(env(topics, REDIS_URL=dead_redis), wait_ready=False) as replica:
+    async with RedirectProcess(replica_env(topics, REDIS_URL=dead_redis), wait_ready=False) as replica:
         async with httpx.AsyncClient(base_url=replica.url, timeout=5) as client:
             assert (await client.get("/healthz")).json() == {"status": "ok"}
             ready = await client.get("/readyz")
