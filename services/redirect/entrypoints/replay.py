@@ -1,7 +1,7 @@
 """`python -m redirect replay-links`: rebuild the Redis read model from offset 0 of `links`.
 
 Idempotent (the same offset-guarded Lua apply the replicas use: a version already in Redis is
-never replaced by an older one), prints progress per partition every second while it runs, and
+never replaced by an older one), prints progress per partition every second (or every 10 000 records) while it runs, and
 exits once it has applied everything up to the end offsets taken when it started. Poison records
 are reported, not dead-lettered again (the live replicas did that when they first met them).
 Running replicas keep serving meanwhile; their L1 is not touched.
@@ -33,7 +33,9 @@ def progress_line(projector: LinksProjector, stats: RedirectStats, started: floa
     )
 
 
-async def replay_links(settings: RedirectSettings, *, out: TextIO = sys.stdout, every: float = 1.0) -> int:
+async def replay_links(
+    settings: RedirectSettings, *, out: TextIO = sys.stdout, every: float = 1.0, every_records: int = 10_000
+) -> int:
     """Replay; return the number of records applied."""
     store = RedisLinkStore(connect(settings.redis_url))
     stats = RedirectStats()
@@ -44,9 +46,14 @@ async def replay_links(settings: RedirectSettings, *, out: TextIO = sys.stdout, 
     started = time.monotonic()
 
     async def report() -> None:
+        """A progress line every `every` seconds, or sooner after each `every_records` records."""
+        last_time, last_count = time.monotonic(), 0
         while True:
-            await asyncio.sleep(every)
-            print(progress_line(projector, stats, started), file=out, flush=True)
+            await asyncio.sleep(0.1)
+            now = time.monotonic()
+            if now - last_time >= every or stats.links_applied - last_count >= every_records:
+                print(progress_line(projector, stats, started), file=out, flush=True)
+                last_time, last_count = now, stats.links_applied
 
     print(f"replay-links: rebuilding Redis from offset 0 of topic {settings.topic_links!r}", file=out, flush=True)
     reporter = asyncio.create_task(report())

@@ -1,6 +1,7 @@
 """The links projector on real Kafka and Redis: events produced with contracts.links on a uuid
 topic drive throwaway redirect replicas (the real entry point) sharing the tests' Redis db."""
 
+import re
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -8,11 +9,13 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 import redis.asyncio as aioredis
-from contracts import deadletter
+from aiokafka import AIOKafkaProducer
+from contracts import deadletter, links
 from contracts.links import LinkCreated, LinkDeleted, LinkUpdated
 
 from tests.conftest import wait_until_async
 from tests.integration.redirect.support import (
+    KAFKA,
     RedirectProcess,
     expected_read_model,
     free_port,
@@ -144,3 +147,22 @@ async def test_readiness_needs_redis_and_a_caught_up_consumer(topics: dict[str, 
             assert checks["redis"] != "ok" and checks["links_consumer"].startswith("NotCaughtUp")
             lookup = await client.get(f"/{unique_code()}")
             assert (lookup.status_code, lookup.json()["error"]["code"]) == (503, "unavailable")
+
+
+async def test_replay_links_shows_progress_while_it_runs(topics: dict[str, str], redis_db: aioredis.Redis) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=KAFKA, enable_idempotence=True, acks="all", linger_ms=20)
+    await producer.start()
+    try:
+        for i in range(30_000):
+            event = created(f"bulk-{i:05d}", f"https://e.example/bulk/{i}")
+            await producer.send(topics["links"], links.encode(event), key=links.key(event))
+        await producer.flush()
+    finally:
+        await producer.stop()
+    result = await run_replay(replica_env(topics))
+    assert result.returncode == 0, result.stderr
+    progress = [line for line in result.stdout.splitlines() if "applied" in line]
+    percents = [[int(p) for p in re.findall(r"\((\d+)%\)", line)] for line in progress]
+    assert any(min(p) < 100 for p in percents[:-1]), result.stdout  # seen before the end
+    assert min(percents[-1]) == 100 and " 30000 applied" in progress[-1]
+    assert await redis_db.hget("link:bulk-29999", "u") == b"https://e.example/bulk/29999"
