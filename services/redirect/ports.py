@@ -9,6 +9,7 @@ from redirect.domain.links import Link
 # An encoded click event: (key, value, timestamp ms, Kafka headers with the trace context or None).
 EncodedClick = tuple[bytes, bytes, int, list[tuple[str, bytes]] | None]
 
+
 class StoreUnavailable(Exception):
     """The read model (Redis) cannot be reached; translated from the driver's error."""
 
