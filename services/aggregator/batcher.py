@@ -71,6 +71,10 @@ class Batcher(Generic[E]):
             return True
         return self._policy.should_flush(buffered=len(self._pending), oldest_age_s=self.oldest_age(), lag=lag)
 
+    def pending(self) -> list[E]:
+        """What is buffered now (a copy)."""
+        return list(self._pending)
+
     def drain(self) -> list[E]:
         batch, self._pending = self._pending, []
         return batch

@@ -17,9 +17,9 @@ class AggregatorSettings(InfraSettings):
 
     # Adaptive batching (see domain/batching.py for the rule).
     aggregator_batch_min: int = 500
-    aggregator_batch_max: int = 20_000
-    aggregator_flush_min_s: float = 0.2  # flush interval while traffic is light (lag small)
-    aggregator_flush_max_s: float = 1.0  # flush interval at or above `lag_high`
+    aggregator_batch_max: int = 50_000
+    aggregator_flush_min_s: float = 0.2  # flush interval while traffic is light (lag small), <= 1 s
+    aggregator_flush_max_s: float = 5.0  # flush interval at or above `lag_high` (a backlog)
     aggregator_lag_low: int = 1_000
     aggregator_lag_high: int = 50_000
     aggregator_tick_s: float = 0.05  # how often the batcher looks at the buffer
@@ -41,6 +41,11 @@ class AggregatorSettings(InfraSettings):
     aggregator_window_expires_s: int = 900
     aggregator_window_flush_s: float = 5.0
 
+    # Gap repair: how often the committed offsets are compared with what was acked, and how long
+    # a commit may sit behind acked offsets before the partition is re-read.
+    aggregator_gap_check_s: float = 5.0
+    aggregator_gap_stuck_s: float = 15.0
+
     aggregator_pg_pool_size: int = 4
     aggregator_clickhouse_timeout_s: float = 30.0
     aggregator_commit_interval_s: float = 1.0
@@ -51,8 +56,10 @@ class AggregatorSettings(InfraSettings):
     def _bounds(self) -> "AggregatorSettings":
         if not 0 < self.aggregator_batch_min <= self.aggregator_batch_max:
             raise ValueError("need 0 < aggregator_batch_min <= aggregator_batch_max")
-        if not 0 < self.aggregator_flush_min_s <= self.aggregator_flush_max_s <= 1.0:
-            raise ValueError("need 0 < flush_min_s <= flush_max_s <= 1.0 (freshness bound)")
+        if not 0 < self.aggregator_flush_min_s <= 1.0:
+            raise ValueError("need 0 < flush_min_s <= 1.0: light traffic is flushed within a second")
+        if not self.aggregator_flush_min_s <= self.aggregator_flush_max_s <= 10.0:
+            raise ValueError("need flush_min_s <= flush_max_s <= 10.0")
         if not 0 <= self.aggregator_lag_low < self.aggregator_lag_high:
             raise ValueError("need 0 <= aggregator_lag_low < aggregator_lag_high")
         if self.aggregator_ledger_retention_days < 7:

@@ -113,3 +113,25 @@ async def read_range(
             todo = [tp for tp in todo if tp not in finished]
             consumer.pause(*finished)
         yield batch, ReplayProgress(start=start, position=dict(position), end=end)
+
+
+class GroupOffsets:
+    """Committed offsets of a consumer group (read through the admin API, started lazily)."""
+
+    def __init__(self, bootstrap_servers: str, group: str) -> None:
+        self._bootstrap = bootstrap_servers
+        self._group = group
+        self._admin: AIOKafkaAdminClient | None = None  # built in the running loop, on first use
+
+    async def committed(self, topic: str) -> dict[int, int]:
+        if self._admin is None:
+            admin = AIOKafkaAdminClient(bootstrap_servers=self._bootstrap, request_timeout_ms=10000)
+            await admin.start()
+            self._admin = admin
+        offsets = await self._admin.list_consumer_group_offsets(self._group)
+        return {tp.partition: meta.offset for tp, meta in offsets.items() if tp.topic == topic and meta.offset >= 0}
+
+    async def close(self) -> None:
+        if self._admin is not None:
+            await self._admin.close()
+            self._admin = None

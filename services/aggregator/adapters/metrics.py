@@ -49,6 +49,10 @@ class AggregatorMetrics:
         self.sink_retries = Counter(
             "aggregator_sink_retries", "Failed write attempts that were retried", registry=r,
         )
+        self.gap_seeks = Counter(
+            "aggregator_gap_seeks", "Partitions re-read because records were skipped (rebalance race)",
+            registry=r,
+        )
         self.links_applied = Counter(
             "aggregator_link_events", "links-topic events applied to clicks.links_known", registry=r,
         )

@@ -2,11 +2,12 @@
 
 Rule (stated once, tested in tests/unit/aggregator/test_batching.py):
 - lag <= lag_low (light traffic): flush when the oldest buffered event is `flush_min_s` old
-  (default 0.2 s) or `batch_min` events are buffered -- freshness first.
-- lag >= lag_high: flush at `flush_max_s` (default 1.0 s, never more than 1 s) or `batch_max`
-  events -- throughput first: fewer, bigger writes (ClickHouse likes few large inserts).
+  (default 0.2 s, never more than 1 s) or `batch_min` (500) events are buffered -- freshness first.
+- lag >= lag_high (a backlog): flush at `flush_max_s` (default 5 s) or `batch_max` (50,000)
+  events -- throughput first: fewer, bigger writes. ClickHouse merges fewer parts (the rollups'
+  id-set states are costly to merge), PostgreSQL commits fewer transactions.
 - in between, both the interval and the size grow linearly with the lag.
-So the flush interval is always within [flush_min_s, flush_max_s] <= 1 s.
+The caller adds one more rule (batcher.py): when caught up (lag 0), flush at once.
 """
 
 from dataclasses import dataclass

@@ -11,17 +11,19 @@
 import logging
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any, cast
 
 import faust
 from mode import Service
 
 from aggregator.adapters.faust_tables import FaustWindowView, SourcePartitionedTable, zero_counts
-from aggregator.adapters.kafka import FaustDeadLetters
+from aggregator.adapters.kafka import FaustDeadLetters, GroupOffsets
 from aggregator.adapters.metrics import AggregatorMetrics
 from aggregator.batcher import Batcher, LagTracker
 from aggregator.bootstrap import LazyRuntime, flush_policy, pipeline_config
-from aggregator.entrypoints import links_agent, web
+from aggregator.domain.gaps import GapWatch
+from aggregator.entrypoints import gap_repair, links_agent, web
 from aggregator.pipeline import Backoff, BatchOutcome, process_batch, retry_until_done
 from aggregator.ports import SourceRecord
 from aggregator.settings import AggregatorSettings
@@ -35,6 +37,22 @@ def to_record(event: Any) -> SourceRecord:
         topic=m.topic, partition=m.partition, offset=m.offset, key=m.key, value=m.value,
         timestamp_ms=int((m.timestamp or 0) * 1000),
     )
+
+
+@dataclass
+class AgentState:
+    """What the clicks agent holds unacked: its buffer and the batch being written."""
+
+    batcher: Batcher[Any]
+    writing: list[Any] = field(default_factory=list)
+
+    def held_min(self) -> dict[int, int]:
+        lowest: dict[int, int] = {}
+        for event in [*self.batcher.pending(), *self.writing]:
+            p, o = event.message.partition, event.message.offset
+            if o < lowest.get(p, o + 1):
+                lowest[p] = o
+        return lowest
 
 
 def create_app(settings: AggregatorSettings, metrics: AggregatorMetrics) -> faust.App:
@@ -61,6 +79,9 @@ def create_app(settings: AggregatorSettings, metrics: AggregatorMetrics) -> faus
         consumer_auto_offset_reset="earliest",
         broker_commit_interval=settings.aggregator_commit_interval_s,
         broker_commit_every=10_000,
+        # Room for the fetcher to keep reading while the agent awaits a sink write (the agent's
+        # take buffer accepts nothing during its batch body). faust's default is 4096.
+        stream_buffer_maxsize=20_000,
         broker_session_timeout=settings.aggregator_session_timeout_s,
         broker_heartbeat_interval=min(3.0, settings.aggregator_session_timeout_s / 3),
         # Rebalances do not wait for un-acked events: a batch in flight is re-read by the next
@@ -109,6 +130,9 @@ def create_app(settings: AggregatorSettings, metrics: AggregatorMetrics) -> faus
         metrics.deduplicated.inc(outcome.duplicates)
         metrics.dead_lettered.inc(outcome.dead_lettered)
 
+    gaps = GapWatch(stuck_after_s=settings.aggregator_gap_stuck_s)
+    state = AgentState(batcher=Batcher(policy, time.monotonic))
+
     async def flush(stream: Any, events: Sequence[Any]) -> None:
         rt = await retry_until_done(runtime.get, what="open stores", backoff=backoff)
         outcome = await process_batch(
@@ -122,10 +146,13 @@ def create_app(settings: AggregatorSettings, metrics: AggregatorMetrics) -> faus
         record_outcome(outcome)
         for event in events:  # only now: the batch is durable in both sinks
             await stream.ack(event)
+            gaps.acked(event.message.partition, event.message.offset)
 
     @app.agent(clicks_topic, concurrency=1)
     async def aggregate_clicks(stream: Any) -> None:
+        # A restarted agent starts empty: events it held unacked are re-read (gap repair).
         batcher: Batcher[Any] = Batcher(policy, time.monotonic)
+        state.batcher = batcher
         async for tick in stream.noack_take(settings.aggregator_batch_min, within=settings.aggregator_flush_min_s):
             for event in tick:
                 lags.seen(event.message.partition, event.message.offset)
@@ -133,7 +160,9 @@ def create_app(settings: AggregatorSettings, metrics: AggregatorMetrics) -> faus
             lag = refresh_lag()
             metrics.flush_interval.set(policy.target(lag).max_wait_s)
             if batcher.due(lag):
-                await flush(stream, batcher.drain())
+                state.writing = batcher.drain()
+                await flush(stream, state.writing)
+                state.writing = []
 
     async def flush_window_table() -> None:
         """Bounds how long counts wait in memory when traffic stops."""
@@ -141,6 +170,9 @@ def create_app(settings: AggregatorSettings, metrics: AggregatorMetrics) -> faus
 
     app.timer(settings.aggregator_window_flush_s)(flush_window_table)
 
+    group_offsets = GroupOffsets(settings.kafka_bootstrap_servers, settings.aggregator_app_id)
+    gap_repair.register(app, topic=settings.topic_clicks, gaps=gaps, offsets=group_offsets,
+                        held_min=state.held_min, metrics=metrics, interval_s=settings.aggregator_gap_check_s)
     links_agent.register(app, links_topic, runtime=runtime, dead_letters=dead_letters, config=config,
                          backoff=backoff, metrics=metrics)
     web.register(app, runtime=runtime, metrics=metrics, window_view=window_view, refresh_lag=refresh_lag,
@@ -152,5 +184,6 @@ def create_app(settings: AggregatorSettings, metrics: AggregatorMetrics) -> faus
 
         async def on_stop(self) -> None:
             await runtime.close()
+            await group_offsets.close()
 
     return app

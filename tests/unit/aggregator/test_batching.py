@@ -2,7 +2,7 @@
 
 import pytest
 from aggregator.batcher import Batcher, LagTracker
-from aggregator.domain.batching import FlushPolicy, first_of_each_id
+from aggregator.domain.batching import FlushPolicy, FlushTarget, first_of_each_id
 from aggregator.domain.clicks import ClickRow
 from aggregator.settings import AggregatorSettings
 from pydantic import ValidationError
@@ -11,6 +11,8 @@ pytestmark = pytest.mark.unit
 
 POLICY = FlushPolicy(batch_min=500, batch_max=20_000, flush_min_s=0.2, flush_max_s=1.0, lag_low=1_000,
                      lag_high=50_000)
+DEFAULTS = FlushPolicy(batch_min=500, batch_max=50_000, flush_min_s=0.2, flush_max_s=5.0, lag_low=1_000,
+                       lag_high=50_000)
 
 
 def test_light_traffic_flushes_small_batches_quickly() -> None:
@@ -27,9 +29,24 @@ def test_lag_grows_batch_and_interval_up_to_the_caps() -> None:
 
 
 @pytest.mark.parametrize("lag", [0, 1, 999, 1_001, 10_000, 49_999, 50_000, 10**7])
-def test_interval_never_exceeds_one_second_and_is_monotonic(lag: int) -> None:
+def test_interval_is_bounded_and_monotonic(lag: int) -> None:
     assert POLICY.flush_min_s <= POLICY.target(lag).max_wait_s <= 1.0
-    assert POLICY.target(lag + 1).max_events >= POLICY.target(lag).max_events
+    assert DEFAULTS.flush_min_s <= DEFAULTS.target(lag).max_wait_s <= DEFAULTS.flush_max_s
+    for policy in (POLICY, DEFAULTS):
+        assert policy.target(lag + 1).max_events >= policy.target(lag).max_events
+        assert policy.target(lag + 1).max_wait_s >= policy.target(lag).max_wait_s
+
+
+def test_default_settings_flush_light_traffic_within_a_second_and_backlogs_in_big_batches() -> None:
+    settings = AggregatorSettings()
+    policy = FlushPolicy(
+        batch_min=settings.aggregator_batch_min, batch_max=settings.aggregator_batch_max,
+        flush_min_s=settings.aggregator_flush_min_s, flush_max_s=settings.aggregator_flush_max_s,
+        lag_low=settings.aggregator_lag_low, lag_high=settings.aggregator_lag_high,
+    )
+    assert policy == DEFAULTS
+    assert policy.target(0).max_wait_s <= 1.0 and policy.target(settings.aggregator_lag_low).max_wait_s <= 1.0
+    assert policy.target(10**6) == FlushTarget(max_events=50_000, max_wait_s=5.0)
 
 
 def test_should_flush_on_size_or_age() -> None:
@@ -102,7 +119,8 @@ def test_repeats_inside_a_batch_are_dropped_keeping_order() -> None:
 @pytest.mark.parametrize(
     "env",
     [
-        {"AGGREGATOR_FLUSH_MAX_S": "1.5"},
+        {"AGGREGATOR_FLUSH_MIN_S": "1.5", "AGGREGATOR_FLUSH_MAX_S": "2"},
+        {"AGGREGATOR_FLUSH_MAX_S": "11"},
         {"AGGREGATOR_FLUSH_MIN_S": "0.5", "AGGREGATOR_FLUSH_MAX_S": "0.4"},
         {"AGGREGATOR_BATCH_MIN": "0"},
         {"AGGREGATOR_LEDGER_RETENTION_DAYS": "6"},
@@ -119,4 +137,4 @@ def test_settings_refuse_rules_that_break_the_guarantees(monkeypatch: pytest.Mon
 def test_default_settings_cover_the_replay_horizon() -> None:
     settings = AggregatorSettings()
     assert settings.ledger_retention_s >= 7 * 24 * 3600
-    assert settings.aggregator_flush_max_s <= 1.0
+    assert settings.aggregator_flush_min_s <= 1.0

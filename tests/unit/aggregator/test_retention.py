@@ -47,3 +47,4 @@ def test_minute_counts_merge_humans_and_bots_per_window() -> None:
         MinuteCount(code="a", minute=m2, clicks=3, bot_clicks=1),
         MinuteCount(code="b", minute=m1, clicks=2, bot_clicks=0),
     ]
+
