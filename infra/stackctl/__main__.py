@@ -30,6 +30,7 @@ def _wait(s: StackSettings, probes: dict[str, checks.Probe], *, timeout: float, 
 
 def up(s: StackSettings, *, infra_only: bool) -> None:
     bootstrap.ensure_api_key(s)
+    bootstrap.ensure_visitor_key_secret(s)
     render.render_all(s)
     bootstrap.ensure_kafka_libs(s)
     bootstrap.ensure_kafka_storage(s)
@@ -115,6 +116,7 @@ def main(argv: list[str] | None = None) -> int:
         asyncio.run(topics.ensure_topics(f"127.0.0.1:{s.kafka_port}"))
     elif args.command == "render":
         bootstrap.ensure_api_key(s)
+        bootstrap.ensure_visitor_key_secret(s)
         render.render_all(s)
     elif args.command == "health-server":
         health_server(s)

@@ -26,6 +26,19 @@ def ensure_api_key(s: StackSettings) -> str:
     return key
 
 
+def ensure_visitor_key_secret(s: StackSettings) -> str:
+    """The secret all redirect replicas share for anonymised visitor keys (generated once)."""
+    path = s.path("visitor-key-secret")
+    if path.exists() and path.read_text().strip():
+        return path.read_text().strip()
+    s.local_dir.mkdir(parents=True, exist_ok=True)
+    secret = secrets.token_urlsafe(32)
+    path.write_text(secret + "\n")
+    path.chmod(0o600)
+    say(f"generated the visitor-key secret: {path}")
+    return secret
+
+
 def ensure_kafka_libs(s: StackSettings) -> None:
     libs = s.path("kafka", "libs")
     if any(libs.glob("kafka_2.13-*.jar")):

@@ -86,7 +86,7 @@ def _env(values: dict[str, str]) -> str:
     return ",".join(f'{k}="{v.replace("%", "%%")}"' for k, v in values.items())
 
 
-def service_environment(s: StackSettings, api_key: str) -> dict[str, str]:
+def service_environment(s: StackSettings, api_key: str, visitor_secret: str = "") -> dict[str, str]:
     """Environment every service process gets: where the stack's components are.
 
     A variable already set by the user wins, so `.env` or the shell can override any of them.
@@ -104,6 +104,7 @@ def service_environment(s: StackSettings, api_key: str) -> dict[str, str]:
         "PUBLIC_HTTP_PORT": str(s.public_http_port),
         "SHORTEN_PUBLIC_BASE_URL": f"http://127.0.0.1:{s.public_http_port}",
         "SHORTEN_API_KEYS": api_key,
+        "REDIRECT_VISITOR_KEY_SECRET": visitor_secret,
         "REDIRECT_REPLICA_PORTS": s.redirect_replica_ports,
         "AGGREGATOR_WEB_PORTS": s.aggregator_web_ports,
     }
@@ -150,6 +151,8 @@ def _program(s: StackSettings, name: str, command: str, **extra: str) -> str:
 
 def supervisor_conf(s: StackSettings) -> str:
     api_key = s.api_key_file.read_text().strip() if s.api_key_file.exists() else ""
+    secret_file = s.path("visitor-key-secret")
+    visitor_secret = secret_file.read_text().strip() if secret_file.exists() else ""
     py = shutil.which("python", path=str(s.repo_root / ".venv" / "bin")) or "python"
     run = s.path("run")
     redis_server = shutil.which("redis-server") or "redis-server"
@@ -166,7 +169,7 @@ def supervisor_conf(s: StackSettings) -> str:
         f"childlogdir={s.log_dir}",
         "nodaemon=false",
         "minfds=16384",
-        f"environment={_env(service_environment(s, api_key))}",
+        f"environment={_env(service_environment(s, api_key, visitor_secret))}",
         "",
         "[rpcinterface:supervisor]",
         "supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface",
