@@ -4,6 +4,7 @@ import asyncio
 
 import faust
 import uvloop
+from telemetry import tracing
 
 from aggregator.adapters.metrics import AggregatorMetrics
 from aggregator.entrypoints.worker import create_app
@@ -12,6 +13,9 @@ from aggregator.settings import AggregatorSettings
 
 def run(settings: AggregatorSettings) -> None:
     settings.aggregator_data_dir.mkdir(parents=True, exist_ok=True)
+    tracing.setup_tracing(
+        f"aggregator-{settings.aggregator_worker_id}", otlp_endpoint=settings.otel_exporter_otlp_endpoint
+    )
     loop = uvloop.new_event_loop()
     asyncio.set_event_loop(loop)
     app = create_app(settings, AggregatorMetrics())

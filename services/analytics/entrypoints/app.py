@@ -15,6 +15,7 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
+from telemetry import tracing
 from telemetry.metrics import HttpMetricsMiddleware, metrics_route
 
 from analytics import service
@@ -53,7 +54,9 @@ def _checks(request: Request) -> dict[str, Check]:
 
 def create_app(settings: AnalyticsSettings | None = None) -> Starlette:
     """App factory (`analytics.entrypoints.app:create_app`); settings are read here, once."""
-    settings = settings or AnalyticsSettings()
+    if settings is None:  # the server's factory call: this process's settings and tracing
+        settings = AnalyticsSettings()
+        tracing.setup_tracing("analytics", otlp_endpoint=settings.otel_exporter_otlp_endpoint)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -80,7 +83,7 @@ def create_app(settings: AnalyticsSettings | None = None) -> Starlette:
             metrics_route(),
             *health_routes(_checks),
         ],
-        middleware=[Middleware(HttpMetricsMiddleware, service="analytics")],
+        middleware=[*tracing.asgi_middleware(), Middleware(HttpMetricsMiddleware, service="analytics")],
         lifespan=lifespan,
     )
     app.state.top_cache = TtlCache(settings.analytics_top_cache_s)
