@@ -63,3 +63,21 @@ def test_smoke_check_fails_when_one_component_is_down(program: str) -> None:
         assert supervisorctl("start", program).returncode == 0
     # Everything recovers once the component is back (services reconnect by themselves).
     wait_until(lambda: not any(smoke().values()), timeout=120, interval=0.5, what="stack to recover")
+
+
+def program_pid(program: str) -> int:
+    out = supervisorctl("pid", program).stdout.strip()
+    return int(out) if out.isdigit() else 0
+
+
+@pytest.mark.destructive
+@pytest.mark.parametrize("program", ["shorten", "redirect-3", "analytics", "redis-replica"])
+def test_a_crashed_program_is_restarted_by_the_supervisor(program: str) -> None:
+    import os
+    import signal
+
+    before = program_pid(program)
+    assert before > 0
+    os.kill(before, signal.SIGKILL)
+    wait_until(lambda: program_pid(program) not in (0, before), timeout=30, what=f"{program} restarted")
+    wait_until(lambda: smoke().get(program) is None, timeout=60, interval=0.5, what=f"{program} ready again")
