@@ -31,7 +31,7 @@ def test_combined_readiness_lists_every_component(client: httpx.Client) -> None:
 def test_links_api_goes_to_shorten(client: httpx.Client) -> None:
     response = client.post("/api/v1/links", json={"url": "https://example.com/"})
     assert response.status_code == 401
-    assert response.json()["error"]["code"] in {"unauthorized", "missing_api_key", "invalid_api_key"}
+    assert response.json()["error"]["code"] == "api_key_missing"
 
 
 def test_stats_and_top_go_to_analytics(client: httpx.Client) -> None:
