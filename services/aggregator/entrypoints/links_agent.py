@@ -59,5 +59,6 @@ def register(
     async def remember_links(stream: Any) -> None:
         async for batch in stream.noack_take(500, within=0.5):
             await apply(batch)
-            for event in batch:  # acked only once applied
+            for event in batch:  # acked only once applied (see adapters/faust_events.py)
+                event.allow_ack()
                 await stream.ack(event)

@@ -17,6 +17,7 @@ from typing import Any, cast
 import faust
 from mode import Service
 
+from aggregator.adapters.faust_events import DurableAckEvent
 from aggregator.adapters.faust_tables import FaustWindowView, SourcePartitionedTable, zero_counts
 from aggregator.adapters.kafka import FaustDeadLetters, GroupOffsets
 from aggregator.adapters.metrics import AggregatorMetrics
@@ -90,6 +91,7 @@ def create_app(settings: AggregatorSettings, metrics: AggregatorMetrics) -> faus
         # owner and the idempotent sinks drop the repeat.
         stream_wait_empty=False,
         Table=SourcePartitionedTable,
+        Event=DurableAckEvent,
         # No standby copies of the window table: it is a live view, rebuilt from its changelog
         # on failover; reading other partitions' changelogs cost ~10% CPU under load.
         table_standby_replicas=0,
@@ -147,6 +149,7 @@ def create_app(settings: AggregatorSettings, metrics: AggregatorMetrics) -> faus
             log.exception("window table update failed")
         record_outcome(outcome)
         for event in events:  # only now: the batch is durable in both sinks
+            event.allow_ack()
             await stream.ack(event)
             gaps.acked(event.message.partition, event.message.offset)
 
