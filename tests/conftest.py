@@ -13,6 +13,20 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 LOCAL = ROOT / ".local"
 
+
+def _stack_addresses_into_environment() -> None:
+    """Tests reach the stack at the addresses the stack gives its services (derived from the
+    same port settings, e.g. KAFKA_PORT -> KAFKA_BOOTSTRAP_SERVERS); an explicit variable wins."""
+    from stackctl.config import StackSettings
+    from stackctl.render import service_environment
+
+    for key, value in service_environment(StackSettings(), api_key="").items():
+        if key not in {"SHORTEN_API_KEYS", "REDIRECT_VISITOR_KEY_SECRET", "PYTHONUNBUFFERED"}:
+            os.environ.setdefault(key, value)
+
+
+_stack_addresses_into_environment()
+
 T = TypeVar("T")
 
 
