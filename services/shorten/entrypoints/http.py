@@ -69,15 +69,29 @@ def present(link: Link, base_url: str) -> dict[str, Any]:
 
 
 async def _authorize(request: Request, runtime: Runtime) -> None:
-    identity = runtime.api_keys.identify(request.headers.get("authorization"))
-    verdict = await runtime.limiter.hit(identity)
-    if not verdict.allowed:
-        raise ApiError(
-            "rate limit exceeded for this API key",
-            status=429,
-            code="rate_limited",
-            headers={"Retry-After": str(verdict.retry_after)},
-        )
+    try:
+        identity = runtime.api_keys.identify(request.headers.get("authorization"))
+        verdict = await runtime.limiter.hit(identity)
+        if not verdict.allowed:
+            raise ApiError(
+                "rate limit exceeded for this API key",
+                status=429,
+                code="rate_limited",
+                headers={"Retry-After": str(verdict.retry_after)},
+            )
+    except ApiError:
+        # Refused before its body was read: consume it (bounded) first, or the server may close
+        # the connection while the client is still sending, and the client sees a reset, not 401.
+        await _drain(request, limit=runtime.max_body_bytes)
+        raise
+
+
+async def _drain(request: Request, *, limit: int) -> None:
+    received = 0
+    async for chunk in request.stream():
+        received += len(chunk)
+        if received > limit:
+            break
 
 
 def _path_code(request: Request) -> str:
