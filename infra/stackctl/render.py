@@ -169,7 +169,6 @@ def supervisor_conf(s: StackSettings) -> str:
         f"childlogdir={s.log_dir}",
         "nodaemon=false",
         "minfds=16384",
-        f"environment={_env(service_environment(s, api_key, visitor_secret))}",
         "",
         "[rpcinterface:supervisor]",
         "supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface",
@@ -238,15 +237,20 @@ def supervisor_conf(s: StackSettings) -> str:
             f"--web.listen-address=127.0.0.1:{s.prometheus_port} --storage.tsdb.retention.time=2d",
         )
     )
-    parts.append(_program(s, "shorten", f"{py} -m shorten serve"))
-    parts.append(_program(s, "shorten-relay", f"{py} -m shorten relay"))
+    common = service_environment(s, api_key, visitor_secret)
+
+    def env(**extra: str) -> str:
+        return _env({**common, **extra})
+
+    parts.append(_program(s, "shorten", f"{py} -m shorten serve", environment=env()))
+    parts.append(_program(s, "shorten-relay", f"{py} -m shorten relay", environment=env()))
     for i, port in enumerate(s.redirect_ports, start=1):
         parts.append(
             _program(
                 s,
                 f"redirect-{i}",
                 f"{py} -m redirect serve",
-                environment=f'REDIRECT_PORT="{port}",REDIRECT_REPLICA_ID="{i}"',
+                environment=env(REDIRECT_PORT=str(port), REDIRECT_REPLICA_ID=str(i)),
             )
         )
     for i, port in enumerate(s.aggregator_ports, start=1):
@@ -255,12 +259,13 @@ def supervisor_conf(s: StackSettings) -> str:
                 s,
                 f"aggregator-{i}",
                 f"{py} -m aggregator worker",
-                environment=(
-                    f'AGGREGATOR_WEB_PORT="{port}",AGGREGATOR_WORKER_ID="{i}",'
-                    f'AGGREGATOR_DATA_DIR="{s.path(f"aggregator-{i}")}"'
+                environment=env(
+                    AGGREGATOR_WEB_PORT=str(port),
+                    AGGREGATOR_WORKER_ID=str(i),
+                    AGGREGATOR_DATA_DIR=str(s.path(f"aggregator-{i}")),
                 ),
             )
         )
-    parts.append(_program(s, "analytics", f"{py} -m analytics serve"))
-    parts.append(_program(s, "stackcheck", f"{py} -m stackctl health-server"))
+    parts.append(_program(s, "analytics", f"{py} -m analytics serve", environment=env()))
+    parts.append(_program(s, "stackcheck", f"{py} -m stackctl health-server", environment=env()))
     return "\n".join(parts)
