@@ -127,17 +127,30 @@ async def processed(http: httpx.AsyncClient) -> dict[str, float]:
     return out
 
 
-async def drain(pg: asyncpg.Connection, prefix: str, target: int) -> tuple[float, dict[str, float], float]:
+async def counted(prefix: str) -> int:
+    """Clicks of the run counted in PostgreSQL (a fresh connection: survives a database restart)."""
+    conn = await asyncpg.connect(PG)
+    try:
+        return int(await conn.fetchval("SELECT coalesce(sum(clicks + bot_clicks), 0) FROM clicks.link_totals "
+                                       "WHERE code LIKE $1", prefix + "%"))
+    finally:
+        await conn.close()
+
+
+async def drain(prefix: str, target: int) -> tuple[float, dict[str, float], float]:
     """Start the workers and wait until `target` clicks of the run are counted. Returns the
     sustained rate (first to last counted event), per-worker rates, and the startup delay."""
-    like = prefix + "%"
     samples: list[tuple[float, int, dict[str, float]]] = []
     started = time.perf_counter()
     ctl("start", *WORKERS)
     async with httpx.AsyncClient(timeout=2) as http:
         while True:
-            done = int(await pg.fetchval("SELECT coalesce(sum(clicks + bot_clicks), 0) FROM clicks.link_totals "
-                                         "WHERE code LIKE $1", like))
+            try:
+                done = await counted(prefix)
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                say(f"PostgreSQL unavailable ({exc!r}); polling again")
+                await asyncio.sleep(1.0)
+                continue
             samples.append((time.perf_counter(), done, await processed(http)))
             if done >= target:
                 break
@@ -152,6 +165,8 @@ async def drain(pg: asyncpg.Connection, prefix: str, target: int) -> tuple[float
         series = [(t, p[name]) for t, _, p in samples[first:] if name in p]
         if len(series) < 2:
             continue
+        if any(v < prev for (_, v), (_, prev) in zip(series[1:], series, strict=False)):
+            continue  # the worker restarted during the run: its counter is not comparable
         moving = [(t, v) for (t, v), (_, prev) in zip(series[1:], series, strict=False) if v > prev]
         end_t = moving[-1][0] if moving else series[-1][0]
         per_worker[name] = (series[-1][1] - series[0][1]) / max(end_t - series[0][0], 1e-6)
@@ -197,10 +212,10 @@ async def main() -> None:
     plain = ceiling(start, end)
     for r in plain:
         say(f"plain aiokafka consumer, partition {r['partition']}: {r['records']:,.0f} in {r['seconds']:.1f}s")
+    total_rate, per_worker, startup = await drain(prefix, a.events)
+    say(f"drained at {total_rate:,.0f} events/s (workers up after {startup:.1f}s)")
     pg = await asyncpg.connect(PG)
     try:
-        total_rate, per_worker, startup = await drain(pg, prefix, a.events)
-        say(f"drained at {total_rate:,.0f} events/s (workers up after {startup:.1f}s)")
         pg_bad, ch_bad = await exact_check(pg, prefix, expected_counts(prefix, events=a.events, codes=a.codes))
     finally:
         await pg.close()

@@ -9,7 +9,7 @@ import httpx
 
 from aggregator.adapters.clickhouse import ClickHouse, ClickHouseEvents, build_client
 from aggregator.adapters.metrics import AggregatorMetrics
-from aggregator.adapters.postgres import PostgresLedger, PostgresLinks, create_pool
+from aggregator.adapters.postgres import PostgresFrontier, PostgresLedger, PostgresLinks, create_pool
 from aggregator.domain.batching import FlushPolicy
 from aggregator.pipeline import PipelineConfig
 from aggregator.settings import AggregatorSettings
@@ -25,6 +25,7 @@ class Runtime:
     events: ClickHouseEvents
     ledger: PostgresLedger
     links: PostgresLinks
+    frontier: PostgresFrontier
 
     async def close(self) -> None:
         await self.http.aclose()
@@ -42,6 +43,7 @@ async def open_runtime(settings: AggregatorSettings, metrics: AggregatorMetrics)
         events=ClickHouseEvents(clickhouse, metrics),
         ledger=PostgresLedger(pool, metrics),
         links=PostgresLinks(pool),
+        frontier=PostgresFrontier(pool),
     )
 
 

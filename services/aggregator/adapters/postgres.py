@@ -69,6 +69,14 @@ DELETE FROM clicks.event_ledger l USING doomed WHERE l.event_id = doomed.event_i
 """
 
 
+SAVE_FRONTIER = """
+INSERT INTO clicks.consumer_frontier AS f (topic, partition, next_offset)
+SELECT $1, p, o FROM unnest($2::int[], $3::bigint[]) AS t(p, o)
+ON CONFLICT (topic, partition) DO UPDATE SET
+    next_offset = greatest(f.next_offset, excluded.next_offset), updated_at = now()
+"""
+
+
 async def create_pool(dsn: str, *, size: int) -> asyncpg.Pool:
     return await asyncpg.create_pool(dsn, min_size=1, max_size=size, command_timeout=60)
 
@@ -127,3 +135,23 @@ async def prune_ledger(pool: asyncpg.Pool, *, before: datetime, chunk: int = 50_
             total += deleted
             if deleted < chunk:
                 return total
+
+
+class PostgresFrontier:
+    """clicks.consumer_frontier: never moves backwards (greatest), so a late writer is harmless."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    async def load(self, topic: str, partitions: list[int]) -> dict[int, int]:
+        async with self._pool.acquire() as conn:
+            rows = await conn.fetch(
+                "SELECT partition, next_offset FROM clicks.consumer_frontier "
+                "WHERE topic = $1 AND partition = ANY($2::int[])", topic, partitions)
+        return {r["partition"]: r["next_offset"] for r in rows}
+
+    async def save(self, topic: str, frontier: dict[int, int]) -> None:
+        if not frontier:
+            return
+        async with self._pool.acquire() as conn:
+            await conn.execute(SAVE_FRONTIER, topic, list(frontier), list(frontier.values()))

@@ -1,7 +1,12 @@
-"""Self-repair for records faust skipped in a rebalance race (see domain/gaps.py): every few
-seconds, compare the group's committed offsets with what this worker acked and holds; a
-partition whose head was dropped is sought back to its committed offset and re-read. The
-re-read changes no count (idempotent sinks); without it those clicks would wait for a restart."""
+"""Keeps every owned partition's processing frontier (domain/gaps.py) loaded, saved and honoured.
+
+- A partition without a known frontier gets the stored one (clicks.consumer_frontier); never
+  stored before: the group's committed offset (Kafka admin API), else the log start.
+- Every few seconds: a partition whose frontier is stuck behind processed offsets while its
+  head record is not in the worker's hands is sought back to the frontier and re-read (the
+  sinks drop repeats). This is what keeps a click counted when faust skips it in a rebalance
+  race, or commits past it.
+"""
 
 import logging
 import time
@@ -11,7 +16,8 @@ import faust
 
 from aggregator.adapters.kafka import GroupOffsets
 from aggregator.adapters.metrics import AggregatorMetrics
-from aggregator.domain.gaps import GapWatch
+from aggregator.bootstrap import LazyRuntime
+from aggregator.domain.gaps import Frontier
 
 log = logging.getLogger(__name__)
 
@@ -20,27 +26,50 @@ def register(
     app: faust.App,
     *,
     topic: str,
-    gaps: GapWatch,
+    frontier: Frontier,
+    runtime: LazyRuntime,
     offsets: GroupOffsets,
     held_min: Callable[[], dict[int, int]],
     metrics: AggregatorMetrics,
     interval_s: float,
 ) -> None:
+    async def load_missing(owned: set[int]) -> None:
+        missing = sorted(p for p in owned if not frontier.known(p))
+        if not missing:
+            return
+        rt = await runtime.get()
+        stored = await rt.frontier.load(topic, missing)
+        unknown = [p for p in missing if p not in stored]
+        if unknown:
+            committed = await offsets.committed(topic)
+            earliest = await app.consumer.earliest_offsets(*(faust.types.TP(topic, p) for p in unknown))
+            for p in unknown:
+                stored[p] = committed.get(p, earliest.get(faust.types.TP(topic, p), 0))
+        for p, offset in stored.items():
+            frontier.start(p, offset)
+            log.info("partition %s: processing frontier %s", p, offset)
+
     async def repair_gaps() -> None:
         owned = {tp.partition for tp in app.consumer.assignment() if tp.topic == topic}
-        gaps.forget(owned)
+        frontier.keep_only(owned)
         if not owned:
             return
         try:
-            committed = await offsets.committed(topic)
-        except Exception as exc:  # Kafka briefly away: judge on the next round
-            log.warning("gap check: committed offsets unavailable: %r", exc)
+            await load_missing(owned)
+        except Exception as exc:  # a store or Kafka briefly away: next round
+            log.warning("frontier: could not load: %r", exc)
             return
-        mine = {p: o for p, o in committed.items() if p in owned}
-        for partition in gaps.stuck(mine, held_min(), time.monotonic()):
-            log.warning("partition %s: commit stuck at %s behind acked %s; seeking back to re-read",
-                        partition, mine[partition], gaps.acked_max.get(partition))
+        stuck = frontier.stuck(held_min(), time.monotonic())
+        if stuck:  # the previous owner may have finished those records meanwhile
+            rt = await runtime.get()
+            for p, stored in (await rt.frontier.load(topic, [p for p, _ in stuck])).items():
+                frontier.start(p, stored)
+        for partition, offset in stuck:
+            if frontier.next.get(partition, offset) > offset:
+                continue
+            log.warning("partition %s: records from offset %s were skipped; seeking back to re-read them",
+                        partition, offset)
             metrics.gap_seeks.inc()
-            await app.consumer.seek(faust.types.TP(topic, partition), mine[partition])
+            await app.consumer.seek(faust.types.TP(topic, partition), offset)
 
     app.timer(interval_s)(repair_gaps)

@@ -23,7 +23,7 @@ from aggregator.adapters.kafka import FaustDeadLetters, GroupOffsets
 from aggregator.adapters.metrics import AggregatorMetrics
 from aggregator.batcher import Batcher, LagTracker
 from aggregator.bootstrap import LazyRuntime, flush_policy, pipeline_config
-from aggregator.domain.gaps import GapWatch
+from aggregator.domain.gaps import Frontier
 from aggregator.entrypoints import gap_repair, links_agent, web
 from aggregator.pipeline import Backoff, BatchOutcome, process_batch, retry_until_done
 from aggregator.ports import SourceRecord
@@ -134,7 +134,7 @@ def create_app(settings: AggregatorSettings, metrics: AggregatorMetrics) -> faus
         metrics.deduplicated.inc(outcome.duplicates)
         metrics.dead_lettered.inc(outcome.dead_lettered)
 
-    gaps = GapWatch(stuck_after_s=settings.aggregator_gap_stuck_s)
+    frontier = Frontier(stuck_after_s=settings.aggregator_gap_stuck_s)
     state = AgentState(batcher=Batcher(policy, time.monotonic))
 
     async def flush(stream: Any, events: Sequence[Any]) -> None:
@@ -148,10 +148,14 @@ def create_app(settings: AggregatorSettings, metrics: AggregatorMetrics) -> faus
         except Exception:  # the window is a live view; the batch is durable either way
             log.exception("window table update failed")
         record_outcome(outcome)
+        for event in events:
+            frontier.processed(event.message.partition, event.message.offset)
+        # Our own progress record, after the data; see domain/gaps.py.
+        await retry_until_done(lambda: rt.frontier.save(settings.topic_clicks, dict(frontier.next)),
+                               what="frontier save", backoff=backoff)
         for event in events:  # only now: the batch is durable in both sinks
             event.allow_ack()
             await stream.ack(event)
-            gaps.acked(event.message.partition, event.message.offset)
 
     @app.agent(clicks_topic, concurrency=1)
     async def aggregate_clicks(stream: Any) -> None:
@@ -176,8 +180,9 @@ def create_app(settings: AggregatorSettings, metrics: AggregatorMetrics) -> faus
     app.timer(settings.aggregator_window_flush_s)(flush_window_table)
 
     group_offsets = GroupOffsets(settings.kafka_bootstrap_servers, settings.aggregator_app_id)
-    gap_repair.register(app, topic=settings.topic_clicks, gaps=gaps, offsets=group_offsets,
-                        held_min=state.held_min, metrics=metrics, interval_s=settings.aggregator_gap_check_s)
+    gap_repair.register(app, topic=settings.topic_clicks, frontier=frontier, runtime=runtime,
+                        offsets=group_offsets, held_min=state.held_min, metrics=metrics,
+                        interval_s=settings.aggregator_gap_check_s)
     links_agent.register(app, links_topic, runtime=runtime, dead_letters=dead_letters, config=config,
                          backoff=backoff, metrics=metrics)
     web.register(app, runtime=runtime, metrics=metrics, window_view=window_view, refresh_lag=refresh_lag,

@@ -1,32 +1,74 @@
-"""Skipped-record detection: a commit stuck behind acked offsets, the head not in our hands."""
+"""The processing frontier: contiguous progress, skipped records found and re-read."""
 
 import pytest
-from aggregator.domain.gaps import GapWatch
+from aggregator.domain.gaps import Frontier
 
 pytestmark = pytest.mark.unit
 
 
-def test_gap_watch_flags_a_partition_whose_head_was_dropped() -> None:
-    watch = GapWatch(stuck_after_s=10)
-    for offset in range(120, 200):
-        watch.acked(2, offset)  # offsets 100..119 never reached us
-    watch.acked(1, 50)
-    committed = {1: 51, 2: 100}
-    assert watch.stuck(committed, {}, now=0.0) == []  # first sight
-    assert watch.stuck(committed, {}, now=5.0) == []
-    assert watch.stuck(committed, {}, now=10.0) == [2]  # still 100 after 10 s: re-read
-    assert watch.stuck(committed, {}, now=11.0) == []  # judged again only after another 10 s
-    assert watch.stuck(committed, {}, now=21.0) == [2]
+def test_frontier_advances_over_contiguous_offsets_only() -> None:
+    f = Frontier(stuck_after_s=10)
+    for offset in (100, 101, 103):
+        f.processed(0, offset)
+    assert not f.known(0)
+    f.start(0, 100)  # loaded after the first batches: what was processed counts
+    assert f.next[0] == 102 and f.done[0] == {103}
+    f.processed(0, 102)
+    assert f.next[0] == 104 and f.done[0] == set()
+    f.processed(0, 50)  # older than the frontier: already durable, ignored
+    assert f.next[0] == 104 and f.done[0] == set()
 
 
-def test_gap_watch_leaves_alone_what_is_held_moving_or_caught_up() -> None:
-    watch = GapWatch(stuck_after_s=10)
-    watch.acked(0, 99)
-    assert watch.stuck({0: 100}, {}, now=0.0) == [] and watch.stuck({0: 100}, {}, now=60.0) == []  # caught up
-    watch.acked(0, 150)
-    assert watch.stuck({0: 100}, {0: 100}, now=0.0) == []  # the head is ours, being written
-    assert watch.stuck({0: 100}, {0: 100}, now=60.0) == []
-    assert watch.stuck({0: 120}, {}, now=61.0) == []  # the commit moved: start over
-    assert watch.stuck({0: 130}, {}, now=75.0) == []
-    watch.forget({1})
-    assert watch.acked_max == {}
+def test_a_skipped_head_is_sought_back_after_the_grace_period() -> None:
+    f = Frontier(stuck_after_s=10)
+    f.start(2, 100)
+    for offset in range(120, 200):  # 100..119 never reached the agent
+        f.processed(2, offset)
+    assert f.stuck({}, now=0.0) == []
+    assert f.stuck({}, now=9.0) == []
+    assert f.stuck({}, now=10.0) == [(2, 100)]
+    for offset in range(100, 120):  # the re-read
+        f.processed(2, offset)
+    assert f.next[2] == 200 and f.stuck({}, now=30.0) == []
+
+
+def test_nothing_to_do_while_the_head_is_held_or_nothing_is_ahead() -> None:
+    f = Frontier(stuck_after_s=10)
+    f.start(1, 100)
+    assert f.stuck({}, now=0.0) == [] and f.stuck({}, now=100.0) == []  # idle, caught up
+    f.processed(1, 105)
+    assert f.stuck({1: 100}, now=0.0) == [] and f.stuck({1: 100}, now=100.0) == []  # ours, being written
+    assert f.stuck({1: 103}, now=101.0) == []  # held below... still ahead of the frontier: watch
+    assert f.stuck({1: 103}, now=115.0) == [(1, 100)]
+
+
+def test_an_offset_that_never_arrives_is_stepped_over_after_the_attempts() -> None:
+    f = Frontier(stuck_after_s=1, max_attempts=2)
+    f.start(0, 10)
+    f.processed(0, 12)  # offset 10 and 11 are transaction markers, say
+    t = 0.0
+    sought = []
+    for _ in range(10):
+        sought += f.stuck({}, now=t)
+        t += 1.0
+    assert sought == [(0, 10), (0, 10)]
+    assert f.next[0] == 13 and f.done[0] == set()
+
+
+def test_partitions_no_longer_owned_are_forgotten() -> None:
+    f = Frontier(stuck_after_s=1)
+    f.start(0, 5)
+    f.start(1, 7)
+    f.processed(1, 9)
+    f.keep_only({0})
+    assert f.next == {0: 5} and 1 not in f.done
+
+
+def test_a_reloaded_frontier_never_moves_backwards() -> None:
+    f = Frontier(stuck_after_s=1)
+    f.start(0, 100)
+    f.processed(0, 100)
+    f.start(0, 90)
+    assert f.next[0] == 101
+    f.start(0, 150)  # another worker finished up to 150 meanwhile
+    assert f.next[0] == 150
