@@ -8,9 +8,11 @@ a skipped record leaves the frontier behind while later offsets get processed. W
 `stuck_after_s` and the record at the frontier is not in the worker's hands (pending or being
 written), the partition is sought back to the frontier and re-read; the sinks drop repeats.
 
-The clicks topic is a plain delete-policy topic written without transactions, so its offsets
-are contiguous. An offset that still never arrives after `max_attempts` seeks (a transaction
-marker, or records removed by retention) is stepped over, with a warning.
+After a seek the partition is left alone for `reseek_after_s`: the re-read queues behind what
+faust had already buffered, and judging it too early would seek again and again. The clicks
+topic is a plain delete-policy topic written without transactions, so its offsets are
+contiguous; the only offsets that can never arrive are those below the log start (retention),
+and `floor` moves the frontier up to the log start.
 """
 
 from dataclasses import dataclass, field
@@ -19,11 +21,11 @@ from dataclasses import dataclass, field
 @dataclass
 class Frontier:
     stuck_after_s: float
-    max_attempts: int = 3
+    reseek_after_s: float = 60.0
     next: dict[int, int] = field(default_factory=dict)
     done: dict[int, set[int]] = field(default_factory=dict)
     _since: dict[int, tuple[int, float]] = field(default_factory=dict)
-    _attempts: dict[int, tuple[int, int]] = field(default_factory=dict)
+    _sought: dict[int, tuple[int, float]] = field(default_factory=dict)
 
     def known(self, partition: int) -> bool:
         return partition in self.next
@@ -42,16 +44,24 @@ class Frontier:
 
     def keep_only(self, partitions: set[int]) -> None:
         """Forget partitions this worker no longer owns (the next owner loads the stored frontier)."""
-        for mapping in (self.next, self.done, self._since, self._attempts):
+        for mapping in (self.next, self.done, self._since, self._sought):
             for p in [p for p in mapping if p not in partitions]:
                 del mapping[p]
 
+    def floor(self, partition: int, log_start: int) -> None:
+        """Records below the log start are gone (retention): nothing to wait for there."""
+        if self.next.get(partition, log_start) < log_start:
+            self.start(partition, log_start)
+
     def stuck(self, held_min: dict[int, int], now: float) -> list[tuple[int, int]]:
-        """(partition, offset) pairs to seek back to."""
+        """(partition, offset) pairs to seek back to; each is then left alone for a while."""
         out = []
         for partition, frontier in self.next.items():
             ahead = self.done.get(partition)
             held = held_min.get(partition)
+            sought = self._sought.get(partition)
+            if sought is not None and sought[0] == frontier and now - sought[1] < self.reseek_after_s:
+                continue  # the re-read is on its way
             if not ahead or (held is not None and held <= frontier):
                 self._since.pop(partition, None)
                 continue
@@ -62,14 +72,7 @@ class Frontier:
             if now - first[1] < self.stuck_after_s:
                 continue
             del self._since[partition]
-            seen_frontier, attempts = self._attempts.get(partition, (frontier, 0))
-            attempts = attempts + 1 if seen_frontier == frontier else 1
-            if attempts > self.max_attempts:  # no record at that offset: step over it
-                self.next[partition] = min(ahead)
-                self._attempts.pop(partition, None)
-                self._advance(partition)
-                continue
-            self._attempts[partition] = (frontier, attempts)
+            self._sought[partition] = (frontier, now)
             out.append((partition, frontier))
         return out
 

@@ -60,10 +60,13 @@ def register(
             log.warning("frontier: could not load: %r", exc)
             return
         stuck = frontier.stuck(held_min(), time.monotonic())
-        if stuck:  # the previous owner may have finished those records meanwhile
+        if stuck:  # the previous owner may have finished those records meanwhile; or retention
             rt = await runtime.get()
             for p, stored in (await rt.frontier.load(topic, [p for p, _ in stuck])).items():
                 frontier.start(p, stored)
+            tps = [faust.types.TP(topic, p) for p, _ in stuck]
+            for tp, log_start in (await app.consumer.earliest_offsets(*tps)).items():
+                frontier.floor(tp.partition, log_start)
         for partition, offset in stuck:
             if frontier.next.get(partition, offset) > offset:
                 continue

@@ -42,17 +42,27 @@ def test_nothing_to_do_while_the_head_is_held_or_nothing_is_ahead() -> None:
     assert f.stuck({1: 103}, now=115.0) == [(1, 100)]
 
 
-def test_an_offset_that_never_arrives_is_stepped_over_after_the_attempts() -> None:
-    f = Frontier(stuck_after_s=1, max_attempts=2)
+def test_after_a_seek_the_partition_is_left_alone_until_the_re_read_can_arrive() -> None:
+    f = Frontier(stuck_after_s=10, reseek_after_s=60)
     f.start(0, 10)
-    f.processed(0, 12)  # offset 10 and 11 are transaction markers, say
-    t = 0.0
-    sought = []
-    for _ in range(10):
-        sought += f.stuck({}, now=t)
-        t += 1.0
-    assert sought == [(0, 10), (0, 10)]
-    assert f.next[0] == 13 and f.done[0] == set()
+    f.processed(0, 12)
+    assert f.stuck({}, now=0.0) == [] and f.stuck({}, now=10.0) == [(0, 10)]
+    assert f.stuck({}, now=30.0) == [] and f.stuck({}, now=69.0) == []  # the re-read is queued
+    assert f.stuck({}, now=70.0) == []  # grace over: watching again
+    assert f.stuck({}, now=80.0) == [(0, 10)]  # still missing: seek again
+    f.processed(0, 10)
+    f.processed(0, 11)
+    assert f.next[0] == 13 and f.stuck({}, now=200.0) == []
+
+
+def test_below_the_log_start_there_is_nothing_to_wait_for() -> None:
+    f = Frontier(stuck_after_s=1)
+    f.start(0, 10)
+    f.processed(0, 500)
+    f.floor(0, 400)  # retention removed 10..399
+    assert f.next[0] == 400
+    f.floor(0, 100)
+    assert f.next[0] == 400
 
 
 def test_partitions_no_longer_owned_are_forgotten() -> None:
