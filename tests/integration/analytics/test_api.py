@@ -61,7 +61,11 @@ async def test_top_ranks_by_clicks_in_the_window(api: httpx.AsyncClient) -> None
         await stores.wait_counted(code, Expected(leader + 5, 0), timeout=120)
     for window in ("1h", "24h", "7d"):
         links = (await api.get("/api/v1/top", params={"window": window, "limit": "100"})).json()["links"]
-        assert links[0]["code"] == code and links[0]["clicks"] == leader + 5, window
+        # Other engineers' traffic may push another link past ours meanwhile: ours must be
+        # there, with its exact count, in its place.
+        ranked = {t["code"]: (i, t["clicks"]) for i, t in enumerate(links)}
+        assert ranked[code][1] == leader + 5, window
+        assert all(t["clicks"] >= leader + 5 for t in links[: ranked[code][0]])
         assert [t["clicks"] for t in links] == sorted((t["clicks"] for t in links), reverse=True)
         assert len(links) <= 100
 
