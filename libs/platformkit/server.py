@@ -5,6 +5,7 @@ defaults to the fastest one measured by `just bench redirect` (see docs/benchmar
 """
 
 import logging
+import os
 
 from platformkit.settings import ServerName
 
@@ -20,8 +21,12 @@ def serve(*, factory: str, server: ServerName, host: str, port: int, log_level: 
         from granian import Granian
         from granian.constants import Interfaces, Loops
 
+        # granian serves from a worker process; the worker must not outlive its parent (a
+        # crashed parent restarted by the supervisor would otherwise leave an orphan serving
+        # the same port with stale state). The wrapper factory arranges that in the worker.
+        os.environ[_FACTORY_ENV] = factory
         Granian(
-            factory,
+            "platformkit.server:worker_app",
             address=host,
             port=port,
             interface=Interfaces.ASGI,
@@ -45,6 +50,28 @@ def serve(*, factory: str, server: ServerName, host: str, port: int, log_level: 
         )
     else:  # pragma: no cover - ServerName is a Literal, settings validation refuses others
         raise ValueError(f"unknown server {server!r}")
+
+
+_FACTORY_ENV = "PLATFORMKIT_APP_FACTORY"
+_PR_SET_PDEATHSIG = 1
+
+
+def exit_with_parent() -> None:
+    """Linux: have the kernel send SIGTERM to this process when its parent dies."""
+    import ctypes
+    import signal
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) != 0:
+        log.warning("prctl(PR_SET_PDEATHSIG) failed: errno %d", ctypes.get_errno())
+    if os.getppid() == 1:  # the parent died before prctl took effect
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+def worker_app() -> object:
+    """granian's factory in the worker process: tie its life to the parent, then build the app."""
+    exit_with_parent()
+    return _load(os.environ[_FACTORY_ENV])
 
 
 def _load(factory: str) -> object:

@@ -3,6 +3,7 @@
 import asyncio
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from stackctl import checks
@@ -81,3 +82,20 @@ def test_a_crashed_program_is_restarted_by_the_supervisor(program: str) -> None:
     os.kill(before, signal.SIGKILL)
     wait_until(lambda: program_pid(program) not in (0, before), timeout=30, what=f"{program} restarted")
     wait_until(lambda: smoke().get(program) is None, timeout=60, interval=0.5, what=f"{program} ready again")
+    # No orphan of the killed process keeps serving (e.g. a server's worker child).
+    wait_until(lambda: orphans() == [], timeout=15, what="no orphaned service process")
+
+
+def orphans() -> list[tuple[int, str]]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        if ppid == 1 and str(ROOT / ".venv/bin/python") in cmd and " serve" in cmd:
+            found.append((int(entry.name), cmd))
+    return found
