@@ -72,3 +72,10 @@ def test_openapi_documents_are_public(client: httpx.Client) -> None:
         response = client.get(f"/api/v1/openapi/{name}.json")
         assert response.status_code == 200
         assert response.json()["openapi"].startswith("3.")
+
+
+def test_every_http_service_serves_its_openapi_document() -> None:
+    for base in [shorten_url(), analytics_url(), *redirect_replica_urls()]:
+        response = httpx.get(base + "/openapi.json", timeout=5)
+        assert response.status_code == 200, base
+        assert response.json()["openapi"].startswith("3.")

@@ -17,11 +17,13 @@ from starlette.applications import Starlette
 from starlette.convertors import Convertor, register_url_convertor
 from starlette.middleware import Middleware
 from starlette.requests import Request
+from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 from telemetry import tracing
 from telemetry.metrics import HttpMetricsMiddleware, metrics_route
 
 from redirect.bootstrap import Runtime, build_runtime
+from redirect.entrypoints.openapi import OPENAPI
 from redirect.entrypoints.redirect import RedirectEndpoint
 from redirect.settings import RedirectSettings
 
@@ -55,6 +57,10 @@ def _readiness(request: Request) -> Mapping[str, Check]:
     return {"redis": runtime.store.ping, "links_consumer": links_consumer}
 
 
+async def _openapi(_: Request) -> JSONResponse:
+    return JSONResponse(OPENAPI)
+
+
 def _with_http_metrics(routes: list[Route]) -> list[BaseRoute]:
     middleware = [Middleware(HttpMetricsMiddleware, service="redirect")]
     return [Route(r.path, r.endpoint, methods=sorted(r.methods or ["GET"]), middleware=middleware) for r in routes]
@@ -74,7 +80,9 @@ def create_app(settings: RedirectSettings, *, registry: CollectorRegistry = REGI
     app = Starlette(
         routes=[
             Route("/{code:shortcode}", endpoint, methods=["GET", "HEAD"]),
-            *_with_http_metrics([*health_routes(_readiness), metrics_route(registry)]),
+            *_with_http_metrics(
+                [*health_routes(_readiness), metrics_route(registry), Route("/openapi.json", _openapi)]
+            ),
         ],
         lifespan=lifespan,
     )
