@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from stackctl.config import StackSettings
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DASHBOARD = REPO_ROOT / "infra/grafana/dashboards/architecture-flow.json"
@@ -25,15 +25,9 @@ SIGNALS = (
 )
 
 
-class BoardsEnv(BaseSettings):
-    model_config = SettingsConfigDict(frozen=True, extra="ignore", env_file=None)
+class BoardsEnv(StackSettings):
+    """The stack's own port settings (same variables, same defaults), plus the compose-only UIs."""
 
-    prometheus_port: int = 9090
-    public_http_port: int = 8080
-    shorten_port: int = 8001
-    analytics_port: int = 8002
-    redirect_replica_ports: str = "8011,8012,8013"
-    aggregator_web_ports: str = "6061,6062,6063"
     grafana_port: int = 3000
     dozzle_port: int = 9999
 
@@ -56,20 +50,18 @@ def boards(env: BoardsEnv) -> list[Board]:
         Board("shorten /metrics", f"http://127.0.0.1:{env.shorten_port}/metrics", "="),
         Board("analytics /metrics", f"http://127.0.0.1:{env.analytics_port}/metrics", "="),
     ]
-    for n, port in enumerate(_ports(env.redirect_replica_ports), start=1):
+    for n, port in enumerate(env.redirect_ports, start=1):
         rows.append(Board(f"redirect-{n} /metrics", f"http://127.0.0.1:{port}/metrics", "="))
-    for n, port in enumerate(_ports(env.aggregator_web_ports), start=1):
+    for n, port in enumerate(env.aggregator_ports, start=1):
         rows.append(Board(f"aggregator-{n} /metrics", f"http://127.0.0.1:{port}/metrics", "="))
+    stackcheck = f"http://127.0.0.1:{env.stackcheck_port}"
+    rows.append(Board("stack check /metrics (Redis memory)", f"{stackcheck}/metrics", "="))
     grafana = f"http://127.0.0.1:{env.grafana_port}"
     rows += [
         Board("Grafana (compose stack): Architecture Flow", f"{grafana}/d/architecture-flow", f"{grafana}/api/health"),
         Board("Dozzle logs (compose stack)", f"http://127.0.0.1:{env.dozzle_port}", "="),
     ]
     return rows
-
-
-def _ports(csv: str) -> list[int]:
-    return [int(p) for p in csv.split(",") if p.strip()]
 
 
 def _probe(client: httpx.Client, url: str) -> str:
