@@ -11,6 +11,13 @@ from platformkit.settings import ServerName
 
 log = logging.getLogger(__name__)
 
+# How long a server keeps an idle keep-alive connection. nginx reuses idle upstream connections
+# for up to its upstream `keepalive_timeout` (60 s in both nginx configs); a server that closes
+# first races nginx's next request on that connection, and nginx does not retry a POST
+# elsewhere, so the client gets a 502. hypercorn's and uvicorn's default is 5 s. The server
+# must therefore outlast the proxy: tests/unit/platformkit/test_keep_alive.py checks the pair.
+KEEP_ALIVE_TIMEOUT_S = 75
+
 
 def serve(*, factory: str, server: ServerName, host: str, port: int, log_level: str = "info") -> None:
     """Run `factory` ("package.module:function", returns an ASGI app) until SIGTERM/SIGINT."""
@@ -46,6 +53,7 @@ def serve(*, factory: str, server: ServerName, host: str, port: int, log_level: 
             loop="uvloop",
             http="httptools",
             access_log=False,
+            timeout_keep_alive=KEEP_ALIVE_TIMEOUT_S,
             log_level=log_level.lower(),
         )
     else:  # pragma: no cover - ServerName is a Literal, settings validation refuses others
@@ -90,6 +98,7 @@ def _serve_hypercorn(factory: str, host: str, port: int) -> None:
     config.bind = [f"{host}:{port}"]
     config.accesslog = None
     config.graceful_timeout = 5
+    config.keep_alive_timeout = KEEP_ALIVE_TIMEOUT_S
 
     async def main() -> None:
         app = _load(factory)
