@@ -123,6 +123,7 @@ def service_programs(s: StackSettings) -> list[str]:
         "shorten-relay",
         *(f"redirect-{i}" for i in range(1, len(s.redirect_ports) + 1)),
         *(f"aggregator-{i}" for i in range(1, len(s.aggregator_ports) + 1)),
+        "retention",
         "analytics",
         "stackcheck",
     ]
@@ -266,6 +267,9 @@ def supervisor_conf(s: StackSettings) -> str:
                 ),
             )
         )
+    # The retention job at each AGGREGATOR_RETENTION_SCHEDULE time (daily); one process, so
+    # the job never runs twice at once.
+    parts.append(_program(s, "retention", f"{py} -m aggregator retention --scheduled", environment=env()))
     parts.append(_program(s, "analytics", f"{py} -m analytics serve", environment=env()))
     parts.append(_program(s, "stackcheck", f"{py} -m stackctl health-server", environment=env()))
     return "\n".join(parts)

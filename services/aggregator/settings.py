@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+from croniter import croniter
 from platformkit.settings import InfraSettings
 from pydantic import model_validator
 
@@ -35,6 +36,9 @@ class AggregatorSettings(InfraSettings):
     aggregator_max_future_skew_s: int = 3600
     # ClickHouse: monthly partitions older than this many months are dropped by `retention`.
     aggregator_clickhouse_retention_months: int = 13
+    # When the stack's `retention` program runs the job: a cron expression in UTC (five fields,
+    # or six with seconds last). Daily, outside business hours.
+    aggregator_retention_schedule: str = "17 3 * * *"
     # The window table (faust): tumbling 1-minute windows, kept 15 minutes, written to the
     # table (and its changelog) at most every 5 s.
     aggregator_window_s: int = 60
@@ -62,6 +66,9 @@ class AggregatorSettings(InfraSettings):
             raise ValueError("need flush_min_s <= flush_max_s <= 10.0")
         if not 0 <= self.aggregator_lag_low < self.aggregator_lag_high:
             raise ValueError("need 0 <= aggregator_lag_low < aggregator_lag_high")
+        if not croniter.is_valid(self.aggregator_retention_schedule):
+            raise ValueError(f"aggregator_retention_schedule is not a cron expression: "
+                             f"{self.aggregator_retention_schedule!r}")
         if self.aggregator_ledger_retention_days < 7:
             raise ValueError("the ledger must keep ids at least as long as the clicks topic (7 days)")
         return self

@@ -2,6 +2,8 @@
 
 from datetime import datetime, timedelta
 
+from croniter import croniter
+
 
 def month_index(year: int, month: int) -> int:
     return year * 12 + (month - 1)
@@ -29,3 +31,9 @@ def ledger_cutoff(now: datetime, retention: timedelta) -> datetime:
     pruned id can never come back and be counted twice.
     """
     return now - retention
+
+
+def seconds_until_next_run(schedule: str, now: datetime) -> float:
+    """Seconds from `now` (aware, UTC) to the next time the cron `schedule` names (> 0)."""
+    following: datetime = croniter(schedule, now).get_next(datetime)
+    return max((following - now).total_seconds(), 0.001)

@@ -1,4 +1,5 @@
-"""`python -m aggregator worker | replay-clicks --from ISO [--to ISO] [--code C ...] | retention`."""
+"""`python -m aggregator worker | replay-clicks --from ISO [--to ISO] [--code C ...]
+| retention [--dry-run | --scheduled]`."""
 
 import argparse
 import asyncio
@@ -28,7 +29,10 @@ def parser() -> argparse.ArgumentParser:
     replay.add_argument("--code", action="append", default=[], help="only these codes (repeatable)")
     replay.add_argument("--batch-size", type=int, default=5000)
     retention = sub.add_parser("retention", help="drop old ClickHouse partitions, prune the id ledger")
-    retention.add_argument("--dry-run", action="store_true")
+    when = retention.add_mutually_exclusive_group()
+    when.add_argument("--dry-run", action="store_true", help="print what would be removed")
+    when.add_argument("--scheduled", action="store_true",
+                      help="keep running; run the job at each AGGREGATOR_RETENTION_SCHEDULE time")
     return p
 
 
@@ -54,6 +58,10 @@ def main(argv: list[str] | None = None) -> None:
             settings, start=args.from_, end=args.to, codes=set(args.code), batch_size=args.batch_size,
         ))
         raise SystemExit(code)
+    elif args.scheduled:
+        from aggregator.entrypoints.retention import run_retention_on_schedule
+
+        asyncio.run(run_retention_on_schedule(settings))
     else:
         from aggregator.entrypoints.retention import run_retention
 

@@ -1,4 +1,7 @@
-"""`python -m aggregator retention`: the documented retention job (run daily, e.g. from cron).
+"""`python -m aggregator retention [--dry-run | --scheduled]`: the retention job.
+
+Run once, or with `--scheduled` as a long-lived process that runs it at every time the cron
+expression AGGREGATOR_RETENTION_SCHEDULE names (the native stack's `retention` program: daily).
 
 - ClickHouse: drops monthly partitions older than AGGREGATOR_CLICKHOUSE_RETENTION_MONTHS from
   click_events and every rollup table (ALTER TABLE ... DROP PARTITION: works on 18.16, which
@@ -8,14 +11,18 @@
   counters and are never pruned.
 """
 
+import asyncio
+import logging
 from datetime import UTC, datetime, timedelta
 
 from aggregator.adapters.clickhouse import ALL_TABLES
 from aggregator.adapters.metrics import AggregatorMetrics
 from aggregator.adapters.postgres import prune_ledger
 from aggregator.bootstrap import open_runtime
-from aggregator.domain.retention import ledger_cutoff, partitions_to_drop
+from aggregator.domain.retention import ledger_cutoff, partitions_to_drop, seconds_until_next_run
 from aggregator.settings import AggregatorSettings
+
+log = logging.getLogger(__name__)
 
 
 async def run_retention(settings: AggregatorSettings, *, dry_run: bool, now: datetime | None = None) -> None:
@@ -40,3 +47,17 @@ async def run_retention(settings: AggregatorSettings, *, dry_run: bool, now: dat
                   flush=True)
     finally:
         await runtime.close()
+
+
+async def run_retention_on_schedule(settings: AggregatorSettings) -> None:
+    """Forever: wait for the next scheduled time, run the job. A failed run (a store down) is
+    logged and the next time comes round as usual: every run redoes whatever is still due."""
+    schedule = settings.aggregator_retention_schedule
+    while True:
+        delay = seconds_until_next_run(schedule, datetime.now(UTC))
+        log.info("retention: next run in %.0f s (schedule %r, UTC)", delay, schedule)
+        await asyncio.sleep(delay)
+        try:
+            await run_retention(settings, dry_run=False)
+        except Exception:
+            log.exception("retention run failed; it is retried at the next scheduled time")

@@ -3,8 +3,10 @@
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from aggregator.domain.retention import ledger_cutoff, oldest_kept_month, partitions_to_drop
+from aggregator.domain.retention import ledger_cutoff, oldest_kept_month, partitions_to_drop, seconds_until_next_run
 from aggregator.domain.windows import MinuteCount, merge_counts
+from aggregator.settings import AggregatorSettings
+from pydantic import ValidationError
 
 pytestmark = pytest.mark.unit
 
@@ -48,3 +50,25 @@ def test_minute_counts_merge_humans_and_bots_per_window() -> None:
         MinuteCount(code="b", minute=m1, clicks=2, bot_clicks=0),
     ]
 
+
+
+@pytest.mark.parametrize(
+    ("schedule", "now", "seconds"),
+    [
+        ("17 3 * * *", datetime(2026, 11, 27, 3, 0, tzinfo=UTC), 17 * 60),
+        ("17 3 * * *", datetime(2026, 11, 27, 3, 17, tzinfo=UTC), 24 * 3600),  # just ran: tomorrow
+        ("17 3 * * *", datetime(2026, 11, 27, 5, 0, tzinfo=UTC), 22 * 3600 + 17 * 60),
+        ("0 0 1 * *", datetime(2026, 12, 31, 23, 0, tzinfo=UTC), 3600),  # across a year
+        ("* * * * * */10", datetime(2026, 11, 27, 5, 0, 4, tzinfo=UTC), 6),  # 6th field: seconds
+    ],
+)
+def test_the_next_scheduled_run(schedule: str, now: datetime, seconds: float) -> None:
+    assert seconds_until_next_run(schedule, now) == seconds
+
+
+def test_a_schedule_that_is_not_cron_is_refused_at_start(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AGGREGATOR_RETENTION_SCHEDULE", "every day at three")
+    with pytest.raises(ValidationError, match="not a cron expression"):
+        AggregatorSettings()
+    monkeypatch.setenv("AGGREGATOR_RETENTION_SCHEDULE", "17 3 * * *")
+    assert AggregatorSettings().aggregator_retention_schedule == "17 3 * * *"
