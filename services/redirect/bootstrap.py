@@ -2,7 +2,6 @@
 inside the lifespan, never at import time, and closed on the way out (clicks flushed first)."""
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -148,14 +147,28 @@ async def build_runtime(settings: RedirectSettings, registry: CollectorRegistry)
         projector_task = asyncio.create_task(projector.run(), name="links-projector")
         yield Runtime(core=core, store=store, projector=projector)
     finally:
-        if projector_task is not None:
-            projector_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await projector_task
+        # Click events first: they are the data at stake (the read model is rebuilt from the topic).
         await clicks.close(settings.redirect_shutdown_flush_timeout_seconds)
+        if projector_task is not None:
+            await _stop_projector(projector, projector_task, timeout=PROJECTOR_STOP_TIMEOUT_S)
         await dead_letters.aclose()
         await store.aclose()
         registry.unregister(collector)
+
+
+# One fetch timeout (0.5 s) plus a reader stop; a projector still running after this is left behind.
+PROJECTOR_STOP_TIMEOUT_S = 5.0
+
+
+async def _stop_projector(projector: LinksProjector, task: "asyncio.Task[None]", *, timeout: float) -> None:
+    """Stop the projector's loop (flag and cancel) and wait a bounded time: shutdown never hangs on it."""
+    projector.stop()
+    task.cancel()
+    done, _ = await asyncio.wait({task}, timeout=timeout)
+    if not done:
+        log.error("links projector did not stop within %.0f s; shutting down without it", timeout)
+    elif not task.cancelled() and task.exception() is not None:
+        log.error("links projector ended with an error", exc_info=task.exception())
 
 
 async def _start_projector_and_warm(settings: RedirectSettings, projector: LinksProjector, lookup: Lookup) -> None:

@@ -13,7 +13,6 @@ can within a deadline (graceful shutdown, SIGTERM).
 """
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections import Counter, deque
@@ -28,6 +27,7 @@ log = logging.getLogger(__name__)
 
 BUILD_CHUNK = 256
 BACKOFF_MAX = 5.0
+TASK_STOP_TIMEOUT_S = 5.0
 Encoded = EncodedClick
 
 
@@ -172,9 +172,15 @@ class ClickBuffer:
         """Stop the tasks, build what is left and publish it within `timeout` seconds."""
         for task in self._tasks:
             task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        if self._tasks:
+            # Bounded: a cancellation swallowed inside the Kafka client must not stop the flush.
+            ended, running = await asyncio.wait(self._tasks, timeout=TASK_STOP_TIMEOUT_S)
+            for task in ended:
+                if not task.cancelled() and task.exception() is not None:
+                    log.error("click task %s had failed", task.get_name(), exc_info=task.exception())
+            if running:
+                log.error("click tasks still running %.0f s after cancel: %s", TASK_STOP_TIMEOUT_S,
+                          sorted(t.get_name() for t in running))
         while self.build_some(len(self._raw) or 1):
             pass
         deadline = time.monotonic() + timeout

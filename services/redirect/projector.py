@@ -99,6 +99,7 @@ class LinksProjector:
         self.next_offsets: dict[int, int] = {}
         self.targets: dict[int, int] | None = None
         self._reader: Reader | None = None
+        self._stopping = False
 
     # -- state -----------------------------------------------------------------------------
     def caught_up(self) -> bool:
@@ -131,15 +132,24 @@ class LinksProjector:
                 await asyncio.sleep(retry_interval)
         self.anchored = True
 
+    def stop(self) -> None:
+        """Ask `run` to return after the batch in hand (within one fetch timeout).
+
+        Shutdown does not rely on cancelling `run` alone: a cancellation that lands inside the
+        Kafka client's own cleanup (which awaits its internal tasks and suppresses their
+        CancelledError) is swallowed, and the loop would go on fetching; this flag still ends it."""
+        self._stopping = True
+
     async def run(self, *, until_caught_up: bool = False, fetch_timeout_ms: int = 500) -> None:
-        """Consume forever (or, with `until_caught_up`, until the start end offsets are reached).
+        """Consume until `stop()` (or, with `until_caught_up`, until the start end offsets are
+        reached).
 
         Any reader failure (start or fetch) restarts the reader from this replica's own position
         after a backoff; the position is never re-read from Redis (see the module docstring)."""
         if not self.anchored:
             await self.anchor()
         backoff = 0.5
-        while True:
+        while not self._stopping:
             reader = self._reader_factory()
             try:
                 ends = await reader.start(self.next_offsets)
@@ -148,7 +158,7 @@ class LinksProjector:
                     self.targets = ends
                 for p in reader.partitions:
                     self.next_offsets.setdefault(p, 0)
-                while not (until_caught_up and self.caught_up()):
+                while not (until_caught_up and self.caught_up()) and not self._stopping:
                     records = await reader.fetch(timeout_ms=fetch_timeout_ms, max_records=self._max_records)
                     backoff = 0.5
                     if records:

@@ -1,13 +1,18 @@
 """The click pipeline: bounded buffer, drop counting, retry with stable event ids, flush on close."""
 
+import asyncio
+import contextlib
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
+import redirect.clicks
 from contracts import clicks
 from redirect.clicks import ClickBuffer
 from redirect.domain.clicks import ClickFactory
 from redirect.domain.useragent import make_classifier
 from redirect.domain.visitor import TrustedProxies, VisitorKeys, parse_networks
+from redirect.ports import EncodedClick, PublishFailed
 
 from tests.conftest import wait_until_async
 from tests.unit.redirect.fakes import FakeSink, FakeStore
@@ -95,6 +100,50 @@ async def test_close_gives_up_at_its_deadline_and_counts_the_loss() -> None:
         buf.add(f"c{i}", 1.0, HEADERS, "127.0.0.1")
     await buf.close(0.3)
     assert sink.events == [] and buf.dropped == 3
+
+
+class SwallowingSink(FakeSink):
+    """The first publish hangs and swallows the sender's cancellation (as a Kafka client can),
+    so the sender task outlives close()'s cancel."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.hanging = asyncio.Event()
+        self.release = asyncio.Event()
+
+    async def publish(self, events: Sequence[EncodedClick]) -> None:
+        if not self.hanging.is_set():
+            self.hanging.set()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.release.wait()
+            raise PublishFailed("interrupted")
+        await super().publish(events)
+
+
+async def test_a_sender_that_ignores_cancel_does_not_stop_the_flush(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(redirect.clicks, "TASK_STOP_TIMEOUT_S", 0.2)
+    sink = SwallowingSink()
+    buf = buffer(sink)
+    buf.start()
+    buf.add("c0", 1.0, HEADERS, "127.0.0.1")
+
+    async def hanging() -> bool:
+        return sink.hanging.is_set()
+
+    await wait_until_async(hanging, timeout=5, what="the first publish in flight")
+    for i in range(1, 4):
+        buf.add(f"c{i}", 1.0, HEADERS, "127.0.0.1")
+    closing = asyncio.create_task(buf.close(2.0))
+    try:
+        # asyncio.wait, not wait_for: a timeout must not cancel close() (whose cleanup could
+        # itself swallow that cancellation and make a hung close look finished).
+        done, _ = await asyncio.wait({closing}, timeout=5)
+        assert closing in done, "close() hung on a sender task that ignored its cancel"
+    finally:
+        closing.cancel()
+        sink.release.set()
+    assert sorted(codes(sink.events)) == ["c0", "c1", "c2", "c3"]  # the hung batch went back and out
+    assert sink.closed
 
 
 async def test_an_unbuildable_click_is_dropped_and_the_rest_go_on() -> None:

@@ -9,6 +9,7 @@ import pytest
 from contracts import deadletter, links
 from contracts.links import LinkCreated, LinkDeleted, LinkEvent, LinkUpdated
 from redirect.adapters.kafka_links import Record
+from redirect.bootstrap import _stop_projector
 from redirect.domain.l1 import L1Cache
 from redirect.domain.links import Link
 from redirect.metrics import RedirectStats
@@ -164,3 +165,42 @@ async def test_a_failing_reader_is_restarted_from_this_replicas_own_position() -
     await asyncio.wait_for(proj.run(until_caught_up=True), 10)
     assert len(readers) == 2 and readers[0].stopped
     assert set(store.links) == {"aaaaaaa", "bbbbbbb"}
+
+
+class SwallowingReader(FakeReader):
+    """Swallows a cancellation, as the Kafka client does when one lands in its own cleanup
+    (it awaits its internal tasks and suppresses their CancelledError)."""
+
+    swallow = True
+
+    async def fetch(self, *, timeout_ms: int, max_records: int) -> list[Record]:
+        try:
+            await asyncio.sleep(timeout_ms / 1000)
+        except asyncio.CancelledError:
+            if not self.swallow:
+                raise
+        return await super().fetch(timeout_ms=timeout_ms, max_records=max_records)
+
+
+async def test_shutdown_stops_the_projector_even_when_its_cancellation_is_swallowed() -> None:
+    reader = SwallowingReader(TOPIC[:2])
+    proj = LinksProjector(reader_factory=lambda: reader, store=FakeStore(), stats=RedirectStats())
+    proj.start_from({})
+    task = asyncio.create_task(proj.run(fetch_timeout_ms=50))
+    async def started() -> bool:
+        return bool(reader.position)
+
+    await wait_until_async(started, timeout=5, what="the reader started")
+    try:
+        await asyncio.wait_for(_stop_projector(proj, task, timeout=2), 10)
+        assert task.done() and reader.stopped
+    finally:
+        reader.swallow = False  # let a projector that did not stop die with the test
+        task.cancel()
+
+
+async def test_a_projector_that_never_stops_does_not_hold_up_shutdown() -> None:
+    never = asyncio.create_task(asyncio.Event().wait())
+    proj = LinksProjector(reader_factory=lambda: FakeReader([]), store=FakeStore(), stats=RedirectStats())
+    await asyncio.wait_for(_stop_projector(proj, never, timeout=0.2), 5)  # returns; logs the leftover
+    never.cancel()
