@@ -1,14 +1,16 @@
 """The compose stack's combined /healthz and /readyz (nginx serves them publicly).
 
 Same answers as the native `stackctl health-server` (infra/stackctl/healthapp.py): /healthz asks
-every service's /healthz; /readyz probes every component and every service's /readyz. Only the
-addresses differ: compose host names instead of 127.0.0.1:<port>.
+every service's /healthz; /readyz probes every component and every service's /readyz; /metrics
+reports Redis memory per role. Only the addresses differ: compose host names instead of
+127.0.0.1:<port>.
 """
 
 from functools import partial
 
 from contracts.topics import ALL_TOPICS
 from stackctl.checks import Probe, run_probes
+from stackctl.healthapp import redis_memory_route
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -99,4 +101,5 @@ def create_app() -> Starlette:
     async def readyz(_: Request) -> JSONResponse:
         return await report({**infra_probes(settings), **service_probes(settings, "/readyz")})
 
-    return Starlette(routes=[Route("/healthz", healthz), Route("/readyz", readyz)])
+    redis_urls = {"primary": settings.redis_url, "replica": settings.redis_replica_url}
+    return Starlette(routes=[Route("/healthz", healthz), Route("/readyz", readyz), redis_memory_route(redis_urls)])

@@ -28,7 +28,21 @@ def _wait(s: StackSettings, probes: dict[str, checks.Probe], *, timeout: float, 
         time.sleep(0.5)
 
 
+def refuse_busy_ports(s: StackSettings) -> None:
+    """Before a first start: every port must be free. A port another process holds (another
+    checkout's stack, a system service) would otherwise make a program crash-loop, or worse,
+    let a readiness probe pass against someone else's server."""
+    busy = {name: port for name, port in checks.stack_ports(s).items() if checks.port_in_use(port)}
+    if busy:
+        ports = ", ".join(f"{name} {port}" for name, port in busy.items())
+        raise SystemExit(f"[stack] ports in use by processes this stack does not run: {ports}. "
+                         "Stop them (another checkout: `./justw down` there), or choose other ports "
+                         "in .env (see .env.example).")
+
+
 def up(s: StackSettings, *, infra_only: bool) -> None:
+    if supervisor.supervisord_pid(s) is None:
+        refuse_busy_ports(s)
     bootstrap.ensure_api_key(s)
     bootstrap.ensure_visitor_key_secret(s)
     render.render_all(s)

@@ -71,11 +71,11 @@ async def _redis_info(port: int) -> dict[str, object]:
         await client.aclose()
 
 
-async def redis_memory(port: int) -> tuple[int, int]:
-    """(used_memory, maxmemory) from INFO memory."""
+async def redis_memory(url: str) -> tuple[int, int]:
+    """(used_memory, maxmemory) from INFO memory of the Redis at `url`."""
     import redis.asyncio as aioredis
 
-    client = aioredis.Redis(host="127.0.0.1", port=port, socket_timeout=3, socket_connect_timeout=3)
+    client = aioredis.Redis.from_url(url, socket_timeout=3, socket_connect_timeout=3)
     try:
         info = await client.info("memory")
         return int(info["used_memory"]), int(info.get("maxmemory", 0))

@@ -36,16 +36,23 @@ def create_app() -> Starlette:
     async def readyz(_: Request) -> JSONResponse:
         return await report({**checks.infra_probes(settings), **checks.service_probes(settings, "/readyz")})
 
+    redis_urls = {"primary": f"redis://127.0.0.1:{settings.redis_port}/0",
+                  "replica": f"redis://127.0.0.1:{settings.redis_replica_port}/0"}
+    return Starlette(routes=[Route("/healthz", healthz), Route("/readyz", readyz), redis_memory_route(redis_urls)])
+
+
+def redis_memory_route(redis_urls: dict[str, str]) -> Route:
+    """`/metrics` with Redis memory (the cache tier's capacity signal) per role, read at scrape
+    time from each Redis in `redis_urls` (role -> URL). The compose stack's check serves it too."""
     registry = CollectorRegistry()
     used = Gauge("stack_redis_used_memory_bytes", "Redis INFO used_memory", ["role"], registry=registry)
     limit = Gauge("stack_redis_maxmemory_bytes", "Redis INFO maxmemory (0 = no limit)", ["role"], registry=registry)
     scrape_metrics = metrics_route(registry).endpoint
 
     async def metrics(request: Request) -> Response:
-        """Redis memory (the cache tier's capacity signal), read at scrape time."""
-        roles = {"primary": settings.redis_port, "replica": settings.redis_replica_port}
-        results = await asyncio.gather(*(checks.redis_memory(port) for port in roles.values()), return_exceptions=True)
-        for role, result in zip(roles, results, strict=True):
+        results = await asyncio.gather(*(checks.redis_memory(url) for url in redis_urls.values()),
+                                       return_exceptions=True)
+        for role, result in zip(redis_urls, results, strict=True):
             if isinstance(result, BaseException):
                 # No answer: no sample (absent, not a stale value); TargetDown/readyz tell why.
                 for gauge in (used, limit):
@@ -57,4 +64,4 @@ def create_app() -> Starlette:
         response: Response = await scrape_metrics(request)
         return response
 
-    return Starlette(routes=[Route("/healthz", healthz), Route("/readyz", readyz), Route("/metrics", metrics)])
+    return Route("/metrics", metrics)
