@@ -23,7 +23,7 @@ REDIRECT = {
     *HTTP,
 }
 AGGREGATOR = {
-    "aggregator_consumer_lag",  # per topic and partition, consumer group = the aggregator app
+    "aggregator_consumer_lag",  # per consumer group, topic and partition
     "aggregator_postgres_write_seconds",
     "aggregator_clickhouse_insert_seconds", "aggregator_clickhouse_batch_rows",
     "aggregator_events_dead_lettered_total",

@@ -13,8 +13,8 @@ class AggregatorMetrics:
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
         self.consumer_lag = Gauge(
-            "aggregator_consumer_lag", "Records behind the partition's high watermark",
-            ["topic", "partition"], registry=r,
+            "aggregator_consumer_lag", "Records behind the partition's high watermark, per consumer group",
+            ["group", "topic", "partition"], registry=r,
         )
         self.clickhouse_insert_seconds = Histogram(
             "aggregator_clickhouse_insert_seconds", "ClickHouse insert latency per batch",

@@ -124,7 +124,7 @@ def create_app(settings: AggregatorSettings, metrics: AggregatorMetrics) -> faus
         lags.keep_only(owned)
         for p in owned:
             lags.set_highwater(p, app.consumer.highwater(faust.types.TP(settings.topic_clicks, p)))
-            metrics.consumer_lag.labels(settings.topic_clicks, str(p)).set(lags.lag(p))
+            metrics.consumer_lag.labels(settings.aggregator_app_id, settings.topic_clicks, str(p)).set(lags.lag(p))
         return lags.total()
 
     def record_outcome(outcome: BatchOutcome) -> None:

@@ -113,7 +113,7 @@ async def test_window_table_holds_the_deduplicated_minute_counts() -> None:
 
 
 async def test_workers_expose_metrics_and_readiness() -> None:
-    names = ("aggregator_consumer_lag{", "aggregator_clickhouse_insert_seconds_bucket",
+    names = ('aggregator_consumer_lag{group="aggregator",', "aggregator_clickhouse_insert_seconds_bucket",
              "aggregator_clickhouse_batch_rows_bucket", "aggregator_postgres_write_seconds_bucket",
              "aggregator_events_processed_total", "aggregator_events_deduplicated_total",
              "aggregator_events_dead_lettered_total", "aggregator_flush_interval_seconds")
