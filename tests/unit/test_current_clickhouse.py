@@ -1,0 +1,147 @@
+"""The ClickHouse schema, the aggregator's writes and retention SQL, and the analytics queries
+also run on *current* ClickHouse, not only on Debian's 18.16 that the native stack runs (the
+compose stack runs a current server). chDB is the ClickHouse engine embedded in-process: the
+same SQL goes to a real, current ClickHouse without a server. The adapters' own code builds
+every statement; only the transport differs (HTTP to the server there, a call into chDB here)."""
+
+import tempfile
+import threading
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from aggregator.adapters.clickhouse import ALL_TABLES, ClickHouse, ClickHouseEvents
+from aggregator.adapters.metrics import AggregatorMetrics
+from aggregator.domain.clicks import ClickRow
+from analytics.adapters.clickhouse import ClickHouseEvents as AnalyticsStore
+from analytics.domain.model import DIRECT
+from analytics.domain.queries import StatsQuery, TopQuery
+from chdb import session as chdb_session
+from clickhouse_sqlalchemy.drivers.http.base import ClickHouseDialect_http
+from clickhouse_sqlalchemy.drivers.http.escaper import Escaper
+from sqlalchemy.sql.elements import TextClause
+from stackctl.migrate import clickhouse_statements
+
+pytestmark = pytest.mark.unit
+
+ROOT = Path(__file__).resolve().parents[2]
+DATABASE = "shortlink"
+NOW = datetime.now(UTC).replace(second=0, microsecond=0)
+
+
+@pytest.fixture(scope="module")
+def engine() -> Iterator[Any]:
+    with tempfile.TemporaryDirectory() as path:
+        session = chdb_session.Session(path)
+        version = str(session.query("SELECT version()", "TabSeparated")).strip()
+        assert int(version.split(".")[0]) >= 24, version  # a current server, not 18.16
+        session.query(f"CREATE DATABASE IF NOT EXISTS {DATABASE}")
+        try:
+            yield session
+        finally:
+            session.close()
+
+
+def schema_statements() -> list[str]:
+    files = sorted(ROOT.glob("services/*/adapters/sql/clickhouse/*.sql"), key=lambda p: (p.name, str(p)))
+    assert files
+    return [st for f in files for st in clickhouse_statements(f.read_text())]
+
+
+def over_chdb(session: Any) -> httpx.AsyncClient:
+    """The aggregator's HTTP client, answered by chDB: statement in the body, or (INSERT ...
+    FORMAT) in the `query` parameter with the rows in the body, as the HTTP interface takes them."""
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        assert request.url.params["database"] == DATABASE
+        query = request.url.params.get("query")
+        body = request.content.decode()
+        sql = f"{query}\n{body}" if query else body
+        session.query(f"USE {DATABASE}")
+        try:
+            return httpx.Response(200, text=str(session.query(sql, "TabSeparated")))
+        except Exception as exc:
+            return httpx.Response(500, text=str(exc))
+
+    return httpx.AsyncClient(base_url="http://clickhouse", transport=httpx.MockTransport(handle))
+
+
+class AnalyticsOnChdb(AnalyticsStore):
+    """The analytics adapter's statements, compiled by clickhouse-sqlalchemy, run on chDB."""
+
+    def __init__(self, session: Any) -> None:
+        super().__init__(engine=None)  # type: ignore[arg-type]
+        self._session = session
+        self._lock = threading.Lock()
+
+    def _fetch(self, statement: TextClause, params: Any) -> list[tuple[Any, ...]]:
+        # As the HTTP driver does: compile for its dialect, then `sql % escaped parameters`.
+        compiled = statement.bindparams(**params).compile(
+            dialect=ClickHouseDialect_http(), compile_kwargs={"render_postcompile": True})
+        sql = compiled.string % Escaper().escape(compiled.params)
+        with self._lock:  # one chDB session, queried from asyncio.to_thread workers
+            self._session.query(f"USE {DATABASE}")
+            text = str(self._session.query(sql, "TabSeparated"))
+        return [tuple(line.split("\t")) for line in text.splitlines() if line]
+
+
+def click(code: str, at: datetime, *, visitor: str, bot: int = 0, referrer_host: str = "",
+          country: str = "DE", event_id: str | None = None) -> ClickRow:
+    return ClickRow(event_id=event_id or str(uuid.uuid4()), code=code, occurred_at=int(at.timestamp()),
+                    visitor_key=visitor, referrer=f"https://{referrer_host}/" if referrer_host else "",
+                    referrer_host=referrer_host, country=country, device="mobile", is_bot=bot)
+
+
+def test_the_schema_applies_and_reapplies(engine: Any) -> None:
+    for _ in range(2):  # `just migrate` is idempotent (IF NOT EXISTS everywhere)
+        for statement in schema_statements():
+            engine.query(f"USE {DATABASE}")
+            engine.query(statement)
+    tables = set(str(engine.query(f"SHOW TABLES FROM {DATABASE}", "TabSeparated")).split())
+    assert set(ALL_TABLES) <= tables
+
+
+async def test_writes_rollups_queries_and_retention(engine: Any) -> None:
+    test_the_schema_applies_and_reapplies(engine)
+    code, other = "chdb" + uuid.uuid4().hex[:8], "chdbo" + uuid.uuid4().hex[:8]
+    twice = str(uuid.uuid4())
+    rows = [
+        click(code, NOW - timedelta(minutes=3), visitor="a", referrer_host="news.example", event_id=twice),
+        click(code, NOW - timedelta(minutes=3), visitor="a", referrer_host="news.example", event_id=twice),
+        click(code, NOW - timedelta(minutes=2), visitor="b", country="FR"),
+        click(code, NOW - timedelta(minutes=1), visitor="b", country="FR"),
+        click(code, NOW - timedelta(minutes=1), visitor="bot", bot=1),
+        click(other, NOW - timedelta(minutes=1), visitor="c"),
+        click(code, NOW - timedelta(days=1000), visitor="ancient"),
+    ]
+    async with over_chdb(engine) as http:
+        clickhouse = ClickHouse(http, database=DATABASE)
+        await ClickHouseEvents(clickhouse, AggregatorMetrics()).insert(rows)
+
+        store = AnalyticsOnChdb(engine)
+        start, end = NOW - timedelta(hours=1), NOW + timedelta(minutes=1)
+        stats = await store.range_stats(StatsQuery(code=code, start=start, end=end, interval="minute",
+                                                   include_bots=False))
+        # The event stored twice counts once; the bot click is apart; the ancient one is outside.
+        assert (stats.clicks, stats.unique_visitors) == (3, 2)
+        assert [(p.t, p.clicks) for p in stats.series] == [
+            (NOW - timedelta(minutes=3), 1), (NOW - timedelta(minutes=2), 1), (NOW - timedelta(minutes=1), 1)]
+        assert {(s.value, s.clicks) for s in stats.countries} == {("FR", 2), ("DE", 1)}
+        assert {(s.value, s.clicks) for s in stats.referrers} == {("news.example", 1), (DIRECT, 2)}
+        assert {(s.value, s.clicks) for s in stats.devices} == {("mobile", 3)}
+        with_bots = await store.range_stats(StatsQuery(code=code, start=start, end=end, interval="hour",
+                                                       include_bots=True))
+        assert with_bots.clicks == 4
+        top = await store.top(TopQuery(window="1h", start=start, end=end, limit=10, include_bots=False))
+        assert [(t.code, t.clicks) for t in top if t.code in {code, other}] == [(code, 3), (other, 1)]
+
+        ancient = (NOW - timedelta(days=1000)).strftime("%Y%m")
+        for table in ALL_TABLES:
+            assert ancient in await clickhouse.active_partitions(table), table
+            await clickhouse.drop_partition(table, ancient)
+            assert ancient not in await clickhouse.active_partitions(table), table
+        await store.ping()
