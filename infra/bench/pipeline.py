@@ -25,10 +25,10 @@ from pathlib import Path
 
 import asyncpg
 import httpx
-from aggregator.adapters.kafka import topic_partitions
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from contracts import clicks
 from pipeline_kafka import expected_counts, produce, synthetic
+from platformkit.kafka import topic_partitions
 
 ROOT = Path(__file__).resolve().parents[2]
 KAFKA = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")

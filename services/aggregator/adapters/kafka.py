@@ -48,19 +48,6 @@ class ReplayProgress:
         return sum(self.position[p] - self.start[p] for p in self.end)
 
 
-async def topic_partitions(bootstrap_servers: str, topic: str) -> list[int]:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=10000)
-    await admin.start()
-    try:
-        [described] = await admin.describe_topics([topic])
-    finally:
-        await admin.close()
-    partitions = sorted(p["partition"] for p in described["partitions"])
-    if described["error_code"] != 0 or not partitions:
-        raise RuntimeError(f"topic {topic!r} not found (error {described['error_code']})")
-    return partitions
-
-
 async def plan_range(
     consumer: AIOKafkaConsumer, topic: str, partitions: list[int], *, from_ms: int, to_ms: int | None
 ) -> tuple[list[TopicPartition], dict[int, int], dict[int, int]]:

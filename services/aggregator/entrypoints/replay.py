@@ -17,8 +17,9 @@ from typing import TextIO
 
 from aiokafka import AIOKafkaConsumer
 from contracts.deadletter import MessageDeadLettered
+from platformkit.kafka import topic_partitions
 
-from aggregator.adapters.kafka import ReplayProgress, plan_range, read_range, topic_partitions
+from aggregator.adapters.kafka import ReplayProgress, plan_range, read_range
 from aggregator.adapters.metrics import AggregatorMetrics
 from aggregator.bootstrap import open_runtime, pipeline_config
 from aggregator.pipeline import process_batch

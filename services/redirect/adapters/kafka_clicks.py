@@ -16,6 +16,7 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from aiokafka.partitioner import murmur2
+from platformkit.kafka import start_producer
 
 from redirect.ports import EncodedClick, PublishFailed
 
@@ -54,9 +55,8 @@ class KafkaClickSink:
 
     async def _started(self) -> AIOKafkaProducer:
         if self._producer is None:
-            producer = AIOKafkaProducer(**self._config)
+            producer = await start_producer(self._config)
             try:
-                await producer.start()
                 partitions = await producer.partitions_for(self._topic)
             except BaseException:
                 await producer.stop()

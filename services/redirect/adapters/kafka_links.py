@@ -11,8 +11,8 @@ from collections.abc import Mapping
 from typing import Any, NamedTuple
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
 from contracts import deadletter
+from platformkit.kafka import start_producer, topic_partitions
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +50,7 @@ class LinksReader:
     async def start(self, offsets: Mapping[int, int]) -> dict[int, int]:
         """Assign every partition, seek to `offsets` (0 where absent); return the end offsets now."""
         consumer = self._consumer
-        partitions = await self._partitions()
+        partitions = await topic_partitions(self._bootstrap_servers, self.topic, client_id=self._client_id)
         await consumer.start()
         try:
             self._tps = [TopicPartition(self.topic, p) for p in partitions]
@@ -62,18 +62,6 @@ class LinksReader:
             await consumer.stop()
             raise
         return {tp.partition: off for tp, off in ends.items()}
-
-    async def _partitions(self) -> list[int]:
-        admin = AIOKafkaAdminClient(bootstrap_servers=self._bootstrap_servers, client_id=self._client_id)
-        await admin.start()
-        try:
-            [described] = await admin.describe_topics([self.topic])
-        finally:
-            await admin.close()
-        partitions = sorted(p["partition"] for p in described["partitions"])
-        if described["error_code"] != 0 or not partitions:
-            raise LookupError(f"topic {self.topic!r} not found (error code {described['error_code']})")
-        return partitions
 
     async def fetch(self, *, timeout_ms: int, max_records: int) -> list[Record]:
         batches = await self._consumer.getmany(timeout_ms=timeout_ms, max_records=max_records)
@@ -107,13 +95,7 @@ class DeadLetters:
 
     async def publish(self, record: deadletter.MessageDeadLettered, *, key: bytes | None) -> None:
         if self._producer is None:
-            producer = AIOKafkaProducer(**self._config)
-            try:
-                await producer.start()
-            except BaseException:
-                await producer.stop()
-                raise
-            self._producer = producer
+            self._producer = await start_producer(self._config)
         await self._producer.send_and_wait(self._topic, deadletter.encode(record), key=key)
 
     async def aclose(self) -> None:

@@ -17,6 +17,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind
+from platformkit.kafka import start_producer
 from telemetry import tracing
 
 from shorten.ports import OutboxRecord, PublishFailed
@@ -56,13 +57,7 @@ class KafkaPublisher:
 
     async def _started(self) -> AIOKafkaProducer:
         if self._producer is None:
-            producer = AIOKafkaProducer(**self._config)
-            try:
-                await producer.start()
-            except BaseException:
-                await producer.stop()
-                raise
-            self._producer = producer
+            self._producer = await start_producer(self._config)
         return self._producer
 
     async def _discard(self, timeout: float | None = None) -> None:

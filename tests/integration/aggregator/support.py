@@ -15,10 +15,10 @@ from types import TracebackType
 
 import asyncpg
 import httpx
-from aggregator.adapters.kafka import topic_partitions
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from contracts import clicks, deadletter
 from contracts.deadletter import MessageDeadLettered
+from platformkit.kafka import topic_partitions
 
 from tests.conftest import ROOT, wait_until_async
 

@@ -29,6 +29,7 @@ from contracts import clicks, links
 from contracts.clicks import LinkClicked
 from contracts.errors import InvalidEvent
 from contracts.links import LinkDeleted, LinkEvent
+from platformkit.kafka import topic_partitions
 
 from tests.conftest import ROOT, public_url, redirect_replica_urls, wait_until_async
 
@@ -97,13 +98,7 @@ class Raw:
 async def _consumer(topic: str, start: Mapping[int, int] | None) -> tuple[AIOKafkaConsumer, dict[int, int]]:
     consumer = AIOKafkaConsumer(bootstrap_servers=KAFKA, group_id=None, enable_auto_commit=False)
     await consumer.start()
-    admin = AIOKafkaAdminClient(bootstrap_servers=KAFKA)
-    await admin.start()
-    try:
-        [described] = await admin.describe_topics([topic])
-    finally:
-        await admin.close()
-    tps = [TopicPartition(topic, p["partition"]) for p in described["partitions"]]
+    tps = [TopicPartition(topic, p) for p in await topic_partitions(KAFKA, topic)]
     consumer.assign(tps)
     ends = {tp.partition: off for tp, off in (await consumer.end_offsets(tps)).items()}
     for tp in tps:

@@ -12,9 +12,9 @@ from types import TracebackType
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
 from contracts import links
 from contracts.links import LinkEvent
+from platformkit.kafka import topic_partitions
 
 KAFKA = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
 TOPIC = os.environ.get("TOPIC_LINKS", "links")
@@ -46,22 +46,10 @@ async def end_offsets(topic: str = TOPIC) -> dict[int, int]:
         return reader.start_offsets
 
 
-async def topic_partitions(topic: str) -> list[int]:
-    admin = AIOKafkaAdminClient(bootstrap_servers=KAFKA)
-    await admin.start()
-    try:
-        [described] = await admin.describe_topics([topic])
-    finally:
-        await admin.close()
-    partitions = sorted(p["partition"] for p in described["partitions"])
-    assert described["error_code"] == 0 and partitions, f"topic {topic!r}: {described}"
-    return partitions
-
-
 async def kafka_answers() -> bool:
     """True once the broker serves metadata for the links topic (e.g. after a restart)."""
     try:
-        await topic_partitions(TOPIC)
+        await topic_partitions(KAFKA, TOPIC)
     except Exception:
         return False
     return True
@@ -86,7 +74,7 @@ class LinksTopic:
         consumer = self._consumer
         try:
             await consumer.start()
-            partitions = await topic_partitions(self.topic)
+            partitions = await topic_partitions(KAFKA, self.topic)
             tps = [TopicPartition(self.topic, p) for p in partitions]
             consumer.assign(tps)
             if not self.start_offsets:
