@@ -9,12 +9,9 @@ reports Redis memory per role. Only the addresses differ: compose host names ins
 from functools import partial
 
 from contracts.topics import ALL_TOPICS
-from stackctl.checks import Probe, run_probes
-from stackctl.healthapp import redis_memory_route
+from stackctl.checks import Probe
+from stackctl.healthapp import health_app
 from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse
-from starlette.routing import Route
 
 from composectl.settings import ComposeSettings
 
@@ -85,21 +82,8 @@ def service_probes(s: ComposeSettings, path: str) -> dict[str, Probe]:
 
 def create_app() -> Starlette:
     settings = ComposeSettings()
-
-    async def report(probes: dict[str, Probe]) -> JSONResponse:
-        results = await run_probes(probes, timeout=3.0)
-        failed = {k: v for k, v in results.items() if v}
-        body = {
-            "status": "ok" if not failed else "failing",
-            "checks": {k: (v or "ok") for k, v in results.items()},
-        }
-        return JSONResponse(body, status_code=200 if not failed else 503)
-
-    async def healthz(_: Request) -> JSONResponse:
-        return await report(service_probes(settings, "/healthz"))
-
-    async def readyz(_: Request) -> JSONResponse:
-        return await report({**infra_probes(settings), **service_probes(settings, "/readyz")})
-
-    redis_urls = {"primary": settings.redis_url, "replica": settings.redis_replica_url}
-    return Starlette(routes=[Route("/healthz", healthz), Route("/readyz", readyz), redis_memory_route(redis_urls)])
+    return health_app(
+        live=lambda: service_probes(settings, "/healthz"),
+        ready=lambda: {**infra_probes(settings), **service_probes(settings, "/readyz")},
+        redis_urls={"primary": settings.redis_url, "replica": settings.redis_replica_url},
+    )

@@ -6,6 +6,7 @@ service's own /healthz or /readyz and reports them together.
 
 import asyncio
 import contextlib
+from collections.abc import Callable
 
 from prometheus_client import CollectorRegistry, Gauge
 from starlette.applications import Starlette
@@ -20,6 +21,19 @@ from stackctl.config import StackSettings
 
 def create_app() -> Starlette:
     settings = StackSettings()
+    return health_app(
+        live=lambda: checks.service_probes(settings, "/healthz"),
+        ready=lambda: {**checks.infra_probes(settings), **checks.service_probes(settings, "/readyz")},
+        redis_urls={"primary": f"redis://127.0.0.1:{settings.redis_port}/0",
+                    "replica": f"redis://127.0.0.1:{settings.redis_replica_port}/0"},
+    )
+
+
+def health_app(*, live: Callable[[], dict[str, checks.Probe]], ready: Callable[[], dict[str, checks.Probe]],
+               redis_urls: dict[str, str]) -> Starlette:
+    """/healthz (every service's own /healthz), /readyz (every component and service's /readyz)
+    and /metrics (Redis memory). The native and the compose stack differ only in the probes'
+    addresses, which `live`, `ready` and `redis_urls` give."""
 
     async def report(probes: dict[str, checks.Probe]) -> JSONResponse:
         results = await checks.run_probes(probes, timeout=3.0)
@@ -31,13 +45,11 @@ def create_app() -> Starlette:
         return JSONResponse(body, status_code=200 if not failed else 503)
 
     async def healthz(_: Request) -> JSONResponse:
-        return await report(checks.service_probes(settings, "/healthz"))
+        return await report(live())
 
     async def readyz(_: Request) -> JSONResponse:
-        return await report({**checks.infra_probes(settings), **checks.service_probes(settings, "/readyz")})
+        return await report(ready())
 
-    redis_urls = {"primary": f"redis://127.0.0.1:{settings.redis_port}/0",
-                  "replica": f"redis://127.0.0.1:{settings.redis_replica_port}/0"}
     return Starlette(routes=[Route("/healthz", healthz), Route("/readyz", readyz), redis_memory_route(redis_urls)])
 
 

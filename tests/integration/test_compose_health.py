@@ -67,3 +67,17 @@ def test_both_prometheus_configs_scrape_the_same_jobs() -> None:
 
     assert jobs(compose) == jobs(native)
     assert "stackcheck" in jobs(compose)
+
+
+async def test_compose_health_reports_each_service_by_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The compose host names (shorten, redirect-1, ...) do not resolve outside Docker: every
+    # service check fails here, and the report must say so per service, as a JSON 503.
+    async with compose_health(monkeypatch, replica_url=f"redis://127.0.0.1:{SETTINGS.redis_replica_port}/0") as c:
+        response = await c.get("/healthz")
+    from composectl.settings import ComposeSettings
+
+    assert response.status_code == 503
+    body = response.json()
+    assert body["status"] == "failing"
+    assert set(body["checks"]) == set(ComposeSettings().service_urls())
+    assert all(v != "ok" for v in body["checks"].values())
