@@ -58,6 +58,22 @@ async def lead(settings: ShortenSettings) -> None:
         await engine.dispose()
 
 
+RECANCEL_INTERVAL_S = 1.0
+
+
+def cancel_until_done(task: asyncio.Task[object], interval_s: float = RECANCEL_INTERVAL_S) -> None:
+    """Cancel `task`, and cancel it again every `interval_s` until it is done.
+
+    One cancel is not always enough: a library that awaits its own tasks while cleaning up may
+    swallow the CancelledError (the redirect projector was seen doing so inside the Kafka
+    client), and the relay would then run on until supervisord's SIGKILL. Nothing is at stake
+    either way (unmarked outbox records are published again), but a stop should stop."""
+    if task.done():
+        return
+    task.cancel()
+    asyncio.get_running_loop().call_later(interval_s, cancel_until_done, task, interval_s)
+
+
 def _log_db_retry(state: RetryCallState) -> None:
     exc = state.outcome.exception() if state.outcome is not None else None
     log.warning("relay lost PostgreSQL (attempt %d): %s", state.attempt_number, exc)
@@ -71,7 +87,7 @@ async def run(settings: ShortenSettings) -> None:
     assert task is not None
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, task.cancel)
+        loop.add_signal_handler(sig, cancel_until_done, task)
     try:
         async for attempt in AsyncRetrying(
             retry=retry_if_exception_type(_DB_ERRORS),
