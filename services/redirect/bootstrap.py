@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from contracts import deadletter
 from opentelemetry import trace
+from platformkit.tasks import cancel_and_wait
 from prometheus_client import CollectorRegistry
 from telemetry import tracing
 
@@ -163,12 +164,7 @@ PROJECTOR_STOP_TIMEOUT_S = 5.0
 async def _stop_projector(projector: LinksProjector, task: "asyncio.Task[None]", *, timeout: float) -> None:
     """Stop the projector's loop (flag and cancel) and wait a bounded time: shutdown never hangs on it."""
     projector.stop()
-    task.cancel()
-    done, _ = await asyncio.wait({task}, timeout=timeout)
-    if not done:
-        log.error("links projector did not stop within %.0f s; shutting down without it", timeout)
-    elif not task.cancelled() and task.exception() is not None:
-        log.error("links projector ended with an error", exc_info=task.exception())
+    await cancel_and_wait({task}, timeout=timeout, log=log)
 
 
 async def _start_projector_and_warm(settings: RedirectSettings, projector: LinksProjector, lookup: Lookup) -> None:

@@ -19,6 +19,7 @@ from collections import Counter, deque
 from collections.abc import Sequence
 
 from contracts.clicks import encode
+from platformkit.tasks import cancel_and_wait
 
 from redirect.domain.clicks import ClickFactory, Headers, RawClick, trace_headers
 from redirect.ports import ClickSink, EncodedClick, HotCounter, PublishFailed, StoreUnavailable
@@ -170,17 +171,8 @@ class ClickBuffer:
 
     async def close(self, timeout: float) -> None:
         """Stop the tasks, build what is left and publish it within `timeout` seconds."""
-        for task in self._tasks:
-            task.cancel()
-        if self._tasks:
-            # Bounded: a cancellation swallowed inside the Kafka client must not stop the flush.
-            ended, running = await asyncio.wait(self._tasks, timeout=TASK_STOP_TIMEOUT_S)
-            for task in ended:
-                if not task.cancelled() and task.exception() is not None:
-                    log.error("click task %s had failed", task.get_name(), exc_info=task.exception())
-            if running:
-                log.error("click tasks still running %.0f s after cancel: %s", TASK_STOP_TIMEOUT_S,
-                          sorted(t.get_name() for t in running))
+        # Bounded: a cancellation swallowed inside the Kafka client must not stop the flush.
+        await cancel_and_wait(self._tasks, timeout=TASK_STOP_TIMEOUT_S, log=log)
         while self.build_some(len(self._raw) or 1):
             pass
         deadline = time.monotonic() + timeout

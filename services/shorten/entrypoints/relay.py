@@ -7,8 +7,8 @@ with backoff; Kafka failures are retried inside OutboxRelay.drain.
 
 import asyncio
 import logging
-import signal
 
+from platformkit.tasks import run_until_signalled
 from sqlalchemy import exc as sa_exc
 from telemetry import tracing
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wait_exponential_jitter
@@ -58,43 +58,29 @@ async def lead(settings: ShortenSettings) -> None:
         await engine.dispose()
 
 
-RECANCEL_INTERVAL_S = 1.0
-
-
-def cancel_until_done(task: asyncio.Task[object], interval_s: float = RECANCEL_INTERVAL_S) -> None:
-    """Cancel `task`, and cancel it again every `interval_s` until it is done.
-
-    One cancel is not always enough: a library that awaits its own tasks while cleaning up may
-    swallow the CancelledError (the redirect projector was seen doing so inside the Kafka
-    client), and the relay would then run on until supervisord's SIGKILL. Nothing is at stake
-    either way (unmarked outbox records are published again), but a stop should stop."""
-    if task.done():
-        return
-    task.cancel()
-    asyncio.get_running_loop().call_later(interval_s, cancel_until_done, task, interval_s)
-
-
 def _log_db_retry(state: RetryCallState) -> None:
     exc = state.outcome.exception() if state.outcome is not None else None
     log.warning("relay lost PostgreSQL (attempt %d): %s", state.attempt_number, exc)
 
 
+# Within supervisord's stopwaitsecs: a relay stopped in time needs no SIGKILL.
+STOP_TIMEOUT_S = 10.0
+
+
+async def relay_forever(settings: ShortenSettings) -> None:
+    """Lead, and lead again after PostgreSQL is lost (with backoff)."""
+    async for attempt in AsyncRetrying(
+        retry=retry_if_exception_type(_DB_ERRORS),
+        wait=wait_exponential_jitter(initial=0.2, max=settings.shorten_relay_backoff_max),
+        before_sleep=_log_db_retry,
+    ):
+        with attempt:
+            await lead(settings)
+
+
 async def run(settings: ShortenSettings) -> None:
-    """Relay forever; returns after SIGTERM/SIGINT (in-flight batch abandoned unmarked: it is
-    published again by the next active relay, with the same event ids)."""
+    """Relay until SIGTERM/SIGINT (in-flight batch abandoned unmarked: it is published again by
+    the next active relay, with the same event ids)."""
     tracing.setup_tracing("shorten-relay", otlp_endpoint=settings.otel_exporter_otlp_endpoint)
-    task = asyncio.current_task()
-    assert task is not None
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, cancel_until_done, task)
-    try:
-        async for attempt in AsyncRetrying(
-            retry=retry_if_exception_type(_DB_ERRORS),
-            wait=wait_exponential_jitter(initial=0.2, max=settings.shorten_relay_backoff_max),
-            before_sleep=_log_db_retry,
-        ):
-            with attempt:
-                await lead(settings)
-    except asyncio.CancelledError:
-        log.info("relay stopped")
+    await run_until_signalled(relay_forever(settings), name="outbox-relay", stop_timeout=STOP_TIMEOUT_S, log=log)
+    log.info("relay stopped")

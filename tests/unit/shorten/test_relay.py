@@ -4,7 +4,6 @@ import asyncio
 
 import pytest
 from shorten.adapters.kafka import producer_config
-from shorten.entrypoints.relay import cancel_until_done
 from shorten.relay import OutboxRelay
 
 from tests.conftest import wait_until_async
@@ -100,27 +99,3 @@ def test_producer_is_idempotent_and_waits_for_all_replicas() -> None:
     assert config["acks"] == "all"
     assert config["bootstrap_servers"] == "k:9092"
 
-
-async def test_a_stop_ends_the_relay_even_when_one_cancel_is_swallowed() -> None:
-    swallowed = 0
-
-    async def swallows_the_first_cancel() -> str:
-        nonlocal swallowed
-        while True:
-            try:
-                await asyncio.sleep(3600)
-            except asyncio.CancelledError:
-                swallowed += 1
-                if swallowed > 1:
-                    raise
-                # as a library cleaning up its own tasks may do: the cancel is lost
-
-    task = asyncio.create_task(swallows_the_first_cancel())
-    await asyncio.sleep(0)
-    cancel_until_done(task, interval_s=0.01)
-
-    async def stopped() -> bool:
-        return task.done()
-
-    await wait_until_async(stopped, timeout=5, what="the relay task to end")
-    assert task.cancelled() and swallowed == 2
