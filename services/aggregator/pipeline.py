@@ -138,7 +138,7 @@ async def process_batch(
         await retry_until_done(lambda: dead_letters.publish(poison), what="dead-letter publish", backoff=backoff)
     unique = first_of_each_id(decoded.rows)
     inserted, duplicates, new_counts = 0, 0, list[MinuteCount]()
-    spans = traced_batch(records) if tracing.tracing_enabled() else None
+    spans = TracedBatch(records) if tracing.tracing_enabled() else None
     if unique:
         inserted, duplicates, new_counts = await retry_until_done(
             lambda: sink_rows(unique, events=events, ledger=ledger), what="sink write", backoff=backoff
@@ -187,6 +187,3 @@ class TracedBatch:
             child.end(end_time=ended)
             span.end(end_time=ended)
 
-
-def traced_batch(records: Sequence[SourceRecord]) -> TracedBatch:
-    return TracedBatch(records)

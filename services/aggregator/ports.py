@@ -24,8 +24,9 @@ class SourceRecord:
     key: bytes | None
     value: bytes | None
     timestamp_ms: int
-    # Kafka headers; the producer's W3C trace context travels here (traceparent).
-    headers: tuple[tuple[str, bytes], ...] = ()
+    # Kafka headers as the client gave them (not copied: read only when tracing is on); the
+    # producer's W3C trace context travels here (traceparent).
+    headers: Sequence[tuple[str, bytes]] = ()
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -45,8 +45,8 @@ class AggregatorSettings(InfraSettings):
     aggregator_window_expires_s: int = 900
     aggregator_window_flush_s: float = 5.0
 
-    # Gap repair: how often the committed offsets are compared with what was acked, and how long
-    # a commit may sit behind acked offsets before the partition is re-read.
+    # Gap repair (domain/gaps.py): how often each owned partition's processing frontier is
+    # checked, and how long it may sit behind processed offsets before the partition is re-read.
     aggregator_gap_check_s: float = 5.0
     aggregator_gap_stuck_s: float = 15.0
 

@@ -38,7 +38,7 @@ def to_record(event: Any) -> SourceRecord:
         topic=m.topic, partition=m.partition, offset=m.offset, key=m.key, value=m.value,
         timestamp_ms=int((m.timestamp or 0) * 1000),
         # The trace context from the redirect replica (only read when tracing is on).
-        headers=tuple(m.headers or ()),
+        headers=m.headers or (),
     )
 
 
