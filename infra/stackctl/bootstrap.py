@@ -5,9 +5,10 @@ import pwd
 import secrets
 import shutil
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
-from stackctl.config import StackSettings
+from stackctl.config import StackSettings, read_secret
 from stackctl.render import postgres_bin_dir
 
 
@@ -15,27 +16,31 @@ def say(message: str) -> None:
     print(f"[stack] {message}", flush=True)
 
 
+def _ensure_secret(path: Path, generate: Callable[[], str]) -> tuple[str, bool]:
+    """The secret stored at `path`, generated (owner-only file) when there is none; and whether
+    it was generated now."""
+    existing = read_secret(path)
+    if existing:
+        return existing, False
+    path.parent.mkdir(parents=True, exist_ok=True)
+    secret = generate()
+    path.write_text(secret + "\n")
+    path.chmod(0o600)
+    return secret, True
+
+
 def ensure_api_key(s: StackSettings) -> str:
-    s.local_dir.mkdir(parents=True, exist_ok=True)
-    if s.api_key_file.exists() and s.api_key_file.read_text().strip():
-        return s.api_key_file.read_text().strip()
-    key = "sk_local_" + secrets.token_urlsafe(32)
-    s.api_key_file.write_text(key + "\n")
-    s.api_key_file.chmod(0o600)
-    say(f"generated the local API key: {s.api_key_file} (use: Authorization: Bearer $(cat {s.api_key_file}))")
+    key, generated = _ensure_secret(s.api_key_file, lambda: "sk_local_" + secrets.token_urlsafe(32))
+    if generated:
+        say(f"generated the local API key: {s.api_key_file} (use: Authorization: Bearer $(cat {s.api_key_file}))")
     return key
 
 
 def ensure_visitor_key_secret(s: StackSettings) -> str:
     """The secret all redirect replicas share for anonymised visitor keys (generated once)."""
-    path = s.path("visitor-key-secret")
-    if path.exists() and path.read_text().strip():
-        return path.read_text().strip()
-    s.local_dir.mkdir(parents=True, exist_ok=True)
-    secret = secrets.token_urlsafe(32)
-    path.write_text(secret + "\n")
-    path.chmod(0o600)
-    say(f"generated the visitor-key secret: {path}")
+    secret, generated = _ensure_secret(s.visitor_key_secret_file, lambda: secrets.token_urlsafe(32))
+    if generated:
+        say(f"generated the visitor-key secret: {s.visitor_key_secret_file}")
     return secret
 
 

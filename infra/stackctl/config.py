@@ -11,6 +11,11 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
+def read_secret(path: Path) -> str:
+    """A secret the stack generated and stored at `path` ("" before the first start)."""
+    return path.read_text().strip() if path.exists() else ""
+
+
 class StackSettings(BaseSettings):
     model_config = SettingsConfigDict(frozen=True, extra="ignore")
 
@@ -65,6 +70,10 @@ class StackSettings(BaseSettings):
     @property
     def api_key_file(self) -> Path:
         return self.path("api-key")
+
+    @property
+    def visitor_key_secret_file(self) -> Path:
+        return self.path("visitor-key-secret")
 
     @property
     def postgres_dsn(self) -> str:

@@ -5,7 +5,7 @@ import re
 import shutil
 from pathlib import Path
 
-from stackctl.config import StackSettings
+from stackctl.config import StackSettings, read_secret
 
 TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
 _PLACEHOLDER = re.compile(r"\{\{\s*(\w+)\s*\}\}")
@@ -151,9 +151,7 @@ def _program(s: StackSettings, name: str, command: str, **extra: str) -> str:
 
 
 def supervisor_conf(s: StackSettings) -> str:
-    api_key = s.api_key_file.read_text().strip() if s.api_key_file.exists() else ""
-    secret_file = s.path("visitor-key-secret")
-    visitor_secret = secret_file.read_text().strip() if secret_file.exists() else ""
+    api_key, visitor_secret = read_secret(s.api_key_file), read_secret(s.visitor_key_secret_file)
     py = shutil.which("python", path=str(s.repo_root / ".venv" / "bin")) or "python"
     run = s.path("run")
     redis_server = shutil.which("redis-server") or "redis-server"

@@ -15,7 +15,7 @@ log = logging.getLogger(__name__)
 # for up to its upstream `keepalive_timeout` (60 s in both nginx configs); a server that closes
 # first races nginx's next request on that connection, and nginx does not retry a POST
 # elsewhere, so the client gets a 502. hypercorn's and uvicorn's default is 5 s. The server
-# must therefore outlast the proxy: tests/unit/platformkit/test_keep_alive.py checks the pair.
+# must therefore outlast the proxy: tests/unit/test_keep_alive.py checks the pair.
 KEEP_ALIVE_TIMEOUT_S = 75
 
 
