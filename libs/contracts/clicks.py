@@ -1,13 +1,24 @@
-"""Topic `clicks` (key = code, 3 partitions, 7-day retention = the replay horizon).
+"""Topic `clicks` (3 partitions, 7-day retention = the replay horizon).
 
-Producers: redirect (one LinkClicked per redirect served). Consumers: aggregator.
-`event_id` is a UUIDv7 assigned once when the redirect is served, so every retry and
-every replay of the same click carries the same id: the aggregator counts each id once.
+Producers: redirect. Consumers: aggregator. Two record types share the topic:
+
+- `ClicksBatched` (current): one record per *partition batch* of clicks. A redirect replica
+  groups the clicks it served by the partition of their code (Kafka's default partitioner,
+  murmur2 of the code) and publishes one record per partition and flush, with no key and an
+  explicit partition. `batch_id` is a UUIDv7 fixed when the batch is formed; the encoded bytes
+  are immutable, so every re-send after a producer error carries the same id. The aggregator
+  deduplicates per record (`record_id`): a re-sent batch counts once.
+- `LinkClicked` (version 1, the previous format, one click per record, key = code): still
+  accepted, so records within the 7-day replay horizon stay replayable; its record id is its
+  `event_id`.
+
+Every click keeps its own UUIDv7 `event_id`, fixed when the redirect is served.
 No raw IP address appears here: `visitor_key` is a keyed hash that rotates daily.
 """
 
+import uuid
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
 import msgspec
 
@@ -16,9 +27,13 @@ from contracts.errors import InvalidEvent
 Device = Literal["desktop", "mobile", "tablet", "bot", "other"]
 
 UNKNOWN_COUNTRY = "ZZ"
+# A batch record stays well under Kafka's default 1 MB message limit.
+MAX_BATCH_CLICKS = 2_000
 
 
 class LinkClicked(msgspec.Struct, frozen=True, kw_only=True, tag="LinkClicked", tag_field="type"):
+    """One click per record (the previous format; still consumed)."""
+
     schema_version: Literal[1] = 1
     event_id: str
     occurred_at: datetime
@@ -32,19 +47,56 @@ class LinkClicked(msgspec.Struct, frozen=True, kw_only=True, tag="LinkClicked", 
     country: str = UNKNOWN_COUNTRY
 
 
+Code = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
+Country = Annotated[str, msgspec.Meta(pattern=r"^[A-Z]{2}$")]
+
+
+class Click(msgspec.Struct, frozen=True, kw_only=True):
+    """One click inside a `ClicksBatched` record: the fields of `LinkClicked`, without the tag,
+    checked strictly at decode (what the previous format left to the consumer)."""
+
+    event_id: uuid.UUID
+    occurred_at: datetime
+    code: Code
+    referrer: Annotated[str, msgspec.Meta(max_length=2048)] | None = None
+    user_agent: Annotated[str, msgspec.Meta(max_length=512)] = ""
+    visitor_key: Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
+    device: Device = "other"
+    is_bot: bool = False
+    country: Country = UNKNOWN_COUNTRY
+
+
+class ClicksBatched(msgspec.Struct, frozen=True, kw_only=True, tag="ClicksBatched", tag_field="type"):
+    """The clicks one producer served for codes of one partition, published as one record."""
+
+    schema_version: Literal[1] = 1
+    batch_id: uuid.UUID  # UUIDv7; the record's idempotency key
+    producer: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]  # e.g. "redirect-2"
+    clicks: Annotated[tuple[Click, ...], msgspec.Meta(min_length=1, max_length=MAX_BATCH_CLICKS)]
+
+
+ClickRecord = ClicksBatched | LinkClicked
+
 _encoder = msgspec.json.Encoder()
-_decoder: msgspec.json.Decoder[LinkClicked] = msgspec.json.Decoder(LinkClicked)
+_decoder: msgspec.json.Decoder[ClickRecord] = msgspec.json.Decoder(ClickRecord)  # type: ignore[arg-type]
 
 
-def encode(event: LinkClicked) -> bytes:
-    return _encoder.encode(event)
+def encode(record: ClickRecord) -> bytes:
+    return _encoder.encode(record)
 
 
-def decode(payload: bytes) -> LinkClicked:
+def decode(payload: bytes) -> ClickRecord:
+    """Any record of the topic (strict): a batch or a single click."""
     try:
         return _decoder.decode(payload)
     except msgspec.DecodeError as exc:
         raise InvalidEvent(f"clicks: {exc}") from exc
+
+
+def record_id(record: ClickRecord) -> str:
+    """The id the aggregator deduplicates on: the batch id, or a single click's event id
+    (canonical lowercase UUID text; a single click's id is checked by the consumer)."""
+    return str(record.batch_id) if isinstance(record, ClicksBatched) else record.event_id
 
 
 def key(event: LinkClicked) -> bytes:
@@ -52,6 +104,15 @@ def key(event: LinkClicked) -> bytes:
 
 
 EXAMPLES: tuple[bytes, ...] = (
+    b'{"type":"ClicksBatched","schema_version":1,"batch_id":"01890a5d-ac96-774b-bcce-b302099a8200",'
+    b'"producer":"redirect-1","clicks":['
+    b'{"event_id":"01890a5d-ac96-774b-bcce-b302099a8102","occurred_at":"2026-11-27T10:00:03.125Z",'
+    b'"code":"aZ3kP9q","referrer":"https://news.example/",'
+    b'"user_agent":"Mozilla/5.0 (X11; Linux x86_64)","visitor_key":"3f2a9c0d1e4b5a69",'
+    b'"device":"desktop","is_bot":false,"country":"FR"},'
+    b'{"event_id":"01890a5d-ac96-774b-bcce-b302099a8103","occurred_at":"2026-11-27T10:00:03.250Z",'
+    b'"code":"Qx7_b-2","referrer":null,"user_agent":"Googlebot/2.1","visitor_key":"77aa01c2d3e4f506",'
+    b'"device":"bot","is_bot":true,"country":"ZZ"}]}',
     b'{"type":"LinkClicked","schema_version":1,"event_id":"01890a5d-ac96-774b-bcce-b302099a8100",'
     b'"occurred_at":"2026-11-27T10:00:01.250Z","code":"aZ3kP9q","referrer":"https://news.example/",'
     b'"user_agent":"Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X)",'

@@ -30,6 +30,38 @@ def test_clicks_decode_refuses_poison(payload: bytes) -> None:
         clicks.decode(payload)
 
 
+BATCH = clicks.EXAMPLES[0]
+
+
+@pytest.mark.parametrize(
+    ("good", "bad"),
+    [
+        (b'"event_id":"01890a5d-ac96-774b-bcce-b302099a8102"', b'"event_id":"not-a-uuid"'),
+        (b'"code":"aZ3kP9q"', b'"code":"a/b"'),
+        (b'"country":"FR"', b'"country":"fr"'),
+        (b'"visitor_key":"3f2a9c0d1e4b5a69"', b'"visitor_key":""'),
+        (b'"batch_id":"01890a5d-ac96-774b-bcce-b302099a8200"', b'"batch_id":"x"'),
+        (b'"schema_version":1,"batch_id"', b'"schema_version":2,"batch_id"'),
+    ],
+)
+def test_batch_decode_checks_every_click(good: bytes, bad: bytes) -> None:
+    assert good in BATCH
+    with pytest.raises(InvalidEvent):
+        clicks.decode(BATCH.replace(good, bad, 1))
+
+
+def test_batch_must_hold_clicks() -> None:
+    empty = BATCH[: BATCH.index(b'"clicks":[')] + b'"clicks":[]}'
+    with pytest.raises(InvalidEvent):
+        clicks.decode(empty)
+
+
+def test_record_id_is_the_batch_id_or_the_single_event_id() -> None:
+    batch, single, _ = (clicks.decode(e) for e in clicks.EXAMPLES)
+    assert clicks.record_id(batch) == "01890a5d-ac96-774b-bcce-b302099a8200"
+    assert clicks.record_id(single) == "01890a5d-ac96-774b-bcce-b302099a8100"
+
+
 def test_links_decode_refuses_unknown_redirect_type() -> None:
     bad = links.EXAMPLES[0].replace(b'"redirect_type":302', b'"redirect_type":307')
     with pytest.raises(InvalidEvent):
