@@ -78,7 +78,7 @@ class ClicksBatched(msgspec.Struct, frozen=True, kw_only=True, tag="ClicksBatche
 ClickRecord = ClicksBatched | LinkClicked
 
 _encoder = msgspec.json.Encoder()
-_decoder: msgspec.json.Decoder[ClickRecord] = msgspec.json.Decoder(ClickRecord)  # type: ignore[arg-type]
+_decoder: msgspec.json.Decoder[ClickRecord] = msgspec.json.Decoder(ClickRecord)
 
 
 def encode(record: ClickRecord) -> bytes:

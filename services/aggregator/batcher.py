@@ -47,19 +47,27 @@ class LagTracker:
 
 
 class Batcher(Generic[E]):
+    """Buffered items and their weight (clicks: a batch record weighs its number of clicks)."""
+
     def __init__(self, policy: FlushPolicy, clock: Callable[[], float]) -> None:
         self._policy = policy
         self._clock = clock
         self._pending: list[E] = []
+        self._weight = 0
         self._oldest_at = 0.0
 
     def __len__(self) -> int:
         return len(self._pending)
 
-    def add(self, items: Sequence[E]) -> None:
+    @property
+    def weight(self) -> int:
+        return self._weight
+
+    def add(self, items: Sequence[E], weight: int | None = None) -> None:
         if items and not self._pending:
             self._oldest_at = self._clock()
         self._pending.extend(items)
+        self._weight += len(items) if weight is None else weight
 
     def oldest_age(self) -> float:
         return self._clock() - self._oldest_at if self._pending else 0.0
@@ -69,12 +77,12 @@ class Batcher(Generic[E]):
             return False
         if lag == 0:
             return True
-        return self._policy.should_flush(buffered=len(self._pending), oldest_age_s=self.oldest_age(), lag=lag)
+        return self._policy.should_flush(buffered=self._weight, oldest_age_s=self.oldest_age(), lag=lag)
 
     def pending(self) -> list[E]:
         """What is buffered now (a copy)."""
         return list(self._pending)
 
     def drain(self) -> list[E]:
-        batch, self._pending = self._pending, []
+        batch, self._pending, self._weight = self._pending, [], 0
         return batch

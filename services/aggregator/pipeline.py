@@ -1,10 +1,17 @@
-"""The click pipeline for one batch: decode -> dead-letter poison -> sink (ClickHouse, then
-PostgreSQL) -> report. The caller acks the batch's offsets only after this returns.
+"""The click pipeline for one batch of Kafka records, whoever read them (a faust worker or the
+replay tool): decode -> dead-letter poison -> claim the new records in PostgreSQL -> write their
+clicks to ClickHouse exactly once -> report what to ack.
 
-Failure policy: a write that fails is retried with capped backoff until it succeeds; nothing
-raises out of `process_batch` except cancellation (worker shutdown), in which case the caller
-acks nothing and Kafka redelivers the batch. Both sinks are idempotent, so a redelivered or
-replayed batch changes no count.
+Exactness (see services/aggregator/README.md):
+- PostgreSQL decides what is new, per *record* (a redirect's partition batch, or one click of
+  the previous format): one transaction inserts the record ids into the ledger, adds only the
+  new records' clicks to the totals and writes a sink-journal entry naming those records.
+- ClickHouse then receives the new clicks once: every insert carries a marker row in the same
+  part (atomic), a retry first looks for the marker, and the journal entry is removed in the
+  same transaction that holds its lock while the inserts run. A worker killed between the two
+  leaves the entry; `recover_pending` (any worker, later) re-reads its records and finishes it.
+Failure policy: every write is retried with capped backoff until it succeeds; only cancellation
+(worker shutdown) escapes, in which case the caller acks nothing and Kafka redelivers.
 """
 
 import asyncio
@@ -21,13 +28,17 @@ from opentelemetry import trace
 from opentelemetry.trace import SpanKind
 from telemetry import tracing
 
-from aggregator.domain.batching import first_of_each_id
-from aggregator.domain.clicks import ClickRow, PoisonMessage, decode_record
-from aggregator.domain.windows import MinuteCount
-from aggregator.ports import DeadLetters, EventStore, Ledger, SourceRecord
+from aggregator.domain.clicks import ClickRecord, PoisonMessage, decode_record
+from aggregator.domain.windows import MinuteCount, minute_counts
+from aggregator.ports import Claimed, DeadLetters, EventStore, Ledger, SourceRecord
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+
+# Journal entries older than this are taken over by `recover_pending` (any worker); a claim's
+# own first write within FRESH_FOR_S of the claim cannot have been preceded by anyone's.
+RECOVERY_AGE_S = 30.0
+FRESH_FOR_S = 10.0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -39,52 +50,61 @@ class PipelineConfig:
     retry_max_s: float = 5.0
 
 
+@dataclass(frozen=True, slots=True)
+class Decoded:
+    """A record that decoded, with where it came from."""
+
+    source: SourceRecord
+    record: ClickRecord
+
+
+@dataclass(frozen=True, kw_only=True)
+class DecodedBatch:
+    good: list[Decoded]
+    poison: list[MessageDeadLettered]
+
+    @property
+    def clicks(self) -> int:
+        return sum(len(d.record.rows) for d in self.good)
+
+
 @dataclass(frozen=True, kw_only=True)
 class BatchOutcome:
-    received: int
-    counted: int  # new event ids, added to the totals
-    duplicates: int  # repeats (in the batch or already in the ledger)
-    dead_lettered: int
+    records: int  # Kafka records handled (all of them may be acked now)
+    received: int  # clicks in the decoded records
+    counted: int  # clicks of new records, added to the totals
+    duplicates: int  # clicks of records already counted (or repeated in the batch)
+    dead_lettered: int  # poison records
     new_counts: list[MinuteCount] = field(default_factory=list)
-    partitions: dict[str, int] = field(default_factory=dict)  # code -> source partition
+    partitions: dict[str, int] = field(default_factory=dict)  # code -> source partition (new clicks)
 
 
-@dataclass(frozen=True, kw_only=True)
-class Decoded:
-    rows: list[ClickRow]
-    poison: list[MessageDeadLettered]
-    partitions: dict[str, int]
-
-
-def decode_batch(
-    records: Sequence[SourceRecord], *, config: PipelineConfig, now: datetime
-) -> Decoded:
-    """Pure: split a batch into sink rows and dead-letter records (with the reason)."""
-    rows: list[ClickRow] = []
+def decode_batch(records: Sequence[SourceRecord], *, config: PipelineConfig, now: datetime) -> DecodedBatch:
+    """Pure: split records into decoded ones and dead-letter records (with the reason)."""
+    good: list[Decoded] = []
     poison: list[MessageDeadLettered] = []
-    partitions: dict[str, int] = {}
-    for record in records:
+    for source in records:
         try:
-            row = decode_record(
-                record.value, now=now, horizon=config.horizon, max_skew=config.max_future_skew
-            )
+            record = decode_record(source.value, now=now, horizon=config.horizon, max_skew=config.max_future_skew)
         except PoisonMessage as exc:
-            poison.append(
-                deadletter.build(
-                    source_topic=record.topic,
-                    partition=record.partition,
-                    offset=record.offset,
-                    key=record.key,
-                    payload=record.value or b"",
-                    error=exc.reason,
-                    consumer=config.consumer,
-                    failed_at=now,
-                )
-            )
+            poison.append(deadletter.build(
+                source_topic=source.topic, partition=source.partition, offset=source.offset, key=source.key,
+                payload=source.value or b"", error=exc.reason, consumer=config.consumer, failed_at=now,
+            ))
             continue
-        rows.append(row)
-        partitions[row.code] = record.partition
-    return Decoded(rows=rows, poison=poison, partitions=partitions)
+        good.append(Decoded(source=source, record=record))
+    return DecodedBatch(good=good, poison=poison)
+
+
+def first_of_each_record(decoded: Sequence[Decoded]) -> list[Decoded]:
+    """Drop repeats of a record id inside one batch (the ledger drops repeats across batches)."""
+    seen: set[str] = set()
+    unique: list[Decoded] = []
+    for d in decoded:
+        if d.record.record_id not in seen:
+            seen.add(d.record.record_id)
+            unique.append(d)
+    return unique
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -92,6 +112,7 @@ class Backoff:
     initial_s: float
     max_s: float
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+    on_retry: Callable[[], None] = lambda: None
 
 
 async def retry_until_done(operation: Callable[[], Awaitable[T]], *, what: str, backoff: Backoff) -> T:
@@ -105,19 +126,66 @@ async def retry_until_done(operation: Callable[[], Awaitable[T]], *, what: str, 
             raise
         except Exception as exc:
             log.warning("%s failed (attempt %d), retrying in %.1fs: %r", what, attempt, delay, exc)
+            backoff.on_retry()
         await backoff.sleep(delay)
         delay = min(delay * 2, backoff.max_s)
         attempt += 1
 
 
-async def sink_rows(
-    rows: Sequence[ClickRow], *, events: EventStore, ledger: Ledger
-) -> tuple[int, int, list[MinuteCount]]:
-    """ClickHouse first, then the PostgreSQL transaction. Both idempotent: a crash between the
-    two (or after both, before the offset commit) means redelivery, which changes no count."""
-    await events.insert(rows)
-    result = await ledger.record(rows)
-    return result.inserted, result.duplicates, result.new_counts
+async def write_claimed(claimed: Claimed, *, events: EventStore, ledger: Ledger, backoff: Backoff) -> None:
+    """ClickHouse receives the claimed clicks once, under the journal entry's lock."""
+    if claimed.sink_id is None:
+        return
+    rows = [row for d in claimed.new for row in d.record.rows]
+    sink_id = claimed.sink_id
+    attempts = 0
+
+    async def write() -> None:
+        nonlocal attempts
+        attempts += 1
+        # Only a first attempt made well before recovery may look at the entry (RECOVERY_AGE_S)
+        # can skip looking for what an earlier attempt wrote.
+        fresh = attempts == 1 and time.monotonic() - claimed.at < FRESH_FOR_S
+        await events.write(sink_id, rows, fresh=fresh)
+
+    await retry_until_done(lambda: ledger.finish(sink_id, write), what="ClickHouse write", backoff=backoff)
+
+
+async def process_decoded(
+    batch: DecodedBatch,
+    *,
+    events: EventStore,
+    ledger: Ledger,
+    dead_letters: DeadLetters,
+    backoff: Backoff,
+) -> BatchOutcome:
+    """Everything a decoded batch needs before its records may be acked."""
+    if batch.poison:
+        poison = batch.poison
+        await retry_until_done(lambda: dead_letters.publish(poison), what="dead-letter publish", backoff=backoff)
+    unique = first_of_each_record(batch.good)
+    spans = TracedBatch([d.source for d in batch.good]) if tracing.tracing_enabled() else None
+    counted = 0
+    new_counts: list[MinuteCount] = []
+    partitions: dict[str, int] = {}
+    if unique:
+        claimed = await retry_until_done(lambda: ledger.claim(unique), what="PostgreSQL claim", backoff=backoff)
+        await write_claimed(claimed, events=events, ledger=ledger, backoff=backoff)
+        new_rows = [row for d in claimed.new for row in d.record.rows]
+        counted = len(new_rows)
+        new_counts = minute_counts(new_rows)
+        for d in claimed.new:
+            partition = d.source.partition
+            for row in d.record.rows:
+                partitions[row.code] = partition
+    received = batch.clicks
+    if spans is not None:
+        spans.sink_written(rows=received, counted=counted)
+    return BatchOutcome(
+        records=len(batch.good) + len(batch.poison), received=received, counted=counted,
+        duplicates=received - counted, dead_lettered=len(batch.poison), new_counts=new_counts,
+        partitions=partitions,
+    )
 
 
 async def process_batch(
@@ -129,35 +197,18 @@ async def process_batch(
     dead_letters: DeadLetters,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    on_retry: Callable[[], None] = lambda: None,
 ) -> BatchOutcome:
-    """Everything a batch needs before its offsets may be acked."""
-    decoded = decode_batch(records, config=config, now=clock())
-    backoff = Backoff(initial_s=config.retry_initial_s, max_s=config.retry_max_s, sleep=sleep)
-    if decoded.poison:
-        poison = decoded.poison
-        await retry_until_done(lambda: dead_letters.publish(poison), what="dead-letter publish", backoff=backoff)
-    unique = first_of_each_id(decoded.rows)
-    inserted, duplicates, new_counts = 0, 0, list[MinuteCount]()
-    spans = TracedBatch(records) if tracing.tracing_enabled() else None
-    if unique:
-        inserted, duplicates, new_counts = await retry_until_done(
-            lambda: sink_rows(unique, events=events, ledger=ledger), what="sink write", backoff=backoff
-        )
-    if spans is not None:
-        spans.sink_written(rows=len(unique), counted=inserted)
-    return BatchOutcome(
-        received=len(records),
-        counted=inserted,
-        duplicates=duplicates + (len(decoded.rows) - len(unique)),
-        dead_lettered=len(decoded.poison),
-        new_counts=new_counts,
-        partitions=decoded.partitions,
-    )
+    """Decode and process one batch of records (the caller then acks all of them)."""
+    backoff = Backoff(initial_s=config.retry_initial_s, max_s=config.retry_max_s, sleep=sleep, on_retry=on_retry)
+    return await process_decoded(decode_batch(records, config=config, now=clock()), events=events,
+                                 ledger=ledger, dead_letters=dead_letters, backoff=backoff)
 
 
 class TracedBatch:
-    """Tracing on: a consumer span per record (child of the redirect's producer context in its
-    headers) and, once the sinks hold the batch, a "sink write" child span covering the write."""
+    """Tracing on: a consumer span per click trace context in the records' headers (a batch
+    record carries one `traceparent` header per traced click) and, once the sinks hold the
+    batch, a "sink write" child span covering the write."""
 
     def __init__(self, records: Sequence[SourceRecord]) -> None:
         self._tracer = trace.get_tracer("aggregator.pipeline")
@@ -165,14 +216,15 @@ class TracedBatch:
         self._spans = [
             self._tracer.start_span(
                 f"{r.topic} process",
-                context=tracing.context_from_kafka_headers(r.headers),
+                context=tracing.context_from_traceparent(value.decode("latin-1")),
                 kind=SpanKind.CONSUMER,
                 start_time=self._started_ns,
                 attributes={"messaging.system": "kafka", "messaging.destination.name": r.topic,
                             "messaging.kafka.partition": r.partition, "messaging.kafka.offset": r.offset},
             )
             for r in records
-            if r.headers
+            for name, value in (r.headers or ())
+            if name == "traceparent"
         ]
 
     def sink_written(self, *, rows: int, counted: int) -> None:
@@ -186,4 +238,3 @@ class TracedBatch:
             )
             child.end(end_time=ended)
             span.end(end_time=ended)
-

@@ -4,14 +4,19 @@ Adapters implement them (adapters/postgres.py, adapters/clickhouse.py, adapters/
 unit tests use in-memory fakes of these same ports.
 """
 
-from collections.abc import Sequence
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from contracts.deadletter import MessageDeadLettered
 
 from aggregator.domain.clicks import ClickRow
 from aggregator.domain.windows import MinuteCount
+
+if TYPE_CHECKING:
+    from aggregator.pipeline import Decoded
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -25,32 +30,42 @@ class SourceRecord:
     value: bytes | None
     timestamp_ms: int
     # Kafka headers as the client gave them (not copied: read only when tracing is on); the
-    # producer's W3C trace context travels here (traceparent).
+    # producer's W3C trace context travels here (one traceparent per traced click).
     headers: Sequence[tuple[str, bytes]] = ()
 
 
 @dataclass(frozen=True, kw_only=True)
-class LedgerResult:
-    """What the PostgreSQL ledger made of a batch: only new event ids are counted."""
+class Claimed:
+    """What the ledger made of a batch: the records that were new (their clicks are now in the
+    totals) and the sink-journal entry that obliges ClickHouse to receive them (None: nothing new)."""
 
-    inserted: int
-    duplicates: int
-    new_counts: list[MinuteCount] = field(default_factory=list)
+    new: list["Decoded"] = field(default_factory=list)
+    sink_id: uuid.UUID | None = None
+    at: float = field(default_factory=time.monotonic)  # when the claim committed
 
 
 class EventStore(Protocol):
-    """ClickHouse: raw events + rollups. Idempotent: a repeated event id never inflates counts."""
+    """ClickHouse: raw events + rollups."""
 
-    async def insert(self, rows: Sequence[ClickRow]) -> None:
-        """Durably store the rows (returns after the server acknowledged the insert)."""
+    async def write(self, sink_id: uuid.UUID, rows: Sequence[ClickRow], *, fresh: bool = False) -> None:
+        """Make the rows durable exactly once for `sink_id`: safe to call again after any failure
+        (what an earlier attempt already wrote is found by its marker and not written twice).
+        `fresh`: no attempt for this sink id was ever made (the looking-up can be skipped).
+        The caller guarantees no other `write` of the same sink id runs at the same time."""
         ...
 
 
 class Ledger(Protocol):
-    """PostgreSQL: event-id ledger + link totals, one transaction per batch."""
+    """PostgreSQL: the record-id ledger, link totals and the sink journal."""
 
-    async def record(self, rows: Sequence[ClickRow]) -> LedgerResult:
-        """Add the rows whose event id is new to the totals, atomically; report what was new."""
+    async def claim(self, records: Sequence["Decoded"]) -> Claimed:
+        """In one transaction: add the ids of `records` to the ledger, add the clicks of the ones
+        that were new to the totals, and journal them for ClickHouse. Records must be unique."""
+        ...
+
+    async def finish(self, sink_id: uuid.UUID, write: Callable[[], Awaitable[None]]) -> None:
+        """Hold the journal entry's lock, run `write`, remove the entry, commit. If another
+        process holds the entry, wait until it is gone. Raises if `write` raises (entry kept)."""
         ...
 
 

@@ -23,7 +23,10 @@ class AggregatorSettings(InfraSettings):
     aggregator_flush_max_s: float = 5.0  # flush interval at or above `lag_high` (a backlog)
     aggregator_lag_low: int = 1_000
     aggregator_lag_high: int = 50_000
-    aggregator_tick_s: float = 0.05  # how often the batcher looks at the buffer
+    # The agent reads the stream in ticks of at most this many records (a batch record holds up
+    # to 2,000 clicks), and faust buffers at most this many records ahead of the agent.
+    aggregator_tick_records: int = 100
+    aggregator_stream_buffer_records: int = 500
 
     # Retries inside the batch loop (never raise out: a raised batch would be acked).
     aggregator_retry_initial_s: float = 0.2
@@ -49,6 +52,9 @@ class AggregatorSettings(InfraSettings):
     # checked, and how long it may sit behind processed offsets before the partition is re-read.
     aggregator_gap_check_s: float = 5.0
     aggregator_gap_stuck_s: float = 15.0
+    # Sink recovery (entrypoints/recovery.py): how often a worker looks for journalled batches
+    # another process left half-written (older than 30 s, nobody holding them).
+    aggregator_recovery_check_s: float = 10.0
 
     aggregator_pg_pool_size: int = 4
     aggregator_clickhouse_timeout_s: float = 30.0

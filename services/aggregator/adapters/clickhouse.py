@@ -1,12 +1,25 @@
-"""ClickHouse over HTTP: batched JSONEachRow inserts into click_events (the materialized views
-fill the rollups), plus the partition housekeeping the retention job needs.
+"""ClickHouse over HTTP: each batch of new clicks goes, as JSONEachRow, to the raw table and to
+the two rollup feeds (Null tables whose materialized views fill clicks_rollup and clicks_top),
+plus the partition housekeeping the retention job needs. Works on 18.16 and current servers.
 
-Works on 18.16 (the local stack) and current servers. Inserts are idempotent in effect: a
-repeated event id collapses in the ReplacingMergeTree and every count is uniqExact(event_id).
+Exactly once, per target table: the rows of one month go in ONE insert (one block, so one part:
+all or nothing) that ends with a *marker row* (code '~<sink id>-<yyyymm>', is_bot = 2), which
+the views carry into their tables too. Before (re)writing, `write` looks for the marker in each
+target and skips the targets that already hold it; the insert's query_id is fixed per target,
+so ClickHouse itself refuses a second copy while an earlier attempt is still running. The body
+is sent gzip-framed (level 0: framing and CRC only, ~1 us per row): ClickHouse takes a plain body
+cut off at a line boundary (a client killed mid-send) as complete and would insert the rows before
+the cut without the marker; a cut gzip body fails its checksum and inserts nothing (tried on
+18.16). Every analytics query filters is_bot IN (0, 1): markers never show.
 """
 
+import calendar
 import time
+import uuid
+import zlib
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import httpx
 import msgspec
@@ -14,12 +27,67 @@ import msgspec
 from aggregator.adapters.metrics import AggregatorMetrics
 from aggregator.domain.clicks import ClickRow
 
-ROLLUP_TABLES = ("clicks_minute", "clicks_hour", "clicks_day", "clicks_dims_minute")
-ALL_TABLES = ("click_events", *ROLLUP_TABLES)
+# MergeTree tables (retention drops their monthly partitions).
+ALL_TABLES = ("click_events", "clicks_rollup", "clicks_top")
 INSERT_COLUMNS = (
     "event_id", "code", "occurred_at", "visitor_key", "referrer", "referrer_host", "country",
     "device", "is_bot",
 )
+MARKER_BOT = 2
+
+
+@dataclass(frozen=True, kw_only=True)
+class Target:
+    """Where a batch is inserted and how its marker is found afterwards."""
+
+    insert_into: str
+    marker_sql: str  # formatted with code= and bucket= (Unix seconds of the marker's minute)
+
+
+TARGETS = (
+    Target(insert_into="click_events",
+           marker_sql="SELECT count() FROM click_events WHERE code = '{code}'"),
+    Target(insert_into="clicks_rollup_feed",
+           marker_sql="SELECT count() FROM clicks_rollup WHERE code = '{code}'"),
+    Target(insert_into="clicks_top_feed",
+           marker_sql="SELECT count() FROM clicks_top WHERE grain = 0 AND bucket = toDateTime({bucket}) "
+                      "AND is_bot = 2 AND code = '{code}'"),
+)
+
+
+def month_start(seconds: int) -> int:
+    """Unix seconds of the first instant of the UTC month holding `seconds`."""
+    moment = datetime.fromtimestamp(seconds, UTC)
+    return calendar.timegm((moment.year, moment.month, 1, 0, 0, 0))
+
+
+def split_by_month(rows: Sequence[ClickRow]) -> dict[int, list[ClickRow]]:
+    """Rows per month (key: the month's first second): one insert per monthly partition."""
+    months: dict[int, list[ClickRow]] = {}
+    lo = hi = -1
+    current: list[ClickRow] = []
+    for row in rows:
+        at = row.occurred_at
+        if not lo <= at < hi:
+            lo = month_start(at)
+            moment = datetime.fromtimestamp(lo, UTC)
+            hi = calendar.timegm((moment.year + moment.month // 12, moment.month % 12 + 1, 1, 0, 0, 0))
+            current = months.setdefault(lo, [])
+        current.append(row)
+    return months
+
+
+def gzip_framed(body: bytes) -> bytes:
+    """`body` in gzip framing without compression: a cut anywhere fails the CRC or the length."""
+    packer = zlib.compressobj(0, zlib.DEFLATED, 31)
+    return packer.compress(body) + packer.flush()
+
+
+def marker_row(sink_id: uuid.UUID, month: int) -> ClickRow:
+    stamp = datetime.fromtimestamp(month, UTC).strftime("%Y%m")
+    return ClickRow(event_id=str(sink_id), code=f"~{sink_id.hex}-{stamp}", occurred_at=month,
+                    visitor_key="~", referrer="", referrer_host="", country="ZZ", device="other",
+                    is_bot=MARKER_BOT)
 
 
 class ClickHouseError(RuntimeError):
@@ -35,16 +103,20 @@ class ClickHouse:
         self._client = client
         self._database = database
 
-    async def execute(self, sql: str, *, body: bytes | None = None) -> str:
-        """Run one statement; with `body`, the statement is in the query string (INSERT ... FORMAT)."""
-        params = {"database": self._database}
-        if body is None:
-            response = await self._client.post("/", params=params, content=sql.encode())
-        else:
-            response = await self._client.post("/", params={**params, "query": sql}, content=body)
+    async def execute(self, sql: str) -> str:
+        """Run one statement and return its text answer."""
+        response = await self._client.post("/", params={"database": self._database}, content=sql.encode())
         if response.status_code != 200:
             raise ClickHouseError(f"ClickHouse {response.status_code}: {response.text[:500]}")
         return response.text
+
+    async def insert(self, sql: str, *, framed_body: bytes, query_id: str) -> None:
+        """INSERT ... FORMAT with a `gzip_framed` body, under a fixed query id."""
+        response = await self._client.post(
+            "/", params={"database": self._database, "query": sql, "query_id": query_id},
+            content=framed_body, headers={"Content-Encoding": "gzip"})
+        if response.status_code != 200:
+            raise ClickHouseError(f"ClickHouse {response.status_code}: {response.text[:500]}")
 
     async def ping(self) -> None:
         await self.execute("SELECT 1")
@@ -63,18 +135,32 @@ class ClickHouse:
 
 
 class ClickHouseEvents:
-    """EventStore port: one INSERT per batch."""
+    """EventStore port: per month, one insert per target, each found again by its marker."""
 
     _encoder = msgspec.json.Encoder()
 
     def __init__(self, clickhouse: ClickHouse, metrics: AggregatorMetrics) -> None:
         self._ch = clickhouse
         self._metrics = metrics
-        self._sql = f"INSERT INTO click_events ({', '.join(INSERT_COLUMNS)}) FORMAT JSONEachRow"
+        self._columns = ", ".join(INSERT_COLUMNS)
 
-    async def insert(self, rows: Sequence[ClickRow]) -> None:
-        body = self._encoder.encode_lines(rows)
-        started = time.perf_counter()
-        await self._ch.execute(self._sql, body=body)
-        self._metrics.clickhouse_insert_seconds.observe(time.perf_counter() - started)
-        self._metrics.clickhouse_batch_rows.observe(len(rows))
+    async def write(self, sink_id: uuid.UUID, rows: Sequence[ClickRow], *, fresh: bool = False) -> None:
+        for month, month_rows in split_by_month(rows).items():
+            marker = marker_row(sink_id, month)
+            body: bytes | None = None
+            for target in TARGETS:
+                if not fresh and await self.holds(target, marker):
+                    continue
+                if body is None:
+                    body = gzip_framed(self._encoder.encode_lines([*month_rows, marker]))
+                started = time.perf_counter()
+                await self._ch.insert(
+                    f"INSERT INTO {target.insert_into} ({self._columns}) FORMAT JSONEachRow", framed_body=body,
+                    query_id=f"{marker.code[1:]}-{target.insert_into}",
+                )
+                self._metrics.clickhouse_insert_seconds.observe(time.perf_counter() - started)
+                self._metrics.clickhouse_batch_rows.observe(len(month_rows))
+
+    async def holds(self, target: Target, marker: ClickRow) -> bool:
+        text = await self._ch.execute(target.marker_sql.format(code=marker.code, bucket=marker.occurred_at))
+        return int(text.strip() or 0) > 0

@@ -102,6 +102,47 @@ async def read_range(
         yield batch, ReplayProgress(start=start, position=dict(position), end=end)
 
 
+class RecordsMissing(RuntimeError):
+    """Some offsets a journal entry names are no longer in the topic (retention)."""
+
+
+class KafkaRecordFetcher:
+    """Reads given offsets back from a topic (group-less; a client per call: recovery is rare)."""
+
+    def __init__(self, bootstrap_servers: str) -> None:
+        self._bootstrap = bootstrap_servers
+
+    async def fetch(self, topic: str, offsets: dict[int, list[int]]) -> list[SourceRecord]:
+        consumer = AIOKafkaConsumer(bootstrap_servers=self._bootstrap, group_id=None, enable_auto_commit=False,
+                                    auto_offset_reset="none")
+        await consumer.start()
+        try:
+            found: list[SourceRecord] = []
+            for partition, wanted in offsets.items():
+                found.extend(await self._read(consumer, TopicPartition(topic, partition), set(wanted)))
+            return found
+        finally:
+            await consumer.stop()
+
+    async def _read(self, consumer: AIOKafkaConsumer, tp: TopicPartition, wanted: set[int]) -> list[SourceRecord]:
+        consumer.assign([tp])
+        first, last = min(wanted), max(wanted)
+        if first < (await consumer.beginning_offsets([tp]))[tp]:
+            raise RecordsMissing(f"{tp.topic}/{tp.partition}: offset {first} is before the log start")
+        consumer.seek(tp, first)
+        out: list[SourceRecord] = []
+        while await consumer.position(tp) <= last:
+            fetched = await consumer.getmany(tp, timeout_ms=1000, max_records=5000)
+            out.extend(
+                SourceRecord(topic=m.topic, partition=m.partition, offset=m.offset, key=m.key, value=m.value,
+                             timestamp_ms=m.timestamp)
+                for m in fetched.get(tp, []) if m.offset in wanted
+            )
+        if len(out) != len(wanted):
+            raise RecordsMissing(f"{tp.topic}/{tp.partition}: {len(wanted) - len(out)} of the offsets are gone")
+        return out
+
+
 class GroupOffsets:
     """Committed offsets of a consumer group (read through the admin API, started lazily)."""
 

@@ -29,19 +29,28 @@ class AggregatorMetrics:
             buckets=LATENCY_BUCKETS, registry=r,
         )
         self.batch_size = Histogram(
-            "aggregator_batch_records", "Records per flushed batch", buckets=SIZE_BUCKETS, registry=r,
+            "aggregator_batch_records", "Clicks per flushed batch", buckets=SIZE_BUCKETS, registry=r,
         )
         self.flush_interval = Gauge(
             "aggregator_flush_interval_seconds", "Current flush interval (adapts to lag)", registry=r,
         )
+        self.records = Counter(
+            "aggregator_records_processed", "Kafka records taken from the clicks topic (a batch record "
+            "holds many clicks)", registry=r,
+        )
         self.processed = Counter(
-            "aggregator_events_processed", "Records taken from the clicks topic", registry=r,
+            "aggregator_events_processed", "Clicks in the records taken from the clicks topic", registry=r,
         )
         self.counted = Counter(
-            "aggregator_events_counted", "New event ids added to the totals", registry=r,
+            "aggregator_events_counted", "Clicks of new records, added to the totals", registry=r,
         )
         self.deduplicated = Counter(
-            "aggregator_events_deduplicated", "Records whose event id was already counted", registry=r,
+            "aggregator_events_deduplicated", "Clicks of records already counted (re-sent, redelivered, "
+            "replayed)", registry=r,
+        )
+        self.recovered = Counter(
+            "aggregator_sink_recoveries", "Journalled batches a worker finished writing to ClickHouse "
+            "for a process that stopped half-way", registry=r,
         )
         self.dead_lettered = Counter(
             "aggregator_events_dead_lettered", "Poison records sent to the dead-letter topic", registry=r,

@@ -1,55 +1,152 @@
-"""PostgreSQL: the event-id ledger and the link totals, one statement (= one transaction) per batch.
+"""PostgreSQL: the record-id ledger, the link totals, the sink journal (one transaction per
+batch), plus the links the aggregator has seen and its own progress per partition.
 
-`record` inserts the batch's event ids into clicks.event_ledger with ON CONFLICT DO NOTHING and
-adds only the rows that were really inserted to clicks.link_totals, in the same statement:
-either the whole batch is counted once or nothing is. A repeated id is never counted again.
+`claim` inserts the batch's record ids into clicks.record_ledger with ON CONFLICT DO NOTHING,
+adds only the clicks of the records that were really inserted to clicks.link_totals, and writes
+a clicks.sink_journal entry naming those records (partition, offset), all in one transaction:
+either the whole batch is counted once or nothing is. `finish` removes the entry under its row
+lock once ClickHouse holds the clicks; an entry left by a killed worker is found by `pending`.
 """
 
+import asyncio
 import time
-from collections.abc import Sequence
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 import asyncpg
+import uuid_utils
 from contracts.links import LinkDeleted, LinkEvent
 
 from aggregator.adapters.metrics import AggregatorMetrics
-from aggregator.domain.clicks import ClickRow
-from aggregator.domain.windows import merge_counts
-from aggregator.ports import LedgerResult
+from aggregator.domain.windows import code_totals
+from aggregator.ports import Claimed
 
-# Data-modifying CTEs run exactly once, whether or not the final SELECT reads them.
-# ORDER BY code/event_id: concurrent writers (three workers, a replay) lock rows in the same
-# order, which avoids deadlocks; a deadlock that still happens is retried by the pipeline.
-RECORD_BATCH = """
-WITH incoming AS (
-    SELECT * FROM unnest($1::uuid[], $2::text[], $3::bigint[], $4::boolean[])
-        AS t(event_id, code, occurred_s, is_bot)
-), inserted AS (
-    INSERT INTO clicks.event_ledger (event_id, code, occurred_at, is_bot)
-    SELECT event_id, code, to_timestamp(occurred_s), is_bot FROM incoming ORDER BY event_id
-    ON CONFLICT (event_id) DO NOTHING
-    RETURNING code, occurred_at, is_bot
-), per_code AS (
-    SELECT code,
-           count(*) FILTER (WHERE NOT is_bot) AS clicks,
-           count(*) FILTER (WHERE is_bot) AS bot_clicks,
-           min(occurred_at) AS first_at,
-           max(occurred_at) AS last_at
-    FROM inserted GROUP BY code
-), totals AS (
-    INSERT INTO clicks.link_totals AS t (code, clicks, bot_clicks, first_click_at, last_click_at)
-    SELECT code, clicks, bot_clicks, first_at, last_at FROM per_code ORDER BY code
-    ON CONFLICT (code) DO UPDATE SET
-        clicks = t.clicks + excluded.clicks,
-        bot_clicks = t.bot_clicks + excluded.bot_clicks,
-        first_click_at = least(t.first_click_at, excluded.first_click_at),
-        last_click_at = greatest(t.last_click_at, excluded.last_click_at),
-        updated_at = now()
-    RETURNING 1
-)
-SELECT code, date_trunc('minute', occurred_at) AS minute, is_bot, count(*) AS n
-FROM inserted GROUP BY code, minute, is_bot
+if TYPE_CHECKING:
+    from aggregator.pipeline import Decoded
+
+INSERT_RECORDS = """
+INSERT INTO clicks.record_ledger (record_id, newest_at, clicks)
+SELECT id, to_timestamp(newest), n FROM unnest($1::uuid[], $2::bigint[], $3::int[]) AS t(id, newest, n)
+ORDER BY id
+ON CONFLICT (record_id) DO NOTHING
+RETURNING record_id
 """
+
+# ORDER BY code: concurrent writers (three workers, a replay) lock rows in the same order, which
+# avoids deadlocks; a deadlock that still happens is retried by the pipeline.
+ADD_TOTALS = """
+INSERT INTO clicks.link_totals AS t (code, clicks, bot_clicks, first_click_at, last_click_at)
+SELECT code, c, b, to_timestamp(f), to_timestamp(l)
+FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[]) AS u(code, c, b, f, l)
+ORDER BY code
+ON CONFLICT (code) DO UPDATE SET
+    clicks = t.clicks + excluded.clicks,
+    bot_clicks = t.bot_clicks + excluded.bot_clicks,
+    first_click_at = least(t.first_click_at, excluded.first_click_at),
+    last_click_at = greatest(t.last_click_at, excluded.last_click_at),
+    updated_at = now()
+"""
+
+JOURNAL = """
+INSERT INTO clicks.sink_journal (sink_id, topic, partitions, offsets) VALUES ($1, $2, $3::int[], $4::bigint[])
+"""
+
+
+@dataclass(frozen=True, kw_only=True)
+class JournalEntry:
+    """A batch whose clicks PostgreSQL counted and ClickHouse may not hold yet."""
+
+    sink_id: uuid.UUID
+    topic: str
+    offsets: dict[int, list[int]]  # partition -> offsets of the records to write
+    created_at: datetime
+
+
+class PostgresLedger:
+    """Ledger port: record ids, totals and the sink journal."""
+
+    def __init__(self, pool: asyncpg.Pool, metrics: AggregatorMetrics) -> None:
+        self._pool = pool
+        self._metrics = metrics
+
+    async def claim(self, records: Sequence["Decoded"]) -> Claimed:
+        started = time.perf_counter()
+        async with self._pool.acquire() as conn, conn.transaction():
+            inserted = await conn.fetch(
+                INSERT_RECORDS,
+                [d.record.record_id for d in records],
+                [d.record.newest for d in records],
+                [len(d.record.rows) for d in records],
+            )
+            fresh = {str(r["record_id"]) for r in inserted}
+            new = [d for d in records if d.record.record_id in fresh]
+            sink_id = None
+            if new:
+                totals = code_totals(row for d in new for row in d.record.rows)
+                await conn.execute(
+                    ADD_TOTALS, [t.code for t in totals], [t.clicks for t in totals],
+                    [t.bot_clicks for t in totals], [t.first_s for t in totals], [t.last_s for t in totals],
+                )
+                sink_id = uuid.UUID(bytes=uuid_utils.uuid7().bytes)
+                await conn.execute(
+                    JOURNAL, sink_id, new[0].source.topic, [d.source.partition for d in new],
+                    [d.source.offset for d in new],
+                )
+        self._metrics.postgres_write_seconds.observe(time.perf_counter() - started)
+        return Claimed(new=new, sink_id=sink_id)
+
+    async def finish(self, sink_id: uuid.UUID, write: Callable[[], Awaitable[None]]) -> None:
+        while True:
+            async with self._pool.acquire() as conn, conn.transaction():
+                held = await conn.fetchval(
+                    "SELECT true FROM clicks.sink_journal WHERE sink_id = $1 FOR UPDATE SKIP LOCKED", sink_id)
+                if held:
+                    await write()
+                    await conn.execute("DELETE FROM clicks.sink_journal WHERE sink_id = $1", sink_id)
+                    return
+                exists = await conn.fetchval("SELECT true FROM clicks.sink_journal WHERE sink_id = $1", sink_id)
+            if not exists:
+                return  # another process finished it
+            await asyncio.sleep(0.5)  # another process (recovery) is writing it: wait for it to finish
+
+    @asynccontextmanager
+    async def pending(self, *, older_than_s: float, limit: int) -> AsyncIterator["HeldEntries"]:
+        """Journal entries older than `older_than_s` that nobody holds, locked for the caller
+        until the block ends (one transaction); `HeldEntries.done` removes one."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            rows = await conn.fetch(
+                "SELECT sink_id, topic, partitions, offsets, created_at FROM clicks.sink_journal "
+                "WHERE created_at < now() - make_interval(secs => $1) ORDER BY created_at LIMIT $2 "
+                "FOR UPDATE SKIP LOCKED", older_than_s, limit)
+            entries = []
+            for r in rows:
+                offsets: dict[int, list[int]] = {}
+                for p, o in zip(r["partitions"], r["offsets"], strict=True):
+                    offsets.setdefault(p, []).append(o)
+                entries.append(JournalEntry(sink_id=r["sink_id"], topic=r["topic"], offsets=offsets,
+                                            created_at=r["created_at"]))
+            yield HeldEntries(entries=entries, conn=conn)
+
+    async def ping(self) -> None:
+        async with self._pool.acquire() as conn:
+            await conn.fetchval("SELECT 1")
+
+
+@dataclass(frozen=True, kw_only=True)
+class HeldEntries:
+    """Journal entries locked by `PostgresLedger.pending` for the length of its block."""
+
+    entries: list[JournalEntry]
+    conn: asyncpg.Connection
+
+    async def done(self, sink_id: uuid.UUID) -> None:
+        """The entry's clicks are in ClickHouse: remove it (committed when the block ends)."""
+        await self.conn.execute("DELETE FROM clicks.sink_journal WHERE sink_id = $1", sink_id)
+
 
 UPSERT_LINK = """
 INSERT INTO clicks.links_known AS k (code, created_at, deleted_at, last_event_at)
@@ -63,9 +160,9 @@ ON CONFLICT (code) DO UPDATE SET
 
 PRUNE_LEDGER = """
 WITH doomed AS (
-    SELECT event_id FROM clicks.event_ledger WHERE occurred_at < $1 LIMIT $2
+    SELECT record_id FROM clicks.record_ledger WHERE newest_at < $1 LIMIT $2
 )
-DELETE FROM clicks.event_ledger l USING doomed WHERE l.event_id = doomed.event_id
+DELETE FROM clicks.record_ledger l USING doomed WHERE l.record_id = doomed.record_id
 """
 
 
@@ -79,31 +176,6 @@ ON CONFLICT (topic, partition) DO UPDATE SET
 
 async def create_pool(dsn: str, *, size: int) -> asyncpg.Pool:
     return await asyncpg.create_pool(dsn, min_size=1, max_size=size, command_timeout=60)
-
-
-class PostgresLedger:
-    def __init__(self, pool: asyncpg.Pool, metrics: AggregatorMetrics) -> None:
-        self._pool = pool
-        self._metrics = metrics
-
-    async def record(self, rows: Sequence[ClickRow]) -> LedgerResult:
-        started = time.perf_counter()
-        async with self._pool.acquire() as conn:
-            result = await conn.fetch(
-                RECORD_BATCH,
-                [r.event_id for r in rows],
-                [r.code for r in rows],
-                [r.occurred_at for r in rows],
-                [r.is_bot == 1 for r in rows],
-            )
-        self._metrics.postgres_write_seconds.observe(time.perf_counter() - started)
-        counts = merge_counts([(r["code"], r["minute"], r["is_bot"], r["n"]) for r in result])
-        inserted = sum(c.clicks + c.bot_clicks for c in counts)
-        return LedgerResult(inserted=inserted, duplicates=len(rows) - inserted, new_counts=counts)
-
-    async def ping(self) -> None:
-        async with self._pool.acquire() as conn:
-            await conn.fetchval("SELECT 1")
 
 
 class PostgresLinks:
@@ -126,7 +198,7 @@ class PostgresLinks:
 
 
 async def prune_ledger(pool: asyncpg.Pool, *, before: datetime, chunk: int = 50_000) -> int:
-    """Delete ledger rows of events that occurred before `before`, in chunks. Returns the count."""
+    """Delete ledger rows of records whose newest click occurred before `before`, in chunks."""
     total = 0
     async with pool.acquire() as conn:
         while True:

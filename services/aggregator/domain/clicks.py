@@ -1,12 +1,18 @@
-"""From a raw `clicks` record to a sink row, or to a named reason why it is poison.
+"""From a raw `clicks` record to sink rows, or to a named reason why it is poison. Pure.
 
-Pure: `decode_record` takes bytes and the current time and returns a `ClickRow` or raises
-`PoisonMessage`. The sinks store rows; the pipeline dead-letters poison with its reason.
+A record is either a `ClicksBatched` (one record per partition batch of clicks, the current
+format) or a single `LinkClicked` (the previous format, still accepted within the replay
+horizon). `decode_record` turns either into a `ClickRecord`: the id the sinks deduplicate on
+(`contracts.clicks.record_id`), its clicks as sink rows, and the newest click's time (what the
+dedup horizon is judged on). A record is counted whole or not at all: one invalid click makes
+the whole record poison (dead-lettered verbatim with the reason; nothing is lost).
 """
 
 import re
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from urllib.parse import urlsplit
 
 import msgspec
@@ -28,7 +34,7 @@ class PoisonMessage(ValueError):
 
 
 class ClickRow(msgspec.Struct, frozen=True, kw_only=True):
-    """One deduplicable click, as both sinks store it (field names = ClickHouse columns)."""
+    """One click, as both sinks store it (field names = ClickHouse columns)."""
 
     event_id: str  # canonical lowercase UUID text
     code: str
@@ -44,6 +50,16 @@ class ClickRow(msgspec.Struct, frozen=True, kw_only=True):
         return datetime.fromtimestamp(self.occurred_at, UTC)
 
 
+@dataclass(frozen=True, slots=True)
+class ClickRecord:
+    """One decoded Kafka record: what the ledger deduplicates (`record_id`) and its rows."""
+
+    record_id: str
+    rows: list[ClickRow]
+    newest: int  # Unix seconds of the newest click: the ledger keeps the id while this is in the horizon
+
+
+@lru_cache(maxsize=65_536)
 def referrer_host(referrer: str | None) -> str:
     """The referrer's host in lower case without `www.`; "" for direct traffic or junk."""
     if not referrer:
@@ -66,8 +82,17 @@ def _utc(moment: datetime) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
+def _check_time(occurred: datetime, *, now: datetime, horizon: timedelta, max_skew: timedelta) -> None:
+    if occurred < now - horizon:
+        raise PoisonMessage(
+            f"clicks: occurred_at {occurred.isoformat()} is older than the dedup horizon ({horizon})"
+        )
+    if occurred > now + max_skew:
+        raise PoisonMessage(f"clicks: occurred_at {occurred.isoformat()} is in the future")
+
+
 def to_row(event: clicks.LinkClicked, *, now: datetime, horizon: timedelta, max_skew: timedelta) -> ClickRow:
-    """Validate what the schema cannot express and normalise the event into a sink row."""
+    """A single click of the previous format: validate what its schema did not express."""
     try:
         event_id = str(uuid.UUID(event.event_id))
     except ValueError as exc:
@@ -77,12 +102,7 @@ def to_row(event: clicks.LinkClicked, *, now: datetime, horizon: timedelta, max_
     if not event.visitor_key or len(event.visitor_key) > MAX_VISITOR_KEY:
         raise PoisonMessage("clicks: visitor_key must be 1-128 characters")
     occurred = _utc(event.occurred_at)
-    if occurred < now - horizon:
-        raise PoisonMessage(
-            f"clicks: occurred_at {occurred.isoformat()} is older than the dedup horizon ({horizon})"
-        )
-    if occurred > now + max_skew:
-        raise PoisonMessage(f"clicks: occurred_at {occurred.isoformat()} is in the future")
+    _check_time(occurred, now=now, horizon=horizon, max_skew=max_skew)
     return ClickRow(
         event_id=event_id,
         code=event.code,
@@ -96,14 +116,45 @@ def to_row(event: clicks.LinkClicked, *, now: datetime, horizon: timedelta, max_
     )
 
 
+def batch_rows(batch: clicks.ClicksBatched, *, now: datetime, horizon: timedelta, max_skew: timedelta) -> ClickRecord:
+    """A batch record: its schema checked every click at decode; here only the times are judged.
+
+    The record is poison when its newest click is older than the horizon (its id may have left
+    the ledger) or any click lies too far in the future (a producer clock bug)."""
+    rows: list[ClickRow] = []
+    append = rows.append
+    oldest_s = int((now - horizon).timestamp())
+    latest_s = int((now + max_skew).timestamp())
+    newest = 0
+    for c in batch.clicks:
+        at = c.occurred_at
+        seconds = int((at if at.tzinfo is not None else at.replace(tzinfo=UTC)).timestamp())
+        if seconds > latest_s:
+            _check_time(_utc(at), now=now, horizon=horizon, max_skew=max_skew)
+        if seconds > newest:
+            newest = seconds
+        referrer = c.referrer
+        append(ClickRow(
+            event_id=str(c.event_id), code=c.code, occurred_at=seconds, visitor_key=c.visitor_key,
+            referrer=referrer[:MAX_REFERRER] if referrer else "", referrer_host=referrer_host(referrer),
+            country=c.country, device=c.device, is_bot=1 if c.is_bot else 0,
+        ))
+    if newest < oldest_s:
+        _check_time(datetime.fromtimestamp(newest, UTC), now=now, horizon=horizon, max_skew=max_skew)
+    return ClickRecord(record_id=str(batch.batch_id), rows=rows, newest=newest)
+
+
 def decode_record(
     value: bytes | None, *, now: datetime, horizon: timedelta, max_skew: timedelta
-) -> ClickRow:
-    """Bytes from the topic -> row. Raises PoisonMessage with the reason."""
+) -> ClickRecord:
+    """Bytes from the topic -> a record of rows. Raises PoisonMessage with the reason."""
     if value is None:
         raise PoisonMessage("clicks: empty record (tombstone)")
     try:
-        event = clicks.decode(value)
+        record = clicks.decode(value)
     except InvalidEvent as exc:
         raise PoisonMessage(exc.reason) from exc
-    return to_row(event, now=now, horizon=horizon, max_skew=max_skew)
+    if isinstance(record, clicks.ClicksBatched):
+        return batch_rows(record, now=now, horizon=horizon, max_skew=max_skew)
+    row = to_row(record, now=now, horizon=horizon, max_skew=max_skew)
+    return ClickRecord(record_id=row.event_id, rows=[row], newest=row.occurred_at)

@@ -7,7 +7,7 @@ import uvloop
 from telemetry import tracing
 
 from aggregator.adapters.metrics import AggregatorMetrics
-from aggregator.entrypoints.worker import create_app
+from aggregator.bootstrap import create_app
 from aggregator.settings import AggregatorSettings
 
 

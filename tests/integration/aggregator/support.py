@@ -16,6 +16,7 @@ from types import TracebackType
 import asyncpg
 import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.partitioner import murmur2
 from contracts import clicks, deadletter
 from contracts.deadletter import MessageDeadLettered
 from platformkit.kafka import topic_partitions
@@ -29,7 +30,8 @@ POSTGRES_DSN = os.environ.get("POSTGRES_DSN", "postgresql://shortlink:shortlink@
 CLICKHOUSE_URL = os.environ.get("CLICKHOUSE_URL", "http://127.0.0.1:18123")
 CLICKHOUSE_DB = os.environ.get("CLICKHOUSE_DATABASE", "shortlink")
 WORKER_PORTS = [int(p) for p in os.environ.get("AGGREGATOR_WEB_PORTS", "6061,6062,6063").split(",")]
-CH_TABLES = ("click_events", "clicks_minute", "clicks_hour", "clicks_day", "clicks_dims_minute")
+CH_TABLES = ("click_events", "clicks_rollup", "clicks_top")
+GRAINS = {"minute": 0, "hour": 1, "day": 2}
 REFERRERS = (None, "https://www.news.example/a", "https://social.example/p?q=1", "https://news.example/b")
 COUNTRIES = ("DE", "FR", "US", "ZZ")
 
@@ -53,6 +55,33 @@ def make_click(code: str, i: int, *, bot: bool = False, at: datetime | None = No
     )
 
 
+def as_batch_click(event: clicks.LinkClicked) -> clicks.Click:
+    return clicks.Click(
+        event_id=uuid.UUID(event.event_id), occurred_at=event.occurred_at, code=event.code, referrer=event.referrer,
+        user_agent=event.user_agent, visitor_key=event.visitor_key, device=event.device, is_bot=event.is_bot,
+        country=event.country,
+    )
+
+
+def partition_of(code: str, partitions: int) -> int:
+    """Kafka's default partitioner for a key (what the redirect uses to group its batches)."""
+    return int(murmur2(code.encode()) & 0x7FFFFFFF) % partitions
+
+
+def batches(events: Sequence[clicks.LinkClicked], *, partitions: int, size: int = 500,
+            producer: str = "test") -> list[tuple[int, clicks.ClicksBatched]]:
+    """Group clicks as the redirect does: per partition of their code, at most `size` per record."""
+    by_partition: dict[int, list[clicks.Click]] = {}
+    for event in events:
+        by_partition.setdefault(partition_of(event.code, partitions), []).append(as_batch_click(event))
+    out = []
+    for partition, items in sorted(by_partition.items()):
+        for i in range(0, len(items), size):
+            out.append((partition, clicks.ClicksBatched(batch_id=uuid.uuid4(), producer=producer,
+                                                        clicks=tuple(items[i:i + size]))))
+    return out
+
+
 @dataclass(frozen=True)
 class Expected:
     clicks: int
@@ -74,8 +103,17 @@ class ClickProducer:
         await self._producer.stop()
 
     async def send(self, events: Sequence[clicks.LinkClicked]) -> None:
+        """Single-click records (the previous format, key = code)."""
         futures = [await self._producer.send(TOPIC_CLICKS, clicks.encode(e), key=clicks.key(e)) for e in events]
         await asyncio.gather(*futures)
+
+    async def send_batches(self, records: Sequence[tuple[int, clicks.ClicksBatched]]) -> None:
+        """Batch records (the current format: no key, the partition of their codes)."""
+        futures = [await self._producer.send(TOPIC_CLICKS, clicks.encode(b), partition=p) for p, b in records]
+        await asyncio.gather(*futures)
+
+    async def partitions(self) -> int:
+        return len(await self._producer.partitions_for(TOPIC_CLICKS))
 
     async def send_raw(self, key: bytes, value: bytes) -> tuple[int, int]:
         meta = await (await self._producer.send(TOPIC_CLICKS, value, key=key))
@@ -108,9 +146,11 @@ class Stores:
         row = await self.pg.fetchrow("SELECT clicks, bot_clicks FROM clicks.link_totals WHERE code = $1", code)
         return None if row is None else Expected(row["clicks"], row["bot_clicks"])
 
-    async def ledger_count(self, code: str) -> int:
+    async def ledger_has(self, record_ids: Sequence[str]) -> int:
+        """How many of these record ids the dedup ledger holds."""
         assert self.pg is not None
-        return int(await self.pg.fetchval("SELECT count(*) FROM clicks.event_ledger WHERE code = $1", code))
+        return int(await self.pg.fetchval("SELECT count(*) FROM clicks.record_ledger WHERE record_id = ANY($1::uuid[])",
+                                          list(record_ids)))
 
     async def ch_raw(self, code: str) -> Expected:
         rows = await self.query(
@@ -118,21 +158,31 @@ class Stores:
         found = {int(b): int(n) for b, n in rows}
         return Expected(found.get(0, 0), found.get(1, 0))
 
-    async def ch_rollup(self, code: str, table: str) -> Expected:
+    async def ch_rollup(self, code: str, grain: str) -> Expected:
         rows = await self.query(
-            f"SELECT is_bot, uniqExactMerge(events) FROM {table} WHERE code = '{code}' GROUP BY is_bot")
+            f"SELECT is_bot, sum(clicks) FROM clicks_rollup WHERE code = '{code}' AND grain = {GRAINS[grain]} "
+            "AND dim = '' AND is_bot IN (0, 1) GROUP BY is_bot")
+        found = {int(b): int(n) for b, n in rows}
+        return Expected(found.get(0, 0), found.get(1, 0))
+
+    async def ch_top(self, code: str, grain: str) -> Expected:
+        rows = await self.query(
+            f"SELECT is_bot, sum(clicks) FROM clicks_top WHERE grain = {GRAINS[grain]} AND code = '{code}' "
+            "AND is_bot IN (0, 1) GROUP BY is_bot")
         found = {int(b): int(n) for b, n in rows}
         return Expected(found.get(0, 0), found.get(1, 0))
 
     async def ch_dims(self, code: str) -> list[list[str]]:
         return await self.query(
-            "SELECT dim, value, is_bot, toUnixTimestamp(minute), uniqExactMerge(events) FROM clicks_dims_minute "
-            f"WHERE code = '{code}' GROUP BY dim, value, is_bot, minute ORDER BY dim, value, is_bot, minute")
+            "SELECT dim, value, is_bot, toUnixTimestamp(bucket), sum(clicks) FROM clicks_rollup "
+            f"WHERE code = '{code}' AND grain = 0 AND dim != '' AND is_bot IN (0, 1) "
+            "GROUP BY dim, value, is_bot, bucket ORDER BY dim, value, is_bot, bucket")
 
     async def ch_minutes(self, code: str) -> list[list[str]]:
         return await self.query(
-            "SELECT is_bot, toUnixTimestamp(minute), uniqExactMerge(events), uniqMerge(visitors) FROM clicks_minute "
-            f"WHERE code = '{code}' GROUP BY is_bot, minute ORDER BY is_bot, minute")
+            "SELECT is_bot, toUnixTimestamp(bucket), sum(clicks), uniqMerge(visitors) FROM clicks_rollup "
+            f"WHERE code = '{code}' AND grain = 0 AND dim = '' AND is_bot IN (0, 1) "
+            "GROUP BY is_bot, bucket ORDER BY is_bot, bucket")
 
     async def wait_counted(self, code: str, expected: Expected, *, timeout: float = 60) -> None:
         async def done() -> bool:
@@ -141,11 +191,10 @@ class Stores:
         await wait_until_async(done, timeout=timeout, interval=0.2, what=f"{code} counted as {expected}")
 
     async def forget(self, codes: Sequence[str]) -> None:
-        """Empty both sinks for these codes (PostgreSQL rows, ClickHouse mutations awaited)."""
+        """Empty both sinks for these codes (PostgreSQL totals, ClickHouse rows; mutations awaited).
+        The record ledger is left alone: it is shared by every code a record holds."""
         assert self.pg is not None
-        async with self.pg.transaction():
-            await self.pg.execute("DELETE FROM clicks.event_ledger WHERE code = ANY($1)", list(codes))
-            await self.pg.execute("DELETE FROM clicks.link_totals WHERE code = ANY($1)", list(codes))
+        await self.pg.execute("DELETE FROM clicks.link_totals WHERE code = ANY($1)", list(codes))
         listed = ", ".join(f"'{c}'" for c in codes)
         for table in CH_TABLES:
             await self.query(f"ALTER TABLE {table} DELETE WHERE code IN ({listed})")

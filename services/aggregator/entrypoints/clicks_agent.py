@@ -1,0 +1,145 @@
+"""The `clicks` agent (concurrency=1): ticks of un-acked records -> decoded (pure) -> Batcher
+(flush rule on the estimated click lag) -> pipeline.process_decoded (dead letters, PostgreSQL
+claim, ClickHouse write; retries inside) -> window table -> our progress record -> ack.
+
+Offsets are committed only for acked records, so an offset never passes a record whose clicks
+are not durable in both sinks. The agent only translates faust's stream into the pipeline's
+calls; what a batch needs is in aggregator/pipeline.py.
+"""
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import faust
+
+from aggregator.adapters.faust_tables import FaustWindowView
+from aggregator.adapters.metrics import AggregatorMetrics
+from aggregator.batcher import Batcher, LagTracker
+from aggregator.domain.batching import FlushPolicy
+from aggregator.domain.gaps import Frontier
+from aggregator.pipeline import (
+    Backoff,
+    BatchOutcome,
+    Decoded,
+    DecodedBatch,
+    PipelineConfig,
+    decode_batch,
+    process_decoded,
+    retry_until_done,
+)
+from aggregator.ports import DeadLetters, SourceRecord
+
+log = logging.getLogger(__name__)
+
+
+def to_record(event: Any) -> SourceRecord:
+    m = event.message
+    return SourceRecord(
+        topic=m.topic, partition=m.partition, offset=m.offset, key=m.key, value=m.value,
+        timestamp_ms=int((m.timestamp or 0) * 1000),
+        # The trace contexts from the redirect replica (only read when tracing is on).
+        headers=m.headers or (),
+    )
+
+
+@dataclass
+class Pending:
+    """A tick's events and what they decoded to; the batcher holds these until a flush."""
+
+    events: list[Any]
+    batch: DecodedBatch
+
+
+@dataclass
+class ClicksFlow:
+    """What the agent holds unacked (its buffer, the batch being written) and how to flush."""
+
+    policy: FlushPolicy
+    config: PipelineConfig
+    backoff: Backoff
+    metrics: AggregatorMetrics
+    frontier: Frontier
+    window_view: FaustWindowView
+    dead_letters: DeadLetters
+    stores: Callable[[], Any]  # async: the opened Runtime (PostgreSQL + ClickHouse adapters)
+    topic: str
+    batcher: Batcher[Pending] = field(init=False)
+    writing: list[Pending] = field(default_factory=list)
+    lags: LagTracker = field(default_factory=LagTracker)
+    clicks_per_record: float = 1.0  # moving average: turns the lag in records into clicks
+
+    def __post_init__(self) -> None:
+        self.batcher = Batcher(self.policy, time.monotonic)
+
+    def held_min(self) -> dict[int, int]:
+        """The lowest offset per partition held unacked (buffered or being written)."""
+        lowest: dict[int, int] = {}
+        for pending in [*self.batcher.pending(), *self.writing]:
+            for event in pending.events:
+                p, o = event.message.partition, event.message.offset
+                if o < lowest.get(p, o + 1):
+                    lowest[p] = o
+        return lowest
+
+    def take(self, events: list[Any]) -> None:
+        """A tick from the stream: decode it now (pure), buffer it weighted by its clicks."""
+        for event in events:
+            self.lags.seen(event.message.partition, event.message.offset)
+        batch = decode_batch([to_record(e) for e in events], config=self.config, now=datetime.now(UTC))
+        clicks = batch.clicks
+        if events:
+            self.clicks_per_record = 0.9 * self.clicks_per_record + 0.1 * (clicks / len(events))
+        self.batcher.add([Pending(events=events, batch=batch)], weight=max(clicks, len(events)))
+
+    def click_lag(self, record_lag: int) -> int:
+        return round(record_lag * self.clicks_per_record)
+
+    async def flush(self, stream: Any) -> None:
+        self.writing = self.batcher.drain()
+        good: list[Decoded] = [d for p in self.writing for d in p.batch.good]
+        poison = [m for p in self.writing for m in p.batch.poison]
+        rt = await retry_until_done(self.stores, what="open stores", backoff=self.backoff)
+        outcome = await process_decoded(DecodedBatch(good=good, poison=poison), events=rt.events,
+                                        ledger=rt.ledger, dead_letters=self.dead_letters, backoff=self.backoff)
+        try:
+            self.window_view.add(outcome.new_counts, outcome.partitions)
+        except Exception:  # the window is a live view; the batch is durable either way
+            log.exception("window table update failed")
+        self.record(outcome)
+        events = [e for p in self.writing for e in p.events]
+        for event in events:
+            self.frontier.processed(event.message.partition, event.message.offset)
+        # Our own progress record, after the data; see domain/gaps.py.
+        await retry_until_done(lambda: rt.frontier.save(self.topic, dict(self.frontier.next)),
+                               what="frontier save", backoff=self.backoff)
+        for event in events:  # only now: the batch is durable in both sinks
+            event.allow_ack()
+            await stream.ack(event)
+        self.writing = []
+
+    def record(self, outcome: BatchOutcome) -> None:
+        m = self.metrics
+        m.batch_size.observe(outcome.received)
+        m.records.inc(outcome.records)
+        m.processed.inc(outcome.received)
+        m.counted.inc(outcome.counted)
+        m.deduplicated.inc(outcome.duplicates)
+        m.dead_lettered.inc(outcome.dead_lettered)
+
+
+def register(app: faust.App, topic: Any, *, flow: ClicksFlow, refresh_lag: Callable[[], int], tick: int,
+             tick_s: float) -> None:
+    @app.agent(topic, concurrency=1)
+    async def aggregate_clicks(stream: Any) -> None:
+        # A restarted agent starts empty: records it held unacked are re-read (gap repair).
+        flow.batcher.drain()
+        async for events in stream.noack_take(tick, within=tick_s):
+            flow.take(events)
+            lag = flow.click_lag(refresh_lag())
+            flow.metrics.flush_interval.set(flow.policy.target(lag).max_wait_s)
+            if flow.batcher.due(lag):
+                await flow.flush(stream)
