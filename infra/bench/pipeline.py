@@ -2,12 +2,17 @@
 
 1. Freshness on the idle stack: single clicks, time from produce to visible in the analytics
    API (through nginx), p50/p95.
-2. Throughput: the aggregator workers are stopped, M synthetic clicks (+1% repeats) are
-   produced (a backlog), a plain aiokafka consumer per partition reads them (the ceiling for
-   Python consumption here), then the workers are started and drain the backlog: sustained
-   events/s per worker and in total.
-3. Exact-count check: every code's totals in PostgreSQL and ClickHouse equal what was produced.
-Results: docs/benchmarks/pipeline.md. Settings: --events (BENCH_PIPELINE_EVENTS, default 1e6).
+2. Throughput, once per record format, in one run: `batch` (ClicksBatched records as the
+   redirect publishes them, --batch-size clicks each, 1 % of the records re-sent) and the
+   baseline `single` (one LinkClicked record per click, the format before batching, 1 % of the
+   events repeated). For each: the aggregator workers are stopped, the clicks are produced (a
+   backlog), a plain aiokafka consumer per partition reads them (the ceiling for Python
+   consumption here), then the workers are started and drain the backlog: sustained events/s
+   per worker and in total, and the workers' CPU time per event.
+3. Exact-count check per format: every code's totals in PostgreSQL and ClickHouse equal what was
+   produced (repeats excluded).
+Results: docs/benchmarks/pipeline.md. Settings: --events (BENCH_PIPELINE_EVENTS, default 1e6),
+--baseline-events (default 200,000: the baseline is ~10x slower).
 """
 
 import argparse
@@ -20,6 +25,7 @@ import subprocess
 import sys
 import time
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -27,7 +33,7 @@ import asyncpg
 import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from contracts import clicks
-from pipeline_kafka import expected_counts, produce, synthetic
+from pipeline_kafka import expected_counts, produce, synthetic, synthetic_batches
 from platformkit.kafka import topic_partitions
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -137,12 +143,31 @@ async def counted(prefix: str) -> int:
         await conn.close()
 
 
-async def drain(prefix: str, target: int) -> tuple[float, dict[str, float], float]:
+def worker_pids() -> list[int]:
+    pids = [ctl("pid", name).strip() for name in WORKERS]
+    return [int(p) for p in pids if p.isdigit() and int(p) > 0]
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """utime + stime (all threads) of these processes, in seconds."""
+    ticks = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+async def drain(prefix: str, target: int) -> tuple[float, dict[str, float], float, float]:
     """Start the workers and wait until `target` clicks of the run are counted. Returns the
-    sustained rate (first to last counted event), per-worker rates, and the startup delay."""
-    samples: list[tuple[float, int, dict[str, float]]] = []
+    sustained rate (first to last counted event), per-worker rates, the startup delay and the
+    workers' CPU seconds over the same span."""
+    samples: list[tuple[float, int, dict[str, float], float]] = []
     started = time.perf_counter()
     ctl("start", *WORKERS)
+    pids = worker_pids()
     async with httpx.AsyncClient(timeout=2) as http:
         while True:
             try:
@@ -151,18 +176,18 @@ async def drain(prefix: str, target: int) -> tuple[float, dict[str, float], floa
                 say(f"PostgreSQL unavailable ({exc!r}); polling again")
                 await asyncio.sleep(1.0)
                 continue
-            samples.append((time.perf_counter(), done, await processed(http)))
+            samples.append((time.perf_counter(), done, await processed(http), cpu_seconds(pids)))
             if done >= target:
                 break
             if time.perf_counter() - started > 1800:
                 raise RuntimeError(f"only {done}/{target} counted after 30 min")
             await asyncio.sleep(0.5)
     first = next(i for i, s in enumerate(samples) if s[1] > 0)
-    t0, c0, _ = samples[max(first - 1, 0)]
-    t1, c1, _ = samples[-1]
+    t0, c0, _, cpu0 = samples[max(first - 1, 0)]
+    t1, c1, _, cpu1 = samples[-1]
     per_worker = {}
     for name in WORKERS:
-        series = [(t, p[name]) for t, _, p in samples[first:] if name in p]
+        series = [(t, p[name]) for t, _, p, _ in samples[first:] if name in p]
         if len(series) < 2:
             continue
         if any(v < prev for (_, v), (_, prev) in zip(series[1:], series, strict=False)):
@@ -170,7 +195,7 @@ async def drain(prefix: str, target: int) -> tuple[float, dict[str, float], floa
         moving = [(t, v) for (t, v), (_, prev) in zip(series[1:], series, strict=False) if v > prev]
         end_t = moving[-1][0] if moving else series[-1][0]
         per_worker[name] = (series[-1][1] - series[0][1]) / max(end_t - series[0][0], 1e-6)
-    return (c1 - c0) / max(t1 - t0, 1e-6), per_worker, samples[first][0] - started
+    return (c1 - c0) / max(t1 - t0, 1e-6), per_worker, samples[first][0] - started, cpu1 - cpu0
 
 
 async def exact_check(pg: asyncpg.Connection, prefix: str, expected: dict[str, tuple[int, int]]) -> tuple[int, int]:
@@ -191,50 +216,95 @@ def pct(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1] if len(values) > 1 else values[0]
 
 
+@dataclass
+class Run:
+    fmt: str
+    events: int
+    records: int
+    produce_rate: float
+    plain: list[dict[str, float]]
+    rate: float
+    per_worker: dict[str, float]
+    cpu_us_per_event: float
+    pg_bad: int
+    ch_bad: int
+
+
+async def throughput(fmt: str, a: argparse.Namespace, events: int) -> Run:
+    """One format: backlog with the workers stopped, the plain-consumer ceiling, then the drain."""
+    prefix = f"bench{secrets.token_hex(3)}-"
+    say(f"[{fmt}] run {prefix}: {events:,} events over {a.codes:,} codes")
+    ctl("stop", *WORKERS)
+    start = await end_offsets("clicks")
+    if fmt == "batch":
+        records = synthetic_batches(prefix, events=events, codes=a.codes, duplicate_every=a.duplicate_every,
+                                    batch=a.batch_size, partitions=len(start))
+    else:
+        records = synthetic(prefix, events=events, codes=a.codes, duplicate_every=a.duplicate_every)
+    sent, produce_s = await produce(KAFKA, "clicks", records)
+    end = await end_offsets("clicks")
+    say(f"[{fmt}] produced {sent:,} records in {produce_s:.1f}s ({sent / produce_s:,.0f}/s)")
+    plain = ceiling(start, end)
+    for r in plain:
+        say(f"[{fmt}] plain aiokafka consumer, partition {r['partition']}: {r['records']:,.0f} records "
+            f"in {r['seconds']:.1f}s")
+    rate, per_worker, startup, cpu_s = await drain(prefix, events)
+    say(f"[{fmt}] drained at {rate:,.0f} events/s (workers up after {startup:.1f}s), "
+        f"{cpu_s / events * 1e6:.1f} us CPU per event")
+    pg = await asyncpg.connect(PG)
+    try:
+        pg_bad, ch_bad = await exact_check(pg, prefix, expected_counts(prefix, events=events, codes=a.codes))
+    finally:
+        await pg.close()
+    return Run(fmt=fmt, events=events, records=sent, produce_rate=sent / produce_s, plain=plain, rate=rate,
+               per_worker=per_worker, cpu_us_per_event=cpu_s / events * 1e6, pg_bad=pg_bad, ch_bad=ch_bad)
+
+
 async def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--events", type=int, default=int(os.environ.get("BENCH_PIPELINE_EVENTS", 1_000_000)))
+    p.add_argument("--baseline-events", type=int, default=200_000, help="events for the single-click baseline")
+    p.add_argument("--formats", default="batch,single", help="record formats to run, in order")
+    p.add_argument("--batch-size", type=int, default=500, help="clicks per batch record")
     p.add_argument("--codes", type=int, default=20_000)
     p.add_argument("--samples", type=int, default=50, help="freshness samples")
-    p.add_argument("--duplicate-every", type=int, default=100, help="repeat every Nth event (0: none)")
+    p.add_argument("--duplicate-every", type=int, default=100, help="repeat every Nth event/record (0: none)")
     a = p.parse_args()
-    prefix = f"bench{secrets.token_hex(3)}-"
-    say(f"run {prefix}: {a.events:,} events over {a.codes:,} codes, 1 repeat per {a.duplicate_every}")
     await wait_idle()
     fresh = await freshness(a.samples)
     say(f"freshness p50 {pct(fresh, 50):.3f}s p95 {pct(fresh, 95):.3f}s")
-    ctl("stop", *WORKERS)
-    start = await end_offsets("clicks")
-    sent, produce_s = await produce(KAFKA, "clicks", synthetic(prefix, events=a.events, codes=a.codes,
-                                                              duplicate_every=a.duplicate_every))
-    end = await end_offsets("clicks")
-    say(f"produced {sent:,} records in {produce_s:.1f}s ({sent / produce_s:,.0f}/s)")
-    plain = ceiling(start, end)
-    for r in plain:
-        say(f"plain aiokafka consumer, partition {r['partition']}: {r['records']:,.0f} in {r['seconds']:.1f}s")
-    total_rate, per_worker, startup = await drain(prefix, a.events)
-    say(f"drained at {total_rate:,.0f} events/s (workers up after {startup:.1f}s)")
-    pg = await asyncpg.connect(PG)
-    try:
-        pg_bad, ch_bad = await exact_check(pg, prefix, expected_counts(prefix, events=a.events, codes=a.codes))
-    finally:
-        await pg.close()
-    plain_rates = [r["records"] / r["seconds"] for r in plain]
-    print("\n| measure | value |\n|---|---|")
-    print(f"| events (unique) / records incl. repeats | {a.events:,} / {sent:,} |")
-    print(f"| freshness produce->API p50 / p95 ({a.samples} samples, idle) | {pct(fresh, 50) * 1000:.0f} ms / "
-          f"{pct(fresh, 95) * 1000:.0f} ms |")
-    print(f"| producer (1 process) | {sent / produce_s:,.0f} records/s |")
-    print("| plain aiokafka consumer, per process (3 in parallel) | "
-          + " / ".join(f"{r:,.0f}" for r in plain_rates) + " records/s |")
-    plain_total = sum(r["records"] for r in plain) / max(r["seconds"] for r in plain)
-    print(f"| plain aiokafka consumers, total | {plain_total:,.0f} records/s |")
-    print("| aggregator, per worker (sustained) | " + " / ".join(f"{v:,.0f}" for v in per_worker.values())
-          + " events/s |")
-    print(f"| aggregator, total (sustained) | {total_rate:,.0f} events/s |")
-    print(f"| exact-count check (codes off in PostgreSQL / ClickHouse) | {pg_bad} / {ch_bad} "
-          f"({'PASS' if pg_bad == ch_bad == 0 else 'FAIL'}) |")
-    if pg_bad or ch_bad:
+    runs = []
+    for fmt in a.formats.split(","):
+        runs.append(await throughput(fmt, a, a.events if fmt == "batch" else a.baseline_events))
+        ctl("start", *WORKERS)
+    print("\n| measure | " + " | ".join(f"{r.fmt} records" for r in runs) + " |")
+    print("|---|" + "---|" * len(runs))
+
+    def row(name: str, cells: list[str]) -> None:
+        print(f"| {name} | " + " | ".join(cells) + " |")
+
+    row("events (unique) / records incl. repeats", [f"{r.events:,} / {r.records:,}" for r in runs])
+    row("clicks per record", [f"{a.batch_size}" if r.fmt == "batch" else "1" for r in runs])
+    row("freshness produce->API p50 / p95 (idle, single clicks)",
+        [f"{pct(fresh, 50) * 1000:.0f} ms / {pct(fresh, 95) * 1000:.0f} ms"] + [""] * (len(runs) - 1))
+    row("producer (1 process)", [f"{r.produce_rate:,.0f} records/s" for r in runs])
+    row("plain aiokafka consumers, total (the ceiling)",
+        [f"{sum(x['records'] for x in r.plain) / max(x['seconds'] for x in r.plain):,.0f} records/s" for r in runs])
+    row("aggregator, per worker (sustained)",
+        [" / ".join(f"{v:,.0f}" for v in r.per_worker.values()) + " events/s" for r in runs])
+    row("**aggregator, total (sustained)**", [f"**{r.rate:,.0f} events/s**" for r in runs])
+    row("**aggregator CPU per event (3 workers)**", [f"**{r.cpu_us_per_event:.1f} us**" for r in runs])
+    row("exact-count check (codes off in PostgreSQL / ClickHouse)",
+        [f"{r.pg_bad} / {r.ch_bad} ({'PASS' if r.pg_bad == r.ch_bad == 0 else 'FAIL'})" for r in runs])
+    if len(runs) == 2:
+        new, old = runs
+        print(f"\n{new.fmt} vs {old.fmt}: {new.rate / old.rate:.1f}x events/s, "
+              f"{old.cpu_us_per_event / new.cpu_us_per_event:.1f}x less CPU per event")
+    target = next((r for r in runs if r.fmt == "batch"), None)
+    if target is not None:
+        ok = target.rate >= 40_000 and target.cpu_us_per_event <= 25
+        print(f"target (>= 40,000 events/s, <= 25 us CPU per event): {'PASS' if ok else 'FAIL'}")
+    if any(r.pg_bad or r.ch_bad for r in runs):
         raise SystemExit(1)
 
 

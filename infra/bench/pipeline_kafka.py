@@ -9,11 +9,13 @@ import argparse
 import asyncio
 import json
 import time
+import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import uuid_utils
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.partitioner import murmur2
 from contracts import clicks
 
 DEVICES: tuple[clicks.Device, ...] = ("desktop", "mobile", "tablet", "other")
@@ -21,22 +23,63 @@ REFERRERS = (None, "https://news.example/a", "https://social.example/p", "https:
 COUNTRIES = ("DE", "FR", "US", "GB", "ZZ")
 
 
-def synthetic(prefix: str, *, events: int, codes: int, duplicate_every: int) -> Iterator[tuple[bytes, bytes]]:
-    """(key, value) pairs: `events` unique clicks round-robin over `codes` codes (every 10th a
-    bot), plus a repeat of every `duplicate_every`-th event (same event id: must not count)."""
+Record = tuple[bytes | None, bytes, int | None]  # key, value, partition (None: the key decides)
+
+
+def synthetic_click(prefix: str, i: int, *, codes: int, now: datetime) -> clicks.LinkClicked:
+    """The i-th click: round-robin over `codes` codes, every 10th a bot."""
+    code = f"{prefix}{i % codes:05d}"
+    bot = i % 10 == 9
+    return clicks.LinkClicked(
+        event_id=str(uuid_utils.uuid7()), occurred_at=now, code=code, referrer=REFERRERS[i % 4],
+        user_agent="bench", visitor_key=f"v{i % 997}", device="bot" if bot else DEVICES[i % 4],
+        is_bot=bot, country=COUNTRIES[i % 5],
+    )
+
+
+def synthetic(prefix: str, *, events: int, codes: int, duplicate_every: int) -> Iterator[Record]:
+    """Single-click records (the previous format): `events` unique clicks plus a repeat of every
+    `duplicate_every`-th one (same event id: must not count)."""
     now = datetime.now(UTC)
     for i in range(events):
-        code = f"{prefix}{i % codes:05d}"
-        bot = i % 10 == 9
-        event = clicks.LinkClicked(
-            event_id=str(uuid_utils.uuid7()), occurred_at=now, code=code, referrer=REFERRERS[i % 4],
-            user_agent="bench", visitor_key=f"v{i % 997}", device="bot" if bot else DEVICES[i % 4],
-            is_bot=bot, country=COUNTRIES[i % 5],
-        )
+        event = synthetic_click(prefix, i, codes=codes, now=now)
         value = clicks.encode(event)
-        yield code.encode(), value
+        yield event.code.encode(), value, None
         if duplicate_every and i % duplicate_every == 0:
-            yield code.encode(), value
+            yield event.code.encode(), value, None
+
+
+def synthetic_batches(prefix: str, *, events: int, codes: int, duplicate_every: int, batch: int,
+                      partitions: int) -> Iterator[Record]:
+    """Batch records as the redirect publishes them: the same clicks grouped per partition of
+    their code, `batch` clicks per record; every `duplicate_every`-th record is sent twice (a
+    re-send after a producer error: same batch id, so ~1/duplicate_every of the event ids repeat)."""
+    now = datetime.now(UTC)
+    pending: dict[int, list[clicks.Click]] = {}
+    sent = 0
+
+    def record(partition: int, items: list[clicks.Click]) -> Iterator[Record]:
+        nonlocal sent
+        value = clicks.encode(clicks.ClicksBatched(batch_id=uuid.UUID(bytes=uuid_utils.uuid7().bytes),
+                                                   producer="bench", clicks=tuple(items)))
+        yield None, value, partition
+        if duplicate_every and sent % duplicate_every == 0:
+            yield None, value, partition
+        sent += 1
+
+    for i in range(events):
+        e = synthetic_click(prefix, i, codes=codes, now=now)
+        partition = int(murmur2(e.code.encode()) & 0x7FFFFFFF) % partitions
+        items = pending.setdefault(partition, [])
+        items.append(clicks.Click(event_id=uuid.UUID(e.event_id), occurred_at=e.occurred_at, code=e.code,
+                                  referrer=e.referrer, user_agent=e.user_agent, visitor_key=e.visitor_key,
+                                  device=e.device, is_bot=e.is_bot, country=e.country))
+        if len(items) >= batch:
+            yield from record(partition, items)
+            pending[partition] = []
+    for partition, items in pending.items():
+        if items:
+            yield from record(partition, items)
 
 
 def expected_counts(prefix: str, *, events: int, codes: int) -> dict[str, tuple[int, int]]:
@@ -47,7 +90,7 @@ def expected_counts(prefix: str, *, events: int, codes: int) -> dict[str, tuple[
     return {code: (h, b) for code, (h, b) in out.items()}
 
 
-async def produce(bootstrap: str, topic: str, pairs: Iterator[tuple[bytes, bytes]]) -> tuple[int, float]:
+async def produce(bootstrap: str, topic: str, pairs: Iterator[Record]) -> tuple[int, float]:
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=20,
                                 max_batch_size=512 * 1024, max_request_size=4 * 1024 * 1024)
     await producer.start()
@@ -55,8 +98,8 @@ async def produce(bootstrap: str, topic: str, pairs: Iterator[tuple[bytes, bytes
     started = time.perf_counter()
     try:
         pending = []
-        for key, value in pairs:
-            pending.append(await producer.send(topic, value, key=key))
+        for key, value, partition in pairs:
+            pending.append(await producer.send(topic, value, key=key, partition=partition))
             sent += 1
             if len(pending) >= 20_000:
                 await asyncio.gather(*pending)

@@ -1,12 +1,12 @@
 """In-memory fakes of the aggregator's own ports (EventStore, Ledger, DeadLetters)."""
 
+import uuid
 from collections import Counter
-from collections.abc import Sequence
-from datetime import UTC, datetime
+from collections.abc import Awaitable, Callable, Sequence
 
 from aggregator.domain.clicks import ClickRow
-from aggregator.domain.windows import merge_counts
-from aggregator.ports import LedgerResult, SourceRecord
+from aggregator.pipeline import Decoded
+from aggregator.ports import Claimed, SourceRecord
 from contracts.deadletter import MessageDeadLettered
 
 
@@ -25,16 +25,24 @@ class Flaky:
 
 
 class FakeEvents(Flaky):
+    """ClickHouse as the pipeline sees it: per sink id, written at most once (like the markers)."""
+
     def __init__(self, log: list[str], failures: int = 0) -> None:
         super().__init__(log, failures)
         self.rows: list[ClickRow] = []
+        self.written: set[uuid.UUID] = set()
+        self.fresh_calls = 0
 
-    async def insert(self, rows: Sequence[ClickRow]) -> None:
+    async def write(self, sink_id: uuid.UUID, rows: Sequence[ClickRow], *, fresh: bool = False) -> None:
+        self.fresh_calls += fresh
         self._maybe_fail("clickhouse")
+        if sink_id in self.written:
+            return
+        self.written.add(sink_id)
         self.rows.extend(rows)
 
-    def exact(self, code: str) -> int:
-        return len({r.event_id for r in self.rows if r.code == code})
+    def count(self, code: str) -> int:
+        return sum(1 for r in self.rows if r.code == code)
 
 
 class FakeLedger(Flaky):
@@ -42,16 +50,23 @@ class FakeLedger(Flaky):
         super().__init__(log, failures)
         self.ids: set[str] = set()
         self.totals: Counter[str] = Counter()
+        self.journal: set[uuid.UUID] = set()
 
-    async def record(self, rows: Sequence[ClickRow]) -> LedgerResult:
+    async def claim(self, records: Sequence[Decoded]) -> Claimed:
         self._maybe_fail("postgres")
-        new = [r for r in rows if r.event_id not in self.ids]
-        self.ids.update(r.event_id for r in new)
-        self.totals.update(r.code for r in new)
-        counts = merge_counts([
-            (r.code, datetime.fromtimestamp(r.occurred_at - r.occurred_at % 60, UTC), r.is_bot == 1, 1) for r in new
-        ])
-        return LedgerResult(inserted=len(new), duplicates=len(rows) - len(new), new_counts=counts)
+        new = [d for d in records if d.record.record_id not in self.ids]
+        self.ids.update(d.record.record_id for d in new)
+        self.totals.update(r.code for d in new for r in d.record.rows)
+        sink_id = uuid.uuid4() if new else None
+        if sink_id is not None:
+            self.journal.add(sink_id)
+        return Claimed(new=new, sink_id=sink_id)
+
+    async def finish(self, sink_id: uuid.UUID, write: Callable[[], Awaitable[None]]) -> None:
+        self.log.append("finish")
+        if sink_id in self.journal:
+            await write()
+            self.journal.discard(sink_id)
 
 
 class FakeDeadLetters(Flaky):
