@@ -158,8 +158,10 @@ async def process_decoded(
     ledger: Ledger,
     dead_letters: DeadLetters,
     backoff: Backoff,
+    only_codes: Sequence[str] | None = None,
 ) -> BatchOutcome:
-    """Everything a decoded batch needs before its records may be acked."""
+    """Everything a decoded batch needs before its records may be acked. `only_codes`: the
+    records were narrowed to these codes' clicks (a rebuild, see entrypoints/replay.py)."""
     if batch.poison:
         poison = batch.poison
         await retry_until_done(lambda: dead_letters.publish(poison), what="dead-letter publish", backoff=backoff)
@@ -169,7 +171,8 @@ async def process_decoded(
     new_counts: list[MinuteCount] = []
     partitions: dict[str, int] = {}
     if unique:
-        claimed = await retry_until_done(lambda: ledger.claim(unique), what="PostgreSQL claim", backoff=backoff)
+        claimed = await retry_until_done(lambda: ledger.claim(unique, only_codes=only_codes),
+                                         what="PostgreSQL claim", backoff=backoff)
         await write_claimed(claimed, events=events, ledger=ledger, backoff=backoff)
         new_rows = [row for d in claimed.new for row in d.record.rows]
         counted = len(new_rows)

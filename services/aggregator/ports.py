@@ -58,9 +58,11 @@ class EventStore(Protocol):
 class Ledger(Protocol):
     """PostgreSQL: the record-id ledger, link totals and the sink journal."""
 
-    async def claim(self, records: Sequence["Decoded"]) -> Claimed:
+    async def claim(self, records: Sequence["Decoded"], *, only_codes: Sequence[str] | None = None) -> Claimed:
         """In one transaction: add the ids of `records` to the ledger, add the clicks of the ones
-        that were new to the totals, and journal them for ClickHouse. Records must be unique."""
+        that were new to the totals, and journal them for ClickHouse. Records must be unique.
+        `only_codes`: the records' rows were narrowed to these codes (a rebuild); the journal
+        says so, so a recovery narrows the re-read records the same way."""
         ...
 
     async def finish(self, sink_id: uuid.UUID, write: Callable[[], Awaitable[None]]) -> None:

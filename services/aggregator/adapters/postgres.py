@@ -52,7 +52,8 @@ ON CONFLICT (code) DO UPDATE SET
 """
 
 JOURNAL = """
-INSERT INTO clicks.sink_journal (sink_id, topic, partitions, offsets) VALUES ($1, $2, $3::int[], $4::bigint[])
+INSERT INTO clicks.sink_journal (sink_id, topic, partitions, offsets, codes)
+VALUES ($1, $2, $3::int[], $4::bigint[], $5::text[])
 """
 
 
@@ -63,6 +64,7 @@ class JournalEntry:
     sink_id: uuid.UUID
     topic: str
     offsets: dict[int, list[int]]  # partition -> offsets of the records to write
+    codes: list[str] | None  # only these codes' clicks (a rebuild); None: every click
     created_at: datetime
 
 
@@ -73,7 +75,7 @@ class PostgresLedger:
         self._pool = pool
         self._metrics = metrics
 
-    async def claim(self, records: Sequence["Decoded"]) -> Claimed:
+    async def claim(self, records: Sequence["Decoded"], *, only_codes: Sequence[str] | None = None) -> Claimed:
         started = time.perf_counter()
         async with self._pool.acquire() as conn, conn.transaction():
             inserted = await conn.fetch(
@@ -94,7 +96,7 @@ class PostgresLedger:
                 sink_id = uuid.UUID(bytes=uuid_utils.uuid7().bytes)
                 await conn.execute(
                     JOURNAL, sink_id, new[0].source.topic, [d.source.partition for d in new],
-                    [d.source.offset for d in new],
+                    [d.source.offset for d in new], None if only_codes is None else list(only_codes),
                 )
         self._metrics.postgres_write_seconds.observe(time.perf_counter() - started)
         return Claimed(new=new, sink_id=sink_id)
@@ -119,7 +121,7 @@ class PostgresLedger:
         until the block ends (one transaction); `HeldEntries.done` removes one."""
         async with self._pool.acquire() as conn, conn.transaction():
             rows = await conn.fetch(
-                "SELECT sink_id, topic, partitions, offsets, created_at FROM clicks.sink_journal "
+                "SELECT sink_id, topic, partitions, offsets, codes, created_at FROM clicks.sink_journal "
                 "WHERE created_at < now() - make_interval(secs => $1) ORDER BY created_at LIMIT $2 "
                 "FOR UPDATE SKIP LOCKED", older_than_s, limit)
             entries = []
@@ -128,7 +130,7 @@ class PostgresLedger:
                 for p, o in zip(r["partitions"], r["offsets"], strict=True):
                     offsets.setdefault(p, []).append(o)
                 entries.append(JournalEntry(sink_id=r["sink_id"], topic=r["topic"], offsets=offsets,
-                                            created_at=r["created_at"]))
+                                            codes=r["codes"], created_at=r["created_at"]))
             yield HeldEntries(entries=entries, conn=conn)
 
     async def ping(self) -> None:

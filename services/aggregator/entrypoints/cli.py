@@ -27,7 +27,9 @@ def parser() -> argparse.ArgumentParser:
     replay.add_argument("--from", dest="from_", type=_parse_time, required=True, help="ISO 8601 start")
     replay.add_argument("--to", type=_parse_time, default=None, help="ISO 8601 end (default: now)")
     replay.add_argument("--code", action="append", default=[], help="only these codes (repeatable)")
-    replay.add_argument("--batch-size", type=int, default=5000)
+    replay.add_argument("--batch-size", type=int, default=500, help="records per batch")
+    replay.add_argument("--rebuild", action="store_true",
+                        help="the listed codes' sinks were emptied: count their clicks again (needs --code)")
     retention = sub.add_parser("retention", help="drop old ClickHouse partitions, prune the id ledger")
     when = retention.add_mutually_exclusive_group()
     when.add_argument("--dry-run", action="store_true", help="print what would be removed")
@@ -56,6 +58,7 @@ def main(argv: list[str] | None = None) -> None:
 
         code = asyncio.run(replay_clicks(
             settings, start=args.from_, end=args.to, codes=set(args.code), batch_size=args.batch_size,
+            rebuild=args.rebuild,
         ))
         raise SystemExit(code)
     elif args.scheduled:

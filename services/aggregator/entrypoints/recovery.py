@@ -42,7 +42,8 @@ async def recover_pending(
             lenient = PipelineConfig(consumer=config.consumer, horizon=timedelta(days=3650),
                                      max_future_skew=timedelta(days=3650))
             decoded = decode_batch(sources, config=lenient, now=datetime.now(UTC))
-            rows = [row for d in decoded.good for row in d.record.rows]
+            wanted = None if entry.codes is None else set(entry.codes)
+            rows = [row for d in decoded.good for row in d.record.rows if wanted is None or row.code in wanted]
             await events.write(entry.sink_id, rows)
             await held.done(entry.sink_id)
             finished += 1

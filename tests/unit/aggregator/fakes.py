@@ -52,7 +52,7 @@ class FakeLedger(Flaky):
         self.totals: Counter[str] = Counter()
         self.journal: set[uuid.UUID] = set()
 
-    async def claim(self, records: Sequence[Decoded]) -> Claimed:
+    async def claim(self, records: Sequence[Decoded], *, only_codes: Sequence[str] | None = None) -> Claimed:
         self._maybe_fail("postgres")
         new = [d for d in records if d.record.record_id not in self.ids]
         self.ids.update(d.record.record_id for d in new)

@@ -34,5 +34,6 @@ CREATE TABLE IF NOT EXISTS clicks.sink_journal (
     topic      text        NOT NULL,
     partitions integer[]   NOT NULL,
     offsets    bigint[]    NOT NULL,
+    codes      text[],     -- a rebuild's entry: only these codes' clicks (NULL: every click)
     created_at timestamptz NOT NULL DEFAULT now()
 );
