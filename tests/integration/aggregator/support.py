@@ -152,6 +152,11 @@ class Stores:
         return int(await self.pg.fetchval("SELECT count(*) FROM clicks.record_ledger WHERE record_id = ANY($1::uuid[])",
                                           list(record_ids)))
 
+    async def journal_entries(self) -> int:
+        """ClickHouse writes PostgreSQL has counted and ClickHouse may not hold yet."""
+        assert self.pg is not None
+        return int(await self.pg.fetchval("SELECT count(*) FROM clicks.sink_journal"))
+
     async def ch_raw(self, code: str) -> Expected:
         rows = await self.query(
             f"SELECT is_bot, uniqExact(event_id) FROM click_events WHERE code = '{code}' GROUP BY is_bot")

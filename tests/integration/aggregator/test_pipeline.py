@@ -10,13 +10,14 @@ from contracts import clicks
 
 from tests.conftest import analytics_url, wait_until_async
 from tests.integration.aggregator.support import (
-    CH_TABLES,
+    GRAINS,
     TOPIC_CLICKS,
     TOPIC_DEADLETTER,
     WORKER_PORTS,
     ClickProducer,
     Expected,
     Stores,
+    batches,
     deadletters_after,
     end_offsets,
     iso,
@@ -29,22 +30,30 @@ from tests.integration.aggregator.support import (
 pytestmark = pytest.mark.integration
 
 
-async def test_every_click_counts_once_and_the_stores_agree() -> None:
+async def test_both_record_formats_on_one_topic_count_exactly_once_and_the_stores_agree() -> None:
     code = unique_code()
     humans = [make_click(code, i) for i in range(150)]
     bots = [make_click(code, i, bot=True) for i in range(30)]
     async with ClickProducer() as producer, Stores() as stores:
-        await producer.send(humans + bots)
-        await producer.send(humans[:40] + bots[:5])  # the same events again: redelivered, retried
-        # Same key => same partition, so once the sentinel is counted the repeats were processed.
+        # Batch records (the current format) for most clicks, single clicks (the previous one) for
+        # the rest, on the same topic and partition.
+        records = batches(humans[:100] + bots[:20], partitions=await producer.partitions(), size=25)
+        await producer.send_batches(records)
+        await producer.send(humans[100:] + bots[20:])
+        # Again: a batch re-sent by the redirect after a producer error, redelivered single clicks.
+        await producer.send_batches(records[:2])
+        await producer.send(humans[100:120] + bots[25:])
+        # Same partition, so once the sentinel is counted the repeats were processed.
         sentinel = make_click(code, 999)
         await producer.send([sentinel])
         expected = Expected(clicks=151, bot_clicks=30)
         await stores.wait_counted(code, expected)
-        assert await stores.ledger_count(code) == 181
-        # Stores agree: PostgreSQL totals == ClickHouse raw == every rollup.
-        for table in CH_TABLES[1:4]:
-            assert await stores.ch_rollup(code, table) == expected, table
+        ids = [str(b.batch_id) for _, b in records] + [e.event_id for e in humans[100:] + bots[20:] + [sentinel]]
+        assert await stores.ledger_has(ids) == len(ids) == 5 + 61  # one ledger row per record
+        # Stores agree: PostgreSQL totals == ClickHouse raw == every rollup grain == top table.
+        for grain in GRAINS:
+            assert await stores.ch_rollup(code, grain) == expected, grain
+            assert await stores.ch_top(code, grain) == expected, grain
         dims = await stores.ch_dims(code)
         per_dim: dict[str, int] = {}
         for dim, _value, _bot, _minute, n in dims:

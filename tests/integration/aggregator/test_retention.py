@@ -1,5 +1,5 @@
 """`python -m aggregator retention`: old ClickHouse partitions dropped from every table, the
-PostgreSQL event-id ledger pruned past the dedup horizon, recent data untouched."""
+PostgreSQL record ledger pruned past the dedup horizon, recent data untouched."""
 
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -9,7 +9,9 @@ import pytest
 from aggregator.adapters.clickhouse import ClickHouse, ClickHouseEvents, build_client
 from aggregator.adapters.metrics import AggregatorMetrics
 from aggregator.adapters.postgres import PostgresLedger
-from aggregator.domain.clicks import ClickRow
+from aggregator.domain.clicks import ClickRecord, ClickRow
+from aggregator.pipeline import Decoded
+from aggregator.ports import SourceRecord
 
 from tests.integration.aggregator.support import (
     CH_TABLES,
@@ -29,6 +31,12 @@ def row(code: str, at: datetime) -> ClickRow:
                     referrer="", referrer_host="", country="ZZ", device="desktop", is_bot=0)
 
 
+def record(click: ClickRow, *, offset: int) -> Decoded:
+    source = SourceRecord(topic="clicks", partition=0, offset=offset, key=None, value=None, timestamp_ms=0)
+    return Decoded(source=source, record=ClickRecord(record_id=str(uuid.uuid4()), rows=[click],
+                                                     newest=click.occurred_at))
+
+
 async def test_retention_drops_old_partitions_and_prunes_the_ledger() -> None:
     now = datetime.now(UTC)
     code = unique_code("ret")
@@ -39,10 +47,11 @@ async def test_retention_drops_old_partitions_and_prunes_the_ledger() -> None:
     metrics = AggregatorMetrics()
     http = build_client(CLICKHOUSE_URL, timeout_s=30)
     pool = await asyncpg.create_pool(POSTGRES_DSN, min_size=1, max_size=2)
+    records = [record(row(code, past_horizon), offset=0), record(row(code, inside_horizon), offset=1)]
     try:
-        await ClickHouseEvents(ClickHouse(http, database=CLICKHOUSE_DB), metrics).insert(
-            [row(code, ancient), row(code, ancient), row(code, now)])
-        await PostgresLedger(pool, metrics).record([row(code, past_horizon), row(code, inside_horizon)])
+        await ClickHouseEvents(ClickHouse(http, database=CLICKHOUSE_DB), metrics).write(
+            uuid.uuid4(), [row(code, ancient), row(code, ancient), row(code, now)])
+        await PostgresLedger(pool, metrics).claim(records)
     finally:
         await http.aclose()
         await pool.close()
@@ -67,9 +76,12 @@ async def test_retention_drops_old_partitions_and_prunes_the_ledger() -> None:
         assert await partitions() == {}
         assert (await stores.query(f"SELECT count() FROM click_events WHERE code = '{code}'")) == [["1"]]
         assert (await stores.query(
-            f"SELECT uniqExactMerge(events) FROM clicks_day WHERE code = '{code}'")) == [["1"]]
+            f"SELECT sum(clicks) FROM clicks_rollup WHERE code = '{code}' AND grain = 2 AND dim = '' "
+            "AND is_bot IN (0, 1)")) == [["1"]]
         assert stores.pg is not None
-        kept = await stores.pg.fetch("SELECT occurred_at FROM clicks.event_ledger WHERE code = $1", code)
-        assert [r["occurred_at"].replace(microsecond=0) for r in kept] == [inside_horizon.replace(microsecond=0)]
+        ids = [d.record.record_id for d in records]
+        kept = await stores.pg.fetch(
+            "SELECT record_id::text FROM clicks.record_ledger WHERE record_id = ANY($1::uuid[])", ids)
+        assert [r["record_id"] for r in kept] == [ids[1]]  # the one whose newest click is inside the horizon
         # Lifetime totals are counters, never pruned.
         assert (await stores.pg_totals(code)) is not None
