@@ -135,13 +135,13 @@ def batch_rows(batch: clicks.ClicksBatched, *, now: datetime, horizon: timedelta
             newest = seconds
         referrer = c.referrer
         append(ClickRow(
-            event_id=str(c.event_id), code=c.code, occurred_at=seconds, visitor_key=c.visitor_key,
+            event_id=c.event_id, code=c.code, occurred_at=seconds, visitor_key=c.visitor_key,
             referrer=referrer[:MAX_REFERRER] if referrer else "", referrer_host=referrer_host(referrer),
             country=c.country, device=c.device, is_bot=1 if c.is_bot else 0,
         ))
     if newest < oldest_s:
         _check_time(datetime.fromtimestamp(newest, UTC), now=now, horizon=horizon, max_skew=max_skew)
-    return ClickRecord(record_id=str(batch.batch_id), rows=rows, newest=newest)
+    return ClickRecord(record_id=batch.batch_id, rows=rows, newest=newest)
 
 
 def decode_record(
