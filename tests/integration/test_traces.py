@@ -14,6 +14,7 @@ from collections.abc import Iterator, Sequence
 import pytest
 from aiokafka import AIOKafkaConsumer
 from aiokafka.structs import TopicPartition
+from contracts import clicks
 from contracts.deadletter import MessageDeadLettered
 from contracts.topics import CLICKS
 from opentelemetry.sdk.trace import ReadableSpan
@@ -198,7 +199,9 @@ async def test_click_trace_runs_from_redirect_through_clicks_topic_to_the_sink_w
             batches = await consumer.getmany(timeout_ms=500)
             for tp, messages in batches.items():
                 for m in messages:
-                    if m.key == code.encode():
+                    record = clicks.decode(m.value)
+                    carried = record.clicks if isinstance(record, clicks.ClicksBatched) else (record,)
+                    if any(c.code == code for c in carried):
                         found.append(SourceRecord(
                             topic=tp.topic, partition=tp.partition, offset=m.offset, key=m.key, value=m.value,
                             timestamp_ms=m.timestamp, headers=tuple(m.headers or ()),
