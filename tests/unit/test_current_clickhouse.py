@@ -142,6 +142,11 @@ async def test_writes_rollups_queries_and_retention(engine: Any) -> None:
         assert await clickhouse.execute(
             f"SELECT count() FROM clicks_top WHERE grain = 0 AND bucket = toDateTime({int(NOW.timestamp())}) "
             f"AND is_bot = 2 AND code = '{marker}'") == "1\n"
+        # A second batch into minutes the first one already wrote: their rollup rows sit in two parts
+        # until a merge, and every answer below must already be merged.
+        await insert_batch(clickhouse, [click(code, NOW - timedelta(minutes=1), visitor="b", country="FR"),
+                                        click(code, NOW - timedelta(minutes=1), visitor="d")],
+                           marker="~" + uuid.uuid4().hex)
 
         store = AnalyticsOnChdb(engine)
         # Queries are parsed as the HTTP layer parses them: ranges aligned to the interval, so
@@ -149,22 +154,26 @@ async def test_writes_rollups_queries_and_retention(engine: Any) -> None:
         since = (NOW - timedelta(hours=1)).isoformat()
         stats = await store.range_stats(parse_stats(code, {"from": since, "interval": "minute"}, now=NOW))
         # The bot click is apart; the ancient one is outside; the marker never shows.
-        assert (stats.clicks, stats.unique_visitors) == (3, 2)
-        assert [(p.t, p.clicks) for p in stats.series] == [
-            (NOW - timedelta(minutes=3), 1), (NOW - timedelta(minutes=2), 1), (NOW - timedelta(minutes=1), 1)]
-        assert {(s.value, s.clicks) for s in stats.countries} == {("FR", 2), ("DE", 1)}
-        assert {(s.value, s.clicks) for s in stats.referrers} == {("news.example", 1), (DIRECT, 2)}
-        assert {(s.value, s.clicks) for s in stats.devices} == {("mobile", 3)}
+        assert (stats.clicks, stats.unique_visitors) == (5, 3)
+        assert [(p.t, p.clicks, p.unique_visitors) for p in stats.series] == [
+            (NOW - timedelta(minutes=3), 1, 1), (NOW - timedelta(minutes=2), 1, 1), (NOW - timedelta(minutes=1), 3, 2)]
+        assert [(s.value, s.clicks) for s in stats.countries] == [("FR", 3), ("DE", 2)]
+        assert [(s.value, s.clicks) for s in stats.referrers] == [(DIRECT, 4), ("news.example", 1)]
+        assert [(s.value, s.clicks) for s in stats.devices] == [("mobile", 5)]
         with_bots = await store.range_stats(
+            parse_stats(code, {"from": since, "interval": "minute", "include_bots": "true"}, now=NOW))
+        assert (with_bots.clicks, with_bots.unique_visitors) == (6, 4)
+        assert [(p.clicks, p.unique_visitors) for p in with_bots.series] == [(1, 1), (1, 1), (4, 3)]
+        hours = await store.range_stats(
             parse_stats(code, {"from": since, "interval": "hour", "include_bots": "true"}, now=NOW))
-        assert with_bots.clicks == 4
+        assert (hours.clicks, hours.unique_visitors) == (6, 4)
         for window in ("1h", "24h", "7d"):
             top = await store.top(parse_top({"window": window, "limit": "100"}, now=NOW))
             assert [(t.code, t.clicks, t.unique_visitors) for t in top if t.code in {code, other}] == [
-                (code, 3, 2), (other, 1, 1)], window
+                (code, 5, 3), (other, 1, 1)], window
             assert not [t for t in top if t.code.startswith("~")]
         days = await store.range_stats(parse_stats(code, {"interval": "day", "include_bots": "true"}, now=NOW))
-        assert (days.clicks, days.unique_visitors) == (4, 3)
+        assert (days.clicks, days.unique_visitors) == (6, 4)
 
         ancient = (NOW - timedelta(days=1000)).strftime("%Y%m")
         for table in MERGE_TREE_TABLES:

@@ -50,9 +50,14 @@ _LINK_RANGE = ("code = :code AND grain = :grain AND is_bot IN :bots "
                "AND bucket >= toDateTime(:start) AND bucket < toDateTime(:end)")
 # Series, totals and breakdowns in one statement (one round trip, one worker thread), told apart by
 # `part`: 0 = a series point (key = unix time), 1 = the totals, 2 = a breakdown row (key = dim).
+# The series reads FINAL (one row per bucket and is_bot, parts merged on read) and finalizes each
+# row's visitor state: ~3x cheaper than merging the states per bucket, and a hot link's minute
+# series holds every visit of the day. Humans' and bots' visitor keys never overlap (the key hashes
+# the User-Agent, which decides is_bot), so a bucket's visitors with bots are the sum of both rows.
 STATS_SQL = _sql(
     "SELECT toUInt8(0) AS part, toString(toUnixTimestamp(bucket)) AS key, '' AS value, sum(clicks) AS c, "
-    f"uniqMerge(visitors) AS v FROM clicks_rollup WHERE {_LINK_RANGE} AND dim = '' GROUP BY bucket "
+    f"sum(finalizeAggregation(visitors)) AS v FROM clicks_rollup FINAL WHERE {_LINK_RANGE} AND dim = '' "
+    "GROUP BY bucket "
     "UNION ALL "
     "SELECT toUInt8(1) AS part, '' AS key, '' AS value, sum(clicks) AS c, uniqMerge(visitors) AS v "
     f"FROM clicks_rollup WHERE {_LINK_RANGE} AND dim = '' "
