@@ -30,6 +30,7 @@ Writes docs/benchmarks/analytics.md; drops the scratch databases (unless --keep)
 import argparse
 import asyncio
 import contextlib
+import importlib
 import os
 import random
 import subprocess
@@ -422,34 +423,40 @@ def old_stats_sql(code: str, kind: StatsKind, start: int, end: int, bots: str) -
     ]
 
 
+def service_adapter() -> Any:
+    """services/analytics/adapters/clickhouse.py: this file is named analytics.py and its folder is
+    first on sys.path, so import the service's package with that folder left out."""
+    saved = sys.path[:]
+    sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
+    try:
+        return importlib.import_module("analytics.adapters.clickhouse")
+    finally:
+        sys.path[:] = saved
+
+
+def render(statement: Any, params: dict[str, Any]) -> str:
+    """A statement of the adapter as its HTTP driver sends it (compiled, parameters escaped)."""
+    from clickhouse_sqlalchemy.drivers.http.base import ClickHouseDialect_http
+    from clickhouse_sqlalchemy.drivers.http.escaper import Escaper
+
+    compiled = statement.bindparams(**params).compile(
+        dialect=ClickHouseDialect_http(), compile_kwargs={"render_postcompile": True})
+    return str(compiled.string % Escaper().escape(compiled.params))
+
+
 def new_stats_sql(code: str, kind: StatsKind, start: int, end: int, bots: str) -> list[str]:
-    """What the analytics adapter sends now (rendered by hand, same statements)."""
-    grain = {"minute": 0, "hour": 1, "day": 2}[kind.interval]
-    where = (f"code = '{code}' AND grain = {grain} AND is_bot IN ({bots}) AND bucket >= toDateTime({start}) "
-             f"AND bucket < toDateTime({end})")
-    return [
-        "SELECT toUnixTimestamp(bucket) AS t, sum(clicks), uniqMerge(visitors) FROM clicks_rollup "
-        f"WHERE {where} AND dim = '' GROUP BY t ORDER BY t",
-        f"SELECT sum(clicks), uniqMerge(visitors) FROM clicks_rollup WHERE {where} AND dim = ''",
-        f"SELECT dim, value, sum(clicks) AS c FROM clicks_rollup WHERE {where} "
-        "AND dim IN ('referrer', 'country', 'device') GROUP BY dim, value ORDER BY dim, c DESC, value LIMIT 10 BY dim",
-    ]
+    """The analytics adapter's one /stats statement, exactly as it sends it."""
+    adapter = service_adapter()
+    return [render(adapter.STATS_SQL, {"code": code, "grain": adapter.GRAINS[kind.interval],
+                                       "bots": [int(b) for b in bots.split(",")], "start": start, "end": end})]
 
 
-def new_top_where(window: str, now: datetime) -> str:
-    """The buckets the adapter reads (analytics.domain.queries.top_spans; this file cannot import
-    the `analytics` package, its own name shadows it): 1h minutes, 24h hours, 7d hours at both
-    partial ends and whole days between."""
-    now_s = int(now.timestamp())
-    if window == "1h":
-        return f"grain = 0 AND bucket >= toDateTime({(now_s - 3600) // 60 * 60})"
-    start = (now_s - (86400 if window == "24h" else 7 * 86400)) // 3600 * 3600
-    if window == "24h":
-        return f"grain = 1 AND bucket >= toDateTime({start})"
-    first_day, last_day = -(-start // 86400) * 86400, now_s // 86400 * 86400
-    return (f"(grain = 1 AND bucket >= toDateTime({start}) AND bucket < toDateTime({first_day})) OR "
-            f"(grain = 2 AND bucket >= toDateTime({first_day}) AND bucket < toDateTime({last_day})) OR "
-            f"(grain = 1 AND bucket >= toDateTime({last_day}))")
+def new_top_sql(window: str, now: datetime) -> list[str]:
+    """The analytics adapter's /top ranking statement, exactly as it sends it."""
+    adapter = service_adapter()
+    queries = importlib.import_module("analytics.domain.queries")
+    where, params = adapter.spans_where(queries.top_spans(queries.parse_top({"window": window}, now=now)))
+    return [render(adapter.ranking_sql(where), {**params, "bots": [0], "limit": 10})]
 
 
 def old_top_sql(window: str, now: datetime) -> list[str]:
@@ -494,8 +501,7 @@ async def direct_runs(ch_url: str, cold: list[str], args: argparse.Namespace, pi
                 out.append((pair[0], pair[1]))
         for window in WINDOWS:
             top_now = datetime.now(UTC).replace(microsecond=0)
-            new_sql = [f"SELECT code, sum(clicks) AS c FROM clicks_top WHERE is_bot IN (0) AND "
-                       f"({new_top_where(window, top_now)}) GROUP BY code ORDER BY c DESC, code LIMIT 10"]
+            new_sql = new_top_sql(window, top_now)
             pair = []
             for design, statements in (("old", old_top_sql(window, top_now)), ("new", new_sql)):
                 def make(i: int, statements: list[str] = statements) -> Awaitable[None]:

@@ -81,6 +81,18 @@ def spans_where(spans: list[Span]) -> tuple[str, dict[str, Any]]:
     return " OR ".join(terms), params
 
 
+def ranking_sql(where: str) -> TextClause:
+    """/top's ranking over clicks_top (`where` from spans_where)."""
+    return _sql(f"SELECT code, sum(clicks) AS c FROM clicks_top WHERE is_bot IN :bots AND ({where}) "
+                "GROUP BY code ORDER BY c DESC, code LIMIT :limit")
+
+
+def top_visitors_sql(where: str) -> TextClause:
+    """Unique visitors of the ranked codes only, over the same buckets."""
+    return _sql("SELECT code, uniqMerge(visitors) FROM clicks_rollup "
+                f"WHERE code IN :codes AND dim = '' AND is_bot IN :bots AND ({where}) GROUP BY code", "codes")
+
+
 class ClickHouseEvents:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
@@ -129,16 +141,11 @@ class ClickHouseEvents:
         then count unique visitors of the top N only, from clicks_rollup."""
         where, params = spans_where(top_spans(query))
         bots = _bots(query.include_bots)
-        ranked = await self._query(_sql(
-            f"SELECT code, sum(clicks) AS c FROM clicks_top WHERE is_bot IN :bots AND ({where}) "
-            "GROUP BY code ORDER BY c DESC, code LIMIT :limit"), {**params, "bots": bots, "limit": query.limit})
+        ranked = await self._query(ranking_sql(where), {**params, "bots": bots, "limit": query.limit})
         if not ranked:
             return []
         codes = [str(code) for code, _ in ranked]
-        visitors = dict(await self._query(_sql(
-            "SELECT code, uniqMerge(visitors) FROM clicks_rollup "
-            f"WHERE code IN :codes AND dim = '' AND is_bot IN :bots AND ({where}) GROUP BY code", "codes"),
-            {**params, "bots": bots, "codes": codes}))
+        visitors = dict(await self._query(top_visitors_sql(where), {**params, "bots": bots, "codes": codes}))
         return [TopLink(code=code, clicks=int(clicks), unique_visitors=int(visitors.get(code, 0)))
                 for code, (_, clicks) in zip(codes, ranked, strict=True)]
 
