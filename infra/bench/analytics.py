@@ -447,8 +447,12 @@ def render(statement: Any, params: dict[str, Any]) -> str:
 def new_stats_sql(code: str, kind: StatsKind, start: int, end: int, bots: str) -> list[str]:
     """The analytics adapter's one /stats statement, exactly as it sends it."""
     adapter = service_adapter()
-    return [render(adapter.STATS_SQL, {"code": code, "grain": adapter.GRAINS[kind.interval],
-                                       "bots": [int(b) for b in bots.split(",")], "start": start, "end": end})]
+    queries = importlib.import_module("analytics.domain.queries")
+    totals_where, spans = adapter.spans_where(queries.covering_spans(
+        datetime.fromtimestamp(start, UTC), datetime.fromtimestamp(end, UTC), kind.interval))
+    return [render(adapter.stats_sql(totals_where), {
+        "code": code, "grain": adapter.GRAINS[kind.interval], "bots": [int(b) for b in bots.split(",")],
+        "start": start, "end": end, **spans})]
 
 
 def new_top_sql(window: str, now: datetime) -> list[str]:

@@ -19,7 +19,7 @@ from sqlalchemy.sql.elements import TextClause
 
 from analytics.domain.errors import StoreUnavailable
 from analytics.domain.model import DIRECT, Point, RangeStats, Share, TopLink
-from analytics.domain.queries import Interval, Span, StatsQuery, TopQuery, top_spans
+from analytics.domain.queries import Interval, Span, StatsQuery, TopQuery, covering_spans, top_spans
 
 BREAKDOWN_LIMIT = 10
 # clicks_rollup.grain / clicks_top.grain per interval.
@@ -48,24 +48,31 @@ def _sql(statement: str, *expanding: str) -> TextClause:
 # One link's rows of one grain in [start, end).
 _LINK_RANGE = ("code = :code AND grain = :grain AND is_bot IN :bots "
                "AND bucket >= toDateTime(:start) AND bucket < toDateTime(:end)")
-# Series, totals and breakdowns in one statement (one round trip, one worker thread), told apart by
-# `part`: 0 = a series point (key = unix time), 1 = the totals, 2 = a breakdown row (key = dim).
-# The series reads FINAL (one row per bucket and is_bot, parts merged on read) and finalizes each
-# row's visitor state: ~3x cheaper than merging the states per bucket, and a hot link's minute
-# series holds every visit of the day. Humans' and bots' visitor keys never overlap (the key hashes
-# the User-Agent, which decides is_bot), so a bucket's visitors with bots are the sum of both rows.
-STATS_SQL = _sql(
-    "SELECT toUInt8(0) AS part, toString(toUnixTimestamp(bucket)) AS key, '' AS value, sum(clicks) AS c, "
-    f"sum(finalizeAggregation(visitors)) AS v FROM clicks_rollup FINAL WHERE {_LINK_RANGE} AND dim = '' "
-    "GROUP BY bucket "
-    "UNION ALL "
-    "SELECT toUInt8(1) AS part, '' AS key, '' AS value, sum(clicks) AS c, uniqMerge(visitors) AS v "
-    f"FROM clicks_rollup WHERE {_LINK_RANGE} AND dim = '' "
-    "UNION ALL "
-    "SELECT toUInt8(2) AS part, dim AS key, value, c, toUInt64(0) AS v FROM ("
-    "SELECT dim, value, sum(clicks) AS c FROM clicks_rollup "
-    f"WHERE {_LINK_RANGE} AND dim IN ('referrer', 'country', 'device') "
-    f"GROUP BY dim, value ORDER BY dim, c DESC, value LIMIT {BREAKDOWN_LIMIT} BY dim)")
+
+
+def stats_sql(totals_where: str) -> TextClause:
+    """Series, totals and breakdowns in one statement (one round trip, one worker thread), told
+    apart by `part`: 0 = a series point (key = unix time), 1 = the totals, 2 = a breakdown row (key =
+    dim). Series and breakdowns read the interval's grain; the totals read the range's covering
+    spans (`totals_where`, from spans_where): a hot link's visitor states are the cost, and a day's
+    state is at most 64k keys where its minutes hold every visit.
+
+    The series reads FINAL (one row per bucket and is_bot, parts merged on read) and finalizes
+    each row's visitor state, ~3x cheaper than merging states per bucket. Humans' and bots'
+    visitor keys never overlap (the key hashes the User-Agent, which decides is_bot), so a bucket's
+    visitors with bots are the sum of both rows."""
+    return _sql(
+        "SELECT toUInt8(0) AS part, toString(toUnixTimestamp(bucket)) AS key, '' AS value, sum(clicks) AS c, "
+        f"sum(finalizeAggregation(visitors)) AS v FROM clicks_rollup FINAL WHERE {_LINK_RANGE} AND dim = '' "
+        "GROUP BY bucket "
+        "UNION ALL "
+        "SELECT toUInt8(1) AS part, '' AS key, '' AS value, sum(clicks) AS c, uniqMerge(visitors) AS v "
+        f"FROM clicks_rollup WHERE code = :code AND dim = '' AND is_bot IN :bots AND ({totals_where}) "
+        "UNION ALL "
+        "SELECT toUInt8(2) AS part, dim AS key, value, c, toUInt64(0) AS v FROM ("
+        "SELECT dim, value, sum(clicks) AS c FROM clicks_rollup "
+        f"WHERE {_LINK_RANGE} AND dim IN ('referrer', 'country', 'device') "
+        f"GROUP BY dim, value ORDER BY dim, c DESC, value LIMIT {BREAKDOWN_LIMIT} BY dim)")
 
 
 def spans_where(spans: list[Span]) -> tuple[str, dict[str, Any]]:
@@ -110,12 +117,13 @@ class ClickHouseEvents:
     async def range_stats(self, query: StatsQuery) -> RangeStats:
         """Series, totals and breakdowns from the rollup grain of the interval (the range is
         aligned to it, so every bucket read is whole)."""
+        totals_where, spans = spans_where(covering_spans(query.start, query.end, query.interval))
         params = {"code": query.code, "grain": GRAINS[query.interval], "bots": _bots(query.include_bots),
-                  "start": int(query.start.timestamp()), "end": int(query.end.timestamp())}
+                  "start": int(query.start.timestamp()), "end": int(query.end.timestamp()), **spans}
         series: list[Point] = []
         clicks = visitors = 0
         breakdown: dict[str, list[Share]] = {"referrer": [], "country": [], "device": []}
-        for part, key, value, count, uniq in await self._query(STATS_SQL, params):
+        for part, key, value, count, uniq in await self._query(stats_sql(totals_where), params):
             if int(part) == 0:
                 series.append(Point(t=datetime.fromtimestamp(int(key), UTC), clicks=int(count),
                                     unique_visitors=int(uniq)))

@@ -65,6 +65,25 @@ class Span:
     end: datetime | None
 
 
+COARSER: dict[Interval, Interval] = {"minute": "hour", "hour": "day"}
+
+
+def covering_spans(start: datetime, end: datetime, interval: Interval) -> list[Span]:
+    """[start, end) (aligned to `interval`) as the fewest buckets: whole UTC days in the middle,
+    whole hours around them, `interval` buckets at the edges. The same clicks as `interval`
+    buckets throughout; unique visitors merge far fewer (and smaller: sampled) states."""
+    coarser = COARSER.get(interval)
+    if coarser is None:
+        return [Span(interval=interval, start=start, end=end)]
+    first, last = ceil_to(start, STEP[coarser]), floor_to(end, STEP[coarser])
+    if first >= last:
+        return [Span(interval=interval, start=start, end=end)]
+    spans = [Span(interval=interval, start=start, end=first)] if start < first else []
+    spans += covering_spans(first, last, coarser)
+    spans += [Span(interval=interval, start=last, end=end)] if last < end else []
+    return spans
+
+
 def top_spans(query: TopQuery) -> list[Span]:
     """The buckets that add up to /top's window: 1h in minutes, 24h in hours; 7d in hours for
     the partial days at both ends and whole UTC days between (the same sum as hours throughout,
