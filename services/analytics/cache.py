@@ -1,5 +1,5 @@
 """A small single-flight TTL cache for /api/v1/top: the query is global (not per link) and
-merges every event id in the window, so concurrent callers share one answer for `ttl_s`."""
+reads every link's buckets in the window, so concurrent callers share one answer for `ttl_s`."""
 
 import asyncio
 import time

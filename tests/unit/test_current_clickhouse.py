@@ -1,4 +1,5 @@
-"""The ClickHouse schema, the aggregator's writes and retention SQL, and the analytics queries
+"""The ClickHouse schema, the aggregator's writes (raw rows, rollup feeds, marker row) and
+retention SQL, and the analytics queries
 also run on *current* ClickHouse, not only on Debian's 18.16 that the native stack runs (the
 compose stack runs a current server). chDB is the ClickHouse engine embedded in-process: the
 same SQL goes to a real, current ClickHouse without a server. The adapters' own code builds
@@ -13,9 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import msgspec
 import pytest
-from aggregator.adapters.clickhouse import ALL_TABLES, ClickHouse, ClickHouseEvents
-from aggregator.adapters.metrics import AggregatorMetrics
+from aggregator.adapters.clickhouse import ClickHouse
 from aggregator.domain.clicks import ClickRow
 from analytics.adapters.clickhouse import ClickHouseEvents as AnalyticsStore
 from analytics.domain.model import DIRECT
@@ -31,6 +32,10 @@ pytestmark = pytest.mark.unit
 ROOT = Path(__file__).resolve().parents[2]
 DATABASE = "shortlink"
 NOW = datetime.now(UTC).replace(second=0, microsecond=0)
+# The MergeTree tables (the rest are feeds and views): retention drops their monthly partitions.
+MERGE_TREE_TABLES = ("click_events", "clicks_rollup", "clicks_top")
+INSERT_COLUMNS = ("event_id, code, occurred_at, visitor_key, referrer, referrer_host, country, device, "
+                  "is_bot")
 
 
 @pytest.fixture(scope="module")
@@ -102,16 +107,25 @@ def test_the_schema_applies_and_reapplies(engine: Any) -> None:
             engine.query(f"USE {DATABASE}")
             engine.query(statement)
     tables = set(str(engine.query(f"SHOW TABLES FROM {DATABASE}", "TabSeparated")).split())
-    assert set(ALL_TABLES) <= tables
+    assert set(MERGE_TREE_TABLES) | {"clicks_rollup_feed", "clicks_top_feed"} <= tables
+    assert not tables & {"clicks_minute", "clicks_hour", "clicks_day", "clicks_dims_minute"}
+
+
+async def insert_batch(clickhouse: ClickHouse, rows: list[ClickRow], *, marker: str) -> None:
+    """The aggregator's write contract: the new clicks of a batch, once, into click_events and
+    both rollup feeds, each insert with one marker row (is_bot = 2, code '~' + id)."""
+    mark = ClickRow(event_id=str(uuid.uuid4()), code=marker, occurred_at=int(NOW.timestamp()), visitor_key="",
+                    referrer="", referrer_host="", country="--", device="", is_bot=2)
+    body = msgspec.json.Encoder().encode_lines([*rows, mark])
+    for table in ("click_events", "clicks_rollup_feed", "clicks_top_feed"):
+        await clickhouse.execute(f"INSERT INTO {table} ({INSERT_COLUMNS}) FORMAT JSONEachRow", body=body)
 
 
 async def test_writes_rollups_queries_and_retention(engine: Any) -> None:
     test_the_schema_applies_and_reapplies(engine)
     code, other = "chdb" + uuid.uuid4().hex[:8], "chdbo" + uuid.uuid4().hex[:8]
-    twice = str(uuid.uuid4())
     rows = [
-        click(code, NOW - timedelta(minutes=3), visitor="a", referrer_host="news.example", event_id=twice),
-        click(code, NOW - timedelta(minutes=3), visitor="a", referrer_host="news.example", event_id=twice),
+        click(code, NOW - timedelta(minutes=3), visitor="a", referrer_host="news.example"),
         click(code, NOW - timedelta(minutes=2), visitor="b", country="FR"),
         click(code, NOW - timedelta(minutes=1), visitor="b", country="FR"),
         click(code, NOW - timedelta(minutes=1), visitor="bot", bot=1),
@@ -120,28 +134,49 @@ async def test_writes_rollups_queries_and_retention(engine: Any) -> None:
     ]
     async with over_chdb(engine) as http:
         clickhouse = ClickHouse(http, database=DATABASE)
-        await ClickHouseEvents(clickhouse, AggregatorMetrics()).insert(rows)
+        marker = "~" + uuid.uuid4().hex
+        await insert_batch(clickhouse, rows, marker=marker)
+        # The checks the aggregator makes: the marker is exactly one row in each table.
+        assert await clickhouse.execute(f"SELECT count() FROM click_events WHERE code = '{marker}'") == "1\n"
+        assert await clickhouse.execute(f"SELECT count() FROM clicks_rollup WHERE code = '{marker}'") == "1\n"
+        assert await clickhouse.execute(
+            f"SELECT count() FROM clicks_top WHERE grain = 0 AND bucket = toDateTime({int(NOW.timestamp())}) "
+            f"AND is_bot = 2 AND code = '{marker}'") == "1\n"
+        # A second batch into minutes the first one already wrote: their rollup rows sit in two parts
+        # until a merge, and every answer below must already be merged.
+        await insert_batch(clickhouse, [click(code, NOW - timedelta(minutes=1), visitor="b", country="FR"),
+                                        click(code, NOW - timedelta(minutes=1), visitor="d")],
+                           marker="~" + uuid.uuid4().hex)
 
         store = AnalyticsOnChdb(engine)
         # Queries are parsed as the HTTP layer parses them: ranges aligned to the interval, so
         # the answer does not depend on the time of day the test runs at.
         since = (NOW - timedelta(hours=1)).isoformat()
         stats = await store.range_stats(parse_stats(code, {"from": since, "interval": "minute"}, now=NOW))
-        # The event stored twice counts once; the bot click is apart; the ancient one is outside.
-        assert (stats.clicks, stats.unique_visitors) == (3, 2)
-        assert [(p.t, p.clicks) for p in stats.series] == [
-            (NOW - timedelta(minutes=3), 1), (NOW - timedelta(minutes=2), 1), (NOW - timedelta(minutes=1), 1)]
-        assert {(s.value, s.clicks) for s in stats.countries} == {("FR", 2), ("DE", 1)}
-        assert {(s.value, s.clicks) for s in stats.referrers} == {("news.example", 1), (DIRECT, 2)}
-        assert {(s.value, s.clicks) for s in stats.devices} == {("mobile", 3)}
+        # The bot click is apart; the ancient one is outside; the marker never shows.
+        assert (stats.clicks, stats.unique_visitors) == (5, 3)
+        assert [(p.t, p.clicks, p.unique_visitors) for p in stats.series] == [
+            (NOW - timedelta(minutes=3), 1, 1), (NOW - timedelta(minutes=2), 1, 1), (NOW - timedelta(minutes=1), 3, 2)]
+        assert [(s.value, s.clicks) for s in stats.countries] == [("FR", 3), ("DE", 2)]
+        assert [(s.value, s.clicks) for s in stats.referrers] == [(DIRECT, 4), ("news.example", 1)]
+        assert [(s.value, s.clicks) for s in stats.devices] == [("mobile", 5)]
         with_bots = await store.range_stats(
+            parse_stats(code, {"from": since, "interval": "minute", "include_bots": "true"}, now=NOW))
+        assert (with_bots.clicks, with_bots.unique_visitors) == (6, 4)
+        assert [(p.clicks, p.unique_visitors) for p in with_bots.series] == [(1, 1), (1, 1), (4, 3)]
+        hours = await store.range_stats(
             parse_stats(code, {"from": since, "interval": "hour", "include_bots": "true"}, now=NOW))
-        assert with_bots.clicks == 4
-        top = await store.top(parse_top({"window": "1h"}, now=NOW))
-        assert [(t.code, t.clicks) for t in top if t.code in {code, other}] == [(code, 3), (other, 1)]
+        assert (hours.clicks, hours.unique_visitors) == (6, 4)
+        for window in ("1h", "24h", "7d"):
+            top = await store.top(parse_top({"window": window, "limit": "100"}, now=NOW))
+            assert [(t.code, t.clicks, t.unique_visitors) for t in top if t.code in {code, other}] == [
+                (code, 5, 3), (other, 1, 1)], window
+            assert not [t for t in top if t.code.startswith("~")]
+        days = await store.range_stats(parse_stats(code, {"interval": "day", "include_bots": "true"}, now=NOW))
+        assert (days.clicks, days.unique_visitors) == (6, 4)
 
         ancient = (NOW - timedelta(days=1000)).strftime("%Y%m")
-        for table in ALL_TABLES:
+        for table in MERGE_TREE_TABLES:
             assert ancient in await clickhouse.active_partitions(table), table
             await clickhouse.drop_partition(table, ancient)
             assert ancient not in await clickhouse.active_partitions(table), table

@@ -1,7 +1,8 @@
 """Result shapes and their JSON rendering. Pure."""
 
+import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from analytics.domain.queries import StatsQuery, TopQuery
@@ -55,14 +56,16 @@ def iso(moment: datetime | None) -> str | None:
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
-def fill_series(points: list[Point], *, start: datetime, end: datetime, step_s: int) -> list[Point]:
-    """Every bucket in [start, end), zeros where nothing was counted."""
-    by_t = {p.t: p for p in points}
-    out: list[Point] = []
-    t = start
-    while t < end:
-        out.append(by_t.get(t) or Point(t=t, clicks=0, unique_visitors=0))
-        t += timedelta(seconds=step_s)
+def _series(points: list[Point], *, start: datetime, end: datetime, step_s: int) -> list[dict[str, Any]]:
+    """Every bucket in [start, end), zeros where nothing was counted. On unix seconds: a minute
+    series of 24 h is 1440 points per answer."""
+    by_ts = {int(p.t.timestamp()): p for p in points}
+    out = []
+    for ts in range(int(start.timestamp()), int(end.timestamp()), step_s):
+        point = by_ts.get(ts)
+        out.append({"t": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts)),
+                    "clicks": point.clicks if point else 0,
+                    "unique_visitors": point.unique_visitors if point else 0})
     return out
 
 
@@ -71,7 +74,6 @@ def _shares(shares: list[Share]) -> list[dict[str, Any]]:
 
 
 def render_stats(query: StatsQuery, lifetime: Lifetime, stats: RangeStats) -> dict[str, Any]:
-    series = fill_series(stats.series, start=query.start, end=query.end, step_s=query.step_s)
     return {
         "code": query.code,
         "from": iso(query.start),
@@ -85,7 +87,7 @@ def render_stats(query: StatsQuery, lifetime: Lifetime, stats: RangeStats) -> di
             "first_click_at": iso(lifetime.first_click_at),
             "last_click_at": iso(lifetime.last_click_at),
         },
-        "series": [{"t": iso(p.t), "clicks": p.clicks, "unique_visitors": p.unique_visitors} for p in series],
+        "series": _series(stats.series, start=query.start, end=query.end, step_s=query.step_s),
         "top_referrers": _shares(stats.referrers),
         "countries": _shares(stats.countries),
         "devices": _shares(stats.devices),

@@ -56,6 +56,52 @@ class TopQuery:
     include_bots: bool
 
 
+@dataclass(frozen=True, kw_only=True)
+class Span:
+    """Buckets of one size, `start <= bucket < end` (end None: up to whatever is newest)."""
+
+    interval: Interval
+    start: datetime
+    end: datetime | None
+
+
+COARSER: dict[Interval, Interval] = {"minute": "hour", "hour": "day"}
+
+
+def covering_spans(start: datetime, end: datetime, interval: Interval) -> list[Span]:
+    """[start, end) (aligned to `interval`) as the fewest buckets: whole UTC days in the middle,
+    whole hours around them, `interval` buckets at the edges. The same clicks as `interval`
+    buckets throughout; unique visitors merge far fewer (and smaller: sampled) states."""
+    coarser = COARSER.get(interval)
+    if coarser is None:
+        return [Span(interval=interval, start=start, end=end)]
+    first, last = ceil_to(start, STEP[coarser]), floor_to(end, STEP[coarser])
+    if first >= last:
+        return [Span(interval=interval, start=start, end=end)]
+    spans = [Span(interval=interval, start=start, end=first)] if start < first else []
+    spans += covering_spans(first, last, coarser)
+    spans += [Span(interval=interval, start=last, end=end)] if last < end else []
+    return spans
+
+
+def top_spans(query: TopQuery) -> list[Span]:
+    """The buckets that add up to /top's window: 1h in minutes, 24h in hours; 7d in hours for
+    the partial days at both ends and whole UTC days between (the same sum as hours throughout,
+    ~24x fewer rows to read)."""
+    if query.window == "1h":
+        return [Span(interval="minute", start=query.start, end=None)]
+    if query.window == "24h":
+        return [Span(interval="hour", start=query.start, end=None)]
+    first_day, last_day = ceil_to(query.start, STEP["day"]), floor_to(query.end, STEP["day"])
+    spans = []
+    if query.start < first_day:
+        spans.append(Span(interval="hour", start=query.start, end=first_day))
+    if first_day < last_day:
+        spans.append(Span(interval="day", start=first_day, end=last_day))
+    spans.append(Span(interval="hour", start=max(last_day, query.start), end=None))
+    return spans
+
+
 def _invalid(rule: str, message: str, field: str) -> InvalidParameter:
     return InvalidParameter(message, code=rule, field=field)
 

@@ -4,7 +4,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from analytics.domain.errors import InvalidParameter
-from analytics.domain.queries import parse_stats, parse_top
+from analytics.domain.queries import Span, covering_spans, parse_stats, parse_top, top_spans
 
 pytestmark = pytest.mark.unit
 
@@ -89,6 +89,46 @@ def test_top_defaults_and_windows() -> None:
     assert q.start == datetime(2026, 11, 26, 10, tzinfo=UTC)  # hour buckets
     assert parse_top({"window": "1h"}, now=NOW).start == datetime(2026, 11, 27, 9, 17, tzinfo=UTC)
     assert parse_top({"window": "7d", "limit": "100"}, now=NOW).start == datetime(2026, 11, 20, 10, tzinfo=UTC)
+
+
+def test_a_range_is_covered_by_the_fewest_buckets_that_add_up_to_it() -> None:
+    def at(day: int, hour: int = 0, minute: int = 0) -> datetime:
+        return datetime(2026, 11, day, hour, minute, tzinfo=UTC)
+
+    assert covering_spans(at(26, 10, 18), at(27, 10, 18), "minute") == [
+        Span(interval="minute", start=at(26, 10, 18), end=at(26, 11)),
+        Span(interval="hour", start=at(26, 11), end=at(27, 10)),
+        Span(interval="minute", start=at(27, 10), end=at(27, 10, 18)),
+    ]
+    assert covering_spans(at(1, 22), at(27, 11), "hour") == [
+        Span(interval="hour", start=at(1, 22), end=at(2)),
+        Span(interval="day", start=at(2), end=at(27)),
+        Span(interval="hour", start=at(27), end=at(27, 11)),
+    ]
+    # Aligned to a coarser grain throughout: that grain only; inside one bucket of it: the interval's.
+    assert covering_spans(at(26), at(27), "minute") == [Span(interval="day", start=at(26), end=at(27))]
+    assert covering_spans(at(26, 10, 5), at(26, 10, 50), "minute") == [
+        Span(interval="minute", start=at(26, 10, 5), end=at(26, 10, 50))]
+    assert covering_spans(at(1), at(27), "day") == [Span(interval="day", start=at(1), end=at(27))]
+
+
+def test_top_spans_read_whole_days_between_the_partial_days_of_7d() -> None:
+    assert top_spans(parse_top({"window": "1h"}, now=NOW)) == [
+        Span(interval="minute", start=datetime(2026, 11, 27, 9, 17, tzinfo=UTC), end=None)]
+    assert top_spans(parse_top({"window": "24h"}, now=NOW)) == [
+        Span(interval="hour", start=datetime(2026, 11, 26, 10, tzinfo=UTC), end=None)]
+    # 2026-11-20 10:00 .. now (2026-11-27 10:17): hours of the 20th, days 21st-26th, hours of the 27th.
+    assert top_spans(parse_top({"window": "7d"}, now=NOW)) == [
+        Span(interval="hour", start=datetime(2026, 11, 20, 10, tzinfo=UTC), end=datetime(2026, 11, 21, tzinfo=UTC)),
+        Span(interval="day", start=datetime(2026, 11, 21, tzinfo=UTC), end=datetime(2026, 11, 27, tzinfo=UTC)),
+        Span(interval="hour", start=datetime(2026, 11, 27, tzinfo=UTC), end=None),
+    ]
+    # Just after midnight the window starts on a whole day: no partial first day.
+    midnight = datetime(2026, 11, 27, 0, 0, 5, tzinfo=UTC)
+    assert top_spans(parse_top({"window": "7d"}, now=midnight)) == [
+        Span(interval="day", start=datetime(2026, 11, 20, tzinfo=UTC), end=datetime(2026, 11, 27, tzinfo=UTC)),
+        Span(interval="hour", start=datetime(2026, 11, 27, tzinfo=UTC), end=None),
+    ]
 
 
 @pytest.mark.parametrize(

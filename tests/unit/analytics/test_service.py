@@ -6,7 +6,7 @@ import httpx
 import pytest
 from analytics import service
 from analytics.domain.errors import UnknownLink
-from analytics.domain.model import Lifetime, Point, RangeStats, Share, TopLink, fill_series
+from analytics.domain.model import Lifetime, Point, RangeStats, Share, TopLink, iso, render_stats
 from analytics.domain.queries import StatsQuery, TopQuery, parse_stats
 from analytics.entrypoints.app import create_app
 from analytics.entrypoints.openapi import OPENAPI
@@ -51,10 +51,13 @@ class FakeEvents:
 LIFETIME = Lifetime(clicks=7, bot_clicks=1, first_click_at=T0, last_click_at=T0 + timedelta(minutes=1))
 
 
-def test_fill_series_zero_fills_every_bucket() -> None:
-    points = fill_series([Point(t=T0 + timedelta(hours=1), clicks=3, unique_visitors=1)],
-                         start=T0, end=T0 + timedelta(hours=3), step_s=3600)
-    assert [(p.t.hour, p.clicks) for p in points] == [(9, 0), (10, 3), (11, 0)]
+def test_the_series_zero_fills_every_bucket() -> None:
+    query = parse_stats("abc", {"from": iso(T0), "to": iso(T0 + timedelta(hours=3))}, now=T0 + timedelta(hours=3))
+    stats = RangeStats(clicks=3, unique_visitors=1,
+                       series=[Point(t=T0 + timedelta(hours=1), clicks=3, unique_visitors=1)])
+    assert render_stats(query, LIFETIME, stats)["series"] == [
+        {"t": iso(T0 + timedelta(hours=h)), "clicks": 3 if h == 1 else 0, "unique_visitors": 1 if h == 1 else 0}
+        for h in range(3)]
 
 
 async def test_unknown_code_is_404() -> None:
