@@ -5,6 +5,7 @@ compose stack runs a current server). chDB is the ClickHouse engine embedded in-
 same SQL goes to a real, current ClickHouse without a server. The adapters' own code builds
 every statement; only the transport differs (HTTP to the server there, a call into chDB here)."""
 
+import gzip
 import tempfile
 import threading
 import uuid
@@ -14,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import msgspec
 import pytest
-from aggregator.adapters.clickhouse import ClickHouse
+from aggregator.adapters.clickhouse import ALL_TABLES, TARGETS, ClickHouse, ClickHouseEvents, marker_row, month_start
+from aggregator.adapters.metrics import AggregatorMetrics
 from aggregator.domain.clicks import ClickRow
 from analytics.adapters.clickhouse import ClickHouseEvents as AnalyticsStore
 from analytics.domain.model import DIRECT
@@ -33,9 +34,7 @@ ROOT = Path(__file__).resolve().parents[2]
 DATABASE = "shortlink"
 NOW = datetime.now(UTC).replace(second=0, microsecond=0)
 # The MergeTree tables (the rest are feeds and views): retention drops their monthly partitions.
-MERGE_TREE_TABLES = ("click_events", "clicks_rollup", "clicks_top")
-INSERT_COLUMNS = ("event_id, code, occurred_at, visitor_key, referrer, referrer_host, country, device, "
-                  "is_bot")
+MERGE_TREE_TABLES = ALL_TABLES
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +63,10 @@ def over_chdb(session: Any) -> httpx.AsyncClient:
     def handle(request: httpx.Request) -> httpx.Response:
         assert request.url.params["database"] == DATABASE
         query = request.url.params.get("query")
-        body = request.content.decode()
+        content = request.content
+        if request.headers.get("content-encoding") == "gzip":  # as ClickHouse's HTTP interface does
+            content = gzip.decompress(content)
+        body = content.decode()
         sql = f"{query}\n{body}" if query else body
         session.query(f"USE {DATABASE}")
         try:
@@ -111,14 +113,13 @@ def test_the_schema_applies_and_reapplies(engine: Any) -> None:
     assert not tables & {"clicks_minute", "clicks_hour", "clicks_day", "clicks_dims_minute"}
 
 
-async def insert_batch(clickhouse: ClickHouse, rows: list[ClickRow], *, marker: str) -> None:
-    """The aggregator's write contract: the new clicks of a batch, once, into click_events and
-    both rollup feeds, each insert with one marker row (is_bot = 2, code '~' + id)."""
-    mark = ClickRow(event_id=str(uuid.uuid4()), code=marker, occurred_at=int(NOW.timestamp()), visitor_key="",
-                    referrer="", referrer_host="", country="--", device="", is_bot=2)
-    body = msgspec.json.Encoder().encode_lines([*rows, mark])
-    for table in ("click_events", "clicks_rollup_feed", "clicks_top_feed"):
-        await clickhouse.execute(f"INSERT INTO {table} ({INSERT_COLUMNS}) FORMAT JSONEachRow", body=body)
+async def insert_batch(clickhouse: ClickHouse, rows: list[ClickRow]) -> str:
+    """The aggregator's writer: the new clicks of a batch, once, into click_events and both
+    rollup feeds, each insert ending with a marker row (is_bot = 2, code '~' + sink id + month).
+    Returns the marker code of NOW's month."""
+    sink = uuid.uuid4()
+    await ClickHouseEvents(clickhouse, AggregatorMetrics()).write(sink, rows)
+    return marker_row(sink, month_start(int(NOW.timestamp()))).code
 
 
 async def test_writes_rollups_queries_and_retention(engine: Any) -> None:
@@ -134,19 +135,15 @@ async def test_writes_rollups_queries_and_retention(engine: Any) -> None:
     ]
     async with over_chdb(engine) as http:
         clickhouse = ClickHouse(http, database=DATABASE)
-        marker = "~" + uuid.uuid4().hex
-        await insert_batch(clickhouse, rows, marker=marker)
+        marker = await insert_batch(clickhouse, rows)
         # The checks the aggregator makes: the marker is exactly one row in each table.
-        assert await clickhouse.execute(f"SELECT count() FROM click_events WHERE code = '{marker}'") == "1\n"
-        assert await clickhouse.execute(f"SELECT count() FROM clicks_rollup WHERE code = '{marker}'") == "1\n"
-        assert await clickhouse.execute(
-            f"SELECT count() FROM clicks_top WHERE grain = 0 AND bucket = toDateTime({int(NOW.timestamp())}) "
-            f"AND is_bot = 2 AND code = '{marker}'") == "1\n"
+        month = month_start(int(NOW.timestamp()))
+        for target in TARGETS:
+            assert await clickhouse.execute(target.marker_sql.format(code=marker, bucket=month)) == "1\n"
         # A second batch into minutes the first one already wrote: their rollup rows sit in two parts
         # until a merge, and every answer below must already be merged.
         await insert_batch(clickhouse, [click(code, NOW - timedelta(minutes=1), visitor="b", country="FR"),
-                                        click(code, NOW - timedelta(minutes=1), visitor="d")],
-                           marker="~" + uuid.uuid4().hex)
+                                        click(code, NOW - timedelta(minutes=1), visitor="d")])
 
         store = AnalyticsOnChdb(engine)
         # Queries are parsed as the HTTP layer parses them: ranges aligned to the interval, so
