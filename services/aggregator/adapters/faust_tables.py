@@ -62,7 +62,7 @@ class FaustWindowView:
         for count in counts:
             if count.code in partitions:
                 self._table.key_partitions[count.code] = partitions[count.code]
-            key = (count.code, self._bucket(count.minute.timestamp()))
+            key = (count.code, self._bucket(count.minute_s))
             pending = self._pending.setdefault(key, [0, 0])
             pending[0] += count.clicks
             pending[1] += count.bot_clicks

@@ -88,11 +88,7 @@ class PostgresLedger:
             new = [d for d in records if d.record.record_id in fresh]
             sink_id = None
             if new:
-                totals = code_totals(row for d in new for row in d.record.rows)
-                await conn.execute(
-                    ADD_TOTALS, [t.code for t in totals], [t.clicks for t in totals],
-                    [t.bot_clicks for t in totals], [t.first_s for t in totals], [t.last_s for t in totals],
-                )
+                await conn.execute(ADD_TOTALS, *code_totals(row for d in new for row in d.record.rows))
                 sink_id = uuid.UUID(bytes=uuid_utils.uuid7().bytes)
                 await conn.execute(
                     JOURNAL, sink_id, new[0].source.topic, [d.source.partition for d in new],

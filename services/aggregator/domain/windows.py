@@ -1,61 +1,49 @@
-"""Tumbling one-minute windows and per-link totals of newly counted clicks. Pure."""
+"""Per-batch tallies of newly counted clicks: per (link, minute) for the window table, per link
+for the lifetime totals. Pure. A long tail of links makes these per-link tallies nearly as many
+as the clicks, so they are plain tuples and ints, built in one pass each, never sorted here
+(PostgreSQL orders the totals by code itself, which is the lock order)."""
 
-from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:
     from aggregator.domain.clicks import ClickRow
 
 
-@dataclass(frozen=True, kw_only=True)
-class MinuteCount:
+class MinuteCount(NamedTuple):
     """Clicks newly counted by the sinks (duplicates excluded) in one (code, minute) window."""
 
     code: str
-    minute: datetime
+    minute_s: int  # Unix seconds of the minute's start
     clicks: int
     bot_clicks: int
 
 
-@dataclass(frozen=True, kw_only=True)
-class CodeTotals:
-    """What a batch adds to one link's lifetime totals (Unix seconds for the first/last click)."""
+class TotalsColumns(NamedTuple):
+    """What a batch adds to the lifetime totals, one column per list (as the SQL takes them)."""
 
-    code: str
-    clicks: int
-    bot_clicks: int
-    first_s: int
-    last_s: int
-
-
-def merge_counts(rows: list[tuple[str, datetime, bool, int]]) -> list[MinuteCount]:
-    """(code, minute, is_bot, n) rows -> one MinuteCount per (code, minute), sorted."""
-    humans: dict[tuple[str, datetime], int] = defaultdict(int)
-    bots: dict[tuple[str, datetime], int] = defaultdict(int)
-    for code, minute, is_bot, n in rows:
-        (bots if is_bot else humans)[(code, minute)] += n
-    keys = sorted(set(humans) | set(bots))
-    return [MinuteCount(code=c, minute=m, clicks=humans[(c, m)], bot_clicks=bots[(c, m)]) for c, m in keys]
+    codes: list[str]
+    clicks: list[int]
+    bot_clicks: list[int]
+    first_s: list[int]
+    last_s: list[int]
 
 
 def minute_counts(rows: Iterable["ClickRow"]) -> list[MinuteCount]:
-    """Sink rows -> one MinuteCount per (code, minute), sorted."""
+    """Sink rows -> one MinuteCount per (code, minute)."""
     counts: dict[tuple[str, int], list[int]] = {}
     for row in rows:
-        key = (row.code, row.occurred_at - row.occurred_at % 60)
+        at = row.occurred_at
+        key = (row.code, at - at % 60)
         pair = counts.get(key)
         if pair is None:
             pair = counts[key] = [0, 0]
         pair[row.is_bot] += 1
-    return [MinuteCount(code=c, minute=datetime.fromtimestamp(m, UTC), clicks=h, bot_clicks=b)
-            for (c, m), (h, b) in sorted(counts.items())]
+    return [MinuteCount(c, m, h, b) for (c, m), (h, b) in counts.items()]
 
 
-def code_totals(rows: Iterable["ClickRow"]) -> list[CodeTotals]:
-    """Sink rows -> what they add to each link's totals, sorted by code (the lock order)."""
+def code_totals(rows: Iterable["ClickRow"]) -> TotalsColumns:
+    """Sink rows -> what they add to each link's totals (clicks, bot clicks, first and last)."""
     acc: dict[str, list[int]] = {}
     for row in rows:
         t = acc.get(row.code)
@@ -67,5 +55,10 @@ def code_totals(rows: Iterable["ClickRow"]) -> list[CodeTotals]:
             t[2] = at
         elif at > t[3]:
             t[3] = at
-    return [CodeTotals(code=c, clicks=h, bot_clicks=b, first_s=f, last_s=la)
-            for c, (h, b, f, la) in sorted(acc.items())]
+    columns = TotalsColumns(list(acc), [], [], [], [])
+    for clicks, bots, first, last in acc.values():
+        columns.clicks.append(clicks)
+        columns.bot_clicks.append(bots)
+        columns.first_s.append(first)
+        columns.last_s.append(last)
+    return columns

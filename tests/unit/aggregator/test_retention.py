@@ -3,8 +3,9 @@
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from aggregator.domain.clicks import ClickRow
 from aggregator.domain.retention import ledger_cutoff, oldest_kept_month, partitions_to_drop, seconds_until_next_run
-from aggregator.domain.windows import MinuteCount, merge_counts
+from aggregator.domain.windows import MinuteCount, code_totals, minute_counts
 from aggregator.settings import AggregatorSettings
 from pydantic import ValidationError
 
@@ -41,14 +42,18 @@ def test_ledger_cutoff_is_the_horizon() -> None:
     assert ledger_cutoff(now, timedelta(days=8)) == datetime(2026, 11, 19, 12, tzinfo=UTC)
 
 
-def test_minute_counts_merge_humans_and_bots_per_window() -> None:
-    m1, m2 = datetime(2026, 1, 1, 0, 1, tzinfo=UTC), datetime(2026, 1, 1, 0, 2, tzinfo=UTC)
-    merged = merge_counts([("b", m1, False, 2), ("a", m2, True, 1), ("a", m2, False, 3), ("a", m1, False, 1)])
-    assert merged == [
-        MinuteCount(code="a", minute=m1, clicks=1, bot_clicks=0),
-        MinuteCount(code="a", minute=m2, clicks=3, bot_clicks=1),
-        MinuteCount(code="b", minute=m1, clicks=2, bot_clicks=0),
-    ]
+def test_minute_counts_and_totals_merge_humans_and_bots() -> None:
+    m1 = int(datetime(2026, 1, 1, 0, 1, tzinfo=UTC).timestamp())
+    rows = [row("b", m1 + 5), row("a", m1 + 61, bot=1), row("b", m1 + 59), row("a", m1 + 70), row("a", m1 + 1)]
+    assert sorted(minute_counts(rows)) == [
+        MinuteCount("a", m1, 1, 0), MinuteCount("a", m1 + 60, 1, 1), MinuteCount("b", m1, 2, 0)]
+    totals = code_totals(rows)
+    assert sorted(zip(*totals, strict=True)) == [("a", 2, 1, m1 + 1, m1 + 70), ("b", 2, 0, m1 + 5, m1 + 59)]
+
+
+def row(code: str, at: int, *, bot: int = 0) -> ClickRow:
+    return ClickRow(event_id="e", code=code, occurred_at=at, visitor_key="v", referrer="", referrer_host="",
+                    country="ZZ", device="other", is_bot=bot)
 
 
 
