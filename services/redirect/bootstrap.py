@@ -18,6 +18,7 @@ from redirect.adapters.kafka_links import DeadLetters, LinksReader
 from redirect.adapters.redis_cache import RedisLinkStore, connect
 from redirect.clicks import ClickBuffer
 from redirect.domain import useragent
+from redirect.domain.batches import BatchFormer
 from redirect.domain.clicks import ClickFactory
 from redirect.domain.l1 import L1Cache
 from redirect.domain.links import Link
@@ -96,6 +97,7 @@ def _click_pipeline(
     )
     buffer = ClickBuffer(
         factory=factory,
+        former=BatchFormer(producer=client_id),
         sink=sink,
         hot=store,
         max_events=settings.redirect_click_buffer_max,

@@ -5,9 +5,9 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-from contracts import clicks
 from platformkit.errors import install_error_handlers
 from redirect.clicks import ClickBuffer
+from redirect.domain.batches import BatchFormer
 from redirect.domain.clicks import ClickFactory
 from redirect.domain.l1 import L1Cache
 from redirect.domain.links import Link
@@ -35,7 +35,8 @@ class Rig:
             proxies=TrustedProxies(parse_networks("127.0.0.1")),
             classify=make_classifier(),
         )
-        self.clicks = ClickBuffer(factory=factory, sink=self.sink, max_events=100, flush_interval=3600)
+        former = BatchFormer(producer="redirect-1")
+        self.clicks = ClickBuffer(factory=factory, former=former, sink=self.sink, max_events=100, flush_interval=3600)
         lookup = Lookup(
             store=self.store,
             l1=self.l1,
@@ -54,7 +55,7 @@ class Rig:
 
     async def published_codes(self) -> list[str]:
         await self.clicks.close(1.0)
-        return [clicks.decode(v).code for _, v, *_ in self.sink.events]
+        return [c.code for c in self.sink.clicks]
 
 
 @pytest.fixture
