@@ -94,10 +94,10 @@ class ClickBuffer:
         """Turn up to `limit` raw clicks into `Click`s; return how many were taken."""
         raw, built, hits, factory, traced = self._raw, self._built, self._hits, self._factory, self._traced
         n = min(limit, len(raw))
-        for _ in range(n):
+        for event_id in factory.event_ids(n):
             item = raw.popleft()
             try:
-                built.append((factory.build(item), trace_headers(item[2]) if traced else ()))
+                built.append((factory.build(item, event_id), trace_headers(item[2]) if traced else ()))
                 hits[item[0]] += 1
             except Exception:  # one unbuildable click must not stop the pipeline
                 log.exception("click event could not be built; dropped")

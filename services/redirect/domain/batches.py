@@ -13,8 +13,9 @@ import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-import uuid_utils
 from contracts.clicks import MAX_BATCH_CLICKS, Click, ClicksBatched, encode
+
+from redirect.domain.ids import new_event_id
 
 # Kafka refuses records above 1 MB by default (message.max.bytes); a batch (value + headers)
 # stays at half of that.
@@ -32,7 +33,7 @@ BuiltClick = tuple[Click, TraceHeaders]
 
 def new_batch_id() -> uuid.UUID:
     """UUIDv7 (time-ordered), made once per batch."""
-    return uuid.UUID(bytes=uuid_utils.uuid7().bytes)
+    return new_event_id()
 
 
 @dataclass(frozen=True, slots=True)

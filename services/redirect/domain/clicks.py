@@ -10,10 +10,10 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from functools import lru_cache
 
-import uuid_utils
 from contracts.clicks import UNKNOWN_COUNTRY, Click, Device
 
 from redirect.domain.batches import TraceHeaders
+from redirect.domain.ids import new_event_ids
 from redirect.domain.visitor import TrustedProxies, VisitorKeys
 
 MAX_USER_AGENT = 512
@@ -25,11 +25,6 @@ Headers = Sequence[tuple[bytes, bytes]]
 # What the request path captures: (code, timestamp (epoch s), the ASGI scope's raw headers
 # (names lower case), the TCP peer's address). A plain tuple: the cheapest thing to build there.
 RawClick = tuple[str, float, Headers, str | None]
-
-
-def new_event_id() -> uuid.UUID:
-    """UUIDv7, assigned once when the click is built; it travels inside an immutable batch."""
-    return uuid.UUID(bytes=uuid_utils.uuid7().bytes)
 
 
 def _country(value: str | None) -> str:
@@ -61,13 +56,14 @@ class ClickFactory:
         proxies: TrustedProxies,
         classify: Callable[[str], tuple[Device, bool]],
         country_header: str = "",
-        event_ids: Callable[[], uuid.UUID] = new_event_id,
+        event_ids: Callable[[int], list[uuid.UUID]] = new_event_ids,
         ua_cache_size: int = 10_000,
     ) -> None:
         self._keys = visitor_keys
         self._proxies = proxies
         self._country_header = country_header.strip().lower().encode() or None
-        self._event_ids = event_ids
+        # UUIDv7s for a chunk of clicks at once (domain/ids.py); each click gets its id once, here.
+        self.event_ids = event_ids
 
         @lru_cache(maxsize=ua_cache_size)
         def user_agent(raw: bytes) -> tuple[str, Device, bool]:
@@ -76,7 +72,7 @@ class ClickFactory:
 
         self._user_agent = user_agent
 
-    def build(self, raw: RawClick) -> Click:
+    def build(self, raw: RawClick, event_id: uuid.UUID) -> Click:
         code, timestamp, headers, peer = raw
         ua_raw = referrer = forwarded = real_ip = country = None
         wanted = self._country_header
@@ -101,7 +97,7 @@ class ClickFactory:
             client = peer or ""
         occurred = datetime.fromtimestamp(timestamp, UTC)
         return Click(
-            event_id=self._event_ids(),
+            event_id=event_id,
             occurred_at=occurred,
             code=code,
             referrer=referrer.decode("latin-1")[:MAX_REFERRER] if referrer else None,
