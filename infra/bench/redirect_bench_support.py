@@ -207,7 +207,7 @@ def machine_notes() -> dict[str, str]:
 def render_markdown(
     headers: list[str],
     rows: list[list[str]],
-    verdicts: list[tuple[str, float, bool, float | None]],
+    verdict: str,
     notes: Mapping[str, str],
     args: argparse.Namespace,
     default: str,
@@ -215,11 +215,6 @@ def render_markdown(
 ) -> str:
     table = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
     table += ["| " + " | ".join(row) + " |" for row in rows]
-    verdict = "\n".join(
-        f"- redirect / {s}: **{ratio:.0%}** of bare / {s} -> **{'PASS' if ok else 'FAIL'}**"
-        + (f" (by CPU per request: {cpu:.0%})" if cpu else "")
-        for s, ratio, ok, cpu in verdicts
-    )
     machine = "\n".join(f"- {k}: {v}" for k, v in notes.items())
     template = (Path(__file__).with_name("redirect-report.md")).read_text()
     return template.format(

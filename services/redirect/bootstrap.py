@@ -18,6 +18,7 @@ from redirect.adapters.kafka_links import DeadLetters, LinksReader
 from redirect.adapters.redis_cache import RedisLinkStore, connect
 from redirect.clicks import ClickBuffer
 from redirect.domain import useragent
+from redirect.domain.batches import BatchFormer
 from redirect.domain.clicks import ClickFactory
 from redirect.domain.l1 import L1Cache
 from redirect.domain.links import Link
@@ -25,6 +26,7 @@ from redirect.domain.visitor import TrustedProxies, VisitorKeys
 from redirect.entrypoints.redirect import Core
 from redirect.lookup import Lookup
 from redirect.metrics import RedirectCollector, RedirectStats
+from redirect.ports import HotCounter
 from redirect.projector import LinksProjector
 from redirect.settings import RedirectSettings
 
@@ -73,9 +75,10 @@ def build_projector(
     )
 
 
-def _click_pipeline(
-    settings: RedirectSettings, store: RedisLinkStore, client_id: str
+def click_pipeline(
+    settings: RedirectSettings, *, hot: HotCounter | None, client_id: str
 ) -> tuple[ClickBuffer, KafkaClickSink]:
+    """The click buffer and its Kafka sink (also driven alone by `just bench redirect`)."""
     if not settings.redirect_visitor_key_secret.get_secret_value():
         log.warning("REDIRECT_VISITOR_KEY_SECRET is not set: using the development secret (not for production)")
     factory = ClickFactory(
@@ -96,8 +99,9 @@ def _click_pipeline(
     )
     buffer = ClickBuffer(
         factory=factory,
+        former=BatchFormer(producer=client_id),
         sink=sink,
-        hot=store,
+        hot=hot,
         max_events=settings.redirect_click_buffer_max,
         batch_max=settings.redirect_click_batch_max,
         flush_interval=settings.redirect_click_flush_interval_seconds,
@@ -129,7 +133,7 @@ async def build_runtime(settings: RedirectSettings, registry: CollectorRegistry)
         permanent_max_age=settings.redirect_permanent_max_age,
     )
     useragent.warm_up()
-    clicks, sink = _click_pipeline(settings, store, client_id)
+    clicks, sink = click_pipeline(settings, hot=store, client_id=client_id)
     collector = RedirectCollector(stats, click_counters=clicks.counters, links_lag=projector.lag, l1_size=l1.__len__)
     registry.register(collector)
     core = Core(

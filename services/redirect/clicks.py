@@ -1,14 +1,15 @@
-"""The click pipeline: request path -> bounded buffer -> builder -> batched Kafka publish.
+"""The click pipeline: request path -> bounded buffer -> builder -> partition batches -> Kafka.
 
 The request path calls `add()` only: one comparison and a deque append, no Kafka, no parsing.
 Two background tasks do the rest:
-- builder: raw tuples -> LinkClicked (UA classification, visitor key, event id) -> encoded
-  bytes, in chunks, yielding to the loop between chunks; also tallies hits per code for the
-  cache warmer's hot set;
-- sender: encoded events -> Kafka in batches; a failed batch is put back in front, in order,
-  and retried with backoff, so nothing is lost while Kafka is away -- up to the bound.
-`size` counts every event held (raw + built + in flight). At `max_events`, new clicks are
-dropped and counted (redirect_click_events_dropped_total). `close()` flushes everything it
+- builder: raw tuples -> `Click` (UA classification, visitor key, event id), in chunks,
+  yielding to the loop between chunks; also tallies hits per code for the cache warmer;
+- sender: forms the built clicks into partition batches (domain/batches.py: one record per
+  partition, immutable from then on) and publishes them; batches that failed are put back in
+  front, unchanged, and re-sent with backoff, so nothing is lost while Kafka is away -- up to
+  the bound -- and a re-sent batch keeps its id (never re-grouped with newer clicks).
+`size` counts every click held (raw + built + formed and in flight). At `max_events`, new clicks
+are dropped and counted (redirect_click_events_dropped_total). `close()` flushes everything it
 can within a deadline (graceful shutdown, SIGTERM).
 """
 
@@ -16,20 +17,18 @@ import asyncio
 import logging
 import time
 from collections import Counter, deque
-from collections.abc import Sequence
 
-from contracts.clicks import encode
 from platformkit.tasks import cancel_and_wait
 
+from redirect.domain.batches import BatchFormer, BuiltClick, ClickBatch
 from redirect.domain.clicks import ClickFactory, Headers, RawClick, trace_headers
-from redirect.ports import ClickSink, EncodedClick, HotCounter, PublishFailed, StoreUnavailable
+from redirect.ports import ClickSink, HotCounter, PublishFailed, StoreUnavailable
 
 log = logging.getLogger(__name__)
 
 BUILD_CHUNK = 256
 BACKOFF_MAX = 5.0
 TASK_STOP_TIMEOUT_S = 5.0
-Encoded = EncodedClick
 
 
 class ClickBuffer:
@@ -37,6 +36,7 @@ class ClickBuffer:
         self,
         *,
         factory: ClickFactory,
+        former: BatchFormer,
         sink: ClickSink,
         hot: HotCounter | None = None,
         max_events: int,
@@ -52,6 +52,7 @@ class ClickBuffer:
         self.published = 0
         self.failures = 0
         self._factory = factory
+        self._former = former
         self._sink = sink
         self._hot = hot
         self._batch_max = batch_max
@@ -60,7 +61,8 @@ class ClickBuffer:
         self._hot_interval = hot_interval
         self._hot_keep = hot_keep
         self._raw: deque[RawClick] = deque()
-        self._built: deque[Encoded] = deque()
+        self._built: deque[BuiltClick] = deque()
+        self._formed: deque[ClickBatch] = deque()
         self._hits: Counter[str] = Counter()
         self._raw_ready = asyncio.Event()
         self._built_ready = asyncio.Event()
@@ -89,16 +91,13 @@ class ClickBuffer:
 
     # -- builder -------------------------------------------------------------------------
     def build_some(self, limit: int) -> int:
-        """Turn up to `limit` raw clicks into encoded events; return how many were taken."""
+        """Turn up to `limit` raw clicks into `Click`s; return how many were taken."""
         raw, built, hits, factory, traced = self._raw, self._built, self._hits, self._factory, self._traced
         n = min(limit, len(raw))
-        for _ in range(n):
+        for event_id in factory.event_ids(n):
             item = raw.popleft()
             try:
-                event = factory.build(item)
-                built.append(
-                    (item[0].encode(), encode(event), int(item[1] * 1000), trace_headers(item[2]) if traced else None)
-                )
+                built.append((factory.build(item, event_id), trace_headers(item[2]) if traced else ()))
                 hits[item[0]] += 1
             except Exception:  # one unbuildable click must not stop the pipeline
                 log.exception("click event could not be built; dropped")
@@ -120,35 +119,55 @@ class ClickBuffer:
                 await asyncio.sleep(0)  # let requests in between chunks
 
     # -- sender --------------------------------------------------------------------------
-    async def send_once(self) -> int:
-        """Publish up to batch_max built events; on failure put them back in front. Raises PublishFailed."""
+    async def form_batches(self) -> None:
+        """Seal the built clicks (up to batch_max) into partition batches, queued after the ones
+        already formed. Raises PublishFailed (partition count unknown): the clicks stay built."""
         built = self._built
+        if not built:
+            return
+        partition_of = await self._sink.partitioner()
         n = min(self._batch_max, len(built))
-        if not n:
+        self._formed.extend(self._former.form([built.popleft() for _ in range(n)], partition_of))
+
+    async def send_once(self) -> int:
+        """Publish formed batches (about batch_max clicks); on failure put them back in front,
+        unchanged. Return the clicks delivered. Raises PublishFailed."""
+        if not self._formed:
+            await self.form_batches()
+        formed = self._formed
+        batches: list[ClickBatch] = []
+        n = 0
+        while formed and n < self._batch_max:
+            batch = formed.popleft()
+            batches.append(batch)
+            n += batch.clicks
+        if not batches:
             return 0
-        batch: Sequence[Encoded] = [built.popleft() for _ in range(n)]
         try:
-            await self._sink.publish(batch)
+            await self._sink.publish(batches)
         except BaseException:
-            built.extendleft(reversed(batch))
+            formed.extendleft(reversed(batches))
             raise
         self.size -= n
         self.published += n
         return n
+
+    def _held_unsent(self) -> int:
+        return len(self._built) + sum(b.clicks for b in self._formed)
 
     async def _send_loop(self) -> None:
         backoff = 0.1
         while True:
             await self._built_ready.wait()
             self._built_ready.clear()
-            while self._built:
+            while self._built or self._formed:
                 try:
                     await self.send_once()
                     backoff = 0.1
                 except PublishFailed as exc:
                     self.failures += 1
                     log.warning(
-                        "publishing %d click events failed (%s); retrying in %.1fs", len(self._built), exc, backoff
+                        "publishing %d clicks failed (%s); retrying in %.1fs", self._held_unsent(), exc, backoff
                     )
                     await asyncio.sleep(backoff)
                     backoff = min(backoff * 2, BACKOFF_MAX)
@@ -176,15 +195,15 @@ class ClickBuffer:
         while self.build_some(len(self._raw) or 1):
             pass
         deadline = time.monotonic() + timeout
-        while self._built and time.monotonic() < deadline:
+        while (self._built or self._formed) and time.monotonic() < deadline:
             try:
                 async with asyncio.timeout(max(0.1, deadline - time.monotonic())):
                     await self.send_once()
             except (PublishFailed, TimeoutError) as exc:
                 log.warning("flush at shutdown: %s", exc)
                 await asyncio.sleep(min(0.5, max(0.0, deadline - time.monotonic())))
-        if self._built:
-            log.error("shutdown: %d click events could not be delivered and are lost", len(self._built))
-            self.dropped += len(self._built)
+        if lost := self._held_unsent():
+            log.error("shutdown: %d clicks could not be delivered and are lost", lost)
+            self.dropped += lost
         log.info("click buffer closed: %d events published, %d dropped in this process", self.published, self.dropped)
         await self._sink.aclose()

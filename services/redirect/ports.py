@@ -1,13 +1,11 @@
 """The ports the redirect service's core talks through. Adapters implement them; unit tests use
 fakes of these (our own ports), integration tests the real Redis and Kafka adapters."""
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Protocol
 
+from redirect.domain.batches import ClickBatch
 from redirect.domain.links import Link
-
-# An encoded click event: (key, value, timestamp ms, Kafka headers with the trace context or None).
-EncodedClick = tuple[bytes, bytes, int, list[tuple[str, bytes]] | None]
 
 
 class StoreUnavailable(Exception):
@@ -15,7 +13,8 @@ class StoreUnavailable(Exception):
 
 
 class PublishFailed(Exception):
-    """A batch of click events was not acknowledged by Kafka; it is kept and retried."""
+    """Click batches were not acknowledged by Kafka (or it could not be reached); they are kept
+    as they are and re-sent."""
 
 
 class LinkReader(Protocol):
@@ -37,11 +36,16 @@ class HotCounter(Protocol):
 
 
 class ClickSink(Protocol):
-    """Delivers encoded click events `(key, value, timestamp_ms)` to the `clicks` topic."""
+    """Delivers formed click batches to the `clicks` topic, each as one record on its partition."""
 
-    async def publish(self, events: Sequence[EncodedClick]) -> None:
-        """Return when Kafka acknowledged every event; raise PublishFailed otherwise (the caller
-        keeps them all and retries: event ids make a resend harmless)."""
+    async def partitioner(self) -> Callable[[str], int]:
+        """code -> partition of the topic, as Kafka's default partitioner places that key (the
+        partition count comes from the producer's metadata). Raises PublishFailed."""
+        ...
+
+    async def publish(self, batches: Sequence[ClickBatch]) -> None:
+        """Return when Kafka acknowledged every batch; raise PublishFailed otherwise (the caller
+        keeps them all, unchanged, and re-sends them: their batch ids make a re-send harmless)."""
         ...
 
     async def aclose(self) -> None: ...

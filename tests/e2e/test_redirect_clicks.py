@@ -1,5 +1,5 @@
-"""Every redirect served by the stack publishes one LinkClicked on the `clicks` topic, with the
-right fields; bots and link previews are flagged, not dropped; HEAD is not a click."""
+"""Every redirect served by the stack publishes one click (inside a partition batch record) on
+the `clicks` topic, with the right fields; bots and link previews are flagged, not dropped; HEAD is not a click."""
 
 import re
 
@@ -44,7 +44,7 @@ async def test_clicks_through_nginx_carry_the_request_and_flag_bots(api: httpx.A
         await topic.poll()
         assert len(topic.for_code(code)) == len(sent)  # one per GET; the HEADs made none
 
-    assert len({e.event_id for e in events}) == len(sent) and all(UUID7.fullmatch(e.event_id) for e in events)
+    assert len({e.event_id for e in events}) == len(sent) and all(UUID7.fullmatch(str(e.event_id)) for e in events)
     by_ua: dict[str, list[object]] = {}
     for e in events:
         assert (e.code, e.referrer, e.country) == (code, "https://ref.example/p", "ZZ")

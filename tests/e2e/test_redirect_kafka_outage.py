@@ -61,6 +61,9 @@ async def test_clicks_wait_out_a_kafka_outage_within_the_bound(api: httpx.AsyncC
                 # At least once: a batch in flight when Kafka went away may arrive twice, always
                 # as the same event (same id, same content), which the aggregator counts once.
                 assert all(e == unique[e.event_id] for e in topic.for_code(code))
+                # ... inside the same record: a re-sent batch is the same batch (same id, same clicks).
+                batches = {r.batch.batch_id: r.batch for r in topic.records_with(code)}
+                assert all(r.batch == batches[r.batch.batch_id] for r in topic.records_with(code))
 
             async def drained() -> bool:
                 return await small.metric("redirect_click_buffer_depth") == 0

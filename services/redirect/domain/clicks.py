@@ -1,17 +1,19 @@
-"""From what the request path captured (a small tuple) to a LinkClicked event.
+"""From what the request path captured (a small tuple) to a `Click` of the `clicks` contract.
 
 The request path only appends `RawClick(code, timestamp, headers, peer)`; everything here
 (header lookup, client IP, visitor key, UA classification, event id) runs in the click builder,
 off the request path.
 """
 
+import uuid
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from functools import lru_cache
 
-import uuid_utils
-from contracts.clicks import UNKNOWN_COUNTRY, Device, LinkClicked
+from contracts.clicks import UNKNOWN_COUNTRY, Click, Device
 
+from redirect.domain.batches import TraceHeaders
+from redirect.domain.ids import new_event_ids
 from redirect.domain.visitor import TrustedProxies, VisitorKeys
 
 MAX_USER_AGENT = 512
@@ -25,11 +27,6 @@ Headers = Sequence[tuple[bytes, bytes]]
 RawClick = tuple[str, float, Headers, str | None]
 
 
-def new_event_id() -> str:
-    """UUIDv7, assigned once when the event is built; retries resend the same encoded bytes."""
-    return str(uuid_utils.uuid7())
-
-
 def _country(value: str | None) -> str:
     if value is None:
         return UNKNOWN_COUNTRY
@@ -40,17 +37,17 @@ def _country(value: str | None) -> str:
 TRACE_HEADER_NAMES = (b"traceparent", b"tracestate")
 
 
-def trace_headers(headers: Headers) -> list[tuple[str, bytes]] | None:
+def trace_headers(headers: Headers) -> TraceHeaders:
     """The W3C trace context the endpoint put in the captured headers, as Kafka headers.
 
     Only called when tracing is on (the endpoint then replaces any client-sent context with its
-    own span's), so the click's Kafka message continues the request's trace."""
-    found = [(name.decode(), value) for name, value in headers if name in TRACE_HEADER_NAMES]
-    return found or None
+    own span's), so the click continues the request's trace in the aggregator: the batch record
+    carries one traceparent (and tracestate) header per click that had one."""
+    return tuple((name.decode(), value) for name, value in headers if name in TRACE_HEADER_NAMES)
 
 
 class ClickFactory:
-    """Builds LinkClicked events; holds the classifier cache, the visitor-key salt and the trust rules."""
+    """Builds `Click`s; holds the classifier cache, the visitor-key salt and the trust rules."""
 
     def __init__(
         self,
@@ -59,13 +56,14 @@ class ClickFactory:
         proxies: TrustedProxies,
         classify: Callable[[str], tuple[Device, bool]],
         country_header: str = "",
-        event_ids: Callable[[], str] = new_event_id,
+        event_ids: Callable[[int], list[uuid.UUID]] = new_event_ids,
         ua_cache_size: int = 10_000,
     ) -> None:
         self._keys = visitor_keys
         self._proxies = proxies
         self._country_header = country_header.strip().lower().encode() or None
-        self._event_ids = event_ids
+        # UUIDv7s for a chunk of clicks at once (domain/ids.py); each click gets its id once, here.
+        self.event_ids = event_ids
 
         @lru_cache(maxsize=ua_cache_size)
         def user_agent(raw: bytes) -> tuple[str, Device, bool]:
@@ -74,7 +72,7 @@ class ClickFactory:
 
         self._user_agent = user_agent
 
-    def build(self, raw: RawClick) -> LinkClicked:
+    def build(self, raw: RawClick, event_id: uuid.UUID) -> Click:
         code, timestamp, headers, peer = raw
         ua_raw = referrer = forwarded = real_ip = country = None
         wanted = self._country_header
@@ -98,8 +96,8 @@ class ClickFactory:
         else:
             client = peer or ""
         occurred = datetime.fromtimestamp(timestamp, UTC)
-        return LinkClicked(
-            event_id=self._event_ids(),
+        return Click(
+            event_id=event_id,
             occurred_at=occurred,
             code=code,
             referrer=referrer.decode("latin-1")[:MAX_REFERRER] if referrer else None,

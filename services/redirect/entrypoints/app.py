@@ -1,11 +1,13 @@
-"""The Starlette app of a redirect replica. `app_from_env` is the factory `serve` runs.
+"""The ASGI app of a redirect replica. `app_from_env` is the factory `serve` runs.
 
-Routes: GET/HEAD /{code} first (plain ASGI endpoint, no middleware; its path convertor only
-matches what can be a code and is not an ops route, so the hot path pays for one regex match),
-then /healthz, /readyz, /metrics (with the shared per-route HTTP metrics middleware, attached to
-those routes only). A path that cannot be a code matches nothing: JSON 404, Redis untouched.
+`HotPath` answers GET/HEAD /{code} itself: one regex match (what can be a code and is not an ops
+route), then the plain ASGI endpoint -- no Starlette routing, no middleware on the hot path.
+Everything else goes to the Starlette app: /healthz, /readyz, /metrics, /openapi.json (with the
+shared per-route HTTP metrics middleware, attached to those routes only), other methods on a
+code (405), the lifespan. A path that cannot be a code matches nothing: JSON 404, Redis untouched.
 """
 
+import re
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
@@ -42,6 +44,24 @@ class CodeConvertor(Convertor[str]):
         return value
 
 
+class HotPath:
+    """ASGI entry: GET/HEAD of a path that can be a code goes straight to the redirect endpoint
+    (what Starlette's router would do, minus its per-request layers); the rest to `app`."""
+
+    def __init__(self, endpoint: RedirectEndpoint, app: Starlette) -> None:
+        self.endpoint = endpoint
+        self.app = app
+        self._code = re.compile("/(" + CodeConvertor.regex + ")").fullmatch
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope["method"] in ("GET", "HEAD") and not scope.get("root_path"):
+            match = self._code(scope["path"])
+            if match is not None:
+                await self.endpoint.serve(match[1], scope, send)
+                return
+        await self.app(scope, receive, send)
+
+
 class NotCaughtUp(Exception):
     """The links consumer has not yet applied the end offsets seen at start."""
 
@@ -66,7 +86,7 @@ def _with_http_metrics(routes: list[Route]) -> list[BaseRoute]:
     return [Route(r.path, r.endpoint, methods=sorted(r.methods or ["GET"]), middleware=middleware) for r in routes]
 
 
-def create_app(settings: RedirectSettings, *, registry: CollectorRegistry = REGISTRY) -> Starlette:
+def create_app(settings: RedirectSettings, *, registry: CollectorRegistry = REGISTRY) -> HotPath:
     """Build the app; clients are created by the lifespan (startup), not here."""
     endpoint = RedirectEndpoint()
 
@@ -89,10 +109,10 @@ def create_app(settings: RedirectSettings, *, registry: CollectorRegistry = REGI
     # "/abc/" is not a code: answer 404, never a redirect to "/abc".
     app.router.redirect_slashes = False
     install_error_handlers(app)
-    return app
+    return HotPath(endpoint, app)
 
 
-def app_from_env() -> Starlette:
+def app_from_env() -> HotPath:
     """Factory for platformkit.server.serve: settings read once, from the environment."""
     settings = RedirectSettings()
     tracing.setup_tracing(

@@ -1,12 +1,14 @@
 """GET/HEAD /{code}, the hot path: L1 -> Redis -> response -> enqueue click. Nothing else.
 
-A plain ASGI endpoint (no Request object, no middleware): metrics are integer increments,
-response headers were built when the link version was cached, the click is a tuple appended to
-a deque. HEAD answers like GET but is a safe method (RFC 9110 9.2.1): it neither counts toward
-max_clicks nor emits a click event.
+A plain ASGI endpoint, reached without Starlette's routing and middleware (`HotPath` in app.py
+hands it the code): no Request object; metrics are integer increments, response headers were
+built when the link version was cached, the click is a tuple appended to a deque. HEAD answers
+like GET but is a safe method (RFC 9110 9.2.1): it neither counts toward max_clicks nor emits a
+click event.
 """
 
 import json
+import logging
 from dataclasses import dataclass
 from time import monotonic, perf_counter, time
 from typing import Any
@@ -21,6 +23,8 @@ from redirect.domain.links import Link, cache_control, is_valid_code, redirect_h
 from redirect.lookup import Lookup
 from redirect.metrics import RedirectStats
 from redirect.ports import StoreUnavailable
+
+log = logging.getLogger(__name__)
 
 Scope = dict[str, Any]
 
@@ -46,6 +50,8 @@ ERRORS = {
     "link_click_limit_reached": _error(410, "link_click_limit_reached", "this link reached its click limit"),
     "unavailable": _error(503, "unavailable", "links store unavailable, retry shortly", (b"retry-after", b"1")),
 }
+# Not through Starlette's error middleware: a bug here answers the same JSON 500 as elsewhere.
+INTERNAL_ERROR = _error(500, "internal_error", "internal error")
 EMPTY = {"type": "http.response.body", "body": b""}
 
 
@@ -67,44 +73,47 @@ class RedirectEndpoint:
         self.core: Core | None = None
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        """As a Starlette route's endpoint (path_params)."""
+        await self.serve(scope["path_params"]["code"], scope, send)
+
+    async def serve(self, code: str, scope: Scope, send: Any) -> None:
         started = perf_counter()
         core = self.core
         assert core is not None, "lifespan did not bind the runtime"
         if core.tracer is not None and "traced" not in scope:
-            await _traced(self, core.tracer, scope, receive, send)
+            await _traced(self, core.tracer, code, scope, send)
             return
-        code: str = scope["path_params"]["code"]
-        reason = "not_found"
+        now = time()
         try:
+            status, body, headers = ERRORS["not_found"]
             if is_valid_code(code):
                 link = core.l1.get(code, monotonic())
                 if link is None:
                     link = await core.lookup.fetch(code)
                 else:
                     core.stats.l1_hits += 1
-                now = time()
                 status = link.status_at(now)
                 if status < 400 and link.max_clicks is not None:
                     status = await _within_limit(core, code, link, scope["method"])
                 if status < 400:
+                    body = b""
                     headers = link.headers or redirect_headers(
                         link, cache_control(link, now, permanent_max_age=core.permanent_max_age)
                     )
-                    await send({"type": "http.response.start", "status": status, "headers": headers})
-                    await send(EMPTY)
-                    if scope["method"] == "GET":
-                        client = scope.get("client")
-                        core.clicks.add(code, now, scope["headers"], client[0] if client else None)
-                    core.stats.finished(status, perf_counter() - started)
-                    return
-                if status != 404:
-                    reason = link.gone_reason(now)
+                elif status != 404:
+                    status, body, headers = ERRORS[link.gone_reason(now)]
         except StoreUnavailable:
             core.stats.redis_errors += 1
-            reason = "unavailable"
-        status, body, headers = ERRORS[reason]
+            status, body, headers = ERRORS["unavailable"]
+        except Exception:  # a bug: the JSON 500 Starlette's error middleware would have sent
+            log.exception("redirect of %r failed", code)
+            status, body, headers = INTERNAL_ERROR
+        get = scope["method"] == "GET"
         await send({"type": "http.response.start", "status": status, "headers": headers})
-        await send({"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else body})
+        await send({"type": "http.response.body", "body": body} if body and get else EMPTY)
+        if status < 400 and get:  # a redirect served: a click (HEAD is not one)
+            client = scope.get("client")
+            core.clicks.add(code, now, scope["headers"], client[0] if client else None)
         core.stats.finished(status, perf_counter() - started)
 
 
@@ -118,7 +127,7 @@ async def _within_limit(core: Core, code: str, link: Link, method: str) -> int:
     return link.redirect_type if ok else 410
 
 
-async def _traced(endpoint: RedirectEndpoint, tracer: Tracer, scope: Scope, receive: Any, send: Any) -> None:
+async def _traced(endpoint: RedirectEndpoint, tracer: Tracer, code: str, scope: Scope, send: Any) -> None:
     """The same handling inside a server span; the click carries the span's context (its
     traceparent replaces any client-sent one in the captured headers) into the clicks topic."""
     request_headers = [(k, v) for k, v in scope["headers"] if k not in TRACE_HEADER_NAMES]
@@ -130,7 +139,7 @@ async def _traced(endpoint: RedirectEndpoint, tracer: Tracer, scope: Scope, rece
         attributes={
             "http.request.method": scope["method"],
             "http.route": "/{code}",
-            "link.code": scope["path_params"]["code"],
+            "link.code": code,
         },
     ) as span:
         carrier: dict[str, str] = {}
@@ -143,4 +152,4 @@ async def _traced(endpoint: RedirectEndpoint, tracer: Tracer, scope: Scope, rece
                 span.set_attribute("http.response.status_code", message["status"])
             await send(message)
 
-        await endpoint(traced_scope, receive, send_recording)
+        await endpoint.serve(code, traced_scope, send_recording)

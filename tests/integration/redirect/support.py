@@ -26,7 +26,7 @@ import redis.asyncio as aioredis
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from contracts import clicks, links
-from contracts.clicks import LinkClicked
+from contracts.clicks import Click, ClicksBatched
 from contracts.errors import InvalidEvent
 from contracts.links import LinkDeleted, LinkEvent
 from platformkit.kafka import topic_partitions
@@ -132,14 +132,25 @@ async def end_offsets(topic: str) -> dict[int, int]:
     return ends
 
 
+@dataclass(frozen=True)
+class ClickRecord:
+    """One record of a clicks topic as the redirect publishes it: a partition batch."""
+
+    partition: int
+    key: bytes | None
+    headers: tuple[tuple[str, bytes], ...]
+    batch: ClicksBatched
+
+
 class ClicksTopic:
     """Reads a clicks topic from `start` offsets (default: its end offsets at entry), keeping
-    every LinkClicked seen."""
+    every record (`records`) and every click in them (`seen`)."""
 
     def __init__(self, topic: str = TOPIC_CLICKS, *, start: Mapping[int, int] | None = None) -> None:
         self.topic = topic
         self.start = start
-        self.seen: list[LinkClicked] = []
+        self.records: list[ClickRecord] = []
+        self.seen: list[Click] = []
         self._consumer: AIOKafkaConsumer | None = None
 
     async def __aenter__(self) -> "ClicksTopic":
@@ -155,16 +166,23 @@ class ClicksTopic:
     async def poll(self) -> None:
         assert self._consumer is not None
         for records in (await self._consumer.getmany(timeout_ms=100)).values():
-            self.seen.extend(clicks.decode(r.value) for r in records)
+            for r in records:
+                batch = clicks.decode(r.value)
+                assert isinstance(batch, ClicksBatched), f"the redirect published a {type(batch).__name__}"
+                self.records.append(ClickRecord(r.partition, r.key, tuple(r.headers), batch))
+                self.seen.extend(batch.clicks)
 
-    def for_code(self, code: str) -> list[LinkClicked]:
+    def for_code(self, code: str) -> list[Click]:
         return [e for e in self.seen if e.code == code]
 
-    def unique_for_code(self, code: str) -> dict[str, LinkClicked]:
-        """Events of `code` by event id (a resend after a failure repeats an id: counted once)."""
+    def unique_for_code(self, code: str) -> dict[uuid.UUID, Click]:
+        """Clicks of `code` by event id (a re-sent batch repeats its clicks: counted once)."""
         return {e.event_id: e for e in self.for_code(code)}
 
-    async def wait_for_unique(self, code: str, count: int, *, timeout: float) -> dict[str, LinkClicked]:
+    def records_with(self, code: str) -> list[ClickRecord]:
+        return [r for r in self.records if any(c.code == code for c in r.batch.clicks)]
+
+    async def wait_for_unique(self, code: str, count: int, *, timeout: float) -> dict[uuid.UUID, Click]:
         deadline = time.monotonic() + timeout
         while len(self.unique_for_code(code)) < count:
             got = len(self.unique_for_code(code))
@@ -172,7 +190,7 @@ class ClicksTopic:
             await self.poll()
         return self.unique_for_code(code)
 
-    async def wait_for(self, code: str, count: int, *, timeout: float) -> list[LinkClicked]:
+    async def wait_for(self, code: str, count: int, *, timeout: float) -> list[Click]:
         deadline = time.monotonic() + timeout
         while len(self.for_code(code)) < count:
             assert time.monotonic() < deadline, f"{len(self.for_code(code))}/{count} clicks for {code} in {timeout}s"

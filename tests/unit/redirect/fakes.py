@@ -1,11 +1,14 @@
 """Fakes of the redirect service's own ports (LinkReader/Writer, ClickSink, the links Reader)."""
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
+from contracts import clicks
+from redirect.adapters.kafka_clicks import partition_for
 from redirect.adapters.kafka_links import Record
 from redirect.adapters.redis_cache import Applied, Change
+from redirect.domain.batches import ClickBatch
 from redirect.domain.links import NOT_FOUND, Link
-from redirect.ports import EncodedClick, PublishFailed, StoreUnavailable
+from redirect.ports import PublishFailed, StoreUnavailable
 
 
 class FakeStore:
@@ -74,27 +77,43 @@ class FakeStore:
 
 
 class FakeSink:
-    """Records published batches; `fail_next` makes the next publishes fail."""
+    """Records published click batches; `fail_next` makes the next publishes fail, `down` also
+    makes the partition count unknown (Kafka unreachable since start)."""
 
-    def __init__(self) -> None:
-        self.batches: list[list[EncodedClick]] = []
-        self.attempts: list[list[EncodedClick]] = []
+    def __init__(self, partitions: int = 3) -> None:
+        self.partitions = partitions
+        self.batches: list[ClickBatch] = []
+        self.attempts: list[list[ClickBatch]] = []
         self.fail_next = 0
+        self.down = False
         self.closed = False
 
     @property
-    def events(self) -> list[EncodedClick]:
-        return [e for batch in self.batches for e in batch]
+    def clicks(self) -> list[clicks.Click]:
+        """Every click delivered, in publish order."""
+        return [c for b in self.batches for c in decode(b).clicks]
 
-    async def publish(self, events: Sequence[EncodedClick]) -> None:
-        self.attempts.append(list(events))
-        if self.fail_next:
-            self.fail_next -= 1
+    async def partitioner(self) -> Callable[[str], int]:
+        if self.down:
+            raise PublishFailed("fake kafka is unreachable")
+        n = self.partitions
+        return lambda code: partition_for(code.encode(), n)
+
+    async def publish(self, batches: Sequence[ClickBatch]) -> None:
+        self.attempts.append(list(batches))
+        if self.down or self.fail_next:
+            self.fail_next = max(0, self.fail_next - 1)
             raise PublishFailed("fake kafka is down")
-        self.batches.append(list(events))
+        self.batches.extend(batches)
 
     async def aclose(self) -> None:
         self.closed = True
+
+
+def decode(batch: ClickBatch) -> clicks.ClicksBatched:
+    record = clicks.decode(batch.value)
+    assert isinstance(record, clicks.ClicksBatched)
+    return record
 
 
 class FakeReader:

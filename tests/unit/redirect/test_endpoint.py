@@ -1,18 +1,20 @@
-"""GET/HEAD /{code} against fakes of the store and the click sink."""
+"""GET/HEAD /{code} against fakes of the store and the click sink, through the app's `HotPath`
+dispatcher (Starlette behind it for what is not a redirect)."""
 
 import time
 from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-from contracts import clicks
 from platformkit.errors import install_error_handlers
 from redirect.clicks import ClickBuffer
+from redirect.domain.batches import BatchFormer
 from redirect.domain.clicks import ClickFactory
 from redirect.domain.l1 import L1Cache
 from redirect.domain.links import Link
 from redirect.domain.useragent import make_classifier
 from redirect.domain.visitor import TrustedProxies, VisitorKeys, parse_networks
+from redirect.entrypoints.app import HotPath
 from redirect.entrypoints.redirect import Core, RedirectEndpoint
 from redirect.lookup import Lookup
 from redirect.metrics import RedirectStats
@@ -35,8 +37,9 @@ class Rig:
             proxies=TrustedProxies(parse_networks("127.0.0.1")),
             classify=make_classifier(),
         )
-        self.clicks = ClickBuffer(factory=factory, sink=self.sink, max_events=100, flush_interval=3600)
-        lookup = Lookup(
+        former = BatchFormer(producer="redirect-1")
+        self.clicks = ClickBuffer(factory=factory, former=former, sink=self.sink, max_events=100, flush_interval=3600)
+        self.lookup = lookup = Lookup(
             store=self.store,
             l1=self.l1,
             stats=self.stats,
@@ -50,11 +53,11 @@ class Rig:
         app = Starlette(routes=[Route("/{code}", endpoint, methods=["GET", "HEAD"])])
         app.router.redirect_slashes = False
         install_error_handlers(app)
-        self.client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t")
+        self.client = httpx.AsyncClient(transport=httpx.ASGITransport(app=HotPath(endpoint, app)), base_url="http://t")
 
     async def published_codes(self) -> list[str]:
         await self.clicks.close(1.0)
-        return [clicks.decode(v).code for _, v, *_ in self.sink.events]
+        return [c.code for c in self.sink.clicks]
 
 
 @pytest.fixture
@@ -167,3 +170,13 @@ async def test_a_slow_redis_read_never_overwrites_what_the_consumer_put_in_l1(ri
     assert r.headers["location"] == "https://new/"
     cached = rig.l1.peek("race123")
     assert cached is not None and cached.url == "https://new/"
+
+
+async def test_a_bug_on_the_hot_path_is_a_json_500(rig: Rig) -> None:
+    async def broken(code: str) -> Link:
+        raise RuntimeError("bug")
+
+    rig.lookup.fetch = broken  # type: ignore[method-assign]
+    r = await rig.client.get("/bug1234")
+    assert (r.status_code, r.json()["error"]["code"]) == (500, "internal_error")
+    assert await rig.published_codes() == []
