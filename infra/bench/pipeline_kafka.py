@@ -9,6 +9,7 @@ import argparse
 import asyncio
 import json
 import time
+import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
@@ -59,7 +60,7 @@ def synthetic_batches(prefix: str, *, events: int, codes: int, duplicate_every: 
 
     def record(partition: int, items: list[clicks.Click]) -> Iterator[Record]:
         nonlocal sent
-        value = clicks.encode(clicks.ClicksBatched(batch_id=str(uuid_utils.uuid7()),
+        value = clicks.encode(clicks.ClicksBatched(batch_id=uuid.UUID(bytes=uuid_utils.uuid7().bytes),
                                                    producer="bench", clicks=tuple(items)))
         yield None, value, partition
         if duplicate_every and sent % duplicate_every == 0:
@@ -70,7 +71,7 @@ def synthetic_batches(prefix: str, *, events: int, codes: int, duplicate_every: 
         e = synthetic_click(prefix, i, codes=codes, now=now)
         partition = int(murmur2(e.code.encode()) & 0x7FFFFFFF) % partitions
         items = pending.setdefault(partition, [])
-        items.append(clicks.Click(event_id=e.event_id, occurred_at=e.occurred_at, code=e.code,
+        items.append(clicks.Click(event_id=uuid.UUID(e.event_id), occurred_at=e.occurred_at, code=e.code,
                                   referrer=e.referrer, user_agent=e.user_agent, visitor_key=e.visitor_key,
                                   device=e.device, is_bot=e.is_bot, country=e.country))
         if len(items) >= batch:

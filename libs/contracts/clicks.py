@@ -16,6 +16,7 @@ Every click keeps its own UUIDv7 `event_id`, fixed when the redirect is served.
 No raw IP address appears here: `visitor_key` is a keyed hash that rotates daily.
 """
 
+import uuid
 from datetime import datetime
 from typing import Annotated, Literal
 
@@ -48,15 +49,13 @@ class LinkClicked(msgspec.Struct, frozen=True, kw_only=True, tag="LinkClicked", 
 
 Code = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
 Country = Annotated[str, msgspec.Meta(pattern=r"^[A-Z]{2}$")]
-# Canonical UUID text (lower case): checked at decode and used as is, with no UUID object per click.
-Uuid = Annotated[str, msgspec.Meta(pattern=r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")]
 
 
 class Click(msgspec.Struct, frozen=True, kw_only=True):
     """One click inside a `ClicksBatched` record: the fields of `LinkClicked`, without the tag,
     checked strictly at decode (what the previous format left to the consumer)."""
 
-    event_id: Uuid
+    event_id: uuid.UUID
     occurred_at: datetime
     code: Code
     referrer: Annotated[str, msgspec.Meta(max_length=2048)] | None = None
@@ -71,7 +70,7 @@ class ClicksBatched(msgspec.Struct, frozen=True, kw_only=True, tag="ClicksBatche
     """The clicks one producer served for codes of one partition, published as one record."""
 
     schema_version: Literal[1] = 1
-    batch_id: Uuid  # UUIDv7; the record's idempotency key
+    batch_id: uuid.UUID  # UUIDv7; the record's idempotency key
     producer: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]  # e.g. "redirect-2"
     clicks: Annotated[tuple[Click, ...], msgspec.Meta(min_length=1, max_length=MAX_BATCH_CLICKS)]
 
@@ -97,7 +96,7 @@ def decode(payload: bytes) -> ClickRecord:
 def record_id(record: ClickRecord) -> str:
     """The id the aggregator deduplicates on: the batch id, or a single click's event id
     (a single click's id is not checked at decode: the consumer checks and canonicalises it)."""
-    return record.batch_id if isinstance(record, ClicksBatched) else record.event_id
+    return str(record.batch_id) if isinstance(record, ClicksBatched) else record.event_id
 
 
 def key(event: LinkClicked) -> bytes:

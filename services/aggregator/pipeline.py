@@ -101,8 +101,9 @@ def first_of_each_record(decoded: Sequence[Decoded]) -> list[Decoded]:
     seen: set[str] = set()
     unique: list[Decoded] = []
     for d in decoded:
-        if d.record.record_id not in seen:
-            seen.add(d.record.record_id)
+        record_id = str(d.record.record_id)
+        if record_id not in seen:
+            seen.add(record_id)
             unique.append(d)
     return unique
 

@@ -85,7 +85,7 @@ class PostgresLedger:
                 [len(d.record.rows) for d in records],
             )
             fresh = {str(r["record_id"]) for r in inserted}
-            new = [d for d in records if d.record.record_id in fresh]
+            new = [d for d in records if str(d.record.record_id) in fresh]
             sink_id = None
             if new:
                 await conn.execute(ADD_TOTALS, *code_totals(row for d in new for row in d.record.rows))

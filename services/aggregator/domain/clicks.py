@@ -36,7 +36,9 @@ class PoisonMessage(ValueError):
 class ClickRow(msgspec.Struct, frozen=True, kw_only=True):
     """One click, as both sinks store it (field names = ClickHouse columns)."""
 
-    event_id: str  # canonical lowercase UUID text
+    # A batch click's UUID as decoded (msgspec writes it out as canonical text), or a single
+    # click's canonical lowercase UUID text: no str() per click.
+    event_id: uuid.UUID | str
     code: str
     occurred_at: int  # Unix seconds (UTC); ClickHouse DateTime takes it as is
     visitor_key: str
@@ -54,7 +56,7 @@ class ClickRow(msgspec.Struct, frozen=True, kw_only=True):
 class ClickRecord:
     """One decoded Kafka record: what the ledger deduplicates (`record_id`) and its rows."""
 
-    record_id: str
+    record_id: uuid.UUID | str  # a batch's UUID, or a single click's canonical UUID text
     rows: list[ClickRow]
     newest: int  # Unix seconds of the newest click: the ledger keeps the id while this is in the horizon
 

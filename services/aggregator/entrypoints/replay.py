@@ -74,7 +74,7 @@ def narrow(batch: DecodedBatch, codes: set[str], *, run: uuid.UUID | None) -> De
         rows = [r for r in d.record.rows if r.code in codes]
         if not rows:
             continue
-        record_id = d.record.record_id if run is None else str(uuid.uuid5(run, d.record.record_id))
+        record_id = d.record.record_id if run is None else str(uuid.uuid5(run, str(d.record.record_id)))
         good.append(Decoded(source=d.source, record=ClickRecord(record_id=record_id, rows=rows,
                                                                 newest=d.record.newest)))
     return DecodedBatch(good=good, poison=batch.poison)

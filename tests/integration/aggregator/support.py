@@ -57,7 +57,7 @@ def make_click(code: str, i: int, *, bot: bool = False, at: datetime | None = No
 
 def as_batch_click(event: clicks.LinkClicked) -> clicks.Click:
     return clicks.Click(
-        event_id=str(uuid.UUID(event.event_id)), occurred_at=event.occurred_at, code=event.code,
+        event_id=uuid.UUID(event.event_id), occurred_at=event.occurred_at, code=event.code,
         referrer=event.referrer, user_agent=event.user_agent, visitor_key=event.visitor_key, device=event.device,
         is_bot=event.is_bot, country=event.country,
     )
@@ -77,7 +77,7 @@ def batches(events: Sequence[clicks.LinkClicked], *, partitions: int, size: int 
     out = []
     for partition, items in sorted(by_partition.items()):
         for i in range(0, len(items), size):
-            out.append((partition, clicks.ClicksBatched(batch_id=str(uuid.uuid4()), producer=producer,
+            out.append((partition, clicks.ClicksBatched(batch_id=uuid.uuid4(), producer=producer,
                                                         clicks=tuple(items[i:i + size]))))
     return out
 

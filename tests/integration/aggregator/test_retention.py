@@ -79,7 +79,7 @@ async def test_retention_drops_old_partitions_and_prunes_the_ledger() -> None:
             f"SELECT sum(clicks) FROM clicks_rollup WHERE code = '{code}' AND grain = 2 AND dim = '' "
             "AND is_bot IN (0, 1)")) == [["1"]]
         assert stores.pg is not None
-        ids = [d.record.record_id for d in records]
+        ids = [str(d.record.record_id) for d in records]
         kept = await stores.pg.fetch(
             "SELECT record_id::text FROM clicks.record_ledger WHERE record_id = ANY($1::uuid[])", ids)
         assert [r["record_id"] for r in kept] == [ids[1]]  # the one whose newest click is inside the horizon

@@ -54,8 +54,8 @@ class FakeLedger(Flaky):
 
     async def claim(self, records: Sequence[Decoded], *, only_codes: Sequence[str] | None = None) -> Claimed:
         self._maybe_fail("postgres")
-        new = [d for d in records if d.record.record_id not in self.ids]
-        self.ids.update(d.record.record_id for d in new)
+        new = [d for d in records if str(d.record.record_id) not in self.ids]
+        self.ids.update(str(d.record.record_id) for d in new)
         self.totals.update(r.code for d in new for r in d.record.rows)
         sink_id = uuid.uuid4() if new else None
         if sink_id is not None:

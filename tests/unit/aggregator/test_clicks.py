@@ -39,8 +39,8 @@ def test_contract_examples_become_rows() -> None:
     assert human.occurred() == datetime(2026, 11, 27, 10, 0, 1, tzinfo=UTC)  # seconds resolution
     assert (human.referrer_host, human.country, human.device, human.is_bot) == ("news.example", "DE", "mobile", 0)
     assert (bot.referrer_host, bot.country, bot.is_bot) == ("", "ZZ", 1)
-    assert batch.record_id == "01890a5d-ac96-774b-bcce-b302099a8200"
-    assert [r.event_id for r in batch.rows] == ["01890a5d-ac96-774b-bcce-b302099a8102",
+    assert str(batch.record_id) == "01890a5d-ac96-774b-bcce-b302099a8200"
+    assert [str(r.event_id) for r in batch.rows] == ["01890a5d-ac96-774b-bcce-b302099a8102",
                                                  "01890a5d-ac96-774b-bcce-b302099a8103"]
     assert [(r.code, r.referrer_host, r.country, r.is_bot) for r in batch.rows] == [
         ("aZ3kP9q", "news.example", "FR", 0), ("Qx7_b-2", "", "ZZ", 1)]

@@ -28,11 +28,11 @@ def click(code: str = "abc", *, bot: bool = False, event_id: str | None = None) 
 
 def batch(*codes: str, bots: int = 0, at: datetime | None = None) -> bytes:
     items = tuple(
-        clicks.Click(event_id=str(uuid.uuid4()), occurred_at=at or NOW - timedelta(seconds=5), code=code,
+        clicks.Click(event_id=uuid.uuid4(), occurred_at=at or NOW - timedelta(seconds=5), code=code,
                      visitor_key="v1", is_bot=i < bots, device="bot" if i < bots else "mobile")
         for i, code in enumerate(codes)
     )
-    return clicks.encode(clicks.ClicksBatched(batch_id=str(uuid.uuid4()), producer="redirect-1", clicks=items))
+    return clicks.encode(clicks.ClicksBatched(batch_id=uuid.uuid4(), producer="redirect-1", clicks=items))
 
 
 class Sleeps:
