@@ -29,7 +29,6 @@ from opentelemetry.trace import SpanKind
 from telemetry import tracing
 
 from aggregator.domain.clicks import ClickRecord, PoisonMessage, decode_record
-from aggregator.domain.windows import MinuteCount, minute_counts
 from aggregator.ports import Claimed, DeadLetters, EventStore, Ledger, SourceRecord
 
 log = logging.getLogger(__name__)
@@ -75,8 +74,7 @@ class BatchOutcome:
     counted: int  # clicks of new records, added to the totals
     duplicates: int  # clicks of records already counted (or repeated in the batch)
     dead_lettered: int  # poison records
-    new_counts: list[MinuteCount] = field(default_factory=list)
-    partitions: dict[str, int] = field(default_factory=dict)  # code -> source partition (new clicks)
+    new: list[Decoded] = field(default_factory=list)  # the records that were new (for the window view)
 
 
 def decode_batch(records: Sequence[SourceRecord], *, config: PipelineConfig, now: datetime) -> DecodedBatch:
@@ -168,27 +166,19 @@ async def process_decoded(
         await retry_until_done(lambda: dead_letters.publish(poison), what="dead-letter publish", backoff=backoff)
     unique = first_of_each_record(batch.good)
     spans = TracedBatch([d.source for d in batch.good]) if tracing.tracing_enabled() else None
-    counted = 0
-    new_counts: list[MinuteCount] = []
-    partitions: dict[str, int] = {}
+    new: list[Decoded] = []
     if unique:
         claimed = await retry_until_done(lambda: ledger.claim(unique, only_codes=only_codes),
                                          what="PostgreSQL claim", backoff=backoff)
         await write_claimed(claimed, events=events, ledger=ledger, backoff=backoff)
-        new_rows = [row for d in claimed.new for row in d.record.rows]
-        counted = len(new_rows)
-        new_counts = minute_counts(new_rows)
-        for d in claimed.new:
-            partition = d.source.partition
-            for row in d.record.rows:
-                partitions[row.code] = partition
+        new = claimed.new
+    counted = sum(len(d.record.rows) for d in new)
     received = batch.clicks
     if spans is not None:
         spans.sink_written(rows=received, counted=counted)
     return BatchOutcome(
         records=len(batch.good) + len(batch.poison), received=received, counted=counted,
-        duplicates=received - counted, dead_lettered=len(batch.poison), new_counts=new_counts,
-        partitions=partitions,
+        duplicates=received - counted, dead_lettered=len(batch.poison), new=new,
     )
 
 

@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING, Protocol
 from contracts.deadletter import MessageDeadLettered
 
 from aggregator.domain.clicks import ClickRow
-from aggregator.domain.windows import MinuteCount
 
 if TYPE_CHECKING:
     from aggregator.pipeline import Decoded
@@ -80,9 +79,7 @@ class DeadLetters(Protocol):
 class WindowView(Protocol):
     """The live per-link one-minute windows (a faust table in the worker)."""
 
-    def add(self, counts: Sequence[MinuteCount], partitions: dict[str, int]) -> None:
-        """Add newly counted clicks; `partitions` maps each code to its source partition.
-
-        Must not block and must not raise for valid input.
-        """
+    def add(self, records: Sequence["Decoded"]) -> None:
+        """Add the clicks of newly counted records (each record's codes belong to its source
+        partition). Must not block and must not raise for valid input."""
         ...

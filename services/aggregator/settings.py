@@ -43,10 +43,10 @@ class AggregatorSettings(InfraSettings):
     # or six with seconds last). Daily, outside business hours.
     aggregator_retention_schedule: str = "17 3 * * *"
     # The window table (faust): tumbling 1-minute windows, kept 15 minutes, written to the
-    # table (and its changelog) at most every 5 s.
+    # table (and its changelog) at most every 30 s; the worker's view adds what is not written yet.
     aggregator_window_s: int = 60
     aggregator_window_expires_s: int = 900
-    aggregator_window_flush_s: float = 5.0
+    aggregator_window_flush_s: float = 30.0
 
     # Gap repair (domain/gaps.py): how often each owned partition's processing frontier is
     # checked, and how long it may sit behind processed offsets before the partition is re-read.

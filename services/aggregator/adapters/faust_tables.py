@@ -14,11 +14,12 @@ arrived on, which keeps each window in the changelog partition its owner restore
 import time
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import faust
 
-from aggregator.domain.windows import MinuteCount
+if TYPE_CHECKING:
+    from aggregator.pipeline import Decoded
 
 
 class SourcePartitionedTable(faust.Table[Any, Any]):
@@ -58,14 +59,19 @@ class FaustWindowView:
         self._last_flush = clock()
         self._pending: dict[tuple[str, int], list[int]] = {}
 
-    def add(self, counts: Sequence[MinuteCount], partitions: dict[str, int]) -> None:
-        for count in counts:
-            if count.code in partitions:
-                self._table.key_partitions[count.code] = partitions[count.code]
-            key = (count.code, self._bucket(count.minute_s))
-            pending = self._pending.setdefault(key, [0, 0])
-            pending[0] += count.clicks
-            pending[1] += count.bot_clicks
+    def add(self, records: Sequence["Decoded"]) -> None:
+        """One pass over the new clicks: merge them into the pending (code, window) counts."""
+        pending, key_partitions, window_s = self._pending, self._table.key_partitions, self._window_s
+        for d in records:
+            partition = d.source.partition
+            for row in d.record.rows:
+                at = row.occurred_at
+                key = (row.code, at - at % window_s)
+                counts = pending.get(key)
+                if counts is None:
+                    counts = pending[key] = [0, 0]
+                    key_partitions[row.code] = partition
+                counts[row.is_bot] += 1
         if self._clock() - self._last_flush >= self._flush_every_s:
             self.flush()
 

@@ -1,22 +1,13 @@
-"""Per-batch tallies of newly counted clicks: per (link, minute) for the window table, per link
-for the lifetime totals. Pure. A long tail of links makes these per-link tallies nearly as many
-as the clicks, so they are plain tuples and ints, built in one pass each, never sorted here
-(PostgreSQL orders the totals by code itself, which is the lock order)."""
+"""Per-batch tallies of newly counted clicks per link, for the lifetime totals. Pure. A long tail
+of links makes these tallies nearly as many as the clicks, so they are plain lists and ints,
+built in one pass, never sorted here (PostgreSQL orders the totals by code itself, which is the
+lock order)."""
 
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:
     from aggregator.domain.clicks import ClickRow
-
-
-class MinuteCount(NamedTuple):
-    """Clicks newly counted by the sinks (duplicates excluded) in one (code, minute) window."""
-
-    code: str
-    minute_s: int  # Unix seconds of the minute's start
-    clicks: int
-    bot_clicks: int
 
 
 class TotalsColumns(NamedTuple):
@@ -27,19 +18,6 @@ class TotalsColumns(NamedTuple):
     bot_clicks: list[int]
     first_s: list[int]
     last_s: list[int]
-
-
-def minute_counts(rows: Iterable["ClickRow"]) -> list[MinuteCount]:
-    """Sink rows -> one MinuteCount per (code, minute)."""
-    counts: dict[tuple[str, int], list[int]] = {}
-    for row in rows:
-        at = row.occurred_at
-        key = (row.code, at - at % 60)
-        pair = counts.get(key)
-        if pair is None:
-            pair = counts[key] = [0, 0]
-        pair[row.is_bot] += 1
-    return [MinuteCount(c, m, h, b) for (c, m), (h, b) in counts.items()]
 
 
 def code_totals(rows: Iterable["ClickRow"]) -> TotalsColumns:

@@ -106,7 +106,7 @@ class ClicksFlow:
         outcome = await process_decoded(DecodedBatch(good=good, poison=poison), events=rt.events,
                                         ledger=rt.ledger, dead_letters=self.dead_letters, backoff=self.backoff)
         try:
-            self.window_view.add(outcome.new_counts, outcome.partitions)
+            self.window_view.add(outcome.new)
         except Exception:  # the window is a live view; the batch is durable either way
             log.exception("window table update failed")
         self.record(outcome)

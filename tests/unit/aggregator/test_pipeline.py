@@ -58,7 +58,8 @@ async def test_counts_each_record_once_across_batches() -> None:
     assert (again.counted, again.duplicates) == (0, 6)  # 3 repeated in the batch, 3 already counted
     assert ledger.totals == {"abc": 6, "xyz": 1}
     assert events.count("abc") == 6
-    assert sum(c.clicks for c in first.new_counts) == 6 and sum(c.bot_clicks for c in first.new_counts) == 1
+    new_rows = [row for d in first.new for row in d.record.rows]
+    assert len(first.new) == 7 and sum(r.is_bot for r in new_rows) == 1 and len(new_rows) == 7
 
 
 async def test_batch_records_and_single_clicks_count_together_and_a_resent_batch_counts_once() -> None:
@@ -71,7 +72,7 @@ async def test_batch_records_and_single_clicks_count_together_and_a_resent_batch
     resent = await run([record(both, offset=3)], events, ledger, dlq)  # re-sent after a producer error
     assert (resent.counted, resent.duplicates) == (0, 3)
     assert ledger.totals == {"abc": 3, "xyz": 1} and events.count("abc") == 3 and events.count("xyz") == 1
-    assert outcome.partitions == {"abc": 0, "xyz": 0}
+    assert [len(d.record.rows) for d in outcome.new] == [3, 1]  # the new records, for the window view
 
 
 async def test_postgres_claims_before_clickhouse_is_written_under_the_journal() -> None:

@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from aggregator.domain.clicks import ClickRow
 from aggregator.domain.retention import ledger_cutoff, oldest_kept_month, partitions_to_drop, seconds_until_next_run
-from aggregator.domain.windows import MinuteCount, code_totals, minute_counts
+from aggregator.domain.windows import code_totals
 from aggregator.settings import AggregatorSettings
 from pydantic import ValidationError
 
@@ -42,11 +42,9 @@ def test_ledger_cutoff_is_the_horizon() -> None:
     assert ledger_cutoff(now, timedelta(days=8)) == datetime(2026, 11, 19, 12, tzinfo=UTC)
 
 
-def test_minute_counts_and_totals_merge_humans_and_bots() -> None:
+def test_totals_merge_humans_and_bots_per_link() -> None:
     m1 = int(datetime(2026, 1, 1, 0, 1, tzinfo=UTC).timestamp())
     rows = [row("b", m1 + 5), row("a", m1 + 61, bot=1), row("b", m1 + 59), row("a", m1 + 70), row("a", m1 + 1)]
-    assert sorted(minute_counts(rows)) == [
-        MinuteCount("a", m1, 1, 0), MinuteCount("a", m1 + 60, 1, 1), MinuteCount("b", m1, 2, 0)]
     totals = code_totals(rows)
     assert sorted(zip(*totals, strict=True)) == [("a", 2, 1, m1 + 1, m1 + 70), ("b", 2, 0, m1 + 5, m1 + 59)]
 
