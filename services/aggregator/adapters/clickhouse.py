@@ -13,6 +13,7 @@ the cut without the marker; a cut gzip body fails its checksum and inserts nothi
 18.16). Every analytics query filters is_bot IN (0, 1): markers never show.
 """
 
+import asyncio
 import calendar
 import time
 import uuid
@@ -147,19 +148,25 @@ class ClickHouseEvents:
     async def write(self, sink_id: uuid.UUID, rows: Sequence[ClickRow], *, fresh: bool = False) -> None:
         for month, month_rows in split_by_month(rows).items():
             marker = marker_row(sink_id, month)
-            body: bytes | None = None
-            for target in TARGETS:
-                if not fresh and await self.holds(target, marker):
-                    continue
-                if body is None:
-                    body = gzip_framed(self._encoder.encode_lines([*month_rows, marker]))
-                started = time.perf_counter()
-                await self._ch.insert(
-                    f"INSERT INTO {target.insert_into} ({self._columns}) FORMAT JSONEachRow", framed_body=body,
-                    query_id=f"{marker.code[1:]}-{target.insert_into}",
-                )
-                self._metrics.clickhouse_insert_seconds.observe(time.perf_counter() - started)
-                self._metrics.clickhouse_batch_rows.observe(len(month_rows))
+            missing = [t for t in TARGETS if fresh or not await self.holds(t, marker)]
+            if not missing:
+                continue
+            body = gzip_framed(self._encoder.encode_lines([*month_rows, marker]))
+            # The targets are independent parts: inserted side by side (ClickHouse runs each on its
+            # own thread). Every insert is awaited to its end, failed or not, before this returns
+            # or raises: a retry must never look for a marker while an earlier insert still runs.
+            results = await asyncio.gather(*(self._insert(t, marker, body, len(month_rows)) for t in missing),
+                                           return_exceptions=True)
+            failed = next((r for r in results if isinstance(r, BaseException)), None)
+            if failed is not None:
+                raise failed
+
+    async def _insert(self, target: Target, marker: ClickRow, body: bytes, rows: int) -> None:
+        started = time.perf_counter()
+        await self._ch.insert(f"INSERT INTO {target.insert_into} ({self._columns}) FORMAT JSONEachRow",
+                              framed_body=body, query_id=f"{marker.code[1:]}-{target.insert_into}")
+        self._metrics.clickhouse_insert_seconds.observe(time.perf_counter() - started)
+        self._metrics.clickhouse_batch_rows.observe(rows)
 
     async def holds(self, target: Target, marker: ClickRow) -> bool:
         text = await self._ch.execute(target.marker_sql.format(code=marker.code, bucket=marker.occurred_at))
