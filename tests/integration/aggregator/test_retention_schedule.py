@@ -55,7 +55,8 @@ async def test_the_scheduled_job_drops_an_old_partition_and_keeps_running(tmp_pa
         rows = [ClickRow(event_id=str(uuid.uuid4()), code=code, occurred_at=int(at.timestamp()), visitor_key="v",
                          referrer="", referrer_host="", country="ZZ", device="desktop", is_bot=0)
                 for at in (ancient, now)]
-        await ClickHouseEvents(ClickHouse(http, database=CLICKHOUSE_DB), AggregatorMetrics()).insert(rows)
+        await ClickHouseEvents(ClickHouse(http, database=CLICKHOUSE_DB), AggregatorMetrics()).write(
+            uuid.uuid4(), rows)
     finally:
         await http.aclose()
 
