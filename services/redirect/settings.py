@@ -41,7 +41,7 @@ class RedirectSettings(InfraSettings):
     # How long the builder waits to gather a batch; also the usual click-to-Kafka delay. A flush
     # costs ~0.5-1 ms of CPU whatever its size (wakeups, one produce request and its ack): at
     # 10 ms and a few thousand redirects/s that was most of a click's cost (docs/benchmarks/redirect.md).
-    redirect_click_flush_interval_seconds: float = 0.25
+    redirect_click_flush_interval_seconds: float = 0.1
     redirect_click_batch_max: int = 5_000
     redirect_click_linger_ms: int = 5
     redirect_kafka_request_timeout_ms: int = 10_000
