@@ -24,54 +24,45 @@ import argparse
 import asyncio
 import json
 import os
-import statistics
 import subprocess
 import sys
 import time
 import uuid
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from redirect_bench_support import (
+    BENCH,
+    PUBLIC_HTTP_PORT,
+    PY,
     ROOT,
     Proc,
+    baseline_tree,
+    click_cost,
     cpu_ticks,
     ensure_codes,
     free_port,
     machine_notes,
-    render_markdown,
     say,
     supervised_pids,
     temp_topic,
     wait_http,
 )
+from redirect_report import (
+    HEADERS,
+    TARGET,
+    Case,
+    Result,
+    print_table,
+    render_markdown,
+    rounds_text,
+    summarise,
+    table,
+    verdict_markdown,
+    with_rounds,
+)
 
 SERVERS = ("granian", "uvicorn", "hypercorn")
-# Issue 8: redirect / <server> costs at most 1/0.80 of bare / <server> in CPU per request.
-TARGET = 0.80
-PY = str(ROOT / ".venv/bin/python")
-BENCH = ROOT / ".local" / "bench"
 HERE = Path(__file__).resolve().parent
-
-
-@dataclass(frozen=True)
-class Case:
-    name: str
-    server: str
-    kind: str  # ceiling | bare | redirect | redirect-nol1 | redirect-baseline | stack
-
-
-@dataclass
-class Result:
-    case: Case
-    rps: float
-    p50: float
-    p99: float
-    cpu_us: float | None
-    errors: int
-    requests: int
-    # redirect under the default server only: the click pipeline's CPU per click (us), by stage
-    click_cpu: dict[str, float] = field(default_factory=dict)
 
 
 def default_server() -> str:
@@ -126,7 +117,7 @@ def measure(case: Case, url: str, pids: set[int], codes: Path, args: argparse.Na
 def start_case(case: Case, links_file: Path, clicks_topic: str, baseline: Path | None) -> tuple[Proc | None, str]:
     """Start what `case` measures; return the process (None for the stack) and its base URL."""
     if case.kind == "stack":
-        return None, f"http://127.0.0.1:{os.environ.get('PUBLIC_HTTP_PORT', '8080')}"
+        return None, f"http://127.0.0.1:{PUBLIC_HTTP_PORT}"
     port = free_port()
     if case.kind == "ceiling":
         prefix = BENCH / "nginx"
@@ -199,123 +190,6 @@ def run_round(
     return results
 
 
-def click_cost(rps: float, codes: Path, topic: str) -> dict[str, float]:
-    """The click pipeline's CPU per click, in a child (redirect_click_cost.py), with flushes of
-    the size the redirect case formed: its req/s x the flush interval."""
-    code = "from redirect.settings import RedirectSettings as S; print(S().redirect_click_flush_interval_seconds)"
-    interval = float(subprocess.run([PY, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True).stdout)
-    per_flush = max(1, round(rps * interval))
-    # -P: not infra/bench first on sys.path (its redirect.py would shadow the service package)
-    cmd = [PY, "-P", str(HERE / "redirect_click_cost.py"), "--per-flush", str(per_flush), "--codes", str(codes)]
-    out = subprocess.run(
-        cmd,
-        cwd=ROOT,
-        env={**os.environ, "TOPIC_CLICKS": topic},
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=True,
-    ).stdout
-    cost: dict[str, float] = json.loads(out.splitlines()[-1])
-    say(
-        f"{'click pipeline':<22} {cost['total']:6.2f} us CPU/click (build {cost['build']:.2f}, form {cost['form']:.2f},"
-        f" publish {cost['publish']:.2f}) in flushes of {per_flush}"
-    )
-    return cost
-
-
-def summarise(rounds: list[list[Result]]) -> list[Result]:
-    """Median per case over the rounds (each measure separately; the click cost per stage too)."""
-    out = []
-    for per_case in zip(*rounds, strict=True):
-        cpu = [r.cpu_us for r in per_case if r.cpu_us is not None]
-        stages = [r.click_cpu for r in per_case if r.click_cpu]
-        out.append(
-            Result(
-                per_case[0].case,
-                statistics.median(r.rps for r in per_case),
-                statistics.median(r.p50 for r in per_case),
-                statistics.median(r.p99 for r in per_case),
-                statistics.median(cpu) if cpu else None,
-                sum(r.errors for r in per_case),
-                sum(r.requests for r in per_case),
-                {k: statistics.median(s[k] for s in stages) for k in stages[0]} if stages else {},
-            )
-        )
-    return out
-
-
-@dataclass(frozen=True)
-class Verdict:
-    """redirect vs bare under one server, on the medians."""
-
-    server: str
-    rps_ratio: float
-    cpu_ratio: float | None  # bare CPU per request / redirect CPU per request
-    click_share: float | None  # the click pipeline's CPU per click / redirect CPU per request
-
-    @property
-    def ok(self) -> bool:
-        return self.cpu_ratio is not None and self.cpu_ratio >= TARGET
-
-
-def table(results: list[Result]) -> tuple[list[list[str]], list[Verdict]]:
-    ceiling = next((r.rps for r in results if r.case.kind == "ceiling"), None)
-    bare = {r.case.server: r for r in results if r.case.kind == "bare"}
-    rows, verdicts = [], []
-    for r in results:
-        ref = bare.get(r.case.server) if r.case.kind.startswith("redirect") else None
-        ratio = f"{r.rps / ref.rps:.2f}" if ref else ("1.00" if r.case.kind == "bare" else "-")
-        cpu_ratio = ref.cpu_us / r.cpu_us if ref and ref.cpu_us and r.cpu_us else None
-        target = "-"
-        if r.case.kind in ("redirect", "redirect-baseline") and ref:
-            share = r.click_cpu["total"] / r.cpu_us if r.click_cpu and r.cpu_us else None
-            verdict = Verdict(r.case.server, r.rps / ref.rps, cpu_ratio, share)
-            if r.case.kind == "redirect":
-                verdicts.append(verdict)
-            target = "PASS" if verdict.ok else "FAIL"
-        rows.append(
-            [
-                r.case.name,
-                f"{r.rps:,.0f}",
-                f"{r.p50:.2f}",
-                f"{r.p99:.2f}",
-                f"{r.cpu_us:.1f}" if r.cpu_us is not None else "-",
-                f"{r.rps / ceiling:.2f}" if ceiling else "-",
-                ratio,
-                f"{cpu_ratio:.2f}" if cpu_ratio is not None else "-",
-                target,
-                f"{r.click_cpu['total']:.1f} ({r.click_cpu['total'] / r.cpu_us:.0%})"
-                if r.click_cpu and r.cpu_us
-                else "-",
-                str(r.errors),
-            ]
-        )
-    return rows, verdicts
-
-
-HEADERS = [
-    "case",
-    "req/s",
-    "p50 ms",
-    "p99 ms",
-    "server CPU us/req",
-    "x ceiling",
-    "x bare req/s",
-    "x bare by CPU (bare/this)",
-    f"CPU >= {TARGET:.0%} of bare",
-    "click CPU us (share)",
-    "errors",
-]
-
-
-def print_table(rows: list[list[str]]) -> None:
-    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(HEADERS)]
-    print("  ".join(h.ljust(w) for h, w in zip(HEADERS, widths, strict=True)))
-    for row in rows:
-        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)))
-
-
 async def prepare(args: argparse.Namespace) -> tuple[Path, Path]:
     BENCH.mkdir(parents=True, exist_ok=True)
     links = await ensure_codes(args.codes)
@@ -323,34 +197,6 @@ async def prepare(args: argparse.Namespace) -> tuple[Path, Path]:
     codes_file.write_text("\n".join(links) + "\n")
     links_file.write_text(json.dumps(links))
     return codes_file, links_file
-
-
-def verdict_markdown(verdicts: list[Verdict]) -> str:
-    lines = []
-    for v in verdicts:
-        cpu = f"{v.cpu_ratio:.0%}" if v.cpu_ratio is not None else "?"
-        verdict = "PASS" if v.ok else "FAIL"
-        line = f"- redirect / {v.server}: **{cpu}** of bare / {v.server} by CPU per request -> **{verdict}**"
-        line += f" (by req/s: {v.rps_ratio:.0%})"
-        if v.click_share is not None:
-            line += f"; the click pipeline is **{v.click_share:.0%}** of a redirect's CPU"
-        lines.append(line)
-    return "\n".join(lines)
-
-
-def baseline_tree(ref: str) -> Path:
-    """`services/` and `libs/` of git revision `ref`, extracted under .local/bench (no checkout)."""
-    sha = subprocess.run(["git", "rev-parse", "--short", ref], cwd=ROOT, capture_output=True, text=True, check=True)
-    tree = BENCH / f"baseline-{sha.stdout.strip()}"
-    if not tree.exists():
-        partial = tree.with_name(tree.name + ".partial")
-        subprocess.run(["rm", "-rf", str(partial)], check=True)
-        partial.mkdir(parents=True)
-        archive = subprocess.run(["git", "archive", ref, "services", "libs"], cwd=ROOT, capture_output=True, check=True)
-        subprocess.run(["tar", "-x", "-C", str(partial)], input=archive.stdout, check=True)
-        partial.rename(tree)
-    say(f"baseline: {ref} extracted in {tree.relative_to(ROOT)}")
-    return tree
 
 
 def main() -> None:
@@ -382,13 +228,15 @@ def main() -> None:
         rounds = [run_round(plan, codes_file, links_file, topic, args, default) for _ in range(args.rounds)]
     results = summarise(rounds)
     rows, verdicts = table(results)
+    verdicts = with_rounds(verdicts, rounds)
     print()
     print_table(rows)
     for v in verdicts:
         cpu = f"{v.cpu_ratio:.0%}" if v.cpu_ratio is not None else "?"
         print(
             f"target: redirect / {v.server} by CPU per request = {cpu} of bare / {v.server} (line {TARGET:.0%}, median"
-            f" of {args.rounds}) -> {'PASS' if v.ok else 'FAIL'}; by req/s {v.rps_ratio:.0%}"
+            f" of {args.rounds}) -> {'PASS' if v.ok else 'FAIL'}; by req/s {v.rps_ratio:.0%};"
+            f" by CPU within each round {rounds_text(v)}"
         )
         if v.click_share is not None:
             print(f"click share: the click pipeline's CPU is {v.click_share:.0%} of a redirect's CPU ({v.server})")
@@ -396,7 +244,7 @@ def main() -> None:
         notes = {**notes_before, "load average after": machine_notes()["load average"]}
         text = render_markdown(HEADERS, rows, verdict_markdown(verdicts), notes, args, default, time.time() - started)
         args.out.write_text(text)
-        say(f"wrote {args.out.relative_to(ROOT)}")
+        say(f"wrote {args.out}")
     sys.exit(0)
 
 

@@ -1,9 +1,12 @@
 """Helpers of `just bench redirect` (infra/bench/redirect.py): processes, CPU accounting, the
-bench links, a throwaway topic, machine notes and the Markdown report."""
+bench links, a throwaway topic, a baseline revision's code, the click pipeline's cost, machine notes.
 
-import argparse
+Where the stack is comes from the same settings as the stack and the services (StackSettings,
+InfraSettings: environment variables, which `just` loads from .env)."""
+
 import asyncio
 import contextlib
+import json
 import os
 import platform
 import signal
@@ -12,17 +15,23 @@ import subprocess
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 
 import httpx
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from platformkit.settings import InfraSettings
+from stackctl.config import StackSettings
 
 ROOT = Path(__file__).resolve().parents[2]
-KAFKA = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
-PUBLIC = f"http://127.0.0.1:{os.environ.get('PUBLIC_HTTP_PORT', '8080')}"
-CTL = [str(ROOT / ".venv/bin/supervisorctl"), "-c", str(ROOT / ".local/supervisord.conf")]
+HERE = Path(__file__).resolve().parent
+PY = str(ROOT / ".venv/bin/python")
+BENCH = ROOT / ".local" / "bench"
+_STACK = StackSettings()
+KAFKA = InfraSettings().kafka_bootstrap_servers
+PUBLIC_HTTP_PORT = _STACK.public_http_port
+PUBLIC = f"http://127.0.0.1:{PUBLIC_HTTP_PORT}"
+CTL = [str(ROOT / ".venv/bin/supervisorctl"), "-c", str(_STACK.supervisor_conf)]
 ALIAS = "bench-redirect-{:04d}"
 
 
@@ -128,7 +137,7 @@ def wait_http(url: str, *, expect: int, timeout: float, proc: Proc | None) -> No
 
 async def ensure_codes(count: int) -> dict[str, str]:
     """The bench links bench-redirect-0000.., created through the shorten API when missing."""
-    key = (ROOT / ".local" / "api-key").read_text().strip()
+    key = _STACK.api_key_file.read_text().strip()
     links = {ALIAS.format(i): f"https://bench.example/target/{i}" for i in range(count)}
     sem = asyncio.Semaphore(8)
     async with httpx.AsyncClient(base_url=PUBLIC, headers={"Authorization": f"Bearer {key}"}, timeout=10) as api:
@@ -204,30 +213,41 @@ def machine_notes() -> dict[str, str]:
     }
 
 
-def render_markdown(
-    headers: list[str],
-    rows: list[list[str]],
-    verdict: str,
-    notes: Mapping[str, str],
-    args: argparse.Namespace,
-    default: str,
-    elapsed: float,
-) -> str:
-    table = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
-    table += ["| " + " | ".join(row) + " |" for row in rows]
-    machine = "\n".join(f"- {k}: {v}" for k, v in notes.items())
-    template = (Path(__file__).with_name("redirect-report.md")).read_text()
-    return template.format(
-        date=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        table="\n".join(table),
-        verdict=verdict,
-        machine=machine,
-        duration=args.duration,
-        connections=args.connections,
-        threads=args.threads,
-        codes=args.codes,
-        rounds=args.rounds,
-        warmup=args.warmup,
-        default=default,
-        elapsed=f"{elapsed:.0f}",
+def baseline_tree(ref: str) -> Path:
+    """`services/` and `libs/` of git revision `ref`, extracted under .local/bench (no checkout)."""
+    sha = subprocess.run(["git", "rev-parse", "--short", ref], cwd=ROOT, capture_output=True, text=True, check=True)
+    tree = BENCH / f"baseline-{sha.stdout.strip()}"
+    if not tree.exists():
+        partial = tree.with_name(tree.name + ".partial")
+        subprocess.run(["rm", "-rf", str(partial)], check=True)
+        partial.mkdir(parents=True)
+        archive = subprocess.run(["git", "archive", ref, "services", "libs"], cwd=ROOT, capture_output=True, check=True)
+        subprocess.run(["tar", "-x", "-C", str(partial)], input=archive.stdout, check=True)
+        partial.rename(tree)
+    say(f"baseline: {ref} extracted in {tree.relative_to(ROOT)}")
+    return tree
+
+
+def click_cost(rps: float, codes: Path, topic: str) -> dict[str, float]:
+    """The click pipeline's CPU per click, in a child (redirect_click_cost.py), with flushes of
+    the size the redirect case formed: its req/s x the flush interval."""
+    code = "from redirect.settings import RedirectSettings as S; print(S().redirect_click_flush_interval_seconds)"
+    interval = float(subprocess.run([PY, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True).stdout)
+    per_flush = max(1, round(rps * interval))
+    # -P: not infra/bench first on sys.path (its redirect.py would shadow the service package)
+    cmd = [PY, "-P", str(HERE / "redirect_click_cost.py"), "--per-flush", str(per_flush), "--codes", str(codes)]
+    out = subprocess.run(
+        cmd,
+        cwd=ROOT,
+        env={**os.environ, "TOPIC_CLICKS": topic},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    ).stdout
+    cost: dict[str, float] = json.loads(out.splitlines()[-1])
+    say(
+        f"{'click pipeline':<22} {cost['total']:6.2f} us CPU/click (build {cost['build']:.2f}, form {cost['form']:.2f},"
+        f" publish {cost['publish']:.2f}) in flushes of {per_flush}"
     )
+    return cost

@@ -2,8 +2,9 @@
 
 The request path calls `add()` only: one comparison and a deque append, no Kafka, no parsing.
 Two background tasks do the rest:
-- builder: raw tuples -> `Click` (UA classification, visitor key, event id), in chunks,
-  yielding to the loop between chunks; also tallies hits per code for the cache warmer;
+- builder: every flush interval, raw tuples -> `Click` (UA classification, visitor key, event
+  id), in chunks, yielding to the loop between chunks, then one signal to the sender; also
+  tallies hits per code for the cache warmer;
 - sender: forms the built clicks into partition batches (domain/batches.py: one record per
   partition, immutable from then on) and publishes them; batches that failed are put back in
   front, unchanged, and re-sent with backoff, so nothing is lost while Kafka is away -- up to
@@ -103,8 +104,6 @@ class ClickBuffer:
                 log.exception("click event could not be built; dropped")
                 self.size -= 1
                 self.dropped += 1
-        if n:
-            self._built_ready.set()
         return n
 
     async def _build_loop(self) -> None:
@@ -113,10 +112,13 @@ class ClickBuffer:
             if self._flush_interval > 0:
                 await asyncio.sleep(self._flush_interval)  # let a batch gather
             self._raw_ready.clear()
-            while True:
-                if not self.build_some(BUILD_CHUNK):
-                    break
+            left = len(self._raw)  # this flush; clicks arriving meanwhile wait for the next one
+            while left > 0 and (taken := self.build_some(min(BUILD_CHUNK, left))):
+                left -= taken
                 await asyncio.sleep(0)  # let requests in between chunks
+            # One signal per flush: the sender forms and publishes it in one produce request
+            # (a flush's fixed cost is paid once, not once per chunk).
+            self._built_ready.set()
 
     # -- sender --------------------------------------------------------------------------
     async def form_batches(self) -> None:
@@ -126,8 +128,13 @@ class ClickBuffer:
         if not built:
             return
         partition_of = await self._sink.partitioner()
-        n = min(self._batch_max, len(built))
-        self._formed.extend(self._former.form([built.popleft() for _ in range(n)], partition_of))
+        taken = [built.popleft() for _ in range(min(self._batch_max, len(built)))]
+        try:
+            self._formed.extend(self._former.form(taken, partition_of))
+        except Exception:  # a bug: these clicks are lost (counted), the sender must go on
+            log.exception("%d clicks could not be formed into batches; dropped", len(taken))
+            self.size -= len(taken)
+            self.dropped += len(taken)
 
     async def send_once(self) -> int:
         """Publish formed batches (about batch_max clicks); on failure put them back in front,

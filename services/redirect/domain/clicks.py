@@ -66,9 +66,9 @@ class ClickFactory:
         self.event_ids = event_ids
 
         @lru_cache(maxsize=ua_cache_size)
-        def user_agent(raw: bytes) -> tuple[str, Device, bool]:
+        def user_agent(raw: bytes) -> tuple[str, bytes, Device, bool]:
             ua = raw.decode("latin-1")[:MAX_USER_AGENT]
-            return (ua, *classify(ua))
+            return (ua, ua.encode(), *classify(ua))  # the UTF-8 bytes: for the visitor key
 
         self._user_agent = user_agent
 
@@ -87,7 +87,7 @@ class ClickFactory:
                 real_ip = value
             elif name == wanted:
                 country = value
-        ua, device, is_bot = self._user_agent(ua_raw or b"")
+        ua, ua_utf8, device, is_bot = self._user_agent(ua_raw or b"")
         trusted = peer is not None and self._proxies.peer_is_trusted(peer)
         if trusted and (forwarded is not None or real_ip is not None):
             client = self._proxies.client_ip(
@@ -102,7 +102,7 @@ class ClickFactory:
             code=code,
             referrer=referrer.decode("latin-1")[:MAX_REFERRER] if referrer else None,
             user_agent=ua,
-            visitor_key=self._keys.key(client, ua, occurred.date()),
+            visitor_key=self._keys.key_utf8(client.encode(), ua_utf8, occurred.date()),
             device=device,
             is_bot=is_bot,
             country=_country(country.decode("latin-1")) if trusted and country else UNKNOWN_COUNTRY,

@@ -86,9 +86,13 @@ class VisitorKeys:
         return hashlib.blake2b(day.isoformat().encode(), key=self._root, digest_size=32).digest()
 
     def key(self, client_ip: str, user_agent: str, day: date) -> str:
+        return self.key_utf8(client_ip.encode(), user_agent.encode(), day)
+
+    def key_utf8(self, client_ip: bytes, user_agent: bytes, day: date) -> str:
+        """`key` of text already UTF-8 encoded (the click builder caches each user agent's bytes)."""
         if day != self._day:  # a keyed state per day, copied per click (cheaper than re-keying)
             self._keyed = hashlib.blake2b(key=self.salt(day), digest_size=16)
             self._day = day
         h = self._keyed.copy()
-        h.update(client_ip.encode() + b"\x00" + user_agent.encode())
+        h.update(client_ip + b"\x00" + user_agent)
         return h.hexdigest()

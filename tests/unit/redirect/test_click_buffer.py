@@ -236,3 +236,33 @@ async def test_hits_feed_the_hot_set() -> None:
         await wait_until_async(bumped, timeout=5, what="hot set bumped")
     finally:
         await buf.close(1.0)
+
+
+class BrokenFormer(BatchFormer):
+    def form(self, built: Any, partition_of: Any) -> list[ClickBatch]:
+        if any(click.code == "bad" for click, _ in built):
+            raise RuntimeError("bug")
+        return super().form(built, partition_of)
+
+
+async def test_clicks_that_cannot_be_formed_are_dropped_and_the_sender_goes_on() -> None:
+    sink = FakeSink()
+    factory = ClickFactory(
+        visitor_keys=VisitorKeys(b"s"), proxies=TrustedProxies(parse_networks("127.0.0.1")), classify=make_classifier()
+    )
+    buf = ClickBuffer(
+        factory=factory, former=BrokenFormer(producer="redirect-7"), sink=sink, max_events=100, flush_interval=0.001
+    )
+    buf.start()
+    try:
+        buf.add("bad", 1.0, HEADERS, "127.0.0.1")
+
+        async def dropped() -> bool:
+            return buf.dropped == 1
+
+        await wait_until_async(dropped, timeout=5, what="the unformable click dropped")
+        buf.add("good", 1.0, HEADERS, "127.0.0.1")
+        await wait_until_async(lambda: _eq(buf.published, 1), timeout=5, what="the next click published")
+    finally:
+        await buf.close(1.0)
+    assert codes(sink) == ["good"] and buf.counters()["depth"] == 0
