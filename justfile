@@ -89,13 +89,14 @@ replay what *args:
 retention *args:
     {{py}} -m aggregator retention "$@"
 
-# Benchmarks (not tests): `just bench redirect` or `just bench pipeline`; results in docs/benchmarks/
+# Benchmarks (not tests): `just bench redirect`, `just bench pipeline` or `just bench capacity`; results in docs/benchmarks/
 bench what *args:
     #!/usr/bin/env bash
     set -euo pipefail
     case "{{what}}" in
       redirect|pipeline) shift; exec {{py}} infra/bench/{{what}}.py "$@" ;;
-      *) echo "usage: just bench redirect | just bench pipeline" >&2; exit 2 ;;
+      capacity) shift; bash infra/scripts/install-loadgen.sh; exec {{py}} infra/bench/capacity.py "$@" ;;
+      *) echo "usage: just bench redirect | just bench pipeline | just bench capacity" >&2; exit 2 ;;
     esac
 
 # Bounded load test (locust, loopback only) ending with the click-count check
