@@ -110,17 +110,13 @@ async def measure_idle(seconds: float) -> dict[str, float]:
     return idle
 
 
-def served_ok(result: AttackResult, plan: Plan) -> tuple[int, list[str]]:
-    """Requests that did not get their expected answer (302 for a redirect, 201 for a create)."""
-    bad = sum(n for status, n in result.statuses.items() if status not in (201, 302))
-    writes = len(result.write_latencies_ms)
-    bad += writes - result.creates  # a 302 to a POST is not a create
-    reasons = []
-    if bad:
-        top = ", ".join(f"{s}: {n}" for s, n in result.statuses.most_common() if s not in (201, 302))
-        errs = ", ".join(f"{e}: {n}" for e, n in result.errors.most_common(3))
-        reasons.append(f"{bad} errors ({top}{'; ' + errs if errs else ''})")
-    return bad, reasons
+def failures(result: AttackResult) -> list[str]:
+    """Why requests did not get their expected answer (302 for a redirect, 201 for a create)."""
+    if not result.failed:
+        return []
+    statuses = ", ".join(f"{s or 'no answer'}: {n}" for s, n in result.statuses.most_common() if s not in (201, 302))
+    errors = ", ".join(f"{e}: {n}" for e, n in result.errors.most_common(3))
+    return [f"{result.failed:,} errors ({statuses}{'; ' + errors if errors else ''})"]
 
 
 async def run_step(ctx: Context, kind: str, plan: Plan) -> StepReport:
@@ -160,7 +156,7 @@ async def run_step(ctx: Context, kind: str, plan: Plan) -> StepReport:
     results.unlink(missing_ok=True)
 
     clicks = sum(result.served.values())
-    bad, reasons = served_ok(result, plan)
+    reasons = failures(result)
     p99 = quantile(result.latencies_ms, 0.99)
     asked = round(plan.rate * plan.seconds)
     if p99 >= args.p99_ms:
@@ -178,7 +174,7 @@ async def run_step(ctx: Context, kind: str, plan: Plan) -> StepReport:
     report = StepReport(
         kind=kind, plan=plan, result=result, p50=quantile(result.latencies_ms, 0.5), p99=p99,
         read_p99=quantile(result.read_latencies_ms, 0.99), write_p99=quantile(result.write_latencies_ms, 0.99),
-        errors=bad, drain_s=drain_s, clicks=clicks, counted_pg=pg[0], counted_ch=ch[0] if ch else None,
+        errors=result.failed, drain_s=drain_s, clicks=clicks, counted_pg=pg[0], counted_ch=ch[0] if ch else None,
         counted_after_s=counted_after_s, tiers=tiers, generator=generator_cpu, harness=max(harness, 0.0),
         machine=machine, window=window, idle=ctx.idle, reasons=reasons,
     )
@@ -251,7 +247,8 @@ def bound_seconds(args: argparse.Namespace, parts: set[str], mix_steps: int) -> 
     per_step: float = args.step_seconds + 2 * args.settle_seconds + 30  # + idle wait, reading results
     steps = (len(args.rates) if "reads" in parts else 0) + (mix_steps if "mix" in parts else 0)
     ceiling: float = 2 * args.ceiling_seconds + 30 if "ceiling" in parts else 0.0
-    return steps * per_step + ceiling + args.idle_seconds + 120
+    idle: float = args.idle_seconds
+    return steps * per_step + ceiling + idle + 120
 
 
 async def main() -> None:
@@ -267,9 +264,10 @@ async def main() -> None:
     mix_steps = [r for r in args.mix_rates if r / args.write_every * 2 <= allowed] if "mix" in parts else []
     throttled = [r for r in args.mix_rates if r not in mix_steps] if "mix" in parts else []
     expected = (len(args.rates) if "reads" in parts else 0) * args.step_seconds + len(mix_steps) * args.step_seconds
-    say(f"stack at {PUBLIC}; steps of {args.step_seconds:.0f}s; reads {args.rates}; mix {mix_steps} "
-        f"(1 create per {args.write_every}); load time up to {expected / 60:.1f} min, bounded at "
-        f"{bound_seconds(args, parts, len(mix_steps)) / 60:.1f} min in all (first failing step ends a series)")
+    say(f"stack at {PUBLIC}; steps of {args.step_seconds:.0f}s; reads {args.rates if 'reads' in parts else '-'}; "
+        f"mix {mix_steps or '-'} (1 create per {args.write_every}); load time up to {expected / 60:.1f} min, "
+        f"bounded at {bound_seconds(args, parts, len(mix_steps)) / 60:.1f} min in all "
+        "(the first failing step ends a series)")
     if throttled:
         say(f"mix steps {throttled} skipped: shorten's SHORTEN_RATE_LIMIT={limit} lets {allowed:,.0f} creates/s "
             "through; set SHORTEN_RATE_LIMIT=10000000/minute in .env, then `just down && just up` "

@@ -87,6 +87,7 @@ class AttackResult:
     write_latencies_ms: list[float]  # sorted, POST /api/v1/links
     served: dict[str, int] = field(default_factory=dict)  # code -> 302s received
     creates: int = 0  # 201s received
+    failed: int = 0  # redirects not answered 302 and creates not answered 201 (timeouts included)
     cpu_seconds: float = 0.0  # vegeta's own user + system time
 
 
@@ -141,7 +142,7 @@ def read_results(results: Path, base: str) -> AttackResult:
     writes: list[float] = []
     first_sent = last_sent = last_done = 0
     prefix = len(base) + 1
-    creates = 0
+    creates = failed = 0
     for row in csv.reader(encoded.stdout):
         sent, status, latency_ns = int(row[0]), int(row[1]), int(row[2])
         first_sent = sent if not first_sent else min(first_sent, sent)
@@ -154,10 +155,13 @@ def read_results(results: Path, base: str) -> AttackResult:
         if row[9] == "POST":
             writes.append(latency_ms)
             creates += status == 201
+            failed += status != 201
         else:
             reads.append(latency_ms)
             if status == 302:
                 served[row[10][prefix:]] += 1
+            else:
+                failed += 1
     if encoded.wait(120) != 0:
         raise RuntimeError(f"vegeta encode exited {encoded.returncode}")
     reads.sort()
@@ -174,6 +178,7 @@ def read_results(results: Path, base: str) -> AttackResult:
         write_latencies_ms=writes,
         served=dict(served),
         creates=creates,
+        failed=failed,
     )
 
 
