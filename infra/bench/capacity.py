@@ -27,6 +27,7 @@ import resource
 import subprocess
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -119,6 +120,22 @@ def failures(result: AttackResult) -> list[str]:
     return [f"{result.failed:,} errors ({statuses}{'; ' + errors if errors else ''})"]
 
 
+async def poll_counts(
+    read: Callable[[], Awaitable[dict[str, int] | None]], before: dict[str, int], served: dict[str, int],
+    deadline: float,
+) -> tuple[int, int, int] | None:
+    """(counted, codes short, codes over) once every code is exact, or as of the deadline; None
+    when the store cannot be read."""
+    while True:
+        after = await read()
+        if after is None:
+            return None
+        diff = differences(before, after, served)
+        if diff[1:] == (0, 0) or time.monotonic() > deadline:
+            return diff
+        await asyncio.sleep(0.25)
+
+
 async def run_step(ctx: Context, kind: str, plan: Plan) -> StepReport:
     args = ctx.args
     await wait_idle(120)
@@ -135,16 +152,13 @@ async def run_step(ctx: Context, kind: str, plan: Plan) -> StepReport:
     drain_s, lag_left = await wait_lag_zero(args.settle_seconds)
     result = await asyncio.to_thread(read_results, results, PUBLIC)
     # (c): poll until every code's counted clicks grew by exactly its 302s, or the deadline.
+    # PostgreSQL first (a cheap primary-key read), ClickHouse once PostgreSQL is exact: the
+    # polls themselves run inside the CPU window and must not inflate a tier's cost.
     deadline = ended + args.settle_seconds + (drain_s or 0)
-    while True:
-        after_pg = await ctx.counts.postgres()
-        pg = differences(before_pg, after_pg, result.served)
-        after_ch = await ctx.counts.clickhouse() if before_ch is not None else None
-        ch = differences(before_ch, after_ch, result.served) if before_ch is not None and after_ch is not None else None
-        exact = pg[1:] == (0, 0) and (ch is None or ch[1:] == (0, 0))
-        if exact or time.monotonic() > deadline:
-            break
-        await asyncio.sleep(0.25)
+    pg = await poll_counts(ctx.counts.postgres, before_pg, result.served, deadline)
+    if pg is None:
+        raise RuntimeError("clicks.link_totals could not be read")
+    ch = await poll_counts(ctx.counts.clickhouse, before_ch, result.served, deadline) if before_ch is not None else None
     counted_after_s = time.monotonic() - ended
     stop = CpuSnapshot.take(pids)
     tiers, machine, window = cpu_seconds(start, stop)
