@@ -7,6 +7,7 @@ request's result: status, latency and URL, so redirects served are counted per c
 import base64
 import contextlib
 import csv
+import itertools
 import json
 import math
 import os
@@ -52,7 +53,7 @@ def write_targets(path: Path, plan: Plan, base: str, codes: list[str], api_key: 
         return len(gets)
     total = math.ceil(plan.rate * plan.seconds) + plan.rate  # one spare second of targets
     post_header = {"Authorization": [f"Bearer {api_key}"], "Content-Type": ["application/json"]}
-    pick = _zipf_picker(len(gets), plan.zipf, rng) if plan.zipf else None
+    picks = _zipf_picks(len(gets), plan.zipf, total, rng) if plan.zipf else None
     with path.open("w") as out:
         for i in range(total):
             if plan.write_every and i % plan.write_every == 0:
@@ -65,14 +66,14 @@ def write_targets(path: Path, plan: Plan, base: str, codes: list[str], api_key: 
                 }
                 out.write(json.dumps(line) + "\n")
             else:
-                out.write((gets[pick()] if pick else gets[i % len(gets)]) + "\n")
+                out.write((gets[picks[i]] if picks else gets[i % len(gets)]) + "\n")
     return total
 
 
-def _zipf_picker(n: int, s: float, rng: random.Random):  # type: ignore[no-untyped-def]
-    weights = [1 / (k**s) for k in range(1, n + 1)]
-    population = list(range(n))
-    return lambda: rng.choices(population, weights)[0]
+def _zipf_picks(n: int, s: float, k: int, rng: random.Random) -> list[int]:
+    """k indexes into n codes, the i-th most popular drawn with weight 1 / i**s."""
+    cumulative = list(itertools.accumulate(1 / (i**s) for i in range(1, n + 1)))
+    return rng.choices(range(n), cum_weights=cumulative, k=k)
 
 
 @dataclass

@@ -90,3 +90,14 @@ def test_a_run_replaces_only_its_own_section(tmp_path: Path) -> None:
     assert "## before\nold\n" in text
     assert "second" in text and "first" not in text
     assert text.index("## before") < text.index("## after")
+
+
+def test_zipf_targets_favour_the_first_codes(tmp_path: Path) -> None:
+    path = tmp_path / "t.jsonl"
+    codes = [f"c{i}" for i in range(100)]
+    total = write_targets(path, Plan(rate=1000, seconds=5, zipf=1.2), "http://h", codes, "k", "r")
+    urls = [json.loads(line)["url"] for line in path.read_text().splitlines()]
+    assert len(urls) == total
+    # With the codes shuffled once per run, the most frequent URL gets several times the median's share.
+    counts = sorted((urls.count(u) for u in set(urls)), reverse=True)
+    assert counts[0] > 5 * counts[len(counts) // 2]
