@@ -125,13 +125,20 @@ async def poll_counts(
     deadline: float,
 ) -> tuple[int, int, int] | None:
     """(counted, codes short, codes over) once every code is exact, or as of the deadline; None
-    when the store cannot be read."""
+    when the store cannot be read. Counts that are over (never short) and have not moved for
+    3 s end the wait early: requests that timed out at the generator were served and counted
+    anyway, and nothing more is coming."""
+    last, since = (-1, -1, -1), time.monotonic()
     while True:
         after = await read()
         if after is None:
             return None
         diff = differences(before, after, served)
-        if diff[1:] == (0, 0) or time.monotonic() > deadline:
+        now = time.monotonic()
+        if diff != last:
+            last, since = diff, now
+        settled_over = diff[1] == 0 and now - since >= 3.0
+        if diff[1:] == (0, 0) or settled_over or now > deadline:
             return diff
         await asyncio.sleep(0.25)
 
