@@ -104,7 +104,8 @@ def _n(x: float | None, fmt: str = ",.0f") -> str:
 
 def steps_table(steps: Sequence[StepReport]) -> str:
     headers = ["series", "asked /s", "achieved /s", "requests", "p50 ms", "p99 ms", "p99 reads / writes ms",
-               "errors", "lag 0 after", "redirects served", "counted PG", "counted CH", "creates", "verdict"]
+               "errors", "lag 0 after", "redirects served", "counted PG", "counted CH", "creates",
+               "cores busy outside this stack", "verdict"]
     rows = []
     for s in steps:
         rows.append([
@@ -112,7 +113,7 @@ def steps_table(steps: Sequence[StepReport]) -> str:
             f"{s.read_p99:.1f} / {_n(s.write_p99, '.1f')}" if s.kind == "mix" else "-",
             str(s.errors), f"{s.drain_s:.1f} s" if s.drain_s is not None else "not in time",
             f"{s.clicks:,}", f"{s.counted_pg:,}", _n(s.counted_ch), f"{s.result.creates:,}" if s.kind == "mix" else "-",
-            "PASS" if s.passed else "FAIL: " + "; ".join(s.reasons),
+            f"{s.rest / s.window:.2f}" if s.window else "-", "PASS" if s.passed else "FAIL: " + "; ".join(s.reasons),
         ])
     return _table(headers, rows)
 
