@@ -24,6 +24,7 @@ import asyncio
 import importlib.util
 import os
 import resource
+import signal
 import subprocess
 import sys
 import time
@@ -316,7 +317,15 @@ async def main() -> None:
     sys.exit(0 if passed or "reads" not in parts else 1)
 
 
+def interrupted(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 if __name__ == "__main__":
+    # Ctrl-C and SIGTERM both unwind through attack()'s finally, which stops vegeta (it runs in
+    # its own session, so a signal to this process alone must not leave it behind).
+    signal.signal(signal.SIGINT, interrupted)
+    signal.signal(signal.SIGTERM, interrupted)
     try:
         asyncio.run(main())
     except KeyboardInterrupt:

@@ -132,11 +132,18 @@ def cpu_table(steps: Sequence[StepReport]) -> str:
     return _table(headers, rows)
 
 
-def model_basis(reads: Sequence[StepReport]) -> StepReport | None:
-    """The highest passing reads-only step (its batching is closest to full load); else the
-    lowest step measured."""
+def model_basis(reads: Sequence[StepReport]) -> tuple[StepReport, str] | None:
+    """The reads-only step whose per-click costs the model scales, and why that one: the highest
+    that passed (its batching is closest to full load); else the highest whose clicks were all
+    counted exactly (the pipeline did all the work, only latency or errors failed); else the
+    lowest measured."""
     passing = [s for s in reads if s.passed]
-    return passing[-1] if passing else (reads[0] if reads else None)
+    if passing:
+        return passing[-1], "the highest that passed"
+    exact = [s for s in reads if s.counted_pg == s.clicks and s.drain_s is not None]
+    if exact:
+        return exact[-1], "no step passed: the highest whose clicks were all counted"
+    return (reads[0], "no step passed: the lowest") if reads else None
 
 
 def model_table(basis: StepReport) -> str:
@@ -227,14 +234,15 @@ def render_section(
         cpu_table([*reads, *mix]) if reads or mix else "(no step run)",
         "",
     ]
-    basis = model_basis(reads)
-    if basis:
+    chosen = model_basis(reads)
+    if chosen:
+        basis, why = chosen
         out += [
             "### Capacity model",
             "",
             "Cores per tier = marginal CPU us per click x rate / 1e6 (marginal: the tier's idle burn, "
             "measured first with no load, taken off), with the per-click costs of the reads-only step at "
-            f"{basis.plan.rate:,}/s ({'the highest that passed' if basis.passed else 'no step passed: the lowest'}). "
+            f"{basis.plan.rate:,}/s ({why}). "
             "Linear: it assumes each tier keeps its per-click cost when scaled out (more replicas, "
             "partitions, workers), which holds for batching tiers only while their batches stay as full.",
             "",
