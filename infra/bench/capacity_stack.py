@@ -256,7 +256,9 @@ def git_revision() -> str:
         return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=False).stdout.strip()
 
     rev = git("rev-parse", "--short", "HEAD") or "?"
-    return rev + (" (with uncommitted changes)" if git("status", "--porcelain", "--untracked-files=no") else "")
+    # The results docs themselves do not count as a change of the code measured.
+    dirty = git("status", "--porcelain", "--untracked-files=no", "--", ".", ":!docs/benchmarks")
+    return rev + (" (with uncommitted changes)" if dirty else "")
 
 
 def flatten(groups: Iterable[set[int]]) -> set[int]:
