@@ -102,13 +102,16 @@ def cpu_seconds(before: CpuSnapshot, after: CpuSnapshot) -> tuple[dict[str, floa
     return tiers, (after.machine - before.machine) / TICK, after.at - before.at
 
 
-def parse_lag(text: str) -> float:
-    return sum(float(ln.split()[-1]) for ln in text.splitlines() if ln.startswith("aggregator_consumer_lag{"))
+def parse_lag(text: str) -> tuple[float, int]:
+    """Summed aggregator_consumer_lag of one worker's /metrics and how many partitions it reports."""
+    values = [float(ln.split()[-1]) for ln in text.splitlines() if ln.startswith("aggregator_consumer_lag{")]
+    return sum(values), len(values)
 
 
 async def total_lag(http: httpx.AsyncClient) -> float | None:
-    """Summed aggregator_consumer_lag of every worker; None when a worker does not answer."""
-    total = 0.0
+    """Summed aggregator_consumer_lag of every worker; None when a worker does not answer or no
+    worker reports the metric at all (a lag nobody reports must not read as 0)."""
+    total, series = 0.0, 0
     for port in AGGREGATOR_PORTS:
         try:
             r = await http.get(f"http://127.0.0.1:{port}/metrics")
@@ -116,8 +119,9 @@ async def total_lag(http: httpx.AsyncClient) -> float | None:
             return None
         if r.status_code != 200:
             return None
-        total += parse_lag(r.text)
-    return total
+        lag, n = parse_lag(r.text)
+        total, series = total + lag, series + n
+    return total if series else None
 
 
 async def wait_lag_zero(deadline_s: float, interval_s: float = 0.1) -> tuple[float | None, float | None]:
@@ -141,7 +145,10 @@ async def wait_idle(deadline_s: float) -> None:
     async with httpx.AsyncClient(timeout=2) as http:
         while calm < 3:
             if time.monotonic() - started > deadline_s:
-                raise RuntimeError(f"the aggregator did not catch up (lag 0) within {deadline_s:.0f}s before a step")
+                raise RuntimeError(
+                    f"the aggregator did not report lag 0 within {deadline_s:.0f}s before a step (workers at "
+                    f"AGGREGATOR_WEB_PORTS={os.environ.get('AGGREGATOR_WEB_PORTS')}, metric aggregator_consumer_lag)"
+                )
             calm = calm + 1 if await total_lag(http) == 0 else 0
             await asyncio.sleep(0.5)
 

@@ -43,7 +43,8 @@ def test_lag_is_summed_over_every_partition_line_only() -> None:
         'aggregator_consumer_lag{group="g",topic="clicks",partition="2"} 4.0\n'
         "aggregator_events_processed_total 99.0\n"
     )
-    assert parse_lag(text) == 7.0
+    assert parse_lag(text) == (7.0, 2)
+    assert parse_lag("aggregator_events_processed_total 1.0\n") == (0.0, 0)
 
 
 def test_programs_map_to_tiers_whatever_their_count() -> None:
