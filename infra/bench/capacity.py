@@ -155,10 +155,14 @@ async def run_step(ctx: Context, kind: str, plan: Plan) -> StepReport:
     say(f"{kind} step {plan.rate:,}/s for {plan.seconds:.0f}s ...")
     harness_before = time.process_time(), resource.getrusage(resource.RUSAGE_CHILDREN)
     start = CpuSnapshot.take(pids)
-    generator_cpu = attack(plan, targets, results)  # in this thread: Ctrl-C stops vegeta (attack's finally)
-    ended = time.monotonic()
-    drain_s, lag_left = await wait_lag_zero(args.settle_seconds)
-    result = await asyncio.to_thread(read_results, results, PUBLIC)
+    try:
+        generator_cpu = attack(plan, targets, results)  # in this thread: Ctrl-C stops vegeta (attack's finally)
+        ended = time.monotonic()
+        drain_s, lag_left = await wait_lag_zero(args.settle_seconds)
+        result = await asyncio.to_thread(read_results, results, PUBLIC)
+    finally:  # a step's files are large (one line and one result per request)
+        targets.unlink(missing_ok=True)
+        results.unlink(missing_ok=True)
     # (c): poll until every code's counted clicks grew by exactly its 302s, or the deadline.
     # PostgreSQL first (a cheap primary-key read), ClickHouse once PostgreSQL is exact: the
     # polls themselves run inside the CPU window and must not inflate a tier's cost.
@@ -174,8 +178,6 @@ async def run_step(ctx: Context, kind: str, plan: Plan) -> StepReport:
     children = harness_after[1].ru_utime + harness_after[1].ru_stime - (
         harness_before[1].ru_utime + harness_before[1].ru_stime)
     harness = harness_after[0] - harness_before[0] + children - generator_cpu
-    targets.unlink(missing_ok=True)
-    results.unlink(missing_ok=True)
 
     clicks = sum(result.served.values())
     reasons = failures(result)
