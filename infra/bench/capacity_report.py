@@ -3,6 +3,7 @@ capacity model, and the update of docs/benchmarks/capacity.md (one section per -
 hand-written head and the other labels' sections are kept)."""
 
 import argparse
+import os
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -164,6 +165,20 @@ def model_table(basis: StepReport) -> str:
     return _table(headers, rows)
 
 
+def stack_alone(basis: StepReport) -> str:
+    """What this machine's cores would serve at these per-click costs with the generator elsewhere."""
+    cores = os.cpu_count() or 1
+    every_tier = basis.us(sum(basis.tiers[t] for t in TIERS))  # gross: idle burn at this rate included
+    generator = basis.us(basis.generator)
+    return (
+        f"At these costs every tier of the stack together (the six above plus shorten, Redis and the other "
+        f"services, idle burn included) needs {every_tier:.0f} us of CPU per click: this machine's {cores} cores "
+        f"would serve about **{cores * 1e6 / every_tier:,.0f} redirects/s with the load generator on another "
+        f"machine**, and about {cores * 1e6 / (every_tier + generator):,.0f}/s with vegeta here "
+        f"({generator:.0f} us per request)."
+    )
+
+
 def highest(steps: Sequence[StepReport]) -> StepReport | None:
     passing = [s for s in steps if s.passed]
     return passing[-1] if passing else None
@@ -247,6 +262,8 @@ def render_section(
             "partitions, workers), which holds for batching tiers only while their batches stay as full.",
             "",
             model_table(basis),
+            "",
+            stack_alone(basis),
             "",
         ]
     out += ["### Machine", ""] + [f"- {k}: {v}" for k, v in notes.items()]
