@@ -52,6 +52,8 @@ def write_targets(path: Path, plan: Plan, base: str, codes: list[str], api_key: 
         path.write_text("\n".join(gets) + "\n")
         return len(gets)
     total = math.ceil(plan.rate * plan.seconds) + plan.rate  # one spare second of targets
+    path.unlink(missing_ok=True)
+    path.touch(mode=0o600)  # the creates carry the API key: owner-only, like .local/api-key
     post_header = {"Authorization": [f"Bearer {api_key}"], "Content-Type": ["application/json"]}
     picks = _zipf_picks(len(gets), plan.zipf, total, rng) if plan.zipf else None
     with path.open("w") as out:

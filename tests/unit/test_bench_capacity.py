@@ -102,3 +102,9 @@ def test_zipf_targets_favour_the_first_codes(tmp_path: Path) -> None:
     # With the codes shuffled once per run, the most frequent URL gets several times the median's share.
     counts = sorted((urls.count(u) for u in set(urls)), reverse=True)
     assert counts[0] > 5 * counts[len(counts) // 2]
+
+
+def test_targets_with_the_api_key_are_owner_only(tmp_path: Path) -> None:
+    path = tmp_path / "t.jsonl"
+    write_targets(path, Plan(rate=10, seconds=1, write_every=5), "http://h", ["a"], "secret", "r")
+    assert path.stat().st_mode & 0o077 == 0
