@@ -108,7 +108,9 @@ def attack(
     for header in BROWSER_HEADERS:
         cmd += ["-header", header]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    log = results.with_suffix(".log")  # a file, not a pipe: a full pipe would stall vegeta mid-step
+    with log.open("wb") as err:
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err, start_new_session=True)
     deadline = time.monotonic() + plan.seconds + 60
     try:
         while proc.poll() is None:
@@ -125,7 +127,8 @@ def attack(
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    stderr = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+    stderr = log.read_text(errors="replace")
+    log.unlink(missing_ok=True)
     if proc.returncode != 0:
         raise RuntimeError(f"vegeta attack exited {proc.returncode}: {stderr[-2000:]}")
     return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
