@@ -89,13 +89,14 @@ replay what *args:
 retention *args:
     {{py}} -m aggregator retention "$@"
 
-# Benchmarks (not tests): `just bench redirect`, `just bench pipeline` or `just bench analytics`; results in docs/benchmarks/
+# Benchmarks (not tests): `just bench redirect | pipeline | analytics | writes | capacity`; results in docs/benchmarks/
 bench what *args:
     #!/usr/bin/env bash
     set -euo pipefail
     case "{{what}}" in
-      redirect|pipeline|analytics) shift; exec {{py}} infra/bench/{{what}}.py "$@" ;;
-      *) echo "usage: just bench redirect | just bench pipeline | just bench analytics" >&2; exit 2 ;;
+      redirect|pipeline|analytics|writes) shift; exec {{py}} infra/bench/{{what}}.py "$@" ;;
+      capacity) shift; bash infra/scripts/install-loadgen.sh; exec {{py}} infra/bench/capacity.py "$@" ;;
+      *) echo "usage: just bench redirect | pipeline | analytics | writes | capacity" >&2; exit 2 ;;
     esac
 
 # Bounded load test (locust, loopback only) ending with the click-count check
