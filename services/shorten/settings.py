@@ -1,5 +1,7 @@
 """Settings of the shorten service, read once from the environment at the entry point."""
 
+from typing import Literal
+
 from limits import RateLimitItem, parse
 from platformkit.settings import InfraSettings, ServerName
 from pydantic import SecretStr, field_validator
@@ -20,7 +22,11 @@ class ShortenSettings(InfraSettings):
     shorten_public_base_url: str = "http://127.0.0.1:8080"
     shorten_max_body_bytes: int = 16 * 1024
     shorten_code_length: int = 8
+    # Per process: the most PostgreSQL connections one shorten process holds.
     shorten_db_pool_size: int = 10
+    # The LinkStore adapter: "asyncpg" (adapters/asyncpg_store.py, one round trip per create)
+    # or "sqlalchemy" (adapters/postgres.py, the previous one; `just bench writes` baseline).
+    shorten_store: Literal["asyncpg", "sqlalchemy"] = "asyncpg"
 
     # Outbox relay (`python -m shorten relay`).
     shorten_relay_batch_size: int = 500
