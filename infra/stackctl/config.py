@@ -23,6 +23,9 @@ class StackSettings(BaseSettings):
 
     public_http_port: int = 8080
     shorten_port: int = 8001
+    # shorten API processes behind nginx (shorten-1..N): shorten-1 on SHORTEN_PORT, shorten-k on
+    # SHORTEN_PORT + 19 + k (8021, 8022, ... by default). The outbox relay stays one process.
+    shorten_processes: int = 2
     analytics_port: int = 8002
     stackcheck_port: int = 8009
     redirect_replica_ports: str = "8011,8012,8013"
@@ -47,6 +50,10 @@ class StackSettings(BaseSettings):
     @property
     def redirect_ports(self) -> list[int]:
         return [int(p) for p in self.redirect_replica_ports.split(",") if p.strip()]
+
+    @property
+    def shorten_ports(self) -> list[int]:
+        return [self.shorten_port, *(self.shorten_port + 19 + k for k in range(2, self.shorten_processes + 1))]
 
     @property
     def aggregator_ports(self) -> list[int]:
