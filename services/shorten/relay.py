@@ -28,6 +28,7 @@ class OutboxRelay:
         publisher: Publisher,
         batch_size: int = 500,
         poll_interval: float = 5.0,
+        batch_wait: float = 0.0,
         backoff_max: float = 5.0,
         retention_seconds: float = 24 * 3600,
         purge_interval: float = 300.0,
@@ -37,6 +38,7 @@ class OutboxRelay:
         self._publisher = publisher
         self._batch_size = batch_size
         self._poll_interval = poll_interval
+        self._batch_wait = batch_wait
         self._backoff_max = backoff_max
         self._retention = retention_seconds
         self._purge_interval = purge_interval
@@ -66,7 +68,10 @@ class OutboxRelay:
         return len(records)
 
     async def drain(self) -> int:
-        """Publish until the outbox is empty, retrying broker failures with backoff."""
+        """Publish until the outbox is empty, retrying broker failures with backoff.
+
+        A batch smaller than the batch size was everything unpublished when it was read: the
+        drain ends there instead of reading again for the few rows committed meanwhile."""
         before = self.published
         async for attempt in AsyncRetrying(
             retry=retry_if_exception_type(PublishFailed),
@@ -75,7 +80,7 @@ class OutboxRelay:
             reraise=True,
         ):
             with attempt:
-                while await self.publish_batch() > 0:
+                while await self.publish_batch() >= self._batch_size:
                     pass
         return self.published - before
 
@@ -88,7 +93,13 @@ class OutboxRelay:
             log.info("purged %d published outbox records older than %ss", deleted, self._retention)
 
     async def run(self) -> None:
-        """Forever: drain, purge old records, sleep until NOTIFY or the poll interval."""
+        """Forever: drain, purge old records, sleep until NOTIFY or the poll interval.
+
+        After a pass that published something (the API is busy) the next pass starts
+        `batch_wait` later, whatever the NOTIFYs say: under load a create arrives every
+        millisecond or less, and a pass per NOTIFY would read, send and mark a handful of
+        rows each time. Waiting lets a batch build up, so the relay's (and PostgreSQL's)
+        work per record falls as the load rises, for at most `batch_wait` more latency."""
         while True:
             # Cleared before draining: a NOTIFY that arrives mid-drain triggers another pass.
             self._wakeup.clear()
@@ -96,6 +107,9 @@ class OutboxRelay:
             if count:
                 log.debug("published %d outbox records", count)
             await self.purge_if_due()
+            if count and self._batch_wait > 0:
+                await asyncio.sleep(self._batch_wait)
+                continue
             try:
                 await asyncio.wait_for(self._wakeup.wait(), timeout=self._poll_interval)
             except TimeoutError:

@@ -32,6 +32,9 @@ class ShortenSettings(InfraSettings):
     shorten_relay_batch_size: int = 500
     # Fallback poll when no NOTIFY arrives (NOTIFY wakes the relay at once).
     shorten_relay_poll_interval: float = 5.0
+    # While busy (the last pass published something), the next pass starts this much later, so
+    # records accumulate into batches instead of one read/send/mark per NOTIFY.
+    shorten_relay_batch_wait: float = 0.01
     # A relay that does not hold the advisory lock retries taking it this often.
     shorten_relay_standby_interval: float = 2.0
     shorten_relay_backoff_max: float = 5.0

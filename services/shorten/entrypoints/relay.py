@@ -47,6 +47,7 @@ async def lead(settings: ShortenSettings) -> None:
                     publisher=publisher,
                     batch_size=settings.shorten_relay_batch_size,
                     poll_interval=settings.shorten_relay_poll_interval,
+                    batch_wait=settings.shorten_relay_batch_wait,
                     backoff_max=settings.shorten_relay_backoff_max,
                     retention_seconds=settings.shorten_relay_retention_seconds,
                     purge_interval=settings.shorten_relay_purge_interval,

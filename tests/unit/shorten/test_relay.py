@@ -80,6 +80,28 @@ async def test_run_polls_without_notify() -> None:
     assert outbox.published == [1]
 
 
+async def test_a_busy_relay_batches_records_notified_one_by_one() -> None:
+    """After a pass that published, the next starts batch_wait later: five NOTIFYs meanwhile
+    become one batch, not five passes."""
+    outbox, publisher = FakeOutbox(0), FakePublisher()
+    r = relay(outbox, publisher, batch_size=100, batch_wait=0.5)
+    task = asyncio.create_task(r.run())
+    try:
+        await asyncio.sleep(0)
+        outbox.add(1)
+        r.wake()  # idle relay: published at once
+        await wait_until_async(lambda: done(outbox, 1), timeout=2, what="first publish")
+        for _ in range(5):
+            outbox.add(1)
+            r.wake()
+            await asyncio.sleep(0)
+        await wait_until_async(lambda: done(outbox, 6), timeout=3, what="the batch after the wait")
+    finally:
+        task.cancel()
+    assert outbox.published == [1, 2, 3, 4, 5, 6]
+    assert publisher.calls == 2
+
+
 async def test_purge_runs_at_most_once_per_interval() -> None:
     now = [0.0]
     outbox = FakeOutbox(0)
