@@ -89,13 +89,13 @@ replay what *args:
 retention *args:
     {{py}} -m aggregator retention "$@"
 
-# Benchmarks (not tests): `just bench redirect` or `just bench pipeline`; results in docs/benchmarks/
+# Benchmarks (not tests): `just bench redirect`, `just bench pipeline` or `just bench writes`; results in docs/benchmarks/
 bench what *args:
     #!/usr/bin/env bash
     set -euo pipefail
     case "{{what}}" in
-      redirect|pipeline) shift; exec {{py}} infra/bench/{{what}}.py "$@" ;;
-      *) echo "usage: just bench redirect | just bench pipeline" >&2; exit 2 ;;
+      redirect|pipeline|writes) shift; exec {{py}} infra/bench/{{what}}.py "$@" ;;
+      *) echo "usage: just bench redirect | just bench pipeline | just bench writes" >&2; exit 2 ;;
     esac
 
 # Bounded load test (locust, loopback only) ending with the click-count check
