@@ -44,12 +44,7 @@ class OutboxRelay:
         self._purge_interval = purge_interval
         self._clock = clock
         self._next_purge = clock()
-        self._wakeup = asyncio.Event()
         self.published = 0
-
-    def wake(self) -> None:
-        """Called on NOTIFY: new records were committed. Must not block."""
-        self._wakeup.set()
 
     async def publish_batch(self) -> int:
         """Publish the oldest unpublished batch; return its size (0 when the outbox is empty)."""
@@ -93,27 +88,18 @@ class OutboxRelay:
             log.info("purged %d published outbox records older than %ss", deleted, self._retention)
 
     async def run(self) -> None:
-        """Forever: drain, purge old records, sleep until NOTIFY or the poll interval.
+        """Forever: drain, purge old records, sleep, drain again.
 
-        After a pass that published something (the API is busy) the next pass starts
-        `batch_wait` later, whatever the NOTIFYs say: under load a create arrives every
-        millisecond or less, and a pass per NOTIFY would read, send and mark a handful of
-        rows each time. Waiting lets a batch build up, so the relay's (and PostgreSQL's)
-        work per record falls as the load rises, for at most `batch_wait` more latency."""
+        Polling, not NOTIFY (see sql/postgres/003_outbox_no_notify.sql). Idle, the outbox is
+        read every `poll_interval`. After a pass that published something (the API is busy)
+        the next pass starts `batch_wait` later: the records committed meanwhile make one
+        batch, so the relay's and PostgreSQL's work per record falls as the load rises."""
         while True:
-            # Cleared before draining: a NOTIFY that arrives mid-drain triggers another pass.
-            self._wakeup.clear()
             count = await self.drain()
             if count:
                 log.debug("published %d outbox records", count)
             await self.purge_if_due()
-            if count and self._batch_wait > 0:
-                await asyncio.sleep(self._batch_wait)
-                continue
-            try:
-                await asyncio.wait_for(self._wakeup.wait(), timeout=self._poll_interval)
-            except TimeoutError:
-                pass
+            await asyncio.sleep(self._batch_wait if count else self._poll_interval)
 
 
 def _log_retry(state: RetryCallState) -> None:

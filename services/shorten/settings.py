@@ -31,10 +31,10 @@ class ShortenSettings(InfraSettings):
 
     # Outbox relay (`python -m shorten relay`).
     shorten_relay_batch_size: int = 500
-    # Fallback poll when no NOTIFY arrives (NOTIFY wakes the relay at once).
-    shorten_relay_poll_interval: float = 5.0
+    # How often an idle relay reads the outbox (one indexed query that finds nothing).
+    shorten_relay_poll_interval: float = 0.05
     # While busy (the last pass published something), the next pass starts this much later, so
-    # records accumulate into batches instead of one read/send/mark per NOTIFY.
+    # the records committed meanwhile make one batch (one read, one send, one mark).
     shorten_relay_batch_wait: float = 0.01
     # A relay that does not hold the advisory lock retries taking it this often.
     shorten_relay_standby_interval: float = 2.0

@@ -1,14 +1,13 @@
-"""The relay's PostgreSQL connection: outbox lock, LISTEN, read and mark the outbox.
+"""The relay's PostgreSQL connection: outbox lock, read and mark the outbox.
 
-One dedicated connection in autocommit mode (never idle in a transaction, so NOTIFYs are
-delivered at once). The session advisory lock makes exactly one relay active: it lives as
+One dedicated connection in autocommit mode (never idle in a transaction, which would hold
+back vacuum of the outbox's dead rows). The session advisory lock makes exactly one relay active: it lives as
 long as this connection, so a crashed relay's lock is released by PostgreSQL and a standby
 takes over.
 """
 
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from typing import Any
 
 from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -16,7 +15,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from shorten.adapters.postgres import outbox
 from shorten.ports import OutboxRecord
 
-NOTIFY_CHANNEL = "shorten_outbox"  # same name as in sql/postgres/001_links.sql
 # pg_advisory_lock key of the active relay: int.from_bytes(b"shorten").
 RELAY_LOCK_KEY = 0x73686F7274656E
 
@@ -37,16 +35,6 @@ class PostgresOutbox:
         """Become the active relay if no other session holds the lock (non-blocking)."""
         result = await self._conn.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": RELAY_LOCK_KEY})
         return bool(result.scalar_one())
-
-    async def listen(self, callback: Callable[[], None]) -> None:
-        """Call `callback` (must not block) whenever an outbox insert commits."""
-        raw = await self._conn.get_raw_connection()
-        driver: Any = raw.driver_connection
-
-        def on_notify(*_: object) -> None:
-            callback()
-
-        await driver.add_listener(NOTIFY_CHANNEL, on_notify)
 
     async def fetch_unpublished(self, limit: int) -> Sequence[OutboxRecord]:
         stmt = (

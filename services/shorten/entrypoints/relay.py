@@ -1,7 +1,7 @@
 """`python -m shorten relay`: the outbox relay process.
 
 Connect to PostgreSQL -> take the relay lock (or stand by until the active relay dies) ->
-LISTEN -> publish the outbox to Kafka until SIGTERM. Losing PostgreSQL restarts the cycle
+publish the outbox to Kafka until SIGTERM. Losing PostgreSQL restarts the cycle
 with backoff; Kafka failures are retried inside OutboxRelay.drain.
 """
 
@@ -52,7 +52,6 @@ async def lead(settings: ShortenSettings) -> None:
                     retention_seconds=settings.shorten_relay_retention_seconds,
                     purge_interval=settings.shorten_relay_purge_interval,
                 )
-                await outbox.listen(relay.wake)
                 await publisher.warm_up()
                 await relay.run()
     finally:

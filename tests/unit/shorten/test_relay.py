@@ -53,47 +53,31 @@ async def test_partial_ack_marks_the_prefix_and_resends_only_the_rest() -> None:
     assert outbox.published == [1, 2, 3, 4]
 
 
-async def test_run_wakes_on_notify_long_before_the_poll_interval() -> None:
+async def test_an_idle_relay_publishes_within_a_poll_interval() -> None:
     outbox, publisher = FakeOutbox(0), FakePublisher()
-    r = relay(outbox, publisher, poll_interval=30.0)
+    r = relay(outbox, publisher, poll_interval=0.05)
     task = asyncio.create_task(r.run())
     try:
-        await asyncio.sleep(0)  # let it drain the empty outbox and start waiting
+        await asyncio.sleep(0)  # let it read the empty outbox and start sleeping
         outbox.add(2)
-        r.wake()
-        await wait_until_async(lambda: done(outbox, 2), timeout=2, what="notify-driven publish")
+        await wait_until_async(lambda: done(outbox, 2), timeout=2, what="poll-driven publish")
     finally:
         task.cancel()
     assert outbox.published == [1, 2]
 
 
-async def test_run_polls_without_notify() -> None:
+async def test_a_busy_relay_batches_the_records_committed_while_it_waited() -> None:
+    """After a pass that published, the next starts batch_wait later: five records committed
+    one by one meanwhile go out as one batch, not five."""
     outbox, publisher = FakeOutbox(0), FakePublisher()
-    r = relay(outbox, publisher, poll_interval=0.05)
+    r = relay(outbox, publisher, batch_size=100, poll_interval=0.01, batch_wait=0.5)
     task = asyncio.create_task(r.run())
     try:
         await asyncio.sleep(0)
         outbox.add(1)
-        await wait_until_async(lambda: done(outbox, 1), timeout=2, what="poll-driven publish")
-    finally:
-        task.cancel()
-    assert outbox.published == [1]
-
-
-async def test_a_busy_relay_batches_records_notified_one_by_one() -> None:
-    """After a pass that published, the next starts batch_wait later: five NOTIFYs meanwhile
-    become one batch, not five passes."""
-    outbox, publisher = FakeOutbox(0), FakePublisher()
-    r = relay(outbox, publisher, batch_size=100, batch_wait=0.5)
-    task = asyncio.create_task(r.run())
-    try:
-        await asyncio.sleep(0)
-        outbox.add(1)
-        r.wake()  # idle relay: published at once
         await wait_until_async(lambda: done(outbox, 1), timeout=2, what="first publish")
         for _ in range(5):
             outbox.add(1)
-            r.wake()
             await asyncio.sleep(0)
         await wait_until_async(lambda: done(outbox, 6), timeout=3, what="the batch after the wait")
     finally:
