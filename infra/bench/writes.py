@@ -7,7 +7,8 @@ the redirect (the whole write path: API -> PostgreSQL row + outbox row -> relay 
 -> redirect projector). Cases (each behind a throwaway nginx rendered from the stack's own
 infra/templates/nginx.conf, so the proxy settings are the stack's; the links route goes to the
 case's shorten processes, every other path to the stack's redirect replicas):
-  baseline            the previous write path: SHORTEN_STORE=sqlalchemy on hypercorn, 1 process
+  baseline            the previous write path: SHORTEN_STORE=sqlalchemy on hypercorn, 1 process,
+                      with the outbox's old NOTIFY-per-insert trigger put back for the run
   asyncpg / <server>  SHORTEN_STORE=asyncpg, 1 process, for granian, uvicorn, hypercorn
   asyncpg / <best> xN the server with the least CPU per create, N processes (--processes)
   stack               the running stack's own nginx and shorten-1..N (PUBLIC_HTTP_PORT)
@@ -31,6 +32,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+import asyncpg
 import httpx
 from redirect_bench_support import CTL, ROOT, Proc, cpu_ticks, descendants, free_port, machine_notes
 from stackctl.config import StackSettings
@@ -69,12 +71,14 @@ class Result:
     cpu_us: dict[str, float]
     redirect_ms: list[float] = field(default_factory=list)
     redirect_missed: int = 0
+    # Of the same samples: from the outbox row's commit to the relay's mark after Kafka's ack.
+    relay_ms: list[float] = field(default_factory=list)
 
-    def pct(self, q: float) -> float | None:
-        if not self.redirect_ms:
+    def pct(self, q: float, values: list[float] | None = None) -> float | None:
+        ordered = sorted(self.redirect_ms if values is None else values)
+        if not ordered:
             return None
-        values = sorted(self.redirect_ms)
-        return values[min(len(values) - 1, round(q / 100 * (len(values) - 1)))]
+        return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
 
 
 def supervised_tree(*names: str) -> set[int]:
@@ -187,10 +191,11 @@ def wrk(url: str, api_key: str, args: argparse.Namespace, duration: float) -> di
 
 async def sample_time_to_redirect(
     url: str, api_key: str, *, samples: int, spread: float, deadline_s: float
-) -> tuple[list[float], int, int]:
+) -> tuple[list[float], int, list[str]]:
     """Create `samples` links spread over `spread` seconds; for each, the time from its 201 until
-    GET /{code} answers a redirect (polled every 2 ms). Returns (ms list, missed, creates)."""
+    GET /{code} answers a redirect (polled every 2 ms). Returns (ms list, missed, codes created)."""
     times: list[float] = []
+    codes: list[str] = []
     missed = created = 0
     start = time.monotonic()
     limits = httpx.Limits(max_keepalive_connections=4)
@@ -207,6 +212,7 @@ async def sample_time_to_redirect(
                 return
             created += 1
             code, acked = r.json()["code"], time.monotonic()
+            codes.append(code)
             while time.monotonic() - acked < deadline_s:
                 if (await client.get(f"/{code}")).status_code in (301, 302):
                     times.append((time.monotonic() - acked) * 1000)
@@ -215,7 +221,21 @@ async def sample_time_to_redirect(
             missed += 1
 
         await asyncio.gather(*(one(i) for i in range(samples)))
-    return times, missed, created
+    return times, missed, codes
+
+
+async def relay_latencies(codes: list[str]) -> list[float]:
+    """ms from each sampled link's outbox row (its transaction's start) to the relay's mark."""
+    conn = await asyncpg.connect(StackSettings().postgres_dsn)
+    try:
+        rows = await conn.fetch(
+            "SELECT extract(epoch FROM published_at - created_at) * 1000 AS ms FROM shorten.outbox "
+            "WHERE code = ANY($1::text[]) AND published_at IS NOT NULL",
+            codes,
+        )
+    finally:
+        await conn.close()
+    return [float(r["ms"]) for r in rows]
 
 
 async def measure_async(dep: Deployment, api_key: str, args: argparse.Namespace) -> Result:
@@ -225,7 +245,8 @@ async def measure_async(dep: Deployment, api_key: str, args: argparse.Namespace)
     sampler = sample_time_to_redirect(
         dep.url, api_key, samples=args.samples, spread=args.duration * 0.8, deadline_s=args.redirect_deadline
     )
-    got, (times, missed, sampled_creates) = await asyncio.gather(wrk_task, sampler)
+    got, (times, missed, codes) = await asyncio.gather(wrk_task, sampler)
+    sampled_creates = len(codes)
     # Processes that started during the run (granian workers are there from the start; this
     # only matters for the PostgreSQL backends a pool opened late) are counted from zero.
     after_tiers = dep.tiers()
@@ -238,11 +259,40 @@ async def measure_async(dep: Deployment, api_key: str, args: argparse.Namespace)
     return Result(
         dep.case, got["created"] / (got["duration_us"] / 1e6), got["p50_ms"], got["p99_ms"], int(got["created"]),
         int(got["throttled"]), int(got["socket_errors"] + got["other"]), cpu_us, times, missed,
+        await relay_latencies(codes),
     )
+
+
+# The outbox trigger of the previous write path (removed by 003_outbox_no_notify.sql): every
+# insert NOTIFYed the relay. The baseline case puts it back for its run.
+OLD_NOTIFY_TRIGGER = """
+CREATE OR REPLACE FUNCTION shorten.notify_outbox() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_notify('shorten_outbox', '');
+    RETURN NULL;
+END
+$$;
+CREATE OR REPLACE TRIGGER outbox_notify AFTER INSERT ON shorten.outbox
+    FOR EACH STATEMENT EXECUTE FUNCTION shorten.notify_outbox();
+"""
+NO_NOTIFY_TRIGGER = (ROOT / "services/shorten/adapters/sql/postgres/003_outbox_no_notify.sql").read_text()
+
+
+def postgres(sql: str) -> None:
+    async def run() -> None:
+        conn = await asyncpg.connect(StackSettings().postgres_dsn)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    asyncio.run(run())
 
 
 def run_case(case: Case, api_key: str, args: argparse.Namespace) -> Result:
     dep = Deployment(case, args, api_key)
+    if case.kind == "baseline":
+        postgres(OLD_NOTIFY_TRIGGER)
     try:
         dep.start()
         if args.warmup > 0:
@@ -250,12 +300,15 @@ def run_case(case: Case, api_key: str, args: argparse.Namespace) -> Result:
         result = asyncio.run(measure_async(dep, api_key, args))
     finally:
         dep.stop()
+        if case.kind == "baseline":
+            postgres(NO_NOTIFY_TRIGGER)
     p = result.pct
     say(
         f"{case.name:<28} {result.rps:>7.0f} creates/s  p50 {result.p50:6.1f} ms  p99 {result.p99:6.1f} ms"
         f"  errors {result.errors}  429 {result.throttled}  cpu/create "
         + " ".join(f"{t} {result.cpu_us[t]:.0f}" for t in TIERS)
-        + f" us  redirect after p50 {fmt(p(50))} p99 {fmt(p(99))} ms (missed {result.redirect_missed})"
+        + f" us  redirect after p50 {fmt(p(50))} p99 {fmt(p(99))} ms (missed {result.redirect_missed};"
+        + f" outbox -> Kafka p50 {fmt(p(50, result.relay_ms))} p99 {fmt(p(99, result.relay_ms))} ms)"
     )
     return result
 
@@ -267,7 +320,7 @@ def fmt(value: float | None, spec: str = ".0f") -> str:
 HEADERS = [
     "case", "creates/s", "x baseline", "p50 ms", "p99 ms", "errors", "429",
     *(f"{t} us/create" for t in TIERS), "total us/create", "x baseline CPU",
-    "redirects after p50/p95/p99 ms", "missed",
+    "redirects after p50/p95/p99 ms", "missed", "of which outbox -> Kafka p50/p99 ms",
 ]
 
 
@@ -283,6 +336,7 @@ def rows(results: list[Result]) -> list[list[str]]:
             *(f"{r.cpu_us[t]:.0f}" for t in TIERS), f"{total:.0f}",
             f"{base_cpu / total:.2f}" if base_cpu and total else "-",
             "/".join(fmt(r.pct(q)) for q in (50, 95, 99)), str(r.redirect_missed),
+            "/".join(fmt(r.pct(q, r.relay_ms)) for q in (50, 99)),
         ])
     return out
 
