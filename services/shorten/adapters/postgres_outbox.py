@@ -9,7 +9,7 @@ takes over.
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
-from sqlalchemy import delete, func, select, text, update
+from sqlalchemy import delete, func, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from shorten.adapters.postgres import outbox
@@ -17,6 +17,19 @@ from shorten.ports import OutboxRecord
 
 # pg_advisory_lock key of the active relay: int.from_bytes(b"shorten").
 RELAY_LOCK_KEY = 0x73686F7274656E
+
+
+_MARK_AND_FETCH = text(
+    """
+    WITH marked AS (
+        UPDATE shorten.outbox SET published_at = now() WHERE id = ANY(CAST(:marked AS bigint[]))
+    )
+    SELECT id, event_id, code, payload, traceparent FROM shorten.outbox
+    WHERE published_at IS NULL AND id <> ALL(CAST(:marked AS bigint[]))
+    ORDER BY id
+    LIMIT :limit
+    """
+)
 
 
 class PostgresOutbox:
@@ -36,19 +49,15 @@ class PostgresOutbox:
         result = await self._conn.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": RELAY_LOCK_KEY})
         return bool(result.scalar_one())
 
-    async def fetch_unpublished(self, limit: int) -> Sequence[OutboxRecord]:
-        stmt = (
-            select(outbox.c.id, outbox.c.event_id, outbox.c.code, outbox.c.payload, outbox.c.traceparent)
-            .where(outbox.c.published_at.is_(None))
-            .order_by(outbox.c.id)
-            .limit(limit)
-        )
-        rows = (await self._conn.execute(stmt)).all()
+    async def fetch_unpublished(self, limit: int, *, mark_first: Sequence[int] = ()) -> Sequence[OutboxRecord]:
+        # A data-modifying CTE runs even though the SELECT does not read it; the SELECT sees
+        # the snapshot from before the UPDATE, hence the explicit exclusion of the marked ids.
+        result = await self._conn.execute(_MARK_AND_FETCH, {"marked": list(mark_first), "limit": limit})
         return [
             OutboxRecord(
                 id=r.id, event_id=str(r.event_id), code=r.code, payload=bytes(r.payload), traceparent=r.traceparent
             )
-            for r in rows
+            for r in result.all()
         ]
 
     async def mark_published(self, ids: Sequence[int]) -> None:

@@ -84,6 +84,20 @@ async def test_a_busy_relay_batches_the_records_committed_while_it_waited() -> N
         task.cancel()
     assert outbox.published == [1, 2, 3, 4, 5, 6]
     assert publisher.calls == 2
+    # Each batch was marked by the next pass's read, not by a round trip of its own.
+    assert outbox.separate_marks == 0
+
+
+async def test_a_stopped_relay_marks_what_the_broker_acknowledged() -> None:
+    outbox, publisher = FakeOutbox(3), FakePublisher()
+    r = relay(outbox, publisher, poll_interval=0.01, batch_wait=30.0)
+    task = asyncio.create_task(r.run())
+    await wait_until_async(lambda: asyncio.sleep(0, publisher.calls == 1), timeout=2, what="one publish")
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert [rec.id for rec in publisher.acked] == [1, 2, 3]
+    assert outbox.published == [1, 2, 3]
 
 
 async def test_purge_runs_at_most_once_per_interval() -> None:
