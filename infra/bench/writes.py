@@ -24,6 +24,7 @@ Prints a table and writes docs/benchmarks/writes.md.
 import argparse
 import asyncio
 import os
+import statistics
 import subprocess
 import sys
 import time
@@ -313,6 +314,23 @@ def run_case(case: Case, api_key: str, args: argparse.Namespace) -> Result:
     return result
 
 
+def run_rounds(plan: list[Case], api_key: str, args: argparse.Namespace) -> list[Result]:
+    rounds = [[run_case(case, api_key, args) for case in plan] for _ in range(args.rounds)]
+    return [merge(list(per_case)) for per_case in zip(*rounds, strict=True)] if plan else []
+
+
+def merge(runs: list[Result]) -> Result:
+    """Medians of the rounds' rates, latencies and CPU costs; counts summed; samples pooled."""
+    med = statistics.median
+    return Result(
+        runs[0].case, med(r.rps for r in runs), med(r.p50 for r in runs), med(r.p99 for r in runs),
+        sum(r.created for r in runs), sum(r.throttled for r in runs), sum(r.errors for r in runs),
+        {t: med(r.cpu_us[t] for r in runs) for t in TIERS},
+        [ms for r in runs for ms in r.redirect_ms], sum(r.redirect_missed for r in runs),
+        [ms for r in runs for ms in r.relay_ms],
+    )
+
+
 def fmt(value: float | None, spec: str = ".0f") -> str:
     return "-" if value is None else format(value, spec)
 
@@ -378,7 +396,7 @@ def markdown(results: list[Result], args: argparse.Namespace, notes: dict[str, s
         machine="\n".join(f"- {k}: {v}" for k, v in notes.items()),
         picked=picked,
         duration=args.duration, connections=args.connections, threads=args.threads, samples=args.samples,
-        rate_limit=args.rate_limit, processes=args.processes, warmup=args.warmup,
+        rate_limit=args.rate_limit, processes=args.processes, warmup=args.warmup, rounds=args.rounds,
     )
 
 
@@ -391,6 +409,7 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=200, help="time-to-redirect samples per case")
     parser.add_argument("--redirect-deadline", type=float, default=10.0, help="seconds a sample may wait")
     parser.add_argument("--processes", default="2,3", help="process counts for the best server")
+    parser.add_argument("--rounds", type=int, default=3, help="repeat every case; the table shows medians")
     parser.add_argument("--rate-limit", default="100000000/minute", help="SHORTEN_RATE_LIMIT of the bench's processes")
     parser.add_argument("--only", default="", help="comma-separated case kinds: baseline,single,multi,stack")
     parser.add_argument("--servers", default=",".join(SERVERS))
@@ -403,23 +422,28 @@ def main() -> None:
     notes = machine_notes()
     say(f"load average at start: {notes['load average']}; shorten's default server: {default_server()}")
 
-    results: list[Result] = []
+    # Phase 1 (baseline and one process per server) then phase 2 (the picked server's process
+    # counts, the stack), each case repeated --rounds times, interleaved (a burst of load from
+    # elsewhere on the machine then hits every case of a round, not all rounds of one case).
+    phase1: list[Case] = []
     if "baseline" in kinds:
-        results.append(run_case(Case("baseline: sqlalchemy / hypercorn", "baseline", "sqlalchemy"), api_key, args))
-    singles = []
+        phase1.append(Case("baseline: sqlalchemy / hypercorn", "baseline", "sqlalchemy"))
     if "single" in kinds:
-        for server in args.servers.split(","):
-            singles.append(run_case(Case(f"asyncpg / {server}", "single", server=server), api_key, args))
-        results += singles
+        phase1 += [Case(f"asyncpg / {server}", "single", server=server) for server in args.servers.split(",")]
+    results = run_rounds(phase1, api_key, args)
+    singles = [r for r in results if r.case.kind == "single"]
     # The server that needs the least CPU per create (steadier than creates/s on a shared machine).
     picked = min(singles, key=lambda r: sum(r.cpu_us.values())).case.server if singles else default_server()
+    phase2: list[Case] = []
     if "multi" in kinds:
-        for n in (int(x) for x in args.processes.split(",") if x.strip()):
-            case = Case(f"asyncpg / {picked} x{n}", "multi", server=picked, processes=n)
-            results.append(run_case(case, api_key, args))
+        phase2 += [
+            Case(f"asyncpg / {picked} x{n}", "multi", server=picked, processes=n)
+            for n in (int(x) for x in args.processes.split(",") if x.strip())
+        ]
     if "stack" in kinds:
         n = len(stack_shorten_programs())
-        results.append(run_case(Case(f"stack nginx, shorten x{n}", "stack", processes=n), api_key, args))
+        phase2.append(Case(f"stack nginx, shorten x{n}", "stack", processes=n))
+    results += run_rounds(phase2, api_key, args)
     notes["load average after"] = machine_notes()["load average"]
 
     print()
