@@ -267,6 +267,22 @@ async def measure_async(dep: Deployment, api_key: str, args: argparse.Namespace)
     )
 
 
+def start_deployment(case: Case, api_key: str, args: argparse.Namespace, attempts: int = 3) -> Deployment:
+    """Start the case; again on other ports when one a free_port() gave was taken meanwhile
+    (other benchmarks on this machine pick free ports too)."""
+    for attempt in range(1, attempts + 1):
+        dep = Deployment(case, args, api_key)
+        try:
+            dep.start()
+            return dep
+        except RuntimeError as exc:
+            dep.stop()
+            if "Address already in use" not in str(exc) or attempt == attempts:
+                raise
+            say(f"{case.name}: a port was taken meanwhile, starting again on others")
+    raise AssertionError("unreachable")
+
+
 # The outbox trigger of the previous write path (removed by 003_outbox_no_notify.sql): every
 # insert NOTIFYed the relay. The baseline case puts it back for its run.
 OLD_NOTIFY_TRIGGER = """
@@ -294,16 +310,17 @@ def postgres(sql: str) -> None:
 
 
 def run_case(case: Case, api_key: str, args: argparse.Namespace) -> Result:
-    dep = Deployment(case, args, api_key)
     if case.kind == "baseline":
         postgres(OLD_NOTIFY_TRIGGER)
     try:
-        dep.start()
-        if args.warmup > 0:
-            wrk(dep.url, api_key, args, args.warmup)
-        result = asyncio.run(measure_async(dep, api_key, args))
+        dep = start_deployment(case, api_key, args)
+        try:
+            if args.warmup > 0:
+                wrk(dep.url, api_key, args, args.warmup)
+            result = asyncio.run(measure_async(dep, api_key, args))
+        finally:
+            dep.stop()
     finally:
-        dep.stop()
         if case.kind == "baseline":
             postgres(NO_NOTIFY_TRIGGER)
     p = result.pct
