@@ -6,6 +6,7 @@ Ports match the services' settings defaults; both read the same variable names.
 from functools import cached_property
 from pathlib import Path
 
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -23,9 +24,10 @@ class StackSettings(BaseSettings):
 
     public_http_port: int = 8080
     shorten_port: int = 8001
-    # shorten API processes behind nginx (shorten-1..N): shorten-1 on SHORTEN_PORT, shorten-k on
-    # SHORTEN_PORT + 19 + k (8021, 8022, ... by default). The outbox relay stays one process.
-    shorten_processes: int = 2
+    # shorten API processes behind nginx (shorten-1..N): shorten-1 on SHORTEN_PORT, shorten-2,
+    # shorten-3, ... on SHORTEN_PORT + 20, + 21, ... (8021, 8022 by default; free in every
+    # worktree's port block). The outbox relay stays one process.
+    shorten_processes: int = Field(default=2, ge=1)
     analytics_port: int = 8002
     stackcheck_port: int = 8009
     redirect_replica_ports: str = "8011,8012,8013"
@@ -53,7 +55,7 @@ class StackSettings(BaseSettings):
 
     @property
     def shorten_ports(self) -> list[int]:
-        return [self.shorten_port, *(self.shorten_port + 19 + k for k in range(2, self.shorten_processes + 1))]
+        return [self.shorten_port, *(self.shorten_port + 20 + i for i in range(self.shorten_processes - 1))]
 
     @property
     def aggregator_ports(self) -> list[int]:
