@@ -12,7 +12,6 @@ row. Updates lock the row (SELECT ... FOR UPDATE) in an explicit transaction, be
 state is computed in Python from the locked one.
 """
 
-import logging
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from typing import Any, cast
@@ -26,8 +25,6 @@ from shorten.domain.errors import LinkNotFound, StoreUnavailable
 from shorten.domain.model import Link
 from shorten.domain.validation import RedirectType
 from shorten.ports import Change
-
-log = logging.getLogger(__name__)
 
 _LINK_COLUMNS = "code, url, redirect_type, expires_at, max_clicks, created_at, updated_at, deleted_at"
 
@@ -60,6 +57,10 @@ INSERT INTO shorten.outbox (event_id, event_type, code, payload, traceparent)
 SELECT $8::uuid, $9::text, link.code, $10::bytea, $11::text FROM link
 RETURNING id
 """
+
+# How long a request waits for a free pooled connection before answering 503 (all of this
+# process's SHORTEN_DB_POOL_SIZE connections busy: PostgreSQL is slow or the process overloaded).
+ACQUIRE_TIMEOUT_S = 5.0
 
 # Connection-level failures: the store is unreachable (503), not a bug in the statement.
 _UNAVAILABLE = (
@@ -145,22 +146,24 @@ class AsyncpgLinkStore:
 
     async def insert(self, link: Link, event: LinkCreated) -> bool:
         with translate_errors():
-            outbox_id = await self._pool.fetchval(
-                INSERT_LINK_AND_EVENT,
-                link.code, link.url, link.redirect_type, link.expires_at, link.max_clicks,
-                link.created_at, link.updated_at, link.deleted_at,
-                *_event_args(event),
-            )
+            async with self._pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as conn:
+                outbox_id = await conn.fetchval(
+                    INSERT_LINK_AND_EVENT,
+                    link.code, link.url, link.redirect_type, link.expires_at, link.max_clicks,
+                    link.created_at, link.updated_at, link.deleted_at,
+                    *_event_args(event),
+                )
         return outbox_id is not None
 
     async def get(self, code: str) -> Link | None:
         with translate_errors():
-            row = await self._pool.fetchrow(SELECT_LINK, code)
+            async with self._pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as conn:
+                row = await conn.fetchrow(SELECT_LINK, code)
         return None if row is None else _to_link(row)
 
     async def modify(self, code: str, change: Change) -> Link:
         with translate_errors():
-            async with self._pool.acquire() as conn, conn.transaction():
+            async with self._pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as conn, conn.transaction():
                 row = await conn.fetchrow(SELECT_LINK_FOR_UPDATE, code)
                 if row is None:
                     raise LinkNotFound(f"no link {code!r}", field="code")
@@ -170,4 +173,5 @@ class AsyncpgLinkStore:
 
     async def ping(self) -> None:
         with translate_errors():
-            await self._pool.fetchval("SELECT 1")
+            async with self._pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as conn:
+                await conn.fetchval("SELECT 1")

@@ -1,6 +1,7 @@
 """The PostgreSQL adapters of LinkStore (asyncpg, the default, and SQLAlchemy, the previous one):
 a link row and its event commit together or not at all."""
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -9,6 +10,7 @@ import asyncpg
 import pytest
 from contracts import links as links_contract
 from contracts.links import LinkEvent
+from shorten.adapters import asyncpg_store
 from shorten.adapters.asyncpg_store import AsyncpgLinkStore
 from shorten.adapters.postgres import PostgresLinkStore, create_engine, links, outbox
 from shorten.domain.errors import AliasTaken, LinkNotFound, StoreUnavailable
@@ -28,6 +30,7 @@ from shorten.service import LinkService, new_event_id
 from sqlalchemy import exc as sa_exc
 from sqlalchemy import inspect
 
+from tests.conftest import wait_until_async
 from tests.integration.shorten.support import POSTGRES_DSN, link_row, outbox_rows, unique_alias
 
 pytestmark = pytest.mark.integration
@@ -198,3 +201,36 @@ async def test_tables_match_the_migration() -> None:
                 assert await conn.run_sync(columns, table.name) == {c.name for c in table.columns}
     finally:
         await engine.dispose()
+
+
+async def test_a_request_waits_for_a_pooled_connection_a_bounded_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    """All of the process's connections busy: a request answers 503 after ACQUIRE_TIMEOUT_S
+    instead of queueing without end."""
+    monkeypatch.setattr(asyncpg_store, "ACQUIRE_TIMEOUT_S", 0.3)
+    link = a_link(unique_alias("busy"))
+    locker = await asyncpg.connect(POSTGRES_DSN)
+    try:
+        async with AsyncpgLinkStore.open(POSTGRES_DSN, max_size=1, application_name="shorten-busy-test") as store:
+            assert await store.insert(link, link_created(link, event_id=new_event_id()))
+            async with locker.transaction():
+                await locker.execute("SELECT 1 FROM shorten.links WHERE code = $1 FOR UPDATE", link.code)
+
+                def change(current: Link) -> tuple[Link, LinkEvent]:
+                    changed = apply_changes(current, LinkChanges(max_clicks=9), now=datetime.now(UTC))
+                    return changed, link_updated(changed, event_id=new_event_id())
+
+                # Holds the only pooled connection, waiting for the row lock.
+                blocked = asyncio.create_task(store.modify(link.code, change))
+
+                async def waiting_for_the_lock() -> bool:
+                    return bool(await locker.fetchval(
+                        "SELECT count(*) FROM pg_stat_activity "
+                        "WHERE application_name = 'shorten-busy-test' AND wait_event_type = 'Lock'"
+                    ))
+
+                await wait_until_async(waiting_for_the_lock, timeout=5, what="modify to wait for the row lock")
+                with pytest.raises(StoreUnavailable):
+                    await store.get(link.code)
+            assert (await blocked).max_clicks == 9  # the lock released, the write went through
+    finally:
+        await locker.close()

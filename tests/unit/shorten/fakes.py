@@ -75,11 +75,13 @@ class FakePublisher:
 
     def __init__(self, failures: Sequence[int] = ()) -> None:
         self.acked: list[OutboxRecord] = []
+        self.batches: list[list[OutboxRecord]] = []
         self.calls = 0
         self._failures = list(failures)
 
     async def publish(self, records: Sequence[OutboxRecord]) -> None:
         self.calls += 1
+        self.batches.append(list(records))
         if self._failures:
             n = self._failures.pop(0)
             self.acked.extend(records[:n])

@@ -1,9 +1,11 @@
 """The relay use case against fakes: id order, mark only after ack, retry what failed."""
 
 import asyncio
+from collections.abc import Sequence
 
 import pytest
 from shorten.adapters.kafka import producer_config
+from shorten.ports import OutboxRecord
 from shorten.relay import OutboxRelay
 
 from tests.conftest import wait_until_async
@@ -67,24 +69,26 @@ async def test_an_idle_relay_publishes_within_a_poll_interval() -> None:
 
 
 async def test_a_busy_relay_batches_the_records_committed_while_it_waited() -> None:
-    """After a pass that published, the next starts batch_wait later: five records committed
-    one by one meanwhile go out as one batch, not five."""
-    outbox, publisher = FakeOutbox(0), FakePublisher()
-    r = relay(outbox, publisher, batch_size=100, poll_interval=0.01, batch_wait=0.5)
+    """Five records committed one by one while a batch is in flight go out as ONE batch on the
+    next pass, and every batch is marked by the next pass's read, not a round trip of its own."""
+    outbox = FakeOutbox(1)
+
+    class CommitsDuringPublish(FakePublisher):
+        async def publish(self, records: Sequence[OutboxRecord]) -> None:
+            await super().publish(records)
+            if self.calls == 1:
+                for _ in range(5):
+                    outbox.add(1)
+
+    publisher = CommitsDuringPublish()
+    r = relay(outbox, publisher, batch_size=100, poll_interval=0.01, batch_wait=0.01)
     task = asyncio.create_task(r.run())
     try:
-        await asyncio.sleep(0)
-        outbox.add(1)
-        await wait_until_async(lambda: done(outbox, 1), timeout=2, what="first publish")
-        for _ in range(5):
-            outbox.add(1)
-            await asyncio.sleep(0)
-        await wait_until_async(lambda: done(outbox, 6), timeout=3, what="the batch after the wait")
+        await wait_until_async(lambda: done(outbox, 6), timeout=5, what="both batches marked")
     finally:
         task.cancel()
     assert outbox.published == [1, 2, 3, 4, 5, 6]
-    assert publisher.calls == 2
-    # Each batch was marked by the next pass's read, not by a round trip of its own.
+    assert [len(batch) for batch in publisher.batches] == [1, 5]
     assert outbox.separate_marks == 0
 
 
