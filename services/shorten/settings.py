@@ -13,7 +13,7 @@ class ShortenSettings(InfraSettings):
     shorten_host: str = "127.0.0.1"
     shorten_port: int = 8001
     # The server `just bench writes` measured the least CPU per create on (docs/benchmarks/writes.md).
-    shorten_server: ServerName = "granian"
+    shorten_server: ServerName = "uvicorn"
     # Comma-separated bearer keys for POST/PATCH/DELETE. Empty: every write is refused (401).
     shorten_api_keys: SecretStr = SecretStr("")
     # Per API key, moving window in Redis (limits syntax: "600/minute", "10/second"). The
