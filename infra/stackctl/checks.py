@@ -131,7 +131,8 @@ def infra_probes(s: StackSettings) -> dict[str, Probe]:
 
 
 def service_endpoints(s: StackSettings) -> dict[str, str]:
-    endpoints = {"shorten": f"http://127.0.0.1:{s.shorten_port}", "analytics": f"http://127.0.0.1:{s.analytics_port}"}
+    endpoints = {f"shorten-{i}": f"http://127.0.0.1:{port}" for i, port in enumerate(s.shorten_ports, start=1)}
+    endpoints["analytics"] = f"http://127.0.0.1:{s.analytics_port}"
     for i, port in enumerate(s.redirect_ports, start=1):
         endpoints[f"redirect-{i}"] = f"http://127.0.0.1:{port}"
     return endpoints
@@ -167,8 +168,9 @@ def stack_ports(s: StackSettings) -> dict[str, int]:
         "kafka": s.kafka_port, "kafka-controller": s.kafka_controller_port, "postgres": s.postgres_port,
         "redis": s.redis_port, "redis-replica": s.redis_replica_port, "clickhouse-http": s.clickhouse_http_port,
         "clickhouse-tcp": s.clickhouse_tcp_port, "nginx": s.public_http_port, "prometheus": s.prometheus_port,
-        "shorten": s.shorten_port, "analytics": s.analytics_port, "stackcheck": s.stackcheck_port,
+        "analytics": s.analytics_port, "stackcheck": s.stackcheck_port,
     }
+    ports.update({f"shorten-{i}": p for i, p in enumerate(s.shorten_ports, start=1)})
     ports.update({f"redirect-{i}": p for i, p in enumerate(s.redirect_ports, start=1)})
     ports.update({f"aggregator-{i}": p for i, p in enumerate(s.aggregator_ports, start=1)})
     return ports

@@ -6,6 +6,7 @@ Ports match the services' settings defaults; both read the same variable names.
 from functools import cached_property
 from pathlib import Path
 
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -23,6 +24,10 @@ class StackSettings(BaseSettings):
 
     public_http_port: int = 8080
     shorten_port: int = 8001
+    # shorten API processes behind nginx (shorten-1..N): shorten-1 on SHORTEN_PORT, shorten-2,
+    # shorten-3, ... on SHORTEN_PORT + 20, + 21, ... (8021, 8022 by default; free in every
+    # worktree's port block). The outbox relay stays one process.
+    shorten_processes: int = Field(default=2, ge=1)
     analytics_port: int = 8002
     stackcheck_port: int = 8009
     redirect_replica_ports: str = "8011,8012,8013"
@@ -47,6 +52,10 @@ class StackSettings(BaseSettings):
     @property
     def redirect_ports(self) -> list[int]:
         return [int(p) for p in self.redirect_replica_ports.split(",") if p.strip()]
+
+    @property
+    def shorten_ports(self) -> list[int]:
+        return [self.shorten_port, *(self.shorten_port + 20 + i for i in range(self.shorten_processes - 1))]
 
     @property
     def aggregator_ports(self) -> list[int]:

@@ -49,7 +49,11 @@ def template_values(s: StackSettings) -> dict[str, object]:
         "redirect_upstream_servers": "\n".join(
             f"        server 127.0.0.1:{p} max_fails=1 fail_timeout=2s;" for p in s.redirect_ports
         ),
+        "shorten_upstream_servers": "\n".join(
+            f"        server 127.0.0.1:{p} max_fails=1 fail_timeout=2s;" for p in s.shorten_ports
+        ),
         "prometheus_port": s.prometheus_port,
+        "shorten_targets": ", ".join(f'"127.0.0.1:{p}"' for p in s.shorten_ports),
         "redirect_targets": ", ".join(f'"127.0.0.1:{p}"' for p in s.redirect_ports),
         "aggregator_targets": ", ".join(f'"127.0.0.1:{p}"' for p in s.aggregator_ports),
     }
@@ -119,7 +123,7 @@ INFRA_PROGRAMS = ("kafka", "postgres", "redis", "redis-replica", "clickhouse", "
 
 def service_programs(s: StackSettings) -> list[str]:
     return [
-        "shorten",
+        *(f"shorten-{i}" for i in range(1, len(s.shorten_ports) + 1)),
         "shorten-relay",
         *(f"redirect-{i}" for i in range(1, len(s.redirect_ports) + 1)),
         *(f"aggregator-{i}" for i in range(1, len(s.aggregator_ports) + 1)),
@@ -241,7 +245,8 @@ def supervisor_conf(s: StackSettings) -> str:
     def env(**extra: str) -> str:
         return _env({**common, **extra})
 
-    parts.append(_program(s, "shorten", f"{py} -m shorten serve", environment=env()))
+    for i, port in enumerate(s.shorten_ports, start=1):
+        parts.append(_program(s, f"shorten-{i}", f"{py} -m shorten serve", environment=env(SHORTEN_PORT=str(port))))
     parts.append(_program(s, "shorten-relay", f"{py} -m shorten relay", environment=env()))
     for i, port in enumerate(s.redirect_ports, start=1):
         parts.append(

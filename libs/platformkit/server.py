@@ -1,7 +1,8 @@
 """Serve an ASGI app factory under the server a setting names: hypercorn, granian or uvicorn.
 
-hypercorn is the customer's server and works for every service; the redirect service
-defaults to the fastest one measured by `just bench redirect` (see docs/benchmarks).
+hypercorn is the customer's server and works for every service; the redirect and shorten
+services default to the one measured fastest by `just bench redirect` / `just bench writes`
+(see docs/benchmarks).
 """
 
 import logging
@@ -14,7 +15,8 @@ log = logging.getLogger(__name__)
 # How long a server keeps an idle keep-alive connection. nginx reuses idle upstream connections
 # for up to its upstream `keepalive_timeout` (60 s in both nginx configs); a server that closes
 # first races nginx's next request on that connection, and nginx does not retry a POST
-# elsewhere, so the client gets a 502. hypercorn's and uvicorn's default is 5 s. The server
+# elsewhere, so the client gets a 502. hypercorn's and uvicorn's default is 5 s, granian's 30 s
+# (its HTTP/1 header read timeout, which also runs on an idle connection). The server
 # must therefore outlast the proxy: tests/unit/test_keep_alive.py checks the pair.
 KEEP_ALIVE_TIMEOUT_S = 75
 
@@ -27,6 +29,7 @@ def serve(*, factory: str, server: ServerName, host: str, port: int, log_level: 
     elif server == "granian":
         from granian import Granian
         from granian.constants import Interfaces, Loops
+        from granian.http import HTTP1Settings
 
         # granian serves from a worker process; the worker must not outlive its parent (a
         # crashed parent restarted by the supervisor would otherwise leave an orphan serving
@@ -40,6 +43,9 @@ def serve(*, factory: str, server: ServerName, host: str, port: int, log_level: 
             workers=1,
             loop=Loops.uvloop,
             factory=True,
+            # granian closes a keep-alive connection on which no request head arrived within
+            # header_read_timeout (default 30 s, i.e. an idle one): it must outlast nginx too.
+            http1_settings=HTTP1Settings(header_read_timeout=KEEP_ALIVE_TIMEOUT_S * 1000),
             log_level=log_level.lower(),  # type: ignore[arg-type]
         ).serve()
     elif server == "uvicorn":

@@ -5,9 +5,11 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
+from shorten.adapters.asyncpg_store import AsyncpgLinkStore
 from shorten.adapters.postgres import PostgresLinkStore, create_engine
 from shorten.adapters.redis_rate_limit import RedisRateLimiter
 from shorten.entrypoints.auth import ApiKeys
+from shorten.ports import LinkStore
 from shorten.service import LinkService
 from shorten.settings import ShortenSettings
 
@@ -17,7 +19,7 @@ class Runtime:
     """What a request handler needs, built once per process."""
 
     links: LinkService
-    store: PostgresLinkStore
+    store: LinkStore
     limiter: RedisRateLimiter
     api_keys: ApiKeys
     public_base_url: str
@@ -25,19 +27,32 @@ class Runtime:
 
 
 @asynccontextmanager
-async def build_runtime(settings: ShortenSettings) -> AsyncIterator[Runtime]:
-    engine = create_engine(settings.postgres_dsn_asyncpg(), pool_size=settings.shorten_db_pool_size)
-    limiter = RedisRateLimiter(redis_url=settings.redis_url, limit=settings.rate_limit())
-    store = PostgresLinkStore(engine)
+async def open_store(settings: ShortenSettings) -> AsyncIterator[LinkStore]:
+    """The LinkStore adapter SHORTEN_STORE names, closed on the way out."""
+    dsn, pool_size = settings.postgres_dsn_asyncpg(), settings.shorten_db_pool_size
+    if settings.shorten_store == "asyncpg":
+        async with AsyncpgLinkStore.open(dsn, max_size=pool_size) as store:
+            yield store
+        return
+    engine = create_engine(dsn, pool_size=pool_size)
     try:
-        yield Runtime(
-            links=LinkService(store=store, code_length=settings.shorten_code_length),
-            store=store,
-            limiter=limiter,
-            api_keys=ApiKeys(settings.api_keys()),
-            public_base_url=settings.shorten_public_base_url,
-            max_body_bytes=settings.shorten_max_body_bytes,
-        )
+        yield PostgresLinkStore(engine)
+    finally:
+        await engine.dispose()
+
+
+@asynccontextmanager
+async def build_runtime(settings: ShortenSettings) -> AsyncIterator[Runtime]:
+    limiter = RedisRateLimiter(redis_url=settings.redis_url, limit=settings.rate_limit())
+    try:
+        async with open_store(settings) as store:
+            yield Runtime(
+                links=LinkService(store=store, code_length=settings.shorten_code_length),
+                store=store,
+                limiter=limiter,
+                api_keys=ApiKeys(settings.api_keys()),
+                public_base_url=settings.shorten_public_base_url,
+                max_body_bytes=settings.shorten_max_body_bytes,
+            )
     finally:
         await limiter.aclose()
-        await engine.dispose()

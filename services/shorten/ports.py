@@ -42,8 +42,9 @@ class OutboxRecord:
 class Outbox(Protocol):
     """The relay's view of the outbox table (one connection, held by the active relay)."""
 
-    async def fetch_unpublished(self, limit: int) -> Sequence[OutboxRecord]:
-        """The oldest `limit` unpublished records, in outbox id order."""
+    async def fetch_unpublished(self, limit: int, *, mark_first: Sequence[int] = ()) -> Sequence[OutboxRecord]:
+        """Mark `mark_first` published (acknowledged earlier), then return the oldest `limit`
+        other unpublished records, in outbox id order: one round trip for both."""
 
     async def mark_published(self, ids: Sequence[int]) -> None:
         """Record that the broker acknowledged these records."""

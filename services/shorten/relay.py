@@ -28,6 +28,7 @@ class OutboxRelay:
         publisher: Publisher,
         batch_size: int = 500,
         poll_interval: float = 5.0,
+        batch_wait: float = 0.0,
         backoff_max: float = 5.0,
         retention_seconds: float = 24 * 3600,
         purge_interval: float = 300.0,
@@ -37,21 +38,21 @@ class OutboxRelay:
         self._publisher = publisher
         self._batch_size = batch_size
         self._poll_interval = poll_interval
+        self._batch_wait = batch_wait
         self._backoff_max = backoff_max
         self._retention = retention_seconds
         self._purge_interval = purge_interval
         self._clock = clock
         self._next_purge = clock()
-        self._wakeup = asyncio.Event()
+        # Acknowledged by the broker, not yet marked: the next read marks them in the same
+        # round trip (or flush_marks does, at the end of a drain and on the way out).
+        self._acked: list[int] = []
         self.published = 0
-
-    def wake(self) -> None:
-        """Called on NOTIFY: new records were committed. Must not block."""
-        self._wakeup.set()
 
     async def publish_batch(self) -> int:
         """Publish the oldest unpublished batch; return its size (0 when the outbox is empty)."""
-        records = await self._outbox.fetch_unpublished(self._batch_size)
+        records = await self._outbox.fetch_unpublished(self._batch_size, mark_first=self._acked)
+        self._acked = []
         if not records:
             return 0
         try:
@@ -61,12 +62,27 @@ class OutboxRelay:
                 await self._outbox.mark_published([r.id for r in records[: exc.acked]])
                 self.published += exc.acked
             raise
-        await self._outbox.mark_published([r.id for r in records])
+        self._acked = [r.id for r in records]
         self.published += len(records)
         return len(records)
 
+    async def flush_marks(self) -> None:
+        """Mark what the broker acknowledged and no read has marked yet."""
+        if self._acked:
+            await self._outbox.mark_published(self._acked)
+            self._acked = []
+
     async def drain(self) -> int:
-        """Publish until the outbox is empty, retrying broker failures with backoff."""
+        """Publish until the outbox is empty and mark everything published."""
+        count = await self._publish_until_empty()
+        await self.flush_marks()
+        return count
+
+    async def _publish_until_empty(self) -> int:
+        """Publish batches, retrying broker failures with backoff; the last batch stays unmarked.
+
+        A batch smaller than the batch size was everything unpublished when it was read: this
+        ends there instead of reading again for the few rows committed meanwhile."""
         before = self.published
         async for attempt in AsyncRetrying(
             retry=retry_if_exception_type(PublishFailed),
@@ -75,7 +91,7 @@ class OutboxRelay:
             reraise=True,
         ):
             with attempt:
-                while await self.publish_batch() > 0:
+                while await self.publish_batch() >= self._batch_size:
                     pass
         return self.published - before
 
@@ -88,18 +104,28 @@ class OutboxRelay:
             log.info("purged %d published outbox records older than %ss", deleted, self._retention)
 
     async def run(self) -> None:
-        """Forever: drain, purge old records, sleep until NOTIFY or the poll interval."""
-        while True:
-            # Cleared before draining: a NOTIFY that arrives mid-drain triggers another pass.
-            self._wakeup.clear()
-            count = await self.drain()
-            if count:
-                log.debug("published %d outbox records", count)
-            await self.purge_if_due()
+        """Forever: drain, purge old records, sleep, drain again.
+
+        Polling, not NOTIFY (see sql/postgres/003_outbox_no_notify.sql). Idle, the outbox is
+        read every `poll_interval`. After a pass that published something (the API is busy)
+        the next pass starts `batch_wait` later: the records committed meanwhile make one
+        batch, so the relay's and PostgreSQL's work per record falls as the load rises."""
+        try:
+            while True:
+                # The last batch's mark rides on the next pass's read (one round trip less per
+                # pass); idle, that read finds nothing and every record is marked.
+                count = await self._publish_until_empty()
+                if count:
+                    log.debug("published %d outbox records", count)
+                await self.purge_if_due()
+                await asyncio.sleep(self._batch_wait if count else self._poll_interval)
+        finally:
+            # Stopping: mark what was acknowledged (not marked, it would be sent again by the
+            # next relay; same event ids, so consumers would drop it, but why send it twice).
             try:
-                await asyncio.wait_for(self._wakeup.wait(), timeout=self._poll_interval)
-            except TimeoutError:
-                pass
+                await asyncio.shield(self.flush_marks())
+            except Exception as exc:  # PostgreSQL away: the next relay sends them again
+                log.warning("could not mark %d acknowledged records on the way out: %s", len(self._acked), exc)
 
 
 def _log_retry(state: RetryCallState) -> None:

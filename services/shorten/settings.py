@@ -1,5 +1,7 @@
 """Settings of the shorten service, read once from the environment at the entry point."""
 
+from typing import Literal
+
 from limits import RateLimitItem, parse
 from platformkit.settings import InfraSettings, ServerName
 from pydantic import SecretStr, field_validator
@@ -10,7 +12,8 @@ class ShortenSettings(InfraSettings):
 
     shorten_host: str = "127.0.0.1"
     shorten_port: int = 8001
-    shorten_server: ServerName = "hypercorn"
+    # The server `just bench writes` measured the least CPU per create on (docs/benchmarks/writes.md).
+    shorten_server: ServerName = "uvicorn"
     # Comma-separated bearer keys for POST/PATCH/DELETE. Empty: every write is refused (401).
     shorten_api_keys: SecretStr = SecretStr("")
     # Per API key, moving window in Redis (limits syntax: "600/minute", "10/second"). The
@@ -20,12 +23,19 @@ class ShortenSettings(InfraSettings):
     shorten_public_base_url: str = "http://127.0.0.1:8080"
     shorten_max_body_bytes: int = 16 * 1024
     shorten_code_length: int = 8
+    # Per process: the most PostgreSQL connections one shorten process holds.
     shorten_db_pool_size: int = 10
+    # The LinkStore adapter: "asyncpg" (adapters/asyncpg_store.py, one round trip per create)
+    # or "sqlalchemy" (adapters/postgres.py, the previous one; `just bench writes` baseline).
+    shorten_store: Literal["asyncpg", "sqlalchemy"] = "asyncpg"
 
     # Outbox relay (`python -m shorten relay`).
     shorten_relay_batch_size: int = 500
-    # Fallback poll when no NOTIFY arrives (NOTIFY wakes the relay at once).
-    shorten_relay_poll_interval: float = 5.0
+    # How often an idle relay reads the outbox (one indexed query that finds nothing).
+    shorten_relay_poll_interval: float = 0.05
+    # While busy (the last pass published something), the next pass starts this much later, so
+    # the records committed meanwhile make one batch (one read, one send, one mark).
+    shorten_relay_batch_wait: float = 0.01
     # A relay that does not hold the advisory lock retries taking it this often.
     shorten_relay_standby_interval: float = 2.0
     shorten_relay_backoff_max: float = 5.0

@@ -21,7 +21,7 @@ def test_combined_readiness_lists_every_component(client: httpx.Client) -> None:
     checks = response.json()["checks"]
     assert set(checks) >= {
         "kafka", "postgres", "redis", "redis-replica", "clickhouse", "nginx",
-        "shorten", "analytics", "redirect-1", "redirect-2", "redirect-3",
+        "shorten-1", "analytics", "redirect-1", "redirect-2", "redirect-3",
         "aggregator-1", "aggregator-2", "aggregator-3",
     }
     assert all(v == "ok" for v in checks.values())

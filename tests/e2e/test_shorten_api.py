@@ -7,6 +7,8 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 from contracts.links import LinkCreated, LinkDeleted, LinkUpdated
+from prometheus_client.parser import text_string_to_metric_families
+from stackctl.config import StackSettings
 
 from tests.conftest import public_url
 from tests.integration.shorten.support import LinksTopic, unique_alias
@@ -96,3 +98,34 @@ async def test_twenty_concurrent_creates_of_one_alias_through_nginx(
     tasks = [asyncio.create_task(attempt(i)) for i in range(20)]
     go.set()
     assert Counter(await asyncio.gather(*tasks)) == {201: 1, 409: 19}
+
+
+def created_so_far(port: int) -> float:
+    """The 201s to POST /api/v1/links one shorten process has counted (its own /metrics)."""
+    text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == "http_requests_total"
+        and sample.labels.get("route") == "/api/v1/links"
+        and sample.labels.get("method") == "POST"
+        and sample.labels.get("status") == "201"
+    )
+
+
+async def test_nginx_spreads_creates_over_every_shorten_process(
+    public: httpx.AsyncClient, auth: dict[str, str]
+) -> None:
+    ports = StackSettings().shorten_ports
+    assert len(ports) >= 2, "the stack runs SHORTEN_PROCESSES >= 2 shorten processes behind nginx"
+    before = {port: created_so_far(port) for port in ports}
+    creates = 20 * len(ports)
+    for i in range(creates):  # one at a time: nginx's round robin, not a burst, decides
+        response = await public.post("/api/v1/links", json={"url": f"https://spread.example/{i}"}, headers=auth)
+        assert response.status_code == 201, response.text
+    served = {port: created_so_far(port) - before[port] for port in ports}
+    # Other tests may create links meanwhile, so at least ours were counted somewhere...
+    assert sum(served.values()) >= creates
+    # ...and every process took a fair part of them (round robin per nginx worker gives ~1/N each).
+    assert all(count >= creates / len(ports) / 4 for count in served.values()), served

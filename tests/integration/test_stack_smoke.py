@@ -38,7 +38,7 @@ def test_every_component_answers() -> None:
     assert {name: err for name, err in results.items() if err} == {}
     assert set(results) >= {
         "kafka", "postgres", "redis", "redis-replica", "clickhouse", "nginx", "prometheus",
-        "shorten", "analytics", "redirect-1", "redirect-2", "redirect-3",
+        "shorten-1", "analytics", "redirect-1", "redirect-2", "redirect-3",
         "aggregator-1", "aggregator-2", "aggregator-3",
     }
     assert smoke_cli().returncode == 0
@@ -46,7 +46,7 @@ def test_every_component_answers() -> None:
 
 COMPONENTS = [
     "kafka", "postgres", "redis", "redis-replica", "clickhouse", "nginx", "prometheus",
-    "shorten", "redirect-2", "analytics", "aggregator-1",
+    "shorten-1", "redirect-2", "analytics", "aggregator-1",
 ]
 
 
@@ -72,7 +72,7 @@ def program_pid(program: str) -> int:
 
 
 @pytest.mark.destructive
-@pytest.mark.parametrize("program", ["shorten", "redirect-3", "analytics", "redis-replica"])
+@pytest.mark.parametrize("program", ["shorten-1", "redirect-3", "analytics", "redis-replica"])
 def test_a_crashed_program_is_restarted_by_the_supervisor(program: str) -> None:
     import os
     import signal

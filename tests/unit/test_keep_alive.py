@@ -42,3 +42,27 @@ def test_nginx_drops_idle_upstream_connections_before_the_services_do(which: str
     for name, seconds in timeouts.items():
         # A margin of seconds, not a tie: the close and the reuse must not meet.
         assert seconds + 10 <= KEEP_ALIVE_TIMEOUT_S, name
+
+
+def test_granian_keeps_an_idle_connection_as_long_as_the_other_servers(monkeypatch: pytest.MonkeyPatch) -> None:
+    """granian closes a connection on which no request head arrived within its HTTP/1 header read
+    timeout (30 s by default), idle keep-alive connections included: that must outlast nginx too."""
+    import granian
+    from granian.http import HTTP1Settings
+    from platformkit.server import serve
+
+    captured: dict[str, object] = {}
+
+    class Recorder:
+        def __init__(self, *args: object, **kwargs: object) -> None:
+            captured.update(kwargs)
+
+        def serve(self) -> None:
+            return None
+
+    monkeypatch.setattr(granian, "Granian", Recorder)
+    monkeypatch.setenv("PLATFORMKIT_APP_FACTORY", "")  # serve() sets it; restored afterwards
+    serve(factory="shorten.entrypoints.app:app_from_env", server="granian", host="127.0.0.1", port=1)
+    settings = captured["http1_settings"]
+    assert isinstance(settings, HTTP1Settings)
+    assert settings.header_read_timeout >= KEEP_ALIVE_TIMEOUT_S * 1000

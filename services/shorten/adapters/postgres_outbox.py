@@ -1,24 +1,35 @@
-"""The relay's PostgreSQL connection: outbox lock, LISTEN, read and mark the outbox.
+"""The relay's PostgreSQL connection: outbox lock, read and mark the outbox.
 
-One dedicated connection in autocommit mode (never idle in a transaction, so NOTIFYs are
-delivered at once). The session advisory lock makes exactly one relay active: it lives as
+One dedicated connection in autocommit mode (never idle in a transaction, which would hold
+back vacuum of the outbox's dead rows). The session advisory lock makes exactly one relay active: it lives as
 long as this connection, so a crashed relay's lock is released by PostgreSQL and a standby
 takes over.
 """
 
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from typing import Any
 
-from sqlalchemy import delete, func, select, text, update
+from sqlalchemy import delete, func, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from shorten.adapters.postgres import outbox
 from shorten.ports import OutboxRecord
 
-NOTIFY_CHANNEL = "shorten_outbox"  # same name as in sql/postgres/001_links.sql
 # pg_advisory_lock key of the active relay: int.from_bytes(b"shorten").
 RELAY_LOCK_KEY = 0x73686F7274656E
+
+
+_MARK_AND_FETCH = text(
+    """
+    WITH marked AS (
+        UPDATE shorten.outbox SET published_at = now() WHERE id = ANY(CAST(:marked AS bigint[]))
+    )
+    SELECT id, event_id, code, payload, traceparent FROM shorten.outbox
+    WHERE published_at IS NULL AND id <> ALL(CAST(:marked AS bigint[]))
+    ORDER BY id
+    LIMIT :limit
+    """
+)
 
 
 class PostgresOutbox:
@@ -38,29 +49,15 @@ class PostgresOutbox:
         result = await self._conn.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": RELAY_LOCK_KEY})
         return bool(result.scalar_one())
 
-    async def listen(self, callback: Callable[[], None]) -> None:
-        """Call `callback` (must not block) whenever an outbox insert commits."""
-        raw = await self._conn.get_raw_connection()
-        driver: Any = raw.driver_connection
-
-        def on_notify(*_: object) -> None:
-            callback()
-
-        await driver.add_listener(NOTIFY_CHANNEL, on_notify)
-
-    async def fetch_unpublished(self, limit: int) -> Sequence[OutboxRecord]:
-        stmt = (
-            select(outbox.c.id, outbox.c.event_id, outbox.c.code, outbox.c.payload, outbox.c.traceparent)
-            .where(outbox.c.published_at.is_(None))
-            .order_by(outbox.c.id)
-            .limit(limit)
-        )
-        rows = (await self._conn.execute(stmt)).all()
+    async def fetch_unpublished(self, limit: int, *, mark_first: Sequence[int] = ()) -> Sequence[OutboxRecord]:
+        # A data-modifying CTE runs even though the SELECT does not read it; the SELECT sees
+        # the snapshot from before the UPDATE, hence the explicit exclusion of the marked ids.
+        result = await self._conn.execute(_MARK_AND_FETCH, {"marked": list(mark_first), "limit": limit})
         return [
             OutboxRecord(
                 id=r.id, event_id=str(r.event_id), code=r.code, payload=bytes(r.payload), traceparent=r.traceparent
             )
-            for r in rows
+            for r in result.all()
         ]
 
     async def mark_published(self, ids: Sequence[int]) -> None:

@@ -1,7 +1,7 @@
 """`python -m shorten relay`: the outbox relay process.
 
 Connect to PostgreSQL -> take the relay lock (or stand by until the active relay dies) ->
-LISTEN -> publish the outbox to Kafka until SIGTERM. Losing PostgreSQL restarts the cycle
+publish the outbox to Kafka until SIGTERM. Losing PostgreSQL restarts the cycle
 with backoff; Kafka failures are retried inside OutboxRelay.drain.
 """
 
@@ -47,11 +47,11 @@ async def lead(settings: ShortenSettings) -> None:
                     publisher=publisher,
                     batch_size=settings.shorten_relay_batch_size,
                     poll_interval=settings.shorten_relay_poll_interval,
+                    batch_wait=settings.shorten_relay_batch_wait,
                     backoff_max=settings.shorten_relay_backoff_max,
                     retention_seconds=settings.shorten_relay_retention_seconds,
                     purge_interval=settings.shorten_relay_purge_interval,
                 )
-                await outbox.listen(relay.wake)
                 await publisher.warm_up()
                 await relay.run()
     finally:

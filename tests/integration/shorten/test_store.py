@@ -1,80 +1,236 @@
-"""The PostgreSQL adapter: a link row and its event commit together or not at all."""
+"""The PostgreSQL adapters of LinkStore (asyncpg, the default, and SQLAlchemy, the previous one):
+a link row and its event commit together or not at all."""
 
+import asyncio
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
+import asyncpg
 import pytest
+from contracts import links as links_contract
 from contracts.links import LinkEvent
+from shorten.adapters import asyncpg_store
+from shorten.adapters.asyncpg_store import AsyncpgLinkStore
 from shorten.adapters.postgres import PostgresLinkStore, create_engine, links, outbox
-from shorten.domain.model import CreateLink, Link, LinkChanges, apply_changes, link_created, link_updated, new_link
-from shorten.service import new_event_id
+from shorten.domain.errors import AliasTaken, LinkNotFound, StoreUnavailable
+from shorten.domain.model import (
+    CreateLink,
+    Link,
+    LinkChanges,
+    apply_changes,
+    link_created,
+    link_deleted,
+    link_updated,
+    mark_deleted,
+    new_link,
+)
+from shorten.ports import LinkStore
+from shorten.service import LinkService, new_event_id
 from sqlalchemy import exc as sa_exc
 from sqlalchemy import inspect
-from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.integration.shorten.support import POSTGRES_DSN, outbox_rows, unique_alias
+from tests.conftest import wait_until_async
+from tests.integration.shorten.support import POSTGRES_DSN, link_row, outbox_rows, unique_alias
 
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture
-async def engine() -> AsyncIterator[AsyncEngine]:
-    engine = create_engine(POSTGRES_DSN, pool_size=2, application_name="shorten-test")
-    yield engine
-    await engine.dispose()
+@dataclass(frozen=True)
+class Adapter:
+    store: LinkStore
+    # What a statement the database refuses (a duplicate event id: a bug, not a client error) raises.
+    refused: type[Exception]
 
 
-def a_link(code: str) -> Link:
-    return new_link(CreateLink(url="https://store.example/"), code=code, now=datetime.now(UTC))
+@pytest.fixture(params=["asyncpg", "sqlalchemy"])
+async def adapter(request: pytest.FixtureRequest) -> AsyncIterator[Adapter]:
+    if request.param == "asyncpg":
+        async with AsyncpgLinkStore.open(POSTGRES_DSN, max_size=2, application_name="shorten-test") as store:
+            yield Adapter(store, asyncpg.UniqueViolationError)
+    else:
+        engine = create_engine(POSTGRES_DSN, pool_size=2, application_name="shorten-test")
+        yield Adapter(PostgresLinkStore(engine), sa_exc.IntegrityError)
+        await engine.dispose()
 
 
-async def test_insert_is_atomic_a_failed_event_write_leaves_no_link(engine: AsyncEngine) -> None:
-    store = PostgresLinkStore(engine)
+def a_link(code: str, **fields: object) -> Link:
+    return new_link(CreateLink(url="https://store.example/", **fields), code=code, now=datetime.now(UTC))  # type: ignore[arg-type]
+
+
+async def test_insert_writes_the_row_and_its_event(adapter: Adapter) -> None:
+    expires = (datetime.now(UTC) + timedelta(days=3)).replace(microsecond=0)
+    link = a_link(unique_alias("row"), redirect_type=301, expires_at=expires, max_clicks=7)
+    event = link_created(link, event_id=new_event_id())
+    assert await adapter.store.insert(link, event)
+
+    assert await adapter.store.get(link.code) == link
+    row = await link_row(link.code)
+    assert row is not None and row["deleted_at"] is None
+    [record] = await outbox_rows([link.code])
+    assert record["event_id"] == event.event_id
+    assert record["event_type"] == "LinkCreated"
+    assert record["code"] == link.code
+    assert links_contract.decode(record["payload"]) == event
+
+
+async def test_insert_is_atomic_a_failed_event_write_leaves_no_link(adapter: Adapter) -> None:
     first = a_link(unique_alias("atom"))
     event = link_created(first, event_id=new_event_id())
-    assert await store.insert(first, event)
+    assert await adapter.store.insert(first, event)
 
     second = a_link(unique_alias("atom"))
     reused_id = link_created(second, event_id=event.event_id)  # the outbox refuses a duplicate event id
-    with pytest.raises(sa_exc.IntegrityError):
-        await store.insert(second, reused_id)
-    assert await store.get(second.code) is None
+    with pytest.raises(adapter.refused):
+        await adapter.store.insert(second, reused_id)
+    assert await adapter.store.get(second.code) is None
     assert await outbox_rows([second.code]) == []
 
 
-async def test_insert_of_an_existing_code_writes_nothing(engine: AsyncEngine) -> None:
-    store = PostgresLinkStore(engine)
+async def test_insert_of_an_existing_code_writes_nothing(adapter: Adapter) -> None:
     link = a_link(unique_alias("dup"))
-    assert await store.insert(link, link_created(link, event_id=new_event_id()))
+    assert await adapter.store.insert(link, link_created(link, event_id=new_event_id()))
     again = new_link(CreateLink(url="https://other.example/"), code=link.code, now=datetime.now(UTC))
-    assert await store.insert(again, link_created(again, event_id=new_event_id())) is False
-    stored = await store.get(link.code)
+    assert await adapter.store.insert(again, link_created(again, event_id=new_event_id())) is False
+    stored = await adapter.store.get(link.code)
     assert stored is not None and stored.url == "https://store.example/"
     assert len(await outbox_rows([link.code])) == 1
 
 
-async def test_modify_is_atomic_a_failed_event_write_keeps_the_old_row(engine: AsyncEngine) -> None:
-    store = PostgresLinkStore(engine)
+async def test_a_taken_alias_is_alias_taken_through_the_service(adapter: Adapter) -> None:
+    service = LinkService(store=adapter.store)
+    alias = unique_alias("taken")
+    await service.create(CreateLink(url="https://first.example/", alias=alias))
+    with pytest.raises(AliasTaken):
+        await service.create(CreateLink(url="https://second.example/", alias=alias))
+    assert [r["event_type"] for r in await outbox_rows([alias])] == ["LinkCreated"]
+
+
+async def test_modify_writes_the_new_state_and_its_event(adapter: Adapter) -> None:
+    link = a_link(unique_alias("upd"), max_clicks=3)
+    assert await adapter.store.insert(link, link_created(link, event_id=new_event_id()))
+    events: list[LinkEvent] = []
+
+    def change(current: Link) -> tuple[Link, LinkEvent]:
+        changed = apply_changes(current, LinkChanges(url="https://changed.example/", max_clicks=None),
+                                now=datetime.now(UTC))
+        events.append(link_updated(changed, event_id=new_event_id()))
+        return changed, events[-1]
+
+    updated = await adapter.store.modify(link.code, change)
+    assert updated.url == "https://changed.example/" and updated.max_clicks is None
+    assert await adapter.store.get(link.code) == updated
+
+    def delete(current: Link) -> tuple[Link, LinkEvent]:
+        deleted = mark_deleted(current, now=datetime.now(UTC))
+        events.append(link_deleted(deleted, event_id=new_event_id()))
+        return deleted, events[-1]
+
+    deleted = await adapter.store.modify(link.code, delete)
+    stored = await adapter.store.get(link.code)
+    assert stored == deleted and stored is not None and stored.is_deleted
+    rows = await outbox_rows([link.code])
+    assert [r["event_type"] for r in rows] == ["LinkCreated", "LinkUpdated", "LinkDeleted"]
+    assert [links_contract.decode(r["payload"]) for r in rows[1:]] == events
+
+
+async def test_modify_is_atomic_a_failed_event_write_keeps_the_old_row(adapter: Adapter) -> None:
     link = a_link(unique_alias("mod"))
     created = link_created(link, event_id=new_event_id())
-    assert await store.insert(link, created)
+    assert await adapter.store.insert(link, created)
 
     def change(current: Link) -> tuple[Link, LinkEvent]:
         changed = apply_changes(current, LinkChanges(url="https://changed.example/"), now=datetime.now(UTC))
         return changed, link_updated(changed, event_id=created.event_id)  # duplicate id: the write fails
 
-    with pytest.raises(sa_exc.IntegrityError):
-        await store.modify(link.code, change)
-    stored = await store.get(link.code)
+    with pytest.raises(adapter.refused):
+        await adapter.store.modify(link.code, change)
+    stored = await adapter.store.get(link.code)
     assert stored is not None and stored.url == "https://store.example/"
     assert [r["event_type"] for r in await outbox_rows([link.code])] == ["LinkCreated"]
 
 
-async def test_tables_match_the_migration(engine: AsyncEngine) -> None:
-    async with engine.connect() as conn:
+async def test_modify_of_an_unknown_code_is_not_found_and_writes_nothing(adapter: Adapter) -> None:
+    code = unique_alias("none")
 
-        def columns(sync_conn: object, table: str) -> set[str]:
-            return {c["name"] for c in inspect(sync_conn).get_columns(table, schema="shorten")}
+    def change(current: Link) -> tuple[Link, LinkEvent]:
+        raise AssertionError("change must not run for an unknown code")
 
-        for table in (links, outbox):
-            assert await conn.run_sync(columns, table.name) == {c.name for c in table.columns}
+    with pytest.raises(LinkNotFound):
+        await adapter.store.modify(code, change)
+    assert await outbox_rows([code]) == []
+
+
+async def test_an_unreachable_database_is_store_unavailable() -> None:
+    """Nothing listens on port 1: every call is StoreUnavailable (503), not a crash (500)."""
+    dsn = POSTGRES_DSN.rsplit("@", 1)[0] + "@127.0.0.1:1/shortlink"
+    async with AsyncpgLinkStore.open(dsn, max_size=1) as store:
+        link = a_link(unique_alias("down"))
+        with pytest.raises(StoreUnavailable):
+            await store.insert(link, link_created(link, event_id=new_event_id()))
+        with pytest.raises(StoreUnavailable):
+            await store.get(link.code)
+        with pytest.raises(StoreUnavailable):
+            await store.ping()
+
+
+async def test_released_connections_keep_no_reset_round_trip() -> None:
+    """The pool's reset does not run asyncpg's default RESET ALL query on each release."""
+    async with AsyncpgLinkStore.open(POSTGRES_DSN, max_size=1, application_name="shorten-reset-test") as store:
+        await store.ping()
+        await store.ping()
+        conn = await asyncpg.connect(POSTGRES_DSN)
+        try:
+            last = await conn.fetchval(
+                "SELECT query FROM pg_stat_activity WHERE application_name = 'shorten-reset-test'"
+            )
+        finally:
+            await conn.close()
+    assert last == "SELECT 1"
+
+
+async def test_tables_match_the_migration() -> None:
+    engine = create_engine(POSTGRES_DSN, pool_size=1, application_name="shorten-test")
+    try:
+        async with engine.connect() as conn:
+
+            def columns(sync_conn: object, table: str) -> set[str]:
+                return {c["name"] for c in inspect(sync_conn).get_columns(table, schema="shorten")}
+
+            for table in (links, outbox):
+                assert await conn.run_sync(columns, table.name) == {c.name for c in table.columns}
+    finally:
+        await engine.dispose()
+
+
+async def test_a_request_waits_for_a_pooled_connection_a_bounded_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    """All of the process's connections busy: a request answers 503 after ACQUIRE_TIMEOUT_S
+    instead of queueing without end."""
+    monkeypatch.setattr(asyncpg_store, "ACQUIRE_TIMEOUT_S", 0.3)
+    link = a_link(unique_alias("busy"))
+    locker = await asyncpg.connect(POSTGRES_DSN)
+    try:
+        async with AsyncpgLinkStore.open(POSTGRES_DSN, max_size=1, application_name="shorten-busy-test") as store:
+            assert await store.insert(link, link_created(link, event_id=new_event_id()))
+            async with locker.transaction():
+                await locker.execute("SELECT 1 FROM shorten.links WHERE code = $1 FOR UPDATE", link.code)
+
+                def change(current: Link) -> tuple[Link, LinkEvent]:
+                    changed = apply_changes(current, LinkChanges(max_clicks=9), now=datetime.now(UTC))
+                    return changed, link_updated(changed, event_id=new_event_id())
+
+                # Holds the only pooled connection, waiting for the row lock.
+                blocked = asyncio.create_task(store.modify(link.code, change))
+
+                async def waiting_for_the_lock() -> bool:
+                    return bool(await locker.fetchval(
+                        "SELECT count(*) FROM pg_stat_activity "
+                        "WHERE application_name = 'shorten-busy-test' AND wait_event_type = 'Lock'"
+                    ))
+
+                await wait_until_async(waiting_for_the_lock, timeout=5, what="modify to wait for the row lock")
+                with pytest.raises(StoreUnavailable):
+                    await store.get(link.code)
+            assert (await blocked).max_clicks == 9  # the lock released, the write went through
+    finally:
+        await locker.close()

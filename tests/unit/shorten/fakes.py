@@ -43,6 +43,7 @@ class FakeOutbox:
             OutboxRecord(id=i, event_id=f"e{i}", code=f"c{i % 3}", payload=b"p%d" % i) for i in range(1, count + 1)
         ]
         self.published: list[int] = []
+        self.separate_marks = 0  # mark_published calls (marks riding on a read are not counted)
         self.purged_with: list[float] = []
 
     def add(self, n: int) -> None:
@@ -50,11 +51,16 @@ class FakeOutbox:
         for i in range(start, start + n):
             self.records.append(OutboxRecord(id=i, event_id=f"e{i}", code=f"c{i % 3}", payload=b"p%d" % i))
 
-    async def fetch_unpublished(self, limit: int) -> Sequence[OutboxRecord]:
+    async def fetch_unpublished(self, limit: int, *, mark_first: Sequence[int] = ()) -> Sequence[OutboxRecord]:
+        self._mark(mark_first)
         done = set(self.published)
         return [r for r in self.records if r.id not in done][:limit]
 
     async def mark_published(self, ids: Sequence[int]) -> None:
+        self.separate_marks += 1
+        self._mark(ids)
+
+    def _mark(self, ids: Sequence[int]) -> None:
         assert not set(ids) & set(self.published), "marked twice"
         self.published.extend(ids)
 
@@ -69,11 +75,13 @@ class FakePublisher:
 
     def __init__(self, failures: Sequence[int] = ()) -> None:
         self.acked: list[OutboxRecord] = []
+        self.batches: list[list[OutboxRecord]] = []
         self.calls = 0
         self._failures = list(failures)
 
     async def publish(self, records: Sequence[OutboxRecord]) -> None:
         self.calls += 1
+        self.batches.append(list(records))
         if self._failures:
             n = self._failures.pop(0)
             self.acked.extend(records[:n])

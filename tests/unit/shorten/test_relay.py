@@ -1,9 +1,11 @@
 """The relay use case against fakes: id order, mark only after ack, retry what failed."""
 
 import asyncio
+from collections.abc import Sequence
 
 import pytest
 from shorten.adapters.kafka import producer_config
+from shorten.ports import OutboxRecord
 from shorten.relay import OutboxRelay
 
 from tests.conftest import wait_until_async
@@ -53,31 +55,53 @@ async def test_partial_ack_marks_the_prefix_and_resends_only_the_rest() -> None:
     assert outbox.published == [1, 2, 3, 4]
 
 
-async def test_run_wakes_on_notify_long_before_the_poll_interval() -> None:
+async def test_an_idle_relay_publishes_within_a_poll_interval() -> None:
     outbox, publisher = FakeOutbox(0), FakePublisher()
-    r = relay(outbox, publisher, poll_interval=30.0)
+    r = relay(outbox, publisher, poll_interval=0.05)
     task = asyncio.create_task(r.run())
     try:
-        await asyncio.sleep(0)  # let it drain the empty outbox and start waiting
+        await asyncio.sleep(0)  # let it read the empty outbox and start sleeping
         outbox.add(2)
-        r.wake()
-        await wait_until_async(lambda: done(outbox, 2), timeout=2, what="notify-driven publish")
+        await wait_until_async(lambda: done(outbox, 2), timeout=2, what="poll-driven publish")
     finally:
         task.cancel()
     assert outbox.published == [1, 2]
 
 
-async def test_run_polls_without_notify() -> None:
-    outbox, publisher = FakeOutbox(0), FakePublisher()
-    r = relay(outbox, publisher, poll_interval=0.05)
+async def test_a_busy_relay_batches_the_records_committed_while_it_waited() -> None:
+    """Five records committed one by one while a batch is in flight go out as ONE batch on the
+    next pass, and every batch is marked by the next pass's read, not a round trip of its own."""
+    outbox = FakeOutbox(1)
+
+    class CommitsDuringPublish(FakePublisher):
+        async def publish(self, records: Sequence[OutboxRecord]) -> None:
+            await super().publish(records)
+            if self.calls == 1:
+                for _ in range(5):
+                    outbox.add(1)
+
+    publisher = CommitsDuringPublish()
+    r = relay(outbox, publisher, batch_size=100, poll_interval=0.01, batch_wait=0.01)
     task = asyncio.create_task(r.run())
     try:
-        await asyncio.sleep(0)
-        outbox.add(1)
-        await wait_until_async(lambda: done(outbox, 1), timeout=2, what="poll-driven publish")
+        await wait_until_async(lambda: done(outbox, 6), timeout=5, what="both batches marked")
     finally:
         task.cancel()
-    assert outbox.published == [1]
+    assert outbox.published == [1, 2, 3, 4, 5, 6]
+    assert [len(batch) for batch in publisher.batches] == [1, 5]
+    assert outbox.separate_marks == 0
+
+
+async def test_a_stopped_relay_marks_what_the_broker_acknowledged() -> None:
+    outbox, publisher = FakeOutbox(3), FakePublisher()
+    r = relay(outbox, publisher, poll_interval=0.01, batch_wait=30.0)
+    task = asyncio.create_task(r.run())
+    await wait_until_async(lambda: asyncio.sleep(0, publisher.calls == 1), timeout=2, what="one publish")
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert [rec.id for rec in publisher.acked] == [1, 2, 3]
+    assert outbox.published == [1, 2, 3]
 
 
 async def test_purge_runs_at_most_once_per_interval() -> None:

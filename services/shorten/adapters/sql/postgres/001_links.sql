@@ -15,7 +15,7 @@ CREATE TABLE IF NOT EXISTS shorten.links (
 );
 
 -- Transactional outbox: each link write inserts its event here in the same transaction.
--- The relay (`python -m shorten relay`) publishes rows in id order to the `links` topic and
+-- The relay (`python -m shorten relay`) polls it and publishes rows in id order to the `links` topic and
 -- sets published_at after the broker acked; rows are deleted after a retention
 -- (SHORTEN_RELAY_RETENTION_SECONDS, default 1 day).
 CREATE TABLE IF NOT EXISTS shorten.outbox (
@@ -31,17 +31,3 @@ CREATE TABLE IF NOT EXISTS shorten.outbox (
 CREATE INDEX IF NOT EXISTS outbox_unpublished_idx ON shorten.outbox (id) WHERE published_at IS NULL;
 CREATE INDEX IF NOT EXISTS outbox_published_at_idx ON shorten.outbox (published_at)
     WHERE published_at IS NOT NULL;
-
--- Wake the relay the moment an outbox insert commits (NOTIFY is delivered at commit);
--- the relay also polls, so a missed notification only delays, never loses.
-CREATE OR REPLACE FUNCTION shorten.notify_outbox() RETURNS trigger
-LANGUAGE plpgsql AS $$
-BEGIN
-    PERFORM pg_notify('shorten_outbox', '');
-    RETURN NULL;
-END
-$$;
-
-CREATE OR REPLACE TRIGGER outbox_notify
-    AFTER INSERT ON shorten.outbox
-    FOR EACH STATEMENT EXECUTE FUNCTION shorten.notify_outbox();
