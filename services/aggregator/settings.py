@@ -25,7 +25,7 @@ class AggregatorSettings(InfraSettings):
     aggregator_lag_high: int = 50_000
     # The agent reads the stream in ticks of at most this many records (a batch record holds up
     # to 2,000 clicks), and faust buffers at most this many records ahead of the agent.
-    aggregator_tick_records: int = 100
+    aggregator_tick_records: int = 50
     aggregator_stream_buffer_records: int = 500
 
     # Retries inside the batch loop (never raise out: a raised batch would be acked).
