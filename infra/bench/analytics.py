@@ -449,9 +449,9 @@ def new_stats_sql(code: str, kind: StatsKind, start: int, end: int, bots: str) -
     """The analytics adapter's one /stats statement, exactly as it sends it."""
     adapter = service_adapter()
     queries = importlib.import_module("analytics.domain.queries")
-    totals_where, spans = adapter.spans_where(queries.covering_spans(
+    covering, spans = adapter.spans_where(queries.covering_spans(
         datetime.fromtimestamp(start, UTC), datetime.fromtimestamp(end, UTC), kind.interval))
-    return [render(adapter.stats_sql(totals_where), {
+    return [render(adapter.stats_sql(covering), {
         "code": code, "grain": adapter.GRAINS[kind.interval], "bots": [int(b) for b in bots.split(",")],
         "start": start, "end": end, **spans})]
 
