@@ -73,8 +73,9 @@ class ClickHouseHttp:
     def __init__(self, url: str) -> None:
         self._client = httpx.Client(base_url=url, timeout=600)
 
-    def run(self, sql: str, *, database: str = DB) -> str:
-        response = self._client.post("/", params={"database": database}, content=sql.encode())
+    def run(self, sql: str, *, database: str | None = None) -> str:
+        """One statement, in the scratch database unless told otherwise (read at call time: --database)."""
+        response = self._client.post("/", params={"database": database or DB}, content=sql.encode())
         if response.status_code != 200:
             raise RuntimeError(f"ClickHouse refused:\n{sql[:800]}\n-> {response.text[:800]}")
         return response.text
@@ -448,9 +449,9 @@ def new_stats_sql(code: str, kind: StatsKind, start: int, end: int, bots: str) -
     """The analytics adapter's one /stats statement, exactly as it sends it."""
     adapter = service_adapter()
     queries = importlib.import_module("analytics.domain.queries")
-    totals_where, spans = adapter.spans_where(queries.covering_spans(
+    covering, spans = adapter.spans_where(queries.covering_spans(
         datetime.fromtimestamp(start, UTC), datetime.fromtimestamp(end, UTC), kind.interval))
-    return [render(adapter.stats_sql(totals_where), {
+    return [render(adapter.stats_sql(covering), {
         "code": code, "grain": adapter.GRAINS[kind.interval], "bots": [int(b) for b in bots.split(",")],
         "start": start, "end": end, **spans})]
 
@@ -683,9 +684,12 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the scratch databases")
     parser.add_argument("--reuse", action="store_true", help="reuse kept scratch databases (no generation)")
     parser.add_argument("--prepare-only", action="store_true", help="generate the scratch databases, keep them, stop")
+    parser.add_argument("--database", default="bench_analytics", help="scratch database (ClickHouse, PostgreSQL)")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks" / "analytics.md")
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
+    global DB
+    DB = args.database
 
     s = StackSettings()
     ch = ClickHouseHttp(s.clickhouse_url)
@@ -735,7 +739,7 @@ def main() -> None:
                           *insert_table(inserts, args.clicks)]))
         if not args.no_write:
             write_report(args.out, args, api, direct, inserts, checks, store, notes, time.time() - started)
-            say(f"wrote {args.out.relative_to(ROOT)}")
+            say(f"wrote {args.out}")
         failed = bool(checks.failures) or not all(passed(t) and passed(alone) for t, alone in api)
     finally:
         if throwaway is not None:
