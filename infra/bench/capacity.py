@@ -214,7 +214,7 @@ def run_ceiling(ctx: Context) -> Ceiling:
     redirect_bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(redirect_bench)
     case = redirect_bench.Case("ceiling (nginx 302)", "nginx", "ceiling")
-    proc, url = redirect_bench.start_case(case, Path(), "")
+    proc, url = redirect_bench.start_case(case, Path(), "", None)
     assert isinstance(proc, Proc)
     try:
         wait_http(f"{url}/{ctx.codes[0]}", expect=302, timeout=30, proc=proc)
