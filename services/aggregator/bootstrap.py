@@ -176,14 +176,22 @@ def create_app(settings: AggregatorSettings, metrics: AggregatorMetrics) -> faus
         dead_letters=dead_letters, stores=runtime.get, topic=settings.topic_clicks,
     )
 
+    reported: set[int] = set()
+
     def refresh_lag() -> int:
-        """Records behind the high watermark on this worker's clicks partitions (and the gauge)."""
+        """Records behind the high watermark on this worker's clicks partitions (and the gauge).
+        A partition that moved to another worker leaves this worker's gauge: a stale series
+        would report its last lag forever."""
         owned = {tp.partition for tp in app.consumer.assignment() if tp.topic == settings.topic_clicks}
         flow.lags.keep_only(owned)
+        for p in reported - owned:
+            metrics.consumer_lag.remove(settings.aggregator_app_id, settings.topic_clicks, str(p))
+        reported.intersection_update(owned)
         for p in owned:
             flow.lags.set_highwater(p, app.consumer.highwater(faust.types.TP(settings.topic_clicks, p)))
             metrics.consumer_lag.labels(settings.aggregator_app_id, settings.topic_clicks, str(p)).set(
                 flow.lags.lag(p))
+            reported.add(p)
         return flow.lags.total()
 
     clicks_agent.register(app, clicks_topic, flow=flow, refresh_lag=refresh_lag,
