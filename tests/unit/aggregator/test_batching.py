@@ -11,7 +11,7 @@ pytestmark = pytest.mark.unit
 
 POLICY = FlushPolicy(batch_min=500, batch_max=20_000, flush_min_s=0.2, flush_max_s=1.0, lag_low=1_000,
                      lag_high=50_000)
-DEFAULTS = FlushPolicy(batch_min=500, batch_max=50_000, flush_min_s=0.2, flush_max_s=5.0, lag_low=1_000,
+DEFAULTS = FlushPolicy(batch_min=500, batch_max=50_000, flush_min_s=1.0, flush_max_s=5.0, lag_low=1_000,
                        lag_high=50_000)
 
 
