@@ -30,6 +30,10 @@ DEFAULT_RANGE: dict[Interval, timedelta] = {
 WINDOWS: dict[Window, timedelta] = {"1h": timedelta(hours=1), "24h": timedelta(hours=24), "7d": timedelta(days=7)}
 TOP_LIMIT_DEFAULT, TOP_LIMIT_MAX = 10, 100
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+# ClickHouse's DateTime ends in 2106, Python's datetime in 9999: a range past LATEST could
+# neither be aligned nor queried, so it is refused as a bad parameter, not left to overflow.
+LATEST = datetime(2100, 1, 1, tzinfo=UTC)
+LIMIT_RE = re.compile(r"[0-9]{1,4}")  # ASCII digits only: str.isdigit() also accepts '²'
 STATS_PARAMS = frozenset({"from", "to", "interval", "include_bots"})
 TOP_PARAMS = frozenset({"window", "limit", "include_bots"})
 
@@ -119,8 +123,9 @@ def parse_time(value: str, field: str) -> datetime:
         raise _invalid("time_invalid", f"{field} must be an ISO 8601 time, e.g. 2026-01-31T10:00:00Z",
                        field) from None
     moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-    if moment < EARLIEST:
-        raise _invalid("time_invalid", f"{field} must not be before {EARLIEST.date()}", field)
+    if not EARLIEST <= moment < LATEST:
+        raise _invalid("time_invalid", f"{field} must be from {EARLIEST.date()} to before {LATEST.date()}",
+                       field)
     return moment
 
 
@@ -178,7 +183,7 @@ def parse_top(params: Mapping[str, str], *, now: datetime) -> TopQuery:
     if window is None:
         raise _invalid("window_invalid", "window must be 1h, 24h or 7d", "window")
     raw_limit = params.get("limit", str(TOP_LIMIT_DEFAULT))
-    if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= TOP_LIMIT_MAX:
+    if not LIMIT_RE.fullmatch(raw_limit) or not 1 <= int(raw_limit) <= TOP_LIMIT_MAX:
         raise _invalid("limit_invalid", f"limit must be an integer from 1 to {TOP_LIMIT_MAX}", "limit")
     # 1h is counted in minute buckets, 24h and 7d in hour buckets (the bucket holding now-window
     # is included whole).

@@ -23,7 +23,7 @@ async def read_json(request: Request, *, max_bytes: int) -> object:
         raise ApiError("Content-Type must be application/json", status=415, code="unsupported_media_type")
     declared = request.headers.get("content-length")
     if declared is not None:
-        if not declared.isdigit():
+        if not (declared.isascii() and declared.isdigit()):  # isdigit() alone takes "²"
             raise ApiError("invalid Content-Length", status=400, code="invalid_content_length")
         if int(declared) > max_bytes:
             raise _too_large(max_bytes)

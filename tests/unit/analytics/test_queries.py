@@ -61,6 +61,8 @@ def test_naive_times_are_utc_and_a_plus_sign_decoded_as_space_still_parses() -> 
         ("abc", {"from": "yesterday"}, "time_invalid", "from"),
         ("abc", {"to": "2026-13-01T00:00:00Z"}, "time_invalid", "to"),
         ("abc", {"from": "1999-12-31T00:00:00Z"}, "time_invalid", "from"),
+        ("abc", {"from": "2100-01-01T00:00:00Z", "to": "2026-01-02T00:00:00Z"}, "time_invalid", "from"),
+        ("abc", {"to": "9999-12-31T23:59:59Z", "interval": "minute"}, "time_invalid", "to"),
         ("abc", {"from": "2026-11-27T10:00:00Z", "to": "2026-11-27T10:00:00Z"}, "range_invalid", "from"),
         ("abc", {"from": "2026-11-27T10:00:00Z", "to": "2026-11-27T09:00:00Z"}, "range_invalid", "from"),
         ("abc", {"from": "2026-11-25T00:00:00Z", "interval": "minute"}, "range_too_large", "from"),
@@ -139,6 +141,8 @@ def test_top_spans_read_whole_days_between_the_partial_days_of_7d() -> None:
         ({"limit": "101"}, "limit_invalid", "limit"),
         ({"limit": "-1"}, "limit_invalid", "limit"),
         ({"limit": "ten"}, "limit_invalid", "limit"),
+        ({"limit": "\u00b2"}, "limit_invalid", "limit"),
+        ({"limit": "\u0665"}, "limit_invalid", "limit"),  # Arabic-Indic five: int() takes it
         ({"limit": "9" * 400}, "limit_invalid", "limit"),
         ({"from": "2026-11-27T00:00:00Z"}, "parameter_unknown", "from"),
     ],

@@ -100,6 +100,10 @@ async def test_stats_over_http() -> None:
         ("/api/v1/links/abc/stats?from=%00%ff", 422, "time_invalid"),
         ("/api/v1/links/" + "x" * 300 + "/stats", 422, "code_invalid"),
         ("/api/v1/top?limit=1000", 422, "limit_invalid"),
+        ("/api/v1/top?limit=%C2%B2", 422, "limit_invalid"),  # '²': str.isdigit() but not int()
+        ("/api/v1/links/abc/stats?from=9999-12-31T00:00:00Z&to=9999-12-31T23:59:59Z&interval=minute",
+         422, "time_invalid"),
+        ("/api/v1/links/abc/stats?to=9999-12-31T23:59:59Z&interval=day", 422, "time_invalid"),
         ("/api/v1/top?window=forever", 422, "window_invalid"),
         ("/api/v1/nothing", 404, "not_found"),
     ],
