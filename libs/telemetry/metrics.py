@@ -1,6 +1,8 @@
 """Prometheus helpers: the `/metrics` route and per-route HTTP metrics.
 
-The HTTP metrics middleware is pure ASGI and labels by route *template* (bounded cardinality).
+The HTTP metrics middleware is pure ASGI and labels by route *template* and by method from a
+fixed set (bounded cardinality: a client can send any method name, and every distinct label value
+would be a new series kept for the life of the process).
 The redirect hot path does not use it: it records its own counters inline.
 """
 
@@ -28,6 +30,16 @@ HTTP_LATENCY = Histogram(
     ["service", "route", "method"],
     buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
 )
+
+
+# RFC 9110's methods plus PATCH; any other method is counted as OTHER_METHOD (OpenTelemetry's
+# semantic conventions use the same value for the same reason).
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "CONNECT", "TRACE"})
+OTHER_METHOD = "_OTHER"
+
+
+def method_label(method: str) -> str:
+    return method if method in KNOWN_METHODS else OTHER_METHOD
 
 
 def metrics_route(registry: CollectorRegistry = REGISTRY) -> Route:
@@ -69,6 +81,6 @@ class HttpMetricsMiddleware:
             await self.app(scope, receive, send_wrapper)
         finally:
             route = self._route(scope)
-            method = scope.get("method", "GET")
+            method = method_label(scope.get("method", "GET"))
             HTTP_REQUESTS.labels(self.service, route, method, str(status)).inc()
             HTTP_LATENCY.labels(self.service, route, method).observe(time.perf_counter() - start)

@@ -54,3 +54,25 @@ async def test_openapi_document(client: httpx.AsyncClient) -> None:
     assert "alias_reserved" in doc["paths"]["/api/v1/links"]["post"]["responses"]["422"]["description"]
     # The contract the relay publishes carries the same link fields the API documents.
     assert set(doc["components"]["schemas"]["UpdateLink"]["properties"]) <= set(links.LinkUpdated.__struct_fields__)
+
+
+async def test_invented_methods_add_no_series(client: httpx.AsyncClient) -> None:
+    def series(text: str) -> set[tuple[tuple[str, str], ...]]:
+        return {
+            tuple(sorted(sample.labels.items()))
+            for family in text_string_to_metric_families(text)
+            for sample in family.samples
+            if sample.name == "http_requests_total"
+        }
+
+    for i in range(100):  # warm: the folded series exist once any odd method was seen
+        await client.request(f"WARM{i}", "/api/v1/links")
+    before = series((await client.get("/metrics")).text)
+    for i in range(100):
+        response = await client.request(f"INVENTED{i}", "/api/v1/links")
+        assert response.status_code in (400, 405)
+        await client.request(f"INVENTED{i}", f"/nowhere/{i}")
+    after = series((await client.get("/metrics")).text)
+    assert not {dict(s)["method"] for s in after} - {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS",
+                                                       "CONNECT", "TRACE", "_OTHER"}
+    assert len(after - before) <= 1  # at most the GET /metrics series, never one per method
