@@ -45,13 +45,16 @@ def up(s: StackSettings, *, infra_only: bool) -> None:
         refuse_busy_ports(s)
     bootstrap.ensure_api_key(s)
     bootstrap.ensure_visitor_key_secret(s)
-    render.render_all(s)
+    reload = render.render_all(s)
     bootstrap.ensure_kafka_libs(s)
     bootstrap.ensure_kafka_storage(s)
     bootstrap.ensure_postgres_cluster(s)
     supervisor.ensure_running(s)
     say("starting infrastructure: " + ", ".join(render.INFRA_PROGRAMS))
     supervisor.start(s, *render.INFRA_PROGRAMS)
+    if reload:  # running ones keep serving and read their new configuration (started ones already have it)
+        say("reloading changed configuration: " + ", ".join(sorted(reload)))
+        supervisor.ctl(s, "signal", "HUP", *sorted(reload))
     infra = checks.infra_probes(s)
     infra["kafka"] = lambda: checks.kafka_broker(s)  # topics come next
     infra["postgres"] = lambda: checks.postgres_server(s)  # the app role comes next

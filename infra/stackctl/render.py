@@ -59,14 +59,23 @@ def template_values(s: StackSettings) -> dict[str, object]:
     }
 
 
-def _write(path: Path, text: str) -> None:
+def _write(path: Path, text: str) -> bool:
+    """Write `text` unless the file holds it already; True when the file changed."""
     path.parent.mkdir(parents=True, exist_ok=True)
     if not path.exists() or path.read_text() != text:
         path.write_text(text)
+        return True
+    return False
 
 
-def render_all(s: StackSettings) -> None:
+# Programs that reload their configuration file on SIGHUP without dropping connections.
+RELOAD_ON_HUP = {"nginx.conf": "nginx", "prometheus.yml": "prometheus"}
+
+
+def render_all(s: StackSettings) -> set[str]:
+    """Render every configuration file; the programs of RELOAD_ON_HUP whose file changed."""
     values = template_values(s)
+    reload: set[str] = set()
     for template, target in [
         ("kafka-server.properties", s.path("kafka", "server.properties")),
         ("kafka-log4j.properties", s.path("kafka", "log4j.properties")),
@@ -75,7 +84,8 @@ def render_all(s: StackSettings) -> None:
         ("nginx.conf", s.path("nginx", "nginx.conf")),
         ("prometheus.yml", s.path("prometheus", "prometheus.yml")),
     ]:
-        _write(target, render_text((TEMPLATES / template).read_text(), values))
+        if _write(target, render_text((TEMPLATES / template).read_text(), values)) and template in RELOAD_ON_HUP:
+            reload.add(RELOAD_ON_HUP[template])
     for sub in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"):
         s.path("nginx", "tmp", sub).mkdir(parents=True, exist_ok=True)
     for sub in ("data", "data/tmp", "data/user_files", "data/format_schemas"):
@@ -83,6 +93,7 @@ def render_all(s: StackSettings) -> None:
     for sub in ("redis/primary", "redis/replica", "prometheus/data", "logs", "run"):
         s.path(*sub.split("/")).mkdir(parents=True, exist_ok=True)
     _write(s.supervisor_conf, supervisor_conf(s))
+    return reload
 
 
 def _env(values: dict[str, str]) -> str:
