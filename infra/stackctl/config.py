@@ -48,6 +48,9 @@ class StackSettings(BaseSettings):
     clickhouse_interserver_port: int = 19009
     clickhouse_database: str = "shortlink"
     prometheus_port: int = 9090
+    # Proxies in front of nginx (load balancers, CDN; comma-separated addresses or CIDR ranges)
+    # whose X-Forwarded-For nginx believes. Empty: the client is whoever connects to nginx.
+    trusted_proxies: str = ""
 
     @property
     def redirect_ports(self) -> list[int]:

@@ -1,5 +1,6 @@
 """Render the stack's configuration files into .local/ from infra/templates and settings."""
 
+import ipaddress
 import os
 import re
 import shutil
@@ -28,6 +29,16 @@ def postgres_bin_dir() -> Path:
     return candidates[0].parent
 
 
+def real_ip_directives(trusted_proxies: str) -> str:
+    """nginx's realip settings for TRUSTED_PROXIES: behind them, $remote_addr becomes the last
+    address of X-Forwarded-For that is not one of them; without them, the connecting address."""
+    networks = [ipaddress.ip_network(p.strip(), strict=False) for p in trusted_proxies.split(",") if p.strip()]
+    if not networks:
+        return "    # TRUSTED_PROXIES is empty: the client is the connecting address."
+    lines = [f"    set_real_ip_from {n};" for n in networks]
+    return "\n".join([*lines, "    real_ip_header X-Forwarded-For;", "    real_ip_recursive on;"])
+
+
 def template_values(s: StackSettings) -> dict[str, object]:
     return {
         "repo_root": s.repo_root,
@@ -53,6 +64,7 @@ def template_values(s: StackSettings) -> dict[str, object]:
             f"        server 127.0.0.1:{p} max_fails=1 fail_timeout=2s;" for p in s.shorten_ports
         ),
         "prometheus_port": s.prometheus_port,
+        "real_ip_directives": real_ip_directives(s.trusted_proxies),
         "shorten_targets": ", ".join(f'"127.0.0.1:{p}"' for p in s.shorten_ports),
         "redirect_targets": ", ".join(f'"127.0.0.1:{p}"' for p in s.redirect_ports),
         "aggregator_targets": ", ".join(f'"127.0.0.1:{p}"' for p in s.aggregator_ports),

@@ -35,11 +35,15 @@ async def test_clicks_through_nginx_carry_the_request_and_flag_bots(api: httpx.A
             return (await public.head(f"/{code}")).status_code == 302  # HEAD: no click
 
         await wait_until_async(served, timeout=5, interval=0.01, what="link served through nginx")
-        sent = [(ua, "203.0.113.10") for ua in sorted(PREVIEWS)] + [(FIREFOX, "203.0.113.11")] * 2
-        sent.append((FIREFOX, "203.0.113.12"))
-        for ua, ip in sent:
-            headers = {"User-Agent": ua, "Referer": "https://ref.example/p", "X-Forwarded-For": ip}
-            assert (await public.get(f"/{code}", headers=headers)).status_code == 302
+        # Clients on three loopback addresses; every request also claims some other address in
+        # X-Forwarded-For, which nginx must not pass on (the client would pick its visitor key).
+        sent = [(ua, "127.0.0.10") for ua in sorted(PREVIEWS)] + [(FIREFOX, "127.0.0.1")] * 2
+        sent.append((FIREFOX, "127.0.0.12"))
+        for i, (ua, ip) in enumerate(sent):
+            headers = {"User-Agent": ua, "Referer": "https://ref.example/p", "X-Forwarded-For": f"203.0.113.{i}"}
+            transport = httpx.AsyncHTTPTransport(local_address=ip)
+            async with httpx.AsyncClient(base_url=public_url(), timeout=5, transport=transport) as client:
+                assert (await client.get(f"/{code}", headers=headers)).status_code == 302
         events = await topic.wait_for(code, len(sent), timeout=15)
         await topic.poll()
         assert len(topic.for_code(code)) == len(sent)  # one per GET; the HEADs made none
@@ -55,7 +59,9 @@ async def test_clicks_through_nginx_carry_the_request_and_flag_bots(api: httpx.A
         assert (bot.is_bot, bot.device) == (True, "bot"), ua  # type: ignore[attr-defined]
     people = [e for e in events if e.user_agent == FIREFOX]
     assert [(p.is_bot, p.device) for p in people] == [(False, "desktop")] * 3
-    # The visitor key is per client (the X-Forwarded-For nginx passed on) and user agent.
+    # The visitor key is per client (the address that connected to nginx) and user agent; the
+    # two requests from 127.0.0.1 (an address the replicas trust as a proxy) claimed different
+    # X-Forwarded-For addresses.
     keys = [p.visitor_key for p in sorted(people, key=lambda p: p.occurred_at)]
     assert keys[0] == keys[1] != keys[2]
 
