@@ -20,8 +20,8 @@ def _stack_addresses_into_environment() -> None:
     from stackctl.config import StackSettings
     from stackctl.render import service_environment
 
-    for key, value in service_environment(StackSettings(), api_key="").items():
-        if key not in {"SHORTEN_API_KEYS", "REDIRECT_VISITOR_KEY_SECRET", "PYTHONUNBUFFERED"}:
+    for key, value in service_environment(StackSettings()).items():
+        if key not in {"SHORTEN_API_KEYS_FILE", "REDIRECT_VISITOR_KEY_SECRET_FILE", "PYTHONUNBUFFERED"}:
             os.environ.setdefault(key, value)
 
 

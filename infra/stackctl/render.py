@@ -6,7 +6,7 @@ import re
 import shutil
 from pathlib import Path
 
-from stackctl.config import StackSettings, read_secret
+from stackctl.config import StackSettings
 
 TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
 _PLACEHOLDER = re.compile(r"\{\{\s*(\w+)\s*\}\}")
@@ -72,12 +72,13 @@ def template_values(s: StackSettings) -> dict[str, object]:
 
 
 def _write(path: Path, text: str) -> bool:
-    """Write `text` unless the file holds it already; True when the file changed."""
+    """Write `text` (owner-only) unless the file holds it already; True when the file changed."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    if not path.exists() or path.read_text() != text:
+    changed = not path.exists() or path.read_text() != text
+    if changed:
         path.write_text(text)
-        return True
-    return False
+    path.chmod(0o600)
+    return changed
 
 
 # Programs that reload their configuration file on SIGHUP without dropping connections.
@@ -86,6 +87,9 @@ RELOAD_ON_HUP = {"nginx.conf": "nginx", "prometheus.yml": "prometheus"}
 
 def render_all(s: StackSettings) -> set[str]:
     """Render every configuration file; the programs of RELOAD_ON_HUP whose file changed."""
+    # Keys, secrets, data and logs live here: owner only.
+    s.local_dir.mkdir(parents=True, exist_ok=True)
+    s.local_dir.chmod(0o700)
     values = template_values(s)
     reload: set[str] = set()
     for template, target in [
@@ -113,7 +117,7 @@ def _env(values: dict[str, str]) -> str:
     return ",".join(f'{k}="{v.replace("%", "%%")}"' for k, v in values.items())
 
 
-def service_environment(s: StackSettings, api_key: str, visitor_secret: str = "") -> dict[str, str]:
+def service_environment(s: StackSettings) -> dict[str, str]:
     """Environment every service process gets: where the stack's components are.
 
     A variable already set by the user wins, so `.env` or the shell can override any of them.
@@ -130,8 +134,10 @@ def service_environment(s: StackSettings, api_key: str, visitor_secret: str = ""
         "ANALYTICS_PORT": str(s.analytics_port),
         "PUBLIC_HTTP_PORT": str(s.public_http_port),
         "SHORTEN_PUBLIC_BASE_URL": f"http://127.0.0.1:{s.public_http_port}",
-        "SHORTEN_API_KEYS": api_key,
-        "REDIRECT_VISITOR_KEY_SECRET": visitor_secret,
+        # Secrets by path (owner-only files), never by value: this environment is written into
+        # supervisord.conf and is readable in /proc/<pid>/environ.
+        "SHORTEN_API_KEYS_FILE": str(s.api_key_file),
+        "REDIRECT_VISITOR_KEY_SECRET_FILE": str(s.visitor_key_secret_file),
         "REDIRECT_REPLICA_PORTS": s.redirect_replica_ports,
         "AGGREGATOR_WEB_PORTS": s.aggregator_web_ports,
     }
@@ -178,7 +184,6 @@ def _program(s: StackSettings, name: str, command: str, **extra: str) -> str:
 
 
 def supervisor_conf(s: StackSettings) -> str:
-    api_key, visitor_secret = read_secret(s.api_key_file), read_secret(s.visitor_key_secret_file)
     py = shutil.which("python", path=str(s.repo_root / ".venv" / "bin")) or "python"
     run = s.path("run")
     redis_server = shutil.which("redis-server") or "redis-server"
@@ -263,7 +268,7 @@ def supervisor_conf(s: StackSettings) -> str:
             f"--web.listen-address=127.0.0.1:{s.prometheus_port} --storage.tsdb.retention.time=2d",
         )
     )
-    common = service_environment(s, api_key, visitor_secret)
+    common = service_environment(s)
 
     def env(**extra: str) -> str:
         return _env({**common, **extra})

@@ -3,18 +3,51 @@
 Read once, at the entry point, from environment variables (names = field names in upper
 case, e.g. KAFKA_BOOTSTRAP_SERVERS). Defaults fit the local stack started by `just up`.
 Each service subclasses this with its own fields; the result is frozen and passed in.
+
+Any field can also come from a file named by `<NAME>_FILE` (e.g. SHORTEN_API_KEYS_FILE): that is
+how the stack hands out secrets, so they never sit in a process's environment listing, a
+config file or argv. A variable set directly wins over the file.
 """
 
-from typing import Literal
+import os
+from pathlib import Path
+from typing import Any, Literal
 
 from pydantic import SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 ServerName = Literal["hypercorn", "granian", "uvicorn"]
 
 
+class FileValues(PydanticBaseSettingsSource):
+    """`<NAME>_FILE` -> the file's content (trailing newline dropped) as the value of field `name`."""
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        path = os.environ.get(f"{field_name.upper()}_FILE")
+        if not path:
+            return None, field_name, False
+        return Path(path).read_text().rstrip("\r\n"), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        values: dict[str, Any] = {}
+        for name, field in self.settings_cls.model_fields.items():
+            value, key, _ = self.get_field_value(field, name)
+            if value is not None:
+                values[key] = value
+        return values
+
+
 class InfraSettings(BaseSettings):
     model_config = SettingsConfigDict(frozen=True, extra="ignore", env_file=None)
+
+    @classmethod
+    def settings_customise_sources(
+        cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource, dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return init_settings, env_settings, FileValues(settings_cls), dotenv_settings, file_secret_settings
 
     kafka_bootstrap_servers: str = "127.0.0.1:9092"
     postgres_dsn: SecretStr = SecretStr("postgresql://shortlink:shortlink@127.0.0.1:5433/shortlink")

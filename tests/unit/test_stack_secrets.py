@@ -1,5 +1,6 @@
 """The stack's generated secrets (API key, visitor-key secret): made once, owner-only, kept
-across starts, and given to every service through the supervisor's program environment."""
+across starts, and given to every service by path (`<NAME>_FILE`), never by value: the
+supervisor's config, the programs' environment and argv hold no secret."""
 
 import stat
 from pathlib import Path
@@ -24,11 +25,35 @@ def test_secrets_are_generated_once_owner_only_and_reach_every_service(
     # A second start keeps them (links, visitor keys and clients' keys stay valid).
     assert (bootstrap.ensure_api_key(s), bootstrap.ensure_visitor_key_secret(s)) == (key, secret)
 
-    conf = render.supervisor_conf(s)
+    render.render_all(s)
+    conf = s.supervisor_conf.read_text()
+    assert key not in conf and secret not in conf
     for program in render.service_programs(s):
         section = conf.split(f"[program:{program}]", 1)[1].split("[program:", 1)[0]
-        assert f'SHORTEN_API_KEYS="{key}"' in section, program
-        assert f'REDIRECT_VISITOR_KEY_SECRET="{secret}"' in section, program
+        assert f'SHORTEN_API_KEYS_FILE="{s.api_key_file}"' in section, program
+        assert f'REDIRECT_VISITOR_KEY_SECRET_FILE="{s.visitor_key_secret_file}"' in section, program
+    assert stat.S_IMODE(s.local_dir.stat().st_mode) == 0o700
+    for rendered in (s.supervisor_conf, s.path("nginx", "nginx.conf"), s.path("clickhouse", "users.xml")):
+        assert stat.S_IMODE(rendered.stat().st_mode) == 0o600, rendered
+
+
+def test_a_setting_is_read_from_the_file_its_FILE_variable_names(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from redirect.settings import RedirectSettings
+    from shorten.settings import ShortenSettings
+
+    keys, secret = tmp_path / "api-key", tmp_path / "visitor-key-secret"
+    keys.write_text("sk_one,sk_two\n")
+    secret.write_text("s3cret\n")
+    for name in ("SHORTEN_API_KEYS", "REDIRECT_VISITOR_KEY_SECRET"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("SHORTEN_API_KEYS_FILE", str(keys))
+    monkeypatch.setenv("REDIRECT_VISITOR_KEY_SECRET_FILE", str(secret))
+    assert ShortenSettings().api_keys() == ("sk_one", "sk_two")
+    assert RedirectSettings().redirect_visitor_key_secret.get_secret_value() == "s3cret"
+    monkeypatch.setenv("SHORTEN_API_KEYS", "sk_direct")  # a variable set directly wins
+    assert ShortenSettings().api_keys() == ("sk_direct",)
 
 
 def test_an_empty_secret_file_is_filled(tmp_path: Path) -> None:
