@@ -87,6 +87,8 @@ def _check_traversable_by(path: Path, user: str) -> None:
         st = parent.stat()
         if st.st_uid == pw.pw_uid:
             continue
+        if st.st_gid == pw.pw_gid and st.st_mode & 0o010:  # e.g. .local/: root:postgres 0710
+            continue
         if not st.st_mode & 0o001:
             raise RuntimeError(
                 f"{parent} is not traversable by the '{user}' user that PostgreSQL runs as; "

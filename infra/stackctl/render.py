@@ -1,5 +1,6 @@
 """Render the stack's configuration files into .local/ from infra/templates and settings."""
 
+import grp
 import ipaddress
 import os
 import re
@@ -85,11 +86,26 @@ def _write(path: Path, text: str) -> bool:
 RELOAD_ON_HUP = {"nginx.conf": "nginx", "prometheus.yml": "prometheus"}
 
 
+def lock_down(local_dir: Path) -> None:
+    """Keys, secrets, data and logs live in `local_dir`: owner only (0700). Run as root, the
+    stack starts PostgreSQL as the `postgres` account, which must pass through to its data
+    directory: then the directory is root:postgres 0710 (that group may traverse it, not list
+    it; every secret file in it is 0600 root's)."""
+    local_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        postgres_gid = grp.getgrnam("postgres").gr_gid if os.geteuid() == 0 else None
+    except KeyError:
+        postgres_gid = None
+    if postgres_gid is None:
+        local_dir.chmod(0o700)
+        return
+    os.chown(local_dir, 0, postgres_gid)
+    local_dir.chmod(0o710)
+
+
 def render_all(s: StackSettings) -> set[str]:
     """Render every configuration file; the programs of RELOAD_ON_HUP whose file changed."""
-    # Keys, secrets, data and logs live here: owner only.
-    s.local_dir.mkdir(parents=True, exist_ok=True)
-    s.local_dir.chmod(0o700)
+    lock_down(s.local_dir)
     values = template_values(s)
     reload: set[str] = set()
     for template, target in [

@@ -52,6 +52,9 @@ async def test_max_clicks_is_counted_across_replicas_and_head_does_not_count(
         return [(await r.head(f"/{code}")).status_code for r in replicas] == [302] * len(replicas)
 
     await wait_until_async(everywhere, timeout=5, interval=0.01, what="limited link on every replica")
+    async with httpx.AsyncClient(base_url=public_url(), timeout=5) as public:
+        head = await public.head(f"/{code}")
+    assert head.status_code == 302 and "location" not in head.headers  # no target without a click
     statuses = [(await replicas[i % len(replicas)].get(f"/{code}")).status_code for i in range(6)]
     assert statuses == [302, 302, 302, 302, 410, 410]
     for replica in replicas:

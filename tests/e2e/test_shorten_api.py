@@ -35,12 +35,12 @@ async def test_link_lifecycle_through_nginx_reaches_the_topic(public: httpx.Asyn
         code = link["code"]
         assert link["short_url"] == f"{public_url()}/{code}"
         assert link["url"] == "https://xn--bcher-kva.example/e2e"
-        assert (await public.get(f"/api/v1/links/{code}")).json() == link
+        assert (await public.get(f"/api/v1/links/{code}", headers=auth)).json() == link
 
         patched = await public.patch(f"/api/v1/links/{code}", json={"redirect_type": 301}, headers=auth)
         assert patched.status_code == 200 and patched.json()["redirect_type"] == 301
         assert (await public.delete(f"/api/v1/links/{code}", headers=auth)).status_code == 204
-        gone = await public.get(f"/api/v1/links/{code}")
+        gone = await public.get(f"/api/v1/links/{code}", headers=auth)
         assert gone.status_code == 410 and gone.json()["error"]["code"] == "link_deleted"
 
         seen = await topic.wait_for([code], 3, timeout=20)

@@ -4,7 +4,8 @@ A plain ASGI endpoint, reached without Starlette's routing and middleware (`HotP
 hands it the code): no Request object; metrics are integer increments, response headers were
 built when the link version was cached, the click is a tuple appended to a deque. HEAD answers
 like GET but is a safe method (RFC 9110 9.2.1): it neither counts toward max_clicks nor emits a
-click event.
+click event, so for a link with max_clicks it answers without `Location` (a HEAD would otherwise
+reveal the target without using up a click).
 """
 
 import json
@@ -100,6 +101,8 @@ class RedirectEndpoint:
                     headers = link.headers or redirect_headers(
                         link, cache_control(link, now, permanent_max_age=core.permanent_max_age)
                     )
+                    if link.max_clicks is not None and scope["method"] == "HEAD":
+                        headers = tuple(h for h in headers if h[0] != b"location")
                 elif status != 404:
                     status, body, headers = ERRORS[link.gone_reason(now)]
         except StoreUnavailable:

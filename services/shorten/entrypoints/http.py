@@ -115,6 +115,9 @@ async def create_link(request: Request) -> Response:
 
 async def get_link(request: Request) -> Response:
     runtime = _runtime(request)
+    # The details hold the target even of expired links and links past max_clicks, which the
+    # redirect never reveals: only key holders may read them (not counted as a write).
+    runtime.api_keys.identify(request.headers.get("authorization"))
     link = await runtime.links.get(_path_code(request))
     return JSONResponse(present(link, runtime.public_base_url))
 

@@ -128,8 +128,10 @@ def openapi_document() -> dict[str, Any]:
                 "parameters": _CODE_PARAM,
                 "get": {
                     "summary": "Read a link",
+                    "security": [{"apiKey": []}],
                     "responses": {
                         "200": {"description": "the link", **_LINK_RESPONSE},
+                        "401": _error(401, "missing or invalid API key"),
                         "404": _error(404, "unknown code"),
                         "410": _error(410, "the link was deleted"),
                     },

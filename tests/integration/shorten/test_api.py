@@ -48,9 +48,14 @@ async def test_create_with_every_option_and_read_it_back(client: httpx.AsyncClie
     assert created["code"] == alias
     assert datetime.fromisoformat(created["expires_at"]) == datetime.fromisoformat(expires_at)
     assert (created["redirect_type"], created["max_clicks"]) == (301, 7)
-    fetched = await client.get(f"/api/v1/links/{alias}")  # reading needs no API key
+    fetched = await client.get(f"/api/v1/links/{alias}", headers=auth)
     assert fetched.status_code == 200
     assert fetched.json() == created
+    # The details hold the target (also of expired links and links past max_clicks): key only.
+    anonymous = await client.get(f"/api/v1/links/{alias}")
+    assert (anonymous.status_code, anonymous.json()["error"]["code"]) == (401, "api_key_missing")
+    wrong = await client.get(f"/api/v1/links/{alias}", headers={"Authorization": "Bearer sk_wrong"})
+    assert (wrong.status_code, wrong.json()["error"]["code"]) == (401, "api_key_invalid")
 
 
 async def test_generated_codes_are_random_not_sequential(client: httpx.AsyncClient, auth: dict[str, str]) -> None:
@@ -87,7 +92,7 @@ async def test_patch_changes_fields_and_null_clears_limits(client: httpx.AsyncCl
     cleared = await client.patch(f"/api/v1/links/{alias}", json={"expires_at": None, "max_clicks": None}, headers=auth)
     assert cleared.status_code == 200
     assert (cleared.json()["expires_at"], cleared.json()["max_clicks"]) == (None, None)
-    assert (await client.get(f"/api/v1/links/{alias}")).json() == cleared.json()
+    assert (await client.get(f"/api/v1/links/{alias}", headers=auth)).json() == cleared.json()
 
 
 async def test_delete_is_soft_and_the_code_is_never_reused(client: httpx.AsyncClient, auth: dict[str, str]) -> None:
@@ -98,7 +103,7 @@ async def test_delete_is_soft_and_the_code_is_never_reused(client: httpx.AsyncCl
 
     # A deleted link answers 410 Gone (documented choice), for reads and writes alike.
     for response in (
-        await client.get(f"/api/v1/links/{alias}"),
+        await client.get(f"/api/v1/links/{alias}", headers=auth),
         await client.patch(f"/api/v1/links/{alias}", json={"max_clicks": 5}, headers=auth),
         await client.delete(f"/api/v1/links/{alias}", headers=auth),
     ):
@@ -115,7 +120,7 @@ async def test_delete_is_soft_and_the_code_is_never_reused(client: httpx.AsyncCl
 @pytest.mark.parametrize("code", ["nOsUcH99", "zz-unknown-alias", "x", "a" * 65, "bad.code"])
 async def test_unknown_code_is_404(client: httpx.AsyncClient, auth: dict[str, str], code: str) -> None:
     for response in (
-        await client.get(f"/api/v1/links/{code}"),
+        await client.get(f"/api/v1/links/{code}", headers=auth),
         await client.patch(f"/api/v1/links/{code}", json={"max_clicks": 1}, headers=auth),
         await client.delete(f"/api/v1/links/{code}", headers=auth),
     ):

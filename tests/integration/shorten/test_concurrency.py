@@ -39,4 +39,4 @@ async def test_concurrent_creates_of_one_alias_exactly_one_wins(
     assert [r["event_type"] for r in rows] == ["LinkCreated"]
     event = links.decode(rows[0]["payload"])
     assert event.url == winner["url"]
-    assert (await client.get(f"/api/v1/links/{alias}")).json() == winner
+    assert (await client.get(f"/api/v1/links/{alias}", headers=auth)).json() == winner

@@ -145,7 +145,7 @@ async def test_patch_rejects(
 ) -> None:
     response = await client.patch(f"/api/v1/links/{existing}", json=body, headers=auth)
     assert_error(response, 422, code, field)
-    unchanged = (await client.get(f"/api/v1/links/{existing}")).json()
+    unchanged = (await client.get(f"/api/v1/links/{existing}", headers=auth)).json()
     assert (unchanged["url"], unchanged["redirect_type"], unchanged["max_clicks"]) == ("https://e.com", 302, None)
 
 
@@ -158,17 +158,18 @@ async def test_patch_rejects(
         ({"Authorization": "Bearer"}, "api_key_invalid"),
     ],
 )
-async def test_writes_need_a_valid_api_key(
-    client: httpx.AsyncClient, existing: str, headers: dict[str, str], code: str
+async def test_writes_and_reads_need_a_valid_api_key(
+    client: httpx.AsyncClient, existing: str, headers: dict[str, str], code: str, auth: dict[str, str]
 ) -> None:
     for response in (
+        await client.get(f"/api/v1/links/{existing}", headers=headers),
         await client.post("/api/v1/links", json={"url": "https://e.com"}, headers=headers),
         await client.patch(f"/api/v1/links/{existing}", json={"max_clicks": 2}, headers=headers),
         await client.delete(f"/api/v1/links/{existing}", headers=headers),
     ):
         assert_error(response, 401, code)
         assert response.headers["www-authenticate"] == "Bearer"
-    assert (await client.get(f"/api/v1/links/{existing}")).status_code == 200  # nothing was deleted
+    assert (await client.get(f"/api/v1/links/{existing}", headers=auth)).status_code == 200  # nothing was deleted
 
 
 async def test_the_wrong_key_is_refused_before_the_body_is_judged(client: httpx.AsyncClient) -> None:

@@ -53,8 +53,9 @@ async def test_rate_limit_per_key_in_redis_answers_429_with_retry_after() -> Non
         assert 1 <= int(limited.headers["retry-after"]) <= 60
         # Another key has its own window.
         assert (await post(client, key_b)).status_code == 201
-        # Reads are not rate limited.
-        assert (await client.get("/api/v1/links/nOsUcH99")).status_code == 404
+        # Reads (with the key) are not rate limited as writes.
+        read = await client.get("/api/v1/links/nOsUcH99", headers={"Authorization": f"Bearer {key_a}"})
+        assert read.status_code == 404
 
     # A second process (here: a new app instance) shares the window through Redis.
     async with running(config) as other:
@@ -71,7 +72,8 @@ async def test_postgres_down_is_503_not_500() -> None:
         )
         assert created.status_code == 503
         assert created.json()["error"]["code"] == "store_unavailable"
-        assert (await client.get("/api/v1/links/abcdefgh")).status_code == 503
+        read = await client.get("/api/v1/links/abcdefgh", headers={"Authorization": f"Bearer {key}"})
+        assert read.status_code == 503
         ready = await client.get("/readyz")
         assert ready.status_code == 503
         assert ready.json()["checks"]["postgres"] != "ok" and ready.json()["checks"]["redis"] == "ok"

@@ -31,7 +31,7 @@ async def test_metrics_count_requests_by_route_template(client: httpx.AsyncClien
 
     before = (await client.get("/metrics")).text
     created = await client.post("/api/v1/links", json={"url": "https://e.com/m"}, headers=auth)
-    await client.get(f"/api/v1/links/{created.json()['code']}")
+    await client.get(f"/api/v1/links/{created.json()['code']}", headers=auth)
     response = await client.get("/metrics")
     assert response.status_code == 200 and response.headers["content-type"].startswith("text/plain")
     after = response.text
