@@ -154,6 +154,10 @@ def service_environment(s: StackSettings) -> dict[str, str]:
         # supervisord.conf and is readable in /proc/<pid>/environ.
         "SHORTEN_API_KEYS_FILE": str(s.api_key_file),
         "REDIRECT_VISITOR_KEY_SECRET_FILE": str(s.visitor_key_secret_file),
+        # Every client of the local stack (tests, load tests, curl) is 127.0.0.1: the service's
+        # default (30 failed authentications a minute per address) would lock them all out when
+        # the suite tries wrong keys. An explicit variable wins, as for the others.
+        "SHORTEN_AUTH_FAILURE_LIMIT": "600/minute",
         "REDIRECT_REPLICA_PORTS": s.redirect_replica_ports,
         "AGGREGATOR_WEB_PORTS": s.aggregator_web_ports,
     }

@@ -5,10 +5,12 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
+from platformkit.clientip import ClientAddress, parse_networks
+
 from shorten.adapters.asyncpg_store import AsyncpgLinkStore
 from shorten.adapters.postgres import PostgresLinkStore, create_engine
 from shorten.adapters.redis_rate_limit import RedisRateLimiter
-from shorten.entrypoints.auth import ApiKeys
+from shorten.entrypoints.auth import ApiKeys, FailedAuth
 from shorten.ports import LinkStore
 from shorten.service import LinkService
 from shorten.settings import ShortenSettings
@@ -22,6 +24,8 @@ class Runtime:
     store: LinkStore
     limiter: RedisRateLimiter
     api_keys: ApiKeys
+    failed_auth: FailedAuth
+    client_address: ClientAddress
     public_base_url: str
     max_body_bytes: int
 
@@ -44,6 +48,8 @@ async def open_store(settings: ShortenSettings) -> AsyncIterator[LinkStore]:
 @asynccontextmanager
 async def build_runtime(settings: ShortenSettings) -> AsyncIterator[Runtime]:
     limiter = RedisRateLimiter(redis_url=settings.redis_url, limit=settings.rate_limit())
+    failures = RedisRateLimiter(redis_url=settings.redis_url, limit=settings.auth_failure_limit(),
+                                namespace="shorten-authfail")
     try:
         async with open_store(settings) as store:
             yield Runtime(
@@ -51,8 +57,11 @@ async def build_runtime(settings: ShortenSettings) -> AsyncIterator[Runtime]:
                 store=store,
                 limiter=limiter,
                 api_keys=ApiKeys(settings.api_keys()),
+                failed_auth=FailedAuth(failures.hit),
+                client_address=ClientAddress(parse_networks(settings.shorten_trusted_proxies)),
                 public_base_url=settings.shorten_public_base_url,
                 max_body_bytes=settings.shorten_max_body_bytes,
             )
     finally:
         await limiter.aclose()
+        await failures.aclose()

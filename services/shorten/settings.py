@@ -3,6 +3,7 @@
 from typing import Literal
 
 from limits import RateLimitItem, parse
+from platformkit.clientip import parse_networks
 from platformkit.settings import InfraSettings, ServerName
 from pydantic import SecretStr, field_validator
 
@@ -19,6 +20,11 @@ class ShortenSettings(InfraSettings):
     # Per API key, moving window in Redis (limits syntax: "600/minute", "10/second"). The
     # default leaves room for the local stack, where every test and the load test share one key.
     shorten_rate_limit: str = "6000/minute"
+    # Failed authentications per client address (moving window in Redis): past it, every
+    # request of that address that needs a key gets 429 until the window admits it again.
+    shorten_auth_failure_limit: str = "30/minute"
+    # Peers whose X-Forwarded-For names the client (nginx on loopback); CIDR ok.
+    shorten_trusted_proxies: str = "127.0.0.1,::1"
     # short_url = base + "/" + code
     shorten_public_base_url: str = "http://127.0.0.1:8080"
     shorten_max_body_bytes: int = 16 * 1024
@@ -44,7 +50,7 @@ class ShortenSettings(InfraSettings):
     shorten_relay_purge_interval: float = 300.0
     shorten_relay_request_timeout_ms: int = 10_000
 
-    @field_validator("shorten_rate_limit")
+    @field_validator("shorten_rate_limit", "shorten_auth_failure_limit")
     @classmethod
     def _rate_limit_parses(cls, value: str) -> str:
         parse(value)  # raises ValueError on a malformed limit: refuse to start
@@ -68,3 +74,12 @@ class ShortenSettings(InfraSettings):
 
     def rate_limit(self) -> RateLimitItem:
         return parse(self.shorten_rate_limit)
+
+    def auth_failure_limit(self) -> RateLimitItem:
+        return parse(self.shorten_auth_failure_limit)
+
+    @field_validator("shorten_trusted_proxies")
+    @classmethod
+    def _networks_parse(cls, value: str) -> str:
+        parse_networks(value)
+        return value

@@ -68,9 +68,19 @@ def present(link: Link, base_url: str) -> dict[str, Any]:
     }
 
 
+async def _identify(request: Request, runtime: Runtime) -> str:
+    """The caller's key id; 401 for a missing or wrong key, 429 once its address failed too often."""
+    address = runtime.client_address.of(request.scope)
+    runtime.failed_auth.check(address)
+    try:
+        return runtime.api_keys.identify(request.headers.get("authorization"))
+    except ApiError as refused:
+        raise (await runtime.failed_auth.failed(address) or refused) from None
+
+
 async def _authorize(request: Request, runtime: Runtime) -> None:
     try:
-        identity = runtime.api_keys.identify(request.headers.get("authorization"))
+        identity = await _identify(request, runtime)
         verdict = await runtime.limiter.hit(identity)
         if not verdict.allowed:
             raise ApiError(
@@ -117,7 +127,7 @@ async def get_link(request: Request) -> Response:
     runtime = _runtime(request)
     # The details hold the target even of expired links and links past max_clicks, which the
     # redirect never reveals: only key holders may read them (not counted as a write).
-    runtime.api_keys.identify(request.headers.get("authorization"))
+    await _identify(request, runtime)
     link = await runtime.links.get(_path_code(request))
     return JSONResponse(present(link, runtime.public_base_url))
 

@@ -19,7 +19,7 @@ ERROR_CODES = {
         "url_host_invalid", "alias_invalid", "alias_reserved", "expires_at_invalid",
         "expires_at_in_past", "redirect_type_invalid", "max_clicks_invalid",
     ],
-    429: ["rate_limited"],
+    429: ["rate_limited", "auth_rate_limited"],
     503: ["store_unavailable", "code_generation_failed"],
 }  # fmt: skip
 
@@ -96,7 +96,7 @@ _WRITE_ERRORS = {
     "415": _error(415, "not application/json"),
     "400": _error(400, "malformed JSON"),
     "422": _error(422, "invalid input"),
-    "429": _error(429, "rate limited per API key"),
+    "429": _error(429, "rate limited per API key, or too many failed authentications per address"),
     "503": _error(503, "the link store is unavailable"),
 }
 _CODE_PARAM = [{"name": "code", "in": "path", "required": True, "schema": {"type": "string"}}]
@@ -132,6 +132,7 @@ def openapi_document() -> dict[str, Any]:
                     "responses": {
                         "200": {"description": "the link", **_LINK_RESPONSE},
                         "401": _error(401, "missing or invalid API key"),
+                        "429": _error(429, "too many failed authentications from this address"),
                         "404": _error(404, "unknown code"),
                         "410": _error(410, "the link was deleted"),
                     },
@@ -155,7 +156,7 @@ def openapi_document() -> dict[str, Any]:
                         "401": _error(401, "missing or invalid API key"),
                         "404": _error(404, "unknown code"),
                         "410": _error(410, "already deleted"),
-                        "429": _error(429, "rate limited per API key"),
+                        "429": _error(429, "rate limited per API key, or too many failed authentications per address"),
                     },
                 },
             },

@@ -90,3 +90,45 @@ async def test_redis_down_fails_open_and_is_reported_by_readyz() -> None:
         ready = await client.get("/readyz")
         assert ready.status_code == 503
         assert ready.json()["checks"]["postgres"] == "ok" and ready.json()["checks"]["redis"] != "ok"
+
+
+@asynccontextmanager
+async def running_as(settings: ShortenSettings, peer: str) -> AsyncIterator[httpx.AsyncClient]:
+    """Like `running`, with requests arriving from TCP peer `peer`."""
+    app = create_app(settings)
+    async with app.router.lifespan_context(app) as state:
+        async def with_state(scope, receive, send):  # type: ignore[no-untyped-def]
+            scope["state"] = dict(state or {})
+            await app(scope, receive, send)
+
+        transport = httpx.ASGITransport(app=with_state, client=(peer, 40000))
+        async with httpx.AsyncClient(transport=transport, base_url="http://shorten.test") as client:
+            yield client
+
+
+async def test_failed_authentication_is_limited_per_client_address() -> None:
+    key = secrets.token_hex(16)
+    config = settings(shorten_api_keys=SecretStr(key), shorten_auth_failure_limit="4/minute")
+    attacker = f"198.51.100.{secrets.randbelow(250) + 1}"  # a fresh address: a fresh window
+    wrong = {"Authorization": "Bearer sk_guess", "X-Forwarded-For": attacker}
+    right = {"Authorization": f"Bearer {key}", "X-Forwarded-For": attacker}
+    async with running_as(config, "127.0.0.1") as via_nginx:
+        statuses = [(await via_nginx.get("/api/v1/links/nOsUcH99", headers=wrong)).status_code for _ in range(5)]
+        assert statuses == [401, 401, 401, 401, 429]
+        refused = await via_nginx.post("/api/v1/links", json={"url": "https://e.com/a"}, headers=right)
+        assert (refused.status_code, refused.json()["error"]["code"]) == (429, "auth_rate_limited")
+        assert 1 <= int(refused.headers["retry-after"]) <= 60
+        # Another client, through the same proxy, is not affected.
+        other = {"Authorization": f"Bearer {key}", "X-Forwarded-For": "203.0.113.77"}
+        assert (await via_nginx.post("/api/v1/links", json={"url": "https://e.com/b"}, headers=other)).status_code == 201
+    # The window is shared through Redis: another process refuses the address at its next failure.
+    async with running_as(config, "127.0.0.1") as second:
+        assert (await second.get("/api/v1/links/nOsUcH99", headers=wrong)).status_code == 429
+    # A peer that is not a trusted proxy cannot borrow another address: the limit follows the peer.
+    spoofer = f"192.0.2.{secrets.randbelow(250) + 1}"
+    async with running_as(config, spoofer) as direct:
+        for i in range(4):
+            forged = {"Authorization": "Bearer sk_guess", "X-Forwarded-For": f"203.0.113.{i}"}
+            assert (await direct.get("/api/v1/links/nOsUcH99", headers=forged)).status_code == 401
+        forged = {"Authorization": "Bearer sk_guess", "X-Forwarded-For": "203.0.113.200"}
+        assert (await direct.get("/api/v1/links/nOsUcH99", headers=forged)).status_code == 429
