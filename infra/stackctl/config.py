@@ -51,6 +51,9 @@ class StackSettings(BaseSettings):
     # Proxies in front of nginx (load balancers, CDN; comma-separated addresses or CIDR ranges)
     # whose X-Forwarded-For nginx believes. Empty: the client is whoever connects to nginx.
     trusted_proxies: str = ""
+    # CPU priority (nice 0..19) of the background programs (aggregator workers, ClickHouse,
+    # retention, Prometheus; render.is_background): on a shared host the hot path goes first.
+    background_nice: int = Field(default=0, ge=0, le=19)
 
     @property
     def redirect_ports(self) -> list[int]:

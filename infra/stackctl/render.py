@@ -182,7 +182,16 @@ def service_programs(s: StackSettings) -> list[str]:
     ]
 
 
+def is_background(name: str) -> bool:
+    """Programs that work behind the requests (the click pipeline's consumers and stores,
+    retention, metrics): with BACKGROUND_NICE they yield the CPU to nginx, the redirect
+    replicas and the APIs when both want it, and catch up from Kafka when it is free."""
+    return name.startswith("aggregator-") or name in ("clickhouse", "retention", "prometheus")
+
+
 def _program(s: StackSettings, name: str, command: str, **extra: str) -> str:
+    if s.background_nice and is_background(name):
+        command = f"nice -n {s.background_nice} {command}"  # nice execs it: same pid, same signals
     lines = [
         f"[program:{name}]",
         f"command={command}",

@@ -39,3 +39,4 @@ def test_nginx_accepts_the_rendered_realip_rules(tmp_path: Path) -> None:
     result = subprocess.run(["/usr/sbin/nginx", "-t", "-p", str(tmp_path), "-c", str(conf)],
                             capture_output=True, text=True, timeout=30)
     assert result.returncode == 0, result.stderr
+
