@@ -1,4 +1,4 @@
-"""`python -m composectl init` (one-shot) | `python -m composectl health-server`."""
+"""`python -m composectl secrets` and `init` (one-shot) | `python -m composectl health-server`."""
 
 import argparse
 import asyncio
@@ -10,9 +10,15 @@ from composectl.settings import ComposeSettings
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="composectl")
     sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("secrets", help="generate the stack's missing secrets in /run/shortlink-secrets")
     sub.add_parser("init", help="wait for Kafka/PostgreSQL/ClickHouse, create topics, migrate")
     sub.add_parser("health-server", help="serve the combined /healthz and /readyz")
     args = parser.parse_args(argv)
+    if args.command == "secrets":  # runs before anything else exists: needs no settings
+        from composectl import secrets
+
+        secrets.ensure()
+        return 0
     settings = ComposeSettings()
     if args.command == "init":
         from composectl import init
