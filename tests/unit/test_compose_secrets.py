@@ -79,6 +79,13 @@ def test_secrets_are_generated_once_owner_only_and_never_printed(
     assert "generated" in printed.out  # it does say which files it made
 
 
+def test_the_command_the_secrets_service_runs(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.syspath_prepend(str(ROOT / "compose"))
+    main = importlib.import_module("composectl.__main__").main
+    assert main(["secrets", "--dir", str(tmp_path / "secrets")]) == 0
+    assert {(p.parent.name, p.name) for p in (tmp_path / "secrets").glob("*/*")} == SOURCE_SECRETS | DERIVED
+
+
 def test_a_missing_or_empty_secret_is_generated_and_the_others_kept(
     composectl_secrets: ModuleType, tmp_path: Path
 ) -> None:
