@@ -177,6 +177,23 @@ def redis_server(conf: Path, port: int, tmp: Path, *extra: str) -> list[str]:
             "--dir", str(tmp), "--save", "", "--appendonly", "no", "--shutdown-on-sigterm", "now", *extra]
 
 
+async def services_redis_clients_get_in(url: str) -> bool:
+    """shorten's rate limiter and redirect's link store connect with the URL's password."""
+    from limits import parse
+    from redirect.adapters.redis_cache import connect
+    from shorten.adapters.redis_rate_limit import RedisRateLimiter
+
+    limiter = RedisRateLimiter(redis_url=url, limit=parse("5/minute"), namespace="compose-secrets-test")
+    links = connect(url)
+    try:
+        await limiter.ping()
+        verdict = await limiter.hit("key")
+        return verdict.allowed and bool(await links.ping()) and bool(await links.keys("compose-secrets-test:*"))
+    finally:
+        await limiter.aclose()
+        await links.aclose()
+
+
 def test_redis_from_the_generated_config_requires_the_password_and_the_replica_links_with_it(
     composectl_secrets: ModuleType, tmp_path: Path
 ) -> None:
@@ -203,6 +220,7 @@ def test_redis_from_the_generated_config_requires_the_password_and_the_replica_l
         assert primary.ping()
         assert primary.config_get("protected-mode") == {"protected-mode": "yes"}
         primary.set("compose-secrets-test", "1")
+        assert asyncio.run(services_redis_clients_get_in(url))
         replica = redis.Redis(port=replica_port, password=password, socket_timeout=2)
         wait_until(lambda: replica.info("replication").get("master_link_status") == "up",
                    timeout=15, what="the replica linked to its primary with masterauth")
