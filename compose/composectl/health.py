@@ -7,6 +7,7 @@ reports Redis memory per role. Only the addresses differ: compose host names ins
 """
 
 from functools import partial
+from urllib.parse import urlsplit, urlunsplit
 
 from contracts.topics import ALL_TOPICS
 from stackctl.checks import Probe
@@ -18,13 +19,20 @@ from composectl.settings import ComposeSettings
 _TOPICS = {t.name for t in ALL_TOPICS}
 
 
+def without_credentials(url: str) -> str:
+    """`url` with no user:password@ (ClickHouse's URL carries them): fit for a report."""
+    parts = urlsplit(url)
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=host))
+
+
 async def _http_ok(url: str) -> None:
     import httpx
 
     async with httpx.AsyncClient(timeout=3) as client:
-        response = await client.get(url)
+        response = await client.get(url)  # userinfo in `url` becomes Basic authentication
     if response.status_code != 200:
-        raise RuntimeError(f"GET {url} -> {response.status_code}: {response.text[:200]}")
+        raise RuntimeError(f"GET {without_credentials(url)} -> {response.status_code}: {response.text[:200]}")
 
 
 async def _kafka(bootstrap: str) -> None:
@@ -70,7 +78,8 @@ def infra_probes(s: ComposeSettings) -> dict[str, Probe]:
         "postgres": lambda: _postgres(s.postgres_dsn_asyncpg()),
         "redis": lambda: _redis(s.redis_url, replica=False),
         "redis-replica": lambda: _redis(s.redis_replica_url, replica=True),
-        "clickhouse": lambda: _http_ok(f"{s.clickhouse_url}/ping"),
+        # A query, not /ping: it proves the services' credentials are accepted.
+        "clickhouse": lambda: _http_ok(f"{s.clickhouse_url}/?query=SELECT%201"),
         "nginx": lambda: _http_ok(s.compose_nginx_health_url),
         "prometheus": lambda: _http_ok(f"{s.compose_prometheus_url}/-/ready"),
     }
