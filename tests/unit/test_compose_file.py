@@ -165,3 +165,13 @@ def test_the_env_example_sets_no_secret() -> None:
     for key in (*settings, *commented):
         assert not SECRET_NAME.search(key), f"compose/.env.example names {key}"
     assert "sk_" not in "".join(settings.values())
+
+
+def test_the_services_trust_only_nginx_for_the_client_address() -> None:
+    all_services = services()
+    nginx_address = all_services["nginx"]["networks"]["default"]["ipv4_address"]
+    for name in ("shorten", "redirect-1", "redirect-2", "redirect-3"):
+        env = environment(all_services[name])
+        assert env["REDIRECT_TRUSTED_PROXIES"] == env["SHORTEN_TRUSTED_PROXIES"] == nginx_address, name
+    conf = (COMPOSE / "nginx" / "nginx.conf").read_text()
+    assert "proxy_set_header X-Forwarded-For $remote_addr;" in conf and "$proxy_add_x_forwarded_for" not in conf
