@@ -191,11 +191,12 @@ class AsyncpgLinkStore:
     ON CONFLICT DO NOTHING makes every loser insert nothing (no outbox row either).
 
     `batches_in_flight`: how many create statements may run at once; creates arriving while
-    that many run make the next batch (at most `max_batch` creates)."""
+    that many run make the next batch (at most `max_batch` creates). 0: no group commit, every
+    create is its own statement at once (the design before; `just bench writes` compares)."""
 
     def __init__(self, pool: asyncpg.Pool, *, batches_in_flight: int = 2, max_batch: int = 256) -> None:
         self._pool = pool
-        self._batches_in_flight = max(1, batches_in_flight)
+        self._batches_in_flight = batches_in_flight
         self._max_batch = max_batch
         self._queue: list[_Pending] = []
         self._running = 0
@@ -217,6 +218,10 @@ class AsyncpgLinkStore:
             await pool.close()
 
     async def insert(self, link: Link, event: LinkCreated) -> bool:
+        if self._batches_in_flight <= 0:
+            with translate_errors():
+                async with self._pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as conn:
+                    return bool(await conn.fetchval(INSERT_LINK_AND_EVENT, *_insert_args(link, event)) is not None)
         future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         future.add_done_callback(_retrieve)
         self._queue.append((_insert_args(link, event), future))
