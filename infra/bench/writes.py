@@ -11,6 +11,8 @@ case's shorten processes, every other path to the stack's redirect replicas):
                       with the outbox's old NOTIFY-per-insert trigger put back for the run
   asyncpg / <server>  SHORTEN_STORE=asyncpg, 1 process, for granian, uvicorn, hypercorn
   asyncpg / <best> xN the server with the least CPU per create, N processes (--processes)
+  ... , one statement per create   the first N without group commit (SHORTEN_DB_BATCHES_IN_FLIGHT=0):
+                      what batching the creates into one statement and commit buys, same run
   stack               the running stack's own nginx and shorten-1..N (PUBLIC_HTTP_PORT)
 Rate limit: the throwaway processes run with SHORTEN_RATE_LIMIT=--rate-limit (default
 100000000/minute): the limiter still runs for every create (a Redis round trip), it never
@@ -54,10 +56,11 @@ def say(msg: str) -> None:
 @dataclass(frozen=True)
 class Case:
     name: str
-    kind: str  # baseline | single | multi | stack
+    kind: str  # baseline | single | multi | ungrouped | stack
     store: str = "asyncpg"
     server: str = "hypercorn"
     processes: int = 1
+    env: tuple[tuple[str, str], ...] = ()  # extra settings of the case's shorten processes
 
 
 @dataclass
@@ -123,6 +126,7 @@ class Deployment:
                 "POSTGRES_DSN": stack.postgres_dsn,
                 "REDIS_URL": f"redis://127.0.0.1:{stack.redis_port}/0",
                 "LOG_LEVEL": "WARNING",
+                **dict(self.case.env),
             }
             self.procs.append(Proc.start([PY, "-m", "shorten", "serve"], env, BENCH))
         nginx_port = free_port()
@@ -431,12 +435,12 @@ def main() -> None:
     parser.add_argument("--processes", default="2,3", help="process counts for the best server")
     parser.add_argument("--rounds", type=int, default=3, help="repeat every case; the table shows medians")
     parser.add_argument("--rate-limit", default="100000000/minute", help="SHORTEN_RATE_LIMIT of the bench's processes")
-    parser.add_argument("--only", default="", help="comma-separated case kinds: baseline,single,multi,stack")
+    parser.add_argument("--only", default="", help="comma-separated case kinds: baseline,single,multi,ungrouped,stack")
     parser.add_argument("--servers", default=",".join(SERVERS))
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks" / "writes.md")
     parser.add_argument("--no-write", action="store_true", help="print only, do not write the doc")
     args = parser.parse_args()
-    kinds = set(args.only.split(",")) if args.only else {"baseline", "single", "multi", "stack"}
+    kinds = set(args.only.split(",")) if args.only else {"baseline", "single", "multi", "ungrouped", "stack"}
     api_key = (ROOT / ".local" / "api-key").read_text().strip()
     BENCH.mkdir(parents=True, exist_ok=True)
     notes = machine_notes()
@@ -462,6 +466,10 @@ def main() -> None:
             Case(f"asyncpg / {picked} x{n}", "multi", server=picked, processes=n)
             for n in (int(x) for x in args.processes.split(",") if x.strip())
         ]
+    if "ungrouped" in kinds:
+        n = int(args.processes.split(",")[0])
+        phase2.append(Case(f"asyncpg / {picked} x{n}, one statement per create", "ungrouped", server=picked,
+                           processes=n, env=(("SHORTEN_DB_BATCHES_IN_FLIGHT", "0"),)))
     if "stack" in kinds:
         n = len(stack_shorten_programs())
         phase2.append(Case(f"stack nginx, shorten x{n}", "stack", processes=n))

@@ -57,6 +57,11 @@ class HttpMetricsMiddleware:
         self.service = service
 
     def _route(self, scope: Scope) -> str:
+        # Starlette's router leaves the route it picked in the scope: check that one first
+        # (one match instead of one per route); it may be a partial match (405), hence the check.
+        picked = scope.get("route")
+        if picked is not None and picked.matches(scope)[0] == Match.FULL:
+            return str(getattr(picked, "path", "other"))
         router = scope.get("app")
         for route in getattr(getattr(router, "router", None), "routes", ()):
             match, _ = route.matches(scope)

@@ -1,9 +1,9 @@
 """`python -m shorten serve` (REST API) | `python -m shorten relay` (outbox -> Kafka)."""
 
 import argparse
-import asyncio
 import logging
 
+import uvloop
 from platformkit.server import serve
 
 from shorten.settings import ShortenSettings
@@ -26,7 +26,7 @@ def main(argv: list[str] | None = None) -> None:
     else:
         from shorten.entrypoints.relay import run
 
-        asyncio.run(run(settings))
+        uvloop.run(run(settings))  # the API processes run on uvloop too
 
 
 if __name__ == "__main__":

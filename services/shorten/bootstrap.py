@@ -35,7 +35,9 @@ async def open_store(settings: ShortenSettings) -> AsyncIterator[LinkStore]:
     """The LinkStore adapter SHORTEN_STORE names, closed on the way out."""
     dsn, pool_size = settings.postgres_dsn_asyncpg(), settings.shorten_db_pool_size
     if settings.shorten_store == "asyncpg":
-        async with AsyncpgLinkStore.open(dsn, max_size=pool_size) as store:
+        async with AsyncpgLinkStore.open(
+            dsn, max_size=pool_size, batches_in_flight=settings.shorten_db_batches_in_flight
+        ) as store:
             yield store
         return
     engine = create_engine(dsn, pool_size=pool_size)

@@ -31,6 +31,10 @@ class ShortenSettings(InfraSettings):
     shorten_code_length: int = 8
     # Per process: the most PostgreSQL connections one shorten process holds.
     shorten_db_pool_size: int = 10
+    # asyncpg store: how many create statements one process runs at once. Creates arriving while
+    # that many run are written together by the next one (one commit for all: group commit).
+    # 0: no group commit (one statement per create, as before; `just bench writes` compares).
+    shorten_db_batches_in_flight: int = 2
     # The LinkStore adapter: "asyncpg" (adapters/asyncpg_store.py, one round trip per create)
     # or "sqlalchemy" (adapters/postgres.py, the previous one; `just bench writes` baseline).
     shorten_store: Literal["asyncpg", "sqlalchemy"] = "asyncpg"

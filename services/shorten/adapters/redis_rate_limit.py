@@ -2,8 +2,15 @@
 
 Every shorten process shares the window through Redis. The Redis connection pool is ours:
 built in the lifespan, closed on shutdown, also used for the readiness ping.
+
+Hits of one key are coalesced: while one call for a key is in flight, the hits that arrive for
+it wait and then go as ONE call that takes them all (the moving window's Lua script takes a
+`cost`: all of them fit or none is counted). Under load one Redis round trip serves many
+creates; a lone hit goes at once. If they do not all fit, they are tried one by one, so exactly
+as many are admitted as the window has room for, and refused ones are still not counted.
 """
 
+import asyncio
 import logging
 import math
 import time
@@ -37,6 +44,10 @@ class RedisRateLimiter:
         self._limiter = MovingWindowRateLimiter(storage)
         self._limit = limit
         self._degraded = False
+        # Per key: the hits waiting for the call in flight to end, and the task making calls.
+        self._waiting: dict[str, list[asyncio.Future[Verdict]]] = {}
+        self._callers: dict[str, asyncio.Task[None]] = {}
+        self.calls = 0  # coalesced calls made (for tests)
 
     async def hit(self, identity: str) -> Verdict:
         """Count one request for `identity`; refused requests are not counted.
@@ -44,21 +55,61 @@ class RedisRateLimiter:
         Fails open: with Redis unreachable the request is allowed (writes stay available to
         key holders; /readyz reports Redis down). Logged once per outage.
         """
+        future: asyncio.Future[Verdict] = asyncio.get_running_loop().create_future()
+        self._waiting.setdefault(identity, []).append(future)
+        if identity not in self._callers:
+            self._callers[identity] = asyncio.get_running_loop().create_task(self._call_for(identity))
+        return await asyncio.shield(future)
+
+    async def _call_for(self, identity: str) -> None:
+        """Until nobody waits for `identity`: one call for all the hits waiting."""
+        waiting: list[asyncio.Future[Verdict]] = []
         try:
-            if await self._limiter.hit(self._limit, identity):
-                verdict = Verdict(allowed=True)
+            while waiting := self._waiting.pop(identity, []):
+                verdicts = await self._decide(identity, len(waiting))
+                for future, verdict in zip(waiting, verdicts, strict=True):
+                    if not future.done():
+                        future.set_result(verdict)
+        except BaseException as exc:  # never leave a waiter hanging
+            for future in [*waiting, *self._waiting.pop(identity, [])]:
+                if future.done():
+                    continue
+                if isinstance(exc, Exception):
+                    future.set_exception(exc)
+                else:
+                    future.cancel()
+            raise
+        finally:
+            # No await since the queue was found empty: a hit arriving from now on starts a caller.
+            del self._callers[identity]
+
+    async def _decide(self, identity: str, hits: int) -> list[Verdict]:
+        self.calls += 1
+        try:
+            if await self._limiter.hit(self._limit, identity, cost=hits):
+                verdicts = [Verdict(allowed=True)] * hits
             else:
-                stats = await self._limiter.get_window_stats(self._limit, identity)
-                verdict = Verdict(allowed=False, retry_after=max(1, math.ceil(stats.reset_time - time.time())))
+                verdicts = await self._one_by_one(identity, hits)
         except (RedisError, OSError) as exc:
             if not self._degraded:
                 log.warning("rate limiting is off, Redis is unreachable: %s", exc)
             self._degraded = True
-            return Verdict(allowed=True)
+            return [Verdict(allowed=True)] * hits
         if self._degraded:
             log.warning("rate limiting is back on, Redis answers again")
         self._degraded = False
-        return verdict
+        return verdicts
+
+    async def _one_by_one(self, identity: str, hits: int) -> list[Verdict]:
+        """Not all `hits` fit (all-or-nothing refused them): admit while the window has room,
+        refuse the rest (the window is full until its oldest entry ages out)."""
+        admitted = 0
+        if hits > 1:
+            while admitted < hits and await self._limiter.hit(self._limit, identity):
+                admitted += 1
+        stats = await self._limiter.get_window_stats(self._limit, identity)
+        refused = Verdict(allowed=False, retry_after=max(1, math.ceil(stats.reset_time - time.time())))
+        return [Verdict(allowed=True)] * admitted + [refused] * (hits - admitted)
 
     async def ping(self) -> None:
         await self._redis.ping()

@@ -67,10 +67,14 @@ def _rebuild(parts: SplitResult, scheme: str, field: str) -> str:
     netloc = f"[{host}]" if ":" in host else host
     if port is not None:
         netloc = f"{netloc}:{port}"
-    try:
-        path, query, fragment = (quote(p, safe=_URL_SAFE) for p in (parts.path, parts.query, parts.fragment))
-    except UnicodeEncodeError as exc:
-        raise _invalid("url_invalid", "url is not valid Unicode", field) from exc
+    path, query, fragment = parts.path, parts.query, parts.fragment
+    if not (path.isascii() and query.isascii() and fragment.isascii()):
+        # Printable ASCII is kept as typed (validate_url refused whitespace and controls), so
+        # only a URL with non-ASCII characters has anything to encode.
+        try:
+            path, query, fragment = (quote(p, safe=_URL_SAFE) for p in (path, query, fragment))
+        except UnicodeEncodeError as exc:
+            raise _invalid("url_invalid", "url is not valid Unicode", field) from exc
     return urlunsplit((scheme, netloc, path, query, fragment))
 
 
@@ -81,10 +85,13 @@ def normalise_host(host: str, *, field: str = "url") -> str:
             return ipaddress.IPv6Address(host).compressed
         except ValueError as exc:
             raise _invalid("url_host_invalid", "url host is not a valid IPv6 address", field) from exc
-    try:
-        ascii_host = host.encode("idna").decode("ascii").lower()
-    except UnicodeError as exc:
-        raise _invalid("url_host_invalid", f"url host cannot be encoded: {exc}", field) from exc
+    if host.isascii():  # nothing to convert; the label rules below check what the codec would
+        ascii_host = host.lower()
+    else:
+        try:
+            ascii_host = host.encode("idna").decode("ascii").lower()
+        except UnicodeError as exc:
+            raise _invalid("url_host_invalid", f"url host cannot be encoded: {exc}", field) from exc
     ascii_host = ascii_host.removesuffix(".")
     labels = ascii_host.split(".")
     if len(ascii_host) > 253 or not all(_HOST_LABEL_RE.fullmatch(label) for label in labels):

@@ -8,6 +8,7 @@ import re
 from datetime import datetime
 from typing import Any
 
+import msgspec
 from platformkit.errors import ApiError, error_response
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -45,6 +46,14 @@ async def shorten_error(_: Request, exc: Exception) -> Response:
     status = next((s for cls, s in STATUS.items() if isinstance(exc, cls)), 500)
     headers = {"Retry-After": "1"} if status == 503 else None
     return error_response(status, exc.code, exc.message, exc.field, headers)
+
+
+class LinkResponse(JSONResponse):
+    """JSON encoded by msgspec (the request bodies are decoded by it too): a few times cheaper
+    per response than the standard library's encoder, same compact output."""
+
+    def render(self, content: Any) -> bytes:
+        return msgspec.json.encode(content)
 
 
 def _runtime(request: Request) -> Runtime:
@@ -116,7 +125,7 @@ async def create_link(request: Request) -> Response:
     await _authorize(request, runtime)
     payload = await read_json(request, max_bytes=runtime.max_body_bytes)
     link = await runtime.links.create(parse_create(payload, now=runtime.links.now()))
-    return JSONResponse(
+    return LinkResponse(
         present(link, runtime.public_base_url),
         status_code=201,
         headers={"Location": f"/api/v1/links/{link.code}"},
@@ -129,7 +138,7 @@ async def get_link(request: Request) -> Response:
     # redirect never reveals: only key holders may read them (not counted as a write).
     await _identify(request, runtime)
     link = await runtime.links.get(_path_code(request))
-    return JSONResponse(present(link, runtime.public_base_url))
+    return LinkResponse(present(link, runtime.public_base_url))
 
 
 async def update_link(request: Request) -> Response:
@@ -138,7 +147,7 @@ async def update_link(request: Request) -> Response:
     code = _path_code(request)
     payload = await read_json(request, max_bytes=runtime.max_body_bytes)
     link = await runtime.links.update(code, parse_changes(payload, now=runtime.links.now()))
-    return JSONResponse(present(link, runtime.public_base_url))
+    return LinkResponse(present(link, runtime.public_base_url))
 
 
 async def delete_link(request: Request) -> Response:

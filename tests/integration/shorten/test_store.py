@@ -234,3 +234,33 @@ async def test_a_request_waits_for_a_pooled_connection_a_bounded_time(monkeypatc
             assert (await blocked).max_clicks == 9  # the lock released, the write went through
     finally:
         await locker.close()
+
+
+async def test_concurrent_creates_are_group_committed_each_with_its_own_answer() -> None:
+    """Creates that arrive while a statement runs go together as one statement (fewer
+    statements than creates), and every caller still gets its own answer: each free code is
+    inserted with exactly its one event, a code taken earlier in the same batch is refused
+    (False, nothing written), and a row the database refuses (a reused event id) fails only
+    its own create, not the others of its batch."""
+    async with AsyncpgLinkStore.open(
+        POSTGRES_DSN, max_size=2, application_name="shorten-batch-test", batches_in_flight=1
+    ) as store:
+        fresh = [a_link(unique_alias("grp")) for _ in range(30)]
+        events = [link_created(link, event_id=new_event_id()) for link in fresh]
+        twin = new_link(CreateLink(url="https://twin.example/"), code=fresh[3].code, now=datetime.now(UTC))
+        reuser = a_link(unique_alias("grp"))
+        calls = [store.insert(link, event) for link, event in zip(fresh, events, strict=True)]
+        calls.insert(10, store.insert(twin, link_created(twin, event_id=new_event_id())))
+        calls.insert(20, store.insert(reuser, link_created(reuser, event_id=events[0].event_id)))
+        answers = await asyncio.gather(*calls, return_exceptions=True)
+
+        assert store.batches < len(calls)
+        reused = answers.pop(20)
+        assert isinstance(reused, asyncpg.UniqueViolationError)
+        assert answers.pop(10) is False
+        assert answers == [True] * len(fresh)
+        assert await store.get(reuser.code) is None
+        stored = await store.get(fresh[3].code)
+        assert stored is not None and stored.url == "https://store.example/"
+        rows = await outbox_rows([link.code for link in [*fresh, reuser]])
+        assert sorted(r["event_id"] for r in rows) == sorted(e.event_id for e in events)
