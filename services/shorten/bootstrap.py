@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from shorten.adapters.asyncpg_store import AsyncpgLinkStore
 from shorten.adapters.postgres import PostgresLinkStore, create_engine
 from shorten.adapters.redis_rate_limit import RedisRateLimiter
+from shorten.domain.targets import TargetRules
 from shorten.entrypoints.auth import ApiKeys
 from shorten.ports import LinkStore
 from shorten.service import LinkService
@@ -24,6 +25,8 @@ class Runtime:
     api_keys: ApiKeys
     public_base_url: str
     max_body_bytes: int
+    # Targets refused whatever their shape (own hosts: no loops; the operator's deny-list).
+    targets: TargetRules
 
 
 @asynccontextmanager
@@ -53,6 +56,7 @@ async def build_runtime(settings: ShortenSettings) -> AsyncIterator[Runtime]:
                 api_keys=ApiKeys(settings.api_keys()),
                 public_base_url=settings.shorten_public_base_url,
                 max_body_bytes=settings.shorten_max_body_bytes,
+                targets=settings.target_rules(),
             )
     finally:
         await limiter.aclose()

@@ -4,7 +4,9 @@ from typing import Literal
 
 from limits import RateLimitItem, parse
 from platformkit.settings import InfraSettings, ServerName
-from pydantic import SecretStr, field_validator
+from pydantic import SecretStr, field_validator, model_validator
+
+from shorten.domain.targets import TargetRules
 
 
 class ShortenSettings(InfraSettings):
@@ -21,6 +23,12 @@ class ShortenSettings(InfraSettings):
     shorten_rate_limit: str = "6000/minute"
     # short_url = base + "/" + code
     shorten_public_base_url: str = "http://127.0.0.1:8080"
+    # Other public host names this service answers on (comma-separated): links to them are
+    # refused like links to the base URL's host (url_self_reference, no redirect loops).
+    shorten_extra_domains: str = ""
+    # Targets an operator refuses (comma-separated host names, which cover their subdomains, and
+    # IP addresses / CIDR ranges for IP-literal targets): url_host_denied. Empty: none.
+    shorten_denied_targets: str = ""
     shorten_max_body_bytes: int = 16 * 1024
     shorten_code_length: int = 8
     # Per process: the most PostgreSQL connections one shorten process holds.
@@ -61,6 +69,18 @@ class ShortenSettings(InfraSettings):
     @classmethod
     def _strip_slash(cls, value: str) -> str:
         return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _target_rules_parse(self) -> "ShortenSettings":
+        self.target_rules()  # a malformed host or range refuses to start
+        return self
+
+    def target_rules(self) -> TargetRules:
+        return TargetRules.from_settings(
+            public_base_url=self.shorten_public_base_url,
+            extra_domains=self.shorten_extra_domains,
+            denied_targets=self.shorten_denied_targets,
+        )
 
     def api_keys(self) -> tuple[str, ...]:
         raw = self.shorten_api_keys.get_secret_value()
