@@ -51,6 +51,14 @@ class ShortenSettings(InfraSettings):
     shorten_relay_retention_seconds: int = 24 * 3600
     shorten_relay_purge_interval: float = 300.0
     shorten_relay_request_timeout_ms: int = 10_000
+    # Read your writes (visibility.py): a write is answered once every live redirect replica
+    # serves it, waiting at most this long (0: do not wait). A replica counts as live while its
+    # last report in Redis is younger than the heartbeat setting. After a wait runs into the
+    # bound, writes do not wait for the cooldown.
+    shorten_visible_timeout_seconds: float = 2.0
+    shorten_visible_poll_seconds: float = 0.005
+    shorten_visible_heartbeat_seconds: float = 3.0
+    shorten_visible_cooldown_seconds: float = 5.0
 
     @field_validator("shorten_rate_limit")
     @classmethod
