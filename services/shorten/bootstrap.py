@@ -65,6 +65,7 @@ async def open_visibility(settings: ShortenSettings) -> AsyncIterator[WriteVisib
         poll_interval=settings.shorten_visible_poll_seconds,
         heartbeat=settings.shorten_visible_heartbeat_seconds,
         cooldown=settings.shorten_visible_cooldown_seconds,
+        degraded_timeout=settings.shorten_visible_degraded_timeout_seconds,
     )
     await visibility.start()
     try:

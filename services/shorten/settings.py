@@ -54,11 +54,12 @@ class ShortenSettings(InfraSettings):
     # Read your writes (visibility.py): a write is answered once every live redirect replica
     # serves it, waiting at most this long (0: do not wait). A replica counts as live while its
     # last report in Redis is younger than the heartbeat setting. After a wait runs into the
-    # bound, writes do not wait for the cooldown.
+    # bound, writes wait at most the degraded bound for the cooldown.
     shorten_visible_timeout_seconds: float = 2.0
     shorten_visible_poll_seconds: float = 0.005
     shorten_visible_heartbeat_seconds: float = 3.0
     shorten_visible_cooldown_seconds: float = 5.0
+    shorten_visible_degraded_timeout_seconds: float = 0.25
 
     @field_validator("shorten_rate_limit")
     @classmethod

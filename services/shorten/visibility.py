@@ -12,9 +12,11 @@ event, so after the commit the use case waits here:
    second); a replica that has not reported for `heartbeat` seconds is not waited for (dead or
    cut off: nginx stops sending it traffic too).
 
-Bounded by `timeout`: past it the write is answered anyway and the next ones do not wait for
-`cooldown` seconds (Kafka, Redis or the relay away: writes keep their old latency instead of
-each paying the full bound). Cost: the latency of the relay and one consumer hop (tens of ms);
+Bounded by `timeout`: past it the write is answered anyway, and for the next `cooldown` seconds
+writes wait at most `degraded_timeout` (Kafka, Redis or the relay away: writes do not each pay
+the full bound, and a hiccup -- the relay's first publish after a start -- is still covered).
+
+Cost: the latency of the relay and one consumer hop (tens of ms);
 per process one `links` consumer (only the event id is decoded) and, while writes wait, one
 Redis read per `poll_interval`.
 """
@@ -72,6 +74,7 @@ class Visibility:
         poll_interval: float = 0.005,
         heartbeat: float = 3.0,
         cooldown: float = 5.0,
+        degraded_timeout: float = 0.25,
         remember: int = 100_000,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -81,12 +84,13 @@ class Visibility:
         self._poll_interval = poll_interval
         self._heartbeat = heartbeat
         self._cooldown = cooldown
+        self._degraded_timeout = degraded_timeout
         self._remember = remember
         self._clock = clock
         self._placed: OrderedDict[str, Placed] = OrderedDict()  # recent events of the log
         self._unplaced: dict[str, asyncio.Future[Placed]] = {}
         self._unseen: list[tuple[Placed, asyncio.Future[None]]] = []
-        self._skip_until = 0.0
+        self._degraded_until = 0.0
         self._reader: asyncio.Task[None] | None = None
         self._poller: asyncio.Task[None] | None = None
         self._started = asyncio.Event()
@@ -108,10 +112,11 @@ class Visibility:
 
     async def wait(self, event_id: str) -> bool:
         """True once every live replica serves this event; False if that was not seen in time."""
-        if not self._started.is_set() or self._clock() < self._skip_until:
+        if not self._started.is_set():
             return False
+        degraded = self._clock() < self._degraded_until
         try:
-            async with asyncio.timeout(self._timeout):
+            async with asyncio.timeout(self._degraded_timeout if degraded else self._timeout):
                 placed = self._placed.get(event_id)
                 if placed is None:
                     future = self._unplaced.get(event_id)
@@ -127,15 +132,16 @@ class Visibility:
         except TimeoutError:
             self._unplaced.pop(event_id, None)
             self.timeouts += 1
-            if self._clock() >= self._skip_until:
+            if not degraded:
                 log.warning(
                     "write visibility: event %s not served by every replica within %.1fs; "
-                    "writes answer without waiting for %.0fs",
+                    "writes wait at most %.2fs for the next %.0fs",
                     event_id,
                     self._timeout,
+                    self._degraded_timeout,
                     self._cooldown,
                 )
-            self._skip_until = self._clock() + self._cooldown
+            self._degraded_until = self._clock() + self._cooldown
             return False
 
     async def _read_log(self) -> None:
