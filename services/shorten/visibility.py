@@ -10,7 +10,8 @@ event, so after the commit the use case waits here:
 2. until every live replica reports a position past that offset: replicas report in Redis
    (`links:seen`, written by their projectors with every applied batch and as a heartbeat once a
    second); a replica that has not reported for `heartbeat` seconds is not waited for (dead or
-   cut off: nginx stops sending it traffic too).
+   cut off: nginx stops sending it traffic too). Redis unreachable: step 1 only (the replicas'
+   consumers keep feeding their L1s without Redis, projector.py).
 
 Bounded by `timeout`: past it the write is answered anyway, and for the next `cooldown` seconds
 writes wait at most `degraded_timeout` (Kafka, Redis or the relay away: writes do not each pay
@@ -89,7 +90,7 @@ class Visibility:
         self._clock = clock
         self._placed: OrderedDict[str, Placed] = OrderedDict()  # recent events of the log
         self._unplaced: dict[str, asyncio.Future[Placed]] = {}
-        self._unseen: list[tuple[Placed, asyncio.Future[None]]] = []
+        self._unseen: list[tuple[Placed, asyncio.Future[bool]]] = []
         self._degraded_until = 0.0
         self._reader: asyncio.Task[None] | None = None
         self._poller: asyncio.Task[None] | None = None
@@ -123,12 +124,11 @@ class Visibility:
                     if future is None:
                         future = self._unplaced[event_id] = asyncio.get_running_loop().create_future()
                     placed = await future
-                seen: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+                seen: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
                 self._unseen.append((placed, seen))
                 if self._poller is None or self._poller.done():
                     self._poller = asyncio.create_task(self._poll_positions(), name="links-visibility-poll")
-                await seen
-            return True
+                return await seen
         except TimeoutError:
             self._unplaced.pop(event_id, None)
             self.timeouts += 1
@@ -178,9 +178,15 @@ class Visibility:
         while self._unseen:
             try:
                 positions = await self._positions()
-            except Exception as exc:  # Redis away: the waits run into their bound
+            except Exception as exc:
+                # Redis away: the positions cannot be known. The event is in the log, and the
+                # replicas' consumers feed their L1s without Redis: answer now, unconfirmed.
                 log.debug("write visibility: positions unreadable (%s)", exc)
-                positions = None
+                for _, seen in self._unseen:
+                    if not seen.done():
+                        seen.set_result(False)
+                self._unseen = []
+                return
             if positions is not None:
                 live_after = self._clock() - self._heartbeat
                 live = [p.offsets for p in positions.values() if p.reported_at >= live_after]
@@ -189,7 +195,7 @@ class Visibility:
                     if seen.done():
                         continue
                     if all(offsets.get(placed.partition, 0) > placed.offset for offsets in live):
-                        seen.set_result(None)
+                        seen.set_result(True)
                     else:
                         still.append((placed, seen))
                 self._unseen = still
