@@ -22,6 +22,7 @@ import redis.asyncio as aioredis
 
 from tests.conftest import LOCAL, ROOT, public_url, redirect_replica_urls, wait_until_async
 from tests.integration.redirect.support import LIVE_REDIS_URL, api, create, unique_code
+from tests.integration.shorten.support import end_offsets
 
 pytestmark = [pytest.mark.integration, pytest.mark.destructive]
 __all__ = ["api"]  # fixture
@@ -135,6 +136,13 @@ async def test_redis_primary_down_then_back_empty(api: httpx.AsyncClient) -> Non
             return all([await _in_redis(store, code, url) for code, url in watch.expected.items()])
 
         await wait_until_async(rebuilt, timeout=60, interval=0.5, what="the read model rebuilt from links")
+        ends = await end_offsets()
+
+        async def whole_topic_applied() -> bool:  # so the tests after this one find a complete model
+            stored = {int(p): int(o) for p, o in (await store.hgetall("links:offsets")).items()}
+            return all(stored.get(p, 0) >= end for p, end in ends.items())
+
+        await wait_until_async(whole_topic_applied, timeout=60, interval=0.5, what="links:offsets at the topic's end")
         assert watch.unknown[503] > 0  # while neither Redis answered
         print(f"served: {sum(watch.served.values())}, unknown codes answered: {dict(watch.unknown)}")
     finally:
