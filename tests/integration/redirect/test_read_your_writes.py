@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 import httpx
 import pytest
 
-from tests.conftest import public_url, redirect_replica_urls
+from tests.conftest import public_url, redirect_replica_urls, wait_until_async
 from tests.integration.redirect.support import api, unique_code
 
 pytestmark = pytest.mark.integration
@@ -66,7 +66,14 @@ async def test_every_replica_answers_a_write_as_soon_as_it_is_acknowledged(api: 
         assert response.status_code == 204, response.text
         return check(code, (410, None), await _answers(readers, code), "delete")
 
+    async def warm() -> bool:
+        """The write path warmed up (the relay's first publish after a start can take seconds):
+        a create whose immediate GETs all redirect."""
+        code = unique_code("ryw-warm")
+        return not await create(0, code)
+
     try:
+        await wait_until_async(warm, timeout=60, interval=0.5, what="a create served at once by every replica")
         for step in (create, update, delete):
             wrong = await _each(codes, step)
             assert wrong == [], f"{len(wrong)} wrong answers after {step.__name__}s; first: {wrong[:5]}"
