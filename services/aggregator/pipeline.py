@@ -85,18 +85,10 @@ def decode_batch(records: Sequence[SourceRecord], *, config: PipelineConfig, now
         try:
             record = decode_record(source.value, now=now, horizon=config.horizon, max_skew=config.max_future_skew)
         except PoisonMessage as exc:
-            poison.append(
-                deadletter.build(
-                    source_topic=source.topic,
-                    partition=source.partition,
-                    offset=source.offset,
-                    key=source.key,
-                    payload=source.value or b"",
-                    error=exc.reason,
-                    consumer=config.consumer,
-                    failed_at=now,
-                )
-            )
+            poison.append(deadletter.build(
+                source_topic=source.topic, partition=source.partition, offset=source.offset, key=source.key,
+                payload=source.value or b"", error=exc.reason, consumer=config.consumer, failed_at=now,
+            ))
             continue
         good.append(Decoded(source=source, record=record))
     return DecodedBatch(good=good, poison=poison)
@@ -176,9 +168,8 @@ async def process_decoded(
     spans = TracedBatch([d.source for d in batch.good]) if tracing.tracing_enabled() else None
     new: list[Decoded] = []
     if unique:
-        claimed = await retry_until_done(
-            lambda: ledger.claim(unique, only_codes=only_codes), what="PostgreSQL claim", backoff=backoff
-        )
+        claimed = await retry_until_done(lambda: ledger.claim(unique, only_codes=only_codes),
+                                         what="PostgreSQL claim", backoff=backoff)
         await write_claimed(claimed, events=events, ledger=ledger, backoff=backoff)
         new = claimed.new
     counted = sum(len(d.record.rows) for d in new)
@@ -186,12 +177,8 @@ async def process_decoded(
     if spans is not None:
         spans.sink_written(rows=received, counted=counted)
     return BatchOutcome(
-        records=len(batch.good) + len(batch.poison),
-        received=received,
-        counted=counted,
-        duplicates=received - counted,
-        dead_lettered=len(batch.poison),
-        new=new,
+        records=len(batch.good) + len(batch.poison), received=received, counted=counted,
+        duplicates=received - counted, dead_lettered=len(batch.poison), new=new,
     )
 
 
@@ -208,13 +195,8 @@ async def process_batch(
 ) -> BatchOutcome:
     """Decode and process one batch of records (the caller then acks all of them)."""
     backoff = Backoff(initial_s=config.retry_initial_s, max_s=config.retry_max_s, sleep=sleep, on_retry=on_retry)
-    return await process_decoded(
-        decode_batch(records, config=config, now=clock()),
-        events=events,
-        ledger=ledger,
-        dead_letters=dead_letters,
-        backoff=backoff,
-    )
+    return await process_decoded(decode_batch(records, config=config, now=clock()), events=events,
+                                 ledger=ledger, dead_letters=dead_letters, backoff=backoff)
 
 
 class TracedBatch:
@@ -231,12 +213,8 @@ class TracedBatch:
                 context=tracing.context_from_traceparent(value.decode("latin-1")),
                 kind=SpanKind.CONSUMER,
                 start_time=self._started_ns,
-                attributes={
-                    "messaging.system": "kafka",
-                    "messaging.destination.name": r.topic,
-                    "messaging.kafka.partition": r.partition,
-                    "messaging.kafka.offset": r.offset,
-                },
+                attributes={"messaging.system": "kafka", "messaging.destination.name": r.topic,
+                            "messaging.kafka.partition": r.partition, "messaging.kafka.offset": r.offset},
             )
             for r in records
             for name, value in (r.headers or ())

@@ -88,8 +88,7 @@ class AnalyticsOnChdb(AnalyticsStore):
     def _fetch(self, statement: TextClause, params: Any) -> list[tuple[Any, ...]]:
         # As the HTTP driver does: compile for its dialect, then `sql % escaped parameters`.
         compiled = statement.bindparams(**params).compile(
-            dialect=ClickHouseDialect_http(), compile_kwargs={"render_postcompile": True}
-        )
+            dialect=ClickHouseDialect_http(), compile_kwargs={"render_postcompile": True})
         sql = compiled.string % Escaper().escape(compiled.params)
         with self._lock:  # one chDB session, queried from asyncio.to_thread workers
             self._session.query(f"USE {DATABASE}")
@@ -97,27 +96,11 @@ class AnalyticsOnChdb(AnalyticsStore):
         return [tuple(line.split("\t")) for line in text.splitlines() if line]
 
 
-def click(
-    code: str,
-    at: datetime,
-    *,
-    visitor: str,
-    bot: int = 0,
-    referrer_host: str = "",
-    country: str = "DE",
-    event_id: str | None = None,
-) -> ClickRow:
-    return ClickRow(
-        event_id=event_id or str(uuid.uuid4()),
-        code=code,
-        occurred_at=int(at.timestamp()),
-        visitor_key=visitor,
-        referrer=f"https://{referrer_host}/" if referrer_host else "",
-        referrer_host=referrer_host,
-        country=country,
-        device="mobile",
-        is_bot=bot,
-    )
+def click(code: str, at: datetime, *, visitor: str, bot: int = 0, referrer_host: str = "",
+          country: str = "DE", event_id: str | None = None) -> ClickRow:
+    return ClickRow(event_id=event_id or str(uuid.uuid4()), code=code, occurred_at=int(at.timestamp()),
+                    visitor_key=visitor, referrer=f"https://{referrer_host}/" if referrer_host else "",
+                    referrer_host=referrer_host, country=country, device="mobile", is_bot=bot)
 
 
 def test_the_schema_applies_and_reapplies(engine: Any) -> None:
@@ -159,13 +142,8 @@ async def test_writes_rollups_queries_and_retention(engine: Any) -> None:
             assert await clickhouse.execute(target.marker_sql.format(code=marker, bucket=month)) == "1\n"
         # A second batch into minutes the first one already wrote: their rollup rows sit in two parts
         # until a merge, and every answer below must already be merged.
-        await insert_batch(
-            clickhouse,
-            [
-                click(code, NOW - timedelta(minutes=1), visitor="b", country="FR"),
-                click(code, NOW - timedelta(minutes=1), visitor="d"),
-            ],
-        )
+        await insert_batch(clickhouse, [click(code, NOW - timedelta(minutes=1), visitor="b", country="FR"),
+                                        click(code, NOW - timedelta(minutes=1), visitor="d")])
 
         store = AnalyticsOnChdb(engine)
         # Queries are parsed as the HTTP layer parses them: ranges aligned to the interval, so
@@ -175,28 +153,21 @@ async def test_writes_rollups_queries_and_retention(engine: Any) -> None:
         # The bot click is apart; the ancient one is outside; the marker never shows.
         assert (stats.clicks, stats.unique_visitors) == (5, 3)
         assert [(p.t, p.clicks, p.unique_visitors) for p in stats.series] == [
-            (NOW - timedelta(minutes=3), 1, 1),
-            (NOW - timedelta(minutes=2), 1, 1),
-            (NOW - timedelta(minutes=1), 3, 2),
-        ]
+            (NOW - timedelta(minutes=3), 1, 1), (NOW - timedelta(minutes=2), 1, 1), (NOW - timedelta(minutes=1), 3, 2)]
         assert [(s.value, s.clicks) for s in stats.countries] == [("FR", 3), ("DE", 2)]
         assert [(s.value, s.clicks) for s in stats.referrers] == [(DIRECT, 4), ("news.example", 1)]
         assert [(s.value, s.clicks) for s in stats.devices] == [("mobile", 5)]
         with_bots = await store.range_stats(
-            parse_stats(code, {"from": since, "interval": "minute", "include_bots": "true"}, now=NOW)
-        )
+            parse_stats(code, {"from": since, "interval": "minute", "include_bots": "true"}, now=NOW))
         assert (with_bots.clicks, with_bots.unique_visitors) == (6, 4)
         assert [(p.clicks, p.unique_visitors) for p in with_bots.series] == [(1, 1), (1, 1), (4, 3)]
         hours = await store.range_stats(
-            parse_stats(code, {"from": since, "interval": "hour", "include_bots": "true"}, now=NOW)
-        )
+            parse_stats(code, {"from": since, "interval": "hour", "include_bots": "true"}, now=NOW))
         assert (hours.clicks, hours.unique_visitors) == (6, 4)
         for window in ("1h", "24h", "7d"):
             top = await store.top(parse_top({"window": window, "limit": "100"}, now=NOW))
             assert [(t.code, t.clicks, t.unique_visitors) for t in top if t.code in {code, other}] == [
-                (code, 5, 3),
-                (other, 1, 1),
-            ], window
+                (code, 5, 3), (other, 1, 1)], window
             assert not [t for t in top if t.code.startswith("~")]
         days = await store.range_stats(parse_stats(code, {"interval": "day", "include_bots": "true"}, now=NOW))
         assert (days.clicks, days.unique_visitors) == (6, 4)

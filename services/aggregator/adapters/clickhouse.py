@@ -31,15 +31,8 @@ from aggregator.domain.clicks import ClickRow
 # MergeTree tables (retention drops their monthly partitions).
 ALL_TABLES = ("click_events", "clicks_rollup", "clicks_top")
 INSERT_COLUMNS = (
-    "event_id",
-    "code",
-    "occurred_at",
-    "visitor_key",
-    "referrer",
-    "referrer_host",
-    "country",
-    "device",
-    "is_bot",
+    "event_id", "code", "occurred_at", "visitor_key", "referrer", "referrer_host", "country",
+    "device", "is_bot",
 )
 MARKER_BOT = 2
 
@@ -53,13 +46,13 @@ class Target:
 
 
 TARGETS = (
-    Target(insert_into="click_events", marker_sql="SELECT count() FROM click_events WHERE code = '{code}'"),
-    Target(insert_into="clicks_rollup_feed", marker_sql="SELECT count() FROM clicks_rollup WHERE code = '{code}'"),
-    Target(
-        insert_into="clicks_top_feed",
-        marker_sql="SELECT count() FROM clicks_top WHERE grain = 0 AND bucket = toDateTime({bucket}) "
-        "AND is_bot = 2 AND code = '{code}'",
-    ),
+    Target(insert_into="click_events",
+           marker_sql="SELECT count() FROM click_events WHERE code = '{code}'"),
+    Target(insert_into="clicks_rollup_feed",
+           marker_sql="SELECT count() FROM clicks_rollup WHERE code = '{code}'"),
+    Target(insert_into="clicks_top_feed",
+           marker_sql="SELECT count() FROM clicks_top WHERE grain = 0 AND bucket = toDateTime({bucket}) "
+                      "AND is_bot = 2 AND code = '{code}'"),
 )
 
 
@@ -93,17 +86,9 @@ def gzip_framed(body: bytes) -> bytes:
 
 def marker_row(sink_id: uuid.UUID, month: int) -> ClickRow:
     stamp = datetime.fromtimestamp(month, UTC).strftime("%Y%m")
-    return ClickRow(
-        event_id=str(sink_id),
-        code=f"~{sink_id.hex}-{stamp}",
-        occurred_at=month,
-        visitor_key="~",
-        referrer="",
-        referrer_host="",
-        country="ZZ",
-        device="other",
-        is_bot=MARKER_BOT,
-    )
+    return ClickRow(event_id=str(sink_id), code=f"~{sink_id.hex}-{stamp}", occurred_at=month,
+                    visitor_key="~", referrer="", referrer_host="", country="ZZ", device="other",
+                    is_bot=MARKER_BOT)
 
 
 class ClickHouseError(RuntimeError):
@@ -129,11 +114,8 @@ class ClickHouse:
     async def insert(self, sql: str, *, framed_body: bytes, query_id: str) -> None:
         """INSERT ... FORMAT with a `gzip_framed` body, under a fixed query id."""
         response = await self._client.post(
-            "/",
-            params={"database": self._database, "query": sql, "query_id": query_id},
-            content=framed_body,
-            headers={"Content-Encoding": "gzip"},
-        )
+            "/", params={"database": self._database, "query": sql, "query_id": query_id},
+            content=framed_body, headers={"Content-Encoding": "gzip"})
         if response.status_code != 200:
             raise ClickHouseError(f"ClickHouse {response.status_code}: {response.text[:500]}")
 
@@ -173,20 +155,16 @@ class ClickHouseEvents:
             # The targets are independent parts: inserted side by side (ClickHouse runs each on its
             # own thread). Every insert is awaited to its end, failed or not, before this returns
             # or raises: a retry must never look for a marker while an earlier insert still runs.
-            results = await asyncio.gather(
-                *(self._insert(t, marker, body, len(month_rows)) for t in missing), return_exceptions=True
-            )
+            results = await asyncio.gather(*(self._insert(t, marker, body, len(month_rows)) for t in missing),
+                                           return_exceptions=True)
             failed = next((r for r in results if isinstance(r, BaseException)), None)
             if failed is not None:
                 raise failed
 
     async def _insert(self, target: Target, marker: ClickRow, body: bytes, rows: int) -> None:
         started = time.perf_counter()
-        await self._ch.insert(
-            f"INSERT INTO {target.insert_into} ({self._columns}) FORMAT JSONEachRow",
-            framed_body=body,
-            query_id=f"{marker.code[1:]}-{target.insert_into}",
-        )
+        await self._ch.insert(f"INSERT INTO {target.insert_into} ({self._columns}) FORMAT JSONEachRow",
+                              framed_body=body, query_id=f"{marker.code[1:]}-{target.insert_into}")
         self._metrics.clickhouse_insert_seconds.observe(time.perf_counter() - started)
         self._metrics.clickhouse_batch_rows.observe(rows)
 

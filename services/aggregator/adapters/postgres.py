@@ -91,12 +91,8 @@ class PostgresLedger:
                 await conn.execute(ADD_TOTALS, *code_totals(row for d in new for row in d.record.rows))
                 sink_id = uuid.UUID(bytes=uuid_utils.uuid7().bytes)
                 await conn.execute(
-                    JOURNAL,
-                    sink_id,
-                    new[0].source.topic,
-                    [d.source.partition for d in new],
-                    [d.source.offset for d in new],
-                    None if only_codes is None else list(only_codes),
+                    JOURNAL, sink_id, new[0].source.topic, [d.source.partition for d in new],
+                    [d.source.offset for d in new], None if only_codes is None else list(only_codes),
                 )
         self._metrics.postgres_write_seconds.observe(time.perf_counter() - started)
         return Claimed(new=new, sink_id=sink_id)
@@ -105,8 +101,7 @@ class PostgresLedger:
         while True:
             async with self._pool.acquire() as conn, conn.transaction():
                 held = await conn.fetchval(
-                    "SELECT true FROM clicks.sink_journal WHERE sink_id = $1 FOR UPDATE SKIP LOCKED", sink_id
-                )
+                    "SELECT true FROM clicks.sink_journal WHERE sink_id = $1 FOR UPDATE SKIP LOCKED", sink_id)
                 if held:
                     await write()
                     await conn.execute("DELETE FROM clicks.sink_journal WHERE sink_id = $1", sink_id)
@@ -124,24 +119,14 @@ class PostgresLedger:
             rows = await conn.fetch(
                 "SELECT sink_id, topic, partitions, offsets, codes, created_at FROM clicks.sink_journal "
                 "WHERE created_at < now() - make_interval(secs => $1) ORDER BY created_at LIMIT $2 "
-                "FOR UPDATE SKIP LOCKED",
-                older_than_s,
-                limit,
-            )
+                "FOR UPDATE SKIP LOCKED", older_than_s, limit)
             entries = []
             for r in rows:
                 offsets: dict[int, list[int]] = {}
                 for p, o in zip(r["partitions"], r["offsets"], strict=True):
                     offsets.setdefault(p, []).append(o)
-                entries.append(
-                    JournalEntry(
-                        sink_id=r["sink_id"],
-                        topic=r["topic"],
-                        offsets=offsets,
-                        codes=r["codes"],
-                        created_at=r["created_at"],
-                    )
-                )
+                entries.append(JournalEntry(sink_id=r["sink_id"], topic=r["topic"], offsets=offsets,
+                                            codes=r["codes"], created_at=r["created_at"]))
             yield HeldEntries(entries=entries, conn=conn)
 
     async def ping(self) -> None:
@@ -232,10 +217,7 @@ class PostgresFrontier:
         async with self._pool.acquire() as conn:
             rows = await conn.fetch(
                 "SELECT partition, next_offset FROM clicks.consumer_frontier "
-                "WHERE topic = $1 AND partition = ANY($2::int[])",
-                topic,
-                partitions,
-            )
+                "WHERE topic = $1 AND partition = ANY($2::int[])", topic, partitions)
         return {r["partition"]: r["next_offset"] for r in rows}
 
     async def save(self, topic: str, frontier: dict[int, int]) -> None:

@@ -15,7 +15,9 @@ from aggregator.bootstrap import LazyRuntime
 from aggregator.pipeline import Backoff, PipelineConfig, retry_until_done
 
 
-def split(events: list[Any], *, consumer: str, now: datetime) -> tuple[list[LinkEvent], list[MessageDeadLettered]]:
+def split(
+    events: list[Any], *, consumer: str, now: datetime
+) -> tuple[list[LinkEvent], list[MessageDeadLettered]]:
     """Decode a batch of `links` events; undecodable ones become dead-letter records."""
     good: list[LinkEvent] = []
     poison: list[MessageDeadLettered] = []
@@ -26,18 +28,10 @@ def split(events: list[Any], *, consumer: str, now: datetime) -> tuple[list[Link
                 raise InvalidEvent("links: empty record (tombstone)")
             good.append(links.decode(m.value))
         except InvalidEvent as exc:
-            poison.append(
-                deadletter.build(
-                    source_topic=m.topic,
-                    partition=m.partition,
-                    offset=m.offset,
-                    key=m.key,
-                    payload=m.value or b"",
-                    error=exc.reason,
-                    consumer=consumer,
-                    failed_at=now,
-                )
-            )
+            poison.append(deadletter.build(
+                source_topic=m.topic, partition=m.partition, offset=m.offset, key=m.key,
+                payload=m.value or b"", error=exc.reason, consumer=consumer, failed_at=now,
+            ))
     return good, poison
 
 
@@ -54,7 +48,8 @@ def register(
     async def apply(batch: list[Any]) -> None:
         good, poison = split(batch, consumer=config.consumer, now=datetime.now(UTC))
         if poison:
-            await retry_until_done(lambda: dead_letters.publish(poison), what="dead-letter publish", backoff=backoff)
+            await retry_until_done(lambda: dead_letters.publish(poison), what="dead-letter publish",
+                                   backoff=backoff)
         if good:
             rt = await retry_until_done(runtime.get, what="open stores", backoff=backoff)
             await retry_until_done(lambda: rt.links.apply(good), what="links_known upsert", backoff=backoff)

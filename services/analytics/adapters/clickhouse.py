@@ -46,9 +46,8 @@ def _sql(statement: str, *expanding: str) -> TextClause:
 
 
 # One link's rows of one grain in [start, end).
-_LINK_RANGE = (
-    "code = :code AND grain = :grain AND is_bot IN :bots AND bucket >= toDateTime(:start) AND bucket < toDateTime(:end)"
-)
+_LINK_RANGE = ("code = :code AND grain = :grain AND is_bot IN :bots "
+               "AND bucket >= toDateTime(:start) AND bucket < toDateTime(:end)")
 
 
 def stats_sql(covering: str) -> TextClause:
@@ -76,8 +75,7 @@ def stats_sql(covering: str) -> TextClause:
         "SELECT toUInt8(2) AS part, dim AS key, value, c, toUInt64(0) AS v FROM ("
         "SELECT dim, value, sum(clicks) AS c FROM clicks_rollup WHERE code = :code AND is_bot IN :bots "
         f"AND dim IN ('referrer', 'country', 'device') AND ({covering}) "
-        f"GROUP BY dim, value ORDER BY dim, c DESC, value LIMIT {BREAKDOWN_LIMIT} BY dim)"
-    )
+        f"GROUP BY dim, value ORDER BY dim, c DESC, value LIMIT {BREAKDOWN_LIMIT} BY dim)")
 
 
 def spans_where(spans: list[Span]) -> tuple[str, dict[str, Any]]:
@@ -95,19 +93,14 @@ def spans_where(spans: list[Span]) -> tuple[str, dict[str, Any]]:
 
 def ranking_sql(where: str) -> TextClause:
     """/top's ranking over clicks_top (`where` from spans_where)."""
-    return _sql(
-        f"SELECT code, sum(clicks) AS c FROM clicks_top WHERE is_bot IN :bots AND ({where}) "
-        "GROUP BY code ORDER BY c DESC, code LIMIT :limit"
-    )
+    return _sql(f"SELECT code, sum(clicks) AS c FROM clicks_top WHERE is_bot IN :bots AND ({where}) "
+                "GROUP BY code ORDER BY c DESC, code LIMIT :limit")
 
 
 def top_visitors_sql(where: str) -> TextClause:
     """Unique visitors of the ranked codes only, over the same buckets."""
-    return _sql(
-        "SELECT code, uniqMerge(visitors) FROM clicks_rollup "
-        f"WHERE code IN :codes AND dim = '' AND is_bot IN :bots AND ({where}) GROUP BY code",
-        "codes",
-    )
+    return _sql("SELECT code, uniqMerge(visitors) FROM clicks_rollup "
+                f"WHERE code IN :codes AND dim = '' AND is_bot IN :bots AND ({where}) GROUP BY code", "codes")
 
 
 class ClickHouseEvents:
@@ -128,14 +121,8 @@ class ClickHouseEvents:
         """Series, totals and breakdowns from the rollup grain of the interval (the range is
         aligned to it, so every bucket read is whole)."""
         covering, spans = spans_where(covering_spans(query.start, query.end, query.interval))
-        params = {
-            "code": query.code,
-            "grain": GRAINS[query.interval],
-            "bots": _bots(query.include_bots),
-            "start": int(query.start.timestamp()),
-            "end": int(query.end.timestamp()),
-            **spans,
-        }
+        params = {"code": query.code, "grain": GRAINS[query.interval], "bots": _bots(query.include_bots),
+                  "start": int(query.start.timestamp()), "end": int(query.end.timestamp()), **spans}
         series: list[Point] = []
         clicks = visitors = 0
         breakdown: dict[str, list[Share]] = {"referrer": [], "country": [], "device": []}
@@ -171,10 +158,8 @@ class ClickHouseEvents:
             return []
         codes = [str(code) for code, _ in ranked]
         visitors = dict(await self._query(top_visitors_sql(where), {**params, "bots": bots, "codes": codes}))
-        return [
-            TopLink(code=code, clicks=int(clicks), unique_visitors=int(visitors.get(code, 0)))
-            for code, (_, clicks) in zip(codes, ranked, strict=True)
-        ]
+        return [TopLink(code=code, clicks=int(clicks), unique_visitors=int(visitors.get(code, 0)))
+                for code, (_, clicks) in zip(codes, ranked, strict=True)]
 
     async def ping(self) -> None:
         await self._query(text("SELECT 1"), {})

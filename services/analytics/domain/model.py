@@ -63,13 +63,9 @@ def _series(points: list[Point], *, start: datetime, end: datetime, step_s: int)
     out = []
     for ts in range(int(start.timestamp()), int(end.timestamp()), step_s):
         point = by_ts.get(ts)
-        out.append(
-            {
-                "t": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts)),
-                "clicks": point.clicks if point else 0,
-                "unique_visitors": point.unique_visitors if point else 0,
-            }
-        )
+        out.append({"t": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts)),
+                    "clicks": point.clicks if point else 0,
+                    "unique_visitors": point.unique_visitors if point else 0})
     return out
 
 

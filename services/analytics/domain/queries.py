@@ -21,15 +21,11 @@ INTERVALS: dict[str, Interval] = {"minute": "minute", "hour": "hour", "day": "da
 WINDOW_NAMES: dict[str, Window] = {"1h": "1h", "24h": "24h", "7d": "7d"}
 STEP: dict[Interval, int] = {"minute": 60, "hour": 3600, "day": 86400}
 MAX_RANGE: dict[Interval, timedelta] = {
-    "minute": timedelta(hours=24),
-    "hour": timedelta(days=31),
-    "day": timedelta(days=366),
+    "minute": timedelta(hours=24), "hour": timedelta(days=31), "day": timedelta(days=366),
 }
 # Without `from`: the last hour of minutes, the last day of hours, the last 30 days of days.
 DEFAULT_RANGE: dict[Interval, timedelta] = {
-    "minute": timedelta(hours=1),
-    "hour": timedelta(hours=24),
-    "day": timedelta(days=30),
+    "minute": timedelta(hours=1), "hour": timedelta(hours=24), "day": timedelta(days=30),
 }
 WINDOWS: dict[Window, timedelta] = {"1h": timedelta(hours=1), "24h": timedelta(hours=24), "7d": timedelta(days=7)}
 TOP_LIMIT_DEFAULT, TOP_LIMIT_MAX = 10, 100
@@ -120,7 +116,8 @@ def parse_time(value: str, field: str) -> datetime:
     try:
         moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00").replace(" ", "+"))
     except ValueError:
-        raise _invalid("time_invalid", f"{field} must be an ISO 8601 time, e.g. 2026-01-31T10:00:00Z", field) from None
+        raise _invalid("time_invalid", f"{field} must be an ISO 8601 time, e.g. 2026-01-31T10:00:00Z",
+                       field) from None
     moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
     if moment < EARLIEST:
         raise _invalid("time_invalid", f"{field} must not be before {EARLIEST.date()}", field)
@@ -141,9 +138,8 @@ def parse_bool(value: str | None, field: str) -> bool:
 def _reject_unknown(params: Mapping[str, str], allowed: frozenset[str]) -> None:
     unknown = sorted(set(params) - allowed)
     if unknown:
-        raise _invalid(
-            "parameter_unknown", f"unknown parameter {unknown[0]!r}; allowed: " + ", ".join(sorted(allowed)), unknown[0]
-        )
+        raise _invalid("parameter_unknown", f"unknown parameter {unknown[0]!r}; allowed: "
+                       + ", ".join(sorted(allowed)), unknown[0])
 
 
 def floor_to(moment: datetime, step_s: int) -> datetime:
@@ -170,14 +166,10 @@ def parse_stats(code: str, params: Mapping[str, str], *, now: datetime) -> Stats
     end = ceil_to(end, step)
     start = floor_to(start, step) if start is not None else end - DEFAULT_RANGE[interval]
     if end - start > MAX_RANGE[interval] + timedelta(seconds=step):
-        raise _invalid("range_too_large", f"at most {MAX_RANGE[interval]} for interval={interval}", "from")
-    return StatsQuery(
-        code=code,
-        start=start,
-        end=end,
-        interval=interval,
-        include_bots=parse_bool(params.get("include_bots"), "include_bots"),
-    )
+        raise _invalid("range_too_large", f"at most {MAX_RANGE[interval]} for interval={interval}",
+                       "from")
+    return StatsQuery(code=code, start=start, end=end, interval=interval,
+                      include_bots=parse_bool(params.get("include_bots"), "include_bots"))
 
 
 def parse_top(params: Mapping[str, str], *, now: datetime) -> TopQuery:

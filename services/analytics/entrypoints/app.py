@@ -60,17 +60,13 @@ def create_app(settings: AnalyticsSettings | None = None) -> Starlette:
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        pool = await asyncpg.create_pool(
-            settings.postgres_dsn_asyncpg(), min_size=1, max_size=settings.analytics_db_pool_size, command_timeout=10
-        )
-        events = ClickHouseEvents(
-            build_engine(
-                settings.clickhouse_url,
-                database=settings.clickhouse_database,
-                timeout_s=settings.analytics_clickhouse_timeout_s,
-                pool_size=settings.analytics_clickhouse_pool_size,
-            )
-        )
+        pool = await asyncpg.create_pool(settings.postgres_dsn_asyncpg(), min_size=1,
+                                         max_size=settings.analytics_db_pool_size, command_timeout=10)
+        events = ClickHouseEvents(build_engine(
+            settings.clickhouse_url, database=settings.clickhouse_database,
+            timeout_s=settings.analytics_clickhouse_timeout_s,
+            pool_size=settings.analytics_clickhouse_pool_size,
+        ))
         app.state.totals = PostgresTotals(pool)
         app.state.events = events
         try:

@@ -15,13 +15,7 @@ def main(argv: list[str] | None = None) -> None:
     from analytics.settings import AnalyticsSettings
 
     settings = AnalyticsSettings()
-    logging.basicConfig(
-        level=settings.log_level.upper(), stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s %(message)s"
-    )
-    serve(
-        factory="analytics.entrypoints.app:create_app",
-        server=settings.analytics_server,
-        host=settings.analytics_host,
-        port=settings.analytics_port,
-        log_level=settings.log_level,
-    )
+    logging.basicConfig(level=settings.log_level.upper(), stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    serve(factory="analytics.entrypoints.app:create_app", server=settings.analytics_server,
+          host=settings.analytics_host, port=settings.analytics_port, log_level=settings.log_level)

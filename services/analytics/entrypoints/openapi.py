@@ -6,190 +6,83 @@ from typing import Any
 _ERROR = {
     "type": "object",
     "required": ["error"],
-    "properties": {
-        "error": {
-            "type": "object",
-            "required": ["code", "message", "field"],
-            "properties": {
-                "code": {"type": "string"},
-                "message": {"type": "string"},
-                "field": {"type": ["string", "null"]},
-            },
-        }
-    },
+    "properties": {"error": {"type": "object", "required": ["code", "message", "field"], "properties": {
+        "code": {"type": "string"}, "message": {"type": "string"}, "field": {"type": ["string", "null"]},
+    }}},
 }
-_SHARES = {
-    "type": "array",
-    "items": {"type": "object", "properties": {"value": {"type": "string"}, "clicks": {"type": "integer"}}},
-}
-_INCLUDE_BOTS = {
-    "name": "include_bots",
-    "in": "query",
-    "schema": {"type": "boolean", "default": False},
-    "description": "count bot clicks too (they are always counted apart)",
-}
+_SHARES = {"type": "array", "items": {"type": "object", "properties": {
+    "value": {"type": "string"}, "clicks": {"type": "integer"}}}}
+_INCLUDE_BOTS = {"name": "include_bots", "in": "query", "schema": {"type": "boolean", "default": False},
+                 "description": "count bot clicks too (they are always counted apart)"}
 _ERRORS = {
-    "422": {
-        "description": "bad parameter (code names the rule, field the parameter)",
-        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
-    },
-    "503": {
-        "description": "a store is unavailable",
-        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
-    },
+    "422": {"description": "bad parameter (code names the rule, field the parameter)",
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+    "503": {"description": "a store is unavailable",
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
 }
 
 OPENAPI: dict[str, Any] = {
     "openapi": "3.1.0",
-    "info": {
-        "title": "shortlink analytics",
-        "version": "1.0.0",
-        "description": "Click statistics computed by the aggregator (exact, deduplicated counts).",
-    },
+    "info": {"title": "shortlink analytics", "version": "1.0.0",
+             "description": "Click statistics computed by the aggregator (exact, deduplicated counts)."},
     "paths": {
-        "/api/v1/links/{code}/stats": {
-            "get": {
-                "summary": "Stats of one link over a time range",
-                "description": "Range [from, to) aligned to the interval; at most 24 h of minutes, 31 days "
-                "of hours, 366 days of days. 404 when the code has no clicks and was never "
-                "announced on the links topic.",
-                "parameters": [
-                    {
-                        "name": "code",
-                        "in": "path",
-                        "required": True,
-                        "schema": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"},
-                    },
-                    {
-                        "name": "from",
-                        "in": "query",
-                        "schema": {"type": "string", "format": "date-time"},
-                        "description": "default: 1 h (minute), 24 h (hour) or 30 days (day) before to",
-                    },
-                    {
-                        "name": "to",
-                        "in": "query",
-                        "schema": {"type": "string", "format": "date-time"},
-                        "description": "default: now",
-                    },
-                    {
-                        "name": "interval",
-                        "in": "query",
-                        "schema": {"type": "string", "enum": ["minute", "hour", "day"], "default": "hour"},
-                    },
-                    _INCLUDE_BOTS,
-                ],
-                "responses": {
-                    "200": {
-                        "description": "stats",
-                        "content": {
-                            "application/json": {
-                                "schema": {
-                                    "type": "object",
-                                    "properties": {
-                                        "code": {"type": "string"},
-                                        "from": {"type": "string"},
-                                        "to": {"type": "string"},
-                                        "interval": {"type": "string"},
-                                        "include_bots": {"type": "boolean"},
-                                        "totals": {
-                                            "type": "object",
-                                            "properties": {
-                                                "clicks": {"type": "integer"},
-                                                "unique_visitors": {"type": "integer"},
-                                            },
-                                        },
-                                        "lifetime": {
-                                            "type": "object",
-                                            "properties": {
-                                                "clicks": {"type": "integer"},
-                                                "bot_clicks": {"type": "integer"},
-                                                "first_click_at": {"type": ["string", "null"]},
-                                                "last_click_at": {"type": ["string", "null"]},
-                                            },
-                                        },
-                                        "series": {
-                                            "type": "array",
-                                            "items": {
-                                                "type": "object",
-                                                "properties": {
-                                                    "t": {"type": "string"},
-                                                    "clicks": {"type": "integer"},
-                                                    "unique_visitors": {"type": "integer"},
-                                                },
-                                            },
-                                        },
-                                        "top_referrers": _SHARES,
-                                        "countries": _SHARES,
-                                        "devices": _SHARES,
-                                    },
-                                }
-                            }
-                        },
-                    },
-                    "404": {
-                        "description": "unknown code",
-                        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
-                    },
-                    **_ERRORS,
-                },
-            }
-        },
-        "/api/v1/top": {
-            "get": {
-                "summary": "Top links by clicks in a window",
-                "parameters": [
-                    {
-                        "name": "window",
-                        "in": "query",
-                        "schema": {"type": "string", "enum": ["1h", "24h", "7d"], "default": "24h"},
-                    },
-                    {
-                        "name": "limit",
-                        "in": "query",
-                        "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 10},
-                    },
-                    _INCLUDE_BOTS,
-                ],
-                "responses": {
-                    "200": {
-                        "description": "top links",
-                        "content": {
-                            "application/json": {
-                                "schema": {
-                                    "type": "object",
-                                    "properties": {
-                                        "window": {"type": "string"},
-                                        "from": {"type": "string"},
-                                        "to": {"type": "string"},
-                                        "include_bots": {"type": "boolean"},
-                                        "links": {
-                                            "type": "array",
-                                            "items": {
-                                                "type": "object",
-                                                "properties": {
-                                                    "code": {"type": "string"},
-                                                    "clicks": {"type": "integer"},
-                                                    "unique_visitors": {"type": "integer"},
-                                                },
-                                            },
-                                        },
-                                    },
-                                }
-                            }
-                        },
-                    },
-                    **_ERRORS,
-                },
-            }
-        },
+        "/api/v1/links/{code}/stats": {"get": {
+            "summary": "Stats of one link over a time range",
+            "description": "Range [from, to) aligned to the interval; at most 24 h of minutes, 31 days "
+                           "of hours, 366 days of days. 404 when the code has no clicks and was never "
+                           "announced on the links topic.",
+            "parameters": [
+                {"name": "code", "in": "path", "required": True,
+                 "schema": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"}},
+                {"name": "from", "in": "query", "schema": {"type": "string", "format": "date-time"},
+                 "description": "default: 1 h (minute), 24 h (hour) or 30 days (day) before to"},
+                {"name": "to", "in": "query", "schema": {"type": "string", "format": "date-time"},
+                 "description": "default: now"},
+                {"name": "interval", "in": "query",
+                 "schema": {"type": "string", "enum": ["minute", "hour", "day"], "default": "hour"}},
+                _INCLUDE_BOTS,
+            ],
+            "responses": {
+                "200": {"description": "stats", "content": {"application/json": {"schema": {
+                    "type": "object", "properties": {
+                        "code": {"type": "string"}, "from": {"type": "string"}, "to": {"type": "string"},
+                        "interval": {"type": "string"}, "include_bots": {"type": "boolean"},
+                        "totals": {"type": "object", "properties": {
+                            "clicks": {"type": "integer"}, "unique_visitors": {"type": "integer"}}},
+                        "lifetime": {"type": "object", "properties": {
+                            "clicks": {"type": "integer"}, "bot_clicks": {"type": "integer"},
+                            "first_click_at": {"type": ["string", "null"]},
+                            "last_click_at": {"type": ["string", "null"]}}},
+                        "series": {"type": "array", "items": {"type": "object", "properties": {
+                            "t": {"type": "string"}, "clicks": {"type": "integer"},
+                            "unique_visitors": {"type": "integer"}}}},
+                        "top_referrers": _SHARES, "countries": _SHARES, "devices": _SHARES,
+                    }}}}},
+                "404": {"description": "unknown code",
+                        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+                **_ERRORS,
+            },
+        }},
+        "/api/v1/top": {"get": {
+            "summary": "Top links by clicks in a window",
+            "parameters": [
+                {"name": "window", "in": "query",
+                 "schema": {"type": "string", "enum": ["1h", "24h", "7d"], "default": "24h"}},
+                {"name": "limit", "in": "query",
+                 "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 10}},
+                _INCLUDE_BOTS,
+            ],
+            "responses": {"200": {"description": "top links", "content": {"application/json": {"schema": {
+                "type": "object", "properties": {
+                    "window": {"type": "string"}, "from": {"type": "string"}, "to": {"type": "string"},
+                    "include_bots": {"type": "boolean"},
+                    "links": {"type": "array", "items": {"type": "object", "properties": {
+                        "code": {"type": "string"}, "clicks": {"type": "integer"},
+                        "unique_visitors": {"type": "integer"}}}}}}}}}, **_ERRORS},
+        }},
         "/healthz": {"get": {"summary": "the process answers", "responses": {"200": {"description": "ok"}}}},
-        "/readyz": {
-            "get": {
-                "summary": "PostgreSQL and ClickHouse answer",
-                "responses": {"200": {"description": "ready"}, "503": {"description": "not ready"}},
-            }
-        },
+        "/readyz": {"get": {"summary": "PostgreSQL and ClickHouse answer",
+                            "responses": {"200": {"description": "ready"}, "503": {"description": "not ready"}}}},
         "/metrics": {"get": {"summary": "Prometheus metrics", "responses": {"200": {"description": "text"}}}},
         "/openapi.json": {"get": {"summary": "this document", "responses": {"200": {"description": "json"}}}},
     },

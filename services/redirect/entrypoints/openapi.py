@@ -24,12 +24,8 @@ def _redirect_operation(method: str) -> dict[str, Any]:
         "summary": f"{method} a short code: redirect to its target",
         "description": "GET publishes one click event (LinkClicked) to the clicks topic; HEAD does not.",
         "parameters": [
-            {
-                "name": "code",
-                "in": "path",
-                "required": True,
-                "schema": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"},
-            },
+            {"name": "code", "in": "path", "required": True,
+             "schema": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"}},
         ],
         "responses": {
             "301": {"description": "Permanent redirect (Location); cacheable, see Cache-Control"},
@@ -48,12 +44,8 @@ OPENAPI: dict[str, Any] = {
     "paths": {
         "/{code}": {"get": _redirect_operation("GET"), "head": _redirect_operation("HEAD")},
         "/healthz": {"get": {"summary": "Liveness", "responses": {"200": {"description": "alive"}}}},
-        "/readyz": {
-            "get": {
-                "summary": "Readiness (Redis, links consumer caught up)",
-                "responses": {"200": {"description": "ready"}, "503": {"description": "not ready"}},
-            }
-        },
+        "/readyz": {"get": {"summary": "Readiness (Redis, links consumer caught up)",
+                            "responses": {"200": {"description": "ready"}, "503": {"description": "not ready"}}}},
         "/metrics": {"get": {"summary": "Prometheus metrics", "responses": {"200": {"description": "text"}}}},
     },
 }

@@ -149,14 +149,8 @@ class AsyncpgLinkStore:
             async with self._pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as conn:
                 outbox_id = await conn.fetchval(
                     INSERT_LINK_AND_EVENT,
-                    link.code,
-                    link.url,
-                    link.redirect_type,
-                    link.expires_at,
-                    link.max_clicks,
-                    link.created_at,
-                    link.updated_at,
-                    link.deleted_at,
+                    link.code, link.url, link.redirect_type, link.expires_at, link.max_clicks,
+                    link.created_at, link.updated_at, link.deleted_at,
                     *_event_args(event),
                 )
         return outbox_id is not None

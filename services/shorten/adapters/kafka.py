@@ -85,21 +85,13 @@ class KafkaPublisher:
                 # Continue the trace of the request that wrote the record (stored beside it).
                 parent = tracing.context_from_traceparent(record.traceparent)
                 with _tracer.start_as_current_span(
-                    f"{self._topic} publish",
-                    context=parent,
-                    kind=SpanKind.PRODUCER,
-                    attributes={
-                        "messaging.system": "kafka",
-                        "messaging.destination.name": self._topic,
-                        "link.code": record.code,
-                        "messaging.message.id": record.event_id,
-                    },
+                    f"{self._topic} publish", context=parent, kind=SpanKind.PRODUCER,
+                    attributes={"messaging.system": "kafka", "messaging.destination.name": self._topic,
+                                "link.code": record.code, "messaging.message.id": record.event_id},
                 ):
                     futures.append(
                         await producer.send(
-                            self._topic,
-                            value=record.payload,
-                            key=record.code.encode(),
+                            self._topic, value=record.payload, key=record.code.encode(),
                             headers=tracing.kafka_headers(),
                         )
                     )

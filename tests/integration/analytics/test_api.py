@@ -22,11 +22,8 @@ async def test_time_series_ranges_bots_and_breakdowns(api: httpx.AsyncClient) ->
     code = unique_code("ts")
     now = datetime.now(UTC).replace(second=30, microsecond=0)
     early, late = now - timedelta(minutes=20), now - timedelta(minutes=10)
-    events = (
-        [make_click(code, i, at=early) for i in range(5)]
-        + [make_click(code, i, at=late) for i in range(3)]
-        + [make_click(code, i, bot=True, at=late) for i in range(2)]
-    )
+    events = ([make_click(code, i, at=early) for i in range(5)] + [make_click(code, i, at=late) for i in range(3)]
+              + [make_click(code, i, bot=True, at=late) for i in range(2)])
     async with ClickProducer() as producer, Stores() as stores:
         await producer.send(events)
         await stores.wait_counted(code, Expected(8, 2))

@@ -14,12 +14,8 @@ pytestmark = [pytest.mark.integration, pytest.mark.destructive]
 
 
 def supervisorctl(*args: str) -> str:
-    return subprocess.run(
-        [str(ROOT / ".venv/bin/supervisorctl"), "-c", str(LOCAL / "supervisord.conf"), *args],
-        capture_output=True,
-        text=True,
-        timeout=180,
-    ).stdout
+    return subprocess.run([str(ROOT / ".venv/bin/supervisorctl"), "-c", str(LOCAL / "supervisord.conf"), *args],
+                          capture_output=True, text=True, timeout=180).stdout
 
 
 async def test_clickhouse_outage_is_503_and_loses_no_click() -> None:

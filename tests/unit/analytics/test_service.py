@@ -35,14 +35,10 @@ class FakeEvents:
 
     async def range_stats(self, query: StatsQuery) -> RangeStats:
         self.queries.append(query)
-        return RangeStats(
-            clicks=5,
-            unique_visitors=2,
-            series=[Point(t=query.start + timedelta(minutes=1), clicks=5, unique_visitors=2)],
-            referrers=[Share(value="(direct)", clicks=5)],
-            countries=[Share(value="DE", clicks=5)],
-            devices=[Share(value="mobile", clicks=5)],
-        )
+        return RangeStats(clicks=5, unique_visitors=2,
+                          series=[Point(t=query.start + timedelta(minutes=1), clicks=5, unique_visitors=2)],
+                          referrers=[Share(value="(direct)", clicks=5)], countries=[Share(value="DE", clicks=5)],
+                          devices=[Share(value="mobile", clicks=5)])
 
     async def top(self, query: TopQuery) -> list[TopLink]:
         self.queries.append(query)
@@ -57,13 +53,11 @@ LIFETIME = Lifetime(clicks=7, bot_clicks=1, first_click_at=T0, last_click_at=T0 
 
 def test_the_series_zero_fills_every_bucket() -> None:
     query = parse_stats("abc", {"from": iso(T0), "to": iso(T0 + timedelta(hours=3))}, now=T0 + timedelta(hours=3))
-    stats = RangeStats(
-        clicks=3, unique_visitors=1, series=[Point(t=T0 + timedelta(hours=1), clicks=3, unique_visitors=1)]
-    )
+    stats = RangeStats(clicks=3, unique_visitors=1,
+                       series=[Point(t=T0 + timedelta(hours=1), clicks=3, unique_visitors=1)])
     assert render_stats(query, LIFETIME, stats)["series"] == [
         {"t": iso(T0 + timedelta(hours=h)), "clicks": 3 if h == 1 else 0, "unique_visitors": 1 if h == 1 else 0}
-        for h in range(3)
-    ]
+        for h in range(3)]
 
 
 async def test_unknown_code_is_404() -> None:
@@ -86,19 +80,13 @@ def client() -> tuple[httpx.AsyncClient, FakeEvents]:
 async def test_stats_over_http() -> None:
     http, events = client()
     async with http:
-        r = await http.get(
-            "/api/v1/links/abc/stats",
-            params={"from": "2026-11-27T09:00:00Z", "to": "2026-11-27T09:03:00Z", "interval": "minute"},
-        )
+        r = await http.get("/api/v1/links/abc/stats", params={
+            "from": "2026-11-27T09:00:00Z", "to": "2026-11-27T09:03:00Z", "interval": "minute"})
     assert r.status_code == 200
     body = r.json()
     assert body["totals"] == {"clicks": 5, "unique_visitors": 2}
-    assert body["lifetime"] == {
-        "clicks": 7,
-        "bot_clicks": 1,
-        "first_click_at": "2026-11-27T09:00:00Z",
-        "last_click_at": "2026-11-27T09:01:00Z",
-    }
+    assert body["lifetime"] == {"clicks": 7, "bot_clicks": 1, "first_click_at": "2026-11-27T09:00:00Z",
+                                "last_click_at": "2026-11-27T09:01:00Z"}
     assert [p["clicks"] for p in body["series"]] == [0, 5, 0]
     assert body["top_referrers"] == [{"value": "(direct)", "clicks": 5}]
     assert isinstance(events.queries[0], StatsQuery) and events.queries[0].interval == "minute"
