@@ -94,9 +94,9 @@ bench what *args:
     #!/usr/bin/env bash
     set -euo pipefail
     case "{{what}}" in
-      redirect|pipeline|analytics|writes) shift; exec {{py}} infra/bench/{{what}}.py "$@" ;;
+      redirect|pipeline|analytics|writes|notfound) shift; exec {{py}} infra/bench/{{what}}.py "$@" ;;
       capacity) shift; bash infra/scripts/install-loadgen.sh; exec {{py}} infra/bench/capacity.py "$@" ;;
-      *) echo "usage: just bench redirect | pipeline | analytics | writes | capacity" >&2; exit 2 ;;
+      *) echo "usage: just bench redirect | pipeline | analytics | writes | notfound | capacity" >&2; exit 2 ;;
     esac
 
 # Bounded load test (locust, loopback only) ending with the click-count check

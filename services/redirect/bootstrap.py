@@ -15,7 +15,7 @@ from telemetry import tracing
 
 from redirect.adapters.kafka_clicks import KafkaClickSink, producer_config
 from redirect.adapters.kafka_links import DeadLetters, LinksReader
-from redirect.adapters.redis_cache import RedisLinkStore, connect
+from redirect.adapters.redis_cache import ReadFailover, RedisLinkStore, connect
 from redirect.clicks import ClickBuffer
 from redirect.domain import useragent
 from redirect.domain.batches import BatchFormer
@@ -48,6 +48,7 @@ def build_projector(
     l1: L1Cache[Link] | None,
     dead_letters: DeadLetters | None,
     client_id: str,
+    report_seen: bool = False,
 ) -> LinksProjector:
     def reader() -> LinksReader:
         return LinksReader(
@@ -72,6 +73,8 @@ def build_projector(
         consumer_name=client_id,
         topic=settings.topic_links,
         fetch_max_records=settings.redirect_links_batch_max,
+        max_pending=settings.redirect_links_max_pending,
+        report_as=client_id if report_seen else None,
     )
 
 
@@ -115,19 +118,23 @@ def click_pipeline(
 async def build_runtime(settings: RedirectSettings, registry: CollectorRegistry) -> AsyncIterator[Runtime]:
     client_id = f"redirect-{settings.redirect_replica_id}"
     store = RedisLinkStore(connect(settings.redis_url))
+    replica = RedisLinkStore(connect(settings.redis_replica_url)) if settings.redis_replica_url else None
+    reads = ReadFailover(store, replica, retry_after=settings.redirect_primary_retry_seconds)
     stats = RedirectStats()
     l1: L1Cache[Link] = L1Cache(max_size=settings.l1_size())
     dead_letters = DeadLetters(
         topic=settings.topic_deadletter, bootstrap_servers=settings.kafka_bootstrap_servers, client_id=client_id
     )
     projector = build_projector(
-        settings, store=store, stats=stats, l1=l1, dead_letters=dead_letters, client_id=client_id
+        settings, store=store, stats=stats, l1=l1, dead_letters=dead_letters, client_id=client_id, report_seen=True
     )
     lookup = Lookup(
         store=store,
+        reads=reads,
         l1=l1,
         stats=stats,
         anchored=lambda: projector.anchored,
+        rebuilding=lambda: projector.rebuilding,
         ttl=settings.redirect_l1_ttl_seconds,
         negative_ttl=settings.redirect_l1_negative_ttl_seconds,
         permanent_max_age=settings.redirect_permanent_max_age,
@@ -158,6 +165,8 @@ async def build_runtime(settings: RedirectSettings, registry: CollectorRegistry)
             await _stop_projector(projector, projector_task, timeout=PROJECTOR_STOP_TIMEOUT_S)
         await dead_letters.aclose()
         await store.aclose()
+        if replica is not None:
+            await replica.aclose()
         registry.unregister(collector)
 
 

@@ -4,17 +4,23 @@ A fill goes through `L1Cache.offer`, which keeps the newer version (larger offse
 the one to serve, so a request that read an old version from Redis while the links consumer
 put a new one in the L1 serves the new one. Fills wait until the projector is anchored
 (start offsets read from Redis): before that a newer event could be missed by both.
+
+Store trouble: reads go to the Redis replica while the primary is away (adapters ReadFailover);
+if no store answers, a link this replica holds is served past its TTL (the links consumer keeps
+upserting the L1 meanwhile, so it is still the newest version the replica has seen), else the
+caller answers 503. While the projector rebuilds a Redis that lost events, a Redis miss proves
+nothing: the same rule applies to it.
 """
 
 import logging
 import time
 from collections.abc import Callable
 
-from redirect.coalesce import CoalescingGets
+from redirect.coalesce import CoalescingGets, LinkGetter
 from redirect.domain.l1 import L1Cache
 from redirect.domain.links import Link, with_headers
 from redirect.metrics import RedirectStats
-from redirect.ports import LinkReader
+from redirect.ports import LinkReader, StoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -26,18 +32,22 @@ class Lookup:
         self,
         *,
         store: LinkReader,
+        reads: LinkGetter | None = None,
         l1: L1Cache[Link],
         stats: RedirectStats,
         anchored: Callable[[], bool],
+        rebuilding: Callable[[], bool] = lambda: False,
         ttl: float,
         negative_ttl: float,
         permanent_max_age: int,
     ) -> None:
         self.store = store
-        self.gets = CoalescingGets(store)
+        # Link reads (primary, or the replica while it is away); `store` for the rest.
+        self.gets = CoalescingGets(reads if reads is not None else store)
         self.l1 = l1
         self._stats = stats
         self._anchored = anchored
+        self._rebuilding = rebuilding
         self._ttl = ttl
         self._negative_ttl = negative_ttl
         self._max_age = permanent_max_age
@@ -47,7 +57,16 @@ class Lookup:
         l1, stats = self.l1, self._stats
         stats.l1_misses += 1
         seen = l1.evictions
-        found = await self.gets.get(code)
+        try:
+            found = await self.gets.get(code)
+            if not found.exists and self._rebuilding():
+                raise StoreUnavailable("the read model is being rebuilt: a miss is not an answer")
+        except StoreUnavailable:
+            held = l1.peek(code)
+            if held is None or not held.exists:
+                raise
+            stats.stale_served += 1
+            return held
         if found.exists:
             stats.redis_hits += 1
             found = with_headers(found, permanent_max_age=self._max_age)

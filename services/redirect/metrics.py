@@ -50,6 +50,9 @@ class RedirectStats:
         self.links_applied = 0
         self.links_written = 0
         self.links_deadlettered = 0
+        self.links_rebuilds = 0
+        # Request path: links served from the L1 past their TTL because no store answered.
+        self.stale_served = 0
 
     def finished(self, status: int, seconds: float) -> None:
         self.responses[status] = self.responses.get(status, 0) + 1
@@ -91,6 +94,8 @@ class RedirectCollector(Collector):
                 "Poison links records sent to the dead-letter topic",
                 s.links_deadlettered,
             ),
+            ("redirect_links_rebuilds", "Rebuilds of a Redis read model that lost events", s.links_rebuilds),
+            ("redirect_stale_served", "Links served from the L1 past their TTL (store unreachable)", s.stale_served),
         ):
             yield CounterMetricFamily(name, doc, value=value)
         responses = CounterMetricFamily(

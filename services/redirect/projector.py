@@ -8,12 +8,29 @@ script (idempotent across the three replicas and across replays) -> dead-letter 
 Start: the partition offsets are read from Redis once (`anchor`); from then on every event at or
 after them is seen here, and everything before them is already in Redis. The L1 may be filled
 from Redis only after the anchor (see `anchored`), which is what makes those fills safe.
+
+Two positions per partition: `seen_offsets` (in this replica's L1) and `next_offsets` (applied to
+Redis). Redis being away does not stop the stream: fetched batches go into the L1 at once and
+wait in `_pending` (bounded by `max_pending` changes, past which fetching pauses) until Redis
+answers again, then are applied in order -- so links created or changed during an outage are
+served by every replica meanwhile and reach Redis when it is back.
+
+Redis that lost events (restarted empty, or from an old snapshot): the apply script reports a
+gap (Redis stands before this consumer's position; it does not advance over the hole), and a
+periodic check compares `links:offsets` with `next_offsets`. Either starts a *rebuild*: a second
+reader applies `links` from Redis's own offsets (0 when empty) to the end, into Redis only, while
+this one goes on. Until it is done `rebuilding` is true and the lookup does not trust a Redis miss.
+
+Read your writes: with `report_as`, the replica reports `seen_offsets` in Redis (`links:seen`)
+with every apply and once per `check_interval` (a heartbeat); `shorten` answers a write once every
+live replica reports a position past the write's event (shorten/visibility.py).
 """
 
 import asyncio
 import contextlib
 import logging
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Protocol
@@ -25,7 +42,7 @@ from opentelemetry.trace import Span, SpanKind
 from telemetry import tracing
 
 from redirect.adapters.kafka_links import Record
-from redirect.adapters.redis_cache import Applied, Change
+from redirect.adapters.redis_cache import Applied, Change, SeenReport
 from redirect.domain.l1 import L1Cache
 from redirect.domain.links import InvalidLinkEvent, Link, link_from_event, with_headers
 from redirect.metrics import RedirectStats
@@ -48,7 +65,9 @@ class Reader(Protocol):
 
 
 class Writer(Protocol):
-    async def apply(self, changes: Sequence[Change]) -> list[Applied]: ...
+    async def apply(self, changes: Sequence[Change], *, seen: SeenReport | None = None) -> list[Applied]: ...
+
+    async def report_seen(self, seen: SeenReport) -> None: ...
 
     async def offsets(self) -> dict[int, int]: ...
 
@@ -84,22 +103,37 @@ class LinksProjector:
         consumer_name: str = "redirect",
         topic: str = "links",
         fetch_max_records: int = 1000,
+        max_pending: int = 200_000,
+        check_interval: float = 1.0,
+        report_as: str | None = None,
     ) -> None:
         self._reader_factory = reader_factory
         self._store = store
         self._stats = stats
-        self._l1 = l1
+        self._l1 = l1 if l1 is not None and l1.max_size > 0 else None
         self._l1_ttl = l1_ttl
         self._max_age = permanent_max_age
         self._dead_letter = dead_letter
         self._consumer_name = consumer_name
         self._topic = topic
         self._max_records = fetch_max_records
+        self._max_pending = max_pending
+        self._check_interval = check_interval
         self.anchored = False
-        self.next_offsets: dict[int, int] = {}
+        self.next_offsets: dict[int, int] = {}  # applied to Redis
+        self.seen_offsets: dict[int, int] = {}  # in this replica's L1 (>= next_offsets)
         self.targets: dict[int, int] | None = None
         self._reader: Reader | None = None
         self._stopping = False
+        # Fetched, in the L1, not yet applied to Redis: (changes, poison by index), in order.
+        self._pending: deque[tuple[list[Change], dict[int, tuple[Record, str]]]] = deque()
+        self._pending_changes = 0
+        self._retry_at = 0.0
+        self._backoff = 0.1
+        self._next_check = 0.0
+        # Reported with every apply and at least once per check_interval (a heartbeat).
+        self._report_as = report_as
+        self._rebuild: asyncio.Task[None] | None = None
 
     # -- state -----------------------------------------------------------------------------
     def caught_up(self) -> bool:
@@ -115,22 +149,32 @@ class LinksProjector:
             out[p] = max(0, end - nxt)
         return out
 
+    @property
+    def rebuilding(self) -> bool:
+        """Redis lost events and is being refilled from the topic: a Redis miss proves nothing."""
+        return self._rebuild is not None and not self._rebuild.done()
+
+    @property
+    def pending_changes(self) -> int:
+        return self._pending_changes
+
     # -- running ---------------------------------------------------------------------------
     def start_from(self, offsets: Mapping[int, int]) -> None:
         """Start at these offsets instead of Redis's (replay: from 0)."""
         self.next_offsets = dict(offsets)
+        self.seen_offsets = dict(offsets)
         self.anchored = True
 
     async def anchor(self, retry_interval: float = 1.0) -> None:
         """Read the start offsets from Redis (retrying until it answers)."""
         while True:
             try:
-                self.next_offsets = await self._store.offsets()
+                offsets = await self._store.offsets()
                 break
             except StoreUnavailable as exc:
                 log.warning("links projector: Redis unavailable (%s); retrying", exc)
                 await asyncio.sleep(retry_interval)
-        self.anchored = True
+        self.start_from(offsets)
 
     def stop(self) -> None:
         """Ask `run` to return after the batch in hand (within one fetch timeout).
@@ -145,54 +189,76 @@ class LinksProjector:
         reached).
 
         Any reader failure (start or fetch) restarts the reader from this replica's own position
-        after a backoff; the position is never re-read from Redis (see the module docstring)."""
+        (what its L1 has seen; `_pending` holds the rest) after a backoff; the position is never
+        re-read from Redis (see the module docstring)."""
         if not self.anchored:
             await self.anchor()
         backoff = 0.5
-        while not self._stopping:
-            reader = self._reader_factory()
-            try:
-                ends = await reader.start(self.next_offsets)
-                self._reader = reader
-                if self.targets is None:
-                    self.targets = ends
-                for p in reader.partitions:
-                    self.next_offsets.setdefault(p, 0)
-                while not (until_caught_up and self.caught_up()) and not self._stopping:
-                    records = await reader.fetch(timeout_ms=fetch_timeout_ms, max_records=self._max_records)
-                    backoff = 0.5
-                    if records:
-                        await self.apply(records)
-                return
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                log.warning(
-                    "links projector: reader failed (%s: %s); restarting in %.1fs", type(exc).__name__, exc, backoff
-                )
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 5.0)
-            finally:
-                self._reader = None
-                with contextlib.suppress(Exception):
-                    await reader.stop()
+        try:
+            while not self._stopping:
+                reader = self._reader_factory()
+                try:
+                    ends = await reader.start(self.seen_offsets)
+                    self._reader = reader
+                    if self.targets is None:
+                        self.targets = ends
+                    for p in reader.partitions:
+                        self.next_offsets.setdefault(p, 0)
+                        self.seen_offsets.setdefault(p, 0)
+                    while not (until_caught_up and self.caught_up()) and not self._stopping:
+                        if self._pending_changes >= self._max_pending:
+                            await self._flush(wait=True)  # Redis away too long: stop taking more
+                        records = await reader.fetch(timeout_ms=fetch_timeout_ms, max_records=self._max_records)
+                        backoff = 0.5
+                        if records:
+                            self._take(records)
+                        await self._flush(wait=not records and until_caught_up)
+                        if not until_caught_up:
+                            await self._check_model()
+                    return
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    log.warning(
+                        "links projector: reader failed (%s: %s); restarting in %.1fs",
+                        type(exc).__name__,
+                        exc,
+                        backoff,
+                    )
+                    await asyncio.sleep(backoff)
+                    backoff = min(backoff * 2, 5.0)
+                finally:
+                    self._reader = None
+                    with contextlib.suppress(Exception):
+                        await reader.stop()
+        finally:
+            if self._rebuild is not None:
+                self._rebuild.cancel()
 
     async def apply(self, records: Sequence[Record]) -> None:
         """Apply one fetched batch: L1 first, then Redis (retried until it answers)."""
+        self._take(records)
+        await self._flush(wait=True)
+
+    def _take(self, records: Sequence[Record]) -> None:
+        """Decode, upsert the L1 and queue for Redis; the L1 obeys the batch from here on."""
         # Tracing on: one consumer span per record, child of the relay's producer span.
         spans = _consumer_spans(records, self._consumer_name) if tracing.tracing_enabled() else ()
         try:
-            await self._apply(records)
+            self._take_untraced(records)
         finally:
             for span in spans:
                 span.end()
 
-    async def _apply(self, records: Sequence[Record]) -> None:
+    def _take_untraced(self, records: Sequence[Record]) -> None:
         changes: list[Change] = []
         poison: dict[int, tuple[Record, str]] = {}
-        l1, now = self._l1, time.monotonic()
+        l1, now, seen = self._l1, time.monotonic(), self.seen_offsets
         for record in records:
             change, reason = to_change(record)
+            # The position before this record: Redis must stand at least there (gap check).
+            change = change._replace(after=seen.get(change.partition, 0))
+            seen[change.partition] = max(seen.get(change.partition, 0), change.offset + 1)
             changes.append(change)
             if reason is not None:
                 poison[len(changes) - 1] = (record, reason)
@@ -200,7 +266,39 @@ class LinksProjector:
                 l1.offer(
                     change.code, with_headers(change.link, permanent_max_age=self._max_age), now=now, ttl=self._l1_ttl
                 )
-        applied = await self._apply_with_retry(changes)
+        self._pending.append((changes, poison))
+        self._pending_changes += len(changes)
+
+    async def _flush(self, *, wait: bool) -> None:
+        """Apply the pending batches to Redis in order. Redis away: keep them; with `wait`,
+        retry (backoff) until they are applied, else try again at the next turn after backoff."""
+        while self._pending:
+            now = time.monotonic()
+            if now < self._retry_at:
+                if not wait:
+                    return
+                await asyncio.sleep(self._retry_at - now)
+            changes, poison = self._pending[0]
+            try:
+                applied = await self._store.apply(changes, seen=self._seen_report(changes))
+            except StoreUnavailable as exc:
+                log.warning(
+                    "links projector: Redis unavailable (%s); %d changes wait, retry in %.1fs",
+                    exc,
+                    self._pending_changes,
+                    self._backoff,
+                )
+                self._retry_at = time.monotonic() + self._backoff
+                self._backoff = min(self._backoff * 2, 2.0)
+                continue
+            self._backoff, self._retry_at = 0.1, 0.0
+            self._pending.popleft()
+            self._pending_changes -= len(changes)
+            await self._applied(changes, poison, applied)
+
+    async def _applied(
+        self, changes: list[Change], poison: dict[int, tuple[Record, str]], applied: list[Applied]
+    ) -> None:
         for index, (record, reason) in poison.items():
             log.error("links record p%d@%d is poison: %s", record.partition, record.offset, reason)
             if applied[index].advanced and self._dead_letter is not None:
@@ -209,16 +307,65 @@ class LinksProjector:
             self.next_offsets[change.partition] = max(self.next_offsets.get(change.partition, 0), change.offset + 1)
         self._stats.links_applied += len(changes) - len(poison)
         self._stats.links_written += sum(1 for a in applied if a.written)
+        if any(a.gap for a in applied):
+            self._start_rebuild("the apply script found Redis behind this replica's position")
 
-    async def _apply_with_retry(self, changes: list[Change]) -> list[Applied]:
-        backoff = 0.1
-        while True:
-            try:
-                return await self._store.apply(changes)
-            except StoreUnavailable as exc:
-                log.warning("links projector: Redis unavailable (%s); retrying in %.1fs", exc, backoff)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 5.0)
+    def _seen_report(self, applying: Sequence[Change] = ()) -> SeenReport | None:
+        if self._report_as is None:
+            return None
+        if self._l1 is not None:
+            return SeenReport(self._report_as, dict(self.seen_offsets))
+        # No L1 (benchmarks): requests read Redis, which holds what is applied with this report.
+        offsets = dict(self.next_offsets)
+        for change in applying:
+            offsets[change.partition] = max(offsets.get(change.partition, 0), change.offset + 1)
+        return SeenReport(self._report_as, offsets)
+
+    async def _check_model(self) -> None:
+        """Once per `check_interval`: report this replica's position (a heartbeat), and check
+        whether Redis lost events this replica applied."""
+        now = time.monotonic()
+        if now < self._next_check or self._pending:
+            return
+        self._next_check = now + self._check_interval
+        try:
+            report = self._seen_report()
+            if report is not None:
+                await self._store.report_seen(report)
+            if self.rebuilding:
+                return
+            stored = await self._store.offsets()
+        except StoreUnavailable:
+            return
+        behind = {p: (stored.get(p, 0), mine) for p, mine in self.next_offsets.items() if stored.get(p, 0) < mine}
+        if behind:
+            self._start_rebuild(f"links:offsets stands before this replica's position {behind}")
+
+    def _start_rebuild(self, why: str) -> None:
+        if self.rebuilding:
+            return
+        log.warning("links projector: Redis lost applied events (%s); rebuilding it from the topic", why)
+        self._stats.links_rebuilds += 1
+        self._rebuild = asyncio.create_task(self._rebuild_from_topic(), name="links-rebuild")
+
+    async def _rebuild_from_topic(self) -> None:
+        """Apply `links` from Redis's own offsets to the end, into Redis only (a second reader)."""
+        helper = LinksProjector(
+            reader_factory=self._reader_factory,
+            store=self._store,
+            stats=RedirectStats(),
+            consumer_name=f"{self._consumer_name}-rebuild",
+            topic=self._topic,
+            fetch_max_records=self._max_records,
+        )
+        started = time.monotonic()
+        await helper.anchor()
+        await helper.run(until_caught_up=True)
+        log.warning(
+            "links projector: Redis rebuilt from the topic up to %s in %.1fs",
+            helper.next_offsets,
+            time.monotonic() - started,
+        )
 
     async def _send_dead_letter(self, record: Record, reason: str) -> None:
         assert self._dead_letter is not None

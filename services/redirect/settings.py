@@ -58,6 +58,12 @@ class RedirectSettings(InfraSettings):
     # Links consumer.
     redirect_links_fetch_max_wait_ms: int = 200
     redirect_links_batch_max: int = 1_000
+    # Redis away: fetched links events keep going into the L1 and wait for Redis in memory, up
+    # to this many; past it the consumer pauses until Redis takes them.
+    redirect_links_max_pending: int = 200_000
+    # Redis primary away: link reads go to REDIS_REPLICA_URL (empty: none) for this long before
+    # the primary is tried again.
+    redirect_primary_retry_seconds: float = 1.0
 
     @field_validator("redirect_trusted_proxies")
     @classmethod

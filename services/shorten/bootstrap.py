@@ -1,6 +1,7 @@
 """Wiring: settings -> adapters -> use cases. Clients are built here, inside the lifespan,
 never at import time, and closed on the way out."""
 
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -8,12 +9,15 @@ from dataclasses import dataclass
 from platformkit.clientip import ClientAddress, parse_networks
 
 from shorten.adapters.asyncpg_store import AsyncpgLinkStore
+from shorten.adapters.links_log import KafkaLinksLog, RedisReplicaPositions
 from shorten.adapters.postgres import PostgresLinkStore, create_engine
 from shorten.adapters.redis_rate_limit import RedisRateLimiter
+from shorten.domain.targets import TargetRules
 from shorten.entrypoints.auth import ApiKeys, FailedAuth
-from shorten.ports import LinkStore
+from shorten.ports import LinkStore, WriteVisibility
 from shorten.service import LinkService
 from shorten.settings import ShortenSettings
+from shorten.visibility import NoWait, Visibility
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -28,6 +32,8 @@ class Runtime:
     client_address: ClientAddress
     public_base_url: str
     max_body_bytes: int
+    # Targets refused whatever their shape (own hosts: no loops; the operator's deny-list).
+    targets: TargetRules
 
 
 @asynccontextmanager
@@ -48,14 +54,42 @@ async def open_store(settings: ShortenSettings) -> AsyncIterator[LinkStore]:
 
 
 @asynccontextmanager
+async def open_visibility(settings: ShortenSettings) -> AsyncIterator[WriteVisibility]:
+    """Write visibility (read your writes), started and stopped with the process."""
+    if settings.shorten_visible_timeout_seconds <= 0:
+        yield NoWait()
+        return
+    positions = RedisReplicaPositions(settings.redis_url)
+    visibility = Visibility(
+        log_factory=lambda: KafkaLinksLog(
+            topic=settings.topic_links,
+            bootstrap_servers=settings.kafka_bootstrap_servers,
+            client_id=f"shorten-{os.getpid()}-visibility",
+        ),
+        positions=positions.read,
+        timeout=settings.shorten_visible_timeout_seconds,
+        poll_interval=settings.shorten_visible_poll_seconds,
+        heartbeat=settings.shorten_visible_heartbeat_seconds,
+        cooldown=settings.shorten_visible_cooldown_seconds,
+        degraded_timeout=settings.shorten_visible_degraded_timeout_seconds,
+    )
+    await visibility.start()
+    try:
+        yield visibility
+    finally:
+        await visibility.aclose()
+        await positions.aclose()
+
+
+@asynccontextmanager
 async def build_runtime(settings: ShortenSettings) -> AsyncIterator[Runtime]:
     limiter = RedisRateLimiter(redis_url=settings.redis_url, limit=settings.rate_limit())
     failures = RedisRateLimiter(redis_url=settings.redis_url, limit=settings.auth_failure_limit(),
                                 namespace="shorten-authfail")
     try:
-        async with open_store(settings) as store:
+        async with open_store(settings) as store, open_visibility(settings) as visibility:
             yield Runtime(
-                links=LinkService(store=store, code_length=settings.shorten_code_length),
+                links=LinkService(store=store, code_length=settings.shorten_code_length, visibility=visibility),
                 store=store,
                 limiter=limiter,
                 api_keys=ApiKeys(settings.api_keys()),
@@ -63,6 +97,7 @@ async def build_runtime(settings: ShortenSettings) -> AsyncIterator[Runtime]:
                 client_address=ClientAddress(parse_networks(settings.shorten_trusted_proxies)),
                 public_base_url=settings.shorten_public_base_url,
                 max_body_bytes=settings.shorten_max_body_bytes,
+                targets=settings.target_rules(),
             )
     finally:
         await limiter.aclose()

@@ -11,6 +11,13 @@ from shorten.domain.model import Link
 Change = Callable[[Link], tuple[Link, LinkEvent]]
 
 
+class WriteVisibility(Protocol):
+    """Waits (bounded) until the write whose event has this id is served by every redirect
+    replica (visibility.py); False when that could not be seen in time."""
+
+    async def wait(self, event_id: str) -> bool: ...
+
+
 class LinkStore(Protocol):
     """Links and their outbox. Every write stores the row and its event in ONE transaction."""
 

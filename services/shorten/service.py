@@ -20,7 +20,8 @@ from shorten.domain.model import (
     mark_deleted,
     new_link,
 )
-from shorten.ports import LinkStore
+from shorten.ports import LinkStore, WriteVisibility
+from shorten.visibility import NoWait
 
 log = logging.getLogger(__name__)
 
@@ -45,12 +46,15 @@ class LinkService:
         clock: Callable[[], datetime] = utcnow,
         event_ids: Callable[[], str] = new_event_id,
         codes: Callable[[int], str] = generate_code,
+        visibility: WriteVisibility | None = None,
     ) -> None:
         self._store = store
         self._code_length = code_length
         self._clock = clock
         self._event_ids = event_ids
         self._codes = codes
+        # Every write is answered once it is served (read your writes), bounded; see visibility.py.
+        self._visibility: WriteVisibility = visibility if visibility is not None else NoWait()
 
     def now(self) -> datetime:
         return self._clock()
@@ -60,7 +64,9 @@ class LinkService:
         for _ in range(MAX_CODE_ATTEMPTS):
             code = cmd.alias if cmd.alias is not None else self._codes(self._code_length)
             link = new_link(cmd, code=code, now=self._clock())
-            if await self._store.insert(link, link_created(link, event_id=self._event_ids())):
+            event = link_created(link, event_id=self._event_ids())
+            if await self._store.insert(link, event):
+                await self._visibility.wait(event.event_id)
                 return link
             if cmd.alias is not None:
                 raise AliasTaken(f"alias {cmd.alias!r} is taken", field="alias")
@@ -76,15 +82,24 @@ class LinkService:
         return link
 
     async def update(self, code: str, changes: LinkChanges) -> Link:
+        events: list[LinkEvent] = []
+
         def change(link: Link) -> tuple[Link, LinkEvent]:
             updated = apply_changes(link, changes, now=self._clock())
-            return updated, link_updated(updated, event_id=self._event_ids())
+            events.append(link_updated(updated, event_id=self._event_ids()))
+            return updated, events[-1]
 
-        return await self._store.modify(code, change)
+        link = await self._store.modify(code, change)
+        await self._visibility.wait(events[-1].event_id)
+        return link
 
     async def delete(self, code: str) -> None:
+        events: list[LinkEvent] = []
+
         def change(link: Link) -> tuple[Link, LinkEvent]:
             deleted = mark_deleted(link, now=self._clock())
-            return deleted, link_deleted(deleted, event_id=self._event_ids())
+            events.append(link_deleted(deleted, event_id=self._event_ids()))
+            return deleted, events[-1]
 
         await self._store.modify(code, change)
+        await self._visibility.wait(events[-1].event_id)

@@ -5,7 +5,9 @@ from typing import Literal
 from limits import RateLimitItem, parse
 from platformkit.clientip import parse_networks
 from platformkit.settings import InfraSettings, ServerName
-from pydantic import SecretStr, field_validator
+from pydantic import SecretStr, field_validator, model_validator
+
+from shorten.domain.targets import TargetRules
 
 
 class ShortenSettings(InfraSettings):
@@ -27,6 +29,12 @@ class ShortenSettings(InfraSettings):
     shorten_trusted_proxies: str = "127.0.0.1,::1"
     # short_url = base + "/" + code
     shorten_public_base_url: str = "http://127.0.0.1:8080"
+    # Other public host names this service answers on (comma-separated): links to them are
+    # refused like links to the base URL's host (url_self_reference, no redirect loops).
+    shorten_extra_domains: str = ""
+    # Targets an operator refuses (comma-separated host names, which cover their subdomains, and
+    # IP addresses / CIDR ranges for IP-literal targets): url_host_denied. Empty: none.
+    shorten_denied_targets: str = ""
     shorten_max_body_bytes: int = 16 * 1024
     shorten_code_length: int = 8
     # Per process: the most PostgreSQL connections one shorten process holds.
@@ -53,6 +61,15 @@ class ShortenSettings(InfraSettings):
     shorten_relay_retention_seconds: int = 24 * 3600
     shorten_relay_purge_interval: float = 300.0
     shorten_relay_request_timeout_ms: int = 10_000
+    # Read your writes (visibility.py): a write is answered once every live redirect replica
+    # serves it, waiting at most this long (0: do not wait). A replica counts as live while its
+    # last report in Redis is younger than the heartbeat setting. After a wait runs into the
+    # bound, writes wait at most the degraded bound for the cooldown.
+    shorten_visible_timeout_seconds: float = 2.0
+    shorten_visible_poll_seconds: float = 0.005
+    shorten_visible_heartbeat_seconds: float = 3.0
+    shorten_visible_cooldown_seconds: float = 5.0
+    shorten_visible_degraded_timeout_seconds: float = 0.25
 
     @field_validator("shorten_rate_limit", "shorten_auth_failure_limit")
     @classmethod
@@ -71,6 +88,18 @@ class ShortenSettings(InfraSettings):
     @classmethod
     def _strip_slash(cls, value: str) -> str:
         return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _target_rules_parse(self) -> "ShortenSettings":
+        self.target_rules()  # a malformed host or range refuses to start
+        return self
+
+    def target_rules(self) -> TargetRules:
+        return TargetRules.from_settings(
+            public_base_url=self.shorten_public_base_url,
+            extra_domains=self.shorten_extra_domains,
+            denied_targets=self.shorten_denied_targets,
+        )
 
     def api_keys(self) -> tuple[str, ...]:
         raw = self.shorten_api_keys.get_secret_value()

@@ -6,12 +6,16 @@ Keys (the first two are the read model, rebuilt by `replay-links`; the others ar
 - `links:offsets`        hash partition -> next offset to apply (0 when absent)
 - `redirect:clicks:{code}` clicks served so far, only for links with max_clicks
 - `redirect:hot`         sorted set code -> hits (cache warmer input, bumped off the request path)
+- `links:seen`           hash `{replica}:{partition}` -> next offset that replica's L1 holds, and
+                         `{replica}:at` -> when it said so (epoch ms): what `shorten` waits on
+                         before answering a write (read your writes, shorten/visibility.py)
 
 Every write goes through Lua so each step is atomic across replicas: a link hash is written only
 if the event's offset is newer than the stored one, so three replicas applying one event (or a
 replay applying old ones) are idempotent.
 """
 
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
@@ -22,16 +26,25 @@ from redirect.domain.links import NOT_FOUND, Link
 from redirect.ports import StoreUnavailable
 
 OFFSETS_KEY = "links:offsets"
+SEEN_KEY = "links:seen"
 HOT_KEY = "redirect:hot"
 FIELDS = ("u", "t", "e", "m", "d", "o")
 
 # KEYS[1] link hash, KEYS[2] offsets hash. ARGV[1] partition, ARGV[2] offset, ARGV[3] "set" or
-# "skip" (poison: only advance), ARGV[4..] field/value pairs. Returns 2*advanced + written.
+# "skip" (poison: only advance), ARGV[4] the position the applying consumer was at before this
+# record (everything before it was applied by someone), ARGV[5..] field/value pairs.
+# Returns 4*gap + 2*advanced + written. A gap: Redis stands before that position, i.e. it lost
+# events a replica had applied (restarted empty, or from an old snapshot): the offset is not
+# advanced over the hole (the replica fills it from the topic, projector.py), the link hash is
+# still written if newer (its own guard keeps that safe).
 _APPLY = """
 local offset = tonumber(ARGV[2])
 local advanced = 0
+local gap = 0
 local nxt = tonumber(redis.call('HGET', KEYS[2], ARGV[1]) or '0')
-if nxt <= offset then
+if nxt < tonumber(ARGV[4]) then
+  gap = 1
+elseif nxt <= offset then
   redis.call('HSET', KEYS[2], ARGV[1], offset + 1)
   advanced = 1
 end
@@ -40,11 +53,11 @@ if ARGV[3] == 'set' then
   local stored = tonumber(redis.call('HGET', KEYS[1], 'o') or '-1')
   if stored < offset then
     redis.call('DEL', KEYS[1])
-    redis.call('HSET', KEYS[1], unpack(ARGV, 4))
+    redis.call('HSET', KEYS[1], unpack(ARGV, 5))
     written = 1
   end
 end
-return advanced * 2 + written
+return gap * 4 + advanced * 2 + written
 """
 
 # KEYS[1] click counter, ARGV[1] max_clicks. 1 = this click is within the limit (counted), 0 = over.
@@ -63,11 +76,26 @@ class Change(NamedTuple):
     offset: int
     code: str
     link: Link | None
+    # The consumer's position in the partition before this record (0: no claim, e.g. a replay).
+    after: int = 0
+
+
+class SeenReport(NamedTuple):
+    """`replica` holds every `links` event before `offsets` (partition -> next offset)."""
+
+    replica: str
+    offsets: Mapping[int, int]
+
+    def fields(self) -> dict[Any, Any]:  # redis-py types mapping keys invariantly
+        out: dict[Any, Any] = {f"{self.replica}:{p}": o for p, o in self.offsets.items()}
+        out[f"{self.replica}:at"] = int(time.time() * 1000)
+        return out
 
 
 class Applied(NamedTuple):
     advanced: bool  # this call moved the partition's offset (first replica to apply it)
     written: bool  # the link hash was replaced (the event was newer than what Redis had)
+    gap: bool = False  # Redis stands before `Change.after`: it lost applied events
 
 
 def link_key(code: str) -> str:
@@ -142,8 +170,9 @@ class RedisLinkStore:
             raise StoreUnavailable(f"redis: {exc}") from exc
         return [decode_link(row) for row in rows]
 
-    async def apply(self, changes: Sequence[Change]) -> list[Applied]:
-        """Apply records in order in one round trip; see the module docstring for the guard."""
+    async def apply(self, changes: Sequence[Change], *, seen: "SeenReport | None" = None) -> list[Applied]:
+        """Apply records in order in one round trip; see the module docstring for the guard.
+        With `seen`, the replica's position is reported in the same round trip, after them."""
         if not changes:
             return []
         try:
@@ -152,13 +181,24 @@ class RedisLinkStore:
                     verb, fields = ("set", encode_link(ch.link)) if ch.link is not None else ("skip", [])
                     await self._apply(
                         keys=[link_key(ch.code), OFFSETS_KEY],
-                        args=[ch.partition, ch.offset, verb, *fields],
+                        args=[ch.partition, ch.offset, verb, ch.after, *fields],
                         client=pipe,
                     )
+                if seen is not None:
+                    pipe.hset(SEEN_KEY, mapping=seen.fields())
                 results: list[Any] = await pipe.execute()
         except RedisError as exc:
             raise StoreUnavailable(f"redis: {exc}") from exc
-        return [Applied(advanced=bool(int(r) & 2), written=bool(int(r) & 1)) for r in results]
+        if seen is not None:
+            results.pop()
+        return [Applied(advanced=bool(int(r) & 2), written=bool(int(r) & 1), gap=bool(int(r) & 4)) for r in results]
+
+    async def report_seen(self, seen: "SeenReport") -> None:
+        """The replica's position and a heartbeat, on their own (no change to apply)."""
+        try:
+            await self._redis.hset(SEEN_KEY, mapping=seen.fields())
+        except RedisError as exc:
+            raise StoreUnavailable(f"redis: {exc}") from exc
 
     async def offsets(self) -> dict[int, int]:
         """Next offset to apply per partition (partitions never applied are absent: start at 0)."""
@@ -200,6 +240,39 @@ class RedisLinkStore:
         except RedisError as exc:
             raise StoreUnavailable(f"redis: {exc}") from exc
         return [c.decode() for c in codes]
+
+
+class ReadFailover:
+    """Reads of the read model: the primary, or the Redis replica while the primary is away.
+
+    After a primary failure, reads go to the replica for `retry_after` seconds before the primary
+    is tried again, so an outage costs one failed attempt per interval, not one per request.
+    Writes (projector, click limits, hot set) never come here: they need the primary.
+    """
+
+    def __init__(self, primary: RedisLinkStore, replica: RedisLinkStore | None, *, retry_after: float = 1.0) -> None:
+        self._primary = primary
+        self._replica = replica
+        self._retry_after = retry_after
+        self._primary_down_until = 0.0
+        self.replica_reads = 0
+
+    async def get(self, code: str) -> Link:
+        return (await self._read([code]))[0]
+
+    async def get_many(self, codes: Sequence[str]) -> list[Link]:
+        return await self._read(codes)
+
+    async def _read(self, codes: Sequence[str]) -> list[Link]:
+        if self._replica is None or time.monotonic() >= self._primary_down_until:
+            try:
+                return await self._primary.get_many(codes) if len(codes) > 1 else [await self._primary.get(codes[0])]
+            except StoreUnavailable:
+                if self._replica is None:
+                    raise
+                self._primary_down_until = time.monotonic() + self._retry_after
+        self.replica_reads += len(codes)
+        return await self._replica.get_many(codes) if len(codes) > 1 else [await self._replica.get(codes[0])]
 
 
 def connect(url: str, *, max_connections: int = 128) -> "aioredis.Redis":

@@ -5,6 +5,7 @@ from datetime import datetime
 
 from shorten.domain.errors import InvalidInput
 from shorten.domain.model import UNSET, CreateLink, LinkChanges
+from shorten.domain.targets import NO_RULES, TargetRules
 from shorten.domain.validation import (
     validate_alias,
     validate_expires_at,
@@ -29,15 +30,17 @@ def _object(payload: object, allowed: tuple[str, ...]) -> Mapping[str, object]:
     return payload
 
 
-def parse_create(payload: object, *, now: datetime) -> CreateLink:
+def parse_create(payload: object, *, now: datetime, targets: TargetRules = NO_RULES) -> CreateLink:
     """POST /api/v1/links body: {url, alias?, expires_at?, redirect_type?, max_clicks?}."""
     body = _object(payload, CREATE_FIELDS)
     if "url" not in body:
         raise InvalidInput("url is required", code="url_required", field="url")
     alias = body.get("alias")
     redirect_type = body.get("redirect_type", 302)
+    url = validate_url(body["url"])
+    targets.check(url)
     return CreateLink(
-        url=validate_url(body["url"]),
+        url=url,
         alias=None if alias is None else validate_alias(alias),
         expires_at=validate_expires_at(body.get("expires_at"), now=now),
         redirect_type=validate_redirect_type(redirect_type),
@@ -45,13 +48,16 @@ def parse_create(payload: object, *, now: datetime) -> CreateLink:
     )
 
 
-def parse_changes(payload: object, *, now: datetime) -> LinkChanges:
+def parse_changes(payload: object, *, now: datetime, targets: TargetRules = NO_RULES) -> LinkChanges:
     """PATCH body: any of url, expires_at, redirect_type, max_clicks (null clears the last two)."""
     body = _object(payload, UPDATE_FIELDS)
     if not body:
         raise InvalidInput(f"nothing to change; send one of {', '.join(UPDATE_FIELDS)}", code="no_changes")
+    url = validate_url(body["url"]) if "url" in body else None
+    if url is not None:
+        targets.check(url)
     return LinkChanges(
-        url=validate_url(body["url"]) if "url" in body else None,
+        url=url,
         redirect_type=validate_redirect_type(body["redirect_type"]) if "redirect_type" in body else None,
         expires_at=validate_expires_at(body["expires_at"], now=now) if "expires_at" in body else UNSET,
         max_clicks=validate_max_clicks(body["max_clicks"]) if "max_clicks" in body else UNSET,

@@ -124,7 +124,7 @@ async def create_link(request: Request) -> Response:
     runtime = _runtime(request)
     await _authorize(request, runtime)
     payload = await read_json(request, max_bytes=runtime.max_body_bytes)
-    link = await runtime.links.create(parse_create(payload, now=runtime.links.now()))
+    link = await runtime.links.create(parse_create(payload, now=runtime.links.now(), targets=runtime.targets))
     return LinkResponse(
         present(link, runtime.public_base_url),
         status_code=201,
@@ -146,7 +146,7 @@ async def update_link(request: Request) -> Response:
     await _authorize(request, runtime)
     code = _path_code(request)
     payload = await read_json(request, max_bytes=runtime.max_body_bytes)
-    link = await runtime.links.update(code, parse_changes(payload, now=runtime.links.now()))
+    link = await runtime.links.update(code, parse_changes(payload, now=runtime.links.now(), targets=runtime.targets))
     return LinkResponse(present(link, runtime.public_base_url))
 
 

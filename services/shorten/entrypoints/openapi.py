@@ -16,8 +16,8 @@ ERROR_CODES = {
     422: [
         "body_not_object", "unknown_field", "no_changes", "url_required", "url_invalid",
         "url_scheme_not_allowed", "url_missing_host", "url_too_long", "url_has_credentials",
-        "url_host_invalid", "alias_invalid", "alias_reserved", "expires_at_invalid",
-        "expires_at_in_past", "redirect_type_invalid", "max_clicks_invalid",
+        "url_host_invalid", "url_self_reference", "url_host_denied", "alias_invalid", "alias_reserved",
+        "expires_at_invalid", "expires_at_in_past", "redirect_type_invalid", "max_clicks_invalid",
     ],
     429: ["rate_limited", "auth_rate_limited"],
     503: ["store_unavailable", "code_generation_failed"],

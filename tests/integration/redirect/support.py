@@ -39,6 +39,8 @@ LIVE_REDIS_URL = os.environ.get("REDIS_URL", f"redis://127.0.0.1:{REDIS_PORT}/0"
 # A database of the stack's Redis used only by these tests (the services use db 0).
 TEST_REDIS_DB = 13
 TEST_REDIS_URL = f"redis://127.0.0.1:{REDIS_PORT}/{TEST_REDIS_DB}"
+REDIS_REPLICA_PORT = int(os.environ.get("REDIS_REPLICA_PORT", "6381"))
+TEST_REDIS_REPLICA_URL = f"redis://127.0.0.1:{REDIS_REPLICA_PORT}/{TEST_REDIS_DB}"
 TOPIC_CLICKS = os.environ.get("TOPIC_CLICKS", "clicks")
 TOPIC_LINKS = os.environ.get("TOPIC_LINKS", "links")
 PYTHON = str(ROOT / ".venv/bin/python")
@@ -437,5 +439,7 @@ def replica_env(topics: Mapping[str, str], **extra: str) -> dict[str, str]:
         "TOPIC_CLICKS": topics["clicks"],
         "TOPIC_DEADLETTER": topics["dlq"],
         "REDIS_URL": TEST_REDIS_URL,
+        # Its reads fall back to the stack's Redis replica, the same test database there.
+        "REDIS_REPLICA_URL": TEST_REDIS_REPLICA_URL,
         **extra,
     }

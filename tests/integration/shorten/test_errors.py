@@ -4,11 +4,12 @@ import asyncio
 import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
 
-from tests.conftest import shorten_url
+from tests.conftest import public_url, shorten_url
 from tests.integration.shorten.support import unique_alias
 
 pytestmark = pytest.mark.integration
@@ -42,6 +43,9 @@ CREATE_CASES = [
     ({"url": 12}, "url_invalid", "url"),
     ({"url": None}, "url_invalid", "url"),
     ({}, "url_required", "url"),
+    # The stack's own public host (SHORTEN_PUBLIC_BASE_URL), any port: a redirect loop.
+    ({"url": f"{public_url()}/abc"}, "url_self_reference", "url"),
+    ({"url": f"http://{urlsplit(public_url()).hostname}:9/x"}, "url_self_reference", "url"),
     ({"url": "https://e.com", "alias": "ab"}, "alias_invalid", "alias"),
     ({"url": "https://e.com", "alias": "a" * 65}, "alias_invalid", "alias"),
     ({"url": "https://e.com", "alias": "has space"}, "alias_invalid", "alias"),
@@ -132,6 +136,7 @@ async def existing(client: httpx.AsyncClient, auth: dict[str, str]) -> AsyncIter
         ({"code": "x"}, "unknown_field", "code"),
         ({"url": "mailto:a@b.c"}, "url_scheme_not_allowed", "url"),
         ({"url": "https://u:p@e.com"}, "url_has_credentials", "url"),
+        ({"url": f"{public_url()}/loop"}, "url_self_reference", "url"),
         ({"url": None}, "url_invalid", "url"),
         ({"expires_at": PAST}, "expires_at_in_past", "expires_at"),
         ({"expires_at": "soon"}, "expires_at_invalid", "expires_at"),

@@ -5,7 +5,7 @@ from collections.abc import Callable, Mapping, Sequence
 from contracts import clicks
 from redirect.adapters.kafka_clicks import partition_for
 from redirect.adapters.kafka_links import Record
-from redirect.adapters.redis_cache import Applied, Change
+from redirect.adapters.redis_cache import Applied, Change, SeenReport
 from redirect.domain.batches import ClickBatch
 from redirect.domain.links import NOT_FOUND, Link
 from redirect.ports import PublishFailed, StoreUnavailable
@@ -21,6 +21,7 @@ class FakeStore:
         self.hot: dict[str, int] = {}
         self.calls: list[str] = []
         self.down = False
+        self.seen: dict[str, dict[int, int]] = {}
 
     def _check(self, call: str) -> None:
         self.calls.append(call)
@@ -55,11 +56,12 @@ class FakeStore:
         for code, n in counts.items():
             self.hot[code] = self.hot.get(code, 0) + n
 
-    async def apply(self, changes: Sequence[Change]) -> list[Applied]:
+    async def apply(self, changes: Sequence[Change], *, seen: SeenReport | None = None) -> list[Applied]:
         self._check("apply")
         out = []
         for ch in changes:
-            advanced = self.offsets_.get(ch.partition, 0) <= ch.offset
+            gap = self.offsets_.get(ch.partition, 0) < ch.after
+            advanced = not gap and self.offsets_.get(ch.partition, 0) <= ch.offset
             if advanced:
                 self.offsets_[ch.partition] = ch.offset + 1
             written = False
@@ -68,8 +70,14 @@ class FakeStore:
                 if stored is None or stored.offset < ch.offset:
                     self.links[ch.code] = ch.link
                     written = True
-            out.append(Applied(advanced=advanced, written=written))
+            out.append(Applied(advanced=advanced, written=written, gap=gap))
+        if seen is not None:
+            self.seen[seen.replica] = dict(seen.offsets)
         return out
+
+    async def report_seen(self, seen: SeenReport) -> None:
+        self._check("report_seen")
+        self.seen[seen.replica] = dict(seen.offsets)
 
     async def offsets(self) -> dict[int, int]:
         self._check("offsets")

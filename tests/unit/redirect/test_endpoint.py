@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 from platformkit.errors import install_error_handlers
+from redirect.adapters.redis_cache import ReadFailover
 from redirect.clicks import ClickBuffer
 from redirect.domain.batches import BatchFormer
 from redirect.domain.clicks import ClickFactory
@@ -18,6 +19,7 @@ from redirect.entrypoints.app import HotPath
 from redirect.entrypoints.redirect import Core, RedirectEndpoint
 from redirect.lookup import Lookup
 from redirect.metrics import RedirectStats
+from redirect.ports import StoreUnavailable
 from starlette.applications import Starlette
 from starlette.routing import Route
 
@@ -181,3 +183,46 @@ async def test_a_bug_on_the_hot_path_is_a_json_500(rig: Rig) -> None:
     r = await rig.client.get("/bug1234")
     assert (r.status_code, r.json()["error"]["code"]) == (500, "internal_error")
     assert await rig.published_codes() == []
+
+
+async def test_store_down_a_link_held_in_l1_is_served_past_its_ttl(rig: Rig) -> None:
+    rig.store.links["held123"] = Link(offset=1, url="https://held/")
+    assert (await rig.client.get("/held123")).status_code == 302
+    rig.l1.offer("held123", rig.l1.peek("held123"), now=time.monotonic(), ttl=-1)  # type: ignore[arg-type]
+    assert rig.l1.get("held123", time.monotonic()) is None  # expired
+    rig.store.down = True
+    r = await rig.client.get("/held123")
+    assert (r.status_code, r.headers["location"]) == (302, "https://held/")
+    assert rig.stats.stale_served == 1
+    r = await rig.client.get("/never12")  # unknown while the store is away: 503, not 404
+    assert (r.status_code, r.json()["error"]["code"], r.headers["retry-after"]) == (503, "unavailable", "1")
+
+
+async def test_reads_go_to_the_replica_while_the_primary_is_away() -> None:
+    primary, replica = FakeStore(), FakeStore()
+    reads = ReadFailover(primary, replica, retry_after=60)  # type: ignore[arg-type]
+    replica.links["rep1234"] = Link(offset=3, url="https://replica/")
+    primary.down = True
+    assert (await reads.get("rep1234")).url == "https://replica/"
+    assert (await reads.get_many(["rep1234", "nope123"]))[1].exists is False
+    assert primary.calls == ["get:rep1234"]  # tried once, then left alone for retry_after
+    assert reads.replica_reads == 3
+
+
+async def test_while_rebuilding_a_redis_miss_is_not_an_answer() -> None:
+    rebuilding = True
+    r = Rig()
+    r.lookup = Lookup(
+        store=r.store,
+        l1=r.l1,
+        stats=r.stats,
+        anchored=lambda: True,
+        rebuilding=lambda: rebuilding,
+        ttl=30,
+        negative_ttl=5,
+        permanent_max_age=3600,
+    )
+    with pytest.raises(StoreUnavailable):
+        await r.lookup.fetch("lost123")
+    rebuilding = False
+    assert not (await r.lookup.fetch("lost123")).exists

@@ -204,3 +204,95 @@ async def test_a_projector_that_never_stops_does_not_hold_up_shutdown() -> None:
     proj = LinksProjector(reader_factory=lambda: FakeReader([]), store=FakeStore(), stats=RedirectStats())
     await asyncio.wait_for(_stop_projector(proj, never, timeout=0.2), 5)  # returns; logs the leftover
     never.cancel()
+
+
+class LiveReader(FakeReader):
+    """Waits a little when there is nothing new, as the Kafka client's long poll does."""
+
+    async def fetch(self, *, timeout_ms: int, max_records: int) -> list[Record]:
+        out = await super().fetch(timeout_ms=timeout_ms, max_records=max_records)
+        if not out:
+            await asyncio.sleep(0.005)
+        return out
+
+
+async def _running(proj: LinksProjector) -> "asyncio.Task[None]":
+    proj.start_from({})
+    return asyncio.create_task(proj.run(fetch_timeout_ms=5))
+
+
+async def _stop(proj: LinksProjector, task: "asyncio.Task[None]") -> None:
+    await asyncio.wait_for(_stop_projector(proj, task, timeout=2), 10)
+
+
+async def test_redis_away_the_stream_goes_on_into_l1_and_reaches_redis_when_it_is_back() -> None:
+    store, l1 = FakeStore(), L1Cache[Link](max_size=100)
+    reader = LiveReader(TOPIC[:2])
+    proj = projector(store, reader, l1=l1)
+    task = await _running(proj)
+    try:
+        await wait_until_async(lambda: _has(l1, "bbbbbbb"), timeout=5, what="first events in L1")
+        store.down = True
+        reader.records.append(rec(2, 0, created("ddddddd", "https://d/")))  # created during the outage
+        reader.records.append(TOPIC[2])  # and an update
+        await wait_until_async(lambda: _has(l1, "ddddddd"), timeout=5, what="L1 fed while Redis is down")
+        assert l1.peek("aaaaaaa").url == "https://a/2"  # type: ignore[union-attr]
+        assert proj.pending_changes == 2 and "ddddddd" not in store.links
+        store.down = False
+
+        async def applied() -> bool:
+            return "ddddddd" in store.links and store.links["aaaaaaa"].offset == 1
+
+        await wait_until_async(applied, timeout=5, what="pending changes applied once Redis is back")
+        assert store.offsets_ == {0: 2, 1: 1, 2: 1} and proj.pending_changes == 0
+    finally:
+        await _stop(proj, task)
+
+
+async def test_a_redis_that_lost_events_is_rebuilt_from_the_topic() -> None:
+    store = FakeStore()
+    records = list(TOPIC[:4])
+
+    def reader_over_the_topic() -> LiveReader:
+        reader = LiveReader([])
+        reader.records = records  # shared: what is appended to the topic reaches every reader
+        return reader
+
+    proj = LinksProjector(
+        reader_factory=reader_over_the_topic,
+        store=store,
+        stats=RedirectStats(),
+        check_interval=0.01,
+        report_as="redirect-9",
+    )
+    task = await _running(proj)
+    try:
+
+        async def all_applied() -> bool:
+            return store.offsets_ == {0: 2, 1: 2}
+
+        await wait_until_async(all_applied, timeout=5, what="applied")
+        store.links.clear()
+        store.offsets_.clear()  # Redis restarted empty
+        records.append(rec(2, 0, created("eeeeeee", "https://e/")))
+
+        async def rebuilt() -> bool:
+            return store.offsets_ == {0: 2, 1: 2, 2: 1} and not proj.rebuilding
+
+        await wait_until_async(rebuilt, timeout=5, what="the read model rebuilt without an operator")
+        assert store.links["aaaaaaa"].url == "https://a/2" and store.links["bbbbbbb"].deleted
+        assert store.links["eeeeeee"].url == "https://e/"
+
+        async def reported() -> bool:  # the replica's position, in Redis for shorten
+            return store.seen.get("redirect-9") == {0: 2, 1: 2, 2: 1}
+
+        await wait_until_async(reported, timeout=5, what="the position reported")
+    finally:
+        await _stop(proj, task)
+
+
+async def test_the_apply_script_does_not_advance_over_a_hole() -> None:
+    store = FakeStore()
+    store.offsets_ = {0: 1}
+    gap = await store.apply([to_change(TOPIC[2])[0]._replace(after=2)])
+    assert gap[0].gap and not gap[0].advanced and store.offsets_ == {0: 1}
