@@ -50,8 +50,8 @@ def up(s: StackSettings, *, infra_only: bool) -> None:
     bootstrap.ensure_kafka_storage(s)
     bootstrap.ensure_postgres_cluster(s)
     supervisor.ensure_running(s)
-    say("starting infrastructure: " + ", ".join(render.INFRA_PROGRAMS))
-    supervisor.start(s, *render.INFRA_PROGRAMS)
+    say("starting infrastructure: " + ", ".join(render.infra_programs(s)))
+    supervisor.start(s, *render.infra_programs(s))
     infra = checks.infra_probes(s)
     infra["kafka"] = lambda: checks.kafka_broker(s)  # topics come next
     infra["postgres"] = lambda: checks.postgres_server(s)  # the app role comes next

@@ -114,7 +114,9 @@ def click_pipeline(
 @asynccontextmanager
 async def build_runtime(settings: RedirectSettings, registry: CollectorRegistry) -> AsyncIterator[Runtime]:
     client_id = f"redirect-{settings.redirect_replica_id}"
-    store = RedisLinkStore(connect(settings.redis_url))
+    store = RedisLinkStore(
+        connect(settings.redis_url, sentinels=settings.redis_sentinels, master=settings.redis_sentinel_master)
+    )
     stats = RedirectStats()
     l1: L1Cache[Link] = L1Cache(max_size=settings.l1_size())
     dead_letters = DeadLetters(

@@ -43,7 +43,12 @@ async def open_store(settings: ShortenSettings) -> AsyncIterator[LinkStore]:
 
 @asynccontextmanager
 async def build_runtime(settings: ShortenSettings) -> AsyncIterator[Runtime]:
-    limiter = RedisRateLimiter(redis_url=settings.redis_url, limit=settings.rate_limit())
+    limiter = RedisRateLimiter(
+        redis_url=settings.redis_url,
+        limit=settings.rate_limit(),
+        sentinels=settings.redis_sentinels,
+        sentinel_master=settings.redis_sentinel_master,
+    )
     try:
         async with open_store(settings) as store:
             yield Runtime(
