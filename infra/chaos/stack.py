@@ -34,11 +34,13 @@ class Stack:
         return int(out) if out.isdigit() else 0
 
     async def sigkill(self, program: str) -> int:
-        """SIGKILL the program's process (supervisord restarts it); its old pid."""
+        """SIGKILL every process of the program (supervisord runs each in its own process group:
+        a server's workers die with it, as on a crash of the whole program; killing the parent
+        alone lets a worker drain gracefully); supervisord restarts it. Returns the old pid."""
         pid = await self.pid(program)
         if pid <= 0:
             raise StackError(f"{program} is not running")
-        os.kill(pid, signal.SIGKILL)
+        os.killpg(os.getpgid(pid), signal.SIGKILL)
         return pid
 
     async def stop(self, *programs: str) -> None:
