@@ -43,6 +43,8 @@ class Row:
     recover_seconds: float
     passed: bool
     notes: tuple[str, ...] = field(default_factory=tuple)
+    # Figures tests assert on: redirect_failures, update_failures, updates_acked, redirect_rate
+    details: dict[str, float] = field(default_factory=dict)
 
     def cells(self) -> list[str]:
         c = self.clicks

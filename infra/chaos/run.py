@@ -91,7 +91,7 @@ async def run_scenario(stack: Stack, scenario: Scenario, *, say: Callable[[str],
         and books.twice == 0
         and ch_books == books
         and not stale
-        and (scenario.clicks_may_be_lost or books.lost == 0)
+        and books.lost <= scenario.loss_bound_s * redirects.achieved_rate
         and (scenario.redirects_may_fail or redirects.failures.count == 0)
         and (scenario.writes_may_fail or write_refusals_ok)
     )
@@ -105,6 +105,12 @@ async def run_scenario(stack: Stack, scenario: Scenario, *, say: Callable[[str],
         recover_seconds=recover,
         passed=passed,
         notes=tuple(notes),
+        details={
+            "redirect_failures": redirects.failures.count,
+            "update_failures": writes.failures.count,
+            "updates_acked": writes.acked,
+            "redirect_rate": redirects.achieved_rate,
+        },
     )
     say(f"[chaos] {scenario.name}: {'ok' if passed else 'FAILED'} | " + " | ".join(row.cells()[1:]))
     return row

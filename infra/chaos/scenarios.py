@@ -53,7 +53,9 @@ class Scenario:
     after_s: float = 5.0
     redirects_may_fail: bool = False
     writes_may_fail: bool = False  # beyond 503 + Retry-After, which is always an acceptable refusal
-    clicks_may_be_lost: bool = False
+    # Clicks that may be lost, in seconds of the load's rate: a replica SIGKILLed loses what it
+    # answered but had not handed to Kafka yet (services/redirect/README.md, docs/reliability.md)
+    loss_bound_s: float = 0.0
     ci: bool = False  # in the short subset CI runs (tests/e2e/test_chaos.py)
     cleanup: Cleanup | None = None  # after the books are checked (e.g. fail Redis back)
 
@@ -245,15 +247,19 @@ def self_reference() -> Fault:
     return fault
 
 
+# A redirect replica hands clicks to Kafka every REDIRECT_CLICK_FLUSH_INTERVAL_SECONDS (0.1 s)
+# and the producer's round trip; SIGKILLed, it loses at most what it answered in that time.
+# Measured: 68 clicks at 844 redirects/s (0.08 s); the bound allows for a slow, shared machine.
+REDIRECT_KILL_LOSS_BOUND_S = 0.5
+
 SCENARIOS: list[Scenario] = [
     Scenario("kill redirect replica at full rate", "SIGKILL redirect-1 while it serves as fast as it can "
              "(direct, closed loop): clicks answered but still in its buffer", kill("redirect-1", probe="redirect-1"),
              redirect_rate=None, concurrency=48, target="redirect-1", redirects_may_fail=True,
-             clicks_may_be_lost=True, write_rate=0, ci=True),
+             loss_bound_s=REDIRECT_KILL_LOSS_BOUND_S, write_rate=0, ci=True),
     Scenario("kill redirect replica behind nginx", "SIGKILL redirect-2 under load through nginx",
              kill("redirect-2", probe="redirect-2")),
-    Scenario("kill aggregator worker", "SIGKILL aggregator-2 under load", kill("aggregator-2", probe="aggregator-2"),
-             ci=True),
+    Scenario("kill aggregator worker", "SIGKILL aggregator-2 under load", kill("aggregator-2", probe="aggregator-2")),
     Scenario("kill shorten", "SIGKILL shorten-1 under load and link updates", kill("shorten-1", probe="shorten-1"),
              write_rate=20, writes_may_fail=True),
     Scenario("kill relay", "SIGKILL the outbox relay under link updates", kill("shorten-relay"), write_rate=20),

@@ -137,6 +137,7 @@ class WriteLoad:
         self.rate = rate
         self.tag = tag
         self.sent = 0
+        self.acked = 0
         self.failures = Failures()
         self.refusals_without_retry_after = 0
         self._stop = asyncio.Event()
@@ -178,6 +179,7 @@ class WriteLoad:
             return
         if status == 200:
             self.links[code] = LinkState(url)
+            self.acked += 1
             return
         if status >= 500 and status != 503:
             state.unsure.append(url)  # an unexpected error: maybe applied, maybe not
