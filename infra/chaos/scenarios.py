@@ -258,7 +258,7 @@ SCENARIOS: list[Scenario] = [
              redirect_rate=None, concurrency=48, target="redirect-1", redirects_may_fail=True,
              loss_bound_s=REDIRECT_KILL_LOSS_BOUND_S, write_rate=0, ci=True),
     Scenario("kill redirect replica behind nginx", "SIGKILL redirect-2 under load through nginx",
-             kill("redirect-2", probe="redirect-2")),
+             kill("redirect-2", probe="redirect-2"), loss_bound_s=REDIRECT_KILL_LOSS_BOUND_S),
     Scenario("kill aggregator worker", "SIGKILL aggregator-2 under load", kill("aggregator-2", probe="aggregator-2")),
     Scenario("kill shorten", "SIGKILL shorten-1 under load and link updates", kill("shorten-1", probe="shorten-1"),
              write_rate=20, writes_may_fail=True),
