@@ -11,7 +11,9 @@ from typing import Any
 
 from redis.asyncio import BlockingConnectionPool, ConnectionPool, Redis
 from redis.asyncio.connection import parse_url
+from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
+from redis.backoff import NoBackoff
 
 
 class BlockingSentinelPool(SentinelConnectionPool, BlockingConnectionPool):
@@ -54,6 +56,10 @@ def primary_pool(
             return BlockingConnectionPool.from_url(url, max_connections=max_connections, timeout=timeout, **connection)
         return ConnectionPool.from_url(url, max_connections=max_connections, **connection)
     options = {k: v for k, v in parse_url(url).items() if k in ("db", "username", "password")}
+    # No client-side retries behind Sentinel: redis-py's default (3, exponential from 1 s) made a
+    # command wait ~10 s with the sentinels away; the sentinels are already tried in turn, and the
+    # callers have their own policy (the redirect answers from L1 or 503, the projector retries).
+    connection["retry"] = Retry(NoBackoff(), 0)
     manager = Sentinel(addresses, sentinel_kwargs=dict(connection), **connection)  # type: ignore[no-untyped-call]
     if blocking:
         return BlockingSentinelPool(  # type: ignore[no-untyped-call]
