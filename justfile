@@ -111,6 +111,15 @@ loadtest-100k *args:
 loadtest-dist *args:
     {{py}} -m loadtest run --profile dist "$@"
 
+# Bounded fault suite on the running stack (loopback only): every scenario, or `--ci`, `--only NAME`,
+# `--list`; prints scenario | requests | failed | clicks served | counted | lost | twice | recovery
+chaos *args:
+    {{py}} -m chaos "$@"
+
+# After a Redis Sentinel failover: make the `redis` program the primary again
+redis-failback:
+    {{py}} -m stackctl redis-failback
+
 # Where the dashboards and metrics are
 boards:
     {{py}} -m loadtest boards

@@ -50,8 +50,8 @@ def up(s: StackSettings, *, infra_only: bool) -> None:
     bootstrap.ensure_kafka_storage(s)
     bootstrap.ensure_postgres_cluster(s)
     supervisor.ensure_running(s)
-    say("starting infrastructure: " + ", ".join(render.INFRA_PROGRAMS))
-    supervisor.start(s, *render.INFRA_PROGRAMS)
+    say("starting infrastructure: " + ", ".join(render.infra_programs(s)))
+    supervisor.start(s, *render.infra_programs(s))
     if reload:  # running ones keep serving and read their new configuration (started ones already have it)
         say("reloading changed configuration: " + ", ".join(sorted(reload)))
         supervisor.ctl(s, "signal", "HUP", *sorted(reload))
@@ -118,6 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("topics", help="create/update the declared Kafka topics")
     sub.add_parser("render", help="render configuration files into .local/")
     sub.add_parser("health-server", help="serve the combined /healthz and /readyz")
+    sub.add_parser("redis-failback", help="after a Sentinel failover, make the `redis` program the primary again")
     args = parser.parse_args(argv)
     s = StackSettings()
     if args.command == "up":
@@ -135,6 +136,11 @@ def main(argv: list[str] | None = None) -> int:
         bootstrap.ensure_api_key(s)
         bootstrap.ensure_visitor_key_secret(s)
         render.render_all(s)
+    elif args.command == "redis-failback":
+        from stackctl import sentinel
+
+        moved = asyncio.run(sentinel.fail_back(s))
+        say("Redis primary moved back to the redis program" if moved else "Redis primary is the redis program")
     elif args.command == "health-server":
         health_server(s)
     return 0

@@ -83,16 +83,55 @@ async def redis_memory(url: str) -> tuple[int, int]:
         await client.aclose()
 
 
+async def redis_server(port: int, *, other: int) -> None:
+    """One of the two Redis servers: the primary, or a replica linked to the other one. Which is
+    which is Sentinel's call (after a failover the `redis-replica` program is the primary)."""
+    info = await _redis_info(port)
+    role = info.get("role")
+    if role == "master":
+        return
+    if role != "slave" or info.get("master_link_status") != "up" or info.get("master_port") != other:
+        raise RuntimeError(
+            f"neither primary nor linked replica: role={role} master_port={info.get('master_port')} "
+            f"link={info.get('master_link_status')}"
+        )
+
+
 async def redis_primary(s: StackSettings) -> None:
-    info = await _redis_info(s.redis_port)
-    if info.get("role") != "master":
-        raise RuntimeError(f"expected role master, got {info.get('role')}")
+    await redis_server(s.redis_port, other=s.redis_replica_port)
 
 
 async def redis_replica(s: StackSettings) -> None:
-    info = await _redis_info(s.redis_replica_port)
-    if info.get("role") != "slave" or info.get("master_link_status") != "up":
-        raise RuntimeError(f"replica not linked: role={info.get('role')} link={info.get('master_link_status')}")
+    await redis_server(s.redis_replica_port, other=s.redis_port)
+
+
+async def sentinel_master(port: int, master: str) -> tuple[str, int]:
+    """The primary the Sentinel on `port` names, once it sees a quorum (else RuntimeError)."""
+    import redis.asyncio as aioredis
+
+    client = aioredis.Redis(host="127.0.0.1", port=port, socket_timeout=3, socket_connect_timeout=3)
+    try:
+        quorum = await client.execute_command("SENTINEL", "CKQUORUM", master)  # type: ignore[no-untyped-call]
+        address = await client.execute_command(  # type: ignore[no-untyped-call]
+            "SENTINEL", "GET-MASTER-ADDR-BY-NAME", master
+        )
+    except Exception as exc:
+        raise RuntimeError(f"sentinel: {exc}") from exc
+    finally:
+        await client.aclose()
+    if not address:
+        raise RuntimeError(f"sentinel knows no master {master!r} ({quorum!r})")
+    return address[0].decode(), int(address[1])
+
+
+async def redis_sentinel(s: StackSettings, port: int) -> None:
+    """This Sentinel sees a quorum and names one of the stack's Redis servers, a primary."""
+    host, primary = await sentinel_master(port, s.redis_sentinel_master)
+    if primary not in (s.redis_port, s.redis_replica_port):
+        raise RuntimeError(f"sentinel names {host}:{primary}, not one of this stack's Redis servers")
+    info = await _redis_info(primary)
+    if info.get("role") != "master":
+        raise RuntimeError(f"sentinel names {host}:{primary}, whose role is {info.get('role')}")
 
 
 async def _http_ok(url: str, *, expect: int = 200) -> str:
@@ -124,6 +163,10 @@ def infra_probes(s: StackSettings) -> dict[str, Probe]:
         "postgres": lambda: postgres(s),
         "redis": lambda: redis_primary(s),
         "redis-replica": lambda: redis_replica(s),
+        **{
+            f"redis-sentinel-{i}": functools.partial(redis_sentinel, s, port)
+            for i, port in enumerate(s.sentinel_ports, start=1)
+        },
         "clickhouse": lambda: clickhouse(s),
         "nginx": lambda: nginx(s),
         "prometheus": lambda: prometheus(s),
@@ -170,6 +213,7 @@ def stack_ports(s: StackSettings) -> dict[str, int]:
         "clickhouse-tcp": s.clickhouse_tcp_port, "nginx": s.public_http_port, "prometheus": s.prometheus_port,
         "analytics": s.analytics_port, "stackcheck": s.stackcheck_port,
     }
+    ports.update({f"redis-sentinel-{i}": p for i, p in enumerate(s.sentinel_ports, start=1)})
     ports.update({f"shorten-{i}": p for i, p in enumerate(s.shorten_ports, start=1)})
     ports.update({f"redirect-{i}": p for i, p in enumerate(s.redirect_ports, start=1)})
     ports.update({f"aggregator-{i}": p for i, p in enumerate(s.aggregator_ports, start=1)})

@@ -43,6 +43,11 @@ class StackSettings(BaseSettings):
     redis_port: int = 6380
     redis_replica_port: int = 6381
     redis_maxmemory: str = "512mb"
+    # Three Redis Sentinels watch the primary and promote the replica when it is down for
+    # REDIS_SENTINEL_DOWN_AFTER_MS; the services find the primary through them.
+    redis_sentinel_ports: str = "26379,26380,26381"
+    redis_sentinel_master: str = "shortlink"
+    redis_sentinel_down_after_ms: int = 1000
     clickhouse_http_port: int = 18123
     clickhouse_tcp_port: int = 19000
     clickhouse_interserver_port: int = 19009
@@ -58,6 +63,15 @@ class StackSettings(BaseSettings):
     @property
     def redirect_ports(self) -> list[int]:
         return [int(p) for p in self.redirect_replica_ports.split(",") if p.strip()]
+
+    @property
+    def sentinel_ports(self) -> list[int]:
+        return [int(p) for p in self.redis_sentinel_ports.split(",") if p.strip()]
+
+    @property
+    def redis_sentinels(self) -> str:
+        """host:port of every sentinel, as REDIS_SENTINELS takes them."""
+        return ",".join(f"127.0.0.1:{p}" for p in self.sentinel_ports)
 
     @property
     def shorten_ports(self) -> list[int]:

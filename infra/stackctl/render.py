@@ -5,6 +5,7 @@ import ipaddress
 import os
 import re
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 from stackctl.config import StackSettings
@@ -103,6 +104,68 @@ def lock_down(local_dir: Path) -> None:
     local_dir.chmod(0o710)
 
 
+def _write_once(path: Path, text: str, *, still_valid: Callable[[str], bool]) -> None:
+    """A file its program rewrites itself (Redis and Sentinel after a failover): written when
+    absent, or when it no longer fits the settings (`still_valid` says no: ports changed), never
+    on every render, which would undo the failover on the next restart."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.exists() or not still_valid(path.read_text()):
+        path.write_text(text)
+
+
+_REPLICAOF = re.compile(r"^(?:replicaof|slaveof)\s+\S+\s+(\d+)", re.MULTILINE)
+_MONITOR = re.compile(r"^sentinel monitor (\S+) \S+ (\d+)", re.MULTILINE)
+
+
+def redis_conf_path(s: StackSettings, role: str) -> Path:
+    return s.path("redis", role, "redis.conf")
+
+
+def sentinel_conf_path(s: StackSettings, port: int) -> Path:
+    return s.path("redis", f"sentinel-{port}", "sentinel.conf")
+
+
+def render_redis_configs(s: StackSettings) -> None:
+    """Each Redis server's own config file (which primary it replicates, if any) and each
+    Sentinel's. Everything else is on the command line, so a port change applies at once."""
+    ours = {s.redis_port, s.redis_replica_port}
+
+    def redis_valid(text: str) -> bool:
+        return all(int(port) in ours for port in _REPLICAOF.findall(text))
+
+    def sentinel_valid(port: int) -> Callable[[str], bool]:
+        def valid(text: str) -> bool:
+            monitors = _MONITOR.findall(text)
+            return (
+                re.search(rf"^port {port}$", text, re.MULTILINE) is not None
+                and len(monitors) == 1
+                and monitors[0][0] == s.redis_sentinel_master
+                and int(monitors[0][1]) in ours
+            )
+
+        return valid
+
+    header = "# Written once by stackctl (render.py); Redis Sentinel rewrites it after a failover.\n"
+    _write_once(redis_conf_path(s, "primary"), header, still_valid=redis_valid)
+    _write_once(
+        redis_conf_path(s, "replica"), header + f"replicaof 127.0.0.1 {s.redis_port}\n", still_valid=redis_valid
+    )
+    master = s.redis_sentinel_master
+    for port in s.sentinel_ports:
+        path = sentinel_conf_path(s, port)
+        _write_once(
+            path,
+            header
+            + f"port {port}\nbind 127.0.0.1\nprotected-mode no\ndaemonize no\ndir {path.parent}\n"
+            + "sentinel resolve-hostnames no\n"
+            + f"sentinel monitor {master} 127.0.0.1 {s.redis_port} 2\n"
+            + f"sentinel down-after-milliseconds {master} {s.redis_sentinel_down_after_ms}\n"
+            + f"sentinel failover-timeout {master} 10000\n"
+            + f"sentinel parallel-syncs {master} 1\n",
+            still_valid=sentinel_valid(port),
+        )
+
+
 def render_all(s: StackSettings) -> set[str]:
     """Render every configuration file; the programs of RELOAD_ON_HUP whose file changed."""
     lock_down(s.local_dir)
@@ -124,6 +187,7 @@ def render_all(s: StackSettings) -> set[str]:
         s.path("clickhouse", sub).mkdir(parents=True, exist_ok=True)
     for sub in ("redis/primary", "redis/replica", "prometheus/data", "logs", "run"):
         s.path(*sub.split("/")).mkdir(parents=True, exist_ok=True)
+    render_redis_configs(s)
     _write(s.supervisor_conf, supervisor_conf(s))
     return reload
 
@@ -144,6 +208,9 @@ def service_environment(s: StackSettings) -> dict[str, str]:
         "POSTGRES_DSN": s.postgres_dsn,
         "REDIS_URL": f"redis://127.0.0.1:{s.redis_port}/0",
         "REDIS_REPLICA_URL": f"redis://127.0.0.1:{s.redis_replica_port}/0",
+        "REDIS_SENTINELS": s.redis_sentinels,
+        "REDIS_SENTINEL_MASTER": s.redis_sentinel_master,
+        "REDIS_SENTINEL_PORTS": s.redis_sentinel_ports,  # stackcheck probes the sentinels
         "CLICKHOUSE_URL": s.clickhouse_url,
         "CLICKHOUSE_DATABASE": s.clickhouse_database,
         "SHORTEN_PORT": str(s.shorten_port),
@@ -168,6 +235,14 @@ def service_environment(s: StackSettings) -> dict[str, str]:
 
 
 INFRA_PROGRAMS = ("kafka", "postgres", "redis", "redis-replica", "clickhouse", "nginx", "prometheus")
+
+
+def sentinel_programs(s: StackSettings) -> list[str]:
+    return [f"redis-sentinel-{i}" for i in range(1, len(s.sentinel_ports) + 1)]
+
+
+def infra_programs(s: StackSettings) -> list[str]:
+    return [*INFRA_PROGRAMS, *sentinel_programs(s)]
 
 
 def service_programs(s: StackSettings) -> list[str]:
@@ -259,25 +334,21 @@ def supervisor_conf(s: StackSettings) -> str:
             stopsignal="INT",
         )
     )
-    parts.append(
-        _program(
-            s,
-            "redis",
-            f"{redis_server} --bind 127.0.0.1 --port {s.redis_port} --dir {s.path('redis', 'primary')} "
-            f"--appendonly yes --appendfsync everysec --save '' --maxmemory {s.redis_maxmemory} "
-            "--maxmemory-policy noeviction --protected-mode no",
+    # Both servers alike (AOF on): either may be the primary after a failover. Which one
+    # replicates which is in each server's own config file, which Sentinel rewrites.
+    for name, role, port in (("redis", "primary", s.redis_port), ("redis-replica", "replica", s.redis_replica_port)):
+        parts.append(
+            _program(
+                s,
+                name,
+                f"{redis_server} {redis_conf_path(s, role)} --bind 127.0.0.1 --port {port} "
+                f"--dir {s.path('redis', role)} --appendonly yes --appendfsync everysec --save '' "
+                f"--maxmemory {s.redis_maxmemory} --maxmemory-policy noeviction --replica-read-only yes "
+                "--protected-mode no",
+            )
         )
-    )
-    parts.append(
-        _program(
-            s,
-            "redis-replica",
-            f"{redis_server} --bind 127.0.0.1 --port {s.redis_replica_port} "
-            f"--dir {s.path('redis', 'replica')} --replicaof 127.0.0.1 {s.redis_port} "
-            f"--maxmemory {s.redis_maxmemory} --maxmemory-policy noeviction "
-            "--appendonly no --save '' --replica-read-only yes --protected-mode no",
-        )
-    )
+    for name, port in zip(sentinel_programs(s), s.sentinel_ports, strict=True):
+        parts.append(_program(s, name, f"{redis_server} {sentinel_conf_path(s, port)} --sentinel"))
     parts.append(
         _program(
             s,

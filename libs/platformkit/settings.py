@@ -53,6 +53,10 @@ class InfraSettings(BaseSettings):
     postgres_dsn: SecretStr = SecretStr("postgresql://shortlink:shortlink@127.0.0.1:5433/shortlink")
     redis_url: str = "redis://127.0.0.1:6380/0"
     redis_replica_url: str = "redis://127.0.0.1:6381/0"
+    # Redis Sentinel (host:port,...): when set, the primary is whichever these name for
+    # `redis_sentinel_master` (failover without a restart); REDIS_URL then gives only the db.
+    redis_sentinels: str = ""
+    redis_sentinel_master: str = "shortlink"
     clickhouse_url: str = "http://127.0.0.1:18123"
     clickhouse_database: str = "shortlink"
 

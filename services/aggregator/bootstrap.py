@@ -89,6 +89,7 @@ def pipeline_config(settings: AggregatorSettings) -> PipelineConfig:
         max_future_skew=timedelta(seconds=settings.aggregator_max_future_skew_s),
         retry_initial_s=settings.aggregator_retry_initial_s,
         retry_max_s=settings.aggregator_retry_max_s,
+        clickhouse_attempts=settings.aggregator_clickhouse_attempts or None,
     )
 
 

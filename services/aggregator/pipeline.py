@@ -47,6 +47,10 @@ class PipelineConfig:
     max_future_skew: timedelta
     retry_initial_s: float = 0.2
     retry_max_s: float = 5.0
+    # ClickHouse write attempts before the batch leaves its write to sink recovery (the journal
+    # entry stays; the records are acked): PostgreSQL's totals keep counting while ClickHouse is
+    # away instead of the partition waiting on it. None: retry until it succeeds.
+    clickhouse_attempts: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,8 +118,11 @@ class Backoff:
     on_retry: Callable[[], None] = lambda: None
 
 
-async def retry_until_done(operation: Callable[[], Awaitable[T]], *, what: str, backoff: Backoff) -> T:
-    """Run `operation` until it succeeds, backing off between attempts. Only cancellation escapes."""
+async def retry_until_done(
+    operation: Callable[[], Awaitable[T]], *, what: str, backoff: Backoff, attempts: int | None = None
+) -> T:
+    """Run `operation` until it succeeds, backing off between attempts. Only cancellation escapes,
+    and, with `attempts`, the last failure once that many attempts failed."""
     delay = backoff.initial_s
     attempt = 1
     while True:
@@ -124,6 +131,8 @@ async def retry_until_done(operation: Callable[[], Awaitable[T]], *, what: str, 
         except asyncio.CancelledError:
             raise
         except Exception as exc:
+            if attempts is not None and attempt >= attempts:
+                raise
             log.warning("%s failed (attempt %d), retrying in %.1fs: %r", what, attempt, delay, exc)
             backoff.on_retry()
         await backoff.sleep(delay)
@@ -131,8 +140,12 @@ async def retry_until_done(operation: Callable[[], Awaitable[T]], *, what: str, 
         attempt += 1
 
 
-async def write_claimed(claimed: Claimed, *, events: EventStore, ledger: Ledger, backoff: Backoff) -> None:
-    """ClickHouse receives the claimed clicks once, under the journal entry's lock."""
+async def write_claimed(
+    claimed: Claimed, *, events: EventStore, ledger: Ledger, backoff: Backoff, max_attempts: int | None = None
+) -> None:
+    """ClickHouse receives the claimed clicks once, under the journal entry's lock. After
+    `max_attempts` failed attempts the entry is left for `recover_pending` (after RECOVERY_AGE_S,
+    markers checked), which writes it once ClickHouse answers; the batch goes on."""
     if claimed.sink_id is None:
         return
     rows = [row for d in claimed.new for row in d.record.rows]
@@ -147,7 +160,15 @@ async def write_claimed(claimed: Claimed, *, events: EventStore, ledger: Ledger,
         fresh = attempts == 1 and time.monotonic() - claimed.at < FRESH_FOR_S
         await events.write(sink_id, rows, fresh=fresh)
 
-    await retry_until_done(lambda: ledger.finish(sink_id, write), what="ClickHouse write", backoff=backoff)
+    try:
+        await retry_until_done(
+            lambda: ledger.finish(sink_id, write), what="ClickHouse write", backoff=backoff, attempts=max_attempts
+        )
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:
+        log.warning("ClickHouse write of %s failed %d times (%r): left to sink recovery; PostgreSQL has "
+                    "the clicks", sink_id, max_attempts, exc)
 
 
 async def process_decoded(
@@ -158,6 +179,7 @@ async def process_decoded(
     dead_letters: DeadLetters,
     backoff: Backoff,
     only_codes: Sequence[str] | None = None,
+    clickhouse_attempts: int | None = None,
 ) -> BatchOutcome:
     """Everything a decoded batch needs before its records may be acked. `only_codes`: the
     records were narrowed to these codes' clicks (a rebuild, see entrypoints/replay.py)."""
@@ -170,7 +192,8 @@ async def process_decoded(
     if unique:
         claimed = await retry_until_done(lambda: ledger.claim(unique, only_codes=only_codes),
                                          what="PostgreSQL claim", backoff=backoff)
-        await write_claimed(claimed, events=events, ledger=ledger, backoff=backoff)
+        await write_claimed(claimed, events=events, ledger=ledger, backoff=backoff,
+                            max_attempts=clickhouse_attempts)
         new = claimed.new
     counted = sum(len(d.record.rows) for d in new)
     received = batch.clicks
@@ -196,7 +219,8 @@ async def process_batch(
     """Decode and process one batch of records (the caller then acks all of them)."""
     backoff = Backoff(initial_s=config.retry_initial_s, max_s=config.retry_max_s, sleep=sleep, on_retry=on_retry)
     return await process_decoded(decode_batch(records, config=config, now=clock()), events=events,
-                                 ledger=ledger, dead_letters=dead_letters, backoff=backoff)
+                                 ledger=ledger, dead_letters=dead_letters, backoff=backoff,
+                                 clickhouse_attempts=config.clickhouse_attempts)
 
 
 class TracedBatch:

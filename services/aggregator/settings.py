@@ -4,7 +4,7 @@ from pathlib import Path
 
 from croniter import croniter
 from platformkit.settings import InfraSettings
-from pydantic import model_validator
+from pydantic import Field, model_validator
 
 
 class AggregatorSettings(InfraSettings):
@@ -61,6 +61,10 @@ class AggregatorSettings(InfraSettings):
 
     aggregator_pg_pool_size: int = 4
     aggregator_clickhouse_timeout_s: float = 30.0
+    # ClickHouse write attempts (backoff 0.2 s doubling to AGGREGATOR_RETRY_MAX_S) before a batch
+    # leaves its ClickHouse write to sink recovery and goes on, so PostgreSQL's totals keep up
+    # while ClickHouse is down; 0 = retry in the batch until ClickHouse answers.
+    aggregator_clickhouse_attempts: int = Field(default=5, ge=0)
     aggregator_commit_interval_s: float = 1.0
     # A dead worker's partitions move to the others after this long (faust's default is 60 s).
     aggregator_session_timeout_s: float = 10.0

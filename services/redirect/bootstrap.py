@@ -117,7 +117,11 @@ def click_pipeline(
 @asynccontextmanager
 async def build_runtime(settings: RedirectSettings, registry: CollectorRegistry) -> AsyncIterator[Runtime]:
     client_id = f"redirect-{settings.redirect_replica_id}"
-    store = RedisLinkStore(connect(settings.redis_url))
+    store = RedisLinkStore(
+        connect(settings.redis_url, sentinels=settings.redis_sentinels, master=settings.redis_sentinel_master)
+    )
+    # Reads fall back on the Redis replica while the primary is away. Behind Sentinel the
+    # replica's address can change at a failover; REDIS_REPLICA_URL names the one to read.
     replica = RedisLinkStore(connect(settings.redis_replica_url)) if settings.redis_replica_url else None
     reads = ReadFailover(store, replica, retry_after=settings.redirect_primary_retry_seconds)
     stats = RedirectStats()

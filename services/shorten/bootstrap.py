@@ -83,9 +83,19 @@ async def open_visibility(settings: ShortenSettings) -> AsyncIterator[WriteVisib
 
 @asynccontextmanager
 async def build_runtime(settings: ShortenSettings) -> AsyncIterator[Runtime]:
-    limiter = RedisRateLimiter(redis_url=settings.redis_url, limit=settings.rate_limit())
-    failures = RedisRateLimiter(redis_url=settings.redis_url, limit=settings.auth_failure_limit(),
-                                namespace="shorten-authfail")
+    limiter = RedisRateLimiter(
+        redis_url=settings.redis_url,
+        limit=settings.rate_limit(),
+        sentinels=settings.redis_sentinels,
+        sentinel_master=settings.redis_sentinel_master,
+    )
+    failures = RedisRateLimiter(
+        redis_url=settings.redis_url,
+        limit=settings.auth_failure_limit(),
+        namespace="shorten-authfail",
+        sentinels=settings.redis_sentinels,
+        sentinel_master=settings.redis_sentinel_master,
+    )
     try:
         async with open_store(settings) as store, open_visibility(settings) as visibility:
             yield Runtime(

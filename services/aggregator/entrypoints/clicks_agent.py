@@ -104,7 +104,8 @@ class ClicksFlow:
         poison = [m for p in self.writing for m in p.batch.poison]
         rt = await retry_until_done(self.stores, what="open stores", backoff=self.backoff)
         outcome = await process_decoded(DecodedBatch(good=good, poison=poison), events=rt.events,
-                                        ledger=rt.ledger, dead_letters=self.dead_letters, backoff=self.backoff)
+                                        ledger=rt.ledger, dead_letters=self.dead_letters, backoff=self.backoff,
+                                        clickhouse_attempts=self.config.clickhouse_attempts)
         try:
             self.window_view.add(outcome.new)
         except Exception:  # the window is a live view; the batch is durable either way

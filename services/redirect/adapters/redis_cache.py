@@ -20,6 +20,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
 import redis.asyncio as aioredis
+from platformkit.redis_primary import connect_primary
 from redis.exceptions import RedisError
 
 from redirect.domain.links import NOT_FOUND, Link
@@ -27,6 +28,7 @@ from redirect.ports import StoreUnavailable
 
 OFFSETS_KEY = "links:offsets"
 SEEN_KEY = "links:seen"
+REPLICA_RETRY_S = 5.0
 HOT_KEY = "redirect:hot"
 FIELDS = ("u", "t", "e", "m", "d", "o")
 
@@ -142,8 +144,14 @@ def decode_link(values: Sequence[Any]) -> Link:
 class RedisLinkStore:
     """Redis adapter of the read model. Every Redis failure becomes StoreUnavailable."""
 
-    def __init__(self, client: "aioredis.Redis") -> None:
+    def __init__(self, client: "aioredis.Redis", *, replica_wait_ms: int = 100) -> None:
         self._redis = client
+        # After each applied batch, WAIT until one Redis replica has it (at most this long): a
+        # replica promoted by Sentinel then holds every change this process counts as applied,
+        # so a failover loses no link update. With no replica answering in time the store does
+        # not wait again for REPLICA_RETRY_S (a stopped replica must not slow the projection).
+        self._replica_wait_ms = replica_wait_ms
+        self._skip_wait_until = 0.0
         self._apply = client.register_script(_APPLY)
         self._try_click = client.register_script(_TRY_CLICK)
 
@@ -186,9 +194,14 @@ class RedisLinkStore:
                     )
                 if seen is not None:
                     pipe.hset(SEEN_KEY, mapping=seen.fields())
+                wait = self._replica_wait_ms > 0 and time.monotonic() >= self._skip_wait_until
+                if wait:
+                    pipe.execute_command("WAIT", 1, self._replica_wait_ms)
                 results: list[Any] = await pipe.execute()
         except RedisError as exc:
             raise StoreUnavailable(f"redis: {exc}") from exc
+        if wait and int(results.pop()) < 1:
+            self._skip_wait_until = time.monotonic() + REPLICA_RETRY_S
         if seen is not None:
             results.pop()
         return [Applied(advanced=bool(int(r) & 2), written=bool(int(r) & 1), gap=bool(int(r) & 4)) for r in results]
@@ -275,9 +288,9 @@ class ReadFailover:
         return await self._replica.get_many(codes) if len(codes) > 1 else [await self._replica.get(codes[0])]
 
 
-def connect(url: str, *, max_connections: int = 128) -> "aioredis.Redis":
-    """A client for `url` (hiredis parser when installed); commands fail fast when Redis is away."""
-    pool = aioredis.BlockingConnectionPool.from_url(
-        url, max_connections=max_connections, timeout=2, socket_connect_timeout=2, socket_timeout=2
-    )
-    return aioredis.Redis(connection_pool=pool)
+def connect(
+    url: str, *, max_connections: int = 128, sentinels: str = "", master: str = "shortlink"
+) -> "aioredis.Redis":
+    """A client of the Redis primary at `url`, or the one `sentinels` name (hiredis parser when
+    installed); commands fail fast when Redis is away."""
+    return connect_primary(url, sentinels=sentinels, master=master, max_connections=max_connections, timeout=2)

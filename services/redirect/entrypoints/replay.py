@@ -37,7 +37,9 @@ async def replay_links(
     settings: RedirectSettings, *, out: TextIO = sys.stdout, every: float = 1.0, every_records: int = 10_000
 ) -> int:
     """Replay; return the number of records applied."""
-    store = RedisLinkStore(connect(settings.redis_url))
+    store = RedisLinkStore(
+        connect(settings.redis_url, sentinels=settings.redis_sentinels, master=settings.redis_sentinel_master)
+    )
     stats = RedirectStats()
     projector = build_projector(
         settings, store=store, stats=stats, l1=None, dead_letters=None, client_id="redirect-replay"

@@ -99,6 +99,10 @@ ACQUIRE_TIMEOUT_S = 5.0
 _UNAVAILABLE = (
     asyncpg.PostgresConnectionError,
     asyncpg.InterfaceError,
+    # A pooled connection PostgreSQL dropped (server stopped) can fail its next BEGIN with
+    # "cannot switch to state ...; another operation is in progress": the link is gone, nothing
+    # was written. Seen under load with PostgreSQL stopped (tests/e2e/test_chaos.py).
+    asyncpg.InternalClientError,
     asyncpg.exceptions.OperatorInterventionError,  # admin shutdown, cannot connect now
     asyncpg.exceptions.InsufficientResourcesError,  # too many connections
     OSError,

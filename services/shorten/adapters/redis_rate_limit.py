@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from limits import RateLimitItem
 from limits.aio.storage import RedisStorage
 from limits.aio.strategies import MovingWindowRateLimiter
-from redis.asyncio import ConnectionPool, Redis
+from platformkit.redis_primary import primary_pool
+from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 log = logging.getLogger(__name__)
@@ -32,8 +33,20 @@ class Verdict:
 
 
 class RedisRateLimiter:
-    def __init__(self, *, redis_url: str, limit: RateLimitItem, namespace: str = "shorten") -> None:
-        self._pool = ConnectionPool.from_url(redis_url, socket_timeout=2, socket_connect_timeout=2)
+    def __init__(
+        self,
+        *,
+        redis_url: str,
+        limit: RateLimitItem,
+        namespace: str = "shorten",
+        sentinels: str = "",
+        sentinel_master: str = "shortlink",
+    ) -> None:
+        # With `sentinels`, the pool follows the primary they name; the storage's URL below is
+        # then only a scheme marker, the pool decides where commands go.
+        self._pool = primary_pool(
+            redis_url, sentinels=sentinels, master=sentinel_master, max_connections=1024, timeout=2, blocking=False
+        )
         self._redis: Redis = Redis(connection_pool=self._pool)
         storage = RedisStorage(
             "async+" + redis_url,

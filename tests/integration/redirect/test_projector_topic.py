@@ -138,7 +138,8 @@ async def test_replay_links_rebuilds_an_emptied_redis_exactly(topics: dict[str, 
 
 async def test_readiness_needs_redis_and_a_caught_up_consumer(topics: dict[str, str]) -> None:
     dead_redis = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens there
-    env = replica_env(topics, REDIS_URL=dead_redis, REDIS_REPLICA_URL=dead_redis)  # no Redis at all
+    # No Redis at all (and no Sentinel: it would name the live primary).
+    env = replica_env(topics, REDIS_URL=dead_redis, REDIS_REPLICA_URL=dead_redis, REDIS_SENTINELS="")
     async with RedirectProcess(env, wait_ready=False) as replica:
         async with httpx.AsyncClient(base_url=replica.url, timeout=5) as client:
             assert (await client.get("/healthz")).json() == {"status": "ok"}

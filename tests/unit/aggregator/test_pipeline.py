@@ -140,3 +140,19 @@ async def test_an_all_poison_batch_writes_nothing_to_the_sinks() -> None:
     log: list[str] = []
     outcome = await run([record(None), record(b"{}")], FakeEvents(log), FakeLedger(log), FakeDeadLetters(log))
     assert outcome.dead_lettered == 2 and outcome.counted == 0 and log == ["deadletter"]
+
+
+async def test_with_clickhouse_away_a_batch_leaves_its_write_to_recovery_after_its_attempts() -> None:
+    """PostgreSQL's totals keep up while ClickHouse is down: after `clickhouse_attempts` the
+    batch goes on, its journal entry left for sink recovery (which writes it once)."""
+    from dataclasses import replace
+
+    log: list[str] = []
+    events, ledger, dlq = FakeEvents(log, failures=100), FakeLedger(log), FakeDeadLetters(log)
+    sleeps = Sleeps()
+    outcome = await process_batch([record(click("abc")), record(click("abc"), offset=1)],
+                                  config=replace(CONFIG, clickhouse_attempts=3), events=events, ledger=ledger,
+                                  dead_letters=dlq, clock=lambda: NOW, sleep=sleeps)
+    assert outcome.counted == 2 and ledger.totals == {"abc": 2}
+    assert events.count("abc") == 0 and len(ledger.journal) == 1  # owed to ClickHouse, by the journal
+    assert log.count("clickhouse") == 3 and sleeps.calls == [0.1, 0.2]

@@ -1,0 +1,1 @@
+"""`just chaos`: a bounded fault suite against the native stack (loopback only)."""
