@@ -43,10 +43,13 @@ class Adapter:
     refused: type[Exception]
 
 
-@pytest.fixture(params=["asyncpg", "sqlalchemy"])
+@pytest.fixture(params=["asyncpg", "asyncpg-one-statement-per-create", "sqlalchemy"])
 async def adapter(request: pytest.FixtureRequest) -> AsyncIterator[Adapter]:
-    if request.param == "asyncpg":
-        async with AsyncpgLinkStore.open(POSTGRES_DSN, max_size=2, application_name="shorten-test") as store:
+    if request.param.startswith("asyncpg"):
+        batches_in_flight = 0 if request.param == "asyncpg-one-statement-per-create" else 2
+        async with AsyncpgLinkStore.open(
+            POSTGRES_DSN, max_size=2, application_name="shorten-test", batches_in_flight=batches_in_flight
+        ) as store:
             yield Adapter(store, asyncpg.UniqueViolationError)
     else:
         engine = create_engine(POSTGRES_DSN, pool_size=2, application_name="shorten-test")
