@@ -267,3 +267,19 @@ async def test_concurrent_creates_are_group_committed_each_with_its_own_answer()
         assert stored is not None and stored.url == "https://store.example/"
         rows = await outbox_rows([link.code for link in [*fresh, reuser]])
         assert sorted(r["event_id"] for r in rows) == sorted(e.event_id for e in events)
+
+
+async def test_a_create_cancelled_before_its_batch_leaves_is_not_written() -> None:
+    """The request went away (client disconnected) while its create waited for a batch: it is
+    left out, and the creates after it are written as usual."""
+    async with AsyncpgLinkStore.open(POSTGRES_DSN, max_size=1, application_name="shorten-cancel-test") as store:
+        gone = a_link(unique_alias("gone"))
+        waiting = asyncio.create_task(store.insert(gone, link_created(gone, event_id=new_event_id())))
+        await asyncio.sleep(0)  # one loop turn: the create is queued, its batch not yet sent
+        waiting.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await waiting
+        after = a_link(unique_alias("after"))
+        assert await store.insert(after, link_created(after, event_id=new_event_id()))
+        assert await store.get(gone.code) is None
+        assert await outbox_rows([gone.code]) == []
