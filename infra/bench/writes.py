@@ -26,6 +26,7 @@ Prints a table and writes docs/benchmarks/writes.md.
 import argparse
 import asyncio
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -46,7 +47,7 @@ HERE = Path(__file__).resolve().parent
 BENCH = ROOT / ".local" / "bench" / "writes"
 SERVERS = ("granian", "uvicorn", "hypercorn")
 TARGET_RPS, TARGET_P99_MS = 1500.0, 100.0
-TIERS = ("shorten", "postgres", "relay", "nginx", "redis")
+TIERS = ("shorten", "postgres", "relay", "kafka", "redirect", "nginx", "redis")
 
 
 def say(msg: str) -> None:
@@ -77,6 +78,8 @@ class Result:
     redirect_missed: int = 0
     # Of the same samples: from the outbox row's commit to the relay's mark after Kafka's ack.
     relay_ms: list[float] = field(default_factory=list)
+    # The load generator's own CPU per create (wrk): not the stack's, but the same two cores.
+    wrk_us: float = 0.0
 
     def pct(self, q: float, values: list[float] | None = None) -> float | None:
         ordered = sorted(self.redirect_ms if values is None else values)
@@ -92,6 +95,10 @@ def supervised_tree(*names: str) -> set[int]:
         if out.isdigit() and int(out) > 0:
             roots.add(int(out))
     return descendants(roots)
+
+
+def redirect_programs() -> list[str]:
+    return [f"redirect-{i}" for i in range(1, len(StackSettings().redirect_replica_ports.split(",")) + 1)]
 
 
 def stack_shorten_programs() -> list[str]:
@@ -159,6 +166,8 @@ class Deployment:
             "shorten": shorten,
             "postgres": supervised_tree("postgres"),
             "relay": supervised_tree("shorten-relay"),
+            "kafka": supervised_tree("kafka"),
+            "redirect": supervised_tree(*redirect_programs()),
             "nginx": nginx,
             "redis": supervised_tree("redis"),
         }
@@ -172,7 +181,11 @@ def wait_ready(url: str, proc: Proc | None, timeout: float = 60) -> None:
     deadline, last = time.monotonic() + timeout, ""
     while time.monotonic() < deadline:
         if proc is not None and proc.popen.poll() is not None:
-            raise RuntimeError(f"{proc.popen.args!r} exited: {proc.log.read_text()[-2000:]}")
+            log = proc.log.read_text()
+            # granian reports a taken port in a long panic backtrace: name it where
+            # start_deployment looks for it (the tail alone may not show it).
+            taken = " (Address already in use)" if "already in use" in log.lower() else ""
+            raise RuntimeError(f"{proc.popen.args!r} exited{taken}: {log[-2000:]}")
         try:
             response = httpx.get(url, timeout=2)
             if response.status_code == 200:
@@ -249,15 +262,19 @@ async def relay_latencies(codes: list[str]) -> list[float]:
 async def measure_async(dep: Deployment, api_key: str, args: argparse.Namespace) -> Result:
     tiers = dep.tiers()
     before = {name: cpu_ticks(pids) for name, pids in tiers.items()}
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
     wrk_task = asyncio.to_thread(wrk, dep.url, api_key, args, args.duration)
     sampler = sample_time_to_redirect(
         dep.url, api_key, samples=args.samples, spread=args.duration * 0.8, deadline_s=args.redirect_deadline
     )
     got, (times, missed, codes) = await asyncio.gather(wrk_task, sampler)
+    # Before tiers() below, whose supervisorctl calls are children too.
+    reaped = resource.getrusage(resource.RUSAGE_CHILDREN)  # wrk, ended and reaped by now
     sampled_creates = len(codes)
     # Processes that started during the run (granian workers are there from the start; this
     # only matters for the PostgreSQL backends a pool opened late) are counted from zero.
     after_tiers = dep.tiers()
+    wrk_s = reaped.ru_utime + reaped.ru_stime - children.ru_utime - children.ru_stime
     hz = os.sysconf("SC_CLK_TCK")
     creates = int(got["created"]) + sampled_creates
     cpu_us = {
@@ -267,7 +284,7 @@ async def measure_async(dep: Deployment, api_key: str, args: argparse.Namespace)
     return Result(
         dep.case, got["created"] / (got["duration_us"] / 1e6), got["p50_ms"], got["p99_ms"], int(got["created"]),
         int(got["throttled"]), int(got["socket_errors"] + got["other"]), cpu_us, times, missed,
-        await relay_latencies(codes),
+        await relay_latencies(codes), wrk_s * 1e6 / creates if creates else 0.0,
     )
 
 
@@ -332,7 +349,8 @@ def run_case(case: Case, api_key: str, args: argparse.Namespace) -> Result:
         f"{case.name:<28} {result.rps:>7.0f} creates/s  p50 {result.p50:6.1f} ms  p99 {result.p99:6.1f} ms"
         f"  errors {result.errors}  429 {result.throttled}  cpu/create "
         + " ".join(f"{t} {result.cpu_us[t]:.0f}" for t in TIERS)
-        + f" us  redirect after p50 {fmt(p(50))} p99 {fmt(p(99))} ms (missed {result.redirect_missed};"
+        + f" us (wrk {result.wrk_us:.0f})"
+        + f"  redirect after p50 {fmt(p(50))} p99 {fmt(p(99))} ms (missed {result.redirect_missed};"
         + f" outbox -> Kafka p50 {fmt(p(50, result.relay_ms))} p99 {fmt(p(99, result.relay_ms))} ms)"
     )
     return result
@@ -351,7 +369,7 @@ def merge(runs: list[Result]) -> Result:
         sum(r.created for r in runs), sum(r.throttled for r in runs), sum(r.errors for r in runs),
         {t: med(r.cpu_us[t] for r in runs) for t in TIERS},
         [ms for r in runs for ms in r.redirect_ms], sum(r.redirect_missed for r in runs),
-        [ms for r in runs for ms in r.relay_ms],
+        [ms for r in runs for ms in r.relay_ms], med(r.wrk_us for r in runs),
     )
 
 
@@ -361,7 +379,7 @@ def fmt(value: float | None, spec: str = ".0f") -> str:
 
 HEADERS = [
     "case", "creates/s", "x baseline", "p50 ms", "p99 ms", "errors", "429",
-    *(f"{t} us/create" for t in TIERS), "total us/create", "x baseline CPU",
+    *(f"{t} us/create" for t in TIERS), "total us/create", "x baseline CPU", "wrk us/create",
     "redirects after p50/p95/p99 ms", "missed", "of which outbox -> Kafka p50/p99 ms",
 ]
 
@@ -376,7 +394,7 @@ def rows(results: list[Result]) -> list[list[str]]:
             r.case.name, f"{r.rps:,.0f}", f"{r.rps / base.rps:.2f}" if base and base.rps else "-",
             f"{r.p50:.1f}", f"{r.p99:.1f}", str(r.errors), str(r.throttled),
             *(f"{r.cpu_us[t]:.0f}" for t in TIERS), f"{total:.0f}",
-            f"{base_cpu / total:.2f}" if base_cpu and total else "-",
+            f"{base_cpu / total:.2f}" if base_cpu and total else "-", f"{r.wrk_us:.0f}",
             "/".join(fmt(r.pct(q)) for q in (50, 95, 99)), str(r.redirect_missed),
             "/".join(fmt(r.pct(q, r.relay_ms)) for q in (50, 99)),
         ])

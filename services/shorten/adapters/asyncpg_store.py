@@ -249,12 +249,16 @@ class AsyncpgLinkStore:
         codes: set[str] = set()
         for pending in self._queue:
             code = pending[0][0]
+            if pending[1].done():  # its request was cancelled before the batch left: not written
+                continue
             if code in codes or len(batch) >= self._max_batch:
                 later.append(pending)
             else:
                 codes.add(code)
                 batch.append(pending)
         self._queue = later
+        if not batch:
+            return
         self._running += 1
         task = asyncio.get_running_loop().create_task(self._write(batch))
         self._tasks.add(task)

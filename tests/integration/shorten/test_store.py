@@ -43,10 +43,13 @@ class Adapter:
     refused: type[Exception]
 
 
-@pytest.fixture(params=["asyncpg", "sqlalchemy"])
+@pytest.fixture(params=["asyncpg", "asyncpg-one-statement-per-create", "sqlalchemy"])
 async def adapter(request: pytest.FixtureRequest) -> AsyncIterator[Adapter]:
-    if request.param == "asyncpg":
-        async with AsyncpgLinkStore.open(POSTGRES_DSN, max_size=2, application_name="shorten-test") as store:
+    if request.param.startswith("asyncpg"):
+        batches_in_flight = 0 if request.param == "asyncpg-one-statement-per-create" else 2
+        async with AsyncpgLinkStore.open(
+            POSTGRES_DSN, max_size=2, application_name="shorten-test", batches_in_flight=batches_in_flight
+        ) as store:
             yield Adapter(store, asyncpg.UniqueViolationError)
     else:
         engine = create_engine(POSTGRES_DSN, pool_size=2, application_name="shorten-test")
@@ -264,3 +267,19 @@ async def test_concurrent_creates_are_group_committed_each_with_its_own_answer()
         assert stored is not None and stored.url == "https://store.example/"
         rows = await outbox_rows([link.code for link in [*fresh, reuser]])
         assert sorted(r["event_id"] for r in rows) == sorted(e.event_id for e in events)
+
+
+async def test_a_create_cancelled_before_its_batch_leaves_is_not_written() -> None:
+    """The request went away (client disconnected) while its create waited for a batch: it is
+    left out, and the creates after it are written as usual."""
+    async with AsyncpgLinkStore.open(POSTGRES_DSN, max_size=1, application_name="shorten-cancel-test") as store:
+        gone = a_link(unique_alias("gone"))
+        waiting = asyncio.create_task(store.insert(gone, link_created(gone, event_id=new_event_id())))
+        await asyncio.sleep(0)  # one loop turn: the create is queued, its batch not yet sent
+        waiting.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await waiting
+        after = a_link(unique_alias("after"))
+        assert await store.insert(after, link_created(after, event_id=new_event_id()))
+        assert await store.get(gone.code) is None
+        assert await outbox_rows([gone.code]) == []
