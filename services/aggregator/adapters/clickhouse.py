@@ -1,6 +1,7 @@
-"""ClickHouse over HTTP: each batch of new clicks goes, as JSONEachRow, to the raw table and to
-the two rollup feeds (Null tables whose materialized views fill clicks_rollup and clicks_top),
-plus the partition housekeeping the retention job needs. Works on 18.16 and current servers.
+"""ClickHouse over HTTP: each batch of new clicks goes, as TabSeparated rows, to the raw table and
+to the three rollup feeds (Null tables whose materialized views fill clicks_totals,
+clicks_breakdown and clicks_top), plus the partition housekeeping the retention job needs. Works
+on 18.16 and current servers.
 
 Exactly once, per target table: the rows of one month go in ONE insert (one block, so one part:
 all or nothing) that ends with a *marker row* (code '~<sink id>-<yyyymm>', is_bot = 2), which
@@ -11,6 +12,9 @@ is sent gzip-framed (level 0: framing and CRC only, ~1 us per row): ClickHouse t
 cut off at a line boundary (a client killed mid-send) as complete and would insert the rows before
 the cut without the marker; a cut gzip body fails its checksum and inserts nothing (tried on
 18.16). Every analytics query filters is_bot IN (0, 1): markers never show.
+
+TabSeparated, not JSONEachRow: ClickHouse parses it several times cheaper (no key lookup per
+field), and the feeds get only the columns their views read (not event_id or the full referrer).
 """
 
 import asyncio
@@ -23,17 +27,18 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import httpx
-import msgspec
 
 from aggregator.adapters.metrics import AggregatorMetrics
 from aggregator.domain.clicks import ClickRow
 
 # MergeTree tables (retention drops their monthly partitions).
-ALL_TABLES = ("click_events", "clicks_rollup", "clicks_top")
-INSERT_COLUMNS = (
+ALL_TABLES = ("click_events", "clicks_totals", "clicks_breakdown", "clicks_top")
+# The raw table's columns, and the feeds' (what their views read), in body order.
+RAW_COLUMNS = (
     "event_id", "code", "occurred_at", "visitor_key", "referrer", "referrer_host", "country",
     "device", "is_bot",
 )
+FEED_COLUMNS = ("code", "occurred_at", "visitor_key", "referrer_host", "country", "device", "is_bot")
 MARKER_BOT = 2
 
 
@@ -42,18 +47,48 @@ class Target:
     """Where a batch is inserted and how its marker is found afterwards."""
 
     insert_into: str
+    raw: bool  # the raw table's body (every column); else the feeds' body
     marker_sql: str  # formatted with code= and bucket= (Unix seconds of the marker's minute)
+
+    @property
+    def insert_sql(self) -> str:
+        return f"INSERT INTO {self.insert_into} ({', '.join(RAW_COLUMNS if self.raw else FEED_COLUMNS)}) " \
+               "FORMAT TabSeparated"
 
 
 TARGETS = (
-    Target(insert_into="click_events",
+    Target(insert_into="click_events", raw=True,
            marker_sql="SELECT count() FROM click_events WHERE code = '{code}'"),
-    Target(insert_into="clicks_rollup_feed",
-           marker_sql="SELECT count() FROM clicks_rollup WHERE code = '{code}'"),
-    Target(insert_into="clicks_top_feed",
+    Target(insert_into="clicks_totals_in", raw=False,
+           marker_sql="SELECT count() FROM clicks_totals WHERE code = '{code}'"),
+    Target(insert_into="clicks_breakdown_in", raw=False,
+           marker_sql="SELECT count() FROM clicks_breakdown WHERE code = '{code}'"),
+    Target(insert_into="clicks_top_in", raw=False,
            marker_sql="SELECT count() FROM clicks_top WHERE grain = 0 AND bucket = toDateTime({bucket}) "
                       "AND is_bot = 2 AND code = '{code}'"),
 )
+# TabSeparated escapes: a value never holds a raw tab, newline or backslash.
+_TSV_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r", "\0": "\\0"})
+
+
+def tsv(value: str) -> str:
+    """`value` as a TabSeparated field (the common case, nothing to escape, costs one scan)."""
+    if value.isprintable() and "\\" not in value:
+        return value
+    return value.translate(_TSV_ESCAPES)
+
+
+def tsv_bodies(rows: Sequence[ClickRow]) -> tuple[bytes, bytes]:
+    """The raw table's body (RAW_COLUMNS) and the feeds' body (FEED_COLUMNS) of `rows`. Codes,
+    countries and devices are plain tokens (the contracts' patterns and enums); visitor keys and
+    referrers are free text."""
+    raw, feed = [], []
+    for r in rows:
+        host = tsv(r.referrer_host)
+        tail = f"{r.code}\t{r.occurred_at}\t{tsv(r.visitor_key)}\t"
+        raw.append(f"{r.event_id}\t{tail}{tsv(r.referrer)}\t{host}\t{r.country}\t{r.device}\t{r.is_bot}\n")
+        feed.append(f"{tail}{host}\t{r.country}\t{r.device}\t{r.is_bot}\n")
+    return "".join(raw).encode(), "".join(feed).encode()
 
 
 def month_start(seconds: int) -> int:
@@ -138,12 +173,9 @@ class ClickHouse:
 class ClickHouseEvents:
     """EventStore port: per month, one insert per target, each found again by its marker."""
 
-    _encoder = msgspec.json.Encoder()
-
     def __init__(self, clickhouse: ClickHouse, metrics: AggregatorMetrics) -> None:
         self._ch = clickhouse
         self._metrics = metrics
-        self._columns = ", ".join(INSERT_COLUMNS)
 
     async def write(self, sink_id: uuid.UUID, rows: Sequence[ClickRow], *, fresh: bool = False) -> None:
         for month, month_rows in split_by_month(rows).items():
@@ -151,11 +183,12 @@ class ClickHouseEvents:
             missing = [t for t in TARGETS if fresh or not await self.holds(t, marker)]
             if not missing:
                 continue
-            body = gzip_framed(self._encoder.encode_lines([*month_rows, marker]))
+            raw, feed = (gzip_framed(body) for body in tsv_bodies([*month_rows, marker]))
             # The targets are independent parts: inserted side by side (ClickHouse runs each on its
             # own thread). Every insert is awaited to its end, failed or not, before this returns
             # or raises: a retry must never look for a marker while an earlier insert still runs.
-            results = await asyncio.gather(*(self._insert(t, marker, body, len(month_rows)) for t in missing),
+            results = await asyncio.gather(*(self._insert(t, marker, raw if t.raw else feed, len(month_rows))
+                                             for t in missing),
                                            return_exceptions=True)
             failed = next((r for r in results if isinstance(r, BaseException)), None)
             if failed is not None:
@@ -163,8 +196,7 @@ class ClickHouseEvents:
 
     async def _insert(self, target: Target, marker: ClickRow, body: bytes, rows: int) -> None:
         started = time.perf_counter()
-        await self._ch.insert(f"INSERT INTO {target.insert_into} ({self._columns}) FORMAT JSONEachRow",
-                              framed_body=body, query_id=f"{marker.code[1:]}-{target.insert_into}")
+        await self._ch.insert(target.insert_sql, framed_body=body, query_id=f"{marker.code[1:]}-{target.insert_into}")
         self._metrics.clickhouse_insert_seconds.observe(time.perf_counter() - started)
         self._metrics.clickhouse_batch_rows.observe(rows)
 
