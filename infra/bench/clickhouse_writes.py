@@ -4,7 +4,8 @@ written by the aggregator's writer, the code before this change against the curr
 1. Two scratch databases on the stack's ClickHouse: `bench_chw_before` with the schema of git
    revision --baseline (services/aggregator/adapters/sql/clickhouse/*.sql as of then) and
    `bench_chw_after` with this checkout's schema.
-2. Generated clicks as the aggregator hands them to its writer (ClickRow): --codes links (uniform,
+2. Generated clicks as the aggregator hands them to its writer (ClickRow, with the event id a
+   UUID as a batch record decodes it): --codes links (uniform,
    as `just bench capacity` spreads its redirects), random 16-hex visitor keys, realistic
    referrers, countries, devices, ~3 % bots; each flush holds one second of clicks.
 3. Per case (rate x design), --seconds rounds paced at one per second: each round, --writers
@@ -102,7 +103,7 @@ def clicks_for(second: int, rate: int, codes: list[str], rng: random.Random) -> 
         bot = rng.random() < 0.03
         referrer = rng.choice(REFERRERS)
         rows.append(ClickRow(
-            event_id=str(uuid.UUID(int=rng.getrandbits(128), version=4)), code=rng.choice(codes),
+            event_id=uuid.UUID(int=rng.getrandbits(128), version=4), code=rng.choice(codes),
             occurred_at=second, visitor_key=f"{rng.getrandbits(64):016x}", referrer=referrer,
             referrer_host=referrer.split("/")[2].removeprefix("www.") if referrer else "",
             country=rng.choice(COUNTRIES), device="bot" if bot else rng.choice(DEVICES), is_bot=1 if bot else 0))

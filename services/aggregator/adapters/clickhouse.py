@@ -1,5 +1,5 @@
-"""ClickHouse over HTTP: each batch of new clicks goes, as TabSeparated rows, to the raw table and
-to the three rollup feeds (Null tables whose materialized views fill clicks_totals,
+"""ClickHouse over HTTP: each batch of new clicks goes to the raw table (JSONEachRow) and to the
+three rollup feeds (TabSeparated; Null tables whose materialized views fill clicks_totals,
 clicks_breakdown and clicks_top), plus the partition housekeeping the retention job needs. Works
 on 18.16 and current servers.
 
@@ -13,8 +13,9 @@ cut off at a line boundary (a client killed mid-send) as complete and would inse
 the cut without the marker; a cut gzip body fails its checksum and inserts nothing (tried on
 18.16). Every analytics query filters is_bot IN (0, 1): markers never show.
 
-TabSeparated, not JSONEachRow: ClickHouse parses it several times cheaper (no key lookup per
-field), and the feeds get only the columns their views read (not event_id or the full referrer).
+The raw table's body is JSONEachRow (msgspec writes a row in ~0.3 us, UUIDs included); the feeds'
+body is TabSeparated with only the columns their views read (no event id, no full referrer), built
+once and sent to all three.
 """
 
 import asyncio
@@ -27,6 +28,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import httpx
+import msgspec
 
 from aggregator.adapters.metrics import AggregatorMetrics
 from aggregator.domain.clicks import ClickRow
@@ -52,8 +54,9 @@ class Target:
 
     @property
     def insert_sql(self) -> str:
-        return f"INSERT INTO {self.insert_into} ({', '.join(RAW_COLUMNS if self.raw else FEED_COLUMNS)}) " \
-               "FORMAT TabSeparated"
+        if self.raw:
+            return f"INSERT INTO {self.insert_into} ({', '.join(RAW_COLUMNS)}) FORMAT JSONEachRow"
+        return f"INSERT INTO {self.insert_into} ({', '.join(FEED_COLUMNS)}) FORMAT TabSeparated"
 
 
 TARGETS = (
@@ -78,17 +81,26 @@ def tsv(value: str) -> str:
     return value.translate(_TSV_ESCAPES)
 
 
-def tsv_bodies(rows: Sequence[ClickRow]) -> tuple[bytes, bytes]:
-    """The raw table's body (RAW_COLUMNS) and the feeds' body (FEED_COLUMNS) of `rows`. Codes,
-    countries and devices are plain tokens (the contracts' patterns and enums); visitor keys and
-    referrers are free text."""
-    raw, feed = [], []
+_RAW_ENCODER = msgspec.json.Encoder()
+
+
+def raw_body(rows: Sequence[ClickRow]) -> bytes:
+    """The raw table's body (RAW_COLUMNS: ClickRow's fields), JSONEachRow."""
+    return _RAW_ENCODER.encode_lines(rows)
+
+
+def feed_body(rows: Sequence[ClickRow]) -> bytes:
+    """The feeds' body (FEED_COLUMNS), TabSeparated. Codes, countries and devices are plain tokens
+    (the contracts' patterns and enums); visitor keys and referrer hosts are free text, escaped
+    when they hold anything but printable characters without a backslash (one check for both)."""
+    lines = []
     for r in rows:
-        host = tsv(r.referrer_host)
-        tail = f"{r.code}\t{r.occurred_at}\t{tsv(r.visitor_key)}\t"
-        raw.append(f"{r.event_id}\t{tail}{tsv(r.referrer)}\t{host}\t{r.country}\t{r.device}\t{r.is_bot}\n")
-        feed.append(f"{tail}{host}\t{r.country}\t{r.device}\t{r.is_bot}\n")
-    return "".join(raw).encode(), "".join(feed).encode()
+        key, host = r.visitor_key, r.referrer_host
+        free = key + host
+        if not free.isprintable() or "\\" in free:
+            key, host = tsv(key), tsv(host)
+        lines.append(f"{r.code}\t{r.occurred_at}\t{key}\t{host}\t{r.country}\t{r.device}\t{r.is_bot}\n")
+    return "".join(lines).encode()
 
 
 def month_start(seconds: int) -> int:
@@ -183,7 +195,8 @@ class ClickHouseEvents:
             missing = [t for t in TARGETS if fresh or not await self.holds(t, marker)]
             if not missing:
                 continue
-            raw, feed = (gzip_framed(body) for body in tsv_bodies([*month_rows, marker]))
+            batch = [*month_rows, marker]
+            raw, feed = gzip_framed(raw_body(batch)), gzip_framed(feed_body(batch))
             # The targets are independent parts: inserted side by side (ClickHouse runs each on its
             # own thread). Every insert is awaited to its end, failed or not, before this returns
             # or raises: a retry must never look for a marker while an earlier insert still runs.

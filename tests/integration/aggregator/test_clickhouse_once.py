@@ -18,7 +18,7 @@ from aggregator.adapters.clickhouse import (
     gzip_framed,
     marker_row,
     month_start,
-    tsv_bodies,
+    raw_body,
 )
 from aggregator.adapters.metrics import AggregatorMetrics
 from aggregator.domain.clicks import ClickRow
@@ -51,7 +51,7 @@ async def test_a_retry_writes_only_the_targets_an_earlier_attempt_missed() -> No
         # An earlier attempt wrote the raw table (with its marker) and died before the feeds.
         marker = marker_row(sink, month_start(batch[0].occurred_at))
         raw = TARGETS[0]
-        await clickhouse.insert(raw.insert_sql, framed_body=gzip_framed(tsv_bodies([*batch, marker])[0]),
+        await clickhouse.insert(raw.insert_sql, framed_body=gzip_framed(raw_body([*batch, marker])),
                                 query_id=f"test-{sink}")
         assert await stores.ch_raw(code) == Expected(30, 10)
         assert await stores.ch_rollup(code, "minute") == Expected(0, 0)
@@ -76,7 +76,7 @@ async def test_a_first_attempt_skips_the_lookup_and_a_second_sink_id_is_a_second
 def test_a_body_cut_off_mid_send_inserts_nothing() -> None:
     """ClickHouse takes a plain body cut at a line boundary as complete; a gzip-framed one fails."""
     code = unique_code("cut")
-    framed = gzip_framed(tsv_bodies(rows(code, 2000))[0])
+    framed = gzip_framed(raw_body(rows(code, 2000)))
     sql = TARGETS[0].insert_sql
     url = urlsplit(CLICKHOUSE_URL)
     for cut in (len(framed) // 2, len(framed) - 4):

@@ -5,8 +5,8 @@
 -- clicks_breakdown, clicks_top.
 --
 -- Exactness lives in the writer: the aggregator deduplicates clicks in PostgreSQL and sends each
--- batch of NEW clicks here once, as TabSeparated rows into click_events and into the three rollup
--- feeds (clicks_totals_in, clicks_breakdown_in, clicks_top_in), plus one marker row per insert
+-- batch of NEW clicks here once, into click_events (JSONEachRow) and into the three rollup feeds
+-- (clicks_totals_in, clicks_breakdown_in, clicks_top_in; TabSeparated), plus one marker row per insert
 -- (below). So the rollups hold plain counts (sum(clicks)), not event-id sets.
 
 -- Raw click events. ReplacingMergeTree on (code, event_id): a repeated event collapses on merge.
@@ -36,7 +36,7 @@ DROP TABLE IF EXISTS clicks_hour;
 DROP TABLE IF EXISTS clicks_day;
 DROP TABLE IF EXISTS clicks_dims_minute;
 -- So are clicks_rollup (totals and breakdowns in one table, a visitor state on every row: 12 rows
--- and 12 states per click) and the JSONEachRow feeds of the first counts-based design; their
+-- and 12 states per click) and the feeds of the first counts-based design; their
 -- clicks are refilled by a replay into emptied sinks (services/aggregator/README.md).
 DROP TABLE IF EXISTS clicks_rollup_mv;
 DROP TABLE IF EXISTS clicks_top_mv;
