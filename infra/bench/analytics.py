@@ -57,6 +57,8 @@ COLD = "bench-c"  # + link number
 TARGET_P95_MS = 50.0
 VISITOR_TOLERANCE = 0.01
 INSERT_COLUMNS = "event_id, code, occurred_at, visitor_key, referrer, referrer_host, country, device, is_bot"
+FEED_COLUMNS = "code, occurred_at, visitor_key, referrer_host, country, device, is_bot"
+NEW_FEEDS = ("clicks_totals_in", "clicks_breakdown_in", "clicks_top_in")
 REFERRERS = ["", "", "", "google.com", "t.co", "news.ycombinator.com", "reddit.com", "facebook.com",
              "linkedin.com", "bing.com", "duckduckgo.com", "mail.example.com", "blog.example.org",
              "github.com", "youtube.com", "instagram.com"]
@@ -129,23 +131,25 @@ def create_schema(ch: ClickHouseHttp) -> None:
         for statement in clickhouse_statements(path.read_text()):
             ch.run(statement)
     # Generation alone (no view), to subtract from the timed inserts.
-    ch.run("CREATE TABLE gen_only AS clicks_rollup_feed ENGINE = Null")
+    ch.run("CREATE TABLE gen_only AS click_events ENGINE = Null")
 
 
 def fill(ch: ClickHouseHttp, args: argparse.Namespace, now_s: int, server: set[int]) -> Inserts:
     """Every chunk into each target; the ClickHouse server's CPU time per target (its views included)."""
     inserts = Inserts()
     tick_s = 1 / os.sysconf("SC_CLK_TCK")
-    targets = ["gen_only", "click_events", "clicks_rollup_feed", "clicks_top_feed", "old_rollup_feed"]
+    targets = ["gen_only", "click_events", *NEW_FEEDS, "old_rollup_feed"]
     for first in range(0, args.clicks, args.chunk):
         select = generator(first, min(args.chunk, args.clicks - first), args, now_s)
         for target in targets:
+            columns = FEED_COLUMNS if target in NEW_FEEDS else INSERT_COLUMNS
             before = cpu_ticks(server)
-            ch.run(f"INSERT INTO {target} ({INSERT_COLUMNS}) SELECT {INSERT_COLUMNS} FROM ({select})")
+            ch.run(f"INSERT INTO {target} ({columns}) SELECT {columns} FROM ({select})")
             inserts.add(target, (cpu_ticks(server) - before) * tick_s)
         say(f"generated {min(first + args.chunk, args.clicks):,} / {args.clicks:,} clicks")
     started = time.perf_counter()
-    for table in ("clicks_rollup", "clicks_top", "clicks_minute", "clicks_hour", "clicks_day", "clicks_dims_minute"):
+    for table in ("clicks_totals", "clicks_breakdown", "clicks_top", "clicks_minute", "clicks_hour", "clicks_day",
+                  "clicks_dims_minute"):
         ch.run(f"OPTIMIZE TABLE {table} FINAL")
     say(f"rollups merged (OPTIMIZE FINAL) in {time.perf_counter() - started:.1f} s")
     return inserts
@@ -251,9 +255,12 @@ def wait_ready(url: str, proc: Proc, timeout: float = 60) -> None:
 def start_throwaway(dsn: str) -> Throwaway:
     ports = {name: free_port() for name in ("uncached", "cached", "port_uncached", "port_cached")}
     procs = []
-    for name, ttl in (("uncached", "0"), ("cached", os.environ.get("ANALYTICS_TOP_CACHE_S", "2"))):
+    # "uncached": neither /top's answer cache nor the visitor cache; "cached": the defaults.
+    for name, ttl, visitors in (("uncached", "0", "0"), ("cached", os.environ.get("ANALYTICS_TOP_CACHE_S", "2"),
+                                                          os.environ.get("ANALYTICS_VISITOR_CACHE_ENTRIES", "100000"))):
         env = {"ANALYTICS_PORT": str(ports[name]), "CLICKHOUSE_DATABASE": DB, "POSTGRES_DSN": dsn,
-               "ANALYTICS_TOP_CACHE_S": ttl, "LOG_LEVEL": "WARNING", "OTEL_EXPORTER_OTLP_ENDPOINT": ""}
+               "ANALYTICS_TOP_CACHE_S": ttl, "ANALYTICS_VISITOR_CACHE_ENTRIES": visitors, "LOG_LEVEL": "WARNING",
+               "OTEL_EXPORTER_OTLP_ENDPOINT": ""}
         procs.append(Proc.start([PY, "-m", "analytics", "serve"], env, BENCH))
     prefix = BENCH / "analytics-nginx"
     (prefix / "tmp").mkdir(parents=True, exist_ok=True)
@@ -378,14 +385,18 @@ async def api_runs(t: Throwaway, cold: list[str], args: argparse.Namespace, pids
             if r.status_code != 200:
                 raise RuntimeError(f"{r.status_code} {r.text[:200]}")
 
-        for which in ("hot", "cold"):
+        # /stats with the visitor cache (the service's default: the data does not change during the
+        # run, so after the warm-up every visitor count is known), and the hot link without it
+        # (what the first request for a range costs, or a live link's newest buckets).
+        for which, cached in (("hot", True), ("cold", True), ("hot", False)):
             for kind in STATS_KINDS:
                 for bots in (False, True):
-                    def make(i: int, kind: StatsKind = kind, bots: bool = bots, which: str = which) -> Awaitable[None]:
+                    def make(i: int, kind: StatsKind = kind, bots: bool = bots, which: str = which,
+                             base: str = t.cached_url if cached else t.uncached_url) -> Awaitable[None]:
                         code = HOT if which == "hot" else cold[i % len(cold)]
-                        return get(f"{t.uncached_url}/api/v1/links/{code}/stats", kind.params(now, bots))
+                        return get(f"{base}/api/v1/links/{code}/stats", kind.params(now, bots))
 
-                    name = f"stats {which} {kind.name}{' +bots' if bots else ''}"
+                    name = f"stats {which} {kind.name}{' +bots' if bots else ''}{'' if cached else ' uncached'}"
                     out.append(await measure_kind(name, make, args, pids))
         for cached in (False, True):
             for window in WINDOWS:
@@ -446,14 +457,17 @@ def render(statement: Any, params: dict[str, Any]) -> str:
 
 
 def new_stats_sql(code: str, kind: StatsKind, start: int, end: int, bots: str) -> list[str]:
-    """The analytics adapter's one /stats statement, exactly as it sends it."""
+    """The analytics adapter's /stats statements with nothing cached (its first request for a
+    range): the counts, every bucket's visitors and the range's visitors, exactly as it sends them."""
     adapter = service_adapter()
     queries = importlib.import_module("analytics.domain.queries")
     covering, spans = adapter.spans_where(queries.covering_spans(
         datetime.fromtimestamp(start, UTC), datetime.fromtimestamp(end, UTC), kind.interval))
-    return [render(adapter.stats_sql(covering), {
-        "code": code, "grain": adapter.GRAINS[kind.interval], "bots": [int(b) for b in bots.split(",")],
-        "start": start, "end": end, **spans})]
+    link = {"code": code, "bots": [int(b) for b in bots.split(",")]}
+    grain = {"grain": adapter.GRAINS[kind.interval], "start": start, "end": end}
+    return [render(adapter.counts_sql(covering), {**link, **grain, **spans}),
+            render(adapter.series_visitors_sql(), {**link, **grain}),
+            render(adapter.total_visitors_sql(covering), {**link, **spans})]
 
 
 def new_top_sql(window: str, now: datetime) -> list[str]:
@@ -630,14 +644,14 @@ def storage(ch: ClickHouseHttp) -> list[str]:
 def insert_table(inserts: Inserts, clicks: int) -> list[str]:
     gen = inserts.seconds["gen_only"]
     old = inserts.seconds["old_rollup_feed"] - gen
-    new = inserts.seconds["clicks_rollup_feed"] + inserts.seconds["clicks_top_feed"] - 2 * gen
+    new = sum(inserts.seconds[feed] for feed in NEW_FEEDS) - len(NEW_FEEDS) * gen
     raw = inserts.seconds["click_events"] - gen
     return [
         "| ClickHouse write (server CPU of INSERT ... SELECT, generation subtracted) | CPU s | CPU us per click |",
         "|---|---|---|",
         f"| click_events (raw rows, both designs) | {raw:.1f} | {raw / clicks * 1e6:.2f} |",
         f"| old rollups: 4 views of uniqExactState(event_id) | {old:.1f} | {old / clicks * 1e6:.2f} |",
-        f"| new rollups: clicks_rollup_feed + clicks_top_feed | {new:.1f} | {new / clicks * 1e6:.2f} |",
+        f"| new rollups: {' + '.join(NEW_FEEDS)} | {new:.1f} | {new / clicks * 1e6:.2f} |",
     ]
 
 

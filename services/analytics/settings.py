@@ -15,3 +15,7 @@ class AnalyticsSettings(InfraSettings):
     analytics_clickhouse_pool_size: int = 8
     # /api/v1/top answers are shared this long (the query scans the whole window).
     analytics_top_cache_s: float = 2.0
+    # Unique visitors per (link, bucket) and per range, kept with the click count they were
+    # counted over (valid while it is unchanged; the TTL bounds a replay into emptied sinks).
+    analytics_visitor_cache_entries: int = 100_000
+    analytics_visitor_cache_s: float = 600.0

@@ -15,11 +15,13 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import msgspec
 import pytest
 from aggregator.adapters.clickhouse import ALL_TABLES, TARGETS, ClickHouse, ClickHouseEvents, marker_row, month_start
 from aggregator.adapters.metrics import AggregatorMetrics
 from aggregator.domain.clicks import ClickRow
 from analytics.adapters.clickhouse import ClickHouseEvents as AnalyticsStore
+from analytics.cache import CountedCache
 from analytics.domain.model import DIRECT
 from analytics.domain.queries import parse_stats, parse_top
 from chdb import session as chdb_session
@@ -81,7 +83,7 @@ class AnalyticsOnChdb(AnalyticsStore):
     """The analytics adapter's statements, compiled by clickhouse-sqlalchemy, run on chDB."""
 
     def __init__(self, session: Any) -> None:
-        super().__init__(engine=None)  # type: ignore[arg-type]
+        super().__init__(engine=None, visitors=CountedCache(max_entries=1000, ttl_s=600))  # type: ignore[arg-type]
         self._session = session
         self._lock = threading.Lock()
 
@@ -109,8 +111,9 @@ def test_the_schema_applies_and_reapplies(engine: Any) -> None:
             engine.query(f"USE {DATABASE}")
             engine.query(statement)
     tables = set(str(engine.query(f"SHOW TABLES FROM {DATABASE}", "TabSeparated")).split())
-    assert set(MERGE_TREE_TABLES) | {"clicks_rollup_feed", "clicks_top_feed"} <= tables
-    assert not tables & {"clicks_minute", "clicks_hour", "clicks_day", "clicks_dims_minute"}
+    assert set(MERGE_TREE_TABLES) | {"clicks_totals_in", "clicks_breakdown_in", "clicks_top_in"} <= tables
+    assert not tables & {"clicks_minute", "clicks_hour", "clicks_day", "clicks_dims_minute", "clicks_rollup",
+                         "clicks_rollup_feed", "clicks_top_feed"}
 
 
 async def insert_batch(clickhouse: ClickHouse, rows: list[ClickRow]) -> str:
@@ -133,9 +136,18 @@ async def test_writes_rollups_queries_and_retention(engine: Any) -> None:
         click(other, NOW - timedelta(minutes=1), visitor="c"),
         click(code, NOW - timedelta(days=1000), visitor="ancient"),
     ]
+    # Free text reaches ClickHouse unchanged: TabSeparated escapes tabs, newlines, backslashes.
+    odd = click(other, NOW - timedelta(days=1000), visitor="tab\there\\ \r\n\0",
+                referrer_host="odd\thost\nname")
+    odd = msgspec.structs.replace(odd, referrer="https://odd/?q=a\tb\\c\nd\r\x00e\x07é")
     async with over_chdb(engine) as http:
         clickhouse = ClickHouse(http, database=DATABASE)
         marker = await insert_batch(clickhouse, rows)
+        await insert_batch(clickhouse, [odd])
+        assert msgspec.json.decode(await clickhouse.execute(
+            "SELECT visitor_key, referrer, referrer_host FROM click_events WHERE event_id = "
+            f"toUUID('{odd.event_id}') FORMAT JSONEachRow")) == {
+                "visitor_key": odd.visitor_key, "referrer": odd.referrer, "referrer_host": odd.referrer_host}
         # The checks the aggregator makes: the marker is exactly one row in each table.
         month = month_start(int(NOW.timestamp()))
         for target in TARGETS:
@@ -171,6 +183,14 @@ async def test_writes_rollups_queries_and_retention(engine: Any) -> None:
             assert not [t for t in top if t.code.startswith("~")]
         days = await store.range_stats(parse_stats(code, {"interval": "day", "include_bots": "true"}, now=NOW))
         assert (days.clicks, days.unique_visitors) == (6, 4)
+        # Visitors are cached with the clicks they were counted over: asked again, the same answer;
+        # after a new click in one of the minutes, that minute and the total are counted again.
+        query = parse_stats(code, {"from": since, "interval": "minute"}, now=NOW)
+        assert await store.range_stats(query) == stats
+        await insert_batch(clickhouse, [click(code, NOW - timedelta(minutes=1), visitor="e")])
+        again = await store.range_stats(query)
+        assert (again.clicks, again.unique_visitors) == (6, 4)
+        assert [(p.clicks, p.unique_visitors) for p in again.series] == [(1, 1), (1, 1), (4, 3)]
 
         ancient = (NOW - timedelta(days=1000)).strftime("%Y%m")
         for table in MERGE_TREE_TABLES:

@@ -1,7 +1,7 @@
-"""ClickHouse rollups (database `shortlink`, fed by the aggregator through the rollup feeds'
-materialized views), queried through clickhouse-sqlalchemy's HTTP engine. The engine is
-synchronous: every query runs in a worker thread (asyncio.to_thread) so the event loop never
-blocks.
+"""ClickHouse rollups (database `shortlink`: clicks_totals, clicks_breakdown and clicks_top, fed by
+the aggregator through the rollup feeds' materialized views), queried through clickhouse-sqlalchemy's
+HTTP engine. The engine is synchronous: every query runs in a worker thread (asyncio.to_thread) so
+the event loop never blocks.
 
 Clicks are sum(clicks): the aggregator sends every click to the feeds exactly once. Unique
 visitors are uniqMerge over the visitor-key states. Every query filters is_bot IN (0) or (0, 1):
@@ -17,12 +17,13 @@ from urllib.parse import urlsplit
 from sqlalchemy import Engine, bindparam, create_engine, text
 from sqlalchemy.sql.elements import TextClause
 
+from analytics.cache import CountedCache
 from analytics.domain.errors import StoreUnavailable
 from analytics.domain.model import DIRECT, Point, RangeStats, Share, TopLink
 from analytics.domain.queries import Interval, Span, StatsQuery, TopQuery, covering_spans, top_spans
 
 BREAKDOWN_LIMIT = 10
-# clicks_rollup.grain / clicks_top.grain per interval.
+# The rollups' grain column per interval.
 GRAINS: dict[Interval, int] = {"minute": 0, "hour": 1, "day": 2}
 
 
@@ -50,32 +51,45 @@ _LINK_RANGE = ("code = :code AND grain = :grain AND is_bot IN :bots "
                "AND bucket >= toDateTime(:start) AND bucket < toDateTime(:end)")
 
 
-def stats_sql(covering: str) -> TextClause:
-    """Series, totals and breakdowns in one statement (one round trip, one worker thread), told
-    apart by `part`: 0 = the series (key = "t clicks visitors" per bucket, comma-separated: one
-    row for up to 1440 buckets, which the driver would otherwise parse value by value), 1 = the
-    totals, 2 = a breakdown row (key = dim). The series reads the interval's grain; totals and
-    breakdowns read the range's covering spans (`covering`, from spans_where(covering_spans(...))):
-    whole days and hours hold the same sums in far fewer rows, and a hot link's visitor states are
-    its cost (a day's state is at most 64k keys where its minutes hold every visit).
-
-    The series reads FINAL (one row per bucket and is_bot, parts merged on read) and finalizes
-    each row's visitor state, ~3x cheaper than merging states per bucket. Humans' and bots'
-    visitor keys never overlap (the key hashes the User-Agent, which decides is_bot), so a bucket's
-    visitors with bots are the sum of both rows."""
+def counts_sql(covering: str) -> TextClause:
+    """Series, totals and breakdowns in clicks (no visitor state is read) in one statement (one
+    round trip, one worker thread), told apart by `part`: 0 = the series (key = "t clicks" per
+    bucket, comma-separated: one row for up to 1440 buckets, which the driver would otherwise parse
+    value by value), 1 = the totals, 2 = a breakdown row (key = dim; clicks_breakdown holds
+    (referrer, country, device) combinations, split by dim here). The series reads the interval's
+    grain; totals and breakdowns read the range's covering spans (`covering`, from
+    spans_where(covering_spans(...))): whole days and hours hold the same sums in far fewer rows."""
     return _sql(
-        "SELECT toUInt8(0) AS part, arrayStringConcat(groupArray(concat(toString(t), ' ', toString(n), ' ', "
-        "toString(u))), ',') AS key, '' AS value, toUInt64(0) AS c, toUInt64(0) AS v FROM ("
-        "SELECT toUnixTimestamp(bucket) AS t, sum(clicks) AS n, sum(finalizeAggregation(visitors)) AS u "
-        f"FROM clicks_rollup FINAL WHERE {_LINK_RANGE} AND dim = '' GROUP BY bucket) "
+        "SELECT toUInt8(0) AS part, arrayStringConcat(groupArray(concat(toString(t), ' ', toString(n))), ',') "
+        "AS key, '' AS value, toUInt64(0) AS c FROM ("
+        f"SELECT toUnixTimestamp(bucket) AS t, sum(clicks) AS n FROM clicks_totals WHERE {_LINK_RANGE} "
+        "GROUP BY bucket) "
         "UNION ALL "
-        "SELECT toUInt8(1) AS part, '' AS key, '' AS value, sum(clicks) AS c, uniqMerge(visitors) AS v "
-        f"FROM clicks_rollup WHERE code = :code AND dim = '' AND is_bot IN :bots AND ({covering}) "
+        "SELECT toUInt8(1) AS part, '' AS key, '' AS value, sum(clicks) AS c "
+        f"FROM clicks_totals WHERE code = :code AND is_bot IN :bots AND ({covering}) "
         "UNION ALL "
-        "SELECT toUInt8(2) AS part, dim AS key, value, c, toUInt64(0) AS v FROM ("
-        "SELECT dim, value, sum(clicks) AS c FROM clicks_rollup WHERE code = :code AND is_bot IN :bots "
-        f"AND dim IN ('referrer', 'country', 'device') AND ({covering}) "
+        "SELECT toUInt8(2) AS part, dim AS key, value, c FROM ("
+        "SELECT d.1 AS dim, d.2 AS value, sum(clicks) AS c FROM clicks_breakdown "
+        "ARRAY JOIN [('referrer', referrer_host), ('country', toString(country)), ('device', device)] AS d "
+        f"WHERE code = :code AND is_bot IN :bots AND ({covering}) "
         f"GROUP BY dim, value ORDER BY dim, c DESC, value LIMIT {BREAKDOWN_LIMIT} BY dim)")
+
+
+def series_visitors_sql() -> TextClause:
+    """Unique visitors (and the clicks they were counted over) per bucket of [start, end): reads
+    FINAL (one row per bucket and is_bot, parts merged on read) and finalizes each row's state,
+    ~3x cheaper than merging states per bucket. Humans' and bots' visitor keys never overlap (the
+    key hashes the User-Agent, which decides is_bot), so a bucket's visitors with bots are the sum
+    of both rows."""
+    return _sql("SELECT toUnixTimestamp(bucket), sum(clicks), sum(finalizeAggregation(visitors)) "
+                f"FROM clicks_totals FINAL WHERE {_LINK_RANGE} GROUP BY bucket")
+
+
+def total_visitors_sql(covering: str) -> TextClause:
+    """Unique visitors of the whole range (and its clicks), merging the covering spans' states: a
+    hot link's cost (a day's state is at most 64k keys where its minutes hold every visit)."""
+    return _sql("SELECT sum(clicks), uniqMerge(visitors) FROM clicks_totals "
+                f"WHERE code = :code AND is_bot IN :bots AND ({covering})")
 
 
 def spans_where(spans: list[Span]) -> tuple[str, dict[str, Any]]:
@@ -99,13 +113,19 @@ def ranking_sql(where: str) -> TextClause:
 
 def top_visitors_sql(where: str) -> TextClause:
     """Unique visitors of the ranked codes only, over the same buckets."""
-    return _sql("SELECT code, uniqMerge(visitors) FROM clicks_rollup "
-                f"WHERE code IN :codes AND dim = '' AND is_bot IN :bots AND ({where}) GROUP BY code", "codes")
+    return _sql("SELECT code, uniqMerge(visitors) FROM clicks_totals "
+                f"WHERE code IN :codes AND is_bot IN :bots AND ({where}) GROUP BY code", "codes")
 
 
 class ClickHouseEvents:
-    def __init__(self, engine: Engine) -> None:
+    """Unique visitors are what a hot link's /stats costs (its visitor states hold every visit of
+    the range), and they only change when clicks do: they come from `visitors` (CountedCache) for
+    every bucket, and for the range's total, whose click count is unchanged since they were
+    counted; only the rest is read from the states (typically the newest minute of a live link)."""
+
+    def __init__(self, engine: Engine, *, visitors: CountedCache) -> None:
         self._engine = engine
+        self._visitors = visitors
 
     def _fetch(self, statement: TextClause, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
         with self._engine.connect() as conn:
@@ -119,38 +139,72 @@ class ClickHouseEvents:
 
     async def range_stats(self, query: StatsQuery) -> RangeStats:
         """Series, totals and breakdowns from the rollup grain of the interval (the range is
-        aligned to it, so every bucket read is whole)."""
+        aligned to it, so every bucket read is whole); visitors as the class says."""
         covering, spans = spans_where(covering_spans(query.start, query.end, query.interval))
-        params = {"code": query.code, "grain": GRAINS[query.interval], "bots": _bots(query.include_bots),
+        bots = _bots(query.include_bots)
+        params = {"code": query.code, "grain": GRAINS[query.interval], "bots": bots,
                   "start": int(query.start.timestamp()), "end": int(query.end.timestamp()), **spans}
-        series: list[Point] = []
-        clicks = visitors = 0
+        series: dict[int, int] = {}
+        clicks = 0
         breakdown: dict[str, list[Share]] = {"referrer": [], "country": [], "device": []}
-        for part, key, value, count, uniq in await self._query(stats_sql(covering), params):
+        for part, key, value, count in await self._query(counts_sql(covering), params):
             if int(part) == 0:
                 for point in filter(None, key.split(",")):
-                    t, n, u = point.split(" ")
-                    series.append(Point(t=datetime.fromtimestamp(int(t), UTC), clicks=int(n), unique_visitors=int(u)))
+                    t, n = point.split(" ")
+                    series[int(t)] = int(n)
             elif int(part) == 1:
-                clicks, visitors = int(count), int(uniq)
+                clicks = int(count)
             elif key in breakdown:
                 label = DIRECT if key == "referrer" and value == "" else str(value)
                 breakdown[key].append(Share(value=label, clicks=int(count)))
         # Breakdowns arrive in rank order within their dim; UNION ALL does not order the parts.
         for shares in breakdown.values():
             shares.sort(key=lambda s: (-s.clicks, s.value))
+        per_bucket, visitors = await asyncio.gather(self._series_visitors(query, params, series),
+                                                    self._total_visitors(query, covering, params, clicks))
         return RangeStats(
             clicks=clicks,
             unique_visitors=visitors,
-            series=sorted(series, key=lambda p: p.t),
+            series=[Point(t=datetime.fromtimestamp(t, UTC), clicks=n, unique_visitors=per_bucket.get(t, 0))
+                    for t, n in sorted(series.items())],
             referrers=breakdown["referrer"],
             countries=breakdown["country"],
             devices=breakdown["device"],
         )
 
+    async def _series_visitors(self, query: StatsQuery, params: dict[str, Any],
+                               series: dict[int, int]) -> dict[int, int]:
+        scope = (query.code, query.interval, query.include_bots)
+        found: dict[int, int] = {}
+        missing = []
+        for t, n in series.items():
+            hit = self._visitors.get((*scope, t), n)
+            if hit is None:
+                missing.append(t)
+            else:
+                found[t] = hit
+        if missing:  # the span from the first to the last bucket not known (usually the newest)
+            rows = await self._query(series_visitors_sql(), {
+                "code": params["code"], "grain": params["grain"], "bots": params["bots"],
+                "start": min(missing), "end": max(missing) + query.step_s})
+            for t, n, u in rows:
+                found[int(t)] = int(u)
+                self._visitors.put((*scope, int(t)), int(n), int(u))
+        return found
+
+    async def _total_visitors(self, query: StatsQuery, covering: str, params: dict[str, Any], clicks: int) -> int:
+        key = ("total", query.code, query.include_bots, query.interval, query.start, query.end)
+        hit = self._visitors.get(key, clicks)
+        if hit is not None:
+            return hit
+        [(n, u)] = await self._query(total_visitors_sql(covering), {
+            k: v for k, v in params.items() if k not in ("grain", "start", "end")})
+        self._visitors.put(key, int(n), int(u))
+        return int(u)
+
     async def top(self, query: TopQuery) -> list[TopLink]:
         """Rank links by clicks over clicks_top (time-ordered: the window's buckets of every link),
-        then count unique visitors of the top N only, from clicks_rollup."""
+        then count unique visitors of the top N only, from clicks_totals."""
         where, params = spans_where(top_spans(query))
         bots = _bots(query.include_bots)
         ranked = await self._query(ranking_sql(where), {**params, "bots": bots, "limit": query.limit})

@@ -21,7 +21,7 @@ from telemetry.metrics import HttpMetricsMiddleware, metrics_route
 from analytics import service
 from analytics.adapters.clickhouse import ClickHouseEvents, build_engine
 from analytics.adapters.postgres import PostgresTotals
-from analytics.cache import TtlCache
+from analytics.cache import CountedCache, TtlCache
 from analytics.domain.queries import parse_stats, parse_top
 from analytics.entrypoints.openapi import OPENAPI
 from analytics.settings import AnalyticsSettings
@@ -66,7 +66,8 @@ def create_app(settings: AnalyticsSettings | None = None) -> Starlette:
             settings.clickhouse_url, database=settings.clickhouse_database,
             timeout_s=settings.analytics_clickhouse_timeout_s,
             pool_size=settings.analytics_clickhouse_pool_size,
-        ))
+        ), visitors=CountedCache(max_entries=settings.analytics_visitor_cache_entries,
+                                 ttl_s=settings.analytics_visitor_cache_s))
         app.state.totals = PostgresTotals(pool)
         app.state.events = events
         try:

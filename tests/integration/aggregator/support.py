@@ -30,7 +30,7 @@ POSTGRES_DSN = os.environ.get("POSTGRES_DSN", "postgresql://shortlink:shortlink@
 CLICKHOUSE_URL = os.environ.get("CLICKHOUSE_URL", "http://127.0.0.1:18123")
 CLICKHOUSE_DB = os.environ.get("CLICKHOUSE_DATABASE", "shortlink")
 WORKER_PORTS = [int(p) for p in os.environ.get("AGGREGATOR_WEB_PORTS", "6061,6062,6063").split(",")]
-CH_TABLES = ("click_events", "clicks_rollup", "clicks_top")
+CH_TABLES = ("click_events", "clicks_totals", "clicks_breakdown", "clicks_top")
 GRAINS = {"minute": 0, "hour": 1, "day": 2}
 REFERRERS = (None, "https://www.news.example/a", "https://social.example/p?q=1", "https://news.example/b")
 COUNTRIES = ("DE", "FR", "US", "ZZ")
@@ -165,8 +165,16 @@ class Stores:
 
     async def ch_rollup(self, code: str, grain: str) -> Expected:
         rows = await self.query(
-            f"SELECT is_bot, sum(clicks) FROM clicks_rollup WHERE code = '{code}' AND grain = {GRAINS[grain]} "
-            "AND dim = '' AND is_bot IN (0, 1) GROUP BY is_bot")
+            f"SELECT is_bot, sum(clicks) FROM clicks_totals WHERE code = '{code}' AND grain = {GRAINS[grain]} "
+            "AND is_bot IN (0, 1) GROUP BY is_bot")
+        found = {int(b): int(n) for b, n in rows}
+        return Expected(found.get(0, 0), found.get(1, 0))
+
+    async def ch_breakdown(self, code: str, grain: str) -> Expected:
+        """Clicks in the breakdowns (one (referrer, country, device) combination per click)."""
+        rows = await self.query(
+            f"SELECT is_bot, sum(clicks) FROM clicks_breakdown WHERE code = '{code}' AND grain = {GRAINS[grain]} "
+            "AND is_bot IN (0, 1) GROUP BY is_bot")
         found = {int(b): int(n) for b, n in rows}
         return Expected(found.get(0, 0), found.get(1, 0))
 
@@ -179,14 +187,15 @@ class Stores:
 
     async def ch_dims(self, code: str) -> list[list[str]]:
         return await self.query(
-            "SELECT dim, value, is_bot, toUnixTimestamp(bucket), sum(clicks) FROM clicks_rollup "
-            f"WHERE code = '{code}' AND grain = 0 AND dim != '' AND is_bot IN (0, 1) "
+            "SELECT d.1 AS dim, d.2 AS value, is_bot, toUnixTimestamp(bucket), sum(clicks) FROM clicks_breakdown "
+            "ARRAY JOIN [('country', toString(country)), ('device', device), ('referrer', referrer_host)] AS d "
+            f"WHERE code = '{code}' AND grain = 0 AND is_bot IN (0, 1) "
             "GROUP BY dim, value, is_bot, bucket ORDER BY dim, value, is_bot, bucket")
 
     async def ch_minutes(self, code: str) -> list[list[str]]:
         return await self.query(
-            "SELECT is_bot, toUnixTimestamp(bucket), sum(clicks), uniqMerge(visitors) FROM clicks_rollup "
-            f"WHERE code = '{code}' AND grain = 0 AND dim = '' AND is_bot IN (0, 1) "
+            "SELECT is_bot, toUnixTimestamp(bucket), sum(clicks), uniqMerge(visitors) FROM clicks_totals "
+            f"WHERE code = '{code}' AND grain = 0 AND is_bot IN (0, 1) "
             "GROUP BY is_bot, bucket ORDER BY is_bot, bucket")
 
     async def wait_counted(self, code: str, expected: Expected, *, timeout: float = 60) -> None:

@@ -12,13 +12,13 @@ import httpx
 import msgspec
 import pytest
 from aggregator.adapters.clickhouse import (
-    INSERT_COLUMNS,
     TARGETS,
     ClickHouse,
     ClickHouseEvents,
     gzip_framed,
     marker_row,
     month_start,
+    raw_body,
 )
 from aggregator.adapters.metrics import AggregatorMetrics
 from aggregator.domain.clicks import ClickRow
@@ -37,6 +37,7 @@ def rows(code: str, n: int) -> list[ClickRow]:
 
 async def counts(stores: Stores, code: str) -> list[Expected]:
     return [await stores.ch_raw(code), *[await stores.ch_rollup(code, g) for g in GRAINS],
+            *[await stores.ch_breakdown(code, g) for g in GRAINS],
             *[await stores.ch_top(code, g) for g in GRAINS]]
 
 
@@ -50,17 +51,17 @@ async def test_a_retry_writes_only_the_targets_an_earlier_attempt_missed() -> No
         # An earlier attempt wrote the raw table (with its marker) and died before the feeds.
         marker = marker_row(sink, month_start(batch[0].occurred_at))
         raw = TARGETS[0]
-        await clickhouse.insert(f"INSERT INTO {raw.insert_into} ({', '.join(INSERT_COLUMNS)}) FORMAT JSONEachRow",
-                                framed_body=gzip_framed(events._encoder.encode_lines([*batch, marker])),
+        await clickhouse.insert(raw.insert_sql, framed_body=gzip_framed(raw_body([*batch, marker])),
                                 query_id=f"test-{sink}")
         assert await stores.ch_raw(code) == Expected(30, 10)
         assert await stores.ch_rollup(code, "minute") == Expected(0, 0)
         await events.write(sink, batch)  # the retry
         await events.write(sink, batch)  # and once more, e.g. by a recovery
-        assert await counts(stores, code) == [Expected(30, 10)] * 7
+        assert await counts(stores, code) == [Expected(30, 10)] * 10
         # Markers never show where analytics looks (is_bot 0/1) and sit beside the data.
-        assert await stores.query(f"SELECT count() FROM clicks_rollup WHERE code = '{marker.code}' "
-                                  "AND is_bot = 2") == [["1"]]
+        for table in ("clicks_totals", "clicks_breakdown"):
+            assert await stores.query(f"SELECT count() FROM {table} WHERE code = '{marker.code}' "
+                                      "AND is_bot = 2") == [["1"]]
 
 
 async def test_a_first_attempt_skips_the_lookup_and_a_second_sink_id_is_a_second_batch() -> None:
@@ -69,15 +70,14 @@ async def test_a_first_attempt_skips_the_lookup_and_a_second_sink_id_is_a_second
         events = ClickHouseEvents(ClickHouse(http, database=CLICKHOUSE_DB), AggregatorMetrics())
         await events.write(uuid.uuid4(), rows(code, 8), fresh=True)
         await events.write(uuid.uuid4(), rows(code, 8), fresh=True)
-        assert await counts(stores, code) == [Expected(12, 4)] * 7
+        assert await counts(stores, code) == [Expected(12, 4)] * 10
 
 
 def test_a_body_cut_off_mid_send_inserts_nothing() -> None:
     """ClickHouse takes a plain body cut at a line boundary as complete; a gzip-framed one fails."""
     code = unique_code("cut")
-    body = ClickHouseEvents._encoder.encode_lines(rows(code, 2000))
-    framed = gzip_framed(body)
-    sql = f"INSERT INTO click_events ({', '.join(INSERT_COLUMNS)}) FORMAT JSONEachRow"
+    framed = gzip_framed(raw_body(rows(code, 2000)))
+    sql = TARGETS[0].insert_sql
     url = urlsplit(CLICKHOUSE_URL)
     for cut in (len(framed) // 2, len(framed) - 4):
         with socket.create_connection((url.hostname, url.port)) as conn:

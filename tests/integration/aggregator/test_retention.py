@@ -76,7 +76,7 @@ async def test_retention_drops_old_partitions_and_prunes_the_ledger() -> None:
         assert await partitions() == {}
         assert (await stores.query(f"SELECT count() FROM click_events WHERE code = '{code}'")) == [["1"]]
         assert (await stores.query(
-            f"SELECT sum(clicks) FROM clicks_rollup WHERE code = '{code}' AND grain = 2 AND dim = '' "
+            f"SELECT sum(clicks) FROM clicks_totals WHERE code = '{code}' AND grain = 2 "
             "AND is_bot IN (0, 1)")) == [["1"]]
         assert stores.pg is not None
         ids = [str(d.record.record_id) for d in records]
