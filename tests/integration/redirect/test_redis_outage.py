@@ -19,6 +19,7 @@ from typing import Any
 import httpx
 import pytest
 import redis.asyncio as aioredis
+from stackctl.config import StackSettings
 
 from tests.conftest import LOCAL, ROOT, public_url, redirect_replica_urls, wait_until_async
 from tests.integration.redirect.support import LIVE_REDIS_URL, api, create, unique_code
@@ -30,6 +31,9 @@ __all__ = ["api"]  # fixture
 OUTAGE_S = float(os.environ.get("REDIS_OUTAGE_SECONDS", "60"))
 EMPTY_WATCH_S = 15.0
 CODES = 12
+
+
+SENTINELS = [f"redis-sentinel-{i}" for i in range(1, len(StackSettings().sentinel_ports) + 1)]
 
 
 def supervisorctl(*args: str) -> str:
@@ -94,6 +98,9 @@ async def test_redis_primary_down_then_back_empty(api: httpx.AsyncClient) -> Non
     try:
         await watch.round()  # every code served by every replica: in every L1
         assert watch.wrong == []
+        # The primary is down with nobody to promote the replica (the Sentinel failover has its
+        # own test, tests/e2e/test_chaos.py): the sentinels stop first and start again last.
+        supervisorctl("stop", *SENTINELS)
         supervisorctl("stop", "redis")
         try:
             outage = asyncio.create_task(watch.run_for(OUTAGE_S))
@@ -113,6 +120,7 @@ async def test_redis_primary_down_then_back_empty(api: httpx.AsyncClient) -> Non
         finally:
             supervisorctl("start", "redis-replica")
             supervisorctl("start", "redis")
+            supervisorctl("start", *SENTINELS)
         assert watch.wrong == [], f"{len(watch.wrong)} wrong answers during the outage: {watch.wrong[:5]}"
         assert all(watch.served[code] > 0 for code in watch.expected)
 
@@ -122,13 +130,16 @@ async def test_redis_primary_down_then_back_empty(api: httpx.AsyncClient) -> Non
         await wait_until_async(outage_writes_in_redis, timeout=30, interval=0.2, what="outage writes in Redis")
 
         # Back EMPTY: the read model rebuilds itself from `links` while the codes keep redirecting.
+        supervisorctl("stop", *SENTINELS)
         supervisorctl("stop", "redis")
         try:
-            primary_dir = LOCAL / "redis" / "primary"
-            shutil.rmtree(primary_dir)
-            primary_dir.mkdir()
+            # Its data lost; its config file (which primary it follows, kept by Sentinel) is not data.
+            for entry in (LOCAL / "redis" / "primary").iterdir():
+                if entry.name != "redis.conf":
+                    shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
         finally:
             supervisorctl("start", "redis")
+            supervisorctl("start", *SENTINELS)
         await watch.run_for(EMPTY_WATCH_S)
         assert watch.wrong == [], f"{len(watch.wrong)} wrong answers after the empty restart: {watch.wrong[:5]}"
 
@@ -146,7 +157,7 @@ async def test_redis_primary_down_then_back_empty(api: httpx.AsyncClient) -> Non
         assert watch.unknown[503] > 0  # while neither Redis answered
         print(f"served: {sum(watch.served.values())}, unknown codes answered: {dict(watch.unknown)}")
     finally:
-        for program in ("redis", "redis-replica"):
+        for program in ("redis", "redis-replica", *SENTINELS):
             if "RUNNING" not in supervisorctl("status", program):
                 supervisorctl("start", program)
         await store.aclose()
