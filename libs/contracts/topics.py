@@ -33,10 +33,19 @@ CLICKS = TopicSpec(
     config={"cleanup.policy": "delete", "retention.ms": SEVEN_DAYS_MS},
 )
 
+KEYS = TopicSpec(
+    name="keys",
+    partitions=1,
+    # Compacted like `links`: the newest event per key id is that key's state, kept forever, so
+    # every authenticating process rebuilds the key book from offset 0 at start. One partition:
+    # the log is tiny and its end offset is one number to wait for.
+    config={"cleanup.policy": "compact", "min.compaction.lag.ms": "60000"},
+)
+
 DEADLETTER = TopicSpec(
     name="deadletter",
     partitions=1,
     config={"cleanup.policy": "delete", "retention.ms": SEVEN_DAYS_MS},
 )
 
-ALL_TOPICS: tuple[TopicSpec, ...] = (LINKS, CLICKS, DEADLETTER)
+ALL_TOPICS: tuple[TopicSpec, ...] = (LINKS, CLICKS, KEYS, DEADLETTER)

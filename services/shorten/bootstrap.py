@@ -6,14 +6,15 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
+from platformkit.apikeys import FailedAuth
 from platformkit.clientip import ClientAddress, parse_networks
+from platformkit.ratelimit import RedisRateLimiter
 
 from shorten.adapters.asyncpg_store import AsyncpgLinkStore
 from shorten.adapters.links_log import KafkaLinksLog, RedisReplicaPositions
 from shorten.adapters.postgres import PostgresLinkStore, create_engine
-from shorten.adapters.redis_rate_limit import RedisRateLimiter
 from shorten.domain.targets import TargetRules
-from shorten.entrypoints.auth import ApiKeys, FailedAuth
+from shorten.entrypoints.auth import ApiKeys
 from shorten.ports import LinkStore, WriteVisibility
 from shorten.service import LinkService
 from shorten.settings import ShortenSettings

@@ -180,8 +180,8 @@ def redis_server(conf: Path, port: int, tmp: Path, *extra: str) -> list[str]:
 async def services_redis_clients_get_in(url: str) -> bool:
     """shorten's rate limiter and redirect's link store connect with the URL's password."""
     from limits import parse
+    from platformkit.ratelimit import RedisRateLimiter
     from redirect.adapters.redis_cache import connect
-    from shorten.adapters.redis_rate_limit import RedisRateLimiter
 
     limiter = RedisRateLimiter(redis_url=url, limit=parse("5/minute"), namespace="compose-secrets-test")
     links = connect(url)

@@ -1,11 +1,11 @@
 """Every example payload of every topic contract round-trips; bad payloads are refused."""
 
 import pytest
-from contracts import InvalidEvent, clicks, deadletter, links
+from contracts import InvalidEvent, clicks, deadletter, keys, links
 
 pytestmark = pytest.mark.unit
 
-CONTRACTS = [links, clicks, deadletter]
+CONTRACTS = [links, clicks, keys, deadletter]
 
 
 @pytest.mark.parametrize("module", CONTRACTS, ids=lambda m: m.__name__)

@@ -7,7 +7,7 @@ import secrets
 
 import pytest
 from limits import parse
-from shorten.adapters.redis_rate_limit import RedisRateLimiter
+from platformkit.ratelimit import RedisRateLimiter
 
 pytestmark = pytest.mark.integration
 

@@ -3,8 +3,8 @@
 from dataclasses import dataclass
 
 import pytest
+from platformkit.apikeys import FailedAuth
 from platformkit.errors import ApiError
-from shorten.entrypoints.auth import FailedAuth
 
 
 @dataclass(frozen=True)

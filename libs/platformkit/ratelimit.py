@@ -19,9 +19,10 @@ from dataclasses import dataclass
 from limits import RateLimitItem
 from limits.aio.storage import RedisStorage
 from limits.aio.strategies import MovingWindowRateLimiter
-from platformkit.redis_primary import primary_pool
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
+
+from platformkit.redis_primary import primary_pool
 
 log = logging.getLogger(__name__)
 
