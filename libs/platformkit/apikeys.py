@@ -47,7 +47,9 @@ class Principal:
     scopes: frozenset[Scope]
 
     def allows(self, scope: Scope) -> bool:
-        return scope in self.scopes or "admin" in self.scopes
+        # admin implies everything; a key that writes links may read them (it is shown them anyway)
+        return (scope in self.scopes or "admin" in self.scopes
+                or (scope == "links:read" and "links:write" in self.scopes))
 
     def require(self, scope: Scope) -> None:
         """403 when the key lacks `scope` (the caller is known: hiding nothing by a 404 here)."""

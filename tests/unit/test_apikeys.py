@@ -53,6 +53,8 @@ def test_admin_implies_every_scope_and_others_only_their_own() -> None:
     writer = Principal("k", "acme", frozenset({"links:write"}))
     assert all(admin.allows(s) for s in ("links:read", "links:write", "stats:read", "admin"))
     assert writer.allows("links:write")
+    assert writer.allows("links:read")
+    assert not Principal("k", "acme", frozenset({"links:read"})).allows("links:write")
     assert not writer.allows("stats:read")
     with pytest.raises(ApiError) as refused:
         writer.require("stats:read")
