@@ -35,9 +35,10 @@ status:
 logs name lines="200":
     tail -n {{lines}} -F .local/logs/{{name}}.log
 
-# Restart one or more programs (e.g. just restart redirect-1 redirect-2)
+# Restart one or more programs (e.g. just restart redirect-1 redirect-2) with the settings of
+# .env and this shell (rendered again first: a setting changed since `just up` reaches them)
 restart +names:
-    {{ctl}} restart "$@"
+    {{py}} -m stackctl restart "$@"
 
 # Stop one or more programs (supervisord keeps them stopped until start)
 stop +names:
