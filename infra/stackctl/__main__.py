@@ -129,6 +129,9 @@ def check(s: StackSettings) -> int:
 
 def health_server(s: StackSettings) -> None:
     from platformkit.server import serve
+    from telemetry.logs import setup_logging
+
+    setup_logging("stackcheck")
 
     serve(factory="stackctl.healthapp:create_app", server="hypercorn", host="127.0.0.1", port=s.stackcheck_port)
 

@@ -1,10 +1,10 @@
 """`python -m shorten serve` (REST API) | `python -m shorten relay` (outbox -> Kafka)."""
 
 import argparse
-import logging
 
 import uvloop
 from platformkit.server import serve
+from telemetry.logs import setup_logging
 
 from shorten.settings import ShortenSettings
 
@@ -14,7 +14,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("command", choices=["serve", "relay"])
     args = parser.parse_args(argv)
     settings = ShortenSettings()
-    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    setup_logging("shorten" if args.command == "serve" else "shorten-relay", settings.log_level)
     if args.command == "serve":
         serve(
             factory="shorten.entrypoints.app:app_from_env",

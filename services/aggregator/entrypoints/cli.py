@@ -3,9 +3,9 @@
 
 import argparse
 import asyncio
-import logging
-import sys
 from datetime import UTC, datetime
+
+from telemetry.logs import setup_logging
 
 
 def _parse_time(text: str) -> datetime:
@@ -43,12 +43,8 @@ def main(argv: list[str] | None = None) -> None:
     from aggregator.settings import AggregatorSettings
 
     settings = AggregatorSettings()
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-        stream=sys.stderr,
-    )
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # no line per ClickHouse insert
+    worker = f"aggregator-{settings.aggregator_worker_id}"
+    setup_logging(worker if args.command == "worker" else f"aggregator-{args.command}", settings.log_level)
     if args.command == "worker":
         from aggregator.entrypoints.run_worker import run
 
