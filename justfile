@@ -96,9 +96,10 @@ bench what *args:
     set -euo pipefail
     case "{{what}}" in
       redirect|pipeline|analytics|writes|notfound) shift; exec {{py}} infra/bench/{{what}}.py "$@" ;;
+      geoip) shift; exec {{py}} -P infra/bench/geoip.py "$@" ;;
       clickhouse-writes) shift; exec {{py}} infra/bench/clickhouse_writes.py "$@" ;;
       capacity) shift; bash infra/scripts/install-loadgen.sh; exec {{py}} infra/bench/capacity.py "$@" ;;
-      *) echo "usage: just bench redirect | pipeline | analytics | writes | notfound | clickhouse-writes | capacity" >&2; exit 2 ;;
+      *) echo "usage: just bench redirect | pipeline | analytics | writes | notfound | geoip | clickhouse-writes | capacity" >&2; exit 2 ;;
     esac
 
 # Bounded load test (locust, loopback only) ending with the click-count check
