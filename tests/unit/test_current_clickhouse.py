@@ -126,7 +126,8 @@ def test_the_schema_applies_and_reapplies(engine: Any) -> None:
             engine.query(f"USE {DATABASE}")
             engine.query(statement)
     tables = set(str(engine.query(f"SHOW TABLES FROM {DATABASE}", "TabSeparated")).split())
-    assert set(MERGE_TREE_TABLES) | {"clicks_totals_in", "clicks_breakdown_in", "clicks_top_in"} <= tables
+    assert set(MERGE_TREE_TABLES) | {"clicks_totals_in", "clicks_breakdown_in", "clicks_top_in",
+                                     "link_workspaces"} <= tables
     assert not tables & {"clicks_minute", "clicks_hour", "clicks_day", "clicks_dims_minute", "clicks_rollup",
                          "clicks_rollup_feed", "clicks_top_feed"}
 

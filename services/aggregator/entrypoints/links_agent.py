@@ -56,9 +56,11 @@ def register(
                                    backoff=backoff)
         if good:
             rt = await retry_until_done(runtime.get, what="open stores", backoff=backoff)
+            # PostgreSQL first: what analytics' 404s and access checks read stays current while
+            # ClickHouse (only /top's ranking) is away.
+            await retry_until_done(lambda: rt.links.apply(good), what="links_known upsert", backoff=backoff)
             rows = owner_rows(good)
             await retry_until_done(lambda: rt.link_owners.put(rows), what="link_workspaces insert", backoff=backoff)
-            await retry_until_done(lambda: rt.links.apply(good), what="links_known upsert", backoff=backoff)
             metrics.links_applied.inc(len(good))
 
     @app.agent(topic, concurrency=1)
