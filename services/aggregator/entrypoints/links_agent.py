@@ -56,8 +56,9 @@ def register(
                                    backoff=backoff)
         if good:
             rt = await retry_until_done(runtime.get, what="open stores", backoff=backoff)
-            # PostgreSQL first: what analytics' 404s and access checks read stays current while
-            # ClickHouse (only /top's ranking) is away.
+            # PostgreSQL first (what analytics' 404s and access checks read), then ClickHouse (only
+            # /top's ranking): while ClickHouse is away the batch in hand is known to analytics;
+            # later batches wait for it, as every agent's batches do for their stores.
             await retry_until_done(lambda: rt.links.apply(good), what="links_known upsert", backoff=backoff)
             rows = owner_rows(good)
             await retry_until_done(lambda: rt.link_owners.put(rows), what="link_workspaces insert", backoff=backoff)
