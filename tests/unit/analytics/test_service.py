@@ -264,3 +264,14 @@ async def test_openapi_describes_every_route() -> None:
     http, _ = client()
     async with http:
         assert (await http.get("/openapi.json")).json()["paths"].keys() == OPENAPI["paths"].keys()
+
+
+def test_openapi_documents_keys_and_every_refusal() -> None:
+    stats, top = OPENAPI["paths"]["/api/v1/links/{code}/stats"]["get"], OPENAPI["paths"]["/api/v1/top"]["get"]
+    assert stats["security"] == [{"bearer": []}, {}]  # a key, or none for public stats
+    assert top["security"] == [{"bearer": []}]
+    for operation in (stats, top):
+        assert {"401", "403", "404" if operation is stats else "422", "429", "503"} <= set(operation["responses"])
+        assert "Retry-After" in operation["responses"]["429"]["headers"]
+    assert "tag" in {p["name"] for p in top["parameters"]}
+    assert OPENAPI["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
