@@ -90,7 +90,7 @@ replay what *args:
 retention *args:
     {{py}} -m aggregator retention "$@"
 
-# Benchmarks (not tests): `just bench redirect | pipeline | analytics | writes | clickhouse-writes | capacity`; results in docs/benchmarks/
+# Benchmarks (not tests): `just bench redirect | pipeline | analytics | analytics-auth | writes | notfound | geoip | clickhouse-writes | capacity`; results in docs/benchmarks/
 bench what *args:
     #!/usr/bin/env bash
     set -euo pipefail
@@ -98,8 +98,9 @@ bench what *args:
       redirect|pipeline|analytics|writes|notfound) shift; exec {{py}} infra/bench/{{what}}.py "$@" ;;
       geoip) shift; exec {{py}} -P infra/bench/geoip.py "$@" ;;
       clickhouse-writes) shift; exec {{py}} infra/bench/clickhouse_writes.py "$@" ;;
+      analytics-auth) shift; exec {{py}} infra/bench/analytics_auth.py "$@" ;;
       capacity) shift; bash infra/scripts/install-loadgen.sh; exec {{py}} infra/bench/capacity.py "$@" ;;
-      *) echo "usage: just bench redirect | pipeline | analytics | writes | notfound | geoip | clickhouse-writes | capacity" >&2; exit 2 ;;
+      *) echo "usage: just bench redirect | pipeline | analytics | analytics-auth | writes | notfound | geoip | clickhouse-writes | capacity" >&2; exit 2 ;;
     esac
 
 # Bounded load test (locust, loopback only) ending with the click-count check

@@ -226,6 +226,12 @@ def service_environment(s: StackSettings) -> dict[str, str]:
         # default (30 failed authentications a minute per address) would lock them all out when
         # the suite tries wrong keys. An explicit variable wins, as for the others.
         "SHORTEN_AUTH_FAILURE_LIMIT": "600/minute",
+        # Analytics likewise: failed authentications per address, and per key (the suite, the
+        # load test, the chaos runs and the benchmarks all read stats with the one local admin
+        # key). Reads without a key keep the service's default per address (tests that exhaust
+        # it connect from their own 127.x.y.z address).
+        "ANALYTICS_AUTH_FAILURE_LIMIT": "600/minute",
+        "ANALYTICS_KEY_RATE_LIMIT": "100000/minute",
         "REDIRECT_REPLICA_PORTS": s.redirect_replica_ports,
         "AGGREGATOR_WEB_PORTS": s.aggregator_web_ports,
     }
