@@ -3,10 +3,13 @@ of a set of environment variables that class does not know. Shared by the checks
 file and of the Kubernetes manifests: a variable nobody reads is a typo or a leftover (the
 settings classes ignore unknown variables, so it would fail silently)."""
 
+import sys
 from typing import Any
 
 from pydantic import SecretStr
 from pydantic_settings import BaseSettings
+
+from tests.conftest import ROOT
 
 # Variables of the Python runtime itself, not of a settings class.
 RUNTIME_VARIABLES = frozenset({"PYTHONUNBUFFERED", "PYTHONDONTWRITEBYTECODE", "PYTHONPATH"})
@@ -40,6 +43,10 @@ def settings_classes(argv: list[str]) -> tuple[type[BaseSettings], ...]:
     if module == "composectl":
         if command == "secrets":  # runs before anything exists: reads no settings
             return ()
+        # The image has compose/ on its PYTHONPATH (compose/Dockerfile); so does this check.
+        compose = str(ROOT / "compose")
+        if compose not in sys.path:
+            sys.path.append(compose)
         from composectl.settings import ComposeSettings
 
         return (ComposeSettings,)
