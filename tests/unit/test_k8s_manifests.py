@@ -244,6 +244,12 @@ def test_secrets_are_files_of_the_secret_never_values(overlay: str) -> None:
         assert secret_fields(container["args"]) <= given, name
         for key in ("POSTGRES_DSN", "REDIS_URL", "REDIS_REPLICA_URL", "CLICKHOUSE_URL"):
             assert key in given and key not in env, (name, key)
+    # Session state (the relay's advisory lock, DDL) goes to the primary, not through PgBouncer's
+    # transaction pooling; everything else through the pooler.
+    for name, (_, container) in app_containers(overlay).items():
+        dsn = container_environment(overlay, container)["POSTGRES_DSN_FILE"]
+        direct = name in ("shorten-relay", "migrate")
+        assert dsn == f"{SECRETS_MOUNT}/{'postgres-direct-dsn' if direct else 'postgres-dsn'}", name
     for obj in rendered(overlay):  # no Secret object with values anywhere in the manifests
         assert obj["kind"] != "Secret", obj["metadata"]["name"]
 
