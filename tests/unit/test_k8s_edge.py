@@ -16,6 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.conftest import ROOT
 from tests.unit.test_k8s_manifests import objects
 
 pytestmark = pytest.mark.unit
@@ -112,3 +113,15 @@ def test_the_edge_routes_like_the_other_stacks(edge: str) -> None:
 def test_a_client_forwarded_for_is_replaced_by_the_address_nginx_saw(edge: str) -> None:
     answer = httpx.get(f"{edge}/abc123", headers={"X-Forwarded-For": "203.0.113.9"}, timeout=5)
     assert answer.json()["forwarded_for"] == "127.0.0.1"
+
+
+def public_locations(conf: str) -> set[str]:
+    """`location <modifier> <path>` of the server listening on the public port (the first one)."""
+    server = conf.split("server {", 2)[1]
+    return {" ".join(m.split()) for m in re.findall(r"location\s+([^{]+)\{", server)}
+
+
+def test_the_edge_has_the_same_public_routes_as_compose() -> None:
+    conf = next(c for name, c in objects("prod", "ConfigMap").items() if name.startswith("shortlink-edge"))
+    compose = (ROOT / "compose" / "nginx" / "nginx.conf").read_text()
+    assert public_locations(conf["data"]["nginx.conf"]) == public_locations(compose)
