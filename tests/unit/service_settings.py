@@ -68,6 +68,12 @@ def unknown_variables(argv: list[str], names: set[str]) -> set[str]:
     return unknown
 
 
+def all_secret_fields(argv: list[str]) -> set[str]:
+    """Every secret setting (SecretStr field) of `argv`'s settings classes, needed or not."""
+    return {name.upper() for cls in settings_classes(argv) for name, field in cls.model_fields.items()
+            if field.annotation is SecretStr}
+
+
 def secret_fields(argv: list[str]) -> set[str]:
     """The secret settings (SecretStr fields) `argv`'s process needs, as variable names."""
     needed: set[str] = set()

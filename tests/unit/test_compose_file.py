@@ -17,7 +17,7 @@ import pytest
 import yaml  # type: ignore[import-untyped]
 
 from tests.conftest import ROOT
-from tests.unit.service_settings import secret_fields, unknown_variables
+from tests.unit.service_settings import all_secret_fields, secret_fields, unknown_variables
 
 pytestmark = pytest.mark.unit
 
@@ -250,6 +250,9 @@ def test_every_secret_a_service_needs_is_given_from_a_generated_file(generated: 
         given = {key.removesuffix("_FILE") for key, path in env.items() if key.endswith("_FILE") and path in generated}
         needed = secret_fields(service["command"])
         assert needed <= given, f"{name}: {needed - given} not given (it would run on a development default)"
+        # ... and no secret it does not need (least privilege: the relay holds no API key).
+        extra = (given & all_secret_fields(service["command"])) - needed
+        assert extra == set(), f"{name} gets secrets it does not use: {extra}"
     # The ones that matter most, by name: without them redirect hashes visitors with the public
     # development secret and shorten accepts no key.
     for replica in ("redirect-1", "redirect-2", "redirect-3"):

@@ -25,7 +25,7 @@ from aggregator.settings import AggregatorSettings
 from contracts.topics import ALL_TOPICS, CLICKS
 
 from tests.conftest import ROOT
-from tests.unit.service_settings import secret_fields, unknown_variables
+from tests.unit.service_settings import all_secret_fields, secret_fields, unknown_variables
 
 pytestmark = pytest.mark.unit
 
@@ -241,7 +241,12 @@ def test_secrets_are_files_of_the_secret_never_values(overlay: str) -> None:
         secret = volumes[mounts[SECRETS_MOUNT]["name"]]["secret"]
         assert secret["secretName"] == "shortlink-app" and mounts[SECRETS_MOUNT]["readOnly"] is True, name
         given = {k.removesuffix("_FILE") for k, v in env.items() if k.endswith("_FILE") and v.startswith(SECRETS_MOUNT)}
+        # The pod mounts exactly the files its settings name: no secret it does not read.
+        named = {v.removeprefix(f"{SECRETS_MOUNT}/") for k, v in env.items() if k.endswith("_FILE")}
+        assert {item["path"] for item in secret["items"]} == named, name
+        assert all(item["key"] == item["path"] for item in secret["items"]), name
         assert secret_fields(container["args"]) <= given, name
+        assert (given & all_secret_fields(container["args"])) - secret_fields(container["args"]) == set(), name
         for key in ("POSTGRES_DSN", "REDIS_URL", "REDIS_REPLICA_URL", "CLICKHOUSE_URL"):
             assert key in given and key not in env, (name, key)
     # Session state (the relay's advisory lock, DDL) goes to the primary, not through PgBouncer's
