@@ -294,3 +294,35 @@ def test_both_redis_have_a_maxmemory() -> None:
         command = s[name]["command"]
         assert command[command.index("--maxmemory") + 1] == "${REDIS_MAXMEMORY:-512mb}", name
         assert command[command.index("--maxmemory-policy") + 1] == "noeviction", name
+
+
+def build_context_allows(path: str, patterns: list[str]) -> bool:
+    """Whether `path` (relative to the repo root) is sent to the builder: .dockerignore rules in
+    order, the last match wins, `!` re-includes; a rule naming a directory covers what is in it."""
+    from fnmatch import fnmatch
+
+    sent = True
+    for pattern in patterns:
+        negated = pattern.startswith("!")
+        rule = pattern.removeprefix("!").rstrip("/")
+        parts = path.split("/")
+        prefixes = ["/".join(parts[: i + 1]) for i in range(len(parts))]
+        if any(fnmatch(prefix, rule) for prefix in prefixes):
+            sent = negated
+    return sent
+
+
+def test_every_file_the_dockerfile_copies_is_in_the_build_context() -> None:
+    patterns = [line.strip() for line in (COMPOSE / "Dockerfile.dockerignore").read_text().splitlines()
+                if line.strip() and not line.startswith("#")]
+    copied = []
+    for line in (COMPOSE / "Dockerfile").read_text().splitlines():
+        words = line.split()
+        if words[:1] == ["COPY"] and not any(w.startswith("--from") for w in words):
+            copied += words[1:-1]
+    assert {"requirements-runtime.lock", "pyproject.toml", "libs", "services"} <= set(copied)
+    for source in copied:
+        assert (ROOT / source).exists(), f"COPY {source}: not in the repository"
+        assert build_context_allows(source, patterns), f"COPY {source}: excluded by Dockerfile.dockerignore"
+    assert not build_context_allows("requirements.lock", patterns)  # the dev/bench lock stays out
+    assert not build_context_allows(".local/api-key", patterns) and not build_context_allows(".venv/bin", patterns)

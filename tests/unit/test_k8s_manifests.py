@@ -126,10 +126,15 @@ def test_every_rendered_object_is_valid(overlay: str) -> None:
 
 
 def test_validation_refuses_a_broken_builtin_and_a_broken_custom_resource() -> None:
-    deployment = copy.deepcopy(objects("prod", "Deployment")["shorten"])
-    deployment["spec"]["template"]["spec"]["containers"][0]["readinessProbe"]["httpGet"]["pth"] = "/readyz"
-    deployment["spec"]["replicas"] = "two"
-    assert len(problems(deployment)) >= 2
+    misspelt = copy.deepcopy(objects("prod", "Deployment")["shorten"])
+    misspelt["spec"]["template"]["spec"]["containers"][0]["readinessProbe"]["httpGet"]["pth"] = "/readyz"
+    mistyped = copy.deepcopy(objects("prod", "Deployment")["shorten"])
+    mistyped["spec"]["replicas"] = "two"
+    budget = copy.deepcopy(objects("prod", "PodDisruptionBudget")["shorten"])
+    del budget["spec"]["selector"]["matchLabels"]
+    budget["spec"]["selector"]["matchLabel"] = {"app": "x"}
+    for broken in (misspelt, mistyped, budget):
+        assert len(problems(broken)) == len(KUBERNETES_VERSIONS), broken["kind"]  # refused by every version
     topic = copy.deepcopy(objects("prod", "KafkaTopic")["clicks"])
     topic["spec"]["partitons"] = 6
     pool = copy.deepcopy(objects("prod", "KafkaNodePool")["brokers"])
