@@ -90,6 +90,11 @@ replay what *args:
 retention *args:
     {{py}} -m aggregator retention "$@"
 
+# Render the Kubernetes manifests of an overlay (dev | prod) to stdout; see docs/kubernetes.md
+k8s-render overlay="prod":
+    @bash infra/scripts/install-k8stools.sh >&2
+    .local/tools/bin/kustomize build infra/k8s/overlays/{{overlay}}
+
 # Benchmarks (not tests): `just bench redirect | pipeline | analytics | analytics-auth | writes | notfound | geoip | clickhouse-writes | capacity`; results in docs/benchmarks/
 bench what *args:
     #!/usr/bin/env bash

@@ -1,4 +1,4 @@
-"""`python -m composectl secrets` and `init` (one-shot) | `python -m composectl health-server`."""
+"""`python -m composectl secrets`, `init` and `migrate` (one-shot) | `python -m composectl health-server`."""
 
 import argparse
 import asyncio
@@ -14,6 +14,7 @@ def main(argv: list[str] | None = None) -> int:
     secrets_command = sub.add_parser("secrets", help="generate the stack's missing secrets (file names are printed)")
     secrets_command.add_argument("--dir", type=Path, default=None, help="default: /run/shortlink-secrets")
     sub.add_parser("init", help="wait for Kafka/PostgreSQL/ClickHouse, create topics, migrate")
+    sub.add_parser("migrate", help="wait for PostgreSQL/ClickHouse, migrate (no topics: Kubernetes)")
     sub.add_parser("health-server", help="serve the combined /healthz and /readyz")
     args = parser.parse_args(argv)
     if args.command == "secrets":  # runs before anything else exists: needs no settings
@@ -26,6 +27,10 @@ def main(argv: list[str] | None = None) -> int:
         from composectl import init
 
         asyncio.run(init.run(settings))
+    elif args.command == "migrate":
+        from composectl import init
+
+        asyncio.run(init.run_migrations(settings))
     else:
         from platformkit.server import serve
 

@@ -1,4 +1,5 @@
-"""One-shot initialisation of the compose stack: wait for the stores, create topics, migrate.
+"""One-shot initialisation of the compose stack: wait for the stores, create topics, migrate
+(`init`); or wait for the stores and migrate only (`migrate`, the Kubernetes Job).
 
 The same steps, in the same order, as `just up` runs natively after starting the infrastructure:
 stackctl.topics.ensure_topics (libs/contracts/topics.py ALL_TOPICS) and stackctl.migrate
@@ -70,7 +71,23 @@ async def run(settings: ComposeSettings) -> None:
     )
     # A broker that just answered may still refuse admin requests for a moment: retry briefly.
     await _until_ok("topics", lambda: topics.ensure_topics(bootstrap), 60)
+    await _migrate(settings)
+    say("compose stack initialised: topics created, schemas migrated")
+
+
+async def run_migrations(settings: ComposeSettings) -> None:
+    """Only the schemas (the Kubernetes `migrate` Job): there the topics are Strimzi KafkaTopic
+    resources, which the topic operator creates with the cluster's replication factor."""
+    timeout = settings.compose_init_timeout
+    await asyncio.gather(
+        _until_ok("postgres", lambda: _postgres(settings.postgres_dsn_asyncpg()), timeout),
+        _until_ok("clickhouse", lambda: _clickhouse(settings.clickhouse_url), timeout),
+    )
+    await _migrate(settings)
+    say("schemas migrated")
+
+
+async def _migrate(settings: ComposeSettings) -> None:
     stack = stack_settings(settings)
     await migrate.migrate_postgres(stack)
     await migrate.migrate_clickhouse(stack)
-    say("compose stack initialised: topics created, schemas migrated")

@@ -1,17 +1,23 @@
 """compose/docker-compose.yml holds no secret and no working default: every container that needs
 one reads it by path from the volume the one-shot `secrets` service fills (after it completed),
-Redis, ClickHouse and Grafana run with credentials, and compose/.env.example sets no secret."""
+Redis, ClickHouse and Grafana run with credentials, and compose/.env.example sets no secret.
+The file is valid under the Compose Specification's JSON schema, every variable it gives a
+service is read by that service's settings class, every secret setting a service needs is
+given, and the app image is built once, by one service."""
 
 import importlib
+import json
 import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 import yaml  # type: ignore[import-untyped]
 
 from tests.conftest import ROOT
+from tests.unit.service_settings import all_secret_fields, secret_fields, unknown_variables
 
 pytestmark = pytest.mark.unit
 
@@ -170,8 +176,153 @@ def test_the_env_example_sets_no_secret() -> None:
 def test_the_services_trust_only_nginx_for_the_client_address() -> None:
     all_services = services()
     nginx_address = all_services["nginx"]["networks"]["default"]["ipv4_address"]
-    for name in ("shorten", "redirect-1", "redirect-2", "redirect-3"):
-        env = environment(all_services[name])
-        assert env["REDIRECT_TRUSTED_PROXIES"] == env["SHORTEN_TRUSTED_PROXIES"] == nginx_address, name
+    assert environment(all_services["shorten"])["SHORTEN_TRUSTED_PROXIES"] == nginx_address
+    for name in ("redirect-1", "redirect-2", "redirect-3"):
+        assert environment(all_services[name])["REDIRECT_TRUSTED_PROXIES"] == nginx_address, name
     conf = (COMPOSE / "nginx" / "nginx.conf").read_text()
     assert "proxy_set_header X-Forwarded-For $remote_addr;" in conf and "$proxy_add_x_forwarded_for" not in conf
+
+
+# ---------------------------------------------------------------- the Compose specification
+
+INTERPOLATION = re.compile(r"\$\{(\w+)(?::?[-?]([^${}]*))?\}")
+
+
+def interpolated(text: str) -> str:
+    """The file as Compose reads it with an empty environment: ${VAR:-default} -> default,
+    ${VAR} -> "" (innermost first: defaults nest), $$ -> $."""
+    text = text.replace("$$", "\0")
+    while (match := INTERPOLATION.search(text)) is not None:
+        text = text[: match.start()] + (match.group(2) or "") + text[match.end():]
+    return text.replace("\0", "$")
+
+
+def schema_errors(document: object) -> list[str]:
+    schema = json.loads((COMPOSE / "schema" / "compose-spec.json").read_text())
+    validator = jsonschema.Draft7Validator(schema)
+    return [f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in validator.iter_errors(document)]
+
+
+def test_the_file_is_valid_under_the_compose_specification() -> None:
+    document = yaml.safe_load(interpolated((COMPOSE / "docker-compose.yml").read_text()))
+    assert schema_errors(document) == []
+
+
+def test_the_schema_check_rejects_what_compose_would() -> None:
+    document = yaml.safe_load(interpolated((COMPOSE / "docker-compose.yml").read_text()))
+    document["services"]["redis"]["restart_policy"] = "always"  # not a service key
+    document["services"]["nginx"]["ports"] = "8080:8080"  # a list in the specification
+    document["services"]["kafka"]["depends_on"] = {"postgres": {"condition": "started"}}
+    errors = schema_errors(document)
+    assert any(e.startswith("services/redis") and "restart_policy" in e for e in errors), errors
+    assert any(e.startswith("services/nginx/ports") for e in errors), errors
+    assert any(e.startswith("services/kafka/depends_on") for e in errors), errors
+
+
+def test_the_interpolation_takes_defaults_and_keeps_escaped_dollars() -> None:
+    assert interpolated("a ${X:-1} b ${Y} c $$(cat f) ${Z:-http://h:${P:-80}}") == "a 1 b  c $(cat f) http://h:80"
+
+
+# ---------------------------------------------------------------- against the settings classes
+
+def app_services() -> dict[str, dict[str, Any]]:
+    return {name: s for name, s in services().items() if s.get("image") == APP_IMAGE}
+
+
+def test_every_variable_given_to_a_service_is_read_by_its_settings() -> None:
+    checked = 0
+    for name, service in app_services().items():
+        unknown = unknown_variables(service["command"], set(environment(service)))
+        assert unknown == set(), f"{name} ({' '.join(service['command'])}) gets variables no setting reads: {unknown}"
+        checked += 1
+    assert checked >= 12  # secrets, init, shorten, relay, 3 redirect, 3 aggregator, retention, analytics, stackcheck
+
+
+def test_the_settings_check_catches_a_misspelt_variable() -> None:
+    argv = ["python", "-m", "redirect", "serve"]
+    assert unknown_variables(argv, {"REDIRECT_PORT", "REDIRECT_VISITOR_KEY_SECRET_FILE", "PYTHONUNBUFFERED"}) == set()
+    assert unknown_variables(argv, {"REDIRECT_PROT", "SHORTEN_PORT"}) == {"REDIRECT_PROT", "SHORTEN_PORT"}
+
+
+def test_every_secret_a_service_needs_is_given_from_a_generated_file(generated: set[str]) -> None:
+    for name, service in app_services().items():
+        env = environment(service)
+        given = {key.removesuffix("_FILE") for key, path in env.items() if key.endswith("_FILE") and path in generated}
+        needed = secret_fields(service["command"])
+        assert needed <= given, f"{name}: {needed - given} not given (it would run on a development default)"
+        # ... and no secret it does not need (least privilege: the relay holds no API key).
+        extra = (given & all_secret_fields(service["command"])) - needed
+        assert extra == set(), f"{name} gets secrets it does not use: {extra}"
+    # The ones that matter most, by name: without them redirect hashes visitors with the public
+    # development secret and shorten accepts no key.
+    for replica in ("redirect-1", "redirect-2", "redirect-3"):
+        assert "REDIRECT_VISITOR_KEY_SECRET" in secret_fields(services()[replica]["command"])
+    assert "SHORTEN_API_KEYS" in secret_fields(services()["shorten"]["command"])
+    assert "SHORTEN_API_KEYS_FILE" not in environment(services()["shorten-relay"])  # least privilege
+
+
+# ---------------------------------------------------------------- one image, built once
+
+def test_the_app_image_is_built_once_by_one_service() -> None:
+    s = services()
+    builders = {name: service for name, service in s.items() if "build" in service}
+    assert list(builders) == ["secrets"], "exactly one service builds the app image"
+    build = builders["secrets"]["build"]
+    assert build == {"context": "..", "dockerfile": "compose/Dockerfile"}
+    assert builders["secrets"]["image"] == APP_IMAGE and builders["secrets"]["pull_policy"] == "build"
+    users = {name: service for name, service in app_services().items() if name != "secrets"}
+    assert len(users) >= 11
+    for name, service in users.items():
+        # Never pulled (the tag is local), never built again: the builder's image is used.
+        assert service.get("pull_policy") == "never", name
+        # ... and it exists before the container is created: everything waits for `secrets`.
+        assert service["depends_on"]["secrets"] == {"condition": "service_completed_successfully"}, name
+
+
+def test_the_app_runs_under_an_init_as_pid_1() -> None:
+    dockerfile = (COMPOSE / "Dockerfile").read_text()
+    assert 'ENTRYPOINT ["/usr/bin/tini", "--"]' in dockerfile
+    assert re.search(r"apt-get install -y --no-install-recommends tini", dockerfile)
+    for name, service in app_services().items():
+        # A service that set its own entrypoint would drop tini.
+        assert "entrypoint" not in service, name
+
+
+def test_both_redis_have_a_maxmemory() -> None:
+    s = services()
+    for name in ("redis", "redis-replica"):
+        command = s[name]["command"]
+        assert command[command.index("--maxmemory") + 1] == "${REDIS_MAXMEMORY:-512mb}", name
+        assert command[command.index("--maxmemory-policy") + 1] == "noeviction", name
+
+
+def build_context_allows(path: str, patterns: list[str]) -> bool:
+    """Whether `path` (relative to the repo root) is sent to the builder: .dockerignore rules in
+    order, the last match wins, `!` re-includes; a rule naming a directory covers what is in it."""
+    from fnmatch import fnmatch
+
+    sent = True
+    for pattern in patterns:
+        negated = pattern.startswith("!")
+        rule = pattern.removeprefix("!").rstrip("/")
+        parts = path.split("/")
+        prefixes = ["/".join(parts[: i + 1]) for i in range(len(parts))]
+        if any(fnmatch(prefix, rule) for prefix in prefixes):
+            sent = negated
+    return sent
+
+
+def test_every_file_the_dockerfile_copies_is_in_the_build_context() -> None:
+    patterns = [line.strip() for line in (COMPOSE / "Dockerfile.dockerignore").read_text().splitlines()
+                if line.strip() and not line.startswith("#")]
+    copied = []
+    for line in (COMPOSE / "Dockerfile").read_text().splitlines():
+        words = line.split()
+        if words[:1] == ["COPY"] and not any(w.startswith("--from") for w in words):
+            copied += words[1:-1]
+    assert {"requirements-runtime.lock", "pyproject.toml", "libs", "services"} <= set(copied)
+    for source in copied:
+        assert (ROOT / source).exists(), f"COPY {source}: not in the repository"
+        assert build_context_allows(source, patterns), f"COPY {source}: excluded by Dockerfile.dockerignore"
+    assert not build_context_allows("requirements.lock", patterns)  # the dev/bench lock stays out
+    assert not build_context_allows(".local/api-key", patterns) and not build_context_allows(".venv/bin", patterns)
