@@ -23,9 +23,10 @@ response with an undocumented code fails the contract test too.
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, Protocol, TypeVar
 
 import msgspec
+import msgspec.inspect
 
 from platformkit.errors import ApiError
 
@@ -86,8 +87,11 @@ class Operation:
     # status -> the error codes answered with it (body ErrorBody, error.code one of them)
     errors: Mapping[int, Sequence[str]] = field(default_factory=dict)
     error_headers: Mapping[int, Mapping[str, Header]] = field(default_factory=dict)
-    # One security requirement: scheme name -> scopes (None: no authentication)
+    # One security requirement: scheme name -> scopes (None: no authentication). With
+    # `anonymous`, a request without credentials is answered too (e.g. public stats).
     security: Mapping[str, Sequence[str]] | None = None
+    anonymous: bool = False
+    operation_id: str | None = None
     tags: Sequence[str] = ()
 
 
@@ -148,6 +152,8 @@ def openapi_document(
 ) -> dict[str, Any]:
     """The OpenAPI 3.1 document of `operations` (build it once, at app creation)."""
     ops = list(operations)
+    for op in ops:
+        _check_path_params(op)
     registry = _Schemas()
     slots = []  # per operation: index of path_params, query, body, {status: response body index}
     for op in ops:
@@ -161,7 +167,7 @@ def openapi_document(
 
     paths: dict[str, dict[str, Any]] = {}
     for op, (path_i, query_i, body_i, response_i) in zip(ops, slots, strict=True):
-        spec: dict[str, Any] = {"summary": op.summary, "operationId": _operation_id(op)}
+        spec: dict[str, Any] = {"summary": op.summary, "operationId": op.operation_id or _operation_id(op)}
         if op.description:
             spec["description"] = op.description
         if op.tags:
@@ -190,7 +196,10 @@ def openapi_document(
                 doc["headers"] = _headers(op.error_headers[status])
             responses[str(status)] = doc
         spec["responses"] = responses
-        spec["security"] = [dict((k, list(v)) for k, v in op.security.items())] if op.security is not None else []
+        requirements: list[dict[str, list[str]]] = [] if op.security is None or not op.anonymous else [{}]
+        if op.security is not None:
+            requirements.append({scheme: list(scopes) for scheme, scopes in op.security.items()})
+        spec["security"] = requirements
         paths.setdefault(op.path, {})[op.method.lower()] = spec
 
     document: dict[str, Any] = {
@@ -204,6 +213,18 @@ def openapi_document(
     return document
 
 
+def _check_path_params(op: Operation) -> None:
+    """The path's {names} and the fields of `path_params` must be the same set."""
+    in_path = set(re.findall(r"\{([^}]+)\}", op.path))
+    declared = set()
+    if op.path_params is not None:
+        info = msgspec.inspect.type_info(op.path_params)
+        assert isinstance(info, msgspec.inspect.StructType)
+        declared = {f.encode_name for f in info.fields}
+    if in_path != declared:
+        raise ValueError(f"{op.method} {op.path}: path parameters {sorted(in_path)}, path_params {sorted(declared)}")
+
+
 def _operation_id(op: Operation) -> str:
     words = re.findall(r"[A-Za-z0-9]+", op.path)
     return op.method.lower() + "".join(w.capitalize() for w in words) if words else op.method.lower() + "Root"
@@ -212,7 +233,11 @@ def _operation_id(op: Operation) -> str:
 BEARER = {"type": "http", "scheme": "bearer"}
 """The security scheme of a bearer API key (`Authorization: Bearer <key>`)."""
 
-_AT = re.compile(r" - at `\$\.([^`\[]+)`|missing required field `([^`]+)`")
+# Where msgspec's message names the offending field: "... - at `$.limit`", "missing required
+# field `code`", "unknown field `other`".
+_FIELD = re.compile(r" - at `\$\.([^`\[]+)|(?:missing required|unknown) field `([^`]+)`")
+_SEQUENCES = (msgspec.inspect.ListType, msgspec.inspect.VarTupleType, msgspec.inspect.SetType,
+              msgspec.inspect.FrozenSetType)
 
 
 class QueryInvalid(ApiError):
@@ -220,15 +245,42 @@ class QueryInvalid(ApiError):
     code = "invalid_input"
 
 
-def parse_query(struct: type[Q], query_params: Mapping[str, str]) -> Q:
-    """Decode a query string (one value per name, as strings) into `struct`: numbers, booleans,
-    dates and enums are converted from their text (strict=False); a value that does not fit
-    the field's type or constraints -> 422 invalid_input naming the parameter."""
+class MultiItems(Protocol):
+    """A query string with repeated names kept (Starlette's QueryParams)."""
+
+    def multi_items(self) -> list[tuple[str, str]]: ...
+
+
+def _repeatable(struct: type[msgspec.Struct]) -> frozenset[str]:
+    """Names of the fields that take a list (`?tag=a&tag=b`, OpenAPI's default form/explode)."""
+    info = msgspec.inspect.type_info(struct)
+    assert isinstance(info, msgspec.inspect.StructType)
+    names = set()
+    for field_info in info.fields:
+        types = field_info.type.types if isinstance(field_info.type, msgspec.inspect.UnionType) else (field_info.type,)
+        if any(isinstance(t, _SEQUENCES) for t in types):
+            names.add(field_info.encode_name)
+    return frozenset(names)
+
+
+def parse_query(struct: type[Q], query_params: Mapping[str, str] | MultiItems) -> Q:
+    """Decode a query string into `struct`, the same Struct the operation documents as `query`:
+    numbers, booleans, dates and enums are converted from their text (strict=False); a field
+    typed as a list takes every value of its name, any other field the last one. A value that
+    does not fit the field's type or constraints -> 422 invalid_input naming the parameter."""
+    items = query_params.multi_items() if hasattr(query_params, "multi_items") else list(query_params.items())
+    repeatable = _repeatable(struct)
+    values: dict[str, Any] = {}
+    for name, value in items:
+        if name in repeatable:
+            values.setdefault(name, []).append(value)
+        else:
+            values[name] = value
     try:
-        return msgspec.convert(dict(query_params), struct, strict=False)
+        return msgspec.convert(values, struct, strict=False)
     except msgspec.ValidationError as exc:
         message = str(exc)
-        at = _AT.search(message)
+        at = _FIELD.search(message)
         raise QueryInvalid(message.split(" - at ")[0], field=(at[1] or at[2]) if at else None) from None
 
 

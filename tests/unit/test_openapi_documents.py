@@ -19,6 +19,7 @@ from platformkit.openapi import (
 )
 from redirect.entrypoints.app import HotPath
 from redirect.entrypoints.openapi import build_document
+from starlette.datastructures import QueryParams
 
 pytestmark = pytest.mark.unit
 
@@ -43,11 +44,16 @@ class Thing(msgspec.Struct):
     clicks: int
 
 
+class ThingPath(msgspec.Struct):
+    name: Annotated[str, msgspec.Meta(pattern="^[a-z]{3,8}$")]
+
+
 class TopQuery(msgspec.Struct, forbid_unknown_fields=True):
     window: Literal["1h", "24h", "7d"] = "24h"
     limit: Annotated[int, msgspec.Meta(ge=1, le=100)] = 10
     include_bots: bool = False
     from_: Annotated[datetime, msgspec.Meta(tz=True)] | None = msgspec.field(name="from", default=None)
+    tag: list[Annotated[str, msgspec.Meta(max_length=10)]] = []
 
 
 def _document() -> dict[str, Any]:
@@ -59,6 +65,10 @@ def _document() -> dict[str, Any]:
                       errors={422: ("invalid_input",)}, security={"apiKey": ["things:write"]}),
             Operation(method="GET", path="/top", summary="top", query=TopQuery,
                       responses={200: Response(description="top", body=list[Thing])}),
+            Operation(method="GET", path="/things/{name}/stats", summary="stats", operation_id="thingStats",
+                      path_params=ThingPath,
+                      responses={200: Response(description="stats", body=Thing)},
+                      security={"apiKey": ["stats:read"]}, anonymous=True),
         ],
     )
 
@@ -113,7 +123,7 @@ def test_a_date_time_the_decoder_refuses_is_refused_by_the_document_too(expires_
 
 def test_query_struct_fields_are_the_documented_parameters() -> None:
     params = {p["name"]: p for p in _document()["paths"]["/top"]["get"]["parameters"]}
-    assert set(params) == {"window", "limit", "include_bots", "from"}
+    assert set(params) == {"window", "limit", "include_bots", "from", "tag"}
     assert all(p["in"] == "query" and p["required"] is False for p in params.values())
     assert params["limit"]["schema"] == {"type": "integer", "minimum": 1, "maximum": 100, "default": 10}
     assert params["window"]["schema"]["enum"] == ["1h", "24h", "7d"]
@@ -127,7 +137,8 @@ def test_query_struct_fields_are_the_documented_parameters() -> None:
     ({"window": "2h"}, "window"),
     ({"include_bots": "maybe"}, "include_bots"),
     ({"from": "9999-99-99"}, "from"),
-    ({"other": "1"}, None),
+    ({"other": "1"}, "other"),
+    ({"tag": "x" * 11}, "tag"),
 ])
 def test_parse_query_refuses_what_the_document_refuses(query: dict[str, str], field: str | None) -> None:
     with pytest.raises(QueryInvalid) as refused:
@@ -140,6 +151,20 @@ def test_parse_query_converts_text_to_the_documented_types() -> None:
     query = parse_query(TopQuery, {"limit": "100", "include_bots": "true", "from": "2026-01-01T00:00:00Z"})
     assert query.limit == 100 and query.include_bots is True and query.window == "24h"
     assert query.from_ is not None and query.from_.year == 2026
+
+
+def test_parse_query_takes_every_value_of_a_list_field_and_the_last_of_others() -> None:
+    query = parse_query(TopQuery, QueryParams("tag=a&tag=b&limit=5&limit=7"))
+    assert query.tag == ["a", "b"] and query.limit == 7
+    params = {p["name"]: p for p in _document()["paths"]["/top"]["get"]["parameters"]}
+    assert params["tag"]["schema"]["type"] == "array"  # form, exploded: OpenAPI's default for query
+
+
+def test_path_templates_and_path_params_must_agree() -> None:
+    with pytest.raises(ValueError, match="path parameters"):
+        openapi_document(title="t", version="1", description="d", operations=[
+            Operation(method="GET", path="/things/{name}", summary="s", responses={200: Response(description="ok")}),
+        ])
 
 
 def test_error_statuses_restrict_the_error_code() -> None:
@@ -158,6 +183,8 @@ def test_security_and_responses() -> None:
     assert post["security"] == [{"apiKey": ["things:write"]}]
     assert document["components"]["securitySchemes"] == {"apiKey": {"type": "http", "scheme": "bearer"}}
     assert document["paths"]["/top"]["get"]["security"] == []
+    stats = document["paths"]["/things/{name}/stats"]["get"]
+    assert stats["security"] == [{}, {"apiKey": ["stats:read"]}] and stats["operationId"] == "thingStats"
     assert set(post["responses"]) == {"201", "422"}
 
 
