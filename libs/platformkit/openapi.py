@@ -153,7 +153,7 @@ def openapi_document(
     """The OpenAPI 3.1 document of `operations` (build it once, at app creation)."""
     ops = list(operations)
     for op in ops:
-        _check_path_params(op)
+        _check_operation(op)
     registry = _Schemas()
     slots = []  # per operation: index of path_params, query, body, {status: response body index}
     for op in ops:
@@ -213,8 +213,9 @@ def openapi_document(
     return document
 
 
-def _check_path_params(op: Operation) -> None:
-    """The path's {names} and the fields of `path_params` must be the same set."""
+def _check_operation(op: Operation) -> None:
+    """The path's {names} and the fields of `path_params` are the same set; a status is
+    described once."""
     in_path = set(re.findall(r"\{([^}]+)\}", op.path))
     declared = set()
     if op.path_params is not None:
@@ -223,6 +224,8 @@ def _check_path_params(op: Operation) -> None:
         declared = {f.encode_name for f in info.fields}
     if in_path != declared:
         raise ValueError(f"{op.method} {op.path}: path parameters {sorted(in_path)}, path_params {sorted(declared)}")
+    if both := set(op.responses) & set(op.errors):
+        raise ValueError(f"{op.method} {op.path}: statuses {sorted(both)} in both responses and errors")
 
 
 def _operation_id(op: Operation) -> str:
