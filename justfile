@@ -75,6 +75,11 @@ test: up lint
 test-unit: install
     .venv/bin/pytest -m unit -q
 
+# The API contract alone, on the running stack (`just up` first): schemathesis fuzzes every
+# operation of every service's OpenAPI document (tests/e2e/test_api_contract.py; CONTRACT_MAX_EXAMPLES=N)
+test-contract *args: install
+    .venv/bin/pytest -q tests/e2e/test_api_contract.py "$@"
+
 # Topic-level replay: `just replay links` (rebuild the redirect read model in Redis from offset 0)
 # or `just replay clicks --from 2026-11-27T10:00:00Z [--to …] [--code C …]` (idempotent sinks)
 replay what *args:

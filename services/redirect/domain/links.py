@@ -16,7 +16,8 @@ from contracts.links import LinkDeleted, LinkEvent
 
 # Codes are base62 (generated) or aliases [A-Za-z0-9_-]{3,64}; anything else cannot exist.
 MAX_CODE_LENGTH = 64
-_CODE = re.compile(r"[A-Za-z0-9_-]{1,64}")
+CODE_PATTERN = r"[A-Za-z0-9_-]{1,64}"
+_CODE = re.compile(CODE_PATTERN)
 # The Location header carries the URL verbatim: shorten stores printable ASCII only
 # (non-ASCII is percent-encoded); anything else on the topic is refused as poison.
 MAX_URL_LENGTH = 8192

@@ -25,17 +25,16 @@ from telemetry import tracing
 from telemetry.metrics import HttpMetricsMiddleware, metrics_route
 
 from redirect.bootstrap import Runtime, build_runtime
-from redirect.entrypoints.openapi import OPENAPI
+from redirect.domain.links import CODE_PATTERN
+from redirect.entrypoints.openapi import OPS_ROUTES, build_document
 from redirect.entrypoints.redirect import RedirectEndpoint
 from redirect.settings import RedirectSettings
-
-OPS_ROUTES = ("healthz", "readyz", "metrics")
 
 
 class CodeConvertor(Convertor[str]):
     """A path segment that can be a short code ([A-Za-z0-9_-]{1,64}) and is not an ops route."""
 
-    regex = r"(?!(?:" + "|".join(OPS_ROUTES) + r")$)[A-Za-z0-9_-]{1,64}"
+    regex = r"(?!(?:" + "|".join(OPS_ROUTES) + r")$)" + CODE_PATTERN
 
     def convert(self, value: str) -> str:
         return value
@@ -77,10 +76,6 @@ def _readiness(request: Request) -> Mapping[str, Check]:
     return {"redis": runtime.store.ping, "links_consumer": links_consumer}
 
 
-async def _openapi(_: Request) -> JSONResponse:
-    return JSONResponse(OPENAPI)
-
-
 def _with_http_metrics(routes: list[Route]) -> list[BaseRoute]:
     middleware = [Middleware(HttpMetricsMiddleware, service="redirect")]
     return [Route(r.path, r.endpoint, methods=sorted(r.methods or ["GET"]), middleware=middleware) for r in routes]
@@ -89,6 +84,10 @@ def _with_http_metrics(routes: list[Route]) -> list[BaseRoute]:
 def create_app(settings: RedirectSettings, *, registry: CollectorRegistry = REGISTRY) -> HotPath:
     """Build the app; clients are created by the lifespan (startup), not here."""
     endpoint = RedirectEndpoint()
+    document = build_document()
+
+    async def openapi(_: Request) -> JSONResponse:
+        return JSONResponse(document)
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[dict[str, Any]]:
@@ -101,7 +100,7 @@ def create_app(settings: RedirectSettings, *, registry: CollectorRegistry = REGI
         routes=[
             Route("/{code:shortcode}", endpoint, methods=["GET", "HEAD"]),
             *_with_http_metrics(
-                [*health_routes(_readiness), metrics_route(registry), Route("/openapi.json", _openapi)]
+                [*health_routes(_readiness), metrics_route(registry), Route("/openapi.json", openapi)]
             ),
         ],
         lifespan=lifespan,
