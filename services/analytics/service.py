@@ -1,18 +1,16 @@
 """Use cases: one function per endpoint, taking a parsed query, the caller and the ports."""
 
-from typing import Any
-
 from platformkit.apikeys import Principal
 
 from analytics.cache import TtlCache
 from analytics.domain.access import LinkOwner, check_stats_access, unknown_link
-from analytics.domain.model import render_stats, render_top
+from analytics.domain.model import StatsBody, TopBody, render_stats, render_top
 from analytics.domain.queries import StatsQuery, TopQuery
 from analytics.ports import Events, Totals
 
 
 async def link_stats(query: StatsQuery, *, caller: Principal | None, totals: Totals,
-                     events: Events) -> dict[str, Any]:
+                     events: Events) -> StatsBody:
     """The stats, to a caller who may read them (domain/access.py); else the unknown code's 404."""
     lifetime = await totals.lifetime(query.code)
     owner = None if lifetime is None else LinkOwner(workspace=lifetime.workspace,
@@ -23,13 +21,13 @@ async def link_stats(query: StatsQuery, *, caller: Principal | None, totals: Tot
     return render_stats(query, lifetime, await events.range_stats(query))
 
 
-async def top_links(query: TopQuery, *, events: Events, cache: TtlCache) -> dict[str, Any]:
+async def top_links(query: TopQuery, *, events: Events, cache: TtlCache) -> TopBody:
     """Shared for the cache's TTL (a couple of seconds) across callers of one workspace asking the
     same thing (the key holds the workspace: one workspace never sees another's answer)."""
 
-    async def compute() -> dict[str, Any]:
+    async def compute() -> TopBody:
         return render_top(query, await events.top(query))
 
     key = (query.workspace, query.tag, query.window, query.limit, query.include_bots)
-    result: dict[str, Any] = await cache.get(key, compute)
+    result: TopBody = await cache.get(key, compute)
     return result

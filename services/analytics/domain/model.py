@@ -1,11 +1,17 @@
-"""Result shapes and their JSON rendering. Pure."""
+"""Result shapes and the response bodies they render to. Pure.
+
+The bodies are msgspec Structs: the handlers encode them and the OpenAPI document is generated
+from them (entrypoints/openapi.py), so the document cannot drift from what is sent.
+"""
 
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated
 
-from analytics.domain.queries import StatsQuery, TopQuery
+import msgspec
+
+from analytics.domain.queries import Interval, StatsQuery, TopQuery, Window
 
 DIRECT = "(direct)"  # the referrer value for clicks without a referrer
 
@@ -54,57 +60,122 @@ class TopLink:
     unique_visitors: int
 
 
-def iso(moment: datetime | None) -> str | None:
-    if moment is None:
-        return None
+UtcTime = Annotated[str, msgspec.Meta(description="ISO 8601, UTC (`...Z`)",
+                                      extra_json_schema={"format": "date-time"})]
+
+
+class Counted(msgspec.Struct, frozen=True):
+    clicks: int
+    unique_visitors: int
+
+
+class LifetimeBody(msgspec.Struct, frozen=True):
+    """Exact lifetime counters (human clicks; bot clicks apart)."""
+
+    clicks: int
+    bot_clicks: int
+    first_click_at: UtcTime | None
+    last_click_at: UtcTime | None
+
+
+class SeriesPoint(msgspec.Struct, frozen=True):
+    t: UtcTime
+    clicks: int
+    unique_visitors: int
+
+
+class ShareBody(msgspec.Struct, frozen=True):
+    value: str
+    clicks: int
+
+
+class StatsBody(msgspec.Struct, frozen=True):
+    """GET /api/v1/links/{code}/stats: the range [from, to) and the link's lifetime."""
+
+    code: str
+    from_: UtcTime = msgspec.field(name="from")
+    to: UtcTime
+    interval: Interval
+    include_bots: bool
+    totals: Counted
+    lifetime: LifetimeBody
+    series: list[SeriesPoint]
+    top_referrers: list[ShareBody]
+    countries: list[ShareBody]
+    devices: list[ShareBody]
+
+
+class TopLinkBody(msgspec.Struct, frozen=True):
+    code: str
+    clicks: int
+    unique_visitors: int
+
+
+class TopBody(msgspec.Struct, frozen=True):
+    """GET /api/v1/top: the caller's workspace's links ranked by clicks in the window."""
+
+    workspace: str
+    tag: str | None
+    window: Window
+    from_: UtcTime = msgspec.field(name="from")
+    to: UtcTime
+    include_bots: bool
+    links: list[TopLinkBody]
+
+
+def iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
-def _series(points: list[Point], *, start: datetime, end: datetime, step_s: int) -> list[dict[str, Any]]:
+def _iso_or_none(moment: datetime | None) -> str | None:
+    return None if moment is None else iso(moment)
+
+
+def _series(points: list[Point], *, start: datetime, end: datetime, step_s: int) -> list[SeriesPoint]:
     """Every bucket in [start, end), zeros where nothing was counted. On unix seconds: a minute
     series of 24 h is 1440 points per answer."""
     by_ts = {int(p.t.timestamp()): p for p in points}
     out = []
     for ts in range(int(start.timestamp()), int(end.timestamp()), step_s):
         point = by_ts.get(ts)
-        out.append({"t": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts)),
-                    "clicks": point.clicks if point else 0,
-                    "unique_visitors": point.unique_visitors if point else 0})
+        out.append(SeriesPoint(t=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts)),
+                               clicks=point.clicks if point else 0,
+                               unique_visitors=point.unique_visitors if point else 0))
     return out
 
 
-def _shares(shares: list[Share]) -> list[dict[str, Any]]:
-    return [{"value": s.value, "clicks": s.clicks} for s in shares]
+def _shares(shares: list[Share]) -> list[ShareBody]:
+    return [ShareBody(value=s.value, clicks=s.clicks) for s in shares]
 
 
-def render_stats(query: StatsQuery, lifetime: Lifetime, stats: RangeStats) -> dict[str, Any]:
-    return {
-        "code": query.code,
-        "from": iso(query.start),
-        "to": iso(query.end),
-        "interval": query.interval,
-        "include_bots": query.include_bots,
-        "totals": {"clicks": stats.clicks, "unique_visitors": stats.unique_visitors},
-        "lifetime": {
-            "clicks": lifetime.clicks,
-            "bot_clicks": lifetime.bot_clicks,
-            "first_click_at": iso(lifetime.first_click_at),
-            "last_click_at": iso(lifetime.last_click_at),
-        },
-        "series": _series(stats.series, start=query.start, end=query.end, step_s=query.step_s),
-        "top_referrers": _shares(stats.referrers),
-        "countries": _shares(stats.countries),
-        "devices": _shares(stats.devices),
-    }
+def render_stats(query: StatsQuery, lifetime: Lifetime, stats: RangeStats) -> StatsBody:
+    return StatsBody(
+        code=query.code,
+        from_=iso(query.start),
+        to=iso(query.end),
+        interval=query.interval,
+        include_bots=query.include_bots,
+        totals=Counted(clicks=stats.clicks, unique_visitors=stats.unique_visitors),
+        lifetime=LifetimeBody(
+            clicks=lifetime.clicks,
+            bot_clicks=lifetime.bot_clicks,
+            first_click_at=_iso_or_none(lifetime.first_click_at),
+            last_click_at=_iso_or_none(lifetime.last_click_at),
+        ),
+        series=_series(stats.series, start=query.start, end=query.end, step_s=query.step_s),
+        top_referrers=_shares(stats.referrers),
+        countries=_shares(stats.countries),
+        devices=_shares(stats.devices),
+    )
 
 
-def render_top(query: TopQuery, links: list[TopLink]) -> dict[str, Any]:
-    return {
-        "workspace": query.workspace,
-        "tag": query.tag,
-        "window": query.window,
-        "from": iso(query.start),
-        "to": iso(query.end),
-        "include_bots": query.include_bots,
-        "links": [{"code": t.code, "clicks": t.clicks, "unique_visitors": t.unique_visitors} for t in links],
-    }
+def render_top(query: TopQuery, links: list[TopLink]) -> TopBody:
+    return TopBody(
+        workspace=query.workspace,
+        tag=query.tag,
+        window=query.window,
+        from_=iso(query.start),
+        to=iso(query.end),
+        include_bots=query.include_bots,
+        links=[TopLinkBody(code=t.code, clicks=t.clicks, unique_visitors=t.unique_visitors) for t in links],
+    )

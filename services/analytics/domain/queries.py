@@ -9,16 +9,19 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Literal
+from typing import Annotated, Literal, TypeVar
+
+import msgspec
+from contracts.links import Tag
+from platformkit.openapi import MultiItems, QueryInvalid, parse_query
 
 from analytics.domain.errors import InvalidParameter
 
+P = TypeVar("P", bound=msgspec.Struct)
 Interval = Literal["minute", "hour", "day"]
 Window = Literal["1h", "24h", "7d"]
 
 CODE_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
-INTERVALS: dict[str, Interval] = {"minute": "minute", "hour": "hour", "day": "day"}
-WINDOW_NAMES: dict[str, Window] = {"1h": "1h", "24h": "24h", "7d": "7d"}
 STEP: dict[Interval, int] = {"minute": 60, "hour": 3600, "day": 86400}
 MAX_RANGE: dict[Interval, timedelta] = {
     "minute": timedelta(hours=24), "hour": timedelta(days=31), "day": timedelta(days=366),
@@ -27,16 +30,47 @@ MAX_RANGE: dict[Interval, timedelta] = {
 DEFAULT_RANGE: dict[Interval, timedelta] = {
     "minute": timedelta(hours=1), "hour": timedelta(hours=24), "day": timedelta(days=30),
 }
+TOP_LIMIT_MAX = 100
 WINDOWS: dict[Window, timedelta] = {"1h": timedelta(hours=1), "24h": timedelta(hours=24), "7d": timedelta(days=7)}
-TOP_LIMIT_DEFAULT, TOP_LIMIT_MAX = 10, 100
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 # ClickHouse's DateTime ends in 2106, Python's datetime in 9999: a range past LATEST could
 # neither be aligned nor queried, so it is refused as a bad parameter, not left to overflow.
 LATEST = datetime(2100, 1, 1, tzinfo=UTC)
-LIMIT_RE = re.compile(r"[0-9]{1,4}")  # ASCII digits only: str.isdigit() also accepts '²'
-STATS_PARAMS = frozenset({"from", "to", "interval", "include_bots"})
-TOP_PARAMS = frozenset({"window", "limit", "include_bots", "tag"})
-TAG_RE = re.compile(r"[^\x00-\x1f,]{1,40}")  # contracts.links.Tag
+
+# The query strings, as the entrypoint decodes them (platformkit.openapi.parse_query) and as the
+# OpenAPI document describes them. What a type cannot say (time ranges) is checked below.
+Code = Annotated[str, msgspec.Meta(pattern=f"^{CODE_RE.pattern}$", description="a short code or alias")]
+TimeText = Annotated[str, msgspec.Meta(
+    max_length=64, extra_json_schema={"format": "date-time"},
+    description=f"ISO 8601 time from {EARLIEST.date()} to before {LATEST.date()} (UTC if no offset)")]
+IncludeBots = Annotated[bool, msgspec.Meta(description="count bot clicks too (they are always counted apart)")]
+
+
+class StatsPath(msgspec.Struct, frozen=True):
+    code: Code
+
+
+class StatsParams(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    from_: Annotated[TimeText | None, msgspec.Meta(
+        description="start, rounded down to the interval; default: 1 h (minute), 24 h (hour) or "
+                    "30 days (day) before `to`; at most 24 h of minutes, 31 days of hours, 366 days of days"
+    )] = msgspec.field(default=None, name="from")
+    to: Annotated[TimeText | None, msgspec.Meta(description="end (exclusive), rounded up; default: now")] = None
+    interval: Interval = "hour"
+    include_bots: IncludeBots = False
+
+
+class TopParams(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    window: Window = "24h"
+    limit: Annotated[int, msgspec.Meta(ge=1, le=TOP_LIMIT_MAX)] = 10
+    include_bots: IncludeBots = False
+    tag: Annotated[Tag | None, msgspec.Meta(description="only links with this tag")] = None
+
+
+# The rule a bad parameter breaks, by parameter (the stable `code` of the 422).
+PARAMETER_RULES = {"from": "time_invalid", "to": "time_invalid", "interval": "interval_invalid",
+                   "include_bots": "bool_invalid", "window": "window_invalid", "limit": "limit_invalid",
+                   "tag": "tag_invalid", "code": "code_invalid"}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -132,24 +166,6 @@ def parse_time(value: str, field: str) -> datetime:
     return moment
 
 
-def parse_bool(value: str | None, field: str) -> bool:
-    if value is None:
-        return False
-    lowered = value.strip().lower()
-    if lowered in ("true", "1", "yes"):
-        return True
-    if lowered in ("false", "0", "no"):
-        return False
-    raise _invalid("bool_invalid", f"{field} must be true or false", field)
-
-
-def _reject_unknown(params: Mapping[str, str], allowed: frozenset[str]) -> None:
-    unknown = sorted(set(params) - allowed)
-    if unknown:
-        raise _invalid("parameter_unknown", f"unknown parameter {unknown[0]!r}; allowed: "
-                       + ", ".join(sorted(allowed)), unknown[0])
-
-
 def floor_to(moment: datetime, step_s: int) -> datetime:
     ts = int(moment.timestamp())
     return datetime.fromtimestamp(ts - ts % step_s, UTC)
@@ -160,15 +176,24 @@ def ceil_to(moment: datetime, step_s: int) -> datetime:
     return floored if floored == moment else floored + timedelta(seconds=step_s)
 
 
-def parse_stats(code: str, params: Mapping[str, str], *, now: datetime) -> StatsQuery:
-    _reject_unknown(params, STATS_PARAMS)
+def decode_params(struct: type[P], params: Mapping[str, str] | MultiItems) -> P:
+    """The query string decoded into the Struct the OpenAPI document describes; a bad parameter
+    is a 422 whose code names the rule it breaks (PARAMETER_RULES)."""
+    try:
+        return parse_query(struct, params)
+    except QueryInvalid as exc:
+        unknown = "unknown field" in str(exc)
+        rule = "parameter_unknown" if unknown else PARAMETER_RULES.get(exc.field or "", "parameter_unknown")
+        raise _invalid(rule, str(exc), exc.field or "") from None
+
+
+def parse_stats(code: str, raw: Mapping[str, str] | MultiItems, *, now: datetime) -> StatsQuery:
+    params = decode_params(StatsParams, raw)
     code = parse_code(code)
-    interval = INTERVALS.get(params.get("interval", "hour"))
-    if interval is None:
-        raise _invalid("interval_invalid", "interval must be minute, hour or day", "interval")
+    interval = params.interval
     step = STEP[interval]
-    end = parse_time(params["to"], "to") if "to" in params else now
-    start = parse_time(params["from"], "from") if "from" in params else None
+    end = parse_time(params.to, "to") if params.to is not None else now
+    start = parse_time(params.from_, "from") if params.from_ is not None else None
     if start is not None and start >= end:
         raise _invalid("range_invalid", "from must be before to", "from")
     end = ceil_to(end, step)
@@ -176,35 +201,21 @@ def parse_stats(code: str, params: Mapping[str, str], *, now: datetime) -> Stats
     if end - start > MAX_RANGE[interval] + timedelta(seconds=step):
         raise _invalid("range_too_large", f"at most {MAX_RANGE[interval]} for interval={interval}",
                        "from")
-    return StatsQuery(code=code, start=start, end=end, interval=interval,
-                      include_bots=parse_bool(params.get("include_bots"), "include_bots"))
+    return StatsQuery(code=code, start=start, end=end, interval=interval, include_bots=params.include_bots)
 
 
-def parse_tag(value: str | None) -> str | None:
-    if value is None:
-        return None
-    if not TAG_RE.fullmatch(value):
-        raise _invalid("tag_invalid", "tag must be 1-40 characters without commas or control characters", "tag")
-    return value
-
-
-def parse_top(params: Mapping[str, str], *, now: datetime, workspace: str) -> TopQuery:
-    _reject_unknown(params, TOP_PARAMS)
-    window = WINDOW_NAMES.get(params.get("window", "24h"))
-    if window is None:
-        raise _invalid("window_invalid", "window must be 1h, 24h or 7d", "window")
-    raw_limit = params.get("limit", str(TOP_LIMIT_DEFAULT))
-    if not LIMIT_RE.fullmatch(raw_limit) or not 1 <= int(raw_limit) <= TOP_LIMIT_MAX:
-        raise _invalid("limit_invalid", f"limit must be an integer from 1 to {TOP_LIMIT_MAX}", "limit")
+def parse_top(raw: Mapping[str, str] | MultiItems, *, now: datetime, workspace: str) -> TopQuery:
+    params = decode_params(TopParams, raw)
+    window = params.window
     # 1h is counted in minute buckets, 24h and 7d in hour buckets (the bucket holding now-window
     # is included whole).
     step = 60 if window == "1h" else 3600
     return TopQuery(
         workspace=workspace,
-        tag=parse_tag(params.get("tag")),
+        tag=params.tag,
         window=window,
         start=floor_to(now - WINDOWS[window], step),
         end=now,
-        limit=int(raw_limit),
-        include_bots=parse_bool(params.get("include_bots"), "include_bots"),
+        limit=params.limit,
+        include_bots=params.include_bots,
     )

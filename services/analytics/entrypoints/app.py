@@ -7,8 +7,10 @@ GET /api/v1/links/{code}/stats, GET /api/v1/top, /healthz, /readyz, /metrics, /o
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from datetime import UTC, datetime
+from typing import Any
 
 import asyncpg
+import msgspec
 from limits import RateLimitItem
 from platformkit.apikeys import FailedAuth
 from platformkit.clientip import ClientAddress, parse_networks
@@ -19,7 +21,7 @@ from platformkit.ratelimit import RedisRateLimiter
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from telemetry import tracing
 from telemetry.metrics import HttpMetricsMiddleware, metrics_route
@@ -31,7 +33,7 @@ from analytics.cache import CountedCache, TtlCache
 from analytics.callers import Callers
 from analytics.domain.access import check_top_access
 from analytics.domain.queries import parse_stats, parse_top
-from analytics.entrypoints.openapi import OPENAPI
+from analytics.entrypoints.openapi import build_document
 from analytics.settings import AnalyticsSettings
 
 
@@ -39,22 +41,34 @@ def _now() -> datetime:
     return datetime.now(UTC).replace(microsecond=0)
 
 
-async def link_stats(request: Request) -> JSONResponse:
+class BodyResponse(JSONResponse):
+    """A response body Struct (domain/model.py) encoded by msgspec."""
+
+    def render(self, content: Any) -> bytes:
+        return msgspec.json.encode(content)
+
+
+async def link_stats(request: Request) -> Response:
     state = request.app.state
     caller = await state.callers.identify(request, key_required=False)
     query = parse_stats(request.path_params["code"], request.query_params, now=_now())
-    return JSONResponse(await service.link_stats(query, caller=caller, totals=state.totals, events=state.events))
+    return BodyResponse(await service.link_stats(query, caller=caller, totals=state.totals, events=state.events))
 
 
-async def top(request: Request) -> JSONResponse:
+async def top(request: Request) -> Response:
     state = request.app.state
     caller = await state.callers.identify(request, key_required=True)
     query = parse_top(request.query_params, now=_now(), workspace=check_top_access(caller))
-    return JSONResponse(await service.top_links(query, events=state.events, cache=state.top_cache))
+    return BodyResponse(await service.top_links(query, events=state.events, cache=state.top_cache))
 
 
-async def openapi(_: Request) -> JSONResponse:
-    return JSONResponse(OPENAPI)
+def _serve(document: dict[str, Any]) -> Any:
+    body = msgspec.json.encode(document)  # built once, at app creation
+
+    async def openapi(_: Request) -> Response:
+        return Response(body, media_type="application/json")
+
+    return openapi
 
 
 def _checks(request: Request) -> dict[str, Check]:
@@ -116,7 +130,7 @@ def create_app(settings: AnalyticsSettings | None = None) -> Starlette:
         routes=[
             Route("/api/v1/links/{code}/stats", link_stats, methods=["GET"]),
             Route("/api/v1/top", top, methods=["GET"]),
-            Route("/openapi.json", openapi, methods=["GET"]),
+            Route("/openapi.json", _serve(build_document()), methods=["GET"]),
             metrics_route(),
             *health_routes(_checks),
         ],
