@@ -23,6 +23,7 @@ from typing import Annotated, Literal
 import msgspec
 
 from contracts.errors import InvalidEvent
+from contracts.links import Code
 
 Device = Literal["desktop", "mobile", "tablet", "bot", "other"]
 
@@ -47,7 +48,6 @@ class LinkClicked(msgspec.Struct, frozen=True, kw_only=True, tag="LinkClicked", 
     country: str = UNKNOWN_COUNTRY
 
 
-Code = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
 Country = Annotated[str, msgspec.Meta(pattern=r"^[A-Z]{2}$")]
 
 

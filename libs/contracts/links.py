@@ -8,6 +8,7 @@ with a default (workspace, public_stats, tags) keep version 1: older events deco
 default, and consumers ignore fields they do not know.
 """
 
+import re
 from datetime import datetime
 from typing import Annotated, Literal
 
@@ -16,6 +17,11 @@ import msgspec
 from contracts.errors import InvalidEvent
 
 RedirectType = Literal[301, 302]
+
+# A short code: generated (base62) or an alias. The one definition every service matches codes with.
+CODE_PATTERN = r"[A-Za-z0-9_-]{1,64}"
+CODE_RE = re.compile(CODE_PATTERN)
+Code = Annotated[str, msgspec.Meta(pattern=f"^{CODE_PATTERN}$")]
 
 # Workspaces are slugs (`acme`, `team-7`); links from before workspaces belong to `default`.
 DEFAULT_WORKSPACE = "default"

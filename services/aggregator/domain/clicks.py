@@ -17,8 +17,8 @@ from urllib.parse import urlsplit
 
 import msgspec
 from contracts import InvalidEvent, clicks
+from contracts.links import CODE_RE
 
-CODE_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _COUNTRY_RE = re.compile(r"[A-Z]{2}")
 MAX_REFERRER = 1024
 MAX_USER_AGENT = 512

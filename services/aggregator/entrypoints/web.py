@@ -6,12 +6,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 import faust
+from contracts.links import CODE_RE
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from aggregator.adapters.faust_tables import FaustWindowView
 from aggregator.adapters.metrics import AggregatorMetrics
 from aggregator.bootstrap import LazyRuntime
-from aggregator.domain.clicks import CODE_RE
 
 
 def register(

@@ -5,14 +5,13 @@ and capped so a response never has more than ~1500 points: minute -> at most 24 
 most 31 days, day -> at most 366 days (plus the one bucket alignment may add).
 """
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Literal, TypeVar
 
 import msgspec
-from contracts.links import Tag
+from contracts.links import CODE_PATTERN, CODE_RE, Tag
 from platformkit.openapi import MultiItems, QueryInvalid, parse_query
 
 from analytics.domain.errors import InvalidParameter
@@ -21,7 +20,6 @@ P = TypeVar("P", bound=msgspec.Struct)
 Interval = Literal["minute", "hour", "day"]
 Window = Literal["1h", "24h", "7d"]
 
-CODE_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
 STEP: dict[Interval, int] = {"minute": 60, "hour": 3600, "day": 86400}
 MAX_RANGE: dict[Interval, timedelta] = {
     "minute": timedelta(hours=24), "hour": timedelta(days=31), "day": timedelta(days=366),
@@ -39,7 +37,7 @@ LATEST = datetime(2100, 1, 1, tzinfo=UTC)
 
 # The query strings, as the entrypoint decodes them (platformkit.openapi.parse_query) and as the
 # OpenAPI document describes them. What a type cannot say (time ranges) is checked below.
-Code = Annotated[str, msgspec.Meta(pattern=f"^{CODE_RE.pattern}$", description="a short code or alias")]
+Code = Annotated[str, msgspec.Meta(pattern=f"^{CODE_PATTERN}$", description="a short code or alias")]
 TimeText = Annotated[str, msgspec.Meta(
     max_length=64, extra_json_schema={"format": "date-time"},
     description=f"ISO 8601 time from {EARLIEST.date()} to before {LATEST.date()} (UTC if no offset)")]

@@ -12,12 +12,10 @@ import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from contracts.links import LinkDeleted, LinkEvent
+from contracts.links import CODE_RE, LinkDeleted, LinkEvent
 
 # Codes are base62 (generated) or aliases [A-Za-z0-9_-]{3,64}; anything else cannot exist.
 MAX_CODE_LENGTH = 64
-CODE_PATTERN = r"[A-Za-z0-9_-]{1,64}"
-_CODE = re.compile(CODE_PATTERN)
 # The Location header carries the URL verbatim: shorten stores printable ASCII only
 # (non-ASCII is percent-encoded); anything else on the topic is refused as poison.
 MAX_URL_LENGTH = 8192
@@ -29,7 +27,7 @@ NO_STORE = b"no-store"
 
 def is_valid_code(code: str) -> bool:
     """Cheap shape check done before any lookup: bad characters or length -> 404 at once."""
-    return len(code) <= MAX_CODE_LENGTH and _CODE.fullmatch(code) is not None
+    return len(code) <= MAX_CODE_LENGTH and CODE_RE.fullmatch(code) is not None
 
 
 class InvalidLinkEvent(ValueError):

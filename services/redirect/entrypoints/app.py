@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
+from contracts.links import CODE_PATTERN
 from platformkit.errors import install_error_handlers
 from platformkit.health import Check, health_routes
 from prometheus_client import REGISTRY, CollectorRegistry
@@ -25,7 +26,6 @@ from telemetry import tracing
 from telemetry.metrics import HttpMetricsMiddleware, metrics_route
 
 from redirect.bootstrap import Runtime, build_runtime
-from redirect.domain.links import CODE_PATTERN
 from redirect.entrypoints.openapi import OPS_ROUTES, build_document
 from redirect.entrypoints.redirect import RedirectEndpoint
 from redirect.settings import RedirectSettings

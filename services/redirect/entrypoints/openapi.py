@@ -6,9 +6,8 @@ document accepts what the convertor routes to the endpoint and refuses the rest.
 from typing import Annotated, Any
 
 import msgspec
+from contracts.links import CODE_PATTERN
 from platformkit.openapi import Header, Operation, Response, openapi_document, ops_operations
-
-from redirect.domain.links import CODE_PATTERN
 
 # Paths the app routes to its own endpoints, never to a code (app.CodeConvertor excludes them).
 OPS_ROUTES = ("healthz", "readyz", "metrics")
