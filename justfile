@@ -74,6 +74,12 @@ test: up lint
 test-unit: install
     .venv/bin/pytest -m unit -q
 
+# API keys of workspaces: `just keys create --workspace acme --scopes links:write,stats:read [--name N]
+# [--expires-in 90d]` (prints the secret once), `just keys list [--workspace W]`, `just keys rotate <id>
+# [--grace 1h]`, `just keys revoke <id>` (docs/security.md)
+keys *args:
+    {{py}} -m shorten keys "$@"
+
 # Topic-level replay: `just replay links` (rebuild the redirect read model in Redis from offset 0)
 # or `just replay clicks --from 2026-11-27T10:00:00Z [--to …] [--code C …]` (idempotent sinks)
 replay what *args:

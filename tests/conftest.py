@@ -21,7 +21,7 @@ def _stack_addresses_into_environment() -> None:
     from stackctl.render import service_environment
 
     for key, value in service_environment(StackSettings()).items():
-        if key not in {"SHORTEN_API_KEYS_FILE", "REDIRECT_VISITOR_KEY_SECRET_FILE", "PYTHONUNBUFFERED"}:
+        if key not in {"REDIRECT_VISITOR_KEY_SECRET_FILE", "PYTHONUNBUFFERED"}:
             os.environ.setdefault(key, value)
 
 
