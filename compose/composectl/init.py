@@ -1,4 +1,5 @@
-"""One-shot initialisation of the compose stack: wait for the stores, create topics, migrate.
+"""One-shot initialisation of the compose stack: wait for the stores, create topics, migrate,
+issue the generated API key.
 
 The same steps, in the same order, as `just up` runs natively after starting the infrastructure:
 stackctl.topics.ensure_topics (libs/contracts/topics.py ALL_TOPICS) and stackctl.migrate
@@ -73,4 +74,18 @@ async def run(settings: ComposeSettings) -> None:
     stack = stack_settings(settings)
     await migrate.migrate_postgres(stack)
     await migrate.migrate_clickhouse(stack)
-    say("compose stack initialised: topics created, schemas migrated")
+    await _local_admin_key()
+    say("compose stack initialised: topics created, schemas migrated, admin key issued")
+
+
+async def _local_admin_key() -> None:
+    """The generated app/api-key becomes the admin key of workspace `default` (k_local_admin), in
+    shorten's store and on the `keys` topic, as `just up` does natively (stackctl.localkey)."""
+    from shorten.entrypoints.keys_cli import ensure_local_admin
+    from shorten.settings import ShortenSettings
+    from stackctl.config import read_secret
+
+    from composectl.secrets import SECRETS_DIR
+
+    if await ensure_local_admin(ShortenSettings(), read_secret(SECRETS_DIR / "app" / "api-key")):
+        say("issued the admin key k_local_admin (workspace default) for app/api-key")
