@@ -95,15 +95,16 @@ replay what *args:
 retention *args:
     {{py}} -m aggregator retention "$@"
 
-# Benchmarks (not tests): `just bench redirect | pipeline | analytics | writes | clickhouse-writes | capacity`; results in docs/benchmarks/
+# Benchmarks (not tests): `just bench redirect | pipeline | analytics | writes | clickhouse-writes | capacity | list`; results in docs/benchmarks/
 bench what *args:
     #!/usr/bin/env bash
     set -euo pipefail
     case "{{what}}" in
       redirect|pipeline|analytics|writes|notfound) shift; exec {{py}} infra/bench/{{what}}.py "$@" ;;
       clickhouse-writes) shift; exec {{py}} infra/bench/clickhouse_writes.py "$@" ;;
+      list) shift; exec {{py}} infra/bench/links_list.py "$@" ;;
       capacity) shift; bash infra/scripts/install-loadgen.sh; exec {{py}} infra/bench/capacity.py "$@" ;;
-      *) echo "usage: just bench redirect | pipeline | analytics | writes | notfound | clickhouse-writes | capacity" >&2; exit 2 ;;
+      *) echo "usage: just bench redirect | pipeline | analytics | writes | notfound | clickhouse-writes | capacity | list" >&2; exit 2 ;;
     esac
 
 # Bounded load test (locust, loopback only) ending with the click-count check

@@ -283,3 +283,26 @@ async def test_a_create_cancelled_before_its_batch_leaves_is_not_written() -> No
         assert await store.insert(after, link_created(after, event_id=new_event_id()))
         assert await store.get(gone.code, workspace="default") is None
         assert await outbox_rows([gone.code]) == []
+
+
+async def test_a_page_is_the_workspaces_live_links_after_the_cursor(adapter: Adapter) -> None:
+    from shorten.domain.listing import ListQuery, Position
+
+    workspace = f"store-{new_event_id()[-8:]}"
+    start = datetime.now(UTC)
+    made = []
+    for i in range(5):
+        link = new_link(CreateLink(url=f"https://page.example/{i}", workspace=workspace, tags=("t", f"n{i}")),
+                        code=unique_alias("pg"), now=start + timedelta(milliseconds=i))
+        assert await adapter.store.insert(link, link_created(link, event_id=new_event_id()))
+        made.append(link)
+    other = a_link(unique_alias("pg-other"))  # another workspace's
+    assert await adapter.store.insert(other, link_created(other, event_id=new_event_id()))
+    newest_first = list(reversed(made))
+
+    assert await adapter.store.page(ListQuery(workspace=workspace, limit=10)) == newest_first
+    after = Position(newest_first[1].created_at, newest_first[1].code)
+    assert await adapter.store.page(ListQuery(workspace=workspace, after=after, limit=2)) == newest_first[2:4]
+    assert await adapter.store.page(ListQuery(workspace=workspace, tag="n3")) == [made[3]]
+    assert await adapter.store.page(ListQuery(workspace=workspace, q="PAGE.EXAMPLE/4")) == [made[4]]
+    assert await adapter.store.page(ListQuery(workspace=workspace, q=made[0].code.upper())) == [made[0]]
