@@ -204,7 +204,8 @@ def main() -> int:
         "in the first run of this benchmark (load average 12), against 8.2 ms after the change at a similar load.\n\n"
         "An unknown key waits for the `keys` topic's end (platformkit.keys_log): the end-offset request shares "
         "the reader's connection to the broker and queues behind its long poll (`fetch_max_wait_ms` 500), "
-        "hence about half a second per miss (checked separately: 503-519 ms per end-offset request through the reader's consumer, 1-4 ms from an idle consumer); a known key is not affected.\n"
+        "hence about half a second per miss (checked separately: 503-519 ms per end-offset request through "
+        "the reader's consumer, 1-4 ms from an idle consumer); a known key is not affected.\n"
     )
     OUT.write_text(report)
     print(report)
