@@ -35,9 +35,10 @@ status:
 logs name lines="200":
     tail -n {{lines}} -F .local/logs/{{name}}.log
 
-# Restart one or more programs (e.g. just restart redirect-1 redirect-2)
+# Restart one or more programs (e.g. just restart redirect-1 redirect-2) with the settings of
+# .env and this shell (rendered again first: a setting changed since `just up` reaches them)
 restart +names:
-    {{ctl}} restart "$@"
+    {{py}} -m stackctl restart "$@"
 
 # Stop one or more programs (supervisord keeps them stopped until start)
 stop +names:
@@ -95,16 +96,18 @@ replay what *args:
 retention *args:
     {{py}} -m aggregator retention "$@"
 
-# Benchmarks (not tests): `just bench redirect | pipeline | analytics | writes | clickhouse-writes | capacity | list`; results in docs/benchmarks/
+# Benchmarks (not tests): `just bench redirect | pipeline | analytics | analytics-auth | writes | notfound | geoip | clickhouse-writes | capacity | list`; results in docs/benchmarks/
 bench what *args:
     #!/usr/bin/env bash
     set -euo pipefail
     case "{{what}}" in
       redirect|pipeline|analytics|writes|notfound) shift; exec {{py}} infra/bench/{{what}}.py "$@" ;;
+      geoip) shift; exec {{py}} -P infra/bench/geoip.py "$@" ;;
       clickhouse-writes) shift; exec {{py}} infra/bench/clickhouse_writes.py "$@" ;;
+      analytics-auth) shift; exec {{py}} infra/bench/analytics_auth.py "$@" ;;
       list) shift; exec {{py}} infra/bench/links_list.py "$@" ;;
       capacity) shift; bash infra/scripts/install-loadgen.sh; exec {{py}} infra/bench/capacity.py "$@" ;;
-      *) echo "usage: just bench redirect | pipeline | analytics | writes | notfound | clickhouse-writes | capacity | list" >&2; exit 2 ;;
+      *) echo "usage: just bench redirect | pipeline | analytics | analytics-auth | writes | notfound | geoip | clickhouse-writes | capacity | list" >&2; exit 2 ;;
     esac
 
 # Bounded load test (locust, loopback only) ending with the click-count check

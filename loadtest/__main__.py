@@ -51,6 +51,7 @@ def _parser() -> argparse.ArgumentParser:
     recheck_cmd.add_argument("run_dir", type=Path, help="the run's directory, e.g. .local/loadtest/<run-id>")
     recheck_cmd.add_argument("--host", default=NATIVE_HOST)
     recheck_cmd.add_argument("--drain-timeout", type=float, default=60.0)
+    recheck_cmd.add_argument("--api-key-file", type=Path, default=REPO_ROOT / ".local/api-key")
     boards_cmd = sub.add_parser("boards", help="print where the dashboards and metrics are")
     boards_cmd.add_argument("--no-probe", action="store_true", help="do not check which URLs answer")
     return parser
@@ -80,7 +81,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "recheck":
         try:
-            check = recheck(args.run_dir, host=args.host, timeout=args.drain_timeout)
+            check = recheck(args.run_dir, host=args.host, api_key=_api_key(LoadtestEnv(), args.api_key_file),
+                            timeout=args.drain_timeout)
         except (NotLoopback, RunError, ValueError) as exc:
             print(f"[loadtest] not run: {exc}", file=sys.stderr)
             return EXIT_NOT_RUN

@@ -49,8 +49,10 @@ class AnalyticsClicks:
     `last` keeps each code's latest counts from both stores, for the report.
     """
 
-    def __init__(self, client: httpx.AsyncClient) -> None:
+    def __init__(self, client: httpx.AsyncClient, *, api_key: str) -> None:
         self._client = client
+        # Stats need a key of the links' workspace (the key that created them).
+        self._headers = {"Authorization": f"Bearer {api_key}"}
         self._gate = asyncio.Semaphore(FETCH_CONCURRENCY)
         self.last: dict[str, StoreCounts] = {}
 
@@ -58,7 +60,8 @@ class AnalyticsClicks:
         async with self._gate:
             try:
                 # interval=day: the same totals over the default range, with a one-point series.
-                response = await self._client.get(f"/api/v1/links/{code}/stats", params={"interval": "day"})
+                response = await self._client.get(f"/api/v1/links/{code}/stats", params={"interval": "day"},
+                                                  headers=self._headers)
             except httpx.TransportError:
                 return None  # unreachable for now: polled again until the deadline
         if response.status_code == 404 or response.status_code >= 500:

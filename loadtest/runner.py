@@ -139,9 +139,10 @@ def _stop_all(processes: Sequence[subprocess.Popen[bytes]]) -> None:
             _group_gone(process, deadline=wait)
 
 
-async def _check(host: str, tally: RedirectTally, *, timeout: float) -> tuple[CountCheck, dict[str, StoreCounts]]:
+async def _check(host: str, tally: RedirectTally, *, api_key: str,
+                 timeout: float) -> tuple[CountCheck, dict[str, StoreCounts]]:
     async with httpx.AsyncClient(base_url=host, timeout=10.0) as client:
-        fetch = AnalyticsClicks(client)
+        fetch = AnalyticsClicks(client, api_key=api_key)
         check = await await_counts(tally.outcomes(), fetch, timeout=timeout, on_poll=_Progress())
         return check, fetch.last
 
@@ -188,7 +189,7 @@ def run(profile: Profile, *, api_key: str, out_dir: Path) -> RunResult:
         raise RunError(f"only {found} of {expected} redirect tallies were written; cannot check the counts")
     tally = read_run_tallies(paths.tally_dir)
     _say(f"locust done; waiting up to {profile.drain_timeout:.0f}s for analytics to count every click")
-    check, store_counts = asyncio.run(_check(host, tally, timeout=profile.drain_timeout))
+    check, store_counts = asyncio.run(_check(host, tally, api_key=api_key, timeout=profile.drain_timeout))
 
     summary = build_summary(
         run_id=run_id, profile=profile, started_at=started.isoformat().replace("+00:00", "Z"),
@@ -200,12 +201,12 @@ def run(profile: Profile, *, api_key: str, out_dir: Path) -> RunResult:
     return RunResult(EXIT_PASSED if check.passed else EXIT_CHECK_FAILED, summary, summary_file)
 
 
-def recheck(run_dir: Path, *, host: str, timeout: float) -> CountCheck:
+def recheck(run_dir: Path, *, host: str, api_key: str, timeout: float) -> CountCheck:
     """The count check again, for a past run (e.g. one that timed out while the pipeline was behind)."""
     tally = read_run_tallies(RunPaths(run_dir).tally_dir)
     if not tally.attempts:
         raise RunError(f"no redirect tallies under {run_dir}/tally")
-    check, _ = asyncio.run(_check(require_loopback(host), tally, timeout=timeout))
+    check, _ = asyncio.run(_check(require_loopback(host), tally, api_key=api_key, timeout=timeout))
     return check
 
 

@@ -155,6 +155,20 @@ def fill(ch: ClickHouseHttp, args: argparse.Namespace, now_s: int, server: set[i
     return inserts
 
 
+def own_links(ch: ClickHouseHttp) -> None:
+    """Every generated link belongs to workspace `default` (the stack's admin key's, which the
+    bench sends): /top ranks a workspace's links (link_workspaces, filled by the aggregator from
+    the `links` topic, here straight from the generated codes). Once per scratch database."""
+    if int(ch.run("SELECT count() FROM link_workspaces").strip() or 0) == 0:
+        ch.run("INSERT INTO link_workspaces (workspace, code, tags, deleted, version) "
+               "SELECT 'default', code, [], 0, 1 FROM click_events GROUP BY code")
+
+
+def api_headers() -> dict[str, str]:
+    """The stack's admin key (.local/api-key, workspace `default`): stats and /top need a key."""
+    return {"Authorization": f"Bearer {(ROOT / '.local' / 'api-key').read_text().strip()}"}
+
+
 def save_meta(ch: ClickHouseHttp, args: argparse.Namespace, now_s: int, inserts: Inserts) -> None:
     """What --reuse needs to measure kept data as if in the generating run."""
     values = {"now_s": now_s, "clicks": args.clicks, "hot_share": args.hot_share, "codes": args.codes,
@@ -260,7 +274,9 @@ def start_throwaway(dsn: str) -> Throwaway:
                                                           os.environ.get("ANALYTICS_VISITOR_CACHE_ENTRIES", "100000"))):
         env = {"ANALYTICS_PORT": str(ports[name]), "CLICKHOUSE_DATABASE": DB, "POSTGRES_DSN": dsn,
                "ANALYTICS_TOP_CACHE_S": ttl, "ANALYTICS_VISITOR_CACHE_ENTRIES": visitors, "LOG_LEVEL": "WARNING",
-               "OTEL_EXPORTER_OTLP_ENDPOINT": ""}
+               "OTEL_EXPORTER_OTLP_ENDPOINT": "",
+               # One key drives the whole run: its per-key limit must not be what is measured.
+               "ANALYTICS_KEY_RATE_LIMIT": "100000000/minute"}
         procs.append(Proc.start([PY, "-m", "analytics", "serve"], env, BENCH))
     prefix = BENCH / "analytics-nginx"
     (prefix / "tmp").mkdir(parents=True, exist_ok=True)
@@ -378,7 +394,7 @@ async def api_runs(t: Throwaway, cold: list[str], args: argparse.Namespace, pids
                    now: datetime) -> list[tuple[Timing, Timing]]:
     out = []
     limits = httpx.Limits(max_connections=args.concurrency, max_keepalive_connections=args.concurrency)
-    async with httpx.AsyncClient(limits=limits, timeout=30) as client:
+    async with httpx.AsyncClient(limits=limits, timeout=30, headers=api_headers()) as client:
 
         async def get(url: str, params: dict[str, str]) -> None:
             r = await client.get(url, params=params)
@@ -474,8 +490,9 @@ def new_top_sql(window: str, now: datetime) -> list[str]:
     """The analytics adapter's /top ranking statement, exactly as it sends it."""
     adapter = service_adapter()
     queries = importlib.import_module("analytics.domain.queries")
-    where, params = adapter.spans_where(queries.top_spans(queries.parse_top({"window": window}, now=now)))
-    return [render(adapter.ranking_sql(where), {**params, "bots": [0], "limit": 10})]
+    where, params = adapter.spans_where(queries.top_spans(
+        queries.parse_top({"window": window}, now=now, workspace="default")))
+    return [render(adapter.ranking_sql(where), {**params, "workspace": "default", "bots": [0], "limit": 10})]
 
 
 def old_top_sql(window: str, now: datetime) -> list[str]:
@@ -556,7 +573,7 @@ class Checks:
 
 def check_answers(ch: ClickHouseHttp, t: Throwaway, cold: list[str], now: datetime, hot_clicks: int) -> Checks:
     checks = Checks()
-    with httpx.Client(base_url=t.uncached_url, timeout=60) as api:
+    with httpx.Client(base_url=t.uncached_url, timeout=60, headers=api_headers()) as api:
         for code in [HOT, *cold[:10]]:
             for kind in STATS_KINDS:
                 for bots in (False, True):
@@ -731,6 +748,7 @@ def main() -> None:
                 args.keep = True
                 say(f"prepared: ClickHouse CPU of the inserts {inserts.seconds}")
                 return
+        own_links(ch)
         hot_clicks = int(ch.run(f"SELECT count() FROM click_events WHERE code = '{HOT}'").strip())
         tail = [c for (c,) in ch.rows(
             f"SELECT code FROM click_events WHERE code != '{HOT}' GROUP BY code HAVING count() < 200 LIMIT 100000")]

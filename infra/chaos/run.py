@@ -75,7 +75,7 @@ async def run_scenario(stack: Stack, scenario: Scenario, *, say: Callable[[str],
             f"{redirects.achieved_rate:.0f}/s, {writes.sent} updates); checking the books")
         stale = await traffic.stale_links(stack.replica_urls, writes.links, tally, timeout=LINK_TIMEOUT_S)
         outcomes = tally.outcomes()
-        analytics = AnalyticsClicks(http)
+        analytics = AnalyticsClicks(http, api_key=api_key)
         if scenario.loss_bound_s > 0:  # counts may never match: wait until they stop moving
             await await_settled(list(outcomes), analytics, timeout=COUNT_TIMEOUT_S)
         else:

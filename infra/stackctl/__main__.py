@@ -76,6 +76,32 @@ def up(s: StackSettings, *, infra_only: bool) -> None:
     say(f"stack is up: http://127.0.0.1:{s.public_http_port}  (API key: {s.api_key_file})")
 
 
+def restart(s: StackSettings, names: list[str]) -> None:
+    """Restart programs with the settings of this shell and `.env`: the configuration is rendered
+    again first, so a setting changed since `just up` reaches the programs restarted here (and
+    only those: other programs keep their running configuration until they are restarted)."""
+    if supervisor.supervisord_pid(s) is None:
+        raise SystemExit("the stack is not running: `just up` first")
+    bootstrap.ensure_api_key(s)
+    bootstrap.ensure_visitor_key_secret(s)
+    render.render_all(s)
+    reread = supervisor.ctl(s, "reread").stdout
+    changed = {line.split(":", 1)[0] for line in reread.splitlines() if line.endswith(": changed")}
+    everything = names == ["all"]
+    renewed = sorted(changed) if everything else [n for n in names if n in changed]
+    if renewed:  # stop, take the new configuration, start
+        say("restarting with changed settings: " + ", ".join(renewed))
+        supervisor.ctl(s, "update", *([] if everything else renewed))
+        supervisor.start(s, *renewed)  # programs are not autostarted: the stack orders starts
+    same = ["all"] if everything else [n for n in names if n not in changed]
+    if same:
+        result = supervisor.ctl(s, "restart", *same)
+        failed = [line for line in result.stdout.splitlines() if "ERROR" in line]
+        if failed:
+            raise SystemExit("supervisorctl restart failed:\n" + "\n".join(failed))
+        print(result.stdout, end="")
+
+
 def down(s: StackSettings) -> None:
     if supervisor.supervisord_pid(s) is None:
         say("stack is not running")
@@ -104,6 +130,9 @@ def check(s: StackSettings) -> int:
 
 def health_server(s: StackSettings) -> None:
     from platformkit.server import serve
+    from telemetry.logs import setup_logging
+
+    setup_logging("stackcheck")
 
     serve(factory="stackctl.healthapp:create_app", server="hypercorn", host="127.0.0.1", port=s.stackcheck_port)
 
@@ -114,6 +143,8 @@ def main(argv: list[str] | None = None) -> int:
     up_p = sub.add_parser("up", help="start the whole stack and wait until it serves")
     up_p.add_argument("--infra-only", action="store_true")
     sub.add_parser("down", help="stop everything; fail if anything is left running")
+    restart_p = sub.add_parser("restart", help="restart programs with the current settings (`all` for every one)")
+    restart_p.add_argument("names", nargs="+")
     sub.add_parser("check", help="probe every component (smoke check)")
     sub.add_parser("migrate", help="apply schema files to PostgreSQL and ClickHouse")
     sub.add_parser("topics", help="create/update the declared Kafka topics")
@@ -126,6 +157,8 @@ def main(argv: list[str] | None = None) -> int:
         up(s, infra_only=args.infra_only)
     elif args.command == "down":
         down(s)
+    elif args.command == "restart":
+        restart(s, args.names)
     elif args.command == "check":
         return check(s)
     elif args.command == "migrate":

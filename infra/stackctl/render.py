@@ -1,6 +1,7 @@
 """Render the stack's configuration files into .local/ from infra/templates and settings."""
 
 import grp
+import hashlib
 import ipaddress
 import os
 import re
@@ -225,12 +226,71 @@ def service_environment(s: StackSettings) -> dict[str, str]:
         # default (30 failed authentications a minute per address) would lock them all out when
         # the suite tries wrong keys. An explicit variable wins, as for the others.
         "SHORTEN_AUTH_FAILURE_LIMIT": "600/minute",
+        # Analytics likewise: failed authentications per address, and per key (the suite, the
+        # load test, the chaos runs and the benchmarks all read stats with the one local admin
+        # key). Reads without a key keep the service's default per address (tests that exhaust
+        # it connect from their own 127.x.y.z address).
+        "ANALYTICS_AUTH_FAILURE_LIMIT": "600/minute",
+        "ANALYTICS_KEY_RATE_LIMIT": "100000/minute",
         "REDIRECT_REPLICA_PORTS": s.redirect_replica_ports,
         "AGGREGATOR_WEB_PORTS": s.aggregator_web_ports,
     }
     for key in list(env):
         if key in os.environ and key != "PYTHONUNBUFFERED":
             env[key] = os.environ[key]
+    env.update(user_settings(s, fixed=set(env)))
+    return env
+
+
+def service_setting_names() -> tuple[frozenset[str], frozenset[str]]:
+    """(every variable name a service reads, the names among them that hold secrets)."""
+    from aggregator.settings import AggregatorSettings
+    from analytics.settings import AnalyticsSettings
+    from pydantic import SecretStr
+    from redirect.settings import RedirectSettings
+    from shorten.settings import ShortenSettings
+
+    names: set[str] = set()
+    secrets: set[str] = set()
+    for cls in (ShortenSettings, RedirectSettings, AggregatorSettings, AnalyticsSettings):
+        for name, field in cls.model_fields.items():
+            names.add(name.upper())
+            if field.annotation is SecretStr:
+                secrets.add(name.upper())
+    return frozenset(names), frozenset(secrets)
+
+
+def user_settings(s: StackSettings, *, fixed: set[str]) -> dict[str, str]:
+    """Every service setting set in `.env` or the shell, for the programs' environment.
+
+    supervisord's programs otherwise see only the environment supervisord started with: a
+    setting added later would reach nothing on `just up` or `just restart`. Written into the
+    rendered config, so the stack restarts exactly the programs whose setting changed. A secret
+    set by value goes into an owner-only file under `.local/settings/` and reaches the programs
+    as `<NAME>_FILE` (the config and /proc/<pid>/environ never hold it).
+    """
+    names, secrets = service_setting_names()
+    env: dict[str, str] = {}
+    for name in sorted(names - fixed):
+        if f"{name}_FILE" in os.environ:
+            env[f"{name}_FILE"] = os.environ[f"{name}_FILE"]
+        if name not in os.environ:
+            continue
+        if name in secrets:
+            # Named by a digest of the value: a changed secret is a changed path, so the
+            # programs that read it are restarted like for any changed setting.
+            value = os.environ[name]
+            tag = hashlib.sha256(value.encode()).hexdigest()[:12]
+            folder = s.path("settings")
+            folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+            for stale in folder.glob(f"{name.lower()}-*"):
+                if stale.name != f"{name.lower()}-{tag}":
+                    stale.unlink()
+            path = folder / f"{name.lower()}-{tag}"
+            _write(path, value)
+            env[f"{name}_FILE"] = str(path)
+        else:
+            env[name] = os.environ[name]
     return env
 
 

@@ -24,22 +24,9 @@ Tag = Annotated[str, msgspec.Meta(min_length=1, max_length=40, pattern=r"^[^\x00
 Tags = Annotated[tuple[Tag, ...], msgspec.Meta(max_length=20)]
 
 
-class LinkCreated(msgspec.Struct, frozen=True, kw_only=True, tag="LinkCreated", tag_field="type"):
-    schema_version: Literal[1] = 1
-    event_id: str
-    occurred_at: datetime
-    code: str
-    url: str
-    redirect_type: RedirectType = 302
-    expires_at: datetime | None = None
-    max_clicks: int | None = None
-    workspace: Workspace = DEFAULT_WORKSPACE
-    public_stats: bool = False  # anyone may read the link's stats (the "+" page)
-    tags: Tags = ()
-
-
-class LinkUpdated(msgspec.Struct, frozen=True, kw_only=True, tag="LinkUpdated", tag_field="type"):
-    """Carries the full new state of the link, so a compacted topic stays self-contained."""
+class LinkState(msgspec.Struct, frozen=True, kw_only=True):
+    """The full state of a link, as created or as updated: each event carries all of it, so the
+    compacted topic stays self-contained (the newest event per code is the link)."""
 
     schema_version: Literal[1] = 1
     event_id: str
@@ -52,6 +39,14 @@ class LinkUpdated(msgspec.Struct, frozen=True, kw_only=True, tag="LinkUpdated", 
     workspace: Workspace = DEFAULT_WORKSPACE
     public_stats: bool = False  # anyone may read the link's stats (the "+" page)
     tags: Tags = ()
+
+
+class LinkCreated(LinkState, frozen=True, kw_only=True, tag="LinkCreated", tag_field="type"):
+    pass
+
+
+class LinkUpdated(LinkState, frozen=True, kw_only=True, tag="LinkUpdated", tag_field="type"):
+    pass
 
 
 class LinkDeleted(msgspec.Struct, frozen=True, kw_only=True, tag="LinkDeleted", tag_field="type"):

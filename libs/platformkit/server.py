@@ -8,6 +8,8 @@ services default to the one measured fastest by `just bench redirect` / `just be
 import logging
 import os
 
+from telemetry.logs import dict_config
+
 from platformkit.settings import ServerName
 
 log = logging.getLogger(__name__)
@@ -22,7 +24,10 @@ KEEP_ALIVE_TIMEOUT_S = 75
 
 
 def serve(*, factory: str, server: ServerName, host: str, port: int, log_level: str = "info") -> None:
-    """Run `factory` ("package.module:function", returns an ASGI app) until SIGTERM/SIGINT."""
+    """Run `factory` ("package.module:function", returns an ASGI app) until SIGTERM/SIGINT.
+
+    The servers log through the process's logging setup (telemetry.logs), not their own format.
+    """
     log.info("serving %s with %s on %s:%d", factory, server, host, port)
     if server == "hypercorn":
         _serve_hypercorn(factory, host, port)
@@ -47,6 +52,8 @@ def serve(*, factory: str, server: ServerName, host: str, port: int, log_level: 
             # header_read_timeout (default 30 s, i.e. an idle one): it must outlast nginx too.
             http1_settings=HTTP1Settings(header_read_timeout=KEEP_ALIVE_TIMEOUT_S * 1000),
             log_level=log_level.lower(),  # type: ignore[arg-type]
+            # granian's worker process configures logging from this dict: the same JSON lines.
+            log_dictconfig=dict_config(_service_name(), log_level),
         ).serve()
     elif server == "uvicorn":
         import uvicorn
@@ -61,12 +68,22 @@ def serve(*, factory: str, server: ServerName, host: str, port: int, log_level: 
             access_log=False,
             timeout_keep_alive=KEEP_ALIVE_TIMEOUT_S,
             log_level=log_level.lower(),
+            log_config=None,  # keep the process's logging setup
         )
     else:  # pragma: no cover - ServerName is a Literal, settings validation refuses others
         raise ValueError(f"unknown server {server!r}")
 
 
 _FACTORY_ENV = "PLATFORMKIT_APP_FACTORY"
+
+
+def _service_name() -> str:
+    """The `service` of the process's log lines (set by telemetry.logs.setup_logging)."""
+    for handler in logging.getLogger().handlers:
+        fields = getattr(handler.formatter, "static_fields", None)
+        if isinstance(fields, dict) and "service" in fields:
+            return str(fields["service"])
+    return "app"
 _PR_SET_PDEATHSIG = 1
 
 
@@ -103,6 +120,7 @@ def _serve_hypercorn(factory: str, host: str, port: int) -> None:
     config = Config()
     config.bind = [f"{host}:{port}"]
     config.accesslog = None
+    config.errorlog = logging.getLogger("hypercorn.error")  # through the process's handlers
     config.graceful_timeout = 5
     config.keep_alive_timeout = KEEP_ALIVE_TIMEOUT_S
 

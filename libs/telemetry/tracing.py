@@ -49,14 +49,21 @@ def tracing_enabled() -> bool:
     return isinstance(trace.get_tracer_provider(), TracerProvider)
 
 
-def asgi_middleware() -> list[Any]:
-    """Starlette middleware that opens a server span per request, when tracing is on."""
-    if not tracing_enabled():
+# Scrapes and probes arrive every few seconds from Prometheus, nginx and supervisors: spans of
+# them would bury the requests people look for. Matched against the request's full URL.
+UNTRACED_PATHS = r"^[a-z]+://[^/]*/(public/)?(metrics|healthz|readyz)(\?|$)"
+
+
+def asgi_middleware(provider: TracerProvider | None = None) -> list[Any]:
+    """Starlette middleware that opens a server span per request (scrapes and probes excepted),
+    when tracing is on (or into `provider`, for tests)."""
+    if provider is None and not tracing_enabled():
         return []
     from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
     from starlette.middleware import Middleware
 
-    return [Middleware(OpenTelemetryMiddleware, exclude_spans=["receive", "send"])]
+    return [Middleware(OpenTelemetryMiddleware, exclude_spans=["receive", "send"],
+                       excluded_urls=UNTRACED_PATHS, tracer_provider=provider)]
 
 
 def kafka_headers(ctx: Context | None = None) -> list[tuple[str, bytes]]:

@@ -11,7 +11,7 @@ import faust
 import httpx
 from mode import Service
 
-from aggregator.adapters.clickhouse import ClickHouse, ClickHouseEvents, build_client
+from aggregator.adapters.clickhouse import ClickHouse, ClickHouseEvents, ClickHouseLinkOwners, build_client
 from aggregator.adapters.faust_events import DurableAckEvent
 from aggregator.adapters.faust_tables import FaustWindowView, SourcePartitionedTable, zero_counts
 from aggregator.adapters.kafka import FaustDeadLetters, GroupOffsets, KafkaRecordFetcher
@@ -33,6 +33,7 @@ class Runtime:
     events: ClickHouseEvents
     ledger: PostgresLedger
     links: PostgresLinks
+    link_owners: ClickHouseLinkOwners
     frontier: PostgresFrontier
 
     async def close(self) -> None:
@@ -51,6 +52,7 @@ async def open_runtime(settings: AggregatorSettings, metrics: AggregatorMetrics)
         events=ClickHouseEvents(clickhouse, metrics),
         ledger=PostgresLedger(pool, metrics),
         links=PostgresLinks(pool),
+        link_owners=ClickHouseLinkOwners(clickhouse),
         frontier=PostgresFrontier(pool),
     )
 

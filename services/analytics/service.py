@@ -1,27 +1,35 @@
-"""Use cases: one function per endpoint, taking a parsed query and the ports."""
+"""Use cases: one function per endpoint, taking a parsed query, the caller and the ports."""
 
 from typing import Any
 
+from platformkit.apikeys import Principal
+
 from analytics.cache import TtlCache
-from analytics.domain.errors import UnknownLink
+from analytics.domain.access import LinkOwner, check_stats_access, unknown_link
 from analytics.domain.model import render_stats, render_top
 from analytics.domain.queries import StatsQuery, TopQuery
 from analytics.ports import Events, Totals
 
 
-async def link_stats(query: StatsQuery, *, totals: Totals, events: Events) -> dict[str, Any]:
-    """404 for a code with no clicks that the `links` topic never announced; else the stats."""
+async def link_stats(query: StatsQuery, *, caller: Principal | None, totals: Totals,
+                     events: Events) -> dict[str, Any]:
+    """The stats, to a caller who may read them (domain/access.py); else the unknown code's 404."""
     lifetime = await totals.lifetime(query.code)
-    if lifetime is None:
-        raise UnknownLink(f"no link {query.code!r} is known and it has no clicks", field="code")
+    owner = None if lifetime is None else LinkOwner(workspace=lifetime.workspace,
+                                                    public_stats=lifetime.public_stats)
+    check_stats_access(query.code, owner, caller)
+    if lifetime is None:  # check_stats_access raised already; for the type checker
+        raise unknown_link(query.code)
     return render_stats(query, lifetime, await events.range_stats(query))
 
 
 async def top_links(query: TopQuery, *, events: Events, cache: TtlCache) -> dict[str, Any]:
-    """Shared for the cache's TTL (a couple of seconds) across callers asking the same thing."""
+    """Shared for the cache's TTL (a couple of seconds) across callers of one workspace asking the
+    same thing (the key holds the workspace: one workspace never sees another's answer)."""
 
     async def compute() -> dict[str, Any]:
         return render_top(query, await events.top(query))
 
-    result: dict[str, Any] = await cache.get((query.window, query.limit, query.include_bots), compute)
+    key = (query.workspace, query.tag, query.window, query.limit, query.include_bots)
+    result: dict[str, Any] = await cache.get(key, compute)
     return result

@@ -1,6 +1,9 @@
 """Settings of the analytics service, read once from the environment at the entry point."""
 
+from limits import RateLimitItem, parse
+from platformkit.clientip import parse_networks
 from platformkit.settings import InfraSettings, ServerName
+from pydantic import field_validator
 
 
 class AnalyticsSettings(InfraSettings):
@@ -13,9 +16,46 @@ class AnalyticsSettings(InfraSettings):
     analytics_clickhouse_timeout_s: float = 10.0
     # ClickHouse queries run in worker threads (clickhouse-sqlalchemy's engine is synchronous).
     analytics_clickhouse_pool_size: int = 8
-    # /api/v1/top answers are shared this long (the query scans the whole window).
+    # /api/v1/top answers are shared this long per (workspace, tag, window, limit, bots).
     analytics_top_cache_s: float = 2.0
     # Unique visitors per (link, bucket) and per range, kept with the click count they were
     # counted over (valid while it is unchanged; the TTL bounds a replay into emptied sinks).
     analytics_visitor_cache_entries: int = 100_000
     analytics_visitor_cache_s: float = 600.0
+
+    # Rate limits (moving windows in Redis shared by every analytics process; `limits` syntax,
+    # "60/minute", "10/second"); 429 with Retry-After past them. Stats read without a key (public
+    # stats, and every anonymous miss: the limit also bounds enumerating codes), per client address:
+    analytics_public_rate_limit: str = "60/minute"
+    # Stats and /top read with a key, per key:
+    analytics_key_rate_limit: str = "1200/minute"
+    # Failed authentications per client address: past it, that address gets 429 on every request
+    # that sends a key until the window admits it again.
+    analytics_auth_failure_limit: str = "30/minute"
+    # Peers whose X-Forwarded-For names the client (nginx on loopback); CIDR ok.
+    analytics_trusted_proxies: str = "127.0.0.1,::1"
+    topic_keys: str = "keys"
+    # A key not in this process's book: wait at most this long for the `keys` topic's end as of
+    # the miss (a key created a moment ago), then 401.
+    analytics_key_miss_wait_s: float = 1.0
+
+    @field_validator("analytics_public_rate_limit", "analytics_key_rate_limit", "analytics_auth_failure_limit")
+    @classmethod
+    def _rate_limit_parses(cls, value: str) -> str:
+        parse(value)  # raises ValueError on a malformed limit: refuse to start
+        return value
+
+    @field_validator("analytics_trusted_proxies")
+    @classmethod
+    def _networks_parse(cls, value: str) -> str:
+        parse_networks(value)
+        return value
+
+    def public_rate_limit(self) -> RateLimitItem:
+        return parse(self.analytics_public_rate_limit)
+
+    def key_rate_limit(self) -> RateLimitItem:
+        return parse(self.analytics_key_rate_limit)
+
+    def auth_failure_limit(self) -> RateLimitItem:
+        return parse(self.analytics_auth_failure_limit)

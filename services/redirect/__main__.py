@@ -2,9 +2,9 @@
 
 import argparse
 import asyncio
-import logging
 
 from platformkit.server import serve
+from telemetry.logs import setup_logging
 
 from redirect.settings import RedirectSettings
 
@@ -14,7 +14,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("command", choices=["serve", "replay-links"])
     args = parser.parse_args(argv)
     settings = RedirectSettings()
-    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    setup_logging(f"redirect-{settings.redirect_replica_id}" if args.command == "serve" else "redirect-replay",
+                  settings.log_level)
     if args.command == "serve":
         serve(
             factory="redirect.entrypoints.app:app_from_env",

@@ -13,6 +13,7 @@ from platformkit.tasks import cancel_and_wait
 from prometheus_client import CollectorRegistry
 from telemetry import tracing
 
+from redirect.adapters import geoip
 from redirect.adapters.kafka_clicks import KafkaClickSink, producer_config
 from redirect.adapters.kafka_links import DeadLetters, LinksReader
 from redirect.adapters.redis_cache import ReadFailover, RedisLinkStore, connect
@@ -89,6 +90,7 @@ def click_pipeline(
         proxies=TrustedProxies(settings.trusted_networks()),
         classify=useragent.make_classifier(settings.redirect_ua_cache_size),
         country_header=settings.redirect_country_header,
+        country_of=geoip.country_of if settings.redirect_geoip else (lambda _address: None),
         ua_cache_size=settings.redirect_ua_cache_size,
     )
     sink = KafkaClickSink(

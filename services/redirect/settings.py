@@ -54,6 +54,9 @@ class RedirectSettings(InfraSettings):
     redirect_trusted_proxies: str = "127.0.0.1,::1"
     # e.g. "CF-IPCountry"; empty: country is "ZZ".
     redirect_country_header: str = ""
+    # Countries from the client address (offline database, adapters/geoip.py) when no trusted
+    # country header says otherwise. Off: "ZZ" unless the header gives one.
+    redirect_geoip: bool = True
 
     # Links consumer.
     redirect_links_fetch_max_wait_ms: int = 200

@@ -1,11 +1,11 @@
 """`python -m shorten serve` (REST API) | `relay` (outbox -> Kafka) | `keys ...` (API keys, `just keys`)."""
 
 import argparse
-import logging
 import sys
 
 import uvloop
 from platformkit.server import serve
+from telemetry.logs import setup_logging
 
 from shorten.settings import ShortenSettings
 
@@ -20,7 +20,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("command", choices=["serve", "relay", "keys"])
     args = parser.parse_args(argv)
     settings = ShortenSettings()
-    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    setup_logging("shorten" if args.command == "serve" else "shorten-relay", settings.log_level)
     if args.command == "serve":
         serve(
             factory="shorten.entrypoints.app:app_from_env",

@@ -24,7 +24,7 @@ async def test_a_new_link_has_zero_stats_and_an_unknown_code_is_404(public: http
     code = created.json()["code"]
 
     async def known() -> httpx.Response | None:
-        r = await public.get(f"/api/v1/links/{code}/stats")
+        r = await public.get(f"/api/v1/links/{code}/stats", headers={"Authorization": f"Bearer {api_key}"})
         return r if r.status_code == 200 else None
 
     # shorten -> outbox relay -> links topic -> aggregator -> clicks.links_known
@@ -34,9 +34,13 @@ async def test_a_new_link_has_zero_stats_and_an_unknown_code_is_404(public: http
     assert body["totals"] == {"clicks": 0, "unique_visitors": 0}
     assert len(body["series"]) == 24 and all(p["clicks"] == 0 for p in body["series"])
 
-    missing = await public.get(f"/api/v1/links/{unique_code('never')}/stats")
+    missing = await public.get(f"/api/v1/links/{unique_code('never')}/stats",
+                               headers={"Authorization": f"Bearer {api_key}"})
     assert missing.status_code == 404
     assert missing.json()["error"]["code"] == "link_not_found"
+    # Without a key, the existing private link answers exactly as the unknown code does.
+    anonymous = await public.get(f"/api/v1/links/{code}/stats")
+    assert anonymous.status_code == 404 and anonymous.json()["error"]["code"] == "link_not_found"
 
 
 @pytest.mark.parametrize(
@@ -50,7 +54,7 @@ async def test_a_new_link_has_zero_stats_and_an_unknown_code_is_404(public: http
         ("/api/v1/top?limit=100000", "limit_invalid"),
     ],
 )
-async def test_bad_parameters_are_422_json(public: httpx.AsyncClient, path: str, rule: str) -> None:
-    r = await public.get(path)
+async def test_bad_parameters_are_422_json(public: httpx.AsyncClient, api_key: str, path: str, rule: str) -> None:
+    r = await public.get(path, headers={"Authorization": f"Bearer {api_key}"})
     assert r.status_code == 422 and r.headers["content-type"].startswith("application/json")
     assert r.json()["error"]["code"] == rule and r.json()["error"]["message"]

@@ -69,13 +69,15 @@ def test_links_api_goes_to_shorten(client: httpx.Client) -> None:
     assert response.json()["error"]["code"] == "api_key_missing"
 
 
-def test_stats_and_top_go_to_analytics(client: httpx.Client) -> None:
-    top = client.get("/api/v1/top", params={"window": "1h", "limit": 5})
+def test_stats_and_top_go_to_analytics(client: httpx.Client, api_key: str) -> None:
+    key = {"Authorization": f"Bearer {api_key}"}
+    top = client.get("/api/v1/top", params={"window": "1h", "limit": 5}, headers=key)
     assert top.status_code == 200
-    bad = client.get("/api/v1/top", params={"window": "1y"})
+    assert client.get("/api/v1/top").json()["error"]["code"] == "api_key_missing"
+    bad = client.get("/api/v1/top", params={"window": "1y"}, headers=key)
     assert bad.status_code == 422
     assert "error" in bad.json()
-    stats = client.get("/api/v1/links/NoSuchCode123/stats")
+    stats = client.get("/api/v1/links/NoSuchCode123/stats", headers=key)
     assert stats.status_code == 404
     assert stats.json()["error"]["code"]
 

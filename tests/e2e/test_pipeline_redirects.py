@@ -46,8 +46,8 @@ async def test_n_redirects_count_n_in_the_api_and_both_stores(public: httpx.Asyn
         assert await redirect(i)
 
     async def counted() -> dict[str, object] | None:
-        body = (await public.get(f"/api/v1/links/{code}/stats", params={"interval": "minute",
-                                                                        "include_bots": "true"})).json()
+        body = (await public.get(f"/api/v1/links/{code}/stats", params={"interval": "minute", "include_bots": "true"},
+                                 headers={"Authorization": f"Bearer {api_key}"})).json()
         life = body.get("lifetime", {})
         return body if life.get("clicks", 0) + life.get("bot_clicks", 0) >= n else None
 

@@ -17,9 +17,18 @@ from typing import Any
 import httpx
 import msgspec
 import pytest
-from aggregator.adapters.clickhouse import ALL_TABLES, TARGETS, ClickHouse, ClickHouseEvents, marker_row, month_start
+from aggregator.adapters.clickhouse import (
+    ALL_TABLES,
+    TARGETS,
+    ClickHouse,
+    ClickHouseEvents,
+    ClickHouseLinkOwners,
+    marker_row,
+    month_start,
+)
 from aggregator.adapters.metrics import AggregatorMetrics
 from aggregator.domain.clicks import ClickRow
+from aggregator.domain.link_owners import owner_rows
 from analytics.adapters.clickhouse import ClickHouseEvents as AnalyticsStore
 from analytics.cache import CountedCache
 from analytics.domain.model import DIRECT
@@ -27,6 +36,7 @@ from analytics.domain.queries import parse_stats, parse_top
 from chdb import session as chdb_session
 from clickhouse_sqlalchemy.drivers.http.base import ClickHouseDialect_http
 from clickhouse_sqlalchemy.drivers.http.escaper import Escaper
+from contracts.links import LinkCreated, LinkDeleted
 from sqlalchemy.sql.elements import TextClause
 from stackctl.migrate import clickhouse_statements
 
@@ -105,13 +115,19 @@ def click(code: str, at: datetime, *, visitor: str, bot: int = 0, referrer_host:
                     referrer_host=referrer_host, country=country, device="mobile", is_bot=bot)
 
 
+def link_created(code: str, workspace: str, tags: tuple[str, ...]) -> LinkCreated:
+    return LinkCreated(event_id=str(uuid.uuid4()), occurred_at=NOW - timedelta(hours=1), code=code,
+                       url="https://example.com/", workspace=workspace, tags=tags)
+
+
 def test_the_schema_applies_and_reapplies(engine: Any) -> None:
     for _ in range(2):  # `just migrate` is idempotent (IF NOT EXISTS everywhere)
         for statement in schema_statements():
             engine.query(f"USE {DATABASE}")
             engine.query(statement)
     tables = set(str(engine.query(f"SHOW TABLES FROM {DATABASE}", "TabSeparated")).split())
-    assert set(MERGE_TREE_TABLES) | {"clicks_totals_in", "clicks_breakdown_in", "clicks_top_in"} <= tables
+    assert set(MERGE_TREE_TABLES) | {"clicks_totals_in", "clicks_breakdown_in", "clicks_top_in",
+                                     "link_workspaces"} <= tables
     assert not tables & {"clicks_minute", "clicks_hour", "clicks_day", "clicks_dims_minute", "clicks_rollup",
                          "clicks_rollup_feed", "clicks_top_feed"}
 
@@ -128,12 +144,16 @@ async def insert_batch(clickhouse: ClickHouse, rows: list[ClickRow]) -> str:
 async def test_writes_rollups_queries_and_retention(engine: Any) -> None:
     test_the_schema_applies_and_reapplies(engine)
     code, other = "chdb" + uuid.uuid4().hex[:8], "chdbo" + uuid.uuid4().hex[:8]
+    theirs, gone = "chdbt" + uuid.uuid4().hex[:8], "chdbg" + uuid.uuid4().hex[:8]
+    workspace = "ws-" + uuid.uuid4().hex[:8]
     rows = [
         click(code, NOW - timedelta(minutes=3), visitor="a", referrer_host="news.example"),
         click(code, NOW - timedelta(minutes=2), visitor="b", country="FR"),
         click(code, NOW - timedelta(minutes=1), visitor="b", country="FR"),
         click(code, NOW - timedelta(minutes=1), visitor="bot", bot=1),
         click(other, NOW - timedelta(minutes=1), visitor="c"),
+        click(theirs, NOW - timedelta(minutes=1), visitor="c"),
+        click(gone, NOW - timedelta(minutes=1), visitor="c"),
         click(code, NOW - timedelta(days=1000), visitor="ancient"),
     ]
     # Free text reaches ClickHouse unchanged: TabSeparated escapes tabs, newlines, backslashes.
@@ -157,6 +177,17 @@ async def test_writes_rollups_queries_and_retention(engine: Any) -> None:
         await insert_batch(clickhouse, [click(code, NOW - timedelta(minutes=1), visitor="b", country="FR"),
                                         click(code, NOW - timedelta(minutes=1), visitor="d")])
 
+        # Who owns which link (the aggregator's links agent): `code` and `other` are the
+        # workspace's, `other` tagged; `theirs` is another workspace's; `gone` was deleted. The
+        # same events written twice, and an older event after a newer one, change nothing.
+        created = [link_created(code, workspace, ()), link_created(other, workspace, ("launch",)),
+                   link_created(theirs, "elsewhere", ("launch",)), link_created(gone, workspace, ("launch",))]
+        deleted = LinkDeleted(event_id="e", occurred_at=NOW, code=gone, workspace=workspace)
+        owners = ClickHouseLinkOwners(clickhouse)
+        await owners.put(owner_rows([*created, deleted]))
+        await owners.put(owner_rows([*created, deleted]))  # a replay of `links`
+        await owners.put(owner_rows([msgspec.structs.replace(created[3], occurred_at=NOW - timedelta(days=1))]))
+
         store = AnalyticsOnChdb(engine)
         # Queries are parsed as the HTTP layer parses them: ranges aligned to the interval, so
         # the answer does not depend on the time of day the test runs at.
@@ -177,10 +208,12 @@ async def test_writes_rollups_queries_and_retention(engine: Any) -> None:
             parse_stats(code, {"from": since, "interval": "hour", "include_bots": "true"}, now=NOW))
         assert (hours.clicks, hours.unique_visitors) == (6, 4)
         for window in ("1h", "24h", "7d"):
-            top = await store.top(parse_top({"window": window, "limit": "100"}, now=NOW))
-            assert [(t.code, t.clicks, t.unique_visitors) for t in top if t.code in {code, other}] == [
-                (code, 5, 3), (other, 1, 1)], window
-            assert not [t for t in top if t.code.startswith("~")]
+            top = await store.top(parse_top({"window": window, "limit": "100"}, now=NOW, workspace=workspace))
+            assert [(t.code, t.clicks, t.unique_visitors) for t in top] == [(code, 5, 3), (other, 1, 1)], window
+            tagged = await store.top(parse_top({"window": window, "tag": "launch"}, now=NOW, workspace=workspace))
+            assert [(t.code, t.clicks) for t in tagged] == [(other, 1)], window
+            elsewhere = await store.top(parse_top({"window": window}, now=NOW, workspace="elsewhere"))
+            assert [t.code for t in elsewhere] == [theirs], window
         days = await store.range_stats(parse_stats(code, {"interval": "day", "include_bots": "true"}, now=NOW))
         assert (days.clicks, days.unique_visitors) == (6, 4)
         # Visitors are cached with the clicks they were counted over: asked again, the same answer;

@@ -32,6 +32,7 @@ import msgspec
 
 from aggregator.adapters.metrics import AggregatorMetrics
 from aggregator.domain.clicks import ClickRow
+from aggregator.domain.link_owners import LinkOwnerRow
 
 # MergeTree tables (retention drops their monthly partitions).
 ALL_TABLES = ("click_events", "clicks_totals", "clicks_breakdown", "clicks_top")
@@ -216,3 +217,23 @@ class ClickHouseEvents:
     async def holds(self, target: Target, marker: ClickRow) -> bool:
         text = await self._ch.execute(target.marker_sql.format(code=marker.code, bucket=marker.occurred_at))
         return int(text.strip() or 0) > 0
+
+
+_OWNER_ENCODER = msgspec.json.Encoder()
+
+
+class ClickHouseLinkOwners:
+    """link_workspaces: the owner and tags of every link (see its CREATE TABLE), for /top.
+
+    Rows carry the event's version, so writing the same events twice (a retry, a replay of
+    `links`) changes nothing a query sees."""
+
+    INSERT = "INSERT INTO link_workspaces (workspace, code, tags, deleted, version) FORMAT JSONEachRow"
+
+    def __init__(self, clickhouse: ClickHouse) -> None:
+        self._ch = clickhouse
+
+    async def put(self, rows: Sequence[LinkOwnerRow]) -> None:
+        if rows:
+            await self._ch.insert(self.INSERT, framed_body=gzip_framed(_OWNER_ENCODER.encode_lines(rows)),
+                                  query_id=f"link-owners-{uuid.uuid4().hex}")

@@ -146,12 +146,21 @@ class HeldEntries:
         await self.conn.execute("DELETE FROM clicks.sink_journal WHERE sink_id = $1", sink_id)
 
 
+# The newest event (by occurred_at) decides the owner, public_stats and tags; a deletion keeps the
+# owner and the tags (its stats stay the owner's) and makes the stats private. Replays apply the
+# same events again: the same answer.
 UPSERT_LINK = """
-INSERT INTO clicks.links_known AS k (code, created_at, deleted_at, last_event_at)
-VALUES ($1, $2, $3, $2)
+INSERT INTO clicks.links_known AS k (code, created_at, deleted_at, last_event_at, workspace, public_stats, tags)
+VALUES ($1, $2, $3, $2, $4, $5, coalesce($6::text[], '{}'))
 ON CONFLICT (code) DO UPDATE SET
     deleted_at = CASE WHEN excluded.last_event_at >= k.last_event_at THEN excluded.deleted_at
                       ELSE k.deleted_at END,
+    workspace = CASE WHEN excluded.last_event_at >= k.last_event_at THEN excluded.workspace
+                     ELSE k.workspace END,
+    public_stats = CASE WHEN excluded.last_event_at >= k.last_event_at THEN excluded.public_stats
+                        ELSE k.public_stats END,
+    tags = CASE WHEN excluded.last_event_at >= k.last_event_at AND $6::text[] IS NOT NULL THEN excluded.tags
+                ELSE k.tags END,
     created_at = least(k.created_at, excluded.created_at),
     last_event_at = greatest(k.last_event_at, excluded.last_event_at)
 """
@@ -177,22 +186,36 @@ async def create_pool(dsn: str, *, size: int) -> asyncpg.Pool:
 
 
 class PostgresLinks:
-    """clicks.links_known from the `links` topic: which codes exist (for analytics' 404)."""
+    """clicks.links_known from the `links` topic: which codes exist (for analytics' 404), their
+    workspace, whether their stats are public, their tags."""
 
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
 
     async def apply(self, events: Sequence[LinkEvent]) -> None:
-        args = [
-            (
-                e.code,
-                e.occurred_at if e.occurred_at.tzinfo else e.occurred_at.replace(tzinfo=UTC),
-                e.occurred_at if isinstance(e, LinkDeleted) else None,
-            )
-            for e in events
-        ]
+        args: list[tuple[str, datetime, datetime | None, str, bool, list[str] | None]] = []
+        for e in events:
+            at = e.occurred_at if e.occurred_at.tzinfo else e.occurred_at.replace(tzinfo=UTC)
+            if isinstance(e, LinkDeleted):
+                args.append((e.code, at, at, e.workspace, False, None))
+            else:
+                args.append((e.code, at, None, e.workspace, e.public_stats, list(e.tags)))
         async with self._pool.acquire() as conn, conn.transaction():
             await conn.executemany(UPSERT_LINK, args)
+
+    async def owners(self) -> AsyncIterator[list[tuple[str, str, list[str], bool, datetime]]]:
+        """Every known link as (code, workspace, tags, deleted, last event), in chunks (backfill)."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            cursor = conn.cursor("SELECT code, workspace, tags, deleted_at IS NOT NULL AS deleted, last_event_at "
+                                 "FROM clicks.links_known ORDER BY code")
+            chunk: list[tuple[str, str, list[str], bool, datetime]] = []
+            async for r in cursor:
+                chunk.append((r["code"], r["workspace"], list(r["tags"]), r["deleted"], r["last_event_at"]))
+                if len(chunk) >= 5000:
+                    yield chunk
+                    chunk = []
+            if chunk:
+                yield chunk
 
 
 async def prune_ledger(pool: asyncpg.Pool, *, before: datetime, chunk: int = 50_000) -> int:

@@ -1,11 +1,11 @@
 """`python -m aggregator worker | replay-clicks --from ISO [--to ISO] [--code C ...]
-| retention [--dry-run | --scheduled]`."""
+| retention [--dry-run | --scheduled] | backfill-link-owners`."""
 
 import argparse
 import asyncio
-import logging
-import sys
 from datetime import UTC, datetime
+
+from telemetry.logs import setup_logging
 
 
 def _parse_time(text: str) -> datetime:
@@ -35,6 +35,8 @@ def parser() -> argparse.ArgumentParser:
     when.add_argument("--dry-run", action="store_true", help="print what would be removed")
     when.add_argument("--scheduled", action="store_true",
                       help="keep running; run the job at each AGGREGATOR_RETENTION_SCHEDULE time")
+    sub.add_parser("backfill-link-owners",
+                   help="copy clicks.links_known's owners and tags into ClickHouse (once, after upgrading)")
     return p
 
 
@@ -43,12 +45,8 @@ def main(argv: list[str] | None = None) -> None:
     from aggregator.settings import AggregatorSettings
 
     settings = AggregatorSettings()
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-        stream=sys.stderr,
-    )
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # no line per ClickHouse insert
+    worker = f"aggregator-{settings.aggregator_worker_id}"
+    setup_logging(worker if args.command == "worker" else f"aggregator-{args.command}", settings.log_level)
     if args.command == "worker":
         from aggregator.entrypoints.run_worker import run
 
@@ -61,6 +59,10 @@ def main(argv: list[str] | None = None) -> None:
             rebuild=args.rebuild,
         ))
         raise SystemExit(code)
+    elif args.command == "backfill-link-owners":
+        from aggregator.entrypoints.backfill_link_owners import backfill_link_owners
+
+        asyncio.run(backfill_link_owners(settings))
     elif args.scheduled:
         from aggregator.entrypoints.retention import run_retention_on_schedule
 

@@ -1,5 +1,8 @@
-"""The `links` agent: remembers which codes exist (clicks.links_known), so analytics can tell
-"known link, no clicks yet" (200, zeros) from "never seen" (404) without calling shorten."""
+"""The `links` agent: remembers which codes exist and who owns them (clicks.links_known in
+PostgreSQL: analytics tells "known link, no clicks yet" (200, zeros) from "never seen" (404) and
+decides who may read its stats, without calling shorten) and each workspace's links in ClickHouse
+(link_workspaces: /top ranks one workspace's links inside ClickHouse). Both writes are idempotent
+per event, so a batch retried or replayed changes nothing."""
 
 from datetime import UTC, datetime
 from typing import Any
@@ -12,6 +15,7 @@ from contracts.links import LinkEvent
 from aggregator.adapters.kafka import FaustDeadLetters
 from aggregator.adapters.metrics import AggregatorMetrics
 from aggregator.bootstrap import LazyRuntime
+from aggregator.domain.link_owners import owner_rows
 from aggregator.pipeline import Backoff, PipelineConfig, retry_until_done
 
 
@@ -52,7 +56,12 @@ def register(
                                    backoff=backoff)
         if good:
             rt = await retry_until_done(runtime.get, what="open stores", backoff=backoff)
+            # PostgreSQL first (what analytics' 404s and access checks read), then ClickHouse (only
+            # /top's ranking): while ClickHouse is away the batch in hand is known to analytics;
+            # later batches wait for it, as every agent's batches do for their stores.
             await retry_until_done(lambda: rt.links.apply(good), what="links_known upsert", backoff=backoff)
+            rows = owner_rows(good)
+            await retry_until_done(lambda: rt.link_owners.put(rows), what="link_workspaces insert", backoff=backoff)
             metrics.links_applied.inc(len(good))
 
     @app.agent(topic, concurrency=1)

@@ -5,6 +5,7 @@ import asyncio
 import faust
 import uvloop
 from telemetry import tracing
+from telemetry.logs import dict_config
 
 from aggregator.adapters.metrics import AggregatorMetrics
 from aggregator.bootstrap import create_app
@@ -19,5 +20,7 @@ def run(settings: AggregatorSettings) -> None:
     loop = uvloop.new_event_loop()
     asyncio.set_event_loop(loop)
     app = create_app(settings, AggregatorMetrics())
-    worker = faust.Worker(app, loop=loop, loglevel=settings.log_level, quiet=True)
+    # faust configures logging itself when its worker starts: hand it the same JSON setup.
+    worker = faust.Worker(app, loop=loop, loglevel=settings.log_level, quiet=True,
+                          logging_config=dict_config(f"aggregator-{settings.aggregator_worker_id}", settings.log_level))
     worker.execute_from_commandline()

@@ -105,9 +105,20 @@ def spans_where(spans: list[Span]) -> tuple[str, dict[str, Any]]:
     return " OR ".join(terms), params
 
 
-def ranking_sql(where: str) -> TextClause:
-    """/top's ranking over clicks_top (`where` from spans_where)."""
+def workspace_links_sql(*, tagged: bool) -> str:
+    """The codes of one workspace's links that are not deleted (and carry `:tag`): the newest row
+    per link decides (argMax by version), so rows not yet merged and replayed rows answer the same.
+    Reads only the workspace's granules (link_workspaces is ordered by workspace, code)."""
+    having = "argMax(deleted, version) = 0"
+    if tagged:
+        having += " AND argMax(has(tags, :tag), version) = 1"
+    return f"SELECT code FROM link_workspaces WHERE workspace = :workspace GROUP BY code HAVING {having}"
+
+
+def ranking_sql(where: str, *, tagged: bool = False) -> TextClause:
+    """/top's ranking over clicks_top (`where` from spans_where), of one workspace's links."""
     return _sql(f"SELECT code, sum(clicks) AS c FROM clicks_top WHERE is_bot IN :bots AND ({where}) "
+                f"AND code IN ({workspace_links_sql(tagged=tagged)}) "
                 "GROUP BY code ORDER BY c DESC, code LIMIT :limit")
 
 
@@ -203,11 +214,14 @@ class ClickHouseEvents:
         return int(u)
 
     async def top(self, query: TopQuery) -> list[TopLink]:
-        """Rank links by clicks over clicks_top (time-ordered: the window's buckets of every link),
-        then count unique visitors of the top N only, from clicks_totals."""
+        """Rank the workspace's links by clicks over clicks_top (time-ordered: the window's buckets
+        of every link, kept when the code is one of the workspace's), then count unique visitors of
+        the top N only, from clicks_totals."""
         where, params = spans_where(top_spans(query))
         bots = _bots(query.include_bots)
-        ranked = await self._query(ranking_sql(where), {**params, "bots": bots, "limit": query.limit})
+        owner = {"workspace": query.workspace, **({"tag": query.tag} if query.tag is not None else {})}
+        ranked = await self._query(ranking_sql(where, tagged=query.tag is not None),
+                                   {**params, **owner, "bots": bots, "limit": query.limit})
         if not ranked:
             return []
         codes = [str(code) for code, _ in ranked]

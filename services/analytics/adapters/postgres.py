@@ -1,4 +1,5 @@
-"""PostgreSQL (schema `clicks`, written by the aggregator): lifetime totals and known codes."""
+"""PostgreSQL (schema `clicks`, written by the aggregator): lifetime totals, known codes and who
+owns them."""
 
 import asyncpg
 
@@ -6,7 +7,8 @@ from analytics.domain.errors import StoreUnavailable
 from analytics.domain.model import Lifetime
 
 LIFETIME = """
-SELECT t.clicks, t.bot_clicks, t.first_click_at, t.last_click_at, k.code IS NOT NULL AS known
+SELECT t.clicks, t.bot_clicks, t.first_click_at, t.last_click_at, k.code IS NOT NULL AS known,
+       coalesce(k.workspace, 'default') AS workspace, coalesce(k.public_stats, false) AS public_stats
 FROM (SELECT $1::text AS code) AS q
 LEFT JOIN clicks.link_totals AS t ON t.code = q.code
 LEFT JOIN clicks.links_known AS k ON k.code = q.code
@@ -30,6 +32,8 @@ class PostgresTotals:
             bot_clicks=row["bot_clicks"] or 0,
             first_click_at=row["first_click_at"],
             last_click_at=row["last_click_at"],
+            workspace=row["workspace"],
+            public_stats=row["public_stats"],
         )
 
     async def ping(self) -> None:

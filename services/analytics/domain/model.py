@@ -18,6 +18,10 @@ class Lifetime:
     bot_clicks: int
     first_click_at: datetime | None
     last_click_at: datetime | None
+    # Who owns the link (clicks.links_known; a code with clicks the `links` topic never announced
+    # belongs to `default`, like every link from before workspaces) and whether its stats are public.
+    workspace: str = "default"
+    public_stats: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -96,6 +100,8 @@ def render_stats(query: StatsQuery, lifetime: Lifetime, stats: RangeStats) -> di
 
 def render_top(query: TopQuery, links: list[TopLink]) -> dict[str, Any]:
     return {
+        "workspace": query.workspace,
+        "tag": query.tag,
         "window": query.window,
         "from": iso(query.start),
         "to": iso(query.end),

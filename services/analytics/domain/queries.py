@@ -35,7 +35,8 @@ EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 LATEST = datetime(2100, 1, 1, tzinfo=UTC)
 LIMIT_RE = re.compile(r"[0-9]{1,4}")  # ASCII digits only: str.isdigit() also accepts '²'
 STATS_PARAMS = frozenset({"from", "to", "interval", "include_bots"})
-TOP_PARAMS = frozenset({"window", "limit", "include_bots"})
+TOP_PARAMS = frozenset({"window", "limit", "include_bots", "tag"})
+TAG_RE = re.compile(r"[^\x00-\x1f,]{1,40}")  # contracts.links.Tag
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -53,6 +54,8 @@ class StatsQuery:
 
 @dataclass(frozen=True, kw_only=True)
 class TopQuery:
+    workspace: str  # only this workspace's links are ranked
+    tag: str | None  # only links with this tag
     window: Window
     start: datetime
     end: datetime
@@ -177,7 +180,15 @@ def parse_stats(code: str, params: Mapping[str, str], *, now: datetime) -> Stats
                       include_bots=parse_bool(params.get("include_bots"), "include_bots"))
 
 
-def parse_top(params: Mapping[str, str], *, now: datetime) -> TopQuery:
+def parse_tag(value: str | None) -> str | None:
+    if value is None:
+        return None
+    if not TAG_RE.fullmatch(value):
+        raise _invalid("tag_invalid", "tag must be 1-40 characters without commas or control characters", "tag")
+    return value
+
+
+def parse_top(params: Mapping[str, str], *, now: datetime, workspace: str) -> TopQuery:
     _reject_unknown(params, TOP_PARAMS)
     window = WINDOW_NAMES.get(params.get("window", "24h"))
     if window is None:
@@ -189,6 +200,8 @@ def parse_top(params: Mapping[str, str], *, now: datetime) -> TopQuery:
     # is included whole).
     step = 60 if window == "1h" else 3600
     return TopQuery(
+        workspace=workspace,
+        tag=parse_tag(params.get("tag")),
         window=window,
         start=floor_to(now - WINDOWS[window], step),
         end=now,

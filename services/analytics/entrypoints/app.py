@@ -1,15 +1,21 @@
-"""The analytics API (Starlette). The lifespan builds the store clients and closes them.
+"""The analytics API (Starlette). The lifespan builds the store clients, follows the `keys` topic
+up to its end before the app answers (no 401 for a valid key at start), and closes them all.
 
 GET /api/v1/links/{code}/stats, GET /api/v1/top, /healthz, /readyz, /metrics, /openapi.json.
 """
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from datetime import UTC, datetime
 
 import asyncpg
+from limits import RateLimitItem
+from platformkit.apikeys import FailedAuth
+from platformkit.clientip import ClientAddress, parse_networks
 from platformkit.errors import install_error_handlers
 from platformkit.health import Check, health_routes
+from platformkit.keys_log import KeysLog
+from platformkit.ratelimit import RedisRateLimiter
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -22,6 +28,8 @@ from analytics import service
 from analytics.adapters.clickhouse import ClickHouseEvents, build_engine
 from analytics.adapters.postgres import PostgresTotals
 from analytics.cache import CountedCache, TtlCache
+from analytics.callers import Callers
+from analytics.domain.access import check_top_access
 from analytics.domain.queries import parse_stats, parse_top
 from analytics.entrypoints.openapi import OPENAPI
 from analytics.settings import AnalyticsSettings
@@ -32,14 +40,16 @@ def _now() -> datetime:
 
 
 async def link_stats(request: Request) -> JSONResponse:
-    query = parse_stats(request.path_params["code"], request.query_params, now=_now())
     state = request.app.state
-    return JSONResponse(await service.link_stats(query, totals=state.totals, events=state.events))
+    caller = await state.callers.identify(request, key_required=False)
+    query = parse_stats(request.path_params["code"], request.query_params, now=_now())
+    return JSONResponse(await service.link_stats(query, caller=caller, totals=state.totals, events=state.events))
 
 
 async def top(request: Request) -> JSONResponse:
-    query = parse_top(request.query_params, now=_now())
     state = request.app.state
+    caller = await state.callers.identify(request, key_required=True)
+    query = parse_top(request.query_params, now=_now(), workspace=check_top_access(caller))
     return JSONResponse(await service.top_links(query, events=state.events, cache=state.top_cache))
 
 
@@ -52,6 +62,32 @@ def _checks(request: Request) -> dict[str, Check]:
     return {"postgres": state.totals.ping, "clickhouse": state.events.ping}
 
 
+def _limiter(settings: AnalyticsSettings, limit: RateLimitItem, namespace: str) -> RedisRateLimiter:
+    return RedisRateLimiter(redis_url=settings.redis_url, limit=limit, namespace=namespace,
+                            sentinels=settings.redis_sentinels, sentinel_master=settings.redis_sentinel_master)
+
+
+@asynccontextmanager
+async def open_callers(settings: AnalyticsSettings) -> AsyncIterator[Callers]:
+    """The key book (read up to the `keys` topic's end before this yields) and the rate limiters."""
+    per_key = _limiter(settings, settings.key_rate_limit(), "analytics-key")
+    per_address = _limiter(settings, settings.public_rate_limit(), "analytics-public")
+    failures = _limiter(settings, settings.auth_failure_limit(), "analytics-authfail")
+    keys = KeysLog(bootstrap_servers=settings.kafka_bootstrap_servers, topic=settings.topic_keys,
+                   client_id="analytics", miss_wait_s=settings.analytics_key_miss_wait_s)
+    try:
+        await keys.start()
+        try:
+            yield Callers(keys=keys, failed_auth=FailedAuth(failures.hit), per_key=per_key.hit,
+                          per_address=per_address.hit,
+                          client_address=ClientAddress(parse_networks(settings.analytics_trusted_proxies)))
+        finally:
+            await keys.stop()
+    finally:
+        for limiter in (per_key, per_address, failures):
+            await limiter.aclose()
+
+
 def create_app(settings: AnalyticsSettings | None = None) -> Starlette:
     """App factory (`analytics.entrypoints.app:create_app`); settings are read here, once."""
     if settings is None:  # the server's factory call: this process's settings and tracing
@@ -60,21 +96,21 @@ def create_app(settings: AnalyticsSettings | None = None) -> Starlette:
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        pool = await asyncpg.create_pool(settings.postgres_dsn_asyncpg(), min_size=1,
-                                         max_size=settings.analytics_db_pool_size, command_timeout=10)
-        events = ClickHouseEvents(build_engine(
-            settings.clickhouse_url, database=settings.clickhouse_database,
-            timeout_s=settings.analytics_clickhouse_timeout_s,
-            pool_size=settings.analytics_clickhouse_pool_size,
-        ), visitors=CountedCache(max_entries=settings.analytics_visitor_cache_entries,
-                                 ttl_s=settings.analytics_visitor_cache_s))
-        app.state.totals = PostgresTotals(pool)
-        app.state.events = events
-        try:
+        async with AsyncExitStack() as stack:
+            pool = await asyncpg.create_pool(settings.postgres_dsn_asyncpg(), min_size=1,
+                                             max_size=settings.analytics_db_pool_size, command_timeout=10)
+            stack.push_async_callback(pool.close)
+            events = ClickHouseEvents(build_engine(
+                settings.clickhouse_url, database=settings.clickhouse_database,
+                timeout_s=settings.analytics_clickhouse_timeout_s,
+                pool_size=settings.analytics_clickhouse_pool_size,
+            ), visitors=CountedCache(max_entries=settings.analytics_visitor_cache_entries,
+                                     ttl_s=settings.analytics_visitor_cache_s))
+            stack.callback(events.close)
+            app.state.callers = await stack.enter_async_context(open_callers(settings))
+            app.state.totals = PostgresTotals(pool)
+            app.state.events = events
             yield
-        finally:
-            events.close()
-            await pool.close()
 
     app = Starlette(
         routes=[
@@ -87,6 +123,7 @@ def create_app(settings: AnalyticsSettings | None = None) -> Starlette:
         middleware=[*tracing.asgi_middleware(), Middleware(HttpMetricsMiddleware, service="analytics")],
         lifespan=lifespan,
     )
-    app.state.top_cache = TtlCache(settings.analytics_top_cache_s)
+    # Per (workspace, tag, window, limit, bots): room for many workspaces' answers at once.
+    app.state.top_cache = TtlCache(settings.analytics_top_cache_s, max_entries=4096)
     install_error_handlers(app)
     return app

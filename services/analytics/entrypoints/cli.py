@@ -1,10 +1,9 @@
 """`python -m analytics serve`: the API under the server ANALYTICS_SERVER names (hypercorn)."""
 
 import argparse
-import logging
-import sys
 
 from platformkit.server import serve
+from telemetry.logs import setup_logging
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -15,7 +14,6 @@ def main(argv: list[str] | None = None) -> None:
     from analytics.settings import AnalyticsSettings
 
     settings = AnalyticsSettings()
-    logging.basicConfig(level=settings.log_level.upper(), stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    setup_logging("analytics", settings.log_level)
     serve(factory="analytics.entrypoints.app:create_app", server=settings.analytics_server,
           host=settings.analytics_host, port=settings.analytics_port, log_level=settings.log_level)

@@ -1,8 +1,9 @@
 """From what the request path captured (a small tuple) to a `Click` of the `clicks` contract.
 
 The request path only appends `RawClick(code, timestamp, headers, peer)`; everything here
-(header lookup, client IP, visitor key, UA classification, event id) runs in the click builder,
-off the request path.
+(header lookup, client IP, visitor key, UA classification, country, event id) runs in the click
+builder, off the request path. The client IP is used for the visitor key and the country, then
+dropped: it is never stored or published.
 """
 
 import uuid
@@ -56,12 +57,16 @@ class ClickFactory:
         proxies: TrustedProxies,
         classify: Callable[[str], tuple[Device, bool]],
         country_header: str = "",
+        country_of: Callable[[str], str | None] = lambda _address: None,
         event_ids: Callable[[int], list[uuid.UUID]] = new_event_ids,
         ua_cache_size: int = 10_000,
     ) -> None:
         self._keys = visitor_keys
         self._proxies = proxies
         self._country_header = country_header.strip().lower().encode() or None
+        # The country of a client address (an offline IP database, adapters/geoip.py); a trusted
+        # proxy's country header, when configured and sent, wins over it.
+        self._country_of = country_of
         # UUIDv7s for a chunk of clicks at once (domain/ids.py); each click gets its id once, here.
         self.event_ids = event_ids
 
@@ -96,6 +101,10 @@ class ClickFactory:
         else:
             client = peer or ""
         occurred = datetime.fromtimestamp(timestamp, UTC)
+        if trusted and country:
+            country_code = _country(country.decode("latin-1"))
+        else:
+            country_code = _country(self._country_of(client)) if client else UNKNOWN_COUNTRY
         return Click(
             event_id=event_id,
             occurred_at=occurred,
@@ -105,5 +114,5 @@ class ClickFactory:
             visitor_key=self._keys.key_utf8(client.encode(), ua_utf8, occurred.date()),
             device=device,
             is_bot=is_bot,
-            country=_country(country.decode("latin-1")) if trusted and country else UNKNOWN_COUNTRY,
+            country=country_code,
         )

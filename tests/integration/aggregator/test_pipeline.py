@@ -30,7 +30,7 @@ from tests.integration.aggregator.support import (
 pytestmark = pytest.mark.integration
 
 
-async def test_both_record_formats_on_one_topic_count_exactly_once_and_the_stores_agree() -> None:
+async def test_both_record_formats_on_one_topic_count_exactly_once_and_the_stores_agree(api_key: str) -> None:
     code = unique_code()
     humans = [make_click(code, i) for i in range(150)]
     bots = [make_click(code, i, bot=True) for i in range(30)]
@@ -59,7 +59,8 @@ async def test_both_record_formats_on_one_topic_count_exactly_once_and_the_store
         for dim, _value, _bot, _minute, n in dims:
             per_dim[dim] = per_dim.get(dim, 0) + int(n)
         assert per_dim == {"country": 181, "device": 181, "referrer": 181}
-    async with httpx.AsyncClient(base_url=analytics_url(), timeout=10) as api:
+    async with httpx.AsyncClient(base_url=analytics_url(), timeout=10,
+                                 headers={"Authorization": f"Bearer {api_key}"}) as api:
         body = (await api.get(f"/api/v1/links/{code}/stats", params={"interval": "minute", "from":
                               iso(seconds_ago(30 * 60))})).json()
     assert body["lifetime"]["clicks"] == 151 and body["lifetime"]["bot_clicks"] == 30

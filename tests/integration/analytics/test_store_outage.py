@@ -18,14 +18,15 @@ def supervisorctl(*args: str) -> str:
                           capture_output=True, text=True, timeout=180).stdout
 
 
-async def test_clickhouse_outage_is_503_and_loses_no_click() -> None:
+async def test_clickhouse_outage_is_503_and_loses_no_click(api_key: str) -> None:
     code = unique_code("out")
     async with ClickProducer() as producer, Stores() as stores:
         await producer.send([make_click(code, 0)])
         await stores.wait_counted(code, Expected(1, 0))
         supervisorctl("stop", "clickhouse")
         try:
-            async with httpx.AsyncClient(base_url=analytics_url(), timeout=15) as api:
+            async with httpx.AsyncClient(base_url=analytics_url(), timeout=15,
+                                         headers={"Authorization": f"Bearer {api_key}"}) as api:
                 ready = await api.get("/readyz")
                 assert ready.status_code == 503 and ready.json()["checks"]["clickhouse"] != "ok"
                 for path in (f"/api/v1/links/{code}/stats", "/api/v1/top?window=1h&limit=3"):

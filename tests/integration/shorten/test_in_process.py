@@ -11,7 +11,7 @@ from pydantic import SecretStr
 from shorten.entrypoints.app import create_app
 from shorten.settings import ShortenSettings
 
-from tests.keys_support import issue_key
+from tests.support.keys import issue_key
 
 pytestmark = pytest.mark.integration
 
@@ -39,7 +39,8 @@ def settings(**overrides: object) -> ShortenSettings:
 
 
 async def test_rate_limit_per_key_in_redis_answers_429_with_retry_after() -> None:
-    (_, key_a), (_, key_b) = await issue_key("default", "links:write"), await issue_key("default", "links:write")
+    key_a = (await issue_key("default", ("links:write",))).secret
+    key_b = (await issue_key("default", ("links:write",))).secret
     config = settings(shorten_rate_limit="3/minute")
 
     async def post(client: httpx.AsyncClient, key: str) -> httpx.Response:
@@ -66,7 +67,7 @@ async def test_rate_limit_per_key_in_redis_answers_429_with_retry_after() -> Non
 
 
 async def test_postgres_down_is_503_not_500() -> None:
-    _, key = await issue_key("default", "links:write")
+    key = (await issue_key("default", ("links:write",))).secret
     config = settings(postgres_dsn=SecretStr(UNREACHABLE_PG))
     async with running(config) as client:
         created = await client.post(
@@ -82,7 +83,7 @@ async def test_postgres_down_is_503_not_500() -> None:
 
 
 async def test_redis_down_fails_open_and_is_reported_by_readyz() -> None:
-    _, key = await issue_key("default", "links:write")
+    key = (await issue_key("default", ("links:write",))).secret
     config = settings(redis_url=UNREACHABLE_REDIS, redis_sentinels="",
                       shorten_rate_limit="1/minute")
     async with running(config) as client:
@@ -110,7 +111,7 @@ async def running_as(settings: ShortenSettings, peer: str) -> AsyncIterator[http
 
 
 async def test_failed_authentication_is_limited_per_client_address() -> None:
-    _, key = await issue_key("default", "links:write")
+    key = (await issue_key("default", ("links:write",))).secret
     config = settings(shorten_auth_failure_limit="4/minute")
     attacker = f"198.51.100.{secrets.randbelow(250) + 1}"  # a fresh address: a fresh window
     wrong = {"Authorization": "Bearer sk_guess", "X-Forwarded-For": attacker}

@@ -156,3 +156,16 @@ async def test_with_clickhouse_away_a_batch_leaves_its_write_to_recovery_after_i
     assert outcome.counted == 2 and ledger.totals == {"abc": 2}
     assert events.count("abc") == 0 and len(ledger.journal) == 1  # owed to ClickHouse, by the journal
     assert log.count("clickhouse") == 3 and sleeps.calls == [0.1, 0.2]
+
+
+async def test_every_retried_write_increments_the_sink_retry_metric() -> None:
+    """aggregator_sink_retries_total (the SinkWriteRetries alert's input) counts each failed
+    attempt that is retried: the dead-letter publish 1x, the claim 3x, the ClickHouse write 2x."""
+    from aggregator.adapters.metrics import AggregatorMetrics
+
+    metrics = AggregatorMetrics()
+    log: list[str] = []
+    events, ledger, dlq = FakeEvents(log, failures=2), FakeLedger(log, failures=3), FakeDeadLetters(log, failures=1)
+    await process_batch([record(b"junk"), record(click("abc"))], config=CONFIG, events=events, ledger=ledger,
+                        dead_letters=dlq, clock=lambda: NOW, sleep=Sleeps(), on_retry=metrics.sink_retries.inc)
+    assert metrics.registry.get_sample_value("aggregator_sink_retries_total") == 6

@@ -86,11 +86,14 @@ def test_caps_are_inclusive_and_tolerate_alignment() -> None:
 
 
 def test_top_defaults_and_windows() -> None:
-    q = parse_top({}, now=NOW)
+    q = parse_top({}, now=NOW, workspace="acme")
     assert (q.window, q.limit, q.include_bots, q.end) == ("24h", 10, False, NOW)
     assert q.start == datetime(2026, 11, 26, 10, tzinfo=UTC)  # hour buckets
-    assert parse_top({"window": "1h"}, now=NOW).start == datetime(2026, 11, 27, 9, 17, tzinfo=UTC)
-    assert parse_top({"window": "7d", "limit": "100"}, now=NOW).start == datetime(2026, 11, 20, 10, tzinfo=UTC)
+    assert parse_top({"window": "1h"}, now=NOW, workspace="acme").start == datetime(2026, 11, 27, 9, 17, tzinfo=UTC)
+    assert parse_top({"window": "7d", "limit": "100"}, now=NOW, workspace="acme").start == datetime(
+        2026, 11, 20, 10, tzinfo=UTC)
+    assert (q.workspace, q.tag) == ("acme", None)
+    assert parse_top({"tag": "launch q4"}, now=NOW, workspace="acme").tag == "launch q4"
 
 
 def test_a_range_is_covered_by_the_fewest_buckets_that_add_up_to_it() -> None:
@@ -115,19 +118,19 @@ def test_a_range_is_covered_by_the_fewest_buckets_that_add_up_to_it() -> None:
 
 
 def test_top_spans_read_whole_days_between_the_partial_days_of_7d() -> None:
-    assert top_spans(parse_top({"window": "1h"}, now=NOW)) == [
+    assert top_spans(parse_top({"window": "1h"}, now=NOW, workspace="acme")) == [
         Span(interval="minute", start=datetime(2026, 11, 27, 9, 17, tzinfo=UTC), end=None)]
-    assert top_spans(parse_top({"window": "24h"}, now=NOW)) == [
+    assert top_spans(parse_top({"window": "24h"}, now=NOW, workspace="acme")) == [
         Span(interval="hour", start=datetime(2026, 11, 26, 10, tzinfo=UTC), end=None)]
     # 2026-11-20 10:00 .. now (2026-11-27 10:17): hours of the 20th, days 21st-26th, hours of the 27th.
-    assert top_spans(parse_top({"window": "7d"}, now=NOW)) == [
+    assert top_spans(parse_top({"window": "7d"}, now=NOW, workspace="acme")) == [
         Span(interval="hour", start=datetime(2026, 11, 20, 10, tzinfo=UTC), end=datetime(2026, 11, 21, tzinfo=UTC)),
         Span(interval="day", start=datetime(2026, 11, 21, tzinfo=UTC), end=datetime(2026, 11, 27, tzinfo=UTC)),
         Span(interval="hour", start=datetime(2026, 11, 27, tzinfo=UTC), end=None),
     ]
     # Just after midnight the window starts on a whole day: no partial first day.
     midnight = datetime(2026, 11, 27, 0, 0, 5, tzinfo=UTC)
-    assert top_spans(parse_top({"window": "7d"}, now=midnight)) == [
+    assert top_spans(parse_top({"window": "7d"}, now=midnight, workspace="acme")) == [
         Span(interval="day", start=datetime(2026, 11, 20, tzinfo=UTC), end=datetime(2026, 11, 27, tzinfo=UTC)),
         Span(interval="hour", start=datetime(2026, 11, 27, tzinfo=UTC), end=None),
     ]
@@ -145,7 +148,12 @@ def test_top_spans_read_whole_days_between_the_partial_days_of_7d() -> None:
         ({"limit": "\u0665"}, "limit_invalid", "limit"),  # Arabic-Indic five: int() takes it
         ({"limit": "9" * 400}, "limit_invalid", "limit"),
         ({"from": "2026-11-27T00:00:00Z"}, "parameter_unknown", "from"),
+        ({"tag": ""}, "tag_invalid", "tag"),
+        ({"tag": "a,b"}, "tag_invalid", "tag"),
+        ({"tag": "x" * 41}, "tag_invalid", "tag"),
+        ({"tag": "new\nline"}, "tag_invalid", "tag"),
+        ({"workspace": "other"}, "parameter_unknown", "workspace"),  # the key decides, never a parameter
     ],
 )
 def test_top_refusals(params: dict[str, str], rule: str, field: str) -> None:
-    assert refused(lambda: parse_top(params, now=NOW)) == (rule, field)
+    assert refused(lambda: parse_top(params, now=NOW, workspace="acme")) == (rule, field)

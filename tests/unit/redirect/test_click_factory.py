@@ -91,3 +91,23 @@ def test_each_click_gets_the_event_id_it_is_given() -> None:
 
 def build_with(event_id: uuid.UUID) -> Click:
     return factory().build(raw([]), event_id)
+
+
+def test_the_country_comes_from_the_client_address_unless_a_trusted_header_gives_one() -> None:
+    from redirect.adapters.geoip import country_of
+
+    geo = ClickFactory(visitor_keys=VisitorKeys(b"s"), proxies=TrustedProxies(parse_networks("127.0.0.1")),
+                       classify=make_classifier(), country_header="CF-IPCountry", country_of=country_of)
+    via_proxy = [(b"x-forwarded-for", b"8.8.8.8")]
+    assert build(geo, raw(via_proxy)).country == "US"
+    assert build(geo, raw([(b"x-forwarded-for", b"2001:67c:2e8:22::c100:68b")])).country == "NL"  # RIPE NCC
+    assert build(geo, raw([*via_proxy, (b"cf-ipcountry", b"fr")])).country == "FR"  # the edge knows better
+    # No country: documentation, private and loopback addresses, and a peer with no address.
+    for address in (b"203.0.113.9", b"10.0.0.1", b"2001:db8::1"):
+        assert build(geo, raw([(b"x-forwarded-for", address)])).country == "ZZ"
+    assert build(geo, raw([])).country == "ZZ"  # the trusted proxy itself: loopback
+    assert build(geo, raw([], peer=None)).country == "ZZ"
+    # An untrusted peer's forwarded header is ignored: its own address decides.
+    assert build(geo, raw(via_proxy, peer="1.1.1.1")).country == "AU"
+    event = build(geo, raw(via_proxy))
+    assert b"8.8.8.8" not in msgspec.json.encode(event)  # the address is used, never published

@@ -143,3 +143,20 @@ ARRAY JOIN if(is_bot = 2, [toUInt8(0)], [toUInt8(0), toUInt8(1), toUInt8(2)]) AS
            if(is_bot = 2, [toStartOfMinute(occurred_at)],
               [toStartOfMinute(occurred_at), toStartOfHour(occurred_at), toStartOfDay(occurred_at)]) AS bucket
 GROUP BY grain, bucket, is_bot, code;
+
+-- The links of each workspace (from the `links` topic, issue 10): /top ranks one workspace's
+-- links, optionally of one tag, inside ClickHouse (`code IN (SELECT ... WHERE workspace = ..)`).
+-- One row per link event; ReplacingMergeTree keeps the newest `version` (the event's time in
+-- microseconds) per (workspace, code), and queries take argMax(.., version) so rows not yet
+-- merged answer the same: a replay of `links` inserts rows with the same versions, which
+-- changes nothing. A link never changes workspace (its owner is the workspace that created
+-- it), so ordering by workspace first makes a workspace's query read only its own granules.
+CREATE TABLE IF NOT EXISTS link_workspaces (
+    workspace String,
+    code      String,
+    tags      Array(String),
+    deleted   UInt8,
+    version   UInt64
+) ENGINE = ReplacingMergeTree(version)
+ORDER BY (workspace, code)
+SETTINGS index_granularity = 256;
