@@ -99,6 +99,7 @@ async def test_just_keys_publishes_the_outbox_itself_when_no_relay_runs(
     """As during `just up` (the local admin key is issued before the services start): with no
     relay holding the outbox lock, the CLI publishes the outbox, in order, and returns once its
     key is in the topic."""
+    import asyncio
     import json
     import os
     import subprocess
@@ -114,7 +115,8 @@ async def test_just_keys_publishes_the_outbox_itself_when_no_relay_runs(
         backlog = await client.post("/api/v1/links", json={"url": "https://e.com/norelay", "alias": alias},
                                     headers=auth)
         assert backlog.status_code == 201
-        done = subprocess.run(
+        done = await asyncio.to_thread(
+            subprocess.run,
             [sys.executable, "-m", "shorten", "keys", "create", "--workspace", "norelay", "--scopes", "links:read",
              "--json"], capture_output=True, text=True, cwd=ROOT, env=os.environ.copy(), timeout=120, check=False)
         assert done.returncode == 0, done.stderr
