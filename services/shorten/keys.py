@@ -108,6 +108,22 @@ class KeyService:
 
         return await self._store.write(key_id, change)
 
+    async def republish(self) -> Sequence[KeyEvent]:
+        """Every stored key's state as a new event (issued, or revoked): after the `keys` topic
+        lost data (a Kafka cluster rebuilt from scratch), the store is the record of the keys."""
+        now = self._clock()
+        events: list[KeyEvent] = []
+
+        def again(key: ApiKey | None) -> list[tuple[ApiKey, KeyEvent]]:
+            if key is None:  # deleted meanwhile: keys are never deleted, but do not invent one
+                return []
+            publish = key_revoked if key.revoked_at is not None else key_issued
+            return [(key, publish(key, event_id=self._event_ids(), now=now))]
+
+        for key in await self._store.list():
+            events += await self._store.write(key.key_id, again)
+        return events
+
     async def ensure_local_admin(self, secret: str, *, republish: bool = False) -> Sequence[KeyEvent]:
         """The stack's local admin key (`k_local_admin`, admin of `default`) with this secret's
         digest: issued when missing, revoked, expired or of another secret, or when

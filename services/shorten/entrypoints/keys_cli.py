@@ -4,6 +4,7 @@
     list [--workspace acme]
     rotate <key id> [--grace 1h]
     revoke <key id>
+    republish            (every stored key again, after the `keys` topic lost its data)
 
 A command that changes a key returns once its event is in the `keys` topic: every service
 accepts (or refuses) the key from then on. The secret of a new key is printed once, here, and
@@ -53,6 +54,7 @@ def _parser() -> argparse.ArgumentParser:
     rotate.add_argument("--json", action="store_true", help="print JSON")
     revoke = sub.add_parser("revoke", help="refuse the key from now on")
     revoke.add_argument("key_id")
+    sub.add_parser("republish", help="publish every stored key again (after the keys topic lost its data)")
     local = sub.add_parser("ensure-local-admin", help="(just up) the local admin key from a secret file")
     local.add_argument("--secret-file", type=Path, required=True)
     return parser
@@ -150,6 +152,10 @@ async def run(args: argparse.Namespace, settings: ShortenSettings) -> None:
             _print_issued(issued, as_json=args.json, verb="rotated: new")
             old = "revoked now" if not grace else f"keeps working for {args.grace}"
             print(f"the old key {args.key_id} {old}", file=sys.stderr)
+        elif args.action == "republish":
+            events = await keys.republish()
+            await _published(settings, events)
+            print(f"republished {len(events)} keys to the keys topic")
         elif args.action == "revoke":
             events = await keys.revoke(args.key_id)
             await _published(settings, events)

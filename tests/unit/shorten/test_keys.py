@@ -141,3 +141,16 @@ def test_bad_durations(text: str) -> None:
         parse_duration(text, field="--expires-in")
     assert refused.value.code == "duration_invalid"
     assert parse_duration("0", field="--grace", allow_zero=True) == timedelta(0)
+
+
+async def test_republish_restores_every_key_state_from_the_store() -> None:
+    store, clock = FakeKeyStore(), Clock()
+    keys = make(store, clock)
+    live = await keys.create(workspace="acme", scopes=("links:read",))
+    gone = await keys.create(workspace="acme", scopes=("links:read",))
+    await keys.revoke(gone.key.key_id)
+    events = await keys.republish()  # e.g. onto an empty topic
+    assert sorted((type(e).__name__, e.key_id) for e in events) == sorted(
+        [("KeyIssued", live.key.key_id), ("KeyRevoked", gone.key.key_id)])
+    book = book_of(events, clock)
+    assert book.find(live.secret) is not None and book.find(gone.secret) is None
