@@ -15,6 +15,7 @@ visible to every local user); `ensure-local-admin` reads it from a file.
 import argparse
 import asyncio
 import json
+import os
 import sys
 from collections.abc import Sequence
 from datetime import datetime
@@ -175,4 +176,6 @@ def main(argv: Sequence[str]) -> int:
         print(f"error: the change is stored but not yet in the keys topic: {exc}; the relay publishes it "
               "when Kafka is reachable", file=sys.stderr)
         return 1
+    except BrokenPipeError:  # `just keys list | head`: the reader is gone, which is not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return 0
