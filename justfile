@@ -80,6 +80,12 @@ test-unit: install
 test-contract *args: install
     .venv/bin/pytest -q tests/e2e/test_api_contract.py "$@"
 
+# API keys of workspaces: `just keys create --workspace acme --scopes links:write,stats:read [--name N]
+# [--expires-in 90d]` (prints the secret once), `just keys list [--workspace W]`, `just keys rotate <id>
+# [--grace 1h]`, `just keys revoke <id>` (docs/security.md)
+keys *args:
+    {{py}} -m shorten keys "$@"
+
 # Topic-level replay: `just replay links` (rebuild the redirect read model in Redis from offset 0)
 # or `just replay clicks --from 2026-11-27T10:00:00Z [--to …] [--code C …]` (idempotent sinks)
 replay what *args:
@@ -100,7 +106,7 @@ k8s-render overlay="prod":
     @bash infra/scripts/install-k8stools.sh >&2
     .local/tools/bin/kustomize build infra/k8s/overlays/{{overlay}}
 
-# Benchmarks (not tests): `just bench redirect | pipeline | analytics | analytics-auth | writes | notfound | geoip | clickhouse-writes | capacity`; results in docs/benchmarks/
+# Benchmarks (not tests): `just bench redirect | pipeline | analytics | analytics-auth | writes | notfound | geoip | clickhouse-writes | capacity | list`; results in docs/benchmarks/
 bench what *args:
     #!/usr/bin/env bash
     set -euo pipefail
@@ -109,8 +115,9 @@ bench what *args:
       geoip) shift; exec {{py}} -P infra/bench/geoip.py "$@" ;;
       clickhouse-writes) shift; exec {{py}} infra/bench/clickhouse_writes.py "$@" ;;
       analytics-auth) shift; exec {{py}} infra/bench/analytics_auth.py "$@" ;;
+      list) shift; exec {{py}} infra/bench/links_list.py "$@" ;;
       capacity) shift; bash infra/scripts/install-loadgen.sh; exec {{py}} infra/bench/capacity.py "$@" ;;
-      *) echo "usage: just bench redirect | pipeline | analytics | analytics-auth | writes | notfound | geoip | clickhouse-writes | capacity" >&2; exit 2 ;;
+      *) echo "usage: just bench redirect | pipeline | analytics | analytics-auth | writes | notfound | geoip | clickhouse-writes | capacity | list" >&2; exit 2 ;;
     esac
 
 # Bounded load test (locust, loopback only) ending with the click-count check

@@ -1,5 +1,6 @@
-"""One-shot initialisation of the compose stack: wait for the stores, create topics, migrate
-(`init`); or wait for the stores and migrate only (`migrate`, the Kubernetes Job).
+"""One-shot initialisation of the compose stack: wait for the stores, create topics, migrate,
+issue the generated API key (`init`); or wait for the stores and migrate only (`migrate`, the
+Kubernetes Job).
 
 The same steps, in the same order, as `just up` runs natively after starting the infrastructure:
 stackctl.topics.ensure_topics (libs/contracts/topics.py ALL_TOPICS) and stackctl.migrate
@@ -72,7 +73,8 @@ async def run(settings: ComposeSettings) -> None:
     # A broker that just answered may still refuse admin requests for a moment: retry briefly.
     await _until_ok("topics", lambda: topics.ensure_topics(bootstrap), 60)
     await _migrate(settings)
-    say("compose stack initialised: topics created, schemas migrated")
+    await _local_admin_key()
+    say("compose stack initialised: topics created, schemas migrated, admin key issued")
 
 
 async def run_migrations(settings: ComposeSettings) -> None:
@@ -91,3 +93,16 @@ async def _migrate(settings: ComposeSettings) -> None:
     stack = stack_settings(settings)
     await migrate.migrate_postgres(stack)
     await migrate.migrate_clickhouse(stack)
+
+
+async def _local_admin_key() -> None:
+    """The generated app/api-key becomes the admin key of workspace `default` (k_local_admin), in
+    shorten's store and on the `keys` topic, as `just up` does natively (stackctl.localkey)."""
+    from shorten.entrypoints.keys_cli import ensure_local_admin
+    from shorten.settings import ShortenSettings
+    from stackctl.config import read_secret
+
+    from composectl.secrets import SECRETS_DIR
+
+    if await ensure_local_admin(ShortenSettings(), read_secret(SECRETS_DIR / "app" / "api-key")):
+        say("issued the admin key k_local_admin (workspace default) for app/api-key")

@@ -128,7 +128,8 @@ class Deployment:
                 "SHORTEN_SERVER": self.case.server,
                 "SHORTEN_STORE": self.case.store,
                 "SHORTEN_RATE_LIMIT": self._args.rate_limit,
-                "SHORTEN_API_KEYS": self._api_key,
+                # Keys come from the `keys` topic (the stack's local admin key among them).
+                "KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{stack.kafka_port}",
                 "SHORTEN_PUBLIC_BASE_URL": f"http://127.0.0.1:{stack.public_http_port}",
                 "POSTGRES_DSN": stack.postgres_dsn,
                 "REDIS_URL": f"redis://127.0.0.1:{stack.redis_port}/0",

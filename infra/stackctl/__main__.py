@@ -5,7 +5,7 @@ import asyncio
 import sys
 import time
 
-from stackctl import bootstrap, checks, migrate, render, supervisor, topics
+from stackctl import bootstrap, checks, localkey, migrate, render, supervisor, topics
 from stackctl.bootstrap import say
 from stackctl.config import StackSettings
 
@@ -63,6 +63,7 @@ def up(s: StackSettings, *, infra_only: bool) -> None:
     asyncio.run(topics.ensure_topics(f"127.0.0.1:{s.kafka_port}"))
     asyncio.run(migrate.migrate_postgres(s))
     asyncio.run(migrate.migrate_clickhouse(s))
+    localkey.ensure_local_admin_key(s)
     if infra_only:
         say("infrastructure is up (services not started)")
         return

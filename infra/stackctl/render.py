@@ -219,8 +219,8 @@ def service_environment(s: StackSettings) -> dict[str, str]:
         "PUBLIC_HTTP_PORT": str(s.public_http_port),
         "SHORTEN_PUBLIC_BASE_URL": f"http://127.0.0.1:{s.public_http_port}",
         # Secrets by path (owner-only files), never by value: this environment is written into
-        # supervisord.conf and is readable in /proc/<pid>/environ.
-        "SHORTEN_API_KEYS_FILE": str(s.api_key_file),
+        # supervisord.conf and is readable in /proc/<pid>/environ. (API keys are not here at all:
+        # services read them from the `keys` topic, as digests.)
         "REDIRECT_VISITOR_KEY_SECRET_FILE": str(s.visitor_key_secret_file),
         # Every client of the local stack (tests, load tests, curl) is 127.0.0.1: the service's
         # default (30 failed authentications a minute per address) would lock them all out when

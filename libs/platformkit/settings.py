@@ -4,7 +4,7 @@ Read once, at the entry point, from environment variables (names = field names i
 case, e.g. KAFKA_BOOTSTRAP_SERVERS). Defaults fit the local stack started by `just up`.
 Each service subclasses this with its own fields; the result is frozen and passed in.
 
-Any field can also come from a file named by `<NAME>_FILE` (e.g. SHORTEN_API_KEYS_FILE): that is
+Any field can also come from a file named by `<NAME>_FILE` (e.g. REDIRECT_VISITOR_KEY_SECRET_FILE): that is
 how the stack hands out secrets, so they never sit in a process's environment listing, a
 config file or argv. A variable set directly wins over the file.
 """

@@ -1,6 +1,7 @@
-"""`python -m shorten serve` (REST API) | `python -m shorten relay` (outbox -> Kafka)."""
+"""`python -m shorten serve` (REST API) | `relay` (outbox -> Kafka) | `keys ...` (API keys, `just keys`)."""
 
 import argparse
+import sys
 
 import uvloop
 from platformkit.server import serve
@@ -10,8 +11,13 @@ from shorten.settings import ShortenSettings
 
 
 def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["keys"]:
+        from shorten.entrypoints.keys_cli import main as keys_main
+
+        sys.exit(keys_main(argv[1:]))
     parser = argparse.ArgumentParser(prog="python -m shorten")
-    parser.add_argument("command", choices=["serve", "relay"])
+    parser.add_argument("command", choices=["serve", "relay", "keys"])
     args = parser.parse_args(argv)
     settings = ShortenSettings()
     setup_logging("shorten" if args.command == "serve" else "shorten-relay", settings.log_level)

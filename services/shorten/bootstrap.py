@@ -8,13 +8,13 @@ from dataclasses import dataclass
 
 from platformkit.apikeys import FailedAuth
 from platformkit.clientip import ClientAddress, parse_networks
+from platformkit.keys_log import KeysLog
 from platformkit.ratelimit import RedisRateLimiter
 
 from shorten.adapters.asyncpg_store import AsyncpgLinkStore
 from shorten.adapters.links_log import KafkaLinksLog, RedisReplicaPositions
 from shorten.adapters.postgres import PostgresLinkStore, create_engine
 from shorten.domain.targets import TargetRules
-from shorten.entrypoints.auth import ApiKeys
 from shorten.ports import LinkStore, WriteVisibility
 from shorten.service import LinkService
 from shorten.settings import ShortenSettings
@@ -28,7 +28,7 @@ class Runtime:
     links: LinkService
     store: LinkStore
     limiter: RedisRateLimiter
-    api_keys: ApiKeys
+    keys: KeysLog  # who a caller is: the `keys` topic, followed in memory
     failed_auth: FailedAuth
     client_address: ClientAddress
     public_base_url: str
@@ -97,13 +97,20 @@ async def build_runtime(settings: ShortenSettings) -> AsyncIterator[Runtime]:
         sentinels=settings.redis_sentinels,
         sentinel_master=settings.redis_sentinel_master,
     )
+    keys = KeysLog(
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        topic=settings.topic_keys,
+        client_id=f"shorten-{os.getpid()}-keys",
+        miss_wait_s=settings.shorten_keys_miss_wait_seconds,
+    )
     try:
+        await keys.start()
         async with open_store(settings) as store, open_visibility(settings) as visibility:
             yield Runtime(
                 links=LinkService(store=store, code_length=settings.shorten_code_length, visibility=visibility),
                 store=store,
                 limiter=limiter,
-                api_keys=ApiKeys(settings.api_keys()),
+                keys=keys,
                 failed_auth=FailedAuth(failures.hit),
                 client_address=ClientAddress(parse_networks(settings.shorten_trusted_proxies)),
                 public_base_url=settings.shorten_public_base_url,
@@ -111,5 +118,6 @@ async def build_runtime(settings: ShortenSettings) -> AsyncIterator[Runtime]:
                 targets=settings.target_rules(),
             )
     finally:
+        await keys.stop()
         await limiter.aclose()
         await failures.aclose()

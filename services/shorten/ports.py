@@ -4,11 +4,16 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from contracts.keys import KeyEvent
 from contracts.links import LinkCreated, LinkEvent
 
+from shorten.domain.keys import ApiKey
+from shorten.domain.listing import ListQuery
 from shorten.domain.model import Link
 
 Change = Callable[[Link], tuple[Link, LinkEvent]]
+# The key as stored (None: no such key) -> the keys to store and the event of each.
+KeyChange = Callable[[ApiKey | None], Sequence[tuple[ApiKey, KeyEvent]]]
 
 
 class WriteVisibility(Protocol):
@@ -24,17 +29,34 @@ class LinkStore(Protocol):
     async def insert(self, link: Link, event: LinkCreated) -> bool:
         """Insert the link and its event; False (nothing written) when the code exists."""
 
-    async def get(self, code: str) -> Link | None:
-        """The link, deleted ones included; None when the code never existed."""
+    async def get(self, code: str, *, workspace: str) -> Link | None:
+        """The link of `workspace`, deleted ones included; None when the code never existed or
+        belongs to another workspace (the two must be indistinguishable)."""
 
-    async def modify(self, code: str, change: Change) -> Link:
+    async def page(self, query: ListQuery) -> Sequence[Link]:
+        """The workspace's live links matching the query, newest first, after `query.after`,
+        at most `query.limit`."""
+
+    async def modify(self, code: str, change: Change, *, workspace: str) -> Link:
         """Lock the row, compute (new state, event) with `change`, write both, commit.
 
-        Raises LinkNotFound for an unknown code; whatever `change` raises aborts the write.
+        Raises LinkNotFound for an unknown code or another workspace's; whatever `change`
+        raises aborts the write.
         """
 
     async def ping(self) -> None:
         """Raise when the store is unreachable (readiness)."""
+
+
+class KeyStore(Protocol):
+    """Workspaces and API keys (digests), with their `keys` events in the outbox."""
+
+    async def list(self, workspace: str | None = None) -> Sequence[ApiKey]:
+        """Every key (of `workspace`), oldest first."""
+
+    async def write(self, key_id: str, change: KeyChange) -> Sequence[KeyEvent]:
+        """Lock key_id's row, store what `change` returns (creating workspaces as needed) and
+        its events, in one transaction; the events written."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -44,6 +66,7 @@ class OutboxRecord:
     code: str
     payload: bytes
     traceparent: str | None = None
+    topic: str = "links"  # which of shorten's topics: "links" (key = code) or "keys" (key = key id)
 
 
 class Outbox(Protocol):

@@ -1,7 +1,8 @@
 """Use cases of the links API. Each takes a command, talks to the LinkStore port, returns a Link."""
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import uuid_utils
@@ -9,6 +10,7 @@ from contracts.links import LinkEvent
 
 from shorten.domain.codes import DEFAULT_LENGTH, generate_code
 from shorten.domain.errors import AliasTaken, CodeSpaceExhausted, LinkGone, LinkNotFound
+from shorten.domain.listing import ListQuery, Position, encode_cursor
 from shorten.domain.model import (
     CreateLink,
     Link,
@@ -73,15 +75,23 @@ class LinkService:
             log.warning("generated code collided, retrying with a new one")
         raise CodeSpaceExhausted(f"no free code after {MAX_CODE_ATTEMPTS} attempts")
 
-    async def get(self, code: str) -> Link:
-        link = await self._store.get(code)
+    async def get(self, code: str, *, workspace: str) -> Link:
+        link = await self._store.get(code, workspace=workspace)
         if link is None:
             raise LinkNotFound(f"no link {code!r}", field="code")
         if link.is_deleted:
             raise LinkGone(f"link {code!r} was deleted", field="code")
         return link
 
-    async def update(self, code: str, changes: LinkChanges) -> Link:
+    async def page(self, query: ListQuery) -> tuple[Sequence[Link], str | None]:
+        """One page of the workspace's links and the cursor of the next (None: this was the last)."""
+        links = await self._store.page(replace(query, limit=query.limit + 1))
+        if len(links) <= query.limit:
+            return links, None
+        last = links[query.limit - 1]
+        return links[: query.limit], encode_cursor(Position(last.created_at, last.code))
+
+    async def update(self, code: str, changes: LinkChanges, *, workspace: str) -> Link:
         events: list[LinkEvent] = []
 
         def change(link: Link) -> tuple[Link, LinkEvent]:
@@ -89,11 +99,11 @@ class LinkService:
             events.append(link_updated(updated, event_id=self._event_ids()))
             return updated, events[-1]
 
-        link = await self._store.modify(code, change)
+        link = await self._store.modify(code, change, workspace=workspace)
         await self._visibility.wait(events[-1].event_id)
         return link
 
-    async def delete(self, code: str) -> None:
+    async def delete(self, code: str, *, workspace: str) -> None:
         events: list[LinkEvent] = []
 
         def change(link: Link) -> tuple[Link, LinkEvent]:
@@ -101,5 +111,5 @@ class LinkService:
             events.append(link_deleted(deleted, event_id=self._event_ids()))
             return deleted, events[-1]
 
-        await self._store.modify(code, change)
+        await self._store.modify(code, change, workspace=workspace)
         await self._visibility.wait(events[-1].event_id)

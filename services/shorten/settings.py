@@ -5,22 +5,26 @@ from typing import Literal
 from limits import RateLimitItem, parse
 from platformkit.clientip import parse_networks
 from platformkit.settings import InfraSettings, ServerName
-from pydantic import SecretStr, field_validator, model_validator
+from pydantic import field_validator, model_validator
 
 from shorten.domain.targets import TargetRules
 
 
 class ShortenSettings(InfraSettings):
-    """Env names are the field names in upper case (SHORTEN_PORT, SHORTEN_API_KEYS, ...)."""
+    """Env names are the field names in upper case (SHORTEN_PORT, SHORTEN_RATE_LIMIT, ...)."""
 
     shorten_host: str = "127.0.0.1"
     shorten_port: int = 8001
     # The server `just bench writes` measured the least CPU per create on (docs/benchmarks/writes.md).
     shorten_server: ServerName = "uvicorn"
-    # Comma-separated bearer keys for POST/PATCH/DELETE. Empty: every write is refused (401).
-    shorten_api_keys: SecretStr = SecretStr("")
-    # Per API key, moving window in Redis (limits syntax: "600/minute", "10/second"). The
-    # default leaves room for the local stack, where every test and the load test share one key.
+    # API keys are managed with `just keys` and read from the `keys` topic (platformkit.keys_log).
+    topic_keys: str = "keys"
+    # A key not (yet) in this process's key book: wait at most this long for the `keys` topic's
+    # end as of the miss (a key created a moment ago works at once), then 401.
+    shorten_keys_miss_wait_seconds: float = 1.0
+    # Writes per API key (its key id), moving window in Redis (limits syntax: "600/minute",
+    # "10/second"). The default leaves room for the local stack, where every test and the load
+    # test share the local admin key.
     shorten_rate_limit: str = "6000/minute"
     # Failed authentications per client address (moving window in Redis): past it, every
     # request of that address that needs a key gets 429 until the window admits it again.
@@ -100,10 +104,6 @@ class ShortenSettings(InfraSettings):
             extra_domains=self.shorten_extra_domains,
             denied_targets=self.shorten_denied_targets,
         )
-
-    def api_keys(self) -> tuple[str, ...]:
-        raw = self.shorten_api_keys.get_secret_value()
-        return tuple(k.strip() for k in raw.split(",") if k.strip())
 
     def rate_limit(self) -> RateLimitItem:
         return parse(self.shorten_rate_limit)

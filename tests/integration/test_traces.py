@@ -21,7 +21,6 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
-from pydantic import SecretStr
 from stackctl.config import StackSettings
 from starlette.testclient import TestClient
 from telemetry import tracing
@@ -30,7 +29,6 @@ from tests.conftest import ROOT, wait_until_async
 
 pytestmark = [pytest.mark.integration, pytest.mark.destructive]
 
-API_KEY = "trace-test-key"
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +53,9 @@ def parent_id(span: ReadableSpan) -> int | None:
     return span.parent.span_id if span.parent is not None else None
 
 
-async def test_link_trace_runs_from_post_through_relay_into_each_replica(spans: InMemorySpanExporter) -> None:
+async def test_link_trace_runs_from_post_through_relay_into_each_replica(
+    spans: InMemorySpanExporter, api_key: str
+) -> None:
     from redirect.adapters.redis_cache import RedisLinkStore, connect
     from redirect.bootstrap import build_projector
     from redirect.domain.l1 import L1Cache
@@ -69,7 +69,7 @@ async def test_link_trace_runs_from_post_through_relay_into_each_replica(spans: 
     from shorten.settings import ShortenSettings
 
     spans.clear()
-    shorten_settings = ShortenSettings(shorten_api_keys=SecretStr(API_KEY))
+    shorten_settings = ShortenSettings()
     redirect_settings = RedirectSettings()
     stores = [RedisLinkStore(connect(redirect_settings.redis_url)) for _ in range(3)]
     projectors = [
@@ -88,7 +88,7 @@ async def test_link_trace_runs_from_post_through_relay_into_each_replica(spans: 
         with TestClient(create_app(shorten_settings)) as client:
             created = client.post(
                 "/api/v1/links", json={"url": f"https://example.com/trace/{uuid.uuid4()}"},
-                headers={"Authorization": f"Bearer {API_KEY}"},
+                headers={"Authorization": f"Bearer {api_key}"},
             )
         assert created.status_code == 201, created.text
         code = created.json()["code"]
@@ -101,7 +101,8 @@ async def test_link_trace_runs_from_post_through_relay_into_each_replica(spans: 
                     bootstrap_servers=shorten_settings.kafka_bootstrap_servers, request_timeout_ms=10_000,
                     client_id="trace-test-relay",
                 )
-                async with KafkaPublisher(topic=shorten_settings.topic_links, config=config) as publisher:
+                topics = {"links": shorten_settings.topic_links, "keys": shorten_settings.topic_keys}
+                async with KafkaPublisher(topics=topics, config=config) as publisher:
                     assert await OutboxRelay(outbox=outbox, publisher=publisher).drain() >= 1
         finally:
             await engine.dispose()

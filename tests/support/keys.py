@@ -1,27 +1,30 @@
-"""API keys and link events for tests (and tools) that need them before `just keys` exists in this
-branch: they publish straight to the `keys` and `links` topics (the contracts), as shorten will.
+"""API keys and link events for tests (and tools) that need them.
 
-ONE place on purpose: once shorten publishes keys (`just keys create ...`, and the stack's bootstrap
-publishes the local admin key `k_local_admin`), `issue_key`/`revoke_key` can call `just keys` and
-`publish_local_admin_key` can go.
+Keys are made by shorten's key use cases, the code `just keys` runs: stored (as digests) in
+shorten's PostgreSQL and published through its outbox to the `keys` topic; `issue_key` returns
+once the key is in the topic, so every service accepts it at once. The stack's local admin key
+(`k_local_admin`, `.local/api-key`) is issued by `just up` itself (infra/stackctl/localkey.py).
 
-    python -m tests.support.keys publish-local-admin   # idempotent: the key of .local/api-key
+Link events of any workspace can also be published straight to `links` (`publish_links`), for
+tests of the consumers that need links shorten would not make (e.g. of a workspace nobody has a
+key of).
 """
 
-import asyncio
 import os
-import sys
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from contracts import keys, links
-from contracts.keys import KeyIssued, KeyRevoked, Scope
+from contracts import links
+from contracts.keys import Scope
 from contracts.links import LinkCreated, LinkDeleted, LinkEvent
-from platformkit.apikeys import digest, new_key_id, new_secret
 from platformkit.kafka import start_producer
+from shorten.adapters.asyncpg_keys import AsyncpgKeyStore
+from shorten.entrypoints.relay import wait_published
+from shorten.keys import KeyService
+from shorten.settings import ShortenSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 LOCAL_ADMIN_KEY_ID = "k_local_admin"
@@ -56,30 +59,25 @@ def _now() -> datetime:
 
 
 async def issue_key(workspace: str, scopes: tuple[Scope, ...], *, name: str = "test") -> IssuedKey:
-    """A new key of `workspace` (what `just keys create --workspace W --scopes ...` will do)."""
-    key_id, secret = new_key_id(), new_secret()
-    event = KeyIssued(event_id=str(uuid.uuid4()), occurred_at=_now(), key_id=key_id, workspace=workspace,
-                      scopes=scopes, digest=digest(secret), name=name)
-    await _publish("keys", [(keys.key(event), keys.encode(event))])
-    return IssuedKey(key_id=key_id, workspace=workspace, secret=secret)
+    """A new key of `workspace` (created if new), as `just keys create` makes it; returned once
+    it is in the `keys` topic."""
+    settings = ShortenSettings()
+    async with AsyncpgKeyStore.open(settings.postgres_dsn_asyncpg()) as store:
+        issued = await KeyService(store=store).create(workspace=workspace, scopes=scopes, name=name)
+    await wait_published(settings, [e.event_id for e in issued.events], timeout_s=30)
+    return IssuedKey(key_id=issued.key.key_id, workspace=workspace, secret=issued.secret)
 
 
 async def revoke_key(key: IssuedKey) -> None:
-    event = KeyRevoked(event_id=str(uuid.uuid4()), occurred_at=_now(), key_id=key.key_id, workspace=key.workspace)
-    await _publish("keys", [(keys.key(event), keys.encode(event))])
+    """As `just keys revoke`; returns once the revocation is in the `keys` topic."""
+    settings = ShortenSettings()
+    async with AsyncpgKeyStore.open(settings.postgres_dsn_asyncpg()) as store:
+        events = await KeyService(store=store).revoke(key.key_id)
+    await wait_published(settings, [e.event_id for e in events], timeout_s=30)
 
 
 def local_admin_secret() -> str:
     return (ROOT / ".local" / "api-key").read_text().strip()
-
-
-async def publish_local_admin_key() -> None:
-    """KeyIssued(k_local_admin, default, admin) for .local/api-key. Idempotent: the same key id
-    again only replaces the same state (compacted topic, newest event wins)."""
-    event = KeyIssued(event_id=str(uuid.uuid4()), occurred_at=_now(), key_id=LOCAL_ADMIN_KEY_ID,
-                      workspace="default", scopes=("admin",), digest=digest(local_admin_secret()),
-                      name="local admin (.local/api-key)")
-    await _publish("keys", [(keys.key(event), keys.encode(event))])
 
 
 def link_created(code: str, *, workspace: str, public_stats: bool = False,
@@ -97,12 +95,3 @@ async def publish_links(events: Sequence[LinkEvent]) -> None:
     """Link events of any workspace (shorten creates links in `default` only until workspaces
     reach its API)."""
     await _publish(os.environ.get("TOPIC_LINKS", "links"), [(links.key(e), links.encode(e)) for e in events])
-
-
-if __name__ == "__main__":
-    if sys.argv[1:] != ["publish-local-admin"]:
-        raise SystemExit("usage: python -m tests.support.keys publish-local-admin")
-    if "KAFKA_BOOTSTRAP_SERVERS" not in os.environ:  # never guess: the default port may be another stack's
-        raise SystemExit("KAFKA_BOOTSTRAP_SERVERS is not set: run with this checkout's .env loaded")
-    asyncio.run(publish_local_admin_key())
-    print(f"published {LOCAL_ADMIN_KEY_ID} (workspace default, scope admin) for .local/api-key")

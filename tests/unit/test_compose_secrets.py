@@ -113,7 +113,7 @@ def test_the_services_read_urls_with_credentials_from_the_files(
     root = tmp_path / "secrets"
     composectl_secrets.ensure(root)
     files = {"POSTGRES_DSN": "postgres-dsn", "REDIS_URL": "redis-url", "REDIS_REPLICA_URL": "redis-replica-url",
-             "CLICKHOUSE_URL": "clickhouse-url", "SHORTEN_API_KEYS": "api-key",
+             "CLICKHOUSE_URL": "clickhouse-url",
              "REDIRECT_VISITOR_KEY_SECRET": "visitor-key-secret"}
     for name, file in files.items():
         monkeypatch.delenv(name, raising=False)  # a variable set directly would win over the file
@@ -126,7 +126,7 @@ def test_the_services_read_urls_with_credentials_from_the_files(
     assert settings.redis_url == redirect.redis_url == f"redis://:{redis_pw}@redis:6379/0"
     assert redirect.redis_replica_url == f"redis://:{redis_pw}@redis-replica:6379/0"
     assert settings.clickhouse_url == f"http://default:{clickhouse}@clickhouse:8123"
-    assert shorten.api_keys() == (read(root, "app", "api-key"),)
+    assert shorten.postgres_dsn.get_secret_value() == read(root, "app", "postgres-dsn")
     assert redirect.visitor_secret() == read(root, "app", "visitor-key-secret").encode()
 
 

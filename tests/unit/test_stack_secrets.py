@@ -1,6 +1,8 @@
 """The stack's generated secrets (API key, visitor-key secret): made once, owner-only, kept
-across starts, and given to every service by path (`<NAME>_FILE`), never by value: the
-supervisor's config, the programs' environment and argv hold no secret."""
+across starts. The visitor-key secret is given to every service by path (`<NAME>_FILE`), never
+by value; the API key reaches no service at all (they read its digest from the `keys` topic,
+where `just up` issues it): the supervisor's config, the programs' environment and argv hold
+no secret."""
 
 import grp
 import stat
@@ -31,7 +33,7 @@ def test_secrets_are_generated_once_owner_only_and_reach_every_service(
     assert key not in conf and secret not in conf
     for program in render.service_programs(s):
         section = conf.split(f"[program:{program}]", 1)[1].split("[program:", 1)[0]
-        assert f'SHORTEN_API_KEYS_FILE="{s.api_key_file}"' in section, program
+        assert "SHORTEN_API_KEYS" not in section and str(s.api_key_file) not in section, program
         assert f'REDIRECT_VISITOR_KEY_SECRET_FILE="{s.visitor_key_secret_file}"' in section, program
     # Owner only; run as root, the postgres account's group may pass through (not list).
     mode = stat.S_IMODE(s.local_dir.stat().st_mode)
@@ -46,17 +48,17 @@ def test_a_setting_is_read_from_the_file_its_FILE_variable_names(
     from redirect.settings import RedirectSettings
     from shorten.settings import ShortenSettings
 
-    keys, secret = tmp_path / "api-key", tmp_path / "visitor-key-secret"
-    keys.write_text("sk_one,sk_two\n")
+    dsn, secret = tmp_path / "postgres-dsn", tmp_path / "visitor-key-secret"
+    dsn.write_text("postgresql://u:pw@127.0.0.1:1/db\n")
     secret.write_text("s3cret\n")
-    for name in ("SHORTEN_API_KEYS", "REDIRECT_VISITOR_KEY_SECRET"):
+    for name in ("POSTGRES_DSN", "REDIRECT_VISITOR_KEY_SECRET"):
         monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("SHORTEN_API_KEYS_FILE", str(keys))
+    monkeypatch.setenv("POSTGRES_DSN_FILE", str(dsn))
     monkeypatch.setenv("REDIRECT_VISITOR_KEY_SECRET_FILE", str(secret))
-    assert ShortenSettings().api_keys() == ("sk_one", "sk_two")
+    assert ShortenSettings().postgres_dsn.get_secret_value() == "postgresql://u:pw@127.0.0.1:1/db"
     assert RedirectSettings().redirect_visitor_key_secret.get_secret_value() == "s3cret"
-    monkeypatch.setenv("SHORTEN_API_KEYS", "sk_direct")  # a variable set directly wins
-    assert ShortenSettings().api_keys() == ("sk_direct",)
+    monkeypatch.setenv("POSTGRES_DSN", "postgresql://direct")  # a variable set directly wins
+    assert ShortenSettings().postgres_dsn.get_secret_value() == "postgresql://direct"
 
 
 def test_an_empty_secret_file_is_filled(tmp_path: Path) -> None:

@@ -1,4 +1,5 @@
-"""Kafka adapter of the relay: an idempotent aiokafka producer (acks=all) for the `links` topic.
+"""Kafka adapter of the relay: an idempotent aiokafka producer (acks=all) for shorten's topics
+(`links`, `keys`): each outbox record names its topic, mapped here to the configured name.
 
 With idempotence aiokafka never expires a batch: while the broker is away, send futures
 simply wait and the producer retries in order (no reordering, no duplicates). Errors that
@@ -9,7 +10,7 @@ land after a resend) and a new one is started on the next attempt.
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from types import TracebackType
 from typing import NoReturn
 
@@ -40,8 +41,9 @@ def producer_config(*, bootstrap_servers: str, request_timeout_ms: int, client_i
 
 
 class KafkaPublisher:
-    def __init__(self, *, topic: str, config: dict[str, object]) -> None:
-        self._topic = topic
+    def __init__(self, *, topics: Mapping[str, str], config: dict[str, object]) -> None:
+        """`topics`: the outbox's topic names -> the Kafka topics (settings TOPIC_LINKS, TOPIC_KEYS)."""
+        self._topics = dict(topics)
         self._config = config
         self._producer: AIOKafkaProducer | None = None
 
@@ -96,20 +98,21 @@ class KafkaPublisher:
         # stored (what the no-op span of _send_traced would inject), without a span per record.
         headers = [("traceparent", record.traceparent.encode())] if record.traceparent else []
         future: asyncio.Future[object] = await producer.send(
-            self._topic, value=record.payload, key=record.code.encode(), headers=headers
+            self._topics[record.topic], value=record.payload, key=record.code.encode(), headers=headers
         )
         return future
 
     async def _send_traced(self, producer: AIOKafkaProducer, record: OutboxRecord) -> "asyncio.Future[object]":
         # Continue the trace of the request that wrote the record (stored beside it).
         parent = tracing.context_from_traceparent(record.traceparent)
+        topic = self._topics[record.topic]
         with _tracer.start_as_current_span(
-            f"{self._topic} publish", context=parent, kind=SpanKind.PRODUCER,
-            attributes={"messaging.system": "kafka", "messaging.destination.name": self._topic,
+            f"{topic} publish", context=parent, kind=SpanKind.PRODUCER,
+            attributes={"messaging.system": "kafka", "messaging.destination.name": topic,
                         "link.code": record.code, "messaging.message.id": record.event_id},
         ):
             future: asyncio.Future[object] = await producer.send(
-                self._topic, value=record.payload, key=record.code.encode(), headers=tracing.kafka_headers()
+                topic, value=record.payload, key=record.code.encode(), headers=tracing.kafka_headers()
             )
             return future
 

@@ -12,6 +12,7 @@ from contracts import links as links_contract
 from contracts.links import LinkCreated, LinkEvent
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     DateTime,
     LargeBinary,
@@ -25,14 +26,16 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy import exc as sa_exc
-from sqlalchemy.dialects.postgresql import UUID
+from sqlalchemy.dialects.postgresql import ARRAY, UUID
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 from telemetry import tracing
 
+from shorten.adapters.asyncpg_store import LINKS_TOPIC, list_statement
 from shorten.domain.errors import LinkNotFound, StoreUnavailable
+from shorten.domain.listing import ListQuery
 from shorten.domain.model import Link
 from shorten.domain.validation import RedirectType
 from shorten.ports import Change
@@ -50,6 +53,9 @@ links = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
     Column("deleted_at", DateTime(timezone=True)),
+    Column("workspace", Text, nullable=False),
+    Column("public_stats", Boolean, nullable=False),
+    Column("tags", ARRAY(Text), nullable=False),
 )
 
 outbox = Table(
@@ -63,6 +69,7 @@ outbox = Table(
     Column("created_at", DateTime(timezone=True)),
     Column("published_at", DateTime(timezone=True)),
     Column("traceparent", Text),
+    Column("topic", Text, nullable=False),
 )
 
 
@@ -110,6 +117,8 @@ def _link_values(link: Link) -> dict[str, Any]:
         "max_clicks": link.max_clicks,
         "updated_at": link.updated_at,
         "deleted_at": link.deleted_at,
+        "public_stats": link.public_stats,
+        "tags": list(link.tags),
     }
 
 
@@ -121,6 +130,7 @@ def _outbox_values(event: LinkEvent) -> dict[str, Any]:
         "payload": links_contract.encode(event),
         # The current trace (the API request's span), continued by the relay; None when off.
         "traceparent": tracing.traceparent(),
+        "topic": LINKS_TOPIC,
     }
 
 
@@ -134,6 +144,9 @@ def _to_link(row: Row[Any]) -> Link:
         created_at=row.created_at,
         updated_at=row.updated_at,
         deleted_at=row.deleted_at,
+        workspace=row.workspace,
+        public_stats=row.public_stats,
+        tags=tuple(row.tags),
     )
 
 
@@ -147,7 +160,7 @@ class PostgresLinkStore:
     async def insert(self, link: Link, event: LinkCreated) -> bool:
         stmt = (
             pg_insert(links)
-            .values(code=link.code, created_at=link.created_at, **_link_values(link))
+            .values(code=link.code, created_at=link.created_at, workspace=link.workspace, **_link_values(link))
             .on_conflict_do_nothing(index_elements=[links.c.code])
             .returning(links.c.code)
         )
@@ -158,20 +171,29 @@ class PostgresLinkStore:
                 await conn.execute(outbox.insert().values(**_outbox_values(event)))
         return True
 
-    async def get(self, code: str) -> Link | None:
+    async def get(self, code: str, *, workspace: str) -> Link | None:
         with translate_errors():
             async with self._engine.connect() as conn:
-                row = (await conn.execute(select(links).where(links.c.code == code))).first()
+                stmt = select(links).where(links.c.code == code, links.c.workspace == workspace)
+                row = (await conn.execute(stmt)).first()
         return None if row is None else _to_link(row)
 
-    async def modify(self, code: str, change: Change) -> Link:
+    async def page(self, query: ListQuery) -> list[Link]:
+        sql, args = list_statement(query)
+        with translate_errors():
+            async with self._engine.connect() as conn:
+                # The asyncpg store's statement, through the driver's own placeholders ($n).
+                result = await conn.exec_driver_sql(sql, tuple(args))
+                return [_to_link(row) for row in result.all()]
+
+    async def modify(self, code: str, change: Change, *, workspace: str) -> Link:
         with translate_errors():
             async with self._engine.begin() as conn:
-                return await self._modify(conn, code, change)
+                return await self._modify(conn, code, change, workspace)
 
     @staticmethod
-    async def _modify(conn: AsyncConnection, code: str, change: Change) -> Link:
-        locked = select(links).where(links.c.code == code).with_for_update()
+    async def _modify(conn: AsyncConnection, code: str, change: Change, workspace: str) -> Link:
+        locked = select(links).where(links.c.code == code, links.c.workspace == workspace).with_for_update()
         row = (await conn.execute(locked)).first()
         if row is None:
             raise LinkNotFound(f"no link {code!r}", field="code")

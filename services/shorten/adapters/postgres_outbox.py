@@ -24,7 +24,7 @@ _MARK_AND_FETCH = text(
     WITH marked AS (
         UPDATE shorten.outbox SET published_at = now() WHERE id = ANY(CAST(:marked AS bigint[]))
     )
-    SELECT id, event_id, code, payload, traceparent FROM shorten.outbox
+    SELECT id, event_id, code, payload, traceparent, topic FROM shorten.outbox
     WHERE published_at IS NULL AND id <> ALL(CAST(:marked AS bigint[]))
     ORDER BY id
     LIMIT :limit
@@ -49,13 +49,28 @@ class PostgresOutbox:
         result = await self._conn.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": RELAY_LOCK_KEY})
         return bool(result.scalar_one())
 
+    async def unlock(self) -> None:
+        await self._conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": RELAY_LOCK_KEY})
+
+    async def unpublished(self, event_ids: Sequence[str]) -> int:
+        """How many of these events are still waiting in the outbox (not acknowledged by Kafka)."""
+        result = await self._conn.execute(
+            text(
+                "SELECT count(*) FROM shorten.outbox"
+                " WHERE event_id = ANY(CAST(:ids AS uuid[])) AND published_at IS NULL"
+            ),
+            {"ids": list(event_ids)},
+        )
+        return int(result.scalar_one())
+
     async def fetch_unpublished(self, limit: int, *, mark_first: Sequence[int] = ()) -> Sequence[OutboxRecord]:
         # A data-modifying CTE runs even though the SELECT does not read it; the SELECT sees
         # the snapshot from before the UPDATE, hence the explicit exclusion of the marked ids.
         result = await self._conn.execute(_MARK_AND_FETCH, {"marked": list(mark_first), "limit": limit})
         return [
             OutboxRecord(
-                id=r.id, event_id=str(r.event_id), code=r.code, payload=bytes(r.payload), traceparent=r.traceparent
+                id=r.id, event_id=str(r.event_id), code=r.code, payload=bytes(r.payload), traceparent=r.traceparent,
+                topic=r.topic,
             )
             for r in result.all()
         ]

@@ -5,7 +5,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Literal
 
-from contracts.links import LinkCreated, LinkDeleted, LinkUpdated
+from contracts.links import DEFAULT_WORKSPACE, LinkCreated, LinkDeleted, LinkUpdated
 
 from shorten.domain.errors import LinkGone
 from shorten.domain.validation import RedirectType
@@ -30,6 +30,9 @@ class Link:
     created_at: datetime
     updated_at: datetime
     deleted_at: datetime | None = None
+    workspace: str = DEFAULT_WORKSPACE  # the owner: only its keys see, change or delete the link
+    public_stats: bool = False  # anyone may read the link's stats
+    tags: tuple[str, ...] = ()
 
     @property
     def is_deleted(self) -> bool:
@@ -45,6 +48,9 @@ class CreateLink:
     redirect_type: RedirectType = 302
     expires_at: datetime | None = None
     max_clicks: int | None = None
+    workspace: str = DEFAULT_WORKSPACE  # the caller's (from its key), never from the body
+    public_stats: bool = False
+    tags: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -56,6 +62,8 @@ class LinkChanges:
     redirect_type: RedirectType | None = None
     expires_at: datetime | Literal[Unset.UNSET] | None = UNSET
     max_clicks: int | Literal[Unset.UNSET] | None = UNSET
+    public_stats: bool | None = None
+    tags: tuple[str, ...] | None = None  # None: unchanged; () clears
 
 
 def new_link(cmd: CreateLink, *, code: str, now: datetime) -> Link:
@@ -67,6 +75,9 @@ def new_link(cmd: CreateLink, *, code: str, now: datetime) -> Link:
         max_clicks=cmd.max_clicks,
         created_at=now,
         updated_at=now,
+        workspace=cmd.workspace,
+        public_stats=cmd.public_stats,
+        tags=cmd.tags,
     )
 
 
@@ -79,6 +90,8 @@ def apply_changes(link: Link, changes: LinkChanges, *, now: datetime) -> Link:
         redirect_type=changes.redirect_type if changes.redirect_type is not None else link.redirect_type,
         expires_at=link.expires_at if changes.expires_at is UNSET else changes.expires_at,
         max_clicks=link.max_clicks if changes.max_clicks is UNSET else changes.max_clicks,
+        public_stats=link.public_stats if changes.public_stats is None else changes.public_stats,
+        tags=link.tags if changes.tags is None else changes.tags,
         updated_at=now,
     )
 
@@ -98,6 +111,9 @@ def link_created(link: Link, *, event_id: str) -> LinkCreated:
         redirect_type=link.redirect_type,
         expires_at=link.expires_at,
         max_clicks=link.max_clicks,
+        workspace=link.workspace,
+        public_stats=link.public_stats,
+        tags=link.tags,
     )
 
 
@@ -111,9 +127,12 @@ def link_updated(link: Link, *, event_id: str) -> LinkUpdated:
         redirect_type=link.redirect_type,
         expires_at=link.expires_at,
         max_clicks=link.max_clicks,
+        workspace=link.workspace,
+        public_stats=link.public_stats,
+        tags=link.tags,
     )
 
 
 def link_deleted(link: Link, *, event_id: str) -> LinkDeleted:
     assert link.deleted_at is not None
-    return LinkDeleted(event_id=event_id, occurred_at=link.deleted_at, code=link.code)
+    return LinkDeleted(event_id=event_id, occurred_at=link.deleted_at, code=link.code, workspace=link.workspace)

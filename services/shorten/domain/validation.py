@@ -141,3 +141,37 @@ def validate_max_clicks(value: object, *, field: str = "max_clicks") -> int | No
     if type(value) is int and 1 <= value <= MAX_CLICKS_LIMIT:
         return value
     raise _invalid("max_clicks_invalid", f"max_clicks must be an integer from 1 to {MAX_CLICKS_LIMIT}", field)
+
+
+MAX_TAGS, MAX_TAG_LENGTH = 20, 40  # contracts.links.Tags
+
+
+def validate_tag(value: object, *, field: str = "tags") -> str:
+    """1-40 characters, no comma (tags are listed comma-separated elsewhere) and no control
+    characters; kept as typed (tags are labels the user chose, compared exactly)."""
+    if (
+        not isinstance(value, str)
+        or not 1 <= len(value) <= MAX_TAG_LENGTH
+        or any(ch == "," or ord(ch) < 0x20 or ord(ch) == 0x7F for ch in value)
+    ):
+        raise _invalid(
+            "tag_invalid", f"a tag is a string of 1-{MAX_TAG_LENGTH} characters without commas or control characters",
+            field,
+        )
+    return value
+
+
+def validate_tags(value: object, *, field: str = "tags") -> tuple[str, ...]:
+    """A list of at most 20 tags; duplicates dropped, first occurrence's order kept."""
+    if not isinstance(value, list):
+        raise _invalid("tags_invalid", "tags must be a list of strings", field)
+    tags = tuple(dict.fromkeys(validate_tag(tag, field=field) for tag in value))
+    if len(tags) > MAX_TAGS:
+        raise _invalid("tags_too_many", f"at most {MAX_TAGS} tags", field)
+    return tags
+
+
+def validate_public_stats(value: object, *, field: str = "public_stats") -> bool:
+    if type(value) is bool:
+        return value
+    raise _invalid("public_stats_invalid", "public_stats must be true or false", field)

@@ -1,14 +1,15 @@
 """REST handlers under /api/v1: parse -> command -> use case -> JSON. Nothing else.
 
-Order of checks on writes: 401 (key) -> 429 (rate) -> 415 (type) -> 413 (size) -> 400
-(JSON) -> 422 (rules) -> 404/409/410 (state).
+Order of checks on writes: 429 (failed authentications of the address) -> 401 (key) -> 403
+(scope) -> 429 (rate) -> 415 (type) -> 413 (size) -> 400 (JSON) -> 422 (rules) -> 404/409/410
+(state). A link of another workspace is 404 exactly like a code that does not exist.
 """
 
 import re
-from datetime import datetime
 from typing import Any
 
 import msgspec
+from platformkit.apikeys import Principal
 from platformkit.errors import ApiError, error_response
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -25,8 +26,9 @@ from shorten.domain.errors import (
     ShortenError,
     StoreUnavailable,
 )
-from shorten.domain.model import Link
+from shorten.domain.listing import parse_list_query
 from shorten.entrypoints.body import read_json
+from shorten.entrypoints.representation import LinkPage, present
 
 # The one table from domain failure to HTTP status.
 STATUS: dict[type[ShortenError], int] = {
@@ -61,36 +63,29 @@ def _runtime(request: Request) -> Runtime:
     return runtime
 
 
-def _iso(value: datetime | None) -> str | None:
-    return None if value is None else value.isoformat().replace("+00:00", "Z")
-
-
-def present(link: Link, base_url: str) -> dict[str, Any]:
-    return {
-        "code": link.code,
-        "short_url": f"{base_url}/{link.code}",
-        "url": link.url,
-        "expires_at": _iso(link.expires_at),
-        "redirect_type": link.redirect_type,
-        "max_clicks": link.max_clicks,
-        "created_at": _iso(link.created_at),
-    }
-
-
-async def _identify(request: Request, runtime: Runtime) -> str:
-    """The caller's key id; 401 for a missing or wrong key, 429 once its address failed too often."""
+async def _authenticate(request: Request, runtime: Runtime) -> Principal:
+    """The caller's key; 401 for a missing or wrong key, 429 once its address failed too often."""
     address = runtime.client_address.of(request.scope)
     runtime.failed_auth.check(address)
     try:
-        return runtime.api_keys.identify(request.headers.get("authorization"))
+        return await runtime.keys.authenticate(request.headers.get("authorization"))
     except ApiError as refused:
         raise (await runtime.failed_auth.failed(address) or refused) from None
 
 
-async def _authorize(request: Request, runtime: Runtime) -> None:
+async def _reader(request: Request, runtime: Runtime) -> Principal:
+    """A key that may read its workspace's links (reads are not counted as writes)."""
+    principal = await _authenticate(request, runtime)
+    principal.require("links:read")
+    return principal
+
+
+async def _writer(request: Request, runtime: Runtime) -> Principal:
+    """A key that may write links, within its rate limit (per key id)."""
     try:
-        identity = await _identify(request, runtime)
-        verdict = await runtime.limiter.hit(identity)
+        principal = await _authenticate(request, runtime)
+        principal.require("links:write")
+        verdict = await runtime.limiter.hit(principal.key_id)
         if not verdict.allowed:
             raise ApiError(
                 "rate limit exceeded for this API key",
@@ -98,6 +93,7 @@ async def _authorize(request: Request, runtime: Runtime) -> None:
                 code="rate_limited",
                 headers={"Retry-After": str(verdict.retry_after)},
             )
+        return principal
     except ApiError:
         # Refused before its body was read: consume it (bounded) first, or the server may close
         # the connection while the client is still sending, and the client sees a reset, not 401.
@@ -122,9 +118,10 @@ def _path_code(request: Request) -> str:
 
 async def create_link(request: Request) -> Response:
     runtime = _runtime(request)
-    await _authorize(request, runtime)
+    principal = await _writer(request, runtime)
     payload = await read_json(request, max_bytes=runtime.max_body_bytes)
-    link = await runtime.links.create(parse_create(payload, now=runtime.links.now(), targets=runtime.targets))
+    command = parse_create(payload, now=runtime.links.now(), targets=runtime.targets, workspace=principal.workspace)
+    link = await runtime.links.create(command)
     return LinkResponse(
         present(link, runtime.public_base_url),
         status_code=201,
@@ -132,28 +129,38 @@ async def create_link(request: Request) -> Response:
     )
 
 
+async def list_links(request: Request) -> Response:
+    runtime = _runtime(request)
+    principal = await _reader(request, runtime)
+    query = parse_list_query(request.query_params, workspace=principal.workspace)
+    links, next_cursor = await runtime.links.page(query)
+    page = LinkPage(links=[present(link, runtime.public_base_url) for link in links], next_cursor=next_cursor)
+    return LinkResponse(page)
+
+
 async def get_link(request: Request) -> Response:
     runtime = _runtime(request)
     # The details hold the target even of expired links and links past max_clicks, which the
-    # redirect never reveals: only key holders may read them (not counted as a write).
-    await _identify(request, runtime)
-    link = await runtime.links.get(_path_code(request))
+    # redirect never reveals: only the owner's keys may read them.
+    principal = await _reader(request, runtime)
+    link = await runtime.links.get(_path_code(request), workspace=principal.workspace)
     return LinkResponse(present(link, runtime.public_base_url))
 
 
 async def update_link(request: Request) -> Response:
     runtime = _runtime(request)
-    await _authorize(request, runtime)
+    principal = await _writer(request, runtime)
     code = _path_code(request)
     payload = await read_json(request, max_bytes=runtime.max_body_bytes)
-    link = await runtime.links.update(code, parse_changes(payload, now=runtime.links.now(), targets=runtime.targets))
+    changes = parse_changes(payload, now=runtime.links.now(), targets=runtime.targets)
+    link = await runtime.links.update(code, changes, workspace=principal.workspace)
     return LinkResponse(present(link, runtime.public_base_url))
 
 
 async def delete_link(request: Request) -> Response:
     runtime = _runtime(request)
-    await _authorize(request, runtime)
-    await runtime.links.delete(_path_code(request))
+    principal = await _writer(request, runtime)
+    await runtime.links.delete(_path_code(request), workspace=principal.workspace)
     return Response(status_code=204)
 
 
@@ -168,5 +175,6 @@ async def link_resource(request: Request) -> Response:
 def api_routes() -> list[Route]:
     return [
         Route("/api/v1/links", create_link, methods=["POST"]),
+        Route("/api/v1/links", list_links, methods=["GET", "HEAD"]),
         Route("/api/v1/links/{code}", link_resource, methods=["GET", "HEAD", "PATCH", "DELETE"]),
     ]

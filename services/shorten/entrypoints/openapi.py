@@ -2,12 +2,23 @@
 
 from typing import Any
 
+from contracts.keys import SCOPES
+
 from shorten.domain.codes import RESERVED
-from shorten.domain.validation import ALIAS_MAX, ALIAS_MIN, MAX_CLICKS_LIMIT, MAX_URL_LENGTH
+from shorten.domain.listing import DEFAULT_LIMIT, MAX_LIMIT, MAX_QUERY_LENGTH
+from shorten.domain.validation import (
+    ALIAS_MAX,
+    ALIAS_MIN,
+    MAX_CLICKS_LIMIT,
+    MAX_TAG_LENGTH,
+    MAX_TAGS,
+    MAX_URL_LENGTH,
+)
 
 ERROR_CODES = {
     400: ["malformed_json", "invalid_content_length"],
     401: ["api_key_missing", "api_key_invalid"],
+    403: ["scope_missing"],
     404: ["not_found"],
     409: ["alias_taken"],
     410: ["link_deleted"],
@@ -18,7 +29,10 @@ ERROR_CODES = {
         "url_scheme_not_allowed", "url_missing_host", "url_too_long", "url_has_credentials",
         "url_host_invalid", "url_self_reference", "url_host_denied", "alias_invalid", "alias_reserved",
         "expires_at_invalid", "expires_at_in_past", "redirect_type_invalid", "max_clicks_invalid",
+        "public_stats_invalid", "tags_invalid", "tag_invalid", "tags_too_many",
     ],
+    # GET /api/v1/links
+    4220: ["q_invalid", "tag_invalid", "cursor_invalid", "limit_invalid"],
     429: ["rate_limited", "auth_rate_limited"],
     503: ["store_unavailable", "code_generation_failed"],
 }  # fmt: skip
@@ -28,10 +42,10 @@ def _ref(name: str) -> dict[str, str]:
     return {"$ref": f"#/components/schemas/{name}"}
 
 
-def _error(status: int, description: str) -> dict[str, Any]:
+def _error(status: int, description: str, codes: int | None = None) -> dict[str, Any]:
     headers = {"Retry-After": {"schema": {"type": "integer"}}} if status == 429 else {}
     return {
-        "description": f"{description} (codes: {', '.join(ERROR_CODES[status])})",
+        "description": f"{description} (codes: {', '.join(ERROR_CODES[codes or status])})",
         "headers": headers,
         "content": {"application/json": {"schema": _ref("Error")}},
     }
@@ -46,6 +60,11 @@ _LINK_FIELDS: dict[str, Any] = {
     "expires_at": {"type": ["string", "null"], "format": "date-time", "description": "with offset, future"},
     "redirect_type": {"type": "integer", "enum": [301, 302], "default": 302},
     "max_clicks": {"type": ["integer", "null"], "minimum": 1, "maximum": MAX_CLICKS_LIMIT},
+    "public_stats": {"type": "boolean", "default": False, "description": "anyone may read the link's stats"},
+    "tags": {
+        "type": "array", "maxItems": MAX_TAGS, "default": [],
+        "items": {"type": "string", "minLength": 1, "maxLength": MAX_TAG_LENGTH, "pattern": "^[^\\x00-\\x1f,]+$"},
+    },
 }
 
 SCHEMAS: dict[str, Any] = {
@@ -65,12 +84,24 @@ SCHEMAS: dict[str, Any] = {
     "UpdateLink": {"type": "object", "additionalProperties": False, "minProperties": 1, "properties": _LINK_FIELDS},
     "Link": {
         "type": "object",
-        "required": ["code", "short_url", "url", "expires_at", "redirect_type", "max_clicks", "created_at"],
+        "required": [
+            "code", "short_url", "url", "expires_at", "redirect_type", "max_clicks", "created_at", "workspace",
+            "public_stats", "tags",
+        ],
         "properties": {
             "code": {"type": "string"},
             "short_url": {"type": "string", "format": "uri"},
             **_LINK_FIELDS,
             "created_at": {"type": "string", "format": "date-time"},
+            "workspace": {"type": "string", "description": "the workspace of the key that created the link"},
+        },
+    },
+    "LinkPage": {
+        "type": "object",
+        "required": ["links", "next_cursor"],
+        "properties": {
+            "links": {"type": "array", "items": _ref("Link"), "description": "newest first"},
+            "next_cursor": {"type": ["string", "null"], "description": "null on the last page"},
         },
     },
     "Error": {
@@ -90,8 +121,10 @@ SCHEMAS: dict[str, Any] = {
     },
 }
 
+_SCOPE = f"scopes: {', '.join(SCOPES)} (admin implies every scope, links:write implies links:read)"
 _WRITE_ERRORS = {
     "401": _error(401, "missing or invalid API key"),
+    "403": _error(403, "the key lacks links:write"),
     "413": _error(413, "body over 16 KiB"),
     "415": _error(415, "not application/json"),
     "400": _error(400, "malformed JSON"),
@@ -99,7 +132,19 @@ _WRITE_ERRORS = {
     "429": _error(429, "rate limited per API key, or too many failed authentications per address"),
     "503": _error(503, "the link store is unavailable"),
 }
+_NOT_YOURS = "unknown code, or a link of another workspace (the two answers are the same)"
+_LIST_PARAMS = [
+    {"name": "q", "in": "query", "required": False, "description": "case-insensitive substring of the code or URL",
+     "schema": {"type": "string", "maxLength": MAX_QUERY_LENGTH}},
+    {"name": "tag", "in": "query", "required": False, "description": "links with exactly this tag",
+     "schema": {"type": "string", "minLength": 1, "maxLength": MAX_TAG_LENGTH}},
+    {"name": "cursor", "in": "query", "required": False, "description": "next_cursor of the previous page",
+     "schema": {"type": "string"}},
+    {"name": "limit", "in": "query", "required": False,
+     "schema": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT}},
+]
 _CODE_PARAM = [{"name": "code", "in": "path", "required": True, "schema": {"type": "string"}}]
+_PAGE_RESPONSE = {"content": {"application/json": {"schema": _ref("LinkPage")}}}
 _LINK_RESPONSE = {"content": {"application/json": {"schema": _ref("Link")}}}
 
 
@@ -109,12 +154,27 @@ def openapi_document() -> dict[str, Any]:
         "info": {"title": "shorten", "version": "1.0.0", "description": "Create and manage short links."},
         "components": {
             "schemas": SCHEMAS,
-            "securitySchemes": {"apiKey": {"type": "http", "scheme": "bearer"}},
+            "securitySchemes": {
+                "apiKey": {"type": "http", "scheme": "bearer", "description": f"an API key of a workspace; {_SCOPE}"}
+            },
         },
         "paths": {
             "/api/v1/links": {
+                "get": {
+                    "summary": "The caller's workspace's links, newest first (needs links:read)",
+                    "security": [{"apiKey": []}],
+                    "parameters": _LIST_PARAMS,
+                    "responses": {
+                        "200": {"description": "one page", **_PAGE_RESPONSE},
+                        "401": _error(401, "missing or invalid API key"),
+                        "403": _error(403, "the key lacks links:read"),
+                        "422": _error(422, "bad query parameter", codes=4220),
+                        "429": _error(429, "too many failed authentications from this address"),
+                        "503": _error(503, "the link store is unavailable"),
+                    },
+                },
                 "post": {
-                    "summary": "Create a short link",
+                    "summary": "Create a short link in the caller's workspace (needs links:write)",
                     "security": [{"apiKey": []}],
                     "requestBody": _json_body("CreateLink"),
                     "responses": {
@@ -127,34 +187,38 @@ def openapi_document() -> dict[str, Any]:
             "/api/v1/links/{code}": {
                 "parameters": _CODE_PARAM,
                 "get": {
-                    "summary": "Read a link",
+                    "summary": "Read a link of the caller's workspace (needs links:read)",
                     "security": [{"apiKey": []}],
                     "responses": {
                         "200": {"description": "the link", **_LINK_RESPONSE},
                         "401": _error(401, "missing or invalid API key"),
+                        "403": _error(403, "the key lacks links:read"),
                         "429": _error(429, "too many failed authentications from this address"),
-                        "404": _error(404, "unknown code"),
+                        "404": _error(404, _NOT_YOURS),
+                        "503": _error(503, "the link store is unavailable"),
                         "410": _error(410, "the link was deleted"),
                     },
                 },
                 "patch": {
-                    "summary": "Change url, expires_at, redirect_type or max_clicks",
+                    "summary": "Change url, expires_at, redirect_type, max_clicks, public_stats or tags (links:write)",
                     "security": [{"apiKey": []}],
                     "requestBody": _json_body("UpdateLink"),
                     "responses": {
                         "200": {"description": "the updated link", **_LINK_RESPONSE},
-                        "404": _error(404, "unknown code"),
+                        "404": _error(404, _NOT_YOURS),
                         "410": _error(410, "the link was deleted"),
                         **_WRITE_ERRORS,
                     },
                 },
                 "delete": {
-                    "summary": "Delete a link (its code is never reused)",
+                    "summary": "Delete a link (its code is never reused; needs links:write)",
                     "security": [{"apiKey": []}],
                     "responses": {
                         "204": {"description": "deleted"},
                         "401": _error(401, "missing or invalid API key"),
-                        "404": _error(404, "unknown code"),
+                        "403": _error(403, "the key lacks links:write"),
+                        "404": _error(404, _NOT_YOURS),
+                        "503": _error(503, "the link store is unavailable"),
                         "410": _error(410, "already deleted"),
                         "429": _error(429, "rate limited per API key, or too many failed authentications per address"),
                     },

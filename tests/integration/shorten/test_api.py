@@ -11,7 +11,10 @@ from tests.integration.shorten.support import BASE62, link_row, unique_alias
 
 pytestmark = pytest.mark.integration
 
-LINK_KEYS = {"code", "short_url", "url", "expires_at", "redirect_type", "max_clicks", "created_at"}
+LINK_KEYS = {
+    "code", "short_url", "url", "expires_at", "redirect_type", "max_clicks", "created_at", "workspace", "public_stats",
+    "tags",
+}
 
 
 def future(days: int = 30) -> str:

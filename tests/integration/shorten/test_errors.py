@@ -293,4 +293,5 @@ async def test_invalid_content_length_is_4xx(auth: dict[str, str]) -> None:
 async def test_unknown_route_and_wrong_method_are_json(client: httpx.AsyncClient, auth: dict[str, str]) -> None:
     assert_error(await client.get("/api/v1/nothing-here"), 404, "not_found")
     assert_error(await client.put("/api/v1/links/abcdefg", json={}, headers=auth), 405, "method_not_allowed")
-    assert_error(await client.get("/api/v1/links"), 405, "method_not_allowed")
+    assert_error(await client.put("/api/v1/links", json={}, headers=auth), 405, "method_not_allowed")
+    assert_error(await client.get("/api/v1/links"), 401, "api_key_missing")  # the list needs a key

@@ -11,6 +11,8 @@ from pydantic import SecretStr
 from shorten.entrypoints.app import create_app
 from shorten.settings import ShortenSettings
 
+from tests.support.keys import issue_key
+
 pytestmark = pytest.mark.integration
 
 UNREACHABLE_PG = "postgresql://shortlink:shortlink@127.0.0.1:1/shortlink"
@@ -37,8 +39,9 @@ def settings(**overrides: object) -> ShortenSettings:
 
 
 async def test_rate_limit_per_key_in_redis_answers_429_with_retry_after() -> None:
-    key_a, key_b = secrets.token_hex(16), secrets.token_hex(16)
-    config = settings(shorten_api_keys=SecretStr(f"{key_a},{key_b}"), shorten_rate_limit="3/minute")
+    key_a = (await issue_key("default", ("links:write",))).secret
+    key_b = (await issue_key("default", ("links:write",))).secret
+    config = settings(shorten_rate_limit="3/minute")
 
     async def post(client: httpx.AsyncClient, key: str) -> httpx.Response:
         return await client.post(
@@ -64,8 +67,8 @@ async def test_rate_limit_per_key_in_redis_answers_429_with_retry_after() -> Non
 
 
 async def test_postgres_down_is_503_not_500() -> None:
-    key = secrets.token_hex(16)
-    config = settings(shorten_api_keys=SecretStr(key), postgres_dsn=SecretStr(UNREACHABLE_PG))
+    key = (await issue_key("default", ("links:write",))).secret
+    config = settings(postgres_dsn=SecretStr(UNREACHABLE_PG))
     async with running(config) as client:
         created = await client.post(
             "/api/v1/links", json={"url": "https://e.com"}, headers={"Authorization": f"Bearer {key}"}
@@ -80,8 +83,8 @@ async def test_postgres_down_is_503_not_500() -> None:
 
 
 async def test_redis_down_fails_open_and_is_reported_by_readyz() -> None:
-    key = secrets.token_hex(16)
-    config = settings(shorten_api_keys=SecretStr(key), redis_url=UNREACHABLE_REDIS, redis_sentinels="",
+    key = (await issue_key("default", ("links:write",))).secret
+    config = settings(redis_url=UNREACHABLE_REDIS, redis_sentinels="",
                       shorten_rate_limit="1/minute")
     async with running(config) as client:
         headers = {"Authorization": f"Bearer {key}"}
@@ -108,8 +111,8 @@ async def running_as(settings: ShortenSettings, peer: str) -> AsyncIterator[http
 
 
 async def test_failed_authentication_is_limited_per_client_address() -> None:
-    key = secrets.token_hex(16)
-    config = settings(shorten_api_keys=SecretStr(key), shorten_auth_failure_limit="4/minute")
+    key = (await issue_key("default", ("links:write",))).secret
+    config = settings(shorten_auth_failure_limit="4/minute")
     attacker = f"198.51.100.{secrets.randbelow(250) + 1}"  # a fresh address: a fresh window
     wrong = {"Authorization": "Bearer sk_guess", "X-Forwarded-For": attacker}
     right = {"Authorization": f"Bearer {key}", "X-Forwarded-For": attacker}

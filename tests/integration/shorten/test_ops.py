@@ -4,6 +4,7 @@ import httpx
 import pytest
 from contracts import links
 from prometheus_client.parser import text_string_to_metric_families
+from shorten.entrypoints.representation import LinkView
 
 pytestmark = pytest.mark.integration
 
@@ -46,11 +47,18 @@ async def test_openapi_document(client: httpx.AsyncClient) -> None:
     assert response.status_code == 200
     doc = response.json()
     assert doc["openapi"].startswith("3.")
-    assert set(doc["paths"]["/api/v1/links"]) == {"post"}
+    assert set(doc["paths"]["/api/v1/links"]) == {"get", "post"}
+    listed = doc["paths"]["/api/v1/links"]["get"]
+    assert {p["name"] for p in listed["parameters"]} == {"q", "tag", "cursor", "limit"}
+    assert "cursor_invalid" in listed["responses"]["422"]["description"]
+    assert set(doc["components"]["schemas"]["LinkPage"]["required"]) == {"links", "next_cursor"}
     assert {"get", "patch", "delete"} <= set(doc["paths"]["/api/v1/links/{code}"])
     create = doc["components"]["schemas"]["CreateLink"]
     assert create["required"] == ["url"] and create["additionalProperties"] is False
-    assert set(create["properties"]) == {"url", "alias", "expires_at", "redirect_type", "max_clicks"}
+    assert set(create["properties"]) == {
+        "url", "alias", "expires_at", "redirect_type", "max_clicks", "public_stats", "tags"}
+    # The response schema names what the response Struct encodes.
+    assert set(doc["components"]["schemas"]["Link"]["properties"]) == set(LinkView.__struct_fields__)
     assert "alias_reserved" in doc["paths"]["/api/v1/links"]["post"]["responses"]["422"]["description"]
     # The contract the relay publishes carries the same link fields the API documents.
     assert set(doc["components"]["schemas"]["UpdateLink"]["properties"]) <= set(links.LinkUpdated.__struct_fields__)

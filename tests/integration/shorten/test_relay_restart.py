@@ -91,3 +91,41 @@ async def test_relay_started_while_kafka_is_down_backs_off_then_catches_up(
         seen = await topic.wait_for(aliases, 3, timeout=120)
     assert sorted(s.event.code for s in seen) == sorted(aliases)
     assert all(isinstance(s.event, LinkCreated) for s in seen)
+
+
+async def test_just_keys_publishes_the_outbox_itself_when_no_relay_runs(
+    client: httpx.AsyncClient, auth: dict[str, str]
+) -> None:
+    """As during `just up` (the local admin key is issued before the services start): with no
+    relay holding the outbox lock, the CLI publishes the outbox, in order, and returns once its
+    key is in the topic."""
+    import asyncio
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from tests.integration.shorten.support import bearer
+
+    offsets = await end_offsets()
+    alias = unique_alias("norelay")
+    supervisorctl("stop", "shorten-relay")
+    try:
+        assert program_state("shorten-relay") == "STOPPED"
+        backlog = await client.post("/api/v1/links", json={"url": "https://e.com/norelay", "alias": alias},
+                                    headers=auth)
+        assert backlog.status_code == 201
+        done = await asyncio.to_thread(
+            subprocess.run,
+            [sys.executable, "-m", "shorten", "keys", "create", "--workspace", "norelay", "--scopes", "links:read",
+             "--json"], capture_output=True, text=True, cwd=ROOT, env=os.environ.copy(), timeout=120, check=False)
+        assert done.returncode == 0, done.stderr
+        secret = json.loads(done.stdout)["secret"]
+        assert (await client.get("/api/v1/links", headers=bearer(secret))).status_code == 200
+        # The link written before the key was published too (the outbox goes out in order).
+        async with LinksTopic(start_offsets=offsets) as topic:
+            [seen] = await topic.wait_for([alias], 1, timeout=30)
+        assert isinstance(seen.event, LinkCreated)
+    finally:
+        supervisorctl("start", "shorten-relay")
+        wait_until(lambda: program_state("shorten-relay") == "RUNNING", timeout=60, what="relay running")

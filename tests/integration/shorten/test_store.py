@@ -67,7 +67,7 @@ async def test_insert_writes_the_row_and_its_event(adapter: Adapter) -> None:
     event = link_created(link, event_id=new_event_id())
     assert await adapter.store.insert(link, event)
 
-    assert await adapter.store.get(link.code) == link
+    assert await adapter.store.get(link.code, workspace="default") == link
     row = await link_row(link.code)
     assert row is not None and row["deleted_at"] is None
     [record] = await outbox_rows([link.code])
@@ -86,7 +86,7 @@ async def test_insert_is_atomic_a_failed_event_write_leaves_no_link(adapter: Ada
     reused_id = link_created(second, event_id=event.event_id)  # the outbox refuses a duplicate event id
     with pytest.raises(adapter.refused):
         await adapter.store.insert(second, reused_id)
-    assert await adapter.store.get(second.code) is None
+    assert await adapter.store.get(second.code, workspace="default") is None
     assert await outbox_rows([second.code]) == []
 
 
@@ -95,7 +95,7 @@ async def test_insert_of_an_existing_code_writes_nothing(adapter: Adapter) -> No
     assert await adapter.store.insert(link, link_created(link, event_id=new_event_id()))
     again = new_link(CreateLink(url="https://other.example/"), code=link.code, now=datetime.now(UTC))
     assert await adapter.store.insert(again, link_created(again, event_id=new_event_id())) is False
-    stored = await adapter.store.get(link.code)
+    stored = await adapter.store.get(link.code, workspace="default")
     assert stored is not None and stored.url == "https://store.example/"
     assert len(await outbox_rows([link.code])) == 1
 
@@ -120,17 +120,17 @@ async def test_modify_writes_the_new_state_and_its_event(adapter: Adapter) -> No
         events.append(link_updated(changed, event_id=new_event_id()))
         return changed, events[-1]
 
-    updated = await adapter.store.modify(link.code, change)
+    updated = await adapter.store.modify(link.code, change, workspace="default")
     assert updated.url == "https://changed.example/" and updated.max_clicks is None
-    assert await adapter.store.get(link.code) == updated
+    assert await adapter.store.get(link.code, workspace="default") == updated
 
     def delete(current: Link) -> tuple[Link, LinkEvent]:
         deleted = mark_deleted(current, now=datetime.now(UTC))
         events.append(link_deleted(deleted, event_id=new_event_id()))
         return deleted, events[-1]
 
-    deleted = await adapter.store.modify(link.code, delete)
-    stored = await adapter.store.get(link.code)
+    deleted = await adapter.store.modify(link.code, delete, workspace="default")
+    stored = await adapter.store.get(link.code, workspace="default")
     assert stored == deleted and stored is not None and stored.is_deleted
     rows = await outbox_rows([link.code])
     assert [r["event_type"] for r in rows] == ["LinkCreated", "LinkUpdated", "LinkDeleted"]
@@ -147,8 +147,8 @@ async def test_modify_is_atomic_a_failed_event_write_keeps_the_old_row(adapter: 
         return changed, link_updated(changed, event_id=created.event_id)  # duplicate id: the write fails
 
     with pytest.raises(adapter.refused):
-        await adapter.store.modify(link.code, change)
-    stored = await adapter.store.get(link.code)
+        await adapter.store.modify(link.code, change, workspace="default")
+    stored = await adapter.store.get(link.code, workspace="default")
     assert stored is not None and stored.url == "https://store.example/"
     assert [r["event_type"] for r in await outbox_rows([link.code])] == ["LinkCreated"]
 
@@ -160,7 +160,7 @@ async def test_modify_of_an_unknown_code_is_not_found_and_writes_nothing(adapter
         raise AssertionError("change must not run for an unknown code")
 
     with pytest.raises(LinkNotFound):
-        await adapter.store.modify(code, change)
+        await adapter.store.modify(code, change, workspace="default")
     assert await outbox_rows([code]) == []
 
 
@@ -172,7 +172,7 @@ async def test_an_unreachable_database_is_store_unavailable() -> None:
         with pytest.raises(StoreUnavailable):
             await store.insert(link, link_created(link, event_id=new_event_id()))
         with pytest.raises(StoreUnavailable):
-            await store.get(link.code)
+            await store.get(link.code, workspace="default")
         with pytest.raises(StoreUnavailable):
             await store.ping()
 
@@ -223,7 +223,7 @@ async def test_a_request_waits_for_a_pooled_connection_a_bounded_time(monkeypatc
                     return changed, link_updated(changed, event_id=new_event_id())
 
                 # Holds the only pooled connection, waiting for the row lock.
-                blocked = asyncio.create_task(store.modify(link.code, change))
+                blocked = asyncio.create_task(store.modify(link.code, change, workspace="default"))
 
                 async def waiting_for_the_lock() -> bool:
                     return bool(await locker.fetchval(
@@ -233,7 +233,7 @@ async def test_a_request_waits_for_a_pooled_connection_a_bounded_time(monkeypatc
 
                 await wait_until_async(waiting_for_the_lock, timeout=5, what="modify to wait for the row lock")
                 with pytest.raises(StoreUnavailable):
-                    await store.get(link.code)
+                    await store.get(link.code, workspace="default")
             assert (await blocked).max_clicks == 9  # the lock released, the write went through
     finally:
         await locker.close()
@@ -262,8 +262,8 @@ async def test_concurrent_creates_are_group_committed_each_with_its_own_answer()
         assert isinstance(reused, asyncpg.UniqueViolationError)
         assert answers.pop(10) is False
         assert answers == [True] * len(fresh)
-        assert await store.get(reuser.code) is None
-        stored = await store.get(fresh[3].code)
+        assert await store.get(reuser.code, workspace="default") is None
+        stored = await store.get(fresh[3].code, workspace="default")
         assert stored is not None and stored.url == "https://store.example/"
         rows = await outbox_rows([link.code for link in [*fresh, reuser]])
         assert sorted(r["event_id"] for r in rows) == sorted(e.event_id for e in events)
@@ -281,5 +281,28 @@ async def test_a_create_cancelled_before_its_batch_leaves_is_not_written() -> No
             await waiting
         after = a_link(unique_alias("after"))
         assert await store.insert(after, link_created(after, event_id=new_event_id()))
-        assert await store.get(gone.code) is None
+        assert await store.get(gone.code, workspace="default") is None
         assert await outbox_rows([gone.code]) == []
+
+
+async def test_a_page_is_the_workspaces_live_links_after_the_cursor(adapter: Adapter) -> None:
+    from shorten.domain.listing import ListQuery, Position
+
+    workspace = f"store-{new_event_id()[-8:]}"
+    start = datetime.now(UTC)
+    made = []
+    for i in range(5):
+        link = new_link(CreateLink(url=f"https://page.example/{i}", workspace=workspace, tags=("t", f"n{i}")),
+                        code=unique_alias("pg"), now=start + timedelta(milliseconds=i))
+        assert await adapter.store.insert(link, link_created(link, event_id=new_event_id()))
+        made.append(link)
+    other = a_link(unique_alias("pg-other"))  # another workspace's
+    assert await adapter.store.insert(other, link_created(other, event_id=new_event_id()))
+    newest_first = list(reversed(made))
+
+    assert await adapter.store.page(ListQuery(workspace=workspace, limit=10)) == newest_first
+    after = Position(newest_first[1].created_at, newest_first[1].code)
+    assert await adapter.store.page(ListQuery(workspace=workspace, after=after, limit=2)) == newest_first[2:4]
+    assert await adapter.store.page(ListQuery(workspace=workspace, tag="n3")) == [made[3]]
+    assert await adapter.store.page(ListQuery(workspace=workspace, q="PAGE.EXAMPLE/4")) == [made[4]]
+    assert await adapter.store.page(ListQuery(workspace=workspace, q=made[0].code.upper())) == [made[0]]

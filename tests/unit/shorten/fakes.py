@@ -4,6 +4,7 @@ from collections.abc import Sequence
 
 from contracts.links import LinkCreated, LinkEvent
 from shorten.domain.errors import LinkNotFound
+from shorten.domain.listing import ListQuery
 from shorten.domain.model import Link
 from shorten.ports import Change, OutboxRecord, PublishFailed
 
@@ -22,11 +23,15 @@ class FakeLinkStore:
         self.events.append(event)
         return True
 
-    async def get(self, code: str) -> Link | None:
-        return self.links.get(code)
+    async def get(self, code: str, *, workspace: str) -> Link | None:
+        link = self.links.get(code)
+        return link if link is not None and link.workspace == workspace else None
 
-    async def modify(self, code: str, change: Change) -> Link:
-        if code not in self.links:
+    async def page(self, query: ListQuery) -> Sequence[Link]:
+        raise NotImplementedError("listing is tested against PostgreSQL (tests/integration/shorten)")
+
+    async def modify(self, code: str, change: Change, *, workspace: str) -> Link:
+        if code not in self.links or self.links[code].workspace != workspace:
             raise LinkNotFound(f"no link {code!r}", field="code")
         link, event = change(self.links[code])
         self.links[code] = link

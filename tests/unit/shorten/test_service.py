@@ -93,7 +93,7 @@ async def test_update_writes_full_new_state_in_its_event() -> None:
     service = make(store)
     created = await service.create(CreateLink(url="https://a.example", alias="upd", max_clicks=9))
     expiry = T0 + timedelta(days=30)
-    updated = await service.update("upd", LinkChanges(redirect_type=301, expires_at=expiry))
+    updated = await service.update("upd", LinkChanges(redirect_type=301, expires_at=expiry), workspace="default")
     assert (updated.url, updated.redirect_type, updated.expires_at, updated.max_clicks) == (
         "https://a.example", 301, expiry, 9,
     )  # fmt: skip
@@ -115,7 +115,7 @@ async def test_update_can_clear_limits() -> None:
     await service.create(
         CreateLink(url="https://a.example", alias="clr", max_clicks=9, expires_at=T0 + timedelta(days=1))
     )
-    updated = await service.update("clr", LinkChanges(max_clicks=None, expires_at=None))
+    updated = await service.update("clr", LinkChanges(max_clicks=None, expires_at=None), workspace="default")
     assert updated.max_clicks is None and updated.expires_at is None
 
 
@@ -123,16 +123,16 @@ async def test_delete_is_soft_and_the_code_is_never_reused() -> None:
     store = FakeLinkStore()
     service = make(store)
     await service.create(CreateLink(url="https://a.example", alias="gone"))
-    await service.delete("gone")
+    await service.delete("gone", workspace="default")
     deleted = store.links["gone"]
     assert deleted.deleted_at is not None
     assert store.events[-1] == LinkDeleted(event_id="event-2", occurred_at=deleted.deleted_at, code="gone")
     with pytest.raises(LinkGone):
-        await service.get("gone")
+        await service.get("gone", workspace="default")
     with pytest.raises(LinkGone):
-        await service.update("gone", LinkChanges(url="https://b.example"))
+        await service.update("gone", LinkChanges(url="https://b.example"), workspace="default")
     with pytest.raises(LinkGone):
-        await service.delete("gone")
+        await service.delete("gone", workspace="default")
     with pytest.raises(AliasTaken):
         await service.create(CreateLink(url="https://b.example", alias="gone"))
     assert len(store.events) == 2  # the refused writes wrote no event
@@ -141,11 +141,11 @@ async def test_delete_is_soft_and_the_code_is_never_reused() -> None:
 async def test_unknown_codes() -> None:
     service = make(FakeLinkStore())
     with pytest.raises(LinkNotFound):
-        await service.get("nope123")
+        await service.get("nope123", workspace="default")
     with pytest.raises(LinkNotFound):
-        await service.update("nope123", LinkChanges(url="https://b.example"))
+        await service.update("nope123", LinkChanges(url="https://b.example"), workspace="default")
     with pytest.raises(LinkNotFound):
-        await service.delete("nope123")
+        await service.delete("nope123", workspace="default")
 
 
 def test_event_ids_are_uuid7_and_time_ordered() -> None:
@@ -156,3 +156,39 @@ def test_event_ids_are_uuid7_and_time_ordered() -> None:
         return int(event_id.replace("-", ""), 16) >> 80
 
     assert millis(first) <= millis(second)
+
+
+async def test_another_workspaces_link_is_not_found_like_a_code_that_does_not_exist() -> None:
+    store = FakeLinkStore()
+    service = make(store)
+    await service.create(CreateLink(url="https://a.example", alias="theirs", workspace="acme", tags=("x",)))
+    await service.create(CreateLink(url="https://a.example", alias="gone-theirs", workspace="acme"))
+    await service.delete("gone-theirs", workspace="acme")
+    for code in ("theirs", "gone-theirs", "never-was"):  # a deleted link of theirs is 404 too, not 410
+        with pytest.raises(LinkNotFound) as read:
+            await service.get(code, workspace="default")
+        with pytest.raises(LinkNotFound) as change:
+            await service.update(code, LinkChanges(url="https://b.example"), workspace="default")
+        with pytest.raises(LinkNotFound) as delete:
+            await service.delete(code, workspace="default")
+        assert {str(read.value), str(change.value), str(delete.value)} == {f"no link {code!r}"}
+    assert store.links["theirs"].url == "https://a.example" and store.links["theirs"].deleted_at is None
+    # Aliases stay one global space: a taken alias of another workspace is still taken.
+    with pytest.raises(AliasTaken):
+        await service.create(CreateLink(url="https://b.example", alias="theirs"))
+
+
+async def test_tags_and_public_stats_are_kept_changed_and_carried_on_the_events() -> None:
+    store = FakeLinkStore()
+    service = make(store)
+    await service.create(CreateLink(url="https://a.example", alias="tagged", workspace="acme", public_stats=True,
+                                    tags=("launch", "q4")))
+    created = store.events[-1]
+    assert isinstance(created, LinkCreated)
+    assert (created.workspace, created.public_stats, created.tags) == ("acme", True, ("launch", "q4"))
+    updated = await service.update("tagged", LinkChanges(tags=(), public_stats=False), workspace="acme")
+    assert (updated.tags, updated.public_stats) == ((), False)
+    event = store.events[-1]
+    assert isinstance(event, LinkUpdated) and (event.workspace, event.public_stats, event.tags) == ("acme", False, ())
+    await service.delete("tagged", workspace="acme")
+    assert isinstance(store.events[-1], LinkDeleted) and store.events[-1].workspace == "acme"
