@@ -4,6 +4,7 @@ from typing import Any
 
 from shorten.domain.codes import RESERVED
 from shorten.domain.validation import ALIAS_MAX, ALIAS_MIN, MAX_CLICKS_LIMIT, MAX_URL_LENGTH
+from shorten.entrypoints.qr import openapi_path as qr_openapi_path
 
 ERROR_CODES = {
     400: ["malformed_json", "invalid_content_length"],
@@ -160,6 +161,7 @@ def openapi_document() -> dict[str, Any]:
                     },
                 },
             },
+            "/api/v1/links/{code}/qr": qr_openapi_path(),
             "/healthz": {"get": {"summary": "Liveness", "responses": {"200": {"description": "alive"}}}},
             "/readyz": {
                 "get": {
