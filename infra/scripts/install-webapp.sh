@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../webapp"
 
 if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
-  echo "[install-webapp] node and npm are required (node >= 20.19; Debian: apt-get install nodejs npm)" >&2
+  echo "[install-webapp] node and npm are required (node >= 20.19, e.g. NodeSource's nodejs 20)" >&2
   exit 1
 fi
 if ! node -e 'const [a,b]=process.versions.node.split(".").map(Number); process.exit(a>20||(a===20&&b>=19)?0:1)'; then

@@ -183,18 +183,21 @@ async def test_edit_a_link(page: Page, api_key: str, api: httpx.AsyncClient) -> 
 
 
 async def test_my_links_search_page_copy_and_delete(page: Page, api_key: str, api: httpx.AsyncClient) -> None:
-    """Needs GET /api/v1/links (search, cursor paging): 21 links with one marker, 20 per page."""
+    """Needs GET /api/v1/links (search, cursor paging): 21 links with one marker (in the alias and
+    the URL, whichever `q` searches), 20 per page."""
     token = marker()
-    codes = [str((await create_link(api, url=f"https://example.com/{token}/{i}"))["code"]) for i in range(21)]
+    codes = [str((await create_link(api, url=f"https://example.com/{token}/{i}", alias=f"{token}-{i}"))["code"])
+             for i in range(21)]
     await sign_in(page, api_key)
     await page.get_by_role("link", name="My links").click()
     await page.get_by_label("Search").fill(token)
     await page.get_by_role("button", name="Search").click()
     cards = page.locator(".link-card")
+    await expect(cards.first.or_(page.get_by_role("alert"))).to_be_visible()
+    await shot(page, "links")
     await expect(cards).to_have_count(20)
     # Newest first.
     await expect(cards.first).to_have_attribute("data-code", codes[-1])
-    await shot(page, "links")
     await page.get_by_role("button", name="Next page").click()
     await expect(cards).to_have_count(1)
     await expect(cards.first).to_have_attribute("data-code", codes[0])
@@ -238,7 +241,7 @@ async def test_tags_filter_links_and_top_links(page: Page, api_key: str, api: ht
     await page.get_by_label("Tag", exact=True).fill(tag)
     await page.get_by_role("button", name="Apply").click()
     await expect(page.get_by_role("link", name=code)).to_be_visible(timeout=STATS_TIMEOUT_MS)
-    await shot(page, "top")
+    await shot(page, "top-by-tag")
 
 
 async def test_stats_page_shows_a_click_arriving(page: Page, api_key: str, api: httpx.AsyncClient) -> None:
@@ -280,6 +283,7 @@ async def test_top_links_page(page: Page, api_key: str) -> None:
     await expect(page.get_by_role("heading", name="Top links")).to_be_visible()
     await expect(page.get_by_role("table").or_(page.get_by_text("No clicks in this window."))).to_be_visible()
     await expect(page.get_by_role("alert")).to_have_count(0)
+    await shot(page, "top")
 
 
 async def test_usable_at_phone_width_and_by_keyboard(browser: Browser, api_key: str, api: httpx.AsyncClient) -> None:
@@ -289,11 +293,16 @@ async def test_usable_at_phone_width_and_by_keyboard(browser: Browser, api_key: 
         page = await ctx.new_page()
         console = Console(page)
         await sign_in(page, api_key)
-        for route, name in [("/", "phone-shorten"), (f"/links/{link['code']}/edit", "phone-edit"),
-                            (f"/stats/{link['code']}", "phone-stats"), ("/top", "phone-top")]:
+        loaded = {  # what each page shows once its API calls have answered
+            "/": page.get_by_label("Long URL"),
+            f"/links/{link['code']}/edit": page.get_by_role("button", name="Save changes"),
+            f"/stats/{link['code']}": page.get_by_test_id("total-clicks").or_(page.get_by_role("alert")),
+            "/top": page.get_by_role("table").or_(page.get_by_text("No clicks in this window.")),
+        }
+        for (route, ready), name in zip(loaded.items(), ["phone-shorten", "phone-edit", "phone-stats", "phone-top"],
+                                        strict=True):
             await page.goto(app_url(route))
-            await expect(page.locator("h1")).to_be_visible()
-            await page.wait_for_load_state("networkidle")
+            await expect(ready).to_be_visible(timeout=STATS_TIMEOUT_MS)
             await expect(page.get_by_role("button", name="Sign out")).to_be_visible()
             overflow = await page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
             assert overflow <= 0, f"{route} is {overflow}px wider than a 375px screen"

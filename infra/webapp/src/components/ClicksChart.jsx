@@ -33,12 +33,12 @@ export function ClicksChart({ points, showBots, label }) {
     ];
     if (showBots) series.push({ label: "Bot clicks", color: COLORS.bots, values: points.map((p) => p.bots || 0) });
     const data = [points.map((p) => Date.parse(p.t) / 1000), ...series.map((s) => s.values)];
-    const width = Math.max(280, box.current.clientWidth);
-    plot.current = new uPlot(options(width, series), data, box.current);
+    const element = box.current; // the ref is null once unmounted; a late resize callback keeps this
+    plot.current = new uPlot(options(Math.max(280, element.clientWidth), series), data, element);
     const resize = new ResizeObserver(() => {
-      plot.current?.setSize({ width: Math.max(280, box.current.clientWidth), height: 240 });
+      plot.current?.setSize({ width: Math.max(280, element.clientWidth), height: 240 });
     });
-    resize.observe(box.current);
+    resize.observe(element);
     return () => {
       resize.disconnect();
       plot.current?.destroy();
