@@ -18,7 +18,7 @@ import httpx
 import pytest
 import zxingcpp
 from PIL import Image
-from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect
+from playwright.async_api import Browser, BrowserContext, Locator, Page, async_playwright, expect
 
 from tests.conftest import ROOT, public_url
 
@@ -97,6 +97,10 @@ async def create_link(api: httpx.AsyncClient, **fields: object) -> dict[str, obj
     assert created.status_code == 201, created.text
     link: dict[str, object] = created.json()
     return link
+
+
+def nav(page: Page, name: str) -> Locator:
+    return page.get_by_role("navigation", name="Main").get_by_role("link", name=name, exact=True)
 
 
 def marker() -> str:
@@ -189,7 +193,7 @@ async def test_my_links_search_page_copy_and_delete(page: Page, api_key: str, ap
     codes = [str((await create_link(api, url=f"https://example.com/{token}/{i}", alias=f"{token}-{i}"))["code"])
              for i in range(21)]
     await sign_in(page, api_key)
-    await page.get_by_role("link", name="My links").click()
+    await nav(page, "My links").click()
     await page.get_by_label("Search").fill(token)
     await page.get_by_role("button", name="Search").click()
     cards = page.locator(".link-card")
@@ -228,7 +232,7 @@ async def test_tags_filter_links_and_top_links(page: Page, api_key: str, api: ht
     short_url = await page.get_by_test_id("short-url").inner_text()
     code = short_url.rsplit("/", 1)[1]
 
-    await page.get_by_role("link", name="My links").click()
+    await nav(page, "My links").click()
     await page.get_by_label("Tag", exact=True).fill(tag)
     await page.get_by_role("button", name="Search").click()
     await expect(page.locator(".link-card")).to_have_count(1)
@@ -236,7 +240,7 @@ async def test_tags_filter_links_and_top_links(page: Page, api_key: str, api: ht
 
     async with httpx.AsyncClient(timeout=10) as visitor:
         assert (await visitor.get(short_url)).status_code == 302
-    await page.get_by_role("link", name="Top links").click()
+    await nav(page, "Top links").click()
     await page.get_by_label("Window").select_option("1h")
     await page.get_by_label("Tag", exact=True).fill(tag)
     await page.get_by_role("button", name="Apply").click()
@@ -279,7 +283,7 @@ async def test_stats_page_shows_a_click_arriving(page: Page, api_key: str, api: 
 
 async def test_top_links_page(page: Page, api_key: str) -> None:
     await sign_in(page, api_key)
-    await page.get_by_role("link", name="Top links").click()
+    await nav(page, "Top links").click()
     await expect(page.get_by_role("heading", name="Top links")).to_be_visible()
     await expect(page.get_by_role("table").or_(page.get_by_text("No clicks in this window."))).to_be_visible()
     await expect(page.get_by_role("alert")).to_have_count(0)

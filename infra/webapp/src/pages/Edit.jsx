@@ -74,7 +74,8 @@ export function DeleteButton({ code, busy, onConfirm }) {
   const [asking, setAsking] = useState(false);
   if (!asking) {
     return (
-      <button type="button" class="danger" disabled={busy} onClick={() => setAsking(true)} aria-label={`Delete ${code}`}>
+      <button type="button" class="danger-outline" disabled={busy} onClick={() => setAsking(true)}
+              aria-label={`Delete ${code}`}>
         Delete
       </button>
     );

@@ -3,6 +3,8 @@ import { api } from "../api.js";
 import { ErrorBox, PageTitle } from "../components/common.jsx";
 import { href } from "../router.js";
 
+const POLL_MS = 5000;
+
 export function Top() {
   const [window_, setWindow] = useState("24h");
   const [tag, setTag] = useState("");
@@ -10,6 +12,13 @@ export function Top() {
   const [includeBots, setIncludeBots] = useState(false);
   const [top, setTop] = useState(null);
   const [error, setError] = useState(null);
+  const [tick, setTick] = useState(0);
+
+  // Refreshed while the tab is visible, like the stats page: the ranking moves with the clicks.
+  useEffect(() => {
+    const timer = window.setInterval(() => document.visibilityState === "visible" && setTick((t) => t + 1), POLL_MS);
+    return () => window.clearInterval(timer);
+  }, []);
 
   useEffect(() => {
     let current = true;
@@ -20,11 +29,12 @@ export function Top() {
     return () => {
       current = false;
     };
-  }, [window_, tag, includeBots]);
+  }, [window_, tag, includeBots, tick]);
 
   return (
     <>
       <PageTitle>Top links</PageTitle>
+      <p class="hint">Refreshed every {POLL_MS / 1000} s.</p>
       <form class="filters" onSubmit={(e) => (e.preventDefault(), setTag(draftTag.trim()))}>
         <div class="field">
           <label for="window">Window</label>
