@@ -10,10 +10,11 @@ ctl := justfile_directory() / ".venv/bin/supervisorctl -c " + justfile_directory
 default:
     @just --list --unsorted
 
-# Install everything the stack needs (Debian packages, Python deps); idempotent
+# Install everything the stack needs (Debian packages, Python deps, the web app's build); idempotent
 install:
     @bash infra/scripts/install-system.sh
     @bash infra/scripts/install-python.sh
+    @bash infra/scripts/install-webapp.sh
 
 # Start the whole stack (infrastructure + all services) and wait until it serves
 up: install
@@ -119,6 +120,10 @@ bench what *args:
       capacity) shift; bash infra/scripts/install-loadgen.sh; exec {{py}} infra/bench/capacity.py "$@" ;;
       *) echo "usage: just bench redirect | pipeline | analytics | analytics-auth | writes | notfound | geoip | clickhouse-writes | capacity | list" >&2; exit 2 ;;
     esac
+
+# The web app's browser tests (headless chromium) writing each page's screenshot to docs/screenshots/
+screenshots:
+    WEBAPP_SCREENSHOTS={{justfile_directory()}}/docs/screenshots .venv/bin/pytest -q tests/e2e/test_webapp.py
 
 # Bounded load test (locust, loopback only) ending with the click-count check
 loadtest *args:

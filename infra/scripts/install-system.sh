@@ -4,7 +4,8 @@
 # never started: the project runs every server as its own process under supervisord.
 set -euo pipefail
 
-PACKAGES=(postgresql redis-server nginx-light clickhouse-server clickhouse-client prometheus wrk)
+# chromium: the headless browser the web app's tests drive (tests/e2e/test_webapp.py, Playwright).
+PACKAGES=(postgresql redis-server nginx-light clickhouse-server clickhouse-client prometheus wrk chromium)
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do

@@ -42,6 +42,14 @@ def real_ip_directives(trusted_proxies: str) -> str:
     return "\n".join([*lines, "    real_ip_header X-Forwarded-For;", "    real_ip_recursive on;"])
 
 
+# The web app's Content-Security-Policy: its own files and API calls only; no inline script or
+# style, no eval, no frames; QR images come from blob: URLs (fetched with the API key).
+WEBAPP_CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' blob:; connect-src 'self'; "
+    "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+
+
 def template_values(s: StackSettings) -> dict[str, object]:
     return {
         "repo_root": s.repo_root,
@@ -67,6 +75,8 @@ def template_values(s: StackSettings) -> dict[str, object]:
             f"        server 127.0.0.1:{p} max_fails=1 fail_timeout=2s;" for p in s.shorten_ports
         ),
         "prometheus_port": s.prometheus_port,
+        "webapp_dir": s.repo_root / "infra" / "webapp" / "dist",
+        "webapp_csp": WEBAPP_CSP,
         "real_ip_directives": real_ip_directives(s.trusted_proxies),
         "shorten_targets": ", ".join(f'"127.0.0.1:{p}"' for p in s.shorten_ports),
         "redirect_targets": ", ".join(f'"127.0.0.1:{p}"' for p in s.redirect_ports),

@@ -14,7 +14,7 @@ DEFAULT_LENGTH = 8
 # Paths the public entry point serves itself (or may serve one day): never a code or alias.
 RESERVED = frozenset(
     {
-        "api", "healthz", "readyz", "livez", "health", "status", "metrics", "static", "assets",
+        "api", "app", "healthz", "readyz", "livez", "health", "status", "metrics", "static", "assets",
         "openapi.json", "docs", "redoc", "swagger", "favicon.ico", "robots.txt", "sitemap.xml",
         "humans.txt", "security.txt", ".well-known", "well-known", "admin", "login", "logout",
         "signup", "register", "account", "dashboard", "stats", "top", "links", "link", "v1",

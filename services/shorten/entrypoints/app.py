@@ -18,6 +18,7 @@ from shorten.bootstrap import Runtime, build_runtime
 from shorten.domain.errors import ShortenError
 from shorten.entrypoints.http import api_routes, shorten_error
 from shorten.entrypoints.openapi import openapi_document
+from shorten.entrypoints.qr import qr_routes
 from shorten.settings import ShortenSettings
 
 
@@ -41,6 +42,7 @@ def create_app(settings: ShortenSettings) -> Starlette:
     app = Starlette(
         routes=[
             *api_routes(),
+            *qr_routes(),
             *health_routes(_readiness),
             metrics_route(),
             Route("/openapi.json", openapi, methods=["GET"]),

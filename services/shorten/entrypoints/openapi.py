@@ -14,6 +14,7 @@ from shorten.domain.validation import (
     MAX_TAGS,
     MAX_URL_LENGTH,
 )
+from shorten.entrypoints.qr import openapi_path as qr_openapi_path
 
 ERROR_CODES = {
     400: ["malformed_json", "invalid_content_length"],
@@ -224,6 +225,7 @@ def openapi_document() -> dict[str, Any]:
                     },
                 },
             },
+            "/api/v1/links/{code}/qr": qr_openapi_path(),
             "/healthz": {"get": {"summary": "Liveness", "responses": {"200": {"description": "alive"}}}},
             "/readyz": {
                 "get": {
