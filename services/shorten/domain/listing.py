@@ -13,6 +13,10 @@ import binascii
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Annotated
+
+import msgspec
+from platformkit.openapi import MultiItems, QueryInvalid, parse_query
 
 from shorten.domain.errors import InvalidInput
 from shorten.domain.validation import validate_tag
@@ -59,14 +63,6 @@ def decode_cursor(cursor: str) -> Position:
         raise invalid from exc
 
 
-def _limit(raw: str | None) -> int:
-    if raw is None:
-        return DEFAULT_LIMIT
-    if not (raw.isascii() and raw.isdigit() and len(raw) <= 3 and 1 <= int(raw) <= MAX_LIMIT):
-        raise InvalidInput(f"limit must be an integer from 1 to {MAX_LIMIT}", code="limit_invalid", field="limit")
-    return int(raw)
-
-
 def _query(raw: str | None) -> str | None:
     if not raw:
         return None
@@ -77,16 +73,32 @@ def _query(raw: str | None) -> str | None:
     return raw
 
 
-def parse_list_query(params: Mapping[str, str], *, workspace: str) -> ListQuery:
+class ListParams(msgspec.Struct, frozen=True):
+    """GET /api/v1/links's query, as decoded and as documented (other parameters are ignored)."""
+
+    q: Annotated[str | None, msgspec.Meta(description="case-insensitive substring of the code or URL",
+                                          extra_json_schema={"maxLength": MAX_QUERY_LENGTH})] = None
+    tag: Annotated[str | None, msgspec.Meta(description="links with exactly this tag")] = None
+    cursor: Annotated[str | None, msgspec.Meta(description="next_cursor of the previous page")] = None
+    limit: Annotated[int, msgspec.Meta(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT
+
+
+def parse_list_query(params: Mapping[str, str] | MultiItems, *, workspace: str) -> ListQuery:
     """`q`, `tag`, `cursor`, `limit` (other parameters are ignored); 422 with a stable code each."""
-    tag = params.get("tag")
-    cursor = params.get("cursor")
+    limit = params.get("limit") if isinstance(params, Mapping) else dict(params.multi_items()).get("limit")
+    try:
+        if limit is not None and not (limit.isascii() and limit.isdigit() and len(limit) <= 3):
+            raise QueryInvalid("limit must be written as a whole number", field="limit")  # not 1e2, not ²
+        decoded = parse_query(ListParams, params)
+    except QueryInvalid as exc:
+        field = exc.field or "limit"
+        raise InvalidInput(f"{field} is not valid: {exc}", code=f"{field}_invalid", field=field) from None
     return ListQuery(
         workspace=workspace,
-        q=_query(params.get("q")),
-        tag=validate_tag(tag, field="tag") if tag else None,
-        after=decode_cursor(cursor) if cursor else None,
-        limit=_limit(params.get("limit")),
+        q=_query(decoded.q),
+        tag=validate_tag(decoded.tag, field="tag") if decoded.tag else None,
+        after=decode_cursor(decoded.cursor) if decoded.cursor else None,
+        limit=decoded.limit,
     )
 
 

@@ -7,10 +7,11 @@ version of segno, whose encoder chooses the symbol) and it can be cached as long
 import hashlib
 import io
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Literal
+from typing import Annotated, Literal
 
+import msgspec
 import segno
+from platformkit.openapi import QueryInvalid, parse_query
 
 from shorten.domain.errors import InvalidInput
 
@@ -22,21 +23,20 @@ MARGIN_MIN, MARGIN_MAX, MARGIN_DEFAULT = 0, 16, 4
 PARAMS = frozenset({"format", "size", "margin"})
 
 
-@dataclass(frozen=True, kw_only=True)
-class QrOptions:
-    """format; size: the image's width and height in pixels (a PNG: the largest whole number of
-    pixels per module that fits, at least one); margin: the quiet zone, in modules."""
+class QrOptions(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """The query string, as decoded and as documented: format; size: the image's width and height
+    in pixels (a PNG: the largest whole number of pixels per module that fits, at least one);
+    margin: the quiet zone, in modules."""
 
     format: Format = "svg"
-    size: int = SIZE_DEFAULT
-    margin: int = MARGIN_DEFAULT
+    size: Annotated[int, msgspec.Meta(ge=SIZE_MIN, le=SIZE_MAX, description="pixels (a PNG: at most)")] = (
+        SIZE_DEFAULT)
+    margin: Annotated[int, msgspec.Meta(ge=MARGIN_MIN, le=MARGIN_MAX, description="quiet zone, in modules")] = (
+        MARGIN_DEFAULT)
 
 
-def _bounded_int(raw: str, *, field: str, low: int, high: int) -> int:
-    # ASCII digits only (str.isdigit also accepts '²'); 5 digits at most, so no huge parse.
-    if not (raw.isascii() and raw.isdigit() and len(raw) <= 5) or not low <= int(raw) <= high:
-        raise InvalidInput(f"{field} must be a whole number from {low} to {high}", code=f"{field}_invalid", field=field)
-    return int(raw)
+RULES = {"format": "format must be svg or png", "size": f"size must be a whole number from {SIZE_MIN} to {SIZE_MAX}",
+         "margin": f"margin must be a whole number from {MARGIN_MIN} to {MARGIN_MAX}"}
 
 
 def parse_options(params: Mapping[str, str]) -> QrOptions:
@@ -49,12 +49,12 @@ def parse_options(params: Mapping[str, str]) -> QrOptions:
             code="parameter_unknown",
             field=unknown[0][:40],
         )
-    fmt = FORMATS.get(params.get("format", "svg").lower())
-    if fmt is None:
-        raise InvalidInput("format must be svg or png", code="format_invalid", field="format")
-    size = _bounded_int(params.get("size", str(SIZE_DEFAULT)), field="size", low=SIZE_MIN, high=SIZE_MAX)
-    margin = _bounded_int(params.get("margin", str(MARGIN_DEFAULT)), field="margin", low=MARGIN_MIN, high=MARGIN_MAX)
-    return QrOptions(format=fmt, size=size, margin=margin)
+    values = {k: (v.lower() if k == "format" else v) for k, v in params.items()}
+    try:
+        return parse_query(QrOptions, values)
+    except QueryInvalid as exc:
+        field = exc.field if exc.field in RULES else "format"
+        raise InvalidInput(RULES[field], code=f"{field}_invalid", field=field) from None
 
 
 def etag(short_url: str, options: QrOptions) -> str:

@@ -17,7 +17,7 @@ from telemetry.metrics import HttpMetricsMiddleware, metrics_route
 from shorten.bootstrap import Runtime, build_runtime
 from shorten.domain.errors import ShortenError
 from shorten.entrypoints.http import api_routes, shorten_error
-from shorten.entrypoints.openapi import openapi_document
+from shorten.entrypoints.openapi import build_document
 from shorten.entrypoints.qr import qr_routes
 from shorten.settings import ShortenSettings
 
@@ -29,7 +29,7 @@ def _readiness(request: Request) -> Mapping[str, Check]:
 
 def create_app(settings: ShortenSettings) -> Starlette:
     """Build the app; clients are created by the lifespan (startup), not here."""
-    document = openapi_document()
+    document = build_document()
 
     async def openapi(_: Request) -> JSONResponse:
         return JSONResponse(document)

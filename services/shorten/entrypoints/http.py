@@ -28,7 +28,7 @@ from shorten.domain.errors import (
 )
 from shorten.domain.listing import parse_list_query
 from shorten.entrypoints.body import read_json
-from shorten.entrypoints.representation import LinkPage, present
+from shorten.entrypoints.representation import CreateLinkRequest, LinkPage, UpdateLinkRequest, check_shape, present
 
 # The one table from domain failure to HTTP status.
 STATUS: dict[type[ShortenError], int] = {
@@ -120,6 +120,7 @@ async def create_link(request: Request) -> Response:
     runtime = _runtime(request)
     principal = await _writer(request, runtime)
     payload = await read_json(request, max_bytes=runtime.max_body_bytes)
+    check_shape(payload, CreateLinkRequest)
     command = parse_create(payload, now=runtime.links.now(), targets=runtime.targets, workspace=principal.workspace)
     link = await runtime.links.create(command)
     return LinkResponse(
@@ -152,6 +153,7 @@ async def update_link(request: Request) -> Response:
     principal = await _writer(request, runtime)
     code = _path_code(request)
     payload = await read_json(request, max_bytes=runtime.max_body_bytes)
+    check_shape(payload, UpdateLinkRequest)
     changes = parse_changes(payload, now=runtime.links.now(), targets=runtime.targets)
     link = await runtime.links.update(code, changes, workspace=principal.workspace)
     return LinkResponse(present(link, runtime.public_base_url))

@@ -4,8 +4,6 @@ Read like the link's details (the same key check), then rendered by shorten.doma
 is known before rendering: a matching If-None-Match is answered 304 without drawing anything.
 """
 
-from typing import Any
-
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -33,37 +31,3 @@ async def link_qr(request: Request) -> Response:
 
 def qr_routes() -> list[Route]:
     return [Route("/api/v1/links/{code}/qr", link_qr, methods=["GET", "HEAD"])]
-
-
-def _error(description: str) -> dict[str, Any]:
-    schema = {"$ref": "#/components/schemas/Error"}
-    return {"description": description, "content": {"application/json": {"schema": schema}}}
-
-
-def openapi_path() -> dict[str, Any]:
-    """This endpoint's entry in the shorten OpenAPI document."""
-    bounded = [
-        ("format", {"type": "string", "enum": sorted(qr.FORMATS), "default": "svg"}),
-        ("size", {"type": "integer", "minimum": qr.SIZE_MIN, "maximum": qr.SIZE_MAX, "default": qr.SIZE_DEFAULT}),
-        ("margin", {"type": "integer", "minimum": qr.MARGIN_MIN, "maximum": qr.MARGIN_MAX,
-                    "default": qr.MARGIN_DEFAULT}),
-    ]
-    return {
-        "parameters": [{"name": "code", "in": "path", "required": True, "schema": {"type": "string"}}],
-        "get": {
-            "summary": "The link's QR code (of its short URL); size in pixels, margin in modules",
-            "security": [{"apiKey": []}],
-            "parameters": [{"name": n, "in": "query", "schema": s} for n, s in bounded],
-            "responses": {
-                "200": {
-                    "description": "the image, with an ETag and Cache-Control",
-                    "content": {t: {"schema": {"type": "string", "format": "binary"}} for t in qr.MEDIA_TYPES.values()},
-                },
-                "304": {"description": "If-None-Match matched the ETag"},
-                "401": _error("missing or invalid API key (codes: api_key_missing, api_key_invalid)"),
-                "404": _error("unknown code (codes: not_found)"),
-                "410": _error("the link was deleted (codes: link_deleted)"),
-                "422": _error("bad parameter (codes: parameter_unknown, format_invalid, size_invalid, margin_invalid)"),
-            },
-        },
-    }

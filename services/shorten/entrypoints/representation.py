@@ -1,12 +1,89 @@
-"""What the links API answers with: msgspec Structs, encoded by msgspec (the request bodies are
-decoded by it too) and the source of the OpenAPI schemas of the responses."""
+"""The links API's bodies as msgspec Structs: what requests are checked against
+(`check_shape`), what responses are encoded from, and the source of every schema of the OpenAPI
+document (entrypoints/openapi.py), so the document and the code cannot disagree.
+
+A request body is first checked against its Struct (types, unknown fields, the required url);
+the domain's field rules (shorten.domain.validation) then normalise it and name the broken rule.
+Constraints the domain reports under a rule of its own (url_too_long, tags_too_many, alias_reserved)
+are documented on the Struct's fields from the same constants, and enforced there.
+"""
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
 import msgspec
+from contracts.links import CODE_PATTERN, Tag
+from msgspec import UNSET, UnsetType
 
+from shorten.domain.codes import RESERVED
+from shorten.domain.errors import InvalidInput
 from shorten.domain.model import Link
+from shorten.domain.validation import ALIAS_MAX, ALIAS_MIN, MAX_CLICKS_LIMIT, MAX_TAGS, MAX_URL_LENGTH
+
+Url = Annotated[str, msgspec.Meta(
+    description="an http(s) URL with a host, no user:password@; non-ASCII is percent-encoded",
+    extra_json_schema={"maxLength": MAX_URL_LENGTH, "minLength": 1, "pattern": "^[Hh][Tt][Tt][Pp][Ss]?://[^/?#@\\s]+"})]
+Alias = Annotated[str, msgspec.Meta(
+    description="your own code instead of a generated one (never reused)",
+    extra_json_schema={"pattern": f"^[A-Za-z0-9_-]{{{ALIAS_MIN},{ALIAS_MAX}}}$", "not": {"enum": sorted(RESERVED)}})]
+Expiry = Annotated[str, msgspec.Meta(description="ISO 8601 with an offset, in the future",
+                                     extra_json_schema={"format": "date-time"})]
+MaxClicks = Annotated[int, msgspec.Meta(ge=1, le=MAX_CLICKS_LIMIT, description="redirects allowed in total")]
+Tags = Annotated[list[Tag], msgspec.Meta(description="the full list (PATCH replaces it; [] clears)",
+                                         extra_json_schema={"maxItems": MAX_TAGS})]
+PublicStats = Annotated[bool, msgspec.Meta(description="anyone may read the link's stats, without a key")]
+
+
+class CreateLinkRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """POST /api/v1/links."""
+
+    url: Url
+    alias: Alias | None = None
+    expires_at: Expiry | None = None
+    redirect_type: Literal[301, 302] = 302
+    max_clicks: MaxClicks | None = None
+    public_stats: PublicStats = False
+    tags: Tags = []
+
+
+class UpdateLinkRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """PATCH /api/v1/links/{code}: at least one field; null clears expires_at and max_clicks."""
+
+    url: Url | UnsetType = UNSET
+    expires_at: Expiry | UnsetType | None = UNSET
+    redirect_type: Literal[301, 302] | UnsetType = UNSET
+    max_clicks: MaxClicks | UnsetType | None = UNSET
+    public_stats: PublicStats | UnsetType = UNSET
+    tags: Tags | UnsetType = UNSET
+
+
+class CodePath(msgspec.Struct, frozen=True):
+    code: Annotated[str, msgspec.Meta(pattern=f"^{CODE_PATTERN}$", description="a short code or alias")]
+
+
+# The stable code of a body field whose type is wrong (the domain's own code for that field).
+FIELD_RULES = {"url": "url_invalid", "alias": "alias_invalid", "expires_at": "expires_at_invalid",
+               "redirect_type": "redirect_type_invalid", "max_clicks": "max_clicks_invalid",
+               "public_stats": "public_stats_invalid", "tags": "tags_invalid"}
+
+
+def check_shape(payload: object, struct: type[msgspec.Struct]) -> None:
+    """422 with a stable code unless `payload` (decoded JSON) fits `struct`'s types."""
+    try:
+        msgspec.convert(payload, struct)
+    except msgspec.ValidationError as exc:
+        message = str(exc)
+        if not isinstance(payload, dict):
+            raise InvalidInput("the request body must be a JSON object", code="body_not_object") from None
+        if "unknown field" in message:
+            name = message.split("`", 2)[1][:64]  # client input: echo a bounded prefix
+            raise InvalidInput(f"unknown field {name!r}", code="unknown_field", field=name) from None
+        if "missing required field `url`" in message:
+            raise InvalidInput("url is required", code="url_required", field="url") from None
+        path = message.split("$.", 1)[1].split("`", 1)[0] if "$." in message else ""
+        field = path.split("[", 1)[0]
+        code = "tag_invalid" if path.startswith("tags[") else FIELD_RULES.get(field, "invalid_input")
+        raise InvalidInput(message.split(" - at ")[0], code=code, field=field or None) from None
 
 
 class LinkView(msgspec.Struct, frozen=True, kw_only=True):

@@ -4,7 +4,7 @@ import httpx
 import pytest
 from contracts import links
 from prometheus_client.parser import text_string_to_metric_families
-from shorten.entrypoints.representation import LinkView
+from shorten.entrypoints.representation import CreateLinkRequest, LinkView
 
 pytestmark = pytest.mark.integration
 
@@ -53,15 +53,17 @@ async def test_openapi_document(client: httpx.AsyncClient) -> None:
     assert "cursor_invalid" in listed["responses"]["422"]["description"]
     assert set(doc["components"]["schemas"]["LinkPage"]["required"]) == {"links", "next_cursor"}
     assert {"get", "patch", "delete"} <= set(doc["paths"]["/api/v1/links/{code}"])
-    create = doc["components"]["schemas"]["CreateLink"]
+    # Generated from the Structs the handlers check requests against and encode answers from.
+    create = doc["components"]["schemas"]["CreateLinkRequest"]
     assert create["required"] == ["url"] and create["additionalProperties"] is False
-    assert set(create["properties"]) == {
+    assert set(create["properties"]) == set(CreateLinkRequest.__struct_fields__) == {
         "url", "alias", "expires_at", "redirect_type", "max_clicks", "public_stats", "tags"}
-    # The response schema names what the response Struct encodes.
-    assert set(doc["components"]["schemas"]["Link"]["properties"]) == set(LinkView.__struct_fields__)
+    assert set(doc["components"]["schemas"]["LinkView"]["properties"]) == set(LinkView.__struct_fields__)
     assert "alias_reserved" in doc["paths"]["/api/v1/links"]["post"]["responses"]["422"]["description"]
     # The contract the relay publishes carries the same link fields the API documents.
-    assert set(doc["components"]["schemas"]["UpdateLink"]["properties"]) <= set(links.LinkUpdated.__struct_fields__)
+    update = doc["components"]["schemas"]["UpdateLinkRequest"]
+    assert update["additionalProperties"] is False
+    assert set(update["properties"]) <= set(links.LinkUpdated.__struct_fields__)
 
 
 async def test_invented_methods_add_no_series(client: httpx.AsyncClient) -> None:
