@@ -280,8 +280,8 @@ SCENARIOS: list[Scenario] = [
 ]
 
 
-def by_name(names: list[str]) -> list[Scenario]:
-    known = {s.name: s for s in SCENARIOS}
+def by_name(names: list[str], catalogue: list[Scenario] | None = None) -> list[Scenario]:
+    known = {s.name: s for s in (SCENARIOS if catalogue is None else catalogue)}
     missing = [n for n in names if n not in known]
     if missing:
         raise KeyError(f"unknown scenarios {missing}; known: {list(known)}")

@@ -5,6 +5,9 @@
 set -euo pipefail
 
 PACKAGES=(postgresql redis-server nginx-light clickhouse-server clickhouse-client prometheus wrk)
+# `install-system.sh cluster` (just up --profile cluster): PgBouncer in front of PostgreSQL and
+# ZooKeeper for ClickHouse 18.16's replicated tables (docs/cluster.md).
+if [ "${1:-}" = cluster ]; then PACKAGES+=(pgbouncer zookeeper); fi
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do
