@@ -57,6 +57,9 @@ def up(s: StackSettings, *, infra_only: bool) -> None:
         bootstrap.ensure_kafka_storage(s)
     bootstrap.ensure_postgres_cluster(s)
     supervisor.ensure_running(s)
+    if s.is_cluster:  # ClickHouse 18.16 does not start (and does not exit) without its ZooKeeper
+        supervisor.start(s, "zookeeper")
+        _wait(s, {"zookeeper": lambda: cluster.zookeeper(s)}, timeout=120, what="ZooKeeper")
     say("starting infrastructure: " + ", ".join(render.infra_programs(s)))
     supervisor.start(s, *render.infra_programs(s))
     if s.is_cluster:  # the replica is a copy of the running primary

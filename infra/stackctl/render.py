@@ -239,11 +239,11 @@ def service_environment(s: StackSettings) -> dict[str, str]:
         "REDIRECT_REPLICA_PORTS": s.redirect_replica_ports,
         "AGGREGATOR_WEB_PORTS": s.aggregator_web_ports,
     }
-    if s.is_cluster:
-        env.update(cluster.service_overrides(s))
     for key in list(env):
         if key in os.environ and key != "PYTHONUNBUFFERED":
             env[key] = os.environ[key]
+    if s.is_cluster:  # over .env's addresses, which are the default stack's (KAFKA_BOOTSTRAP_SERVERS, ...)
+        env.update(cluster.service_overrides(s))
     env.update(user_settings(s, fixed=set(env)))
     return env
 
