@@ -123,11 +123,16 @@ def clickhouse_config(s: StackSettings, node: int, default_text: str) -> str:
 def clickhouse_users(default_text: str) -> str:
     """The default users file, with synchronous Distributed inserts: an insert answers once every
     shard holds its rows, so the aggregator's marker check right after it sees them (and a
-    node's crash never strands rows in its local send queue)."""
+    node's crash never strands rows in its local send queue). Without insert deduplication:
+    Replicated tables drop a block identical to a recent one, and a shard's share of a rollup
+    feed (its marker row went to the other shard) can equal an earlier one (one click of the same
+    link, minute and visitor): measured, 33 of 10,335 clicks missing from clicks_totals. Exactness
+    is the aggregator's (its PostgreSQL ledger and marker rows), as on the default stack."""
     return default_text.replace(
         "<load_balancing>random</load_balancing>",
         "<load_balancing>random</load_balancing>\n"
         "            <insert_distributed_sync>1</insert_distributed_sync>\n"
+        "            <insert_deduplicate>0</insert_deduplicate>\n"
         "            <skip_unavailable_shards>0</skip_unavailable_shards>",
     )
 
