@@ -75,6 +75,7 @@ def template_values(s: StackSettings) -> dict[str, object]:
         "redirect_targets": ", ".join(f'"{s.host_of(i)}:{p}"' for i, p in enumerate(s.redirect_ports, start=1)),
         "aggregator_targets": ", ".join(f'"{s.host_of(i)}:{p}"' for i, p in enumerate(s.aggregator_ports, start=1)),
         "extra_servers": cluster.nginx_clickhouse_server(s) if s.is_cluster else "",
+        "redirect_location_extra": cluster.NGINX_REDIRECT_TIMEOUTS if s.is_cluster else "",
     }
 
 
