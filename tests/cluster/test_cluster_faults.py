@@ -8,6 +8,7 @@ infra/chaos/cluster_scenarios.py and asserts what the issue asks of that fault.
 
 import pytest
 from chaos.cluster_scenarios import CLUSTER_SCENARIOS, HOST_FREEZE_TWICE_BOUND_S
+from chaos.report import Row
 from chaos.run import run_scenario
 from chaos.scenarios import by_name
 from chaos.stack import Stack
@@ -18,7 +19,7 @@ pytestmark = [pytest.mark.cluster, pytest.mark.destructive]
 STACK = Stack(StackSettings(stack_profile="cluster"))
 
 
-async def _run(name: str):  # type: ignore[no-untyped-def]
+async def _run(name: str) -> Row:
     return await run_scenario(STACK, by_name([name], CLUSTER_SCENARIOS)[0])
 
 
