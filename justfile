@@ -16,17 +16,18 @@ install:
     @bash infra/scripts/install-python.sh
     @bash infra/scripts/install-webapp.sh
 
-# Start the whole stack (infrastructure + all services) and wait until it serves
-up: install
-    {{py}} -m stackctl up
+# Start the whole stack (infrastructure + all services) and wait until it serves;
+# `just up --profile cluster`: Kafka x3, PostgreSQL + replica + PgBouncer, ClickHouse 2x2 (docs/cluster.md)
+up *args: install
+    {{py}} -m stackctl up "$@"
 
 # Start only the infrastructure (Kafka, PostgreSQL, Redis x2, ClickHouse, nginx, Prometheus)
 up-infra: install
     {{py}} -m stackctl up --infra-only
 
-# Stop every process of the stack; fails if anything is left running
-down:
-    {{py}} -m stackctl down
+# Stop every process of the stack (`--profile cluster`: the cluster's); fails if anything is left running
+down *args:
+    {{py}} -m stackctl down "$@"
 
 # Show every supervised program and its state
 status:
@@ -49,9 +50,9 @@ stop +names:
 start +names:
     {{ctl}} start "$@"
 
-# Probe every component and service (the smoke check); non-zero when one fails
-check:
-    {{py}} -m stackctl check
+# Probe every component and service (the smoke check; `--profile cluster`); non-zero when one fails
+check *args:
+    {{py}} -m stackctl check "$@"
 
 # Apply the PostgreSQL and ClickHouse schema files
 migrate:
@@ -68,8 +69,8 @@ lint: install
 
 # The whole test suite: installs, brings the stack up, lints, runs every tier
 test: up lint
-    .venv/bin/pytest -m "not destructive" -q --ignore=tests/lifecycle
-    .venv/bin/pytest -m destructive -q --ignore=tests/lifecycle
+    .venv/bin/pytest -m "not destructive" -q --ignore=tests/lifecycle --ignore=tests/cluster
+    .venv/bin/pytest -m destructive -q --ignore=tests/lifecycle --ignore=tests/cluster
     .venv/bin/pytest -q tests/lifecycle
 
 # Only the fast unit tests (no stack needed)
@@ -138,7 +139,8 @@ loadtest-dist *args:
     {{py}} -m loadtest run --profile dist "$@"
 
 # Bounded fault suite on the running stack (loopback only): every scenario, or `--ci`, `--only NAME`,
-# `--list`; prints scenario | requests | failed | clicks served | counted | lost | twice | recovery
+# `--list`; prints scenario | requests | failed | clicks served | counted | lost | twice | recovery;
+# `--profile cluster`: the cluster's own faults on `just up --profile cluster` (docs/cluster.md)
 chaos *args:
     {{py}} -m chaos "$@"
 

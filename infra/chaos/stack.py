@@ -18,7 +18,9 @@ class Stack:
     def __init__(self, settings: StackSettings) -> None:
         self.s = settings
         self.public_url = f"http://127.0.0.1:{settings.public_http_port}"
-        self.replica_urls = [f"http://127.0.0.1:{p}" for p in settings.redirect_ports]
+        self.replica_urls = [
+            f"http://{settings.host_of(i)}:{p}" for i, p in enumerate(settings.redirect_ports, start=1)
+        ]
         self._probes = {**checks.infra_probes(settings), **checks.service_probes(settings)}
 
     @property

@@ -6,6 +6,9 @@ set -euo pipefail
 
 # chromium: the headless browser the web app's tests drive (tests/e2e/test_webapp.py, Playwright).
 PACKAGES=(postgresql redis-server nginx-light clickhouse-server clickhouse-client prometheus wrk chromium)
+# `install-system.sh cluster` (just up --profile cluster): PgBouncer in front of PostgreSQL and
+# ZooKeeper for ClickHouse 18.16's replicated tables (docs/cluster.md).
+if [ "${1:-}" = cluster ]; then PACKAGES+=(pgbouncer zookeeper); fi
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do

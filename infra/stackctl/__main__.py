@@ -2,10 +2,12 @@
 
 import argparse
 import asyncio
+import os
+import subprocess
 import sys
 import time
 
-from stackctl import bootstrap, checks, localkey, migrate, render, supervisor, topics
+from stackctl import bootstrap, checks, cluster, localkey, migrate, render, supervisor, topics
 from stackctl.bootstrap import say
 from stackctl.config import StackSettings
 
@@ -45,22 +47,37 @@ def up(s: StackSettings, *, infra_only: bool) -> None:
         refuse_busy_ports(s)
     bootstrap.ensure_api_key(s)
     bootstrap.ensure_visitor_key_secret(s)
+    if s.is_cluster:  # PgBouncer and ZooKeeper (idempotent: a second run only checks)
+        subprocess.run(["bash", str(s.repo_root / "infra" / "scripts" / "install-system.sh"), "cluster"], check=True)
     reload = render.render_all(s)
     bootstrap.ensure_kafka_libs(s)
-    bootstrap.ensure_kafka_storage(s)
+    if s.is_cluster:
+        cluster.ensure_kafka_storage(s)
+    else:
+        bootstrap.ensure_kafka_storage(s)
     bootstrap.ensure_postgres_cluster(s)
     supervisor.ensure_running(s)
+    if s.is_cluster:  # ClickHouse 18.16 does not start (and does not exit) without its ZooKeeper
+        supervisor.start(s, "zookeeper")
+        _wait(s, {"zookeeper": lambda: cluster.zookeeper(s)}, timeout=120, what="ZooKeeper")
     say("starting infrastructure: " + ", ".join(render.infra_programs(s)))
     supervisor.start(s, *render.infra_programs(s))
+    if s.is_cluster:  # the replica is a copy of the running primary
+        _wait(s, {"postgres": lambda: checks.postgres_server(s)}, timeout=120, what="PostgreSQL primary")
+        cluster.ensure_postgres_replica(s)
+        supervisor.start(s, "postgres-replica")
     if reload:  # running ones keep serving and read their new configuration (started ones already have it)
         say("reloading changed configuration: " + ", ".join(sorted(reload)))
         supervisor.ctl(s, "signal", "HUP", *sorted(reload))
     infra = checks.infra_probes(s)
     infra["kafka"] = lambda: checks.kafka_broker(s)  # topics come next
     infra["postgres"] = lambda: checks.postgres_server(s)  # the app role comes next
+    infra.pop("pgbouncer", None)  # it logs in as the app role, which comes next
     _wait(s, infra, timeout=120, what="infrastructure")
     asyncio.run(bootstrap.ensure_postgres_database(s))
-    asyncio.run(topics.ensure_topics(f"127.0.0.1:{s.kafka_port}"))
+    if s.is_cluster:
+        _wait(s, {"pgbouncer": lambda: cluster.pgbouncer(s)}, timeout=60, what="PgBouncer")
+    asyncio.run(topics.ensure_topics(s.kafka_bootstrap, replication_factor=s.kafka_replication_factor))
     asyncio.run(migrate.migrate_postgres(s))
     asyncio.run(migrate.migrate_clickhouse(s))
     localkey.ensure_local_admin_key(s)
@@ -138,20 +155,29 @@ def health_server(s: StackSettings) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="stackctl")
+    # --profile before or after the command (`just up --profile cluster`): the stack to act on.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--profile", choices=("default", "cluster"), default=argparse.SUPPRESS,
+                        help="the stack to act on (STACK_PROFILE; docs/cluster.md)")
+    parser = argparse.ArgumentParser(prog="stackctl", parents=[common])
     sub = parser.add_subparsers(dest="command", required=True)
-    up_p = sub.add_parser("up", help="start the whole stack and wait until it serves")
+    up_p = sub.add_parser("up", parents=[common], help="start the whole stack and wait until it serves")
     up_p.add_argument("--infra-only", action="store_true")
-    sub.add_parser("down", help="stop everything; fail if anything is left running")
-    restart_p = sub.add_parser("restart", help="restart programs with the current settings (`all` for every one)")
+    sub.add_parser("down", parents=[common], help="stop everything; fail if anything is left running")
+    restart_p = sub.add_parser(
+        "restart", parents=[common], help="restart programs with the current settings (`all` for every one)"
+    )
     restart_p.add_argument("names", nargs="+")
-    sub.add_parser("check", help="probe every component (smoke check)")
-    sub.add_parser("migrate", help="apply schema files to PostgreSQL and ClickHouse")
-    sub.add_parser("topics", help="create/update the declared Kafka topics")
-    sub.add_parser("render", help="render configuration files into .local/")
-    sub.add_parser("health-server", help="serve the combined /healthz and /readyz")
-    sub.add_parser("redis-failback", help="after a Sentinel failover, make the `redis` program the primary again")
+    sub.add_parser("check", parents=[common], help="probe every component (smoke check)")
+    sub.add_parser("migrate", parents=[common], help="apply schema files to PostgreSQL and ClickHouse")
+    sub.add_parser("topics", parents=[common], help="create/update the declared Kafka topics")
+    sub.add_parser("render", parents=[common], help="render configuration files into .local/")
+    sub.add_parser("health-server", parents=[common], help="serve the combined /healthz and /readyz")
+    sub.add_parser("redis-failback", parents=[common],
+                   help="after a Sentinel failover, make the `redis` program the primary again")
     args = parser.parse_args(argv)
+    if getattr(args, "profile", None):  # the programs supervisord starts inherit it
+        os.environ["STACK_PROFILE"] = args.profile
     s = StackSettings()
     if args.command == "up":
         up(s, infra_only=args.infra_only)
@@ -165,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
         asyncio.run(migrate.migrate_postgres(s))
         asyncio.run(migrate.migrate_clickhouse(s))
     elif args.command == "topics":
-        asyncio.run(topics.ensure_topics(f"127.0.0.1:{s.kafka_port}"))
+        asyncio.run(topics.ensure_topics(s.kafka_bootstrap, replication_factor=s.kafka_replication_factor))
     elif args.command == "render":
         bootstrap.ensure_api_key(s)
         bootstrap.ensure_visitor_key_secret(s)

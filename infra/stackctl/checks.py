@@ -18,7 +18,7 @@ Probe = Callable[[], Awaitable[object]]
 async def kafka_metadata(s: StackSettings) -> None:
     from aiokafka.admin import AIOKafkaAdminClient
 
-    admin = AIOKafkaAdminClient(bootstrap_servers=f"127.0.0.1:{s.kafka_port}", request_timeout_ms=3000)
+    admin = AIOKafkaAdminClient(bootstrap_servers=s.kafka_bootstrap, request_timeout_ms=3000)
     await admin.start()
     try:
         topics = await admin.list_topics()
@@ -32,7 +32,7 @@ async def kafka_metadata(s: StackSettings) -> None:
 async def kafka_broker(s: StackSettings) -> None:
     from aiokafka.admin import AIOKafkaAdminClient
 
-    admin = AIOKafkaAdminClient(bootstrap_servers=f"127.0.0.1:{s.kafka_port}", request_timeout_ms=3000)
+    admin = AIOKafkaAdminClient(bootstrap_servers=s.kafka_bootstrap, request_timeout_ms=3000)
     await admin.start()
     try:
         await admin.describe_cluster()
@@ -158,6 +158,19 @@ async def prometheus(s: StackSettings) -> None:
 
 
 def infra_probes(s: StackSettings) -> dict[str, Probe]:
+    if s.is_cluster:
+        from stackctl import cluster
+
+        probes: dict[str, Probe] = {
+            name: probe for name, probe in _default_infra_probes(s).items() if name != "clickhouse"
+        }
+        probes.update(cluster.probes(s))
+        probes["clickhouse"] = lambda: clickhouse(s)  # through nginx, as the services reach it
+        return probes
+    return _default_infra_probes(s)
+
+
+def _default_infra_probes(s: StackSettings) -> dict[str, Probe]:
     return {
         "kafka": lambda: kafka_metadata(s),
         "postgres": lambda: postgres(s),
@@ -177,14 +190,16 @@ def service_endpoints(s: StackSettings) -> dict[str, str]:
     endpoints = {f"shorten-{i}": f"http://127.0.0.1:{port}" for i, port in enumerate(s.shorten_ports, start=1)}
     endpoints["analytics"] = f"http://127.0.0.1:{s.analytics_port}"
     for i, port in enumerate(s.redirect_ports, start=1):
-        endpoints[f"redirect-{i}"] = f"http://127.0.0.1:{port}"
+        endpoints[f"redirect-{i}"] = f"http://{s.host_of(i)}:{port}"
     return endpoints
 
 
 def service_probes(s: StackSettings, path: str = "/readyz") -> dict[str, Probe]:
     urls = {name: base + path for name, base in service_endpoints(s).items()}
     # Faust workers: their web server (metrics, health) answers while the worker runs.
-    urls.update({f"aggregator-{i}": f"http://127.0.0.1:{port}{path}" for i, port in enumerate(s.aggregator_ports, 1)})
+    urls.update({
+        f"aggregator-{i}": f"http://{s.host_of(i)}:{port}{path}" for i, port in enumerate(s.aggregator_ports, 1)
+    })
     return {name: functools.partial(_http_ok, url) for name, url in urls.items()}
 
 
@@ -217,4 +232,10 @@ def stack_ports(s: StackSettings) -> dict[str, int]:
     ports.update({f"shorten-{i}": p for i, p in enumerate(s.shorten_ports, start=1)})
     ports.update({f"redirect-{i}": p for i, p in enumerate(s.redirect_ports, start=1)})
     ports.update({f"aggregator-{i}": p for i, p in enumerate(s.aggregator_ports, start=1)})
+    if s.is_cluster:
+        from stackctl import cluster
+
+        for name in ("kafka", "kafka-controller", "clickhouse-http", "clickhouse-tcp"):
+            ports.pop(name)
+        ports.update(cluster.ports(s))
     return ports

@@ -5,8 +5,9 @@ Ports match the services' settings defaults; both read the same variable names.
 
 from functools import cached_property
 from pathlib import Path
+from typing import Any, ClassVar, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -21,6 +22,19 @@ class StackSettings(BaseSettings):
     model_config = SettingsConfigDict(frozen=True, extra="ignore")
 
     local_dir: Path = REPO_ROOT / ".local"
+    # `default`: one of each component. `cluster` (`just up --profile cluster`, docs/cluster.md):
+    # Kafka x3, PostgreSQL primary + streaming replica + PgBouncer, ClickHouse 2 shards x 2
+    # replicas + ZooKeeper, redirect and aggregator processes on three host addresses. Its data,
+    # logs and supervisord live in .local/cluster/ (the same service ports: run one at a time).
+    stack_profile: Literal["default", "cluster"] = "default"
+    # The cluster's own ports, on top of the service ports: CLUSTER_PORT_BASE + the offsets of
+    # `cluster_ports` (27011-27144 by default; free in every worktree's port block).
+    cluster_port_base: int = 27000
+    # The cluster's "hosts": redirect replica i and aggregator worker i run on host (i-1) % 3.
+    cluster_hosts: str = "127.0.0.21,127.0.0.22,127.0.0.23"
+    # PgBouncer: client connections it accepts, and server connections per (database, user).
+    cluster_pgbouncer_max_clients: int = 2000
+    cluster_pgbouncer_pool_size: int = 20
 
     public_http_port: int = 8080
     shorten_port: int = 8001
@@ -59,6 +73,86 @@ class StackSettings(BaseSettings):
     # CPU priority (nice 0..19) of the background programs (aggregator workers, ClickHouse,
     # retention, Prometheus; render.is_background): on a shared host the hot path goes first.
     background_nice: int = Field(default=0, ge=0, le=19)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _cluster_local_dir(cls, data: Any) -> Any:
+        """The cluster keeps its state apart from the default stack's (unless LOCAL_DIR says where)."""
+        if isinstance(data, dict) and data.get("stack_profile") == "cluster" and "local_dir" not in data:
+            data = {**data, "local_dir": REPO_ROOT / ".local" / "cluster"}
+        return data
+
+    @property
+    def is_cluster(self) -> bool:
+        return self.stack_profile == "cluster"
+
+    def cluster_port(self, offset: int) -> int:
+        return self.cluster_port_base + offset
+
+    @property
+    def hosts(self) -> list[str]:
+        """The addresses processes spread over: three in the cluster, 127.0.0.1 otherwise."""
+        if not self.is_cluster:
+            return ["127.0.0.1"]
+        return [h.strip() for h in self.cluster_hosts.split(",") if h.strip()]
+
+    def host_of(self, index: int) -> str:
+        """The host address of the index-th (1-based) redirect replica or aggregator worker."""
+        return self.hosts[(index - 1) % len(self.hosts)]
+
+    # Cluster layout (offsets from CLUSTER_PORT_BASE): Kafka broker i 10+i, its controller 20+i;
+    # PgBouncer 32, the PostgreSQL replica 33; ZooKeeper 81; ClickHouse node i HTTP 120+i,
+    # native 130+i, interserver 140+i; nginx in front of the ClickHouse nodes' HTTP 120.
+    CLUSTER_KAFKA_BROKERS: ClassVar[int] = 3
+    CLUSTER_CLICKHOUSE_NODES: ClassVar[int] = 4  # shard 1: nodes 1, 2; shard 2: nodes 3, 4
+
+    @property
+    def kafka_broker_ports(self) -> list[int]:
+        if not self.is_cluster:
+            return [self.kafka_port]
+        return [self.cluster_port(10 + i) for i in range(1, self.CLUSTER_KAFKA_BROKERS + 1)]
+
+    @property
+    def kafka_controller_ports(self) -> list[int]:
+        if not self.is_cluster:
+            return [self.kafka_controller_port]
+        return [self.cluster_port(20 + i) for i in range(1, self.CLUSTER_KAFKA_BROKERS + 1)]
+
+    @property
+    def kafka_bootstrap(self) -> str:
+        return ",".join(f"127.0.0.1:{p}" for p in self.kafka_broker_ports)
+
+    @property
+    def kafka_replication_factor(self) -> int:
+        return len(self.kafka_broker_ports)
+
+    @property
+    def pgbouncer_port(self) -> int:
+        return self.cluster_port(32)
+
+    @property
+    def postgres_replica_port(self) -> int:
+        return self.cluster_port(33)
+
+    @property
+    def zookeeper_port(self) -> int:
+        return self.cluster_port(81)
+
+    @property
+    def clickhouse_lb_port(self) -> int:
+        return self.cluster_port(120)
+
+    def clickhouse_node_ports(self, node: int) -> tuple[int, int, int]:
+        """(HTTP, native, interserver) of ClickHouse node 1..4 of the cluster."""
+        return self.cluster_port(120 + node), self.cluster_port(130 + node), self.cluster_port(140 + node)
+
+    @property
+    def clickhouse_nodes(self) -> list[int]:
+        return list(range(1, self.CLUSTER_CLICKHOUSE_NODES + 1)) if self.is_cluster else []
+
+    @staticmethod
+    def clickhouse_shard_replica(node: int) -> tuple[int, int]:
+        return (node + 1) // 2, (node + 1) % 2 + 1
 
     @property
     def redirect_ports(self) -> list[int]:
@@ -113,4 +207,22 @@ class StackSettings(BaseSettings):
 
     @property
     def clickhouse_url(self) -> str:
-        return f"http://127.0.0.1:{self.clickhouse_http_port}"
+        """Where the services reach ClickHouse: the server, or nginx in front of the cluster's nodes."""
+        port = self.clickhouse_lb_port if self.is_cluster else self.clickhouse_http_port
+        return f"http://127.0.0.1:{port}"
+
+    def dsn(self, port: int, database: str | None = None) -> str:
+        return (
+            f"postgresql://{self.postgres_user}:{self.postgres_password}"
+            f"@127.0.0.1:{port}/{database or self.postgres_db}"
+        )
+
+    @property
+    def pgbouncer_dsn(self) -> str:
+        """The services' PostgreSQL in the cluster: PgBouncer's pool of the primary."""
+        return self.dsn(self.pgbouncer_port)
+
+    @property
+    def pgbouncer_read_dsn(self) -> str:
+        """PgBouncer's pool of the streaming replica (reads that may lag, e.g. analytics totals)."""
+        return self.dsn(self.pgbouncer_port, f"{self.postgres_db}_replica")

@@ -46,6 +46,10 @@ async def migrate_postgres(s: StackSettings) -> None:
 
 
 async def migrate_clickhouse(s: StackSettings) -> None:
+    if s.is_cluster:
+        for node in s.clickhouse_nodes:
+            await migrate_clickhouse_node(s, node)
+        return
     async with httpx.AsyncClient(base_url=s.clickhouse_url, timeout=30) as client:
         async def run(sql: str, database: str | None = None) -> None:
             params = {"database": database} if database else {}
@@ -57,4 +61,26 @@ async def migrate_clickhouse(s: StackSettings) -> None:
         for path in _files(s, "clickhouse"):
             say(f"clickhouse: applying {path.relative_to(s.repo_root)}")
             for statement in clickhouse_statements(path.read_text()):
+                await run(statement, s.clickhouse_database)
+
+
+async def migrate_clickhouse_node(s: StackSettings, node: int) -> None:
+    """Cluster profile: the same schema files as replicated tables and Distributed tables over
+    them (stackctl.clickhouse_cluster), applied to each node (no ON CLUSTER: distributed DDL waits
+    for every node, and one that is down would stall `just up`)."""
+    from stackctl.clickhouse_cluster import cluster_statements
+
+    base_url = f"http://127.0.0.1:{s.clickhouse_node_ports(node)[0]}"
+    async with httpx.AsyncClient(base_url=base_url, timeout=60) as client:
+        async def run(sql: str, database: str | None = None) -> None:
+            params = {"database": database} if database else {}
+            response = await client.post("/", params=params, content=sql.encode())
+            if response.status_code != 200:
+                raise RuntimeError(f"ClickHouse node {node} refused:\n{sql}\n-> {response.text[:500]}")
+
+        await run(f"CREATE DATABASE IF NOT EXISTS {s.clickhouse_database}")
+        for path in _files(s, "clickhouse"):
+            say(f"clickhouse-{node}: applying {path.relative_to(s.repo_root)} (replicated + distributed)")
+            statements = cluster_statements(clickhouse_statements(path.read_text()), database=s.clickhouse_database)
+            for statement in statements:
                 await run(statement, s.clickhouse_database)

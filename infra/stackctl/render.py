@@ -1,5 +1,6 @@
 """Render the stack's configuration files into .local/ from infra/templates and settings."""
 
+import functools
 import grp
 import hashlib
 import ipaddress
@@ -9,6 +10,7 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
+from stackctl import cluster
 from stackctl.config import StackSettings
 
 TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
@@ -69,7 +71,8 @@ def template_values(s: StackSettings) -> dict[str, object]:
         "analytics_port": s.analytics_port,
         "stackcheck_port": s.stackcheck_port,
         "redirect_upstream_servers": "\n".join(
-            f"        server 127.0.0.1:{p} max_fails=1 fail_timeout=2s;" for p in s.redirect_ports
+            f"        server {s.host_of(i)}:{p} max_fails=1 fail_timeout=2s;"
+            for i, p in enumerate(s.redirect_ports, start=1)
         ),
         "shorten_upstream_servers": "\n".join(
             f"        server 127.0.0.1:{p} max_fails=1 fail_timeout=2s;" for p in s.shorten_ports
@@ -79,8 +82,10 @@ def template_values(s: StackSettings) -> dict[str, object]:
         "webapp_csp": WEBAPP_CSP,
         "real_ip_directives": real_ip_directives(s.trusted_proxies),
         "shorten_targets": ", ".join(f'"127.0.0.1:{p}"' for p in s.shorten_ports),
-        "redirect_targets": ", ".join(f'"127.0.0.1:{p}"' for p in s.redirect_ports),
-        "aggregator_targets": ", ".join(f'"127.0.0.1:{p}"' for p in s.aggregator_ports),
+        "redirect_targets": ", ".join(f'"{s.host_of(i)}:{p}"' for i, p in enumerate(s.redirect_ports, start=1)),
+        "aggregator_targets": ", ".join(f'"{s.host_of(i)}:{p}"' for i, p in enumerate(s.aggregator_ports, start=1)),
+        "extra_servers": cluster.nginx_clickhouse_server(s) if s.is_cluster else "",
+        "redirect_location_extra": cluster.NGINX_REDIRECT_TIMEOUTS if s.is_cluster else "",
     }
 
 
@@ -180,8 +185,11 @@ def render_redis_configs(s: StackSettings) -> None:
 def render_all(s: StackSettings) -> set[str]:
     """Render every configuration file; the programs of RELOAD_ON_HUP whose file changed."""
     lock_down(s.local_dir)
+    if s.is_cluster:
+        lock_down(s.local_dir.parent)  # .local/: the postgres account passes through it too
     values = template_values(s)
     reload: set[str] = set()
+    rendered: dict[str, str] = {}
     for template, target in [
         ("kafka-server.properties", s.path("kafka", "server.properties")),
         ("kafka-log4j.properties", s.path("kafka", "log4j.properties")),
@@ -190,7 +198,8 @@ def render_all(s: StackSettings) -> set[str]:
         ("nginx.conf", s.path("nginx", "nginx.conf")),
         ("prometheus.yml", s.path("prometheus", "prometheus.yml")),
     ]:
-        if _write(target, render_text((TEMPLATES / template).read_text(), values)) and template in RELOAD_ON_HUP:
+        rendered[template] = render_text((TEMPLATES / template).read_text(), values)
+        if _write(target, rendered[template]) and template in RELOAD_ON_HUP:
             reload.add(RELOAD_ON_HUP[template])
     for sub in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"):
         s.path("nginx", "tmp", sub).mkdir(parents=True, exist_ok=True)
@@ -199,6 +208,8 @@ def render_all(s: StackSettings) -> set[str]:
     for sub in ("redis/primary", "redis/replica", "prometheus/data", "logs", "run"):
         s.path(*sub.split("/")).mkdir(parents=True, exist_ok=True)
     render_redis_configs(s)
+    if s.is_cluster:
+        cluster.render(s, rendered)
     _write(s.supervisor_conf, supervisor_conf(s))
     return reload
 
@@ -215,7 +226,7 @@ def service_environment(s: StackSettings) -> dict[str, str]:
     """
     env = {
         "PYTHONUNBUFFERED": "1",
-        "KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{s.kafka_port}",
+        "KAFKA_BOOTSTRAP_SERVERS": s.kafka_bootstrap,
         "POSTGRES_DSN": s.postgres_dsn,
         "REDIS_URL": f"redis://127.0.0.1:{s.redis_port}/0",
         "REDIS_REPLICA_URL": f"redis://127.0.0.1:{s.redis_replica_port}/0",
@@ -248,6 +259,8 @@ def service_environment(s: StackSettings) -> dict[str, str]:
     for key in list(env):
         if key in os.environ and key != "PYTHONUNBUFFERED":
             env[key] = os.environ[key]
+    if s.is_cluster:  # over .env's addresses, which are the default stack's (KAFKA_BOOTSTRAP_SERVERS, ...)
+        env.update(cluster.service_overrides(s))
     env.update(user_settings(s, fixed=set(env)))
     return env
 
@@ -312,6 +325,8 @@ def sentinel_programs(s: StackSettings) -> list[str]:
 
 
 def infra_programs(s: StackSettings) -> list[str]:
+    if s.is_cluster:
+        return cluster.infra_programs(s, sentinel_programs(s))
     return [*INFRA_PROGRAMS, *sentinel_programs(s)]
 
 
@@ -331,7 +346,7 @@ def is_background(name: str) -> bool:
     """Programs that work behind the requests (the click pipeline's consumers and stores,
     retention, metrics): with BACKGROUND_NICE they yield the CPU to nginx, the redirect
     replicas and the APIs when both want it, and catch up from Kafka when it is free."""
-    return name.startswith("aggregator-") or name in ("clickhouse", "retention", "prometheus")
+    return name.startswith(("aggregator-", "clickhouse")) or name in ("retention", "prometheus")
 
 
 def _program(s: StackSettings, name: str, command: str, **extra: str) -> str:
@@ -382,17 +397,20 @@ def supervisor_conf(s: StackSettings) -> str:
         f"serverurl=unix://{run}/supervisor.sock",
         "",
     ]
-    parts.append(
-        _program(
-            s,
-            "kafka",
-            f"java {s.kafka_heap} -XX:+UseG1GC -Djava.awt.headless=true "
-            f"-Dlog4j.configuration=file:{s.path('kafka', 'log4j.properties')} "
-            f"-cp {s.path('kafka', 'libs')}/* kafka.Kafka {s.path('kafka', 'server.properties')}",
-            stopsignal="TERM",
-            stopwaitsecs="60",
+    if s.is_cluster:
+        parts += cluster.programs(s, functools.partial(_program, s))
+    else:
+        parts.append(
+            _program(
+                s,
+                "kafka",
+                f"java {s.kafka_heap} -XX:+UseG1GC -Djava.awt.headless=true "
+                f"-Dlog4j.configuration=file:{s.path('kafka', 'log4j.properties')} "
+                f"-cp {s.path('kafka', 'libs')}/* kafka.Kafka {s.path('kafka', 'server.properties')}",
+                stopsignal="TERM",
+                stopwaitsecs="60",
+            )
         )
-    )
     parts.append(
         _program(
             s,
@@ -419,13 +437,14 @@ def supervisor_conf(s: StackSettings) -> str:
         )
     for name, port in zip(sentinel_programs(s), s.sentinel_ports, strict=True):
         parts.append(_program(s, name, f"{redis_server} {sentinel_conf_path(s, port)} --sentinel"))
-    parts.append(
-        _program(
-            s,
-            "clickhouse",
-            f"/usr/sbin/clickhouse-server --config-file={s.path('clickhouse', 'config.xml')}",
+    if not s.is_cluster:
+        parts.append(
+            _program(
+                s,
+                "clickhouse",
+                f"/usr/sbin/clickhouse-server --config-file={s.path('clickhouse', 'config.xml')}",
+            )
         )
-    )
     parts.append(
         _program(s, "nginx", f"/usr/sbin/nginx -p {s.path('nginx')} -c {s.path('nginx', 'nginx.conf')}")
     )
@@ -445,14 +464,16 @@ def supervisor_conf(s: StackSettings) -> str:
 
     for i, port in enumerate(s.shorten_ports, start=1):
         parts.append(_program(s, f"shorten-{i}", f"{py} -m shorten serve", environment=env(SHORTEN_PORT=str(port))))
-    parts.append(_program(s, "shorten-relay", f"{py} -m shorten relay", environment=env()))
+    relay_env = cluster.relay_overrides(s) if s.is_cluster else {}
+    parts.append(_program(s, "shorten-relay", f"{py} -m shorten relay", environment=env(**relay_env)))
     for i, port in enumerate(s.redirect_ports, start=1):
         parts.append(
             _program(
                 s,
                 f"redirect-{i}",
                 f"{py} -m redirect serve",
-                environment=env(REDIRECT_PORT=str(port), REDIRECT_REPLICA_ID=str(i)),
+                environment=env(REDIRECT_PORT=str(port), REDIRECT_REPLICA_ID=str(i),
+                                **({"REDIRECT_HOST": s.host_of(i)} if s.is_cluster else {})),
             )
         )
     for i, port in enumerate(s.aggregator_ports, start=1):
@@ -463,6 +484,7 @@ def supervisor_conf(s: StackSettings) -> str:
                 f"{py} -m aggregator worker",
                 environment=env(
                     AGGREGATOR_WEB_PORT=str(port),
+                    **({"AGGREGATOR_WEB_HOST": s.host_of(i)} if s.is_cluster else {}),
                     AGGREGATOR_WORKER_ID=str(i),
                     AGGREGATOR_DATA_DIR=str(s.path(f"aggregator-{i}")),
                 ),

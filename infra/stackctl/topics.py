@@ -8,7 +8,7 @@ from contracts.topics import ALL_TOPICS
 from stackctl.bootstrap import say
 
 
-async def ensure_topics(bootstrap: str) -> None:
+async def ensure_topics(bootstrap: str, *, replication_factor: int = 1) -> None:
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10000)
     await admin.start()
     try:
@@ -17,7 +17,7 @@ async def ensure_topics(bootstrap: str) -> None:
         if missing:
             say("creating topics: " + ", ".join(f"{t.name}({t.partitions}p)" for t in missing))
             await admin.create_topics(
-                [NewTopic(t.name, t.partitions, 1, topic_configs=dict(t.config)) for t in missing]
+                [NewTopic(t.name, t.partitions, replication_factor, topic_configs=dict(t.config)) for t in missing]
             )
         present = [t for t in ALL_TOPICS if t.name in existing]
         if present:

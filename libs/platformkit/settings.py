@@ -51,6 +51,10 @@ class InfraSettings(BaseSettings):
 
     kafka_bootstrap_servers: str = "127.0.0.1:9092"
     postgres_dsn: SecretStr = SecretStr("postgresql://shortlink:shortlink@127.0.0.1:5433/shortlink")
+    # asyncpg's prepared-statement cache per connection (its default, 100). 0 behind a pooler in
+    # transaction mode that does not track prepared statements (PgBouncer < 1.21: the cluster
+    # profile, docs/cluster.md), where the next transaction may run on another server connection.
+    postgres_statement_cache_size: int = 100
     redis_url: str = "redis://127.0.0.1:6380/0"
     redis_replica_url: str = "redis://127.0.0.1:6381/0"
     # Redis Sentinel (host:port,...): when set, the primary is whichever these name for

@@ -42,7 +42,8 @@ class Runtime:
 
 
 async def open_runtime(settings: AggregatorSettings, metrics: AggregatorMetrics) -> Runtime:
-    pool = await create_pool(settings.postgres_dsn_asyncpg(), size=settings.aggregator_pg_pool_size)
+    pool = await create_pool(settings.postgres_dsn_asyncpg(), size=settings.aggregator_pg_pool_size,
+                             statement_cache_size=settings.postgres_statement_cache_size)
     http = build_client(settings.clickhouse_url, timeout_s=settings.aggregator_clickhouse_timeout_s)
     clickhouse = ClickHouse(http, database=settings.clickhouse_database)
     return Runtime(
@@ -124,6 +125,7 @@ def faust_settings(settings: AggregatorSettings) -> dict[str, Any]:
         web_port=settings.aggregator_web_port,
         web_bind=settings.aggregator_web_host,
         topic_partitions=3,
+        topic_replication_factor=settings.aggregator_topic_replication_factor,
         topic_disable_leader=True,
         # Changelog topics are faust's own and it declares them (the broker does not auto-create).
         # Source topics (clicks, links, deadletter) are not internal: faust never declares them.

@@ -68,6 +68,9 @@ class AggregatorSettings(InfraSettings):
     aggregator_commit_interval_s: float = 1.0
     # A dead worker's partitions move to the others after this long (faust's default is 60 s).
     aggregator_session_timeout_s: float = 10.0
+    # Copies of faust's own topics (the window table's changelog): 3 on the cluster profile's three
+    # brokers, where min.insync.replicas=2 refuses acks=all writes to a topic with fewer.
+    aggregator_topic_replication_factor: int = 1
 
     @model_validator(mode="after")
     def _bounds(self) -> "AggregatorSettings":

@@ -3,7 +3,7 @@
 from limits import RateLimitItem, parse
 from platformkit.clientip import parse_networks
 from platformkit.settings import InfraSettings, ServerName
-from pydantic import field_validator
+from pydantic import SecretStr, field_validator
 
 
 class AnalyticsSettings(InfraSettings):
@@ -13,6 +13,13 @@ class AnalyticsSettings(InfraSettings):
     analytics_port: int = 8002
     analytics_server: ServerName = "hypercorn"
     analytics_db_pool_size: int = 5
+    # Where the totals are read (they may lag by the replication delay): a streaming replica on
+    # the cluster profile. Empty: POSTGRES_DSN, as before.
+    analytics_postgres_read_dsn: SecretStr = SecretStr("")
+
+    def postgres_read_dsn(self) -> str:
+        read = self.analytics_postgres_read_dsn.get_secret_value()
+        return read.replace("postgresql+asyncpg://", "postgresql://") if read else self.postgres_dsn_asyncpg()
     analytics_clickhouse_timeout_s: float = 10.0
     # ClickHouse queries run in worker threads (clickhouse-sqlalchemy's engine is synchronous).
     analytics_clickhouse_pool_size: int = 8

@@ -181,8 +181,9 @@ ON CONFLICT (topic, partition) DO UPDATE SET
 """
 
 
-async def create_pool(dsn: str, *, size: int) -> asyncpg.Pool:
-    return await asyncpg.create_pool(dsn, min_size=1, max_size=size, command_timeout=60)
+async def create_pool(dsn: str, *, size: int, statement_cache_size: int = 100) -> asyncpg.Pool:
+    return await asyncpg.create_pool(dsn, min_size=1, max_size=size, command_timeout=60,
+                                     statement_cache_size=statement_cache_size)
 
 
 class PostgresLinks:

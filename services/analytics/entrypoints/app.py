@@ -111,8 +111,9 @@ def create_app(settings: AnalyticsSettings | None = None) -> Starlette:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
-            pool = await asyncpg.create_pool(settings.postgres_dsn_asyncpg(), min_size=1,
-                                             max_size=settings.analytics_db_pool_size, command_timeout=10)
+            pool = await asyncpg.create_pool(settings.postgres_read_dsn(), min_size=1,
+                                             max_size=settings.analytics_db_pool_size, command_timeout=10,
+                                             statement_cache_size=settings.postgres_statement_cache_size)
             stack.push_async_callback(pool.close)
             events = ClickHouseEvents(build_engine(
                 settings.clickhouse_url, database=settings.clickhouse_database,

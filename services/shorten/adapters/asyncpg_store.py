@@ -170,7 +170,9 @@ async def _reset(conn: asyncpg.Connection) -> None:
     LISTEN, advisory lock or cursor), so there is nothing else to undo."""
 
 
-async def create_pool(dsn: str, *, max_size: int = 10, application_name: str = "shorten") -> asyncpg.Pool:
+async def create_pool(
+    dsn: str, *, max_size: int = 10, application_name: str = "shorten", statement_cache_size: int = 100
+) -> asyncpg.Pool:
     """A pool that connects on demand (min_size=0: the service starts while PostgreSQL is away,
     /readyz says so) and keeps up to `max_size` connections open for reuse."""
     return await asyncpg.create_pool(
@@ -182,6 +184,7 @@ async def create_pool(dsn: str, *, max_size: int = 10, application_name: str = "
         command_timeout=15,
         reset=_reset,
         server_settings={"application_name": application_name},
+        statement_cache_size=statement_cache_size,
     )
 
 
@@ -265,9 +268,11 @@ class AsyncpgLinkStore:
     @classmethod
     @asynccontextmanager
     async def open(
-        cls, dsn: str, *, max_size: int = 10, application_name: str = "shorten", batches_in_flight: int = 2
+        cls, dsn: str, *, max_size: int = 10, application_name: str = "shorten", batches_in_flight: int = 2,
+        statement_cache_size: int = 100,
     ) -> AsyncIterator["AsyncpgLinkStore"]:
-        pool = await create_pool(dsn, max_size=max_size, application_name=application_name)
+        pool = await create_pool(dsn, max_size=max_size, application_name=application_name,
+                                 statement_cache_size=statement_cache_size)
         try:
             store = cls(pool, batches_in_flight=batches_in_flight)
             yield store
