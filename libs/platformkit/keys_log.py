@@ -50,6 +50,10 @@ class KeysLog:
             enable_auto_commit=False,
             fetch_max_wait_ms=500,
         )
+        # End offsets on a connection of their own: asked through the reader's consumer, the
+        # request queues behind its long poll (fetch_max_wait_ms), ~0.5 s per miss.
+        self._ends = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, client_id=f"{client_id}-ends",
+                                      group_id=None, enable_auto_commit=False)
         self._miss_wait_s = miss_wait_s
         self._clock = clock
         self._position = 0  # next offset to apply
@@ -65,8 +69,9 @@ class KeysLog:
 
     async def start(self, *, timeout_s: float = 30.0) -> None:
         """Read from offset 0 up to the end that exists now, then keep following in the background."""
-        await self._consumer.start()
         try:
+            await self._ends.start()
+            await self._consumer.start()
             self._consumer.assign([self._tp])
             self._consumer.seek(self._tp, 0)
             self._task = asyncio.get_running_loop().create_task(self._follow(), name=f"{self._topic}-reader")
@@ -83,6 +88,7 @@ class KeysLog:
             await asyncio.gather(self._task, return_exceptions=True)
             self._task = None
         await self._consumer.stop()
+        await self._ends.stop()
 
     async def authenticate(self, authorization: str | None) -> Principal:
         """The caller of `Authorization: Bearer <secret>`, or ApiError 401."""
@@ -153,6 +159,6 @@ class KeysLog:
         return asyncio.shield(self._end_queued)
 
     async def _end_offset(self) -> int:
-        ends = await self._consumer.end_offsets([self._tp])
+        ends = await self._ends.end_offsets([self._tp])
         self._end = int(ends[self._tp])
         return self._end

@@ -50,6 +50,7 @@ class Target:
 
 def targets() -> dict[str, Target]:
     redirect = redirect_replica_urls()[0]
+    aggregator = f"http://127.0.0.1:{os.environ.get('AGGREGATOR_WEB_PORTS', '6061').split(',')[0].strip()}"
     return {
         "shorten-through-nginx": Target(public_url() + "/api/v1/openapi/shorten.json", public_url(), "^/api/"),
         "shorten-ops": Target(shorten_url() + "/openapi.json", shorten_url(), OPS_PATHS),
@@ -57,6 +58,7 @@ def targets() -> dict[str, Target]:
         "analytics-ops": Target(analytics_url() + "/openapi.json", analytics_url(), OPS_PATHS),
         "redirect-replica": Target(redirect + "/openapi.json", redirect),
         "redirect-through-nginx": Target(redirect + "/openapi.json", public_url(), exclude_paths=OPS_PATHS),
+        "aggregator-worker": Target(aggregator + "/openapi.json", aggregator),
     }
 
 

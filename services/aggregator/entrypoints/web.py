@@ -6,12 +6,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 import faust
+import msgspec
 from contracts.links import CODE_RE
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from aggregator.adapters.faust_tables import FaustWindowView
 from aggregator.adapters.metrics import AggregatorMetrics
 from aggregator.bootstrap import LazyRuntime
+from aggregator.entrypoints.openapi import LinkWindows, WindowCount, build_document
 
 
 def register(
@@ -23,6 +25,12 @@ def register(
     refresh_lag: Callable[[], int],
     window_minutes: int,
 ) -> None:
+    document = msgspec.json.encode(build_document())
+
+    @app.page("/openapi.json")
+    async def openapi(web: Any, request: Any) -> Any:
+        return web.bytes(document, content_type="application/json")
+
     @app.page("/metrics")
     async def prometheus_metrics(web: Any, request: Any) -> Any:
         refresh_lag()  # lag per partition as of now, not as of the last batch
@@ -52,4 +60,5 @@ def register(
             return web.json({"error": {"code": "invalid_input", "message": "bad code", "field": "code"}},
                             status=422)
         minutes = window_view.recent(code, now=datetime.now(UTC), minutes=window_minutes)
-        return web.json({"code": code, "windows": minutes})
+        body = LinkWindows(code=code, windows=[WindowCount(**m) for m in minutes])
+        return web.bytes(msgspec.json.encode(body), content_type="application/json")
