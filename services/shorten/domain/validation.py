@@ -9,6 +9,8 @@ from datetime import UTC, datetime
 from typing import Literal, cast
 from urllib.parse import SplitResult, quote, urlsplit, urlunsplit
 
+from contracts.links import CODE_RE
+
 from shorten.domain.codes import is_reserved
 from shorten.domain.errors import InvalidInput
 
@@ -19,7 +21,6 @@ ALLOWED_SCHEMES = frozenset({"http", "https"})
 ALIAS_MIN, ALIAS_MAX = 3, 64
 # JSON clients (JavaScript) represent integers exactly up to 2^53 - 1.
 MAX_CLICKS_LIMIT = 2**53 - 1
-_ALIAS_RE = re.compile(r"[A-Za-z0-9_-]+")
 _HOST_LABEL_RE = re.compile(r"[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?")
 # Every printable ASCII character except space is kept as typed; only non-ASCII is %-encoded.
 _URL_SAFE = "".join(chr(c) for c in range(0x21, 0x7F))
@@ -105,7 +106,7 @@ def validate_alias(value: object, *, field: str = "alias") -> str:
         raise _invalid("alias_invalid", "alias must be a string", field)
     if is_reserved(value):
         raise _invalid("alias_reserved", f"alias {value!r} is a reserved path", field)
-    if not ALIAS_MIN <= len(value) <= ALIAS_MAX or not _ALIAS_RE.fullmatch(value):
+    if not ALIAS_MIN <= len(value) <= ALIAS_MAX or not CODE_RE.fullmatch(value):
         raise _invalid("alias_invalid", f"alias must be {ALIAS_MIN}-{ALIAS_MAX} characters of A-Z a-z 0-9 _ -", field)
     return value
 

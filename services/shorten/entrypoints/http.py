@@ -5,10 +5,10 @@ Order of checks on writes: 429 (failed authentications of the address) -> 401 (k
 (state). A link of another workspace is 404 exactly like a code that does not exist.
 """
 
-import re
 from typing import Any
 
 import msgspec
+from contracts.links import CODE_RE
 from platformkit.apikeys import Principal
 from platformkit.errors import ApiError, error_response
 from starlette.requests import Request
@@ -40,7 +40,6 @@ STATUS: dict[type[ShortenError], int] = {
     StoreUnavailable: 503,
 }
 
-_CODE_SHAPE = re.compile(r"[A-Za-z0-9_-]{3,64}")
 
 
 async def shorten_error(_: Request, exc: Exception) -> Response:
@@ -111,7 +110,7 @@ async def _drain(request: Request, *, limit: int) -> None:
 
 def _path_code(request: Request) -> str:
     code: str = request.path_params["code"]
-    if not _CODE_SHAPE.fullmatch(code):  # cannot exist: skip the database
+    if not CODE_RE.fullmatch(code):  # cannot exist: skip the database
         raise LinkNotFound(f"no link {code[:80]!r}", field="code")
     return code
 

@@ -25,7 +25,8 @@ Url = Annotated[str, msgspec.Meta(
     extra_json_schema={"maxLength": MAX_URL_LENGTH, "minLength": 1, "pattern": "^[Hh][Tt][Tt][Pp][Ss]?://[^/?#@\\s]+"})]
 Alias = Annotated[str, msgspec.Meta(
     description="your own code instead of a generated one (never reused)",
-    extra_json_schema={"pattern": f"^[A-Za-z0-9_-]{{{ALIAS_MIN},{ALIAS_MAX}}}$", "not": {"enum": sorted(RESERVED)}})]
+    extra_json_schema={"pattern": f"^{CODE_PATTERN}$", "minLength": ALIAS_MIN, "maxLength": ALIAS_MAX,
+                       "not": {"enum": sorted(RESERVED)}})]
 Expiry = Annotated[str, msgspec.Meta(description="ISO 8601 with an offset, in the future",
                                      extra_json_schema={"format": "date-time"})]
 MaxClicks = Annotated[int, msgspec.Meta(ge=1, le=MAX_CLICKS_LIMIT, description="redirects allowed in total")]
