@@ -62,9 +62,10 @@ migrate:
 topics:
     {{py}} -m stackctl topics
 
-# Static checks: ruff and mypy (strict on libs/ and services/)
+# Static checks: ruff (lint, and the format check: the tree is formatted) and mypy (strict on libs/ and services/)
 lint: install
     .venv/bin/ruff check libs services infra tests loadtest
+    .venv/bin/ruff format --check libs services infra tests loadtest
     .venv/bin/mypy
 
 # The whole test suite: installs, brings the stack up, lints, runs every tier

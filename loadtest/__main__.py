@@ -81,8 +81,12 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "recheck":
         try:
-            check = recheck(args.run_dir, host=args.host, api_key=_api_key(LoadtestEnv(), args.api_key_file),
-                            timeout=args.drain_timeout)
+            check = recheck(
+                args.run_dir,
+                host=args.host,
+                api_key=_api_key(LoadtestEnv(), args.api_key_file),
+                timeout=args.drain_timeout,
+            )
         except (NotLoopback, RunError, ValueError) as exc:
             print(f"[loadtest] not run: {exc}", file=sys.stderr)
             return EXIT_NOT_RUN

@@ -60,8 +60,9 @@ class AnalyticsClicks:
         async with self._gate:
             try:
                 # interval=day: the same totals over the default range, with a one-point series.
-                response = await self._client.get(f"/api/v1/links/{code}/stats", params={"interval": "day"},
-                                                  headers=self._headers)
+                response = await self._client.get(
+                    f"/api/v1/links/{code}/stats", params={"interval": "day"}, headers=self._headers
+                )
             except httpx.TransportError:
                 return None  # unreachable for now: polled again until the deadline
         if response.status_code == 404 or response.status_code >= 500:

@@ -21,7 +21,7 @@ SIGNALS = (
     ("Kafka consumer lag (records)", "topic:aggregator_consumer_lag:sum"),
     ("redirects served/s by status", "sum by (status) (rate(redirect_responses_total[1m]))"),
     ("clicks dropped (must be 0)", "sum(redirect_click_events_dropped_total)"),
-    ("firing alerts", "ALERTS{alertstate=\"firing\"}"),
+    ("firing alerts", 'ALERTS{alertstate="firing"}'),
 )
 
 
@@ -45,8 +45,11 @@ def boards(env: BoardsEnv) -> list[Board]:
         Board("Prometheus (native stack and compose)", prometheus, f"{prometheus}/-/ready"),
         Board("  scrape targets", f"{prometheus}/targets"),
         Board("  alerts (infra/prometheus/alerts.yml)", f"{prometheus}/alerts"),
-        Board("public entry point", f"http://127.0.0.1:{env.public_http_port}",
-              f"http://127.0.0.1:{env.public_http_port}/healthz"),
+        Board(
+            "public entry point",
+            f"http://127.0.0.1:{env.public_http_port}",
+            f"http://127.0.0.1:{env.public_http_port}/healthz",
+        ),
         Board("shorten /metrics", f"http://127.0.0.1:{env.shorten_port}/metrics", "="),
         Board("analytics /metrics", f"http://127.0.0.1:{env.analytics_port}/metrics", "="),
     ]

@@ -47,13 +47,20 @@ class Command:
 def _user_args(profile: Profile, paths: RunPaths) -> list[str]:
     """Options of our locustfile; every process (master and workers) gets the same ones."""
     return [
-        "--read-users", str(profile.read_users),
-        "--write-users", str(profile.write_users),
-        "--read-rps", str(profile.read_rps_per_user),
-        "--write-rps", str(profile.write_rps_per_user),
-        "--codes-file", str(paths.codes_file),
-        "--tally-dir", str(paths.tally_dir),
-        "--zipf-s", str(profile.zipf_s),
+        "--read-users",
+        str(profile.read_users),
+        "--write-users",
+        str(profile.write_users),
+        "--read-rps",
+        str(profile.read_rps_per_user),
+        "--write-rps",
+        str(profile.write_rps_per_user),
+        "--codes-file",
+        str(paths.codes_file),
+        "--tally-dir",
+        str(paths.tally_dir),
+        "--zipf-s",
+        str(profile.zipf_s),
     ]
 
 
@@ -61,16 +68,25 @@ def _driver_args(profile: Profile, paths: RunPaths, role: str) -> list[str]:
     """The process that owns the run: users, spawn rate, time bound, CSV stats."""
     return [
         "--headless",
-        "--host", profile.host,
-        "--users", str(profile.users),
-        "--spawn-rate", str(profile.spawn_rate),
-        "--stop-after", str(profile.run_time),  # our locustfile's graceful end (see there)
-        "--run-time", f"{profile.run_time + profile.stop_timeout + OUTER_BOUND_MARGIN}s",  # locust's hard bound
-        "--stop-timeout", str(profile.stop_timeout),
-        "--csv", str(paths.csv_prefix),
+        "--host",
+        profile.host,
+        "--users",
+        str(profile.users),
+        "--spawn-rate",
+        str(profile.spawn_rate),
+        "--stop-after",
+        str(profile.run_time),  # our locustfile's graceful end (see there)
+        "--run-time",
+        f"{profile.run_time + profile.stop_timeout + OUTER_BOUND_MARGIN}s",  # locust's hard bound
+        "--stop-timeout",
+        str(profile.stop_timeout),
+        "--csv",
+        str(paths.csv_prefix),
         "--only-summary",
-        "--exit-code-on-error", "0",  # request failures are reported by the summary, not the exit code
-        "--logfile", str(paths.log_file(role)),
+        "--exit-code-on-error",
+        "0",  # request failures are reported by the summary, not the exit code
+        "--logfile",
+        str(paths.log_file(role)),
     ]
 
 
@@ -82,15 +98,34 @@ def locust_commands(profile: Profile, paths: RunPaths, *, master_port: int = 0, 
         if not master_port:
             raise ValueError("the dist profile needs a master port")
         master = [
-            *base, *_driver_args(profile, paths, "master"), *users,
-            "--master", "--master-bind-host", "127.0.0.1", "--master-bind-port", str(master_port),
-            "--expect-workers", str(profile.workers), "--expect-workers-max-wait", "60",
+            *base,
+            *_driver_args(profile, paths, "master"),
+            *users,
+            "--master",
+            "--master-bind-host",
+            "127.0.0.1",
+            "--master-bind-port",
+            str(master_port),
+            "--expect-workers",
+            str(profile.workers),
+            "--expect-workers-max-wait",
+            "60",
         ]
         workers = [
-            Command(f"worker-{n}", (
-                *base, "--worker", "--master-host", "127.0.0.1", "--master-port", str(master_port),
-                "--logfile", str(paths.log_file(f"worker-{n}")), *users,
-            ))
+            Command(
+                f"worker-{n}",
+                (
+                    *base,
+                    "--worker",
+                    "--master-host",
+                    "127.0.0.1",
+                    "--master-port",
+                    str(master_port),
+                    "--logfile",
+                    str(paths.log_file(f"worker-{n}")),
+                    *users,
+                ),
+            )
             for n in range(1, profile.workers + 1)
         ]
         return [Command("master", tuple(master)), *workers]

@@ -24,9 +24,7 @@ def require_loopback(url: str) -> str:
         raise NotLoopback(f"load test host must be a base URL without path or query: {url!r}")
     host = parts.hostname
     if not host or not is_loopback_host(host):
-        raise NotLoopback(
-            f"refusing to generate load against {url!r}: only localhost, 127.0.0.0/8 and ::1 are allowed"
-        )
+        raise NotLoopback(f"refusing to generate load against {url!r}: only localhost, 127.0.0.0/8 and ::1 are allowed")
     try:
         port = parts.port
     except ValueError as exc:

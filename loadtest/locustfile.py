@@ -196,7 +196,10 @@ class ReaderUser(_LoopbackUser):
         code = run.pool.pick(run.rng)
         run.tally.started(code)
         with self.client.get(
-            f"/{code}", name="GET /{code}", allow_redirects=False, catch_response=True,
+            f"/{code}",
+            name="GET /{code}",
+            allow_redirects=False,
+            catch_response=True,
             headers={"User-Agent": self.user_agent, "Accept": "text/html"},
         ) as response:
             status = response.status_code
@@ -247,4 +250,3 @@ def _retry_after(header: str | None) -> float:
         return min(MAX_RETRY_AFTER, max(0.0, float(header or 1)))
     except ValueError:
         return 1.0
-

@@ -12,9 +12,7 @@ from loadtest.zipf import ZipfPicker
 
 
 class CodePool:
-    def __init__(
-        self, seeded: Iterable[str], *, s: float, fresh_after: float, clock: Callable[[], float]
-    ) -> None:
+    def __init__(self, seeded: Iterable[str], *, s: float, fresh_after: float, clock: Callable[[], float]) -> None:
         self._picker: ZipfPicker[str] = ZipfPicker(seeded, s=s)
         self._pending: deque[tuple[float, str]] = deque()
         self._fresh_after = fresh_after

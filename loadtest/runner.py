@@ -87,7 +87,11 @@ def _run_locust(commands: Sequence[Command], *, paths: RunPaths, api_key: str, d
             out = paths.run_dir / f"locust-{command.role}.out"
             with out.open("wb") as sink:  # the child keeps its own copy of the descriptor
                 process = subprocess.Popen(
-                    command.argv, cwd=REPO_ROOT, env=env, stdin=subprocess.DEVNULL, stdout=sink,
+                    command.argv,
+                    cwd=REPO_ROOT,
+                    env=env,
+                    stdin=subprocess.DEVNULL,
+                    stdout=sink,
                     stderr=subprocess.STDOUT,
                     start_new_session=True,  # its own process group: we can stop exactly its tree
                 )
@@ -139,8 +143,9 @@ def _stop_all(processes: Sequence[subprocess.Popen[bytes]]) -> None:
             _group_gone(process, deadline=wait)
 
 
-async def _check(host: str, tally: RedirectTally, *, api_key: str,
-                 timeout: float) -> tuple[CountCheck, dict[str, StoreCounts]]:
+async def _check(
+    host: str, tally: RedirectTally, *, api_key: str, timeout: float
+) -> tuple[CountCheck, dict[str, StoreCounts]]:
     async with httpx.AsyncClient(base_url=host, timeout=10.0) as client:
         fetch = AnalyticsClicks(client, api_key=api_key)
         check = await await_counts(tally.outcomes(), fetch, timeout=timeout, on_poll=_Progress())
@@ -157,8 +162,10 @@ class _Progress:
     def __call__(self, check: CountCheck, waited: float) -> None:
         if waited >= self._next and not check.passed:
             self._next = waited + self._every
-            _say(f"{waited:.0f}s: analytics has {check.counted} of {check.served} clicks; "
-                 f"{len(check.mismatches)} of {check.codes} codes pending")
+            _say(
+                f"{waited:.0f}s: analytics has {check.counted} of {check.served} clicks; "
+                f"{len(check.mismatches)} of {check.codes} codes pending"
+            )
 
 
 def run(profile: Profile, *, api_key: str, out_dir: Path) -> RunResult:
@@ -192,9 +199,15 @@ def run(profile: Profile, *, api_key: str, out_dir: Path) -> RunResult:
     check, store_counts = asyncio.run(_check(host, tally, api_key=api_key, timeout=profile.drain_timeout))
 
     summary = build_summary(
-        run_id=run_id, profile=profile, started_at=started.isoformat().replace("+00:00", "Z"),
-        wall_seconds=time.monotonic() - wall_start, stats=stats, tally=tally, seeded=seeded,
-        check=check, artifacts=paths.run_dir,
+        run_id=run_id,
+        profile=profile,
+        started_at=started.isoformat().replace("+00:00", "Z"),
+        wall_seconds=time.monotonic() - wall_start,
+        stats=stats,
+        tally=tally,
+        seeded=seeded,
+        check=check,
+        artifacts=paths.run_dir,
         store_counts={m.code: store_counts[m.code] for m in check.mismatches if m.code in store_counts},
     )
     summary_file = save_summary(summary, out_dir / f"{run_id}.json")

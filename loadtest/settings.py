@@ -122,25 +122,43 @@ class Profile:
 def profile_from_env(name: ProfileName, env: LoadtestEnv) -> Profile:
     if name == "default":
         base = Profile(
-            name, env.loadtest_host, env.loadtest_users, env.loadtest_spawn_rate,
-            parse_duration(env.loadtest_duration), env.loadtest_read_users, env.loadtest_write_users,
-            env.loadtest_read_rps_per_user, env.loadtest_write_rps_per_user,
+            name,
+            env.loadtest_host,
+            env.loadtest_users,
+            env.loadtest_spawn_rate,
+            parse_duration(env.loadtest_duration),
+            env.loadtest_read_users,
+            env.loadtest_write_users,
+            env.loadtest_read_rps_per_user,
+            env.loadtest_write_rps_per_user,
         )
     elif name == "100k":
         base = Profile(
-            name, env.loadtest_host, env.request_generator_users_100k, env.request_generator_spawn_rate_100k,
-            parse_duration(env.request_generator_duration_100k), env.target_read_users_100k,
-            env.target_write_users_100k, env.target_read_rps_per_user_100k, env.target_write_rps_per_user_100k,
+            name,
+            env.loadtest_host,
+            env.request_generator_users_100k,
+            env.request_generator_spawn_rate_100k,
+            parse_duration(env.request_generator_duration_100k),
+            env.target_read_users_100k,
+            env.target_write_users_100k,
+            env.target_read_rps_per_user_100k,
+            env.target_write_rps_per_user_100k,
             processes=env.request_generator_processes_100k,
         )
     elif name == "dist":
         if env.request_generator_workers_dist < 1:
             raise ValueError("REQUEST_GENERATOR_WORKERS_DIST must be at least 1")
         base = Profile(
-            name, env.request_generator_host_dist, env.request_generator_users_dist,
-            env.request_generator_spawn_rate_dist, parse_duration(env.request_generator_duration_dist),
-            env.target_read_users_dist, env.target_write_users_dist, env.target_read_rps_per_user_dist,
-            env.target_write_rps_per_user_dist, workers=env.request_generator_workers_dist,
+            name,
+            env.request_generator_host_dist,
+            env.request_generator_users_dist,
+            env.request_generator_spawn_rate_dist,
+            parse_duration(env.request_generator_duration_dist),
+            env.target_read_users_dist,
+            env.target_write_users_dist,
+            env.target_read_rps_per_user_dist,
+            env.target_write_rps_per_user_dist,
+            workers=env.request_generator_workers_dist,
         )
     else:
         raise ValueError(f"unknown profile {name!r}; choose one of {', '.join(PROFILES)}")

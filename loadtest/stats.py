@@ -82,7 +82,5 @@ def read_run_stats(prefix: Path) -> RunStats:
     failures: list[Failure] = []
     if failures_file.exists():
         with failures_file.open(newline="") as fh:
-            failures = [
-                Failure(r["Method"], r["Name"], r["Error"], int(r["Occurrences"])) for r in csv.DictReader(fh)
-            ]
+            failures = [Failure(r["Method"], r["Name"], r["Error"], int(r["Occurrences"])) for r in csv.DictReader(fh)]
     return RunStats(total, tuple(r for r in rows if r.name != "Aggregated"), tuple(failures))

@@ -59,11 +59,46 @@ VISITOR_TOLERANCE = 0.01
 INSERT_COLUMNS = "event_id, code, occurred_at, visitor_key, referrer, referrer_host, country, device, is_bot"
 FEED_COLUMNS = "code, occurred_at, visitor_key, referrer_host, country, device, is_bot"
 NEW_FEEDS = ("clicks_totals_in", "clicks_breakdown_in", "clicks_top_in")
-REFERRERS = ["", "", "", "google.com", "t.co", "news.ycombinator.com", "reddit.com", "facebook.com",
-             "linkedin.com", "bing.com", "duckduckgo.com", "mail.example.com", "blog.example.org",
-             "github.com", "youtube.com", "instagram.com"]
-COUNTRIES = ["US", "US", "US", "DE", "DE", "GB", "FR", "IN", "BR", "JP", "CA", "NL", "ES", "IT", "PL",
-             "SE", "AU", "MX", "KR", "ZA"]
+REFERRERS = [
+    "",
+    "",
+    "",
+    "google.com",
+    "t.co",
+    "news.ycombinator.com",
+    "reddit.com",
+    "facebook.com",
+    "linkedin.com",
+    "bing.com",
+    "duckduckgo.com",
+    "mail.example.com",
+    "blog.example.org",
+    "github.com",
+    "youtube.com",
+    "instagram.com",
+]
+COUNTRIES = [
+    "US",
+    "US",
+    "US",
+    "DE",
+    "DE",
+    "GB",
+    "FR",
+    "IN",
+    "BR",
+    "JP",
+    "CA",
+    "NL",
+    "ES",
+    "IT",
+    "PL",
+    "SE",
+    "AU",
+    "MX",
+    "KR",
+    "ZA",
+]
 DEVICES = ["mobile", "mobile", "desktop", "tablet"]
 
 
@@ -90,6 +125,7 @@ class ClickHouseHttp:
 
 
 # --- data --------------------------------------------------------------------------------------
+
 
 def generator(first: int, count: int, args: argparse.Namespace, now_s: int) -> str:
     """Rows n in [first, first + count): a pure function of n, so every table gets the same rows."""
@@ -148,8 +184,15 @@ def fill(ch: ClickHouseHttp, args: argparse.Namespace, now_s: int, server: set[i
             inserts.add(target, (cpu_ticks(server) - before) * tick_s)
         say(f"generated {min(first + args.chunk, args.clicks):,} / {args.clicks:,} clicks")
     started = time.perf_counter()
-    for table in ("clicks_totals", "clicks_breakdown", "clicks_top", "clicks_minute", "clicks_hour", "clicks_day",
-                  "clicks_dims_minute"):
+    for table in (
+        "clicks_totals",
+        "clicks_breakdown",
+        "clicks_top",
+        "clicks_minute",
+        "clicks_hour",
+        "clicks_day",
+        "clicks_dims_minute",
+    ):
         ch.run(f"OPTIMIZE TABLE {table} FINAL")
     say(f"rollups merged (OPTIMIZE FINAL) in {time.perf_counter() - started:.1f} s")
     return inserts
@@ -160,8 +203,10 @@ def own_links(ch: ClickHouseHttp) -> None:
     bench sends): /top ranks a workspace's links (link_workspaces, filled by the aggregator from
     the `links` topic, here straight from the generated codes). Once per scratch database."""
     if int(ch.run("SELECT count() FROM link_workspaces").strip() or 0) == 0:
-        ch.run("INSERT INTO link_workspaces (workspace, code, tags, deleted, version) "
-               "SELECT 'default', code, [], 0, 1 FROM click_events GROUP BY code")
+        ch.run(
+            "INSERT INTO link_workspaces (workspace, code, tags, deleted, version) "
+            "SELECT 'default', code, [], 0, 1 FROM click_events GROUP BY code"
+        )
 
 
 def api_headers() -> dict[str, str]:
@@ -171,8 +216,15 @@ def api_headers() -> dict[str, str]:
 
 def save_meta(ch: ClickHouseHttp, args: argparse.Namespace, now_s: int, inserts: Inserts) -> None:
     """What --reuse needs to measure kept data as if in the generating run."""
-    values = {"now_s": now_s, "clicks": args.clicks, "hot_share": args.hot_share, "codes": args.codes,
-              "days": args.days, "chunk": args.chunk, **{f"cpu_s:{k}": v for k, v in inserts.seconds.items()}}
+    values = {
+        "now_s": now_s,
+        "clicks": args.clicks,
+        "hot_share": args.hot_share,
+        "codes": args.codes,
+        "days": args.days,
+        "chunk": args.chunk,
+        **{f"cpu_s:{k}": v for k, v in inserts.seconds.items()},
+    }
     ch.run("CREATE TABLE IF NOT EXISTS bench_meta (key String, value Float64) ENGINE = TinyLog")
     ch.run("INSERT INTO bench_meta VALUES " + ", ".join(f"('{k}', {float(v)})" for k, v in values.items()))
 
@@ -180,8 +232,9 @@ def save_meta(ch: ClickHouseHttp, args: argparse.Namespace, now_s: int, inserts:
 async def create_postgres(s: StackSettings, ch: ClickHouseHttp) -> str:
     """The scratch database (superuser over the local socket, as the stack creates its own), the
     aggregator's schema, and every generated link's lifetime counters."""
-    admin = await asyncpg.connect(host=str(s.path("postgres", "run")), port=s.postgres_port, user="postgres",
-                                  database="postgres")
+    admin = await asyncpg.connect(
+        host=str(s.path("postgres", "run")), port=s.postgres_port, user="postgres", database="postgres"
+    )
     try:
         await admin.execute(f'DROP DATABASE IF EXISTS "{DB}"')
         await admin.execute(f'CREATE DATABASE "{DB}" OWNER "{s.postgres_user}"')
@@ -192,12 +245,20 @@ async def create_postgres(s: StackSettings, ch: ClickHouseHttp) -> str:
     try:
         for path in sorted(ROOT.glob("services/aggregator/adapters/sql/postgres/*.sql")):
             await conn.execute(path.read_text())
-        rows = ch.rows("SELECT code, countIf(is_bot = 0), countIf(is_bot = 1), toUnixTimestamp(min(occurred_at)), "
-                       "toUnixTimestamp(max(occurred_at)) FROM click_events GROUP BY code")
-        records = [(c, int(h), int(b), datetime.fromtimestamp(int(lo), UTC), datetime.fromtimestamp(int(hi), UTC))
-                   for c, h, b, lo, hi in rows]
-        await conn.copy_records_to_table("link_totals", schema_name="clicks", records=records,
-                                         columns=["code", "clicks", "bot_clicks", "first_click_at", "last_click_at"])
+        rows = ch.rows(
+            "SELECT code, countIf(is_bot = 0), countIf(is_bot = 1), toUnixTimestamp(min(occurred_at)), "
+            "toUnixTimestamp(max(occurred_at)) FROM click_events GROUP BY code"
+        )
+        records = [
+            (c, int(h), int(b), datetime.fromtimestamp(int(lo), UTC), datetime.fromtimestamp(int(hi), UTC))
+            for c, h, b, lo, hi in rows
+        ]
+        await conn.copy_records_to_table(
+            "link_totals",
+            schema_name="clicks",
+            records=records,
+            columns=["code", "clicks", "bot_clicks", "first_click_at", "last_click_at"],
+        )
     finally:
         await conn.close()
     say(f"PostgreSQL {DB}: {len(records):,} links")
@@ -205,8 +266,9 @@ async def create_postgres(s: StackSettings, ch: ClickHouseHttp) -> str:
 
 
 async def drop_postgres(s: StackSettings) -> None:
-    admin = await asyncpg.connect(host=str(s.path("postgres", "run")), port=s.postgres_port, user="postgres",
-                                  database="postgres")
+    admin = await asyncpg.connect(
+        host=str(s.path("postgres", "run")), port=s.postgres_port, user="postgres", database="postgres"
+    )
     try:
         await admin.execute(f'DROP DATABASE IF EXISTS "{DB}" WITH (FORCE)')
     finally:
@@ -270,21 +332,35 @@ def start_throwaway(dsn: str) -> Throwaway:
     ports = {name: free_port() for name in ("uncached", "cached", "port_uncached", "port_cached")}
     procs = []
     # "uncached": neither /top's answer cache nor the visitor cache; "cached": the defaults.
-    for name, ttl, visitors in (("uncached", "0", "0"), ("cached", os.environ.get("ANALYTICS_TOP_CACHE_S", "2"),
-                                                          os.environ.get("ANALYTICS_VISITOR_CACHE_ENTRIES", "100000"))):
-        env = {"ANALYTICS_PORT": str(ports[name]), "CLICKHOUSE_DATABASE": DB, "POSTGRES_DSN": dsn,
-               "ANALYTICS_TOP_CACHE_S": ttl, "ANALYTICS_VISITOR_CACHE_ENTRIES": visitors, "LOG_LEVEL": "WARNING",
-               "OTEL_EXPORTER_OTLP_ENDPOINT": "",
-               # One key drives the whole run: its per-key limit must not be what is measured.
-               "ANALYTICS_KEY_RATE_LIMIT": "100000000/minute"}
+    for name, ttl, visitors in (
+        ("uncached", "0", "0"),
+        (
+            "cached",
+            os.environ.get("ANALYTICS_TOP_CACHE_S", "2"),
+            os.environ.get("ANALYTICS_VISITOR_CACHE_ENTRIES", "100000"),
+        ),
+    ):
+        env = {
+            "ANALYTICS_PORT": str(ports[name]),
+            "CLICKHOUSE_DATABASE": DB,
+            "POSTGRES_DSN": dsn,
+            "ANALYTICS_TOP_CACHE_S": ttl,
+            "ANALYTICS_VISITOR_CACHE_ENTRIES": visitors,
+            "LOG_LEVEL": "WARNING",
+            "OTEL_EXPORTER_OTLP_ENDPOINT": "",
+            # One key drives the whole run: its per-key limit must not be what is measured.
+            "ANALYTICS_KEY_RATE_LIMIT": "100000000/minute",
+        }
         procs.append(Proc.start([PY, "-m", "analytics", "serve"], env, BENCH))
     prefix = BENCH / "analytics-nginx"
     (prefix / "tmp").mkdir(parents=True, exist_ok=True)
-    (prefix / "nginx.conf").write_text(NGINX_CONF.format(
-        user="user root;" if os.geteuid() == 0 else "", prefix=prefix, **ports))
+    (prefix / "nginx.conf").write_text(
+        NGINX_CONF.format(user="user root;" if os.geteuid() == 0 else "", prefix=prefix, **ports)
+    )
     nginx = Proc.start(["/usr/sbin/nginx", "-p", str(prefix), "-c", str(prefix / "nginx.conf")], {}, BENCH)
-    out = Throwaway(procs, nginx, f"http://127.0.0.1:{ports['port_uncached']}",
-                    f"http://127.0.0.1:{ports['port_cached']}")
+    out = Throwaway(
+        procs, nginx, f"http://127.0.0.1:{ports['port_uncached']}", f"http://127.0.0.1:{ports['port_cached']}"
+    )
     try:
         for proc, url in zip(procs, (out.uncached_url, out.cached_url), strict=True):
             wait_ready(url, proc)
@@ -302,6 +378,7 @@ def clickhouse_pids(s: StackSettings) -> set[int]:
 
 # --- load --------------------------------------------------------------------------------------
 
+
 @dataclass
 class Timing:
     kind: str
@@ -314,8 +391,15 @@ class Timing:
         return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
 
 
-async def drive(kind: str, make: Callable[[int], Awaitable[None]], *, requests: int, concurrency: int,
-                budget_s: float, pids: dict[str, set[int]]) -> Timing:
+async def drive(
+    kind: str,
+    make: Callable[[int], Awaitable[None]],
+    *,
+    requests: int,
+    concurrency: int,
+    budget_s: float,
+    pids: dict[str, set[int]],
+) -> Timing:
     """`requests` calls of make(i) from `concurrency` workers (bounded by `budget_s`), timed each."""
     latencies: list[float] = []
     errors = 0
@@ -343,8 +427,10 @@ async def drive(kind: str, make: Callable[[int], Awaitable[None]], *, requests: 
     done = max(1, len(latencies))
     cpu = {name: (cpu_ticks(p) - before[name]) * tick_ms / done for name, p in pids.items()}
     timing = Timing(kind, latencies, errors, cpu)
-    say(f"{kind:<34} n={len(latencies):<4} p50 {timing.pct(0.5):7.1f}  p95 {timing.pct(0.95):7.1f}  "
-        f"p99 {timing.pct(0.99):7.1f} ms  errors {errors}")
+    say(
+        f"{kind:<34} n={len(latencies):<4} p50 {timing.pct(0.5):7.1f}  p95 {timing.pct(0.95):7.1f}  "
+        f"p99 {timing.pct(0.99):7.1f} ms  errors {errors}"
+    )
     return timing
 
 
@@ -357,8 +443,12 @@ class StatsKind:
 
     def params(self, now: datetime, bots: bool) -> dict[str, str]:
         end = now - timedelta(seconds=int(now.timestamp()) % self.step_s)
-        return {"interval": self.interval, "from": iso(end - self.length), "to": iso(end),
-                "include_bots": "true" if bots else "false"}
+        return {
+            "interval": self.interval,
+            "from": iso(end - self.length),
+            "to": iso(end),
+            "include_bots": "true" if bots else "false",
+        }
 
 
 STATS_KINDS = [
@@ -378,20 +468,24 @@ def iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
-async def measure_kind(name: str, make: Callable[[int], Awaitable[None]], args: argparse.Namespace,
-                       pids: dict[str, set[int]]) -> tuple[Timing, Timing]:
+async def measure_kind(
+    name: str, make: Callable[[int], Awaitable[None]], args: argparse.Namespace, pids: dict[str, set[int]]
+) -> tuple[Timing, Timing]:
     """Warm-up, then one client at a time (the latency of a request on its own), then
     --concurrency clients (the latency under load; CPU per request from this pass)."""
     await drive(name, make, requests=args.warmup, concurrency=args.concurrency, budget_s=30, pids={})
-    alone = await drive(f"{name} (c=1)", make, requests=args.serial_requests, concurrency=1, budget_s=args.budget,
-                        pids={})
-    loaded = await drive(name, make, requests=args.requests, concurrency=args.concurrency, budget_s=args.budget,
-                         pids=pids)
+    alone = await drive(
+        f"{name} (c=1)", make, requests=args.serial_requests, concurrency=1, budget_s=args.budget, pids={}
+    )
+    loaded = await drive(
+        name, make, requests=args.requests, concurrency=args.concurrency, budget_s=args.budget, pids=pids
+    )
     return loaded, alone
 
 
-async def api_runs(t: Throwaway, cold: list[str], args: argparse.Namespace, pids: dict[str, set[int]],
-                   now: datetime) -> list[tuple[Timing, Timing]]:
+async def api_runs(
+    t: Throwaway, cold: list[str], args: argparse.Namespace, pids: dict[str, set[int]], now: datetime
+) -> list[tuple[Timing, Timing]]:
     out = []
     limits = httpx.Limits(max_connections=args.concurrency, max_keepalive_connections=args.concurrency)
     async with httpx.AsyncClient(limits=limits, timeout=30, headers=api_headers()) as client:
@@ -407,8 +501,14 @@ async def api_runs(t: Throwaway, cold: list[str], args: argparse.Namespace, pids
         for which, cached in (("hot", True), ("cold", True), ("hot", False)):
             for kind in STATS_KINDS:
                 for bots in (False, True):
-                    def make(i: int, kind: StatsKind = kind, bots: bool = bots, which: str = which,
-                             base: str = t.cached_url if cached else t.uncached_url) -> Awaitable[None]:
+
+                    def make(
+                        i: int,
+                        kind: StatsKind = kind,
+                        bots: bool = bots,
+                        which: str = which,
+                        base: str = t.cached_url if cached else t.uncached_url,
+                    ) -> Awaitable[None]:
                         code = HOT if which == "hot" else cold[i % len(cold)]
                         return get(f"{base}/api/v1/links/{code}/stats", kind.params(now, bots))
 
@@ -416,15 +516,18 @@ async def api_runs(t: Throwaway, cold: list[str], args: argparse.Namespace, pids
                     out.append(await measure_kind(name, make, args, pids))
         for cached in (False, True):
             for window in WINDOWS:
-                for bots in ((False, True) if not cached else (False,)):
+                for bots in (False, True) if not cached else (False,):
                     base = t.cached_url if cached else t.uncached_url
 
-                    def make(i: int, window: str = window, bots: bool = bots, cached: bool = cached,
-                             base: str = base) -> Awaitable[None]:
+                    def make(
+                        i: int, window: str = window, bots: bool = bots, cached: bool = cached, base: str = base
+                    ) -> Awaitable[None]:
                         # Uncached: a different limit per concurrent request, or single-flight queues them.
                         limit = 10 if cached else 10 + i % args.concurrency
-                        return get(f"{base}/api/v1/top", {"window": window, "limit": str(limit),
-                                                          "include_bots": "true" if bots else "false"})
+                        return get(
+                            f"{base}/api/v1/top",
+                            {"window": window, "limit": str(limit), "include_bots": "true" if bots else "false"},
+                        )
 
                     name = f"top {window}{' +bots' if bots else ''} {'cached' if cached else 'uncached'}"
                     out.append(await measure_kind(name, make, args, pids))
@@ -433,14 +536,15 @@ async def api_runs(t: Throwaway, cold: list[str], args: argparse.Namespace, pids
 
 # --- the queries straight to ClickHouse: old rollups against new -------------------------------
 
+
 def old_stats_sql(code: str, kind: StatsKind, start: int, end: int, bots: str) -> list[str]:
     """What services/analytics/adapters/clickhouse.py sent before this change (3 queries per request)."""
-    table, col = {"minute": ("clicks_minute", "minute"), "hour": ("clicks_hour", "hour"),
-                  "day": ("clicks_day", "day")}[kind.interval]
+    table, col = {"minute": ("clicks_minute", "minute"), "hour": ("clicks_hour", "hour"), "day": ("clicks_day", "day")}[
+        kind.interval
+    ]
 
     def where(c: str) -> str:
-        return (f"code = '{code}' AND is_bot IN ({bots}) AND {c} >= toDateTime({start}) "
-                f"AND {c} < toDateTime({end})")
+        return f"code = '{code}' AND is_bot IN ({bots}) AND {c} >= toDateTime({start}) AND {c} < toDateTime({end})"
 
     return [
         f"SELECT toUnixTimestamp({col}) AS t, uniqExactMerge(events), uniqMerge(visitors) FROM {table} "
@@ -468,7 +572,8 @@ def render(statement: Any, params: dict[str, Any]) -> str:
     from clickhouse_sqlalchemy.drivers.http.escaper import Escaper
 
     compiled = statement.bindparams(**params).compile(
-        dialect=ClickHouseDialect_http(), compile_kwargs={"render_postcompile": True})
+        dialect=ClickHouseDialect_http(), compile_kwargs={"render_postcompile": True}
+    )
     return str(compiled.string % Escaper().escape(compiled.params))
 
 
@@ -477,36 +582,44 @@ def new_stats_sql(code: str, kind: StatsKind, start: int, end: int, bots: str) -
     range): the counts, every bucket's visitors and the range's visitors, exactly as it sends them."""
     adapter = service_adapter()
     queries = importlib.import_module("analytics.domain.queries")
-    covering, spans = adapter.spans_where(queries.covering_spans(
-        datetime.fromtimestamp(start, UTC), datetime.fromtimestamp(end, UTC), kind.interval))
+    covering, spans = adapter.spans_where(
+        queries.covering_spans(datetime.fromtimestamp(start, UTC), datetime.fromtimestamp(end, UTC), kind.interval)
+    )
     link = {"code": code, "bots": [int(b) for b in bots.split(",")]}
     grain = {"grain": adapter.GRAINS[kind.interval], "start": start, "end": end}
-    return [render(adapter.counts_sql(covering), {**link, **grain, **spans}),
-            render(adapter.series_visitors_sql(), {**link, **grain}),
-            render(adapter.total_visitors_sql(covering), {**link, **spans})]
+    return [
+        render(adapter.counts_sql(covering), {**link, **grain, **spans}),
+        render(adapter.series_visitors_sql(), {**link, **grain}),
+        render(adapter.total_visitors_sql(covering), {**link, **spans}),
+    ]
 
 
 def new_top_sql(window: str, now: datetime) -> list[str]:
     """The analytics adapter's /top ranking statement, exactly as it sends it."""
     adapter = service_adapter()
     queries = importlib.import_module("analytics.domain.queries")
-    where, params = adapter.spans_where(queries.top_spans(
-        queries.parse_top({"window": window}, now=now, workspace="default")))
+    where, params = adapter.spans_where(
+        queries.top_spans(queries.parse_top({"window": window}, now=now, workspace="default"))
+    )
     return [render(adapter.ranking_sql(where), {**params, "workspace": "default", "bots": [0], "limit": 10})]
 
 
 def old_top_sql(window: str, now: datetime) -> list[str]:
     step = 60 if window == "1h" else 3600
-    start = int((now - {"1h": timedelta(hours=1), "24h": timedelta(hours=24), "7d": timedelta(days=7)}[window])
-                .timestamp())
+    start = int(
+        (now - {"1h": timedelta(hours=1), "24h": timedelta(hours=24), "7d": timedelta(days=7)}[window]).timestamp()
+    )
     start -= start % step
     table, col = ("clicks_minute", "minute") if window == "1h" else ("clicks_hour", "hour")
-    return [f"SELECT code, uniqExactMerge(events) AS clicks, uniqMerge(visitors) FROM {table} "
-            f"WHERE is_bot IN (0) AND {col} >= toDateTime({start}) GROUP BY code ORDER BY clicks DESC, code LIMIT 10"]
+    return [
+        f"SELECT code, uniqExactMerge(events) AS clicks, uniqMerge(visitors) FROM {table} "
+        f"WHERE is_bot IN (0) AND {col} >= toDateTime({start}) GROUP BY code ORDER BY clicks DESC, code LIMIT 10"
+    ]
 
 
-async def direct_runs(ch_url: str, cold: list[str], args: argparse.Namespace, pids: dict[str, set[int]],
-                      now: datetime) -> list[tuple[Timing, Timing]]:
+async def direct_runs(
+    ch_url: str, cold: list[str], args: argparse.Namespace, pids: dict[str, set[int]], now: datetime
+) -> list[tuple[Timing, Timing]]:
     out = []
     limits = httpx.Limits(max_connections=args.concurrency * 3, max_keepalive_connections=args.concurrency * 3)
     async with httpx.AsyncClient(base_url=ch_url, limits=limits, timeout=120) as client:
@@ -525,33 +638,58 @@ async def direct_runs(ch_url: str, cold: list[str], args: argparse.Namespace, pi
                 start = end - int(kind.length.total_seconds())
                 pair = []
                 for design, render in (("old", old_stats_sql), ("new", new_stats_sql)):
-                    def make(i: int, render: Any = render, kind: StatsKind = kind, which: str = which,
-                             start: int = start, end: int = end) -> Awaitable[None]:
+
+                    def make(
+                        i: int,
+                        render: Any = render,
+                        kind: StatsKind = kind,
+                        which: str = which,
+                        start: int = start,
+                        end: int = end,
+                    ) -> Awaitable[None]:
                         code = HOT if which == "hot" else cold[i % len(cold)]
                         return run_all(render(code, kind, start, end, "0"))
 
                     name = f"{design}: stats {which} {kind.name}"
                     await drive(name, make, requests=args.warmup, concurrency=args.concurrency, budget_s=30, pids={})
-                    pair.append(await drive(name, make, requests=args.direct_requests, concurrency=args.concurrency,
-                                            budget_s=args.budget, pids=pids))
+                    pair.append(
+                        await drive(
+                            name,
+                            make,
+                            requests=args.direct_requests,
+                            concurrency=args.concurrency,
+                            budget_s=args.budget,
+                            pids=pids,
+                        )
+                    )
                 out.append((pair[0], pair[1]))
         for window in WINDOWS:
             top_now = datetime.now(UTC).replace(microsecond=0)
             new_sql = new_top_sql(window, top_now)
             pair = []
             for design, statements in (("old", old_top_sql(window, top_now)), ("new", new_sql)):
+
                 def make(i: int, statements: list[str] = statements) -> Awaitable[None]:
                     return run_all(statements)
 
                 name = f"{design}: top {window} (ranking query)"
                 await drive(name, make, requests=args.warmup, concurrency=args.concurrency, budget_s=30, pids={})
-                pair.append(await drive(name, make, requests=args.direct_requests, concurrency=args.concurrency,
-                                        budget_s=args.budget, pids=pids))
+                pair.append(
+                    await drive(
+                        name,
+                        make,
+                        requests=args.direct_requests,
+                        concurrency=args.concurrency,
+                        budget_s=args.budget,
+                        pids=pids,
+                    )
+                )
             out.append((pair[0], pair[1]))
     return out
 
 
 # --- checks ------------------------------------------------------------------------------------
+
 
 @dataclass
 class Checks:
@@ -580,43 +718,63 @@ def check_answers(ch: ClickHouseHttp, t: Throwaway, cold: list[str], now: dateti
                     params = kind.params(now, bots)
                     body = api.get(f"/api/v1/links/{code}/stats", params=params).json()
                     what = f"stats {code} {kind.name}{' +bots' if bots else ''}"
-                    where = (f"code = '{code}' AND is_bot IN ({'0, 1' if bots else '0'}) AND occurred_at >= "
-                             f"toDateTime({unix(body['from'])}) AND occurred_at < toDateTime({unix(body['to'])})")
+                    where = (
+                        f"code = '{code}' AND is_bot IN ({'0, 1' if bots else '0'}) AND occurred_at >= "
+                        f"toDateTime({unix(body['from'])}) AND occurred_at < toDateTime({unix(body['to'])})"
+                    )
                     clicks, visitors = ch.rows(
-                        f"SELECT count(), uniqExact(visitor_key) FROM click_events WHERE {where}")[0]
+                        f"SELECT count(), uniqExact(visitor_key) FROM click_events WHERE {where}"
+                    )[0]
                     checks.equal(f"{what} clicks", body["totals"]["clicks"], int(clicks))
                     checks.equal(f"{what} series sum", sum(p["clicks"] for p in body["series"]), int(clicks))
                     checks.visitors(what, body["totals"]["unique_visitors"], int(visitors))
                     if code == HOT and kind.interval == "minute":
-                        for key, column in (("countries", "toString(country)"), ("devices", "device"),
-                                            ("top_referrers", "if(referrer_host = '', '(direct)', referrer_host)")):
-                            exact = {v: int(c) for v, c in ch.rows(
-                                f"SELECT {column} AS v, count() FROM click_events WHERE {where} GROUP BY v")}
+                        for key, column in (
+                            ("countries", "toString(country)"),
+                            ("devices", "device"),
+                            ("top_referrers", "if(referrer_host = '', '(direct)', referrer_host)"),
+                        ):
+                            exact = {
+                                v: int(c)
+                                for v, c in ch.rows(
+                                    f"SELECT {column} AS v, count() FROM click_events WHERE {where} GROUP BY v"
+                                )
+                            }
                             got = {s["value"]: s["clicks"] for s in body[key]}
                             checks.equal(f"{what} {key}", got, {v: exact.get(v) for v in got})
-                            checks.equal(f"{what} {key} are the top 10",
-                                         sorted(got.values(), reverse=True), sorted(exact.values(), reverse=True)[:10])
+                            checks.equal(
+                                f"{what} {key} are the top 10",
+                                sorted(got.values(), reverse=True),
+                                sorted(exact.values(), reverse=True)[:10],
+                            )
             if code == HOT:
                 lifetime = api.get(f"/api/v1/links/{code}/stats").json()["lifetime"]
-                checks.equal("hot link lifetime clicks + bot clicks", lifetime["clicks"] + lifetime["bot_clicks"],
-                             hot_clicks)
+                checks.equal(
+                    "hot link lifetime clicks + bot clicks", lifetime["clicks"] + lifetime["bot_clicks"], hot_clicks
+                )
         for window in WINDOWS:
             for bots in (False, True):
-                body = api.get("/api/v1/top", params={"window": window, "limit": "20",
-                                                      "include_bots": "true" if bots else "false"}).json()
+                body = api.get(
+                    "/api/v1/top", params={"window": window, "limit": "20", "include_bots": "true" if bots else "false"}
+                ).json()
                 raw = ch.rows(
                     f"SELECT code, count() AS c, uniqExact(visitor_key) FROM click_events "
                     f"WHERE is_bot IN ({'0, 1' if bots else '0'}) AND occurred_at >= toDateTime({unix(body['from'])}) "
-                    "GROUP BY code ORDER BY c DESC, code LIMIT 20")
+                    "GROUP BY code ORDER BY c DESC, code LIMIT 20"
+                )
                 what = f"top {window}{' +bots' if bots else ''}"
-                checks.equal(f"{what} ranking", [(x["code"], x["clicks"]) for x in body["links"]],
-                             [(c, int(n)) for c, n, _ in raw])
+                checks.equal(
+                    f"{what} ranking",
+                    [(x["code"], x["clicks"]) for x in body["links"]],
+                    [(c, int(n)) for c, n, _ in raw],
+                )
                 for x, (_, _, v) in zip(body["links"], raw, strict=False):
                     checks.visitors(f"{what} {x['code']}", x["unique_visitors"], int(v))
     return checks
 
 
 # --- report ------------------------------------------------------------------------------------
+
 
 def fmt(x: float) -> str:
     return f"{x:.1f}"
@@ -627,32 +785,44 @@ def passed(t: Timing) -> bool:
 
 
 def api_table(timings: list[tuple[Timing, Timing]], concurrency: int) -> list[str]:
-    lines = [f"| query (through nginx) | c=1 p50 ms | c=1 p95 ms | c={concurrency} p50 ms | c={concurrency} p95 ms | "
-             f"c={concurrency} p99 ms | analytics + nginx CPU ms/req | ClickHouse CPU ms/req | p95 < 50 ms c=1 / "
-             f"c={concurrency} |", "|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        f"| query (through nginx) | c=1 p50 ms | c=1 p95 ms | c={concurrency} p50 ms | c={concurrency} p95 ms | "
+        f"c={concurrency} p99 ms | analytics + nginx CPU ms/req | ClickHouse CPU ms/req | p95 < 50 ms c=1 / "
+        f"c={concurrency} |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for t, alone in timings:
         errors = t.errors + alone.errors
-        lines.append(f"| {t.kind}{f' ({errors} errors)' if errors else ''} | {fmt(alone.pct(0.5))} | "
-                     f"{fmt(alone.pct(0.95))} | {fmt(t.pct(0.5))} | {fmt(t.pct(0.95))} | {fmt(t.pct(0.99))} | "
-                     f"{fmt(t.cpu_ms.get('analytics', 0))} | {fmt(t.cpu_ms.get('clickhouse', 0))} | "
-                     f"{'PASS' if passed(alone) else 'FAIL'} / {'PASS' if passed(t) else 'FAIL'} |")
+        lines.append(
+            f"| {t.kind}{f' ({errors} errors)' if errors else ''} | {fmt(alone.pct(0.5))} | "
+            f"{fmt(alone.pct(0.95))} | {fmt(t.pct(0.5))} | {fmt(t.pct(0.95))} | {fmt(t.pct(0.99))} | "
+            f"{fmt(t.cpu_ms.get('analytics', 0))} | {fmt(t.cpu_ms.get('clickhouse', 0))} | "
+            f"{'PASS' if passed(alone) else 'FAIL'} / {'PASS' if passed(t) else 'FAIL'} |"
+        )
     return lines
 
 
 def direct_table(pairs: list[tuple[Timing, Timing]]) -> list[str]:
-    lines = ["| query (ClickHouse HTTP, no bots) | old p50 ms | old p95 ms | new p50 ms | new p95 ms | "
-             "p95 old / new | ClickHouse CPU ms/req old | new |", "|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| query (ClickHouse HTTP, no bots) | old p50 ms | old p95 ms | new p50 ms | new p95 ms | "
+        "p95 old / new | ClickHouse CPU ms/req old | new |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for old, new in pairs:
         ratio = old.pct(0.95) / new.pct(0.95) if new.pct(0.95) else float("nan")
-        lines.append(f"| {new.kind.removeprefix('new: ')} | {fmt(old.pct(0.5))} | {fmt(old.pct(0.95))} | "
-                     f"{fmt(new.pct(0.5))} | {fmt(new.pct(0.95))} | {ratio:.1f}x | "
-                     f"{fmt(old.cpu_ms.get('clickhouse', 0))} | {fmt(new.cpu_ms.get('clickhouse', 0))} |")
+        lines.append(
+            f"| {new.kind.removeprefix('new: ')} | {fmt(old.pct(0.5))} | {fmt(old.pct(0.95))} | "
+            f"{fmt(new.pct(0.5))} | {fmt(new.pct(0.95))} | {ratio:.1f}x | "
+            f"{fmt(old.cpu_ms.get('clickhouse', 0))} | {fmt(new.cpu_ms.get('clickhouse', 0))} |"
+        )
     return lines
 
 
 def storage(ch: ClickHouseHttp) -> list[str]:
-    rows = ch.rows(f"SELECT table, sum(rows), sum(bytes_on_disk) FROM system.parts WHERE database = '{DB}' "
-                   "AND active GROUP BY table ORDER BY table")
+    rows = ch.rows(
+        f"SELECT table, sum(rows), sum(bytes_on_disk) FROM system.parts WHERE database = '{DB}' "
+        "AND active GROUP BY table ORDER BY table"
+    )
     lines = ["| table | rows | MiB on disk |", "|---|---|---|"]
     lines += [f"| {t} | {int(r):,} | {int(b) / 2**20:,.1f} |" for t, r, b in rows]
     return lines
@@ -672,31 +842,58 @@ def insert_table(inserts: Inserts, clicks: int) -> list[str]:
     ]
 
 
-def write_report(path: Path, args: argparse.Namespace, api: list[tuple[Timing, Timing]],
-                 direct: list[tuple[Timing, Timing]], inserts: Inserts, checks: Checks, store: list[str],
-                 notes: dict[str, str], elapsed: float) -> None:
+def write_report(
+    path: Path,
+    args: argparse.Namespace,
+    api: list[tuple[Timing, Timing]],
+    direct: list[tuple[Timing, Timing]],
+    inserts: Inserts,
+    checks: Checks,
+    store: list[str],
+    notes: dict[str, str],
+    elapsed: float,
+) -> None:
     alone_ok = all(passed(alone) for _, alone in api)
     loaded_ok = all(passed(t) for t, _ in api)
     failing = [t.kind for t, _ in api if not passed(t)]
     template = (HERE / "analytics-report.md").read_text()
-    path.write_text(template.format(
-        date=f"{datetime.now(UTC):%Y-%m-%d %H:%M UTC}", elapsed=f"{elapsed:.0f}",
-        clicks=f"{args.clicks:,}", hot=f"{int(args.clicks * args.hot_share):,}", hot_code=HOT,
-        codes=f"{args.codes:,}", days=args.days, chunk=f"{args.chunk:,}",
-        concurrency=args.concurrency, requests=args.requests, serial=args.serial_requests, warmup=args.warmup,
-        cold=args.cold, direct_requests=args.direct_requests, target=f"{TARGET_P95_MS:.0f}",
-        verdict_alone="PASS" if alone_ok else "FAIL", verdict_loaded="PASS" if loaded_ok else "FAIL",
-        failing=", ".join(failing) if failing else "none",
-        checks="passed" if not checks.failures else "FAILED",
-        check_lines="\n".join(f"- {f}" for f in checks.failures) or "- none failed",
-        compared=checks.compared, worst=f"{checks.worst_visitor_error:.3%}", tolerance=f"{VISITOR_TOLERANCE:.0%}",
-        api_table="\n".join(api_table(api, args.concurrency)), direct_table="\n".join(direct_table(direct)),
-        insert_table="\n".join(insert_table(inserts, args.clicks)), storage="\n".join(store),
-        machine="\n".join(f"- {k}: {v}" for k, v in notes.items()), db=DB,
-    ))
+    path.write_text(
+        template.format(
+            date=f"{datetime.now(UTC):%Y-%m-%d %H:%M UTC}",
+            elapsed=f"{elapsed:.0f}",
+            clicks=f"{args.clicks:,}",
+            hot=f"{int(args.clicks * args.hot_share):,}",
+            hot_code=HOT,
+            codes=f"{args.codes:,}",
+            days=args.days,
+            chunk=f"{args.chunk:,}",
+            concurrency=args.concurrency,
+            requests=args.requests,
+            serial=args.serial_requests,
+            warmup=args.warmup,
+            cold=args.cold,
+            direct_requests=args.direct_requests,
+            target=f"{TARGET_P95_MS:.0f}",
+            verdict_alone="PASS" if alone_ok else "FAIL",
+            verdict_loaded="PASS" if loaded_ok else "FAIL",
+            failing=", ".join(failing) if failing else "none",
+            checks="passed" if not checks.failures else "FAILED",
+            check_lines="\n".join(f"- {f}" for f in checks.failures) or "- none failed",
+            compared=checks.compared,
+            worst=f"{checks.worst_visitor_error:.3%}",
+            tolerance=f"{VISITOR_TOLERANCE:.0%}",
+            api_table="\n".join(api_table(api, args.concurrency)),
+            direct_table="\n".join(direct_table(direct)),
+            insert_table="\n".join(insert_table(inserts, args.clicks)),
+            storage="\n".join(store),
+            machine="\n".join(f"- {k}: {v}" for k, v in notes.items()),
+            db=DB,
+        )
+    )
 
 
 # --- main --------------------------------------------------------------------------------------
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="just bench analytics", description=__doc__.split("\n")[0])
@@ -750,8 +947,12 @@ def main() -> None:
                 return
         own_links(ch)
         hot_clicks = int(ch.run(f"SELECT count() FROM click_events WHERE code = '{HOT}'").strip())
-        tail = [c for (c,) in ch.rows(
-            f"SELECT code FROM click_events WHERE code != '{HOT}' GROUP BY code HAVING count() < 200 LIMIT 100000")]
+        tail = [
+            c
+            for (c,) in ch.rows(
+                f"SELECT code FROM click_events WHERE code != '{HOT}' GROUP BY code HAVING count() < 200 LIMIT 100000"
+            )
+        ]
         cold = random.Random(8).sample(tail, min(args.cold, len(tail)))
         say(f"hot link {hot_clicks:,} clicks; {len(tail):,} tail links (< 200 clicks), {len(cold)} sampled")
         # /stats ranges end at the data's last minute (explicit from/to); /top uses the API's clock.
@@ -759,16 +960,28 @@ def main() -> None:
         throwaway = start_throwaway(dsn)
         pids = {"analytics": throwaway.pids() | throwaway.nginx.tree(), "clickhouse": clickhouse_pids(s)}
         checks = check_answers(ch, throwaway, cold, now, hot_clicks)
-        say(f"checks: {checks.compared} exact comparisons, worst visitor error {checks.worst_visitor_error:.3%}, "
-            f"{len(checks.failures)} failures")
+        say(
+            f"checks: {checks.compared} exact comparisons, worst visitor error {checks.worst_visitor_error:.3%}, "
+            f"{len(checks.failures)} failures"
+        )
         for failure in checks.failures[:20]:
             say(f"  FAILED {failure}")
         api = asyncio.run(api_runs(throwaway, cold, args, pids, now))
         direct = asyncio.run(direct_runs(s.clickhouse_url, cold, args, {"clickhouse": pids["clickhouse"]}, now))
         store = storage(ch)
         notes["load average after"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
-        print("\n".join(["", *api_table(api, args.concurrency), "", *direct_table(direct), "",
-                          *insert_table(inserts, args.clicks)]))
+        print(
+            "\n".join(
+                [
+                    "",
+                    *api_table(api, args.concurrency),
+                    "",
+                    *direct_table(direct),
+                    "",
+                    *insert_table(inserts, args.clicks),
+                ]
+            )
+        )
         if not args.no_write:
             write_report(args.out, args, api, direct, inserts, checks, store, notes, time.time() - started)
             say(f"wrote {args.out}")

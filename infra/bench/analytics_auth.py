@@ -46,33 +46,58 @@ def supervised_pid(s: StackSettings, name: str) -> set[int]:
 
 
 def link_event(code: str, workspace: str, *, public: bool = False) -> links.LinkCreated:
-    return links.LinkCreated(event_id=str(uuid.uuid4()), occurred_at=datetime.now(UTC), code=code,
-                             url=f"https://example.com/{code}", workspace=workspace, public_stats=public)
+    return links.LinkCreated(
+        event_id=str(uuid.uuid4()),
+        occurred_at=datetime.now(UTC),
+        code=code,
+        url=f"https://example.com/{code}",
+        workspace=workspace,
+        public_stats=public,
+    )
 
 
 def click(code: str, i: int) -> clicks.LinkClicked:
-    return clicks.LinkClicked(event_id=str(uuid.uuid4()), occurred_at=datetime.now(UTC), code=code,
-                              visitor_key=f"v{i % 50}", country="DE", device="mobile")
+    return clicks.LinkClicked(
+        event_id=str(uuid.uuid4()),
+        occurred_at=datetime.now(UTC),
+        code=code,
+        visitor_key=f"v{i % 50}",
+        country="DE",
+        device="mobile",
+    )
 
 
-async def seed(s: StackSettings, *, scratch: str, private: str, public: str, ranked: list[str], clicks_n: int,
-               admin_secret: str) -> None:
+async def seed(
+    s: StackSettings, *, scratch: str, private: str, public: str, ranked: list[str], clicks_n: int, admin_secret: str
+) -> None:
     producer = AIOKafkaProducer(bootstrap_servers=f"127.0.0.1:{s.kafka_port}", acks="all", linger_ms=5)
     await producer.start()
     try:
         # The stack's admin key (idempotent; the stack's bootstrap publishes it once `just keys` exists).
-        admin = keys.KeyIssued(event_id=str(uuid.uuid4()), occurred_at=datetime.now(UTC), key_id="k_local_admin",
-                               workspace="default", scopes=("admin",), digest=digest(admin_secret))
+        admin = keys.KeyIssued(
+            event_id=str(uuid.uuid4()),
+            occurred_at=datetime.now(UTC),
+            key_id="k_local_admin",
+            workspace="default",
+            scopes=("admin",),
+            digest=digest(admin_secret),
+        )
         await producer.send_and_wait("keys", keys.encode(admin), key=keys.key(admin))
-        events = [link_event(private, "default"), link_event(public, scratch, public=True),
-                  *(link_event(code, scratch) for code in ranked)]
+        events = [
+            link_event(private, "default"),
+            link_event(public, scratch, public=True),
+            *(link_event(code, scratch) for code in ranked),
+        ]
         for event in events:
             await producer.send("links", links.encode(event), key=links.key(event))
         per_code = {private: 100, public: 100, **{code: 0 for code in ranked}}
         for i in range(clicks_n):  # skewed: link k gets ~1/k of the clicks
             per_code[ranked[min(len(ranked) - 1, int(len(ranked) ** (i / clicks_n)) - 1)]] += 1
-        sends = [await producer.send("clicks", clicks.encode(click(code, i)), key=code.encode())
-                 for code, n in per_code.items() for i in range(n)]
+        sends = [
+            await producer.send("clicks", clicks.encode(click(code, i)), key=code.encode())
+            for code, n in per_code.items()
+            for i in range(n)
+        ]
         await asyncio.gather(*sends)
     finally:
         await producer.stop()
@@ -80,10 +105,12 @@ async def seed(s: StackSettings, *, scratch: str, private: str, public: str, ran
     try:
         deadline = time.monotonic() + 300
         while True:
-            known = await conn.fetchval("SELECT count(*) FROM clicks.links_known WHERE code = ANY($1::text[])",
-                                        [private, public, *ranked])
-            counted = await conn.fetchval("SELECT coalesce(sum(clicks), 0) FROM clicks.link_totals "
-                                          "WHERE code = ANY($1::text[])", list(per_code))
+            known = await conn.fetchval(
+                "SELECT count(*) FROM clicks.links_known WHERE code = ANY($1::text[])", [private, public, *ranked]
+            )
+            counted = await conn.fetchval(
+                "SELECT coalesce(sum(clicks), 0) FROM clicks.link_totals WHERE code = ANY($1::text[])", list(per_code)
+            )
             if known == len(per_code) and counted == sum(per_code.values()):
                 break
             if time.monotonic() > deadline:
@@ -96,9 +123,14 @@ async def seed(s: StackSettings, *, scratch: str, private: str, public: str, ran
 
 def start(name: str, tree: Path | None) -> tuple[Proc, str]:
     port = free_port()
-    env = {"ANALYTICS_PORT": str(port), "ANALYTICS_TOP_CACHE_S": "0", "LOG_LEVEL": "WARNING",
-           "OTEL_EXPORTER_OTLP_ENDPOINT": "", "ANALYTICS_KEY_RATE_LIMIT": "100000000/minute",
-           "ANALYTICS_PUBLIC_RATE_LIMIT": "100000000/minute"}
+    env = {
+        "ANALYTICS_PORT": str(port),
+        "ANALYTICS_TOP_CACHE_S": "0",
+        "LOG_LEVEL": "WARNING",
+        "OTEL_EXPORTER_OTLP_ENDPOINT": "",
+        "ANALYTICS_KEY_RATE_LIMIT": "100000000/minute",
+        "ANALYTICS_PUBLIC_RATE_LIMIT": "100000000/minute",
+    }
     if tree is not None:
         env["PYTHONPATH"] = f"{tree / 'services'}:{tree / 'libs'}"
     proc = Proc.start([PY, "-m", "analytics", "serve"], env, BENCH)
@@ -157,11 +189,15 @@ def table(kinds: list[Kind]) -> list[str]:
         ordered = sorted(kind.latencies)
         return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
-    lines = ["| kind | requests | analytics CPU us/req | Redis CPU us/req | ClickHouse CPU us/req | p50 ms | p95 ms |",
-             "|---|---:|---:|---:|---:|---:|---:|"]
+    lines = [
+        "| kind | requests | analytics CPU us/req | Redis CPU us/req | ClickHouse CPU us/req | p50 ms | p95 ms |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
     for k in kinds:
-        lines.append(f"| {k.name} | {k.requests} | {per(k, 'analytics'):.0f} | {per(k, 'redis'):.0f} | "
-                     f"{per(k, 'clickhouse'):.0f} | {pct(k, 0.5):.1f} | {pct(k, 0.95):.1f} |")
+        lines.append(
+            f"| {k.name} | {k.requests} | {per(k, 'analytics'):.0f} | {per(k, 'redis'):.0f} | "
+            f"{per(k, 'clickhouse'):.0f} | {pct(k, 0.5):.1f} | {pct(k, 0.95):.1f} |"
+        )
     return lines
 
 
@@ -169,15 +205,19 @@ def ratio_lines(kinds: dict[str, Kind]) -> list[str]:
     def cpu(name: str) -> float:
         return kinds[name].cpu_ticks["analytics"] / max(1, kinds[name].requests)
 
-    pairs = [("stats, key (after)", "stats (before)"), ("stats, public, no key (after)", "stats (before)"),
-             ("top, key, workspace (after)", "top (before)")]
+    pairs = [
+        ("stats, key (after)", "stats (before)"),
+        ("stats, public, no key (after)", "stats (before)"),
+        ("top, key, workspace (after)", "top (before)"),
+    ]
     return [f"- {a} / {b}: analytics CPU per request x{cpu(a) / cpu(b):.2f}" for a, b in pairs]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="just bench analytics-auth")
-    parser.add_argument("--baseline", default="", help="git revision without workspaces (default: merge base "
-                                                       "with main)")
+    parser.add_argument(
+        "--baseline", default="", help="git revision without workspaces (default: merge base with main)"
+    )
     parser.add_argument("--requests", type=int, default=300, help="per kind and round")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--concurrency", type=int, default=4)
@@ -187,16 +227,29 @@ def main() -> None:
     args = parser.parse_args()
 
     s = StackSettings()
-    ref = args.baseline or subprocess.run(["git", "merge-base", "HEAD", "main"], cwd=ROOT, capture_output=True,
-                                          text=True, check=True).stdout.strip()
+    ref = (
+        args.baseline
+        or subprocess.run(
+            ["git", "merge-base", "HEAD", "main"], cwd=ROOT, capture_output=True, text=True, check=True
+        ).stdout.strip()
+    )
     tree = baseline_tree(ref)
     admin_secret = (ROOT / ".local" / "api-key").read_text().strip()
     scratch = f"bench-{secrets.token_hex(4)}"
     private, public = f"ba-p{secrets.token_hex(4)}", f"ba-u{secrets.token_hex(4)}"
     ranked = [f"ba-r{secrets.token_hex(4)}{i}" for i in range(args.links)]
     notes = machine_notes()
-    asyncio.run(seed(s, scratch=scratch, private=private, public=public, ranked=ranked, clicks_n=args.clicks,
-                     admin_secret=admin_secret))
+    asyncio.run(
+        seed(
+            s,
+            scratch=scratch,
+            private=private,
+            public=public,
+            ranked=ranked,
+            clicks_n=args.clicks,
+            admin_secret=admin_secret,
+        )
+    )
     # The scratch workspace's reader (straight to the keys topic, as `just keys create` will).
     reader_secret = "lsk_" + secrets.token_urlsafe(32)
 
@@ -204,8 +257,14 @@ def main() -> None:
         producer = AIOKafkaProducer(bootstrap_servers=f"127.0.0.1:{s.kafka_port}", acks="all")
         await producer.start()
         try:
-            event = keys.KeyIssued(event_id=str(uuid.uuid4()), occurred_at=datetime.now(UTC), key_id=f"k_{scratch}",
-                                   workspace=scratch, scopes=("stats:read",), digest=digest(reader_secret))
+            event = keys.KeyIssued(
+                event_id=str(uuid.uuid4()),
+                occurred_at=datetime.now(UTC),
+                key_id=f"k_{scratch}",
+                workspace=scratch,
+                scopes=("stats:read",),
+                digest=digest(reader_secret),
+            )
             await producer.send_and_wait("keys", keys.encode(event), key=keys.key(event))
         finally:
             await producer.stop()
@@ -237,10 +296,14 @@ def main() -> None:
     body = [*table(kinds), "", *ratio_lines({k.name: k for k in kinds})]
     print("\n".join(["", *body]))
     if args.out:
-        head = [f"Baseline {ref[:10]} against this checkout; {args.rounds} rounds x {args.requests} requests per "
-                f"kind at concurrency {args.concurrency}; /top over a workspace of {args.links} links "
-                f"({args.clicks} clicks), answer cache off.", "",
-                *(f"- {k}: {v}" for k, v in notes.items()), ""]
+        head = [
+            f"Baseline {ref[:10]} against this checkout; {args.rounds} rounds x {args.requests} requests per "
+            f"kind at concurrency {args.concurrency}; /top over a workspace of {args.links} links "
+            f"({args.clicks} clicks), answer cache off.",
+            "",
+            *(f"- {k}: {v}" for k, v in notes.items()),
+            "",
+        ]
         args.out.write_text("\n".join([*head, *body, ""]))
         say(f"wrote {args.out}")
 

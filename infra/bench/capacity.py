@@ -69,18 +69,30 @@ def rates(text: str) -> list[int]:
 
 def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="just bench capacity", description=__doc__.split("\n")[0])
-    p.add_argument("--rates", type=rates, default=rates("1000,2000,4000,6000,8000,10000,12000,14000"),
-                   help="reads-only steps, requests/s (ascending)")
-    p.add_argument("--mix-rates", type=rates, default=rates("500,1000,2000,4000,6000,8000,10000"),
-                   help="1:4 mix steps, requests/s in total (ascending)")
+    p.add_argument(
+        "--rates",
+        type=rates,
+        default=rates("1000,2000,4000,6000,8000,10000,12000,14000"),
+        help="reads-only steps, requests/s (ascending)",
+    )
+    p.add_argument(
+        "--mix-rates",
+        type=rates,
+        default=rates("500,1000,2000,4000,6000,8000,10000"),
+        help="1:4 mix steps, requests/s in total (ascending)",
+    )
     p.add_argument("--step-seconds", type=float, default=float(os.environ.get("BENCH_CAPACITY_STEP_SECONDS", "60")))
     p.add_argument("--codes", type=int, default=1000, help="bench links the redirects are spread over")
     p.add_argument("--zipf", type=float, default=0.0, help="Zipf exponent of code popularity (0: uniform)")
     p.add_argument("--write-every", type=int, default=5, help="the mix: one create per N requests (5 = 1:4)")
     p.add_argument("--p99-ms", type=float, default=50.0)
     p.add_argument("--drain-seconds", type=float, default=5.0, help="lag must be 0 this soon after a step")
-    p.add_argument("--settle-seconds", type=float, default=60.0,
-                   help="how long to keep polling lag and counts after a step before calling them failed")
+    p.add_argument(
+        "--settle-seconds",
+        type=float,
+        default=60.0,
+        help="how long to keep polling lag and counts after a step before calling them failed",
+    )
     p.add_argument("--ceiling-seconds", type=float, default=15.0)
     p.add_argument("--idle-seconds", type=float, default=15.0, help="idle CPU of each tier, measured first")
     p.add_argument("--only", default="ceiling,reads,mix", help="comma-separated parts: ceiling, reads, mix")
@@ -122,7 +134,9 @@ def failures(result: AttackResult) -> list[str]:
 
 
 async def poll_counts(
-    read: Callable[[], Awaitable[dict[str, int] | None]], before: dict[str, int], served: dict[str, int],
+    read: Callable[[], Awaitable[dict[str, int] | None]],
+    before: dict[str, int],
+    served: dict[str, int],
     deadline: float,
 ) -> tuple[int, int, int] | None:
     """(counted, codes short, codes over) once every code is exact, or as of the deadline; None
@@ -175,8 +189,11 @@ async def run_step(ctx: Context, kind: str, plan: Plan) -> StepReport:
     stop = CpuSnapshot.take(pids)
     tiers, machine, window = cpu_seconds(start, stop)
     harness_after = time.process_time(), resource.getrusage(resource.RUSAGE_CHILDREN)
-    children = harness_after[1].ru_utime + harness_after[1].ru_stime - (
-        harness_before[1].ru_utime + harness_before[1].ru_stime)
+    children = (
+        harness_after[1].ru_utime
+        + harness_after[1].ru_stime
+        - (harness_before[1].ru_utime + harness_before[1].ru_stime)
+    )
     harness = harness_after[0] - harness_before[0] + children - generator_cpu
 
     clicks = sum(result.served.values())
@@ -188,19 +205,36 @@ async def run_step(ctx: Context, kind: str, plan: Plan) -> StepReport:
     if result.requests < 0.98 * asked:
         reasons.append(f"only {result.requests:,} of {asked:,} requests sent (generator behind)")
     if drain_s is None or drain_s > args.drain_seconds:
-        reasons.append(f"lag {lag_left if lag_left is not None else '?'} not 0 within {args.drain_seconds:.0f}s"
-                       if drain_s is None or drain_s > args.settle_seconds
-                       else f"lag drained in {drain_s:.1f}s > {args.drain_seconds:.0f}s")
+        reasons.append(
+            f"lag {lag_left if lag_left is not None else '?'} not 0 within {args.drain_seconds:.0f}s"
+            if drain_s is None or drain_s > args.settle_seconds
+            else f"lag drained in {drain_s:.1f}s > {args.drain_seconds:.0f}s"
+        )
     if pg[1] or pg[2]:
         reasons.append(f"PostgreSQL counted {pg[0]:,} for {clicks:,} served ({pg[1]} codes short, {pg[2]} over)")
     if ch is not None and (ch[1] or ch[2]):
         reasons.append(f"ClickHouse counted {ch[0]:,} for {clicks:,} served ({ch[1]} codes short, {ch[2]} over)")
     report = StepReport(
-        kind=kind, plan=plan, result=result, p50=quantile(result.latencies_ms, 0.5), p99=p99,
-        read_p99=quantile(result.read_latencies_ms, 0.99), write_p99=quantile(result.write_latencies_ms, 0.99),
-        errors=result.failed, drain_s=drain_s, clicks=clicks, counted_pg=pg[0], counted_ch=ch[0] if ch else None,
-        counted_after_s=counted_after_s, tiers=tiers, generator=generator_cpu, harness=max(harness, 0.0),
-        machine=machine, window=window, idle=ctx.idle, reasons=reasons,
+        kind=kind,
+        plan=plan,
+        result=result,
+        p50=quantile(result.latencies_ms, 0.5),
+        p99=p99,
+        read_p99=quantile(result.read_latencies_ms, 0.99),
+        write_p99=quantile(result.write_latencies_ms, 0.99),
+        errors=result.failed,
+        drain_s=drain_s,
+        clicks=clicks,
+        counted_pg=pg[0],
+        counted_ch=ch[0] if ch else None,
+        counted_after_s=counted_after_s,
+        tiers=tiers,
+        generator=generator_cpu,
+        harness=max(harness, 0.0),
+        machine=machine,
+        window=window,
+        idle=ctx.idle,
+        reasons=reasons,
     )
     say(report.line())
     return report
@@ -234,10 +268,15 @@ def run_ceiling(ctx: Context) -> Ceiling:
         proc.stop()
     ok = result.statuses.get(302, 0)
     ceiling = Ceiling(
-        rps=ok / result.seconds if result.seconds else 0.0, requests=result.requests, errors=result.requests - ok,
-        p50=quantile(result.latencies_ms, 0.5), p99=quantile(result.latencies_ms, 0.99),
-        nginx_us=server * 1e6 / max(ok, 1), generator_us=generator * 1e6 / max(result.requests, 1),
-        wrk_rps=wrk[0], wrk_us=wrk[1],
+        rps=ok / result.seconds if result.seconds else 0.0,
+        requests=result.requests,
+        errors=result.requests - ok,
+        p50=quantile(result.latencies_ms, 0.5),
+        p99=quantile(result.latencies_ms, 0.99),
+        nginx_us=server * 1e6 / max(ok, 1),
+        generator_us=generator * 1e6 / max(result.requests, 1),
+        wrk_rps=wrk[0],
+        wrk_us=wrk[1],
     )
     say(ceiling.line())
     return ceiling
@@ -247,8 +286,13 @@ def wrk_reference(url: str, seconds: float) -> tuple[float, float]:
     """wrk (Debian; closed loop, so it cannot hold a rate) on the same ceiling: req/s and its CPU
     per request, the reference for what the constant-rate generator costs."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    out = subprocess.run(["wrk", "-t1", "-c64", f"-d{max(1, round(seconds))}s", url], capture_output=True,
-                         text=True, timeout=seconds + 60, check=True).stdout
+    out = subprocess.run(
+        ["wrk", "-t1", "-c64", f"-d{max(1, round(seconds))}s", url],
+        capture_output=True,
+        text=True,
+        timeout=seconds + 60,
+        check=True,
+    ).stdout
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
     line = next(x for x in out.splitlines() if x.strip().startswith("Requests/sec:"))
@@ -288,14 +332,18 @@ async def main() -> None:
     mix_steps = [r for r in args.mix_rates if r / args.write_every * 2 <= allowed] if "mix" in parts else []
     throttled = [r for r in args.mix_rates if r not in mix_steps] if "mix" in parts else []
     expected = (len(args.rates) if "reads" in parts else 0) * args.step_seconds + len(mix_steps) * args.step_seconds
-    say(f"stack at {PUBLIC}; steps of {args.step_seconds:.0f}s; reads {args.rates if 'reads' in parts else '-'}; "
+    say(
+        f"stack at {PUBLIC}; steps of {args.step_seconds:.0f}s; reads {args.rates if 'reads' in parts else '-'}; "
         f"mix {mix_steps or '-'} (1 create per {args.write_every}); load time up to {expected / 60:.1f} min, "
         f"bounded at {bound_seconds(args, parts, len(mix_steps)) / 60:.1f} min in all "
-        "(the first failing step ends a series)")
+        "(the first failing step ends a series)"
+    )
     if throttled:
-        say(f"mix steps {throttled} skipped: shorten's SHORTEN_RATE_LIMIT={limit} lets {allowed:,.0f} creates/s "
+        say(
+            f"mix steps {throttled} skipped: shorten's SHORTEN_RATE_LIMIT={limit} lets {allowed:,.0f} creates/s "
             "through; set SHORTEN_RATE_LIMIT=10000000/minute in .env, then `just down && just up` "
-            "(docs/benchmarks/capacity.md)")
+            "(docs/benchmarks/capacity.md)"
+        )
     started = time.time()
     api_key = (ROOT / ".local" / "api-key").read_text().strip()
     codes = await create_links(PREFIX, args.codes, api_key)
@@ -307,9 +355,13 @@ async def main() -> None:
     reads = await series(ctx, "reads", args.rates, 0) if "reads" in parts else []
     mix = await series(ctx, "mix", mix_steps, args.write_every) if mix_steps else []
     elapsed = time.time() - started
-    notes = {**notes, "load average after": " ".join(f"{x:.2f}" for x in os.getloadavg()),
-             "vegeta": "v12.13.0 (infra/scripts/install-loadgen.sh)", "SHORTEN_RATE_LIMIT": limit,
-             "ClickHouse check": ctx.counts.clickhouse_error or "per code, uniqExact(event_id) of click_events"}
+    notes = {
+        **notes,
+        "load average after": " ".join(f"{x:.2f}" for x in os.getloadavg()),
+        "vegeta": "v12.13.0 (infra/scripts/install-loadgen.sh)",
+        "SHORTEN_RATE_LIMIT": limit,
+        "ClickHouse check": ctx.counts.clickhouse_error or "per code, uniqExact(event_id) of click_events",
+    }
     section = render_section(args, ceiling, reads, mix, throttled, notes, git_revision(), elapsed)
     print_run(section)
     if not args.no_write:

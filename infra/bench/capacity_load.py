@@ -95,15 +95,31 @@ class AttackResult:
 
 
 def attack(
-    plan: Plan, targets: Path, results: Path, *, timeout_s: float = 5.0, max_workers: int = MAX_WORKERS,
+    plan: Plan,
+    targets: Path,
+    results: Path,
+    *,
+    timeout_s: float = 5.0,
+    max_workers: int = MAX_WORKERS,
     rate: str | None = None,
 ) -> float:
     """Run one vegeta attack to completion (bounded: duration + 60 s); returns its CPU seconds.
     Ctrl-C or any error stops vegeta before the exception goes on."""
     cmd = [
-        str(VEGETA), "attack", "-format=json", f"-targets={targets}", f"-rate={rate or f'{plan.rate}/1s'}",
-        f"-duration={plan.seconds}s", f"-timeout={timeout_s}s", "-redirects=-1", "-keepalive=true",
-        "-max-body=0", "-http2=false", f"-max-workers={max_workers}", f"-output={results}", "-workers=64",
+        str(VEGETA),
+        "attack",
+        "-format=json",
+        f"-targets={targets}",
+        f"-rate={rate or f'{plan.rate}/1s'}",
+        f"-duration={plan.seconds}s",
+        f"-timeout={timeout_s}s",
+        "-redirects=-1",
+        "-keepalive=true",
+        "-max-body=0",
+        "-http2=false",
+        f"-max-workers={max_workers}",
+        f"-output={results}",
+        "-workers=64",
     ]
     for header in BROWSER_HEADERS:
         cmd += ["-header", header]

@@ -31,9 +31,11 @@ class Ceiling:
     wrk_us: float  # wrk CPU per request
 
     def line(self) -> str:
-        return (f"ceiling: {self.rps:,.0f} req/s, p50 {self.p50:.2f} ms, p99 {self.p99:.2f} ms, errors "
-                f"{self.errors}; nginx {self.nginx_us:.1f} us/req, vegeta {self.generator_us:.1f} us/req; "
-                f"wrk -c64 {self.wrk_rps:,.0f} req/s at {self.wrk_us:.1f} us/req")
+        return (
+            f"ceiling: {self.rps:,.0f} req/s, p50 {self.p50:.2f} ms, p99 {self.p99:.2f} ms, errors "
+            f"{self.errors}; nginx {self.nginx_us:.1f} us/req, vegeta {self.generator_us:.1f} us/req; "
+            f"wrk -c64 {self.wrk_rps:,.0f} req/s at {self.wrk_us:.1f} us/req"
+        )
 
 
 @dataclass
@@ -87,10 +89,12 @@ class StepReport:
     def line(self) -> str:
         drain = f"{self.drain_s:.1f}s" if self.drain_s is not None else "no"
         cpu = " ".join(f"{t} {self.us(self.tiers[t]):.0f}" for t in NAMED_TIERS)
-        return (f"{self.kind} {self.plan.rate:,}/s: achieved {self.achieved:,.0f}/s, p50 {self.p50:.1f} ms, p99 "
-                f"{self.p99:.1f} ms, errors {self.errors}, lag 0 after {drain}, served {self.clicks:,}, counted "
-                f"{self.counted_pg:,} (PG) {self.counted_ch if self.counted_ch is not None else '-'} (CH); "
-                f"us/click: {cpu}, vegeta {self.us(self.generator):.0f} -> {'PASS' if self.passed else 'FAIL'}")
+        return (
+            f"{self.kind} {self.plan.rate:,}/s: achieved {self.achieved:,.0f}/s, p50 {self.p50:.1f} ms, p99 "
+            f"{self.p99:.1f} ms, errors {self.errors}, lag 0 after {drain}, served {self.clicks:,}, counted "
+            f"{self.counted_pg:,} (PG) {self.counted_ch if self.counted_ch is not None else '-'} (CH); "
+            f"us/click: {cpu}, vegeta {self.us(self.generator):.0f} -> {'PASS' if self.passed else 'FAIL'}"
+        )
 
 
 def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
@@ -104,32 +108,64 @@ def _n(x: float | None, fmt: str = ",.0f") -> str:
 
 
 def steps_table(steps: Sequence[StepReport]) -> str:
-    headers = ["series", "asked /s", "achieved /s", "requests", "p50 ms", "p99 ms", "p99 reads / writes ms",
-               "errors", "lag 0 after", "redirects served", "counted PG", "counted CH", "creates",
-               "cores busy outside this stack", "verdict"]
+    headers = [
+        "series",
+        "asked /s",
+        "achieved /s",
+        "requests",
+        "p50 ms",
+        "p99 ms",
+        "p99 reads / writes ms",
+        "errors",
+        "lag 0 after",
+        "redirects served",
+        "counted PG",
+        "counted CH",
+        "creates",
+        "cores busy outside this stack",
+        "verdict",
+    ]
     rows = []
     for s in steps:
-        rows.append([
-            s.kind, f"{s.plan.rate:,}", _n(s.achieved), f"{s.result.requests:,}", f"{s.p50:.2f}", f"{s.p99:.2f}",
-            f"{s.read_p99:.1f} / {_n(s.write_p99, '.1f')}" if s.kind == "mix" else "-",
-            str(s.errors), f"{s.drain_s:.1f} s" if s.drain_s is not None else "not in time",
-            f"{s.clicks:,}", f"{s.counted_pg:,}", _n(s.counted_ch), f"{s.result.creates:,}" if s.kind == "mix" else "-",
-            f"{s.rest / s.window:.2f}" if s.window else "-", "PASS" if s.passed else "FAIL: " + "; ".join(s.reasons),
-        ])
+        rows.append(
+            [
+                s.kind,
+                f"{s.plan.rate:,}",
+                _n(s.achieved),
+                f"{s.result.requests:,}",
+                f"{s.p50:.2f}",
+                f"{s.p99:.2f}",
+                f"{s.read_p99:.1f} / {_n(s.write_p99, '.1f')}" if s.kind == "mix" else "-",
+                str(s.errors),
+                f"{s.drain_s:.1f} s" if s.drain_s is not None else "not in time",
+                f"{s.clicks:,}",
+                f"{s.counted_pg:,}",
+                _n(s.counted_ch),
+                f"{s.result.creates:,}" if s.kind == "mix" else "-",
+                f"{s.rest / s.window:.2f}" if s.window else "-",
+                "PASS" if s.passed else "FAIL: " + "; ".join(s.reasons),
+            ]
+        )
     return _table(headers, rows)
 
 
 def cpu_table(steps: Sequence[StepReport]) -> str:
-    headers = ["series", "asked /s", "per", *TIERS, "vegeta", "bench script", "rest of machine", "machine",
-               "window s"]
+    headers = ["series", "asked /s", "per", *TIERS, "vegeta", "bench script", "rest of machine", "machine", "window s"]
     rows = []
     for s in steps:
-        rows.append([
-            s.kind, f"{s.plan.rate:,}", "click" if s.kind == "reads" else "request",
-            *(f"{s.us(s.tiers[t]):.1f}" for t in TIERS),
-            f"{s.us(s.generator):.1f}", f"{s.us(s.harness):.1f}", f"{s.us(s.rest):.1f}", f"{s.us(s.machine):.1f}",
-            f"{s.window:.0f}",
-        ])
+        rows.append(
+            [
+                s.kind,
+                f"{s.plan.rate:,}",
+                "click" if s.kind == "reads" else "request",
+                *(f"{s.us(s.tiers[t]):.1f}" for t in TIERS),
+                f"{s.us(s.generator):.1f}",
+                f"{s.us(s.harness):.1f}",
+                f"{s.us(s.rest):.1f}",
+                f"{s.us(s.machine):.1f}",
+                f"{s.window:.0f}",
+            ]
+        )
     return _table(headers, rows)
 
 
@@ -148,20 +184,39 @@ def model_basis(reads: Sequence[StepReport]) -> tuple[StepReport, str] | None:
 
 
 def model_table(basis: StepReport) -> str:
-    headers = ["tier", "idle cores", "CPU us per click (gross)", "CPU us per click (marginal)",
-               *(f"cores at {r:,}/s" for r in MODEL_RATES)]
+    headers = [
+        "tier",
+        "idle cores",
+        "CPU us per click (gross)",
+        "CPU us per click (marginal)",
+        *(f"cores at {r:,}/s" for r in MODEL_RATES),
+    ]
     rows, totals = [], [0.0 for _ in MODEL_RATES]
     for t in NAMED_TIERS:
         us = basis.marginal_us(t)
         cores = [us * r / 1e6 for r in MODEL_RATES]
         totals = [a + b for a, b in zip(totals, cores, strict=True)]
-        rows.append([t, f"{basis.idle.get(t, 0.0):.3f}", f"{basis.us(basis.tiers[t]):.1f}", f"{us:.1f}",
-                     *(f"{c:,.2f}" for c in cores)])
+        rows.append(
+            [
+                t,
+                f"{basis.idle.get(t, 0.0):.3f}",
+                f"{basis.us(basis.tiers[t]):.1f}",
+                f"{us:.1f}",
+                *(f"{c:,.2f}" for c in cores),
+            ]
+        )
     gross = sum(basis.us(basis.tiers[t]) for t in NAMED_TIERS)
     marginal = sum(basis.marginal_us(t) for t in NAMED_TIERS)
     idle = sum(basis.idle.get(t, 0.0) for t in NAMED_TIERS)
-    rows.append(["**total (six tiers)**", f"**{idle:.3f}**", f"**{gross:.1f}**", f"**{marginal:.1f}**",
-                 *(f"**{c:,.2f}**" for c in totals)])
+    rows.append(
+        [
+            "**total (six tiers)**",
+            f"**{idle:.3f}**",
+            f"**{gross:.1f}**",
+            f"**{marginal:.1f}**",
+            *(f"**{c:,.2f}**" for c in totals),
+        ]
+    )
     return _table(headers, rows)
 
 
@@ -202,7 +257,8 @@ def render_section(
         verdict = "PASS" if best_reads and best_reads.plan.rate >= TARGET_RATE else "FAIL"
         first_fail = next((s for s in reads if not s.passed), None)
         summary.append(
-            f"- **Highest sustained reads-only rate: {best_reads.plan.rate:,}/s**" if best_reads
+            f"- **Highest sustained reads-only rate: {best_reads.plan.rate:,}/s**"
+            if best_reads
             else "- **Highest sustained reads-only rate: none of the steps passed**"
         )
         summary[-1] += f" (target {TARGET_RATE:,}/s: {verdict})"
@@ -212,15 +268,18 @@ def render_section(
         summary.append(
             f"- **Highest sustained 1:{args.write_every - 1} mix rate: {best_mix.plan.rate:,}/s** "
             f"({best_mix.plan.rate // args.write_every:,} creates/s + "
-            f"{best_mix.plan.rate - best_mix.plan.rate // args.write_every:,} redirects/s)" if best_mix
+            f"{best_mix.plan.rate - best_mix.plan.rate // args.write_every:,} redirects/s)"
+            if best_mix
             else f"- **Highest sustained 1:{args.write_every - 1} mix rate: none of the steps passed**"
         )
         first_fail = next((s for s in mix if not s.passed), None)
         if first_fail:
             summary.append(f"  - first failing step {first_fail.plan.rate:,}/s: {'; '.join(first_fail.reasons)}")
         if throttled:
-            summary.append(f"  - not run (SHORTEN_RATE_LIMIT={notes.get('SHORTEN_RATE_LIMIT')} would throttle): "
-                           + ", ".join(f"{r:,}/s" for r in throttled))
+            summary.append(
+                f"  - not run (SHORTEN_RATE_LIMIT={notes.get('SHORTEN_RATE_LIMIT')} would throttle): "
+                + ", ".join(f"{r:,}/s" for r in throttled)
+            )
     if ceiling:
         summary.append(
             f"- nginx static-302 ceiling, same run: **{ceiling.rps:,.0f} req/s** (p50 {ceiling.p50:.2f} ms, p99 "

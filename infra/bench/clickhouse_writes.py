@@ -45,8 +45,17 @@ BASELINE = "06a6dd3f4e491756d9807b9b7c6cbf0027a98d23"
 SCHEMA = "services/aggregator/adapters/sql/clickhouse/010_clicks.sql"
 WRITER = "services/aggregator/adapters/clickhouse.py"
 DATABASES = {"before": "bench_chw_before", "after": "bench_chw_after"}
-REFERRERS = ["", "", "", "https://www.google.com/", "https://t.co/x", "https://news.ycombinator.com/item?id=1",
-             "https://reddit.com/r/a", "https://github.com/a/b", "https://mail.example.com/?q=a"]
+REFERRERS = [
+    "",
+    "",
+    "",
+    "https://www.google.com/",
+    "https://t.co/x",
+    "https://news.ycombinator.com/item?id=1",
+    "https://reddit.com/r/a",
+    "https://github.com/a/b",
+    "https://mail.example.com/?q=a",
+]
 COUNTRIES = ["US", "US", "DE", "GB", "FR", "IN", "BR", "JP", "CA", "NL", "ZZ"]
 DEVICES = ["mobile", "mobile", "desktop", "tablet"]
 TICK_S = 1 / os.sysconf("SC_CLK_TCK")
@@ -57,8 +66,7 @@ def say(msg: str) -> None:
 
 
 def git_show(ref: str, path: str) -> str:
-    return subprocess.run(["git", "show", f"{ref}:{path}"], cwd=ROOT, capture_output=True, text=True,
-                          check=True).stdout
+    return subprocess.run(["git", "show", f"{ref}:{path}"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
 
 
 def baseline_writer(ref: str) -> type:
@@ -102,11 +110,19 @@ def clicks_for(second: int, rate: int, codes: list[str], rng: random.Random) -> 
     for _ in range(rate):
         bot = rng.random() < 0.03
         referrer = rng.choice(REFERRERS)
-        rows.append(ClickRow(
-            event_id=uuid.UUID(int=rng.getrandbits(128), version=4), code=rng.choice(codes),
-            occurred_at=second, visitor_key=f"{rng.getrandbits(64):016x}", referrer=referrer,
-            referrer_host=referrer.split("/")[2].removeprefix("www.") if referrer else "",
-            country=rng.choice(COUNTRIES), device="bot" if bot else rng.choice(DEVICES), is_bot=1 if bot else 0))
+        rows.append(
+            ClickRow(
+                event_id=uuid.UUID(int=rng.getrandbits(128), version=4),
+                code=rng.choice(codes),
+                occurred_at=second,
+                visitor_key=f"{rng.getrandbits(64):016x}",
+                referrer=referrer,
+                referrer_host=referrer.split("/")[2].removeprefix("www.") if referrer else "",
+                country=rng.choice(COUNTRIES),
+                device="bot" if bot else rng.choice(DEVICES),
+                is_bot=1 if bot else 0,
+            )
+        )
     return rows
 
 
@@ -147,14 +163,16 @@ def create_schemas(server: Server, baseline: str) -> None:
             server.run(statement, database)
 
 
-async def write_case(case: Case, writer_class: type, url: str, args: argparse.Namespace, server: Server,
-                     start_second: int) -> None:
+async def write_case(
+    case: Case, writer_class: type, url: str, args: argparse.Namespace, server: Server, start_second: int
+) -> None:
     database = DATABASES[case.design]
     rng = random.Random(f"{case.rate}")  # the same clicks for both designs
     codes = [f"bench-{i}" for i in range(args.codes)]
     share = case.rate // args.writers
-    rounds = [[clicks_for(start_second + i, share, codes, rng) for _ in range(args.writers)]
-              for i in range(args.seconds)]
+    rounds = [
+        [clicks_for(start_second + i, share, codes, rng) for _ in range(args.writers)] for i in range(args.seconds)
+    ]
     case.idle_cpu_s = server.idle_rate(args.idle_s)
     async with httpx.AsyncClient(base_url=url, timeout=120) as http:
         writer = writer_class(ClickHouse(http, database=database), AggregatorMetrics())
@@ -185,16 +203,19 @@ def report(cases: list[Case], args: argparse.Namespace) -> list[str]:
         for design in ("before", "after"):
             c = by[(design, rate)]
             ratio = by[("before", rate)].server_us / c.server_us if design == "after" and c.server_us else None
-            lines.append(f"| {rate:,} | {design} | {c.clicks:,} | {c.server_cpu_s - c.idle_cpu_s:.2f} | "
-                         f"{c.server_us:.1f} | {c.writer_us:.1f} | {c.idle_cpu_s / c.seconds:.1%} | {c.parts_after} | "
-                         f"{f'{ratio:.2f}x' if ratio else ''} |")
+            lines.append(
+                f"| {rate:,} | {design} | {c.clicks:,} | {c.server_cpu_s - c.idle_cpu_s:.2f} | "
+                f"{c.server_us:.1f} | {c.writer_us:.1f} | {c.idle_cpu_s / c.seconds:.1%} | {c.parts_after} | "
+                f"{f'{ratio:.2f}x' if ratio else ''} |"
+            )
     return lines
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="just bench clickhouse-writes", description=__doc__.split("\n")[0])
-    parser.add_argument("--rates", type=int, nargs="+", default=[2_000, 10_000],
-                        help="clicks per second, one flush per second")
+    parser.add_argument(
+        "--rates", type=int, nargs="+", default=[2_000, 10_000], help="clicks per second, one flush per second"
+    )
     parser.add_argument("--seconds", type=int, default=60, help="rounds of flushes per case, one a second")
     parser.add_argument("--writers", type=int, default=3, help="concurrent flushes per round (aggregator processes)")
     parser.add_argument("--codes", type=int, default=1000, help="links the clicks are spread over")
@@ -221,8 +242,10 @@ def main() -> None:
                 case = Case(design=design, rate=rate)
                 say(f"{design}: {rate:,} clicks/s for {args.seconds} s")
                 asyncio.run(write_case(case, writers[design], s.clickhouse_url, args, server, clock))
-                say(f"  {case.server_us:.1f} us of ClickHouse CPU per click, writer {case.writer_us:.1f} us, "
-                    f"{case.seconds:.0f} s")
+                say(
+                    f"  {case.server_us:.1f} us of ClickHouse CPU per click, writer {case.writer_us:.1f} us, "
+                    f"{case.seconds:.0f} s"
+                )
                 cases.append(case)
             clock += args.seconds + 60
     finally:
@@ -234,13 +257,20 @@ def main() -> None:
     if not args.no_write:
         when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(started))
         text = [
-            "# ClickHouse write cost (`just bench clickhouse-writes`)", "",
+            "# ClickHouse write cost (`just bench clickhouse-writes`)",
+            "",
             f"Written by `infra/bench/clickhouse_writes.py` ({when}, {time.time() - started:.0f} s). "
             f"Baseline: `{args.baseline[:10]}` (schema and writer from git). {args.seconds} rounds per case, "
             f"one a second, each {args.writers} concurrent flushes (as {args.writers} aggregator processes), "
             f"clicks spread uniformly over {args.codes:,} links; ClickHouse CPU = the server process's "
-            "utime + stime over the case and its merges, less its idle rate.", "",
-            *table, "", "## Machine", "", *[f"- {k}: {v}" for k, v in notes.items()], "",
+            "utime + stime over the case and its merges, less its idle rate.",
+            "",
+            *table,
+            "",
+            "## Machine",
+            "",
+            *[f"- {k}: {v}" for k, v in notes.items()],
+            "",
         ]
         args.out.write_text("\n".join(text))
         say(f"wrote {args.out}")

@@ -33,8 +33,12 @@ def addresses(count: int, rng: random.Random) -> list[bytes]:
 
 
 def factory(*, geo: bool) -> ClickFactory:
-    return ClickFactory(visitor_keys=VisitorKeys(b"bench"), proxies=TrustedProxies(parse_networks("127.0.0.1")),
-                        classify=make_classifier(), country_of=country_of if geo else (lambda _a: None))
+    return ClickFactory(
+        visitor_keys=VisitorKeys(b"bench"),
+        proxies=TrustedProxies(parse_networks("127.0.0.1")),
+        classify=make_classifier(),
+        country_of=country_of if geo else (lambda _a: None),
+    )
 
 
 def cpu_per_click(f: ClickFactory, raws: list[RawClick]) -> float:
@@ -53,8 +57,10 @@ def main() -> None:
     warm_up()
     rng = random.Random(7)
     now = time.time()
-    raws: list[RawClick] = [("benchcode", now, [(b"user-agent", UA), (b"x-forwarded-for", a)], "127.0.0.1")
-                            for a in addresses(args.clicks, rng)]
+    raws: list[RawClick] = [
+        ("benchcode", now, [(b"user-agent", UA), (b"x-forwarded-for", a)], "127.0.0.1")
+        for a in addresses(args.clicks, rng)
+    ]
     with_geo, without = factory(geo=True), factory(geo=False)
     cpu_per_click(with_geo, raws[:1000])
     cpu_per_click(without, raws[:1000])
@@ -65,14 +71,19 @@ def main() -> None:
             results[name].append(cpu_per_click(f, raws))
     best = {name: min(values) for name, values in results.items()}
     resolved = sum(1 for raw in raws if with_geo.build(raw, new_event_ids(1)[0]).country != "ZZ") / len(raws)
-    print(json.dumps({
-        "us_per_click_build_with_geoip": round(best["with_geoip"], 3),
-        "us_per_click_build_without": round(best["without"], 3),
-        "geoip_us_per_click": round(best["with_geoip"] - best["without"], 3),
-        "ratio": round(best["with_geoip"] / best["without"], 3),
-        "share_resolved": round(resolved, 3),
-        "clicks": args.clicks, "rounds": args.rounds,
-    }))
+    print(
+        json.dumps(
+            {
+                "us_per_click_build_with_geoip": round(best["with_geoip"], 3),
+                "us_per_click_build_without": round(best["without"], 3),
+                "geoip_us_per_click": round(best["with_geoip"] - best["without"], 3),
+                "ratio": round(best["with_geoip"] / best["without"], 3),
+                "share_resolved": round(resolved, 3),
+                "clicks": args.clicks,
+                "rounds": args.rounds,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -132,17 +132,26 @@ async def run(args: argparse.Namespace) -> str:
         await seed(conn, args.links)
         deep = await conn.fetchrow(
             "SELECT created_at, code FROM shorten.links WHERE workspace = $1 AND deleted_at IS NULL"
-            " ORDER BY created_at DESC, code DESC OFFSET $2 LIMIT 1", WORKSPACE, args.links // 2)
+            " ORDER BY created_at DESC, code DESC OFFSET $2 LIMIT 1",
+            WORKSPACE,
+            args.links // 2,
+        )
         rare = await conn.fetchval("SELECT md5('bl' || 4242::text)")
         key_id, secret = await read_key(settings)
         position = Position(deep["created_at"], deep["code"])
         kinds: dict[str, tuple[str, dict[str, str], ListQuery]] = {
             "first page (20)": ("/api/v1/links", {}, ListQuery(workspace=WORKSPACE)),
-            "page 50% deep (keyset)": ("/api/v1/links", {"cursor": encode_cursor(position)},
-                                       ListQuery(workspace=WORKSPACE, after=position)),
+            "page 50% deep (keyset)": (
+                "/api/v1/links",
+                {"cursor": encode_cursor(position)},
+                ListQuery(workspace=WORKSPACE, after=position),
+            ),
             "q matching 1 link": ("/api/v1/links", {"q": rare[:12]}, ListQuery(workspace=WORKSPACE, q=rare[:12])),
-            "q matching every link": ("/api/v1/links", {"q": "LIST.EXAMPLE"},
-                                      ListQuery(workspace=WORKSPACE, q="LIST.EXAMPLE")),
+            "q matching every link": (
+                "/api/v1/links",
+                {"q": "LIST.EXAMPLE"},
+                ListQuery(workspace=WORKSPACE, q="LIST.EXAMPLE"),
+            ),
             "tag (2% of links)": ("/api/v1/links", {"tag": "t7"}, ListQuery(workspace=WORKSPACE, tag="t7")),
             "reference: GET one link": ("/api/v1/links/bl-4242", {}, ListQuery(workspace=WORKSPACE)),
         }
@@ -155,8 +164,10 @@ async def run(args: argparse.Namespace) -> str:
                 db_ms = await explain(conn, sql, sql_args) if "reference" not in name else float("nan")
                 rows.append((name, statistics.median(times), sorted(times)[int(len(times) * 0.95) - 1], db_ms))
                 say(f"{name}: p50 {rows[-1][1]:.1f} ms, p95 {rows[-1][2]:.1f} ms, PostgreSQL {db_ms:.2f} ms")
-        offset_sql = (f"SELECT * FROM shorten.links WHERE workspace = $1 AND deleted_at IS NULL"
-                      f" ORDER BY created_at DESC, code DESC OFFSET {args.links // 2} LIMIT 21")
+        offset_sql = (
+            f"SELECT * FROM shorten.links WHERE workspace = $1 AND deleted_at IS NULL"
+            f" ORDER BY created_at DESC, code DESC OFFSET {args.links // 2} LIMIT 21"
+        )
         offset_ms = await explain(conn, offset_sql, [WORKSPACE])
         q_sql, q_args = list_statement(ListQuery(workspace=WORKSPACE, q=rare[:12], limit=21))
         seq_ms = await explain(conn, q_sql, q_args, seqscan=True)

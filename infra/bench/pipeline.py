@@ -41,8 +41,10 @@ KAFKA = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
 PG = os.environ.get("POSTGRES_DSN", "postgresql://shortlink:shortlink@127.0.0.1:5433/shortlink")
 CH = os.environ.get("CLICKHOUSE_URL", "http://127.0.0.1:18123")
 PUBLIC = f"http://127.0.0.1:{os.environ.get('PUBLIC_HTTP_PORT', '8080')}"
-WORKERS = {f"aggregator-{i}": int(p) for i, p in
-           enumerate(os.environ.get("AGGREGATOR_WEB_PORTS", "6061,6062,6063").split(","), start=1)}
+WORKERS = {
+    f"aggregator-{i}": int(p)
+    for i, p in enumerate(os.environ.get("AGGREGATOR_WEB_PORTS", "6061,6062,6063").split(","), start=1)
+}
 
 
 def say(msg: str) -> None:
@@ -50,8 +52,12 @@ def say(msg: str) -> None:
 
 
 def ctl(*args: str) -> str:
-    return subprocess.run([str(ROOT / ".venv/bin/supervisorctl"), "-c", str(ROOT / ".local/supervisord.conf"),
-                           *args], capture_output=True, text=True, timeout=120).stdout
+    return subprocess.run(
+        [str(ROOT / ".venv/bin/supervisorctl"), "-c", str(ROOT / ".local/supervisord.conf"), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    ).stdout
 
 
 async def end_offsets(topic: str) -> dict[int, int]:
@@ -98,8 +104,9 @@ async def freshness(samples: int) -> list[float]:
         async with httpx.AsyncClient(base_url=PUBLIC, timeout=5, headers={"Authorization": f"Bearer {key}"}) as api:
             for _ in range(samples):
                 code = f"fresh{secrets.token_hex(5)}"
-                event = clicks.LinkClicked(event_id=str(uuid.uuid4()), occurred_at=datetime.now(UTC), code=code,
-                                           visitor_key="v")
+                event = clicks.LinkClicked(
+                    event_id=str(uuid.uuid4()), occurred_at=datetime.now(UTC), code=code, visitor_key="v"
+                )
                 started = time.perf_counter()
                 await producer.send_and_wait("clicks", clicks.encode(event), key=code.encode())
                 while True:
@@ -117,9 +124,26 @@ async def freshness(samples: int) -> list[float]:
 
 def ceiling(start: dict[int, int], end: dict[int, int]) -> list[dict[str, float]]:
     """One plain aiokafka consumer process per partition, in parallel, like the 3 workers."""
-    procs = [subprocess.Popen([sys.executable, str(Path(__file__).with_name("pipeline_kafka.py")), "consume",
-                               "--bootstrap", KAFKA, "--partition", str(p), "--start", str(start[p]),
-                               "--end", str(end[p])], stdout=subprocess.PIPE, text=True) for p in start]
+    procs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                str(Path(__file__).with_name("pipeline_kafka.py")),
+                "consume",
+                "--bootstrap",
+                KAFKA,
+                "--partition",
+                str(p),
+                "--start",
+                str(start[p]),
+                "--end",
+                str(end[p]),
+            ],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for p in start
+    ]
     return [json.loads(proc.communicate(timeout=900)[0]) for proc in procs]
 
 
@@ -140,8 +164,11 @@ async def counted(prefix: str) -> int:
     """Clicks of the run counted in PostgreSQL (a fresh connection: survives a database restart)."""
     conn = await asyncpg.connect(PG)
     try:
-        return int(await conn.fetchval("SELECT coalesce(sum(clicks + bot_clicks), 0) FROM clicks.link_totals "
-                                       "WHERE code LIKE $1", prefix + "%"))
+        return int(
+            await conn.fetchval(
+                "SELECT coalesce(sum(clicks + bot_clicks), 0) FROM clicks.link_totals WHERE code LIKE $1", prefix + "%"
+            )
+        )
     finally:
         await conn.close()
 
@@ -207,9 +234,14 @@ async def exact_check(pg: asyncpg.Connection, prefix: str, expected: dict[str, t
     pg_bad = sum(1 for r in rows if expected.get(r["code"]) != (r["clicks"], r["bot_clicks"]))
     pg_bad += len(expected) - len(rows)
     async with httpx.AsyncClient(base_url=CH, timeout=120) as ch:
-        r = await ch.post("/", params={"database": "shortlink"}, content=(
-            "SELECT code, uniqExactIf(event_id, is_bot = 0), uniqExactIf(event_id, is_bot = 1) FROM click_events "
-            f"WHERE code LIKE '{prefix}%' GROUP BY code").encode())
+        r = await ch.post(
+            "/",
+            params={"database": "shortlink"},
+            content=(
+                "SELECT code, uniqExactIf(event_id, is_bot = 0), uniqExactIf(event_id, is_bot = 1) FROM click_events "
+                f"WHERE code LIKE '{prefix}%' GROUP BY code"
+            ).encode(),
+        )
     ch_rows = [line.split("\t") for line in r.text.splitlines()]
     ch_bad = sum(1 for c, h, b in ch_rows if expected.get(c) != (int(h), int(b))) + len(expected) - len(ch_rows)
     return pg_bad, ch_bad
@@ -240,8 +272,14 @@ async def throughput(fmt: str, a: argparse.Namespace, events: int) -> Run:
     ctl("stop", *WORKERS)
     start = await end_offsets("clicks")
     if fmt == "batch":
-        records = synthetic_batches(prefix, events=events, codes=a.codes, duplicate_every=a.duplicate_every,
-                                    batch=a.batch_size, partitions=len(start))
+        records = synthetic_batches(
+            prefix,
+            events=events,
+            codes=a.codes,
+            duplicate_every=a.duplicate_every,
+            batch=a.batch_size,
+            partitions=len(start),
+        )
     else:
         records = synthetic(prefix, events=events, codes=a.codes, duplicate_every=a.duplicate_every)
     sent, produce_s = await produce(KAFKA, "clicks", records)
@@ -249,18 +287,32 @@ async def throughput(fmt: str, a: argparse.Namespace, events: int) -> Run:
     say(f"[{fmt}] produced {sent:,} records in {produce_s:.1f}s ({sent / produce_s:,.0f}/s)")
     plain = ceiling(start, end)
     for r in plain:
-        say(f"[{fmt}] plain aiokafka consumer, partition {r['partition']}: {r['records']:,.0f} records "
-            f"in {r['seconds']:.1f}s")
+        say(
+            f"[{fmt}] plain aiokafka consumer, partition {r['partition']}: {r['records']:,.0f} records "
+            f"in {r['seconds']:.1f}s"
+        )
     rate, per_worker, startup, cpu_s = await drain(prefix, events)
-    say(f"[{fmt}] drained at {rate:,.0f} events/s (workers up after {startup:.1f}s), "
-        f"{cpu_s / events * 1e6:.1f} us CPU per event")
+    say(
+        f"[{fmt}] drained at {rate:,.0f} events/s (workers up after {startup:.1f}s), "
+        f"{cpu_s / events * 1e6:.1f} us CPU per event"
+    )
     pg = await asyncpg.connect(PG)
     try:
         pg_bad, ch_bad = await exact_check(pg, prefix, expected_counts(prefix, events=events, codes=a.codes))
     finally:
         await pg.close()
-    return Run(fmt=fmt, events=events, records=sent, produce_rate=sent / produce_s, plain=plain, rate=rate,
-               per_worker=per_worker, cpu_us_per_event=cpu_s / events * 1e6, pg_bad=pg_bad, ch_bad=ch_bad)
+    return Run(
+        fmt=fmt,
+        events=events,
+        records=sent,
+        produce_rate=sent / produce_s,
+        plain=plain,
+        rate=rate,
+        per_worker=per_worker,
+        cpu_us_per_event=cpu_s / events * 1e6,
+        pg_bad=pg_bad,
+        ch_bad=ch_bad,
+    )
 
 
 async def main() -> None:
@@ -288,24 +340,33 @@ async def main() -> None:
 
     row("events (unique) / records incl. repeats", [f"{r.events:,} / {r.records:,}" for r in runs])
     row("clicks per record", [f"{a.batch_size}" if r.fmt == "batch" else "1" for r in runs])
-    row("freshness produce->API p50 / p95 (idle, single clicks)",
-        [f"{pct(fresh, 50) * 1000:.0f} ms / {pct(fresh, 95) * 1000:.0f} ms"] + [""] * (len(runs) - 1))
+    row(
+        "freshness produce->API p50 / p95 (idle, single clicks)",
+        [f"{pct(fresh, 50) * 1000:.0f} ms / {pct(fresh, 95) * 1000:.0f} ms"] + [""] * (len(runs) - 1),
+    )
     row("producer (1 process)", [f"{r.produce_rate:,.0f} records/s" for r in runs])
+
     def ceiling_rate(r: Run) -> str:
         records_s = sum(x["records"] for x in r.plain) / max(x["seconds"] for x in r.plain)
         return f"{records_s * r.events / r.records:,.0f} events/s ({records_s:,.0f} records/s)"
 
     row("plain aiokafka consumers, total (the ceiling)", [ceiling_rate(r) for r in runs])
-    row("aggregator, per worker (sustained)",
-        [" / ".join(f"{v:,.0f}" for v in r.per_worker.values()) + " events/s" for r in runs])
+    row(
+        "aggregator, per worker (sustained)",
+        [" / ".join(f"{v:,.0f}" for v in r.per_worker.values()) + " events/s" for r in runs],
+    )
     row("**aggregator, total (sustained)**", [f"**{r.rate:,.0f} events/s**" for r in runs])
     row("**aggregator CPU per event (3 workers)**", [f"**{r.cpu_us_per_event:.1f} us**" for r in runs])
-    row("exact-count check (codes off in PostgreSQL / ClickHouse)",
-        [f"{r.pg_bad} / {r.ch_bad} ({'PASS' if r.pg_bad == r.ch_bad == 0 else 'FAIL'})" for r in runs])
+    row(
+        "exact-count check (codes off in PostgreSQL / ClickHouse)",
+        [f"{r.pg_bad} / {r.ch_bad} ({'PASS' if r.pg_bad == r.ch_bad == 0 else 'FAIL'})" for r in runs],
+    )
     if len(runs) == 2:
         new, old = runs
-        print(f"\n{new.fmt} vs {old.fmt}: {new.rate / old.rate:.1f}x events/s, "
-              f"{old.cpu_us_per_event / new.cpu_us_per_event:.1f}x less CPU per event")
+        print(
+            f"\n{new.fmt} vs {old.fmt}: {new.rate / old.rate:.1f}x events/s, "
+            f"{old.cpu_us_per_event / new.cpu_us_per_event:.1f}x less CPU per event"
+        )
     target = next((r for r in runs if r.fmt == "batch"), None)
     if target is not None:
         ok = target.rate >= 40_000 and target.cpu_us_per_event <= 25

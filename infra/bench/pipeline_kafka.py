@@ -31,9 +31,15 @@ def synthetic_click(prefix: str, i: int, *, codes: int, now: datetime) -> clicks
     code = f"{prefix}{i % codes:05d}"
     bot = i % 10 == 9
     return clicks.LinkClicked(
-        event_id=str(uuid_utils.uuid7()), occurred_at=now, code=code, referrer=REFERRERS[i % 4],
-        user_agent="bench", visitor_key=f"v{i % 997}", device="bot" if bot else DEVICES[i % 4],
-        is_bot=bot, country=COUNTRIES[i % 5],
+        event_id=str(uuid_utils.uuid7()),
+        occurred_at=now,
+        code=code,
+        referrer=REFERRERS[i % 4],
+        user_agent="bench",
+        visitor_key=f"v{i % 997}",
+        device="bot" if bot else DEVICES[i % 4],
+        is_bot=bot,
+        country=COUNTRIES[i % 5],
     )
 
 
@@ -49,8 +55,9 @@ def synthetic(prefix: str, *, events: int, codes: int, duplicate_every: int) -> 
             yield event.code.encode(), value, None
 
 
-def synthetic_batches(prefix: str, *, events: int, codes: int, duplicate_every: int, batch: int,
-                      partitions: int) -> Iterator[Record]:
+def synthetic_batches(
+    prefix: str, *, events: int, codes: int, duplicate_every: int, batch: int, partitions: int
+) -> Iterator[Record]:
     """Batch records as the redirect publishes them: the same clicks grouped per partition of
     their code, `batch` clicks per record; every `duplicate_every`-th record is sent twice (a
     re-send after a producer error: same batch id, so ~1/duplicate_every of the event ids repeat)."""
@@ -60,8 +67,11 @@ def synthetic_batches(prefix: str, *, events: int, codes: int, duplicate_every: 
 
     def record(partition: int, items: list[clicks.Click]) -> Iterator[Record]:
         nonlocal sent
-        value = clicks.encode(clicks.ClicksBatched(batch_id=uuid.UUID(bytes=uuid_utils.uuid7().bytes),
-                                                   producer="bench", clicks=tuple(items)))
+        value = clicks.encode(
+            clicks.ClicksBatched(
+                batch_id=uuid.UUID(bytes=uuid_utils.uuid7().bytes), producer="bench", clicks=tuple(items)
+            )
+        )
         yield None, value, partition
         if duplicate_every and sent % duplicate_every == 0:
             yield None, value, partition
@@ -71,9 +81,19 @@ def synthetic_batches(prefix: str, *, events: int, codes: int, duplicate_every: 
         e = synthetic_click(prefix, i, codes=codes, now=now)
         partition = int(murmur2(e.code.encode()) & 0x7FFFFFFF) % partitions
         items = pending.setdefault(partition, [])
-        items.append(clicks.Click(event_id=uuid.UUID(e.event_id), occurred_at=e.occurred_at, code=e.code,
-                                  referrer=e.referrer, user_agent=e.user_agent, visitor_key=e.visitor_key,
-                                  device=e.device, is_bot=e.is_bot, country=e.country))
+        items.append(
+            clicks.Click(
+                event_id=uuid.UUID(e.event_id),
+                occurred_at=e.occurred_at,
+                code=e.code,
+                referrer=e.referrer,
+                user_agent=e.user_agent,
+                visitor_key=e.visitor_key,
+                device=e.device,
+                is_bot=e.is_bot,
+                country=e.country,
+            )
+        )
         if len(items) >= batch:
             yield from record(partition, items)
             pending[partition] = []
@@ -91,8 +111,13 @@ def expected_counts(prefix: str, *, events: int, codes: int) -> dict[str, tuple[
 
 
 async def produce(bootstrap: str, topic: str, pairs: Iterator[Record]) -> tuple[int, float]:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=20,
-                                max_batch_size=512 * 1024, max_request_size=4 * 1024 * 1024)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap,
+        acks="all",
+        linger_ms=20,
+        max_batch_size=512 * 1024,
+        max_request_size=4 * 1024 * 1024,
+    )
     await producer.start()
     sent = 0
     started = time.perf_counter()
@@ -111,8 +136,9 @@ async def produce(bootstrap: str, topic: str, pairs: Iterator[Record]) -> tuple[
 
 
 async def consume(bootstrap: str, topic: str, partition: int, start: int, end: int) -> dict[str, float]:
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
-                                max_partition_fetch_bytes=4 * 1024 * 1024)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False, max_partition_fetch_bytes=4 * 1024 * 1024
+    )
     await consumer.start()
     tp = TopicPartition(topic, partition)
     try:

@@ -200,8 +200,18 @@ def wait_ready(url: str, proc: Proc | None, timeout: float = 60) -> None:
 
 def wrk(url: str, api_key: str, args: argparse.Namespace, duration: float) -> dict[str, float]:
     cmd = [
-        "wrk", f"-t{args.threads}", f"-c{args.connections}", f"-d{max(1, round(duration))}s", "--timeout", "5s",
-        "-s", str(HERE / "writes.lua"), url, "--", api_key, uuid.uuid4().hex[:12],
+        "wrk",
+        f"-t{args.threads}",
+        f"-c{args.connections}",
+        f"-d{max(1, round(duration))}s",
+        "--timeout",
+        "5s",
+        "-s",
+        str(HERE / "writes.lua"),
+        url,
+        "--",
+        api_key,
+        uuid.uuid4().hex[:12],
     ]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 60, check=True).stdout
     line = next(x for x in out.splitlines() if x.startswith("BENCH "))
@@ -225,8 +235,9 @@ async def sample_time_to_redirect(
         async def one(i: int) -> None:
             nonlocal missed, created
             await asyncio.sleep(max(0.0, start + i * spread / samples - time.monotonic()))
-            r = await client.post("/api/v1/links", json={"url": f"https://bench.example/ttr/{uuid.uuid4().hex}"},
-                                  headers=headers)
+            r = await client.post(
+                "/api/v1/links", json={"url": f"https://bench.example/ttr/{uuid.uuid4().hex}"}, headers=headers
+            )
             if r.status_code != 201:
                 missed += 1
                 return
@@ -279,13 +290,21 @@ async def measure_async(dep: Deployment, api_key: str, args: argparse.Namespace)
     hz = os.sysconf("SC_CLK_TCK")
     creates = int(got["created"]) + sampled_creates
     cpu_us = {
-        name: (cpu_ticks(after_tiers[name]) - before[name]) / hz * 1e6 / creates if creates else 0.0
-        for name in TIERS
+        name: (cpu_ticks(after_tiers[name]) - before[name]) / hz * 1e6 / creates if creates else 0.0 for name in TIERS
     }
     return Result(
-        dep.case, got["created"] / (got["duration_us"] / 1e6), got["p50_ms"], got["p99_ms"], int(got["created"]),
-        int(got["throttled"]), int(got["socket_errors"] + got["other"]), cpu_us, times, missed,
-        await relay_latencies(codes), wrk_s * 1e6 / creates if creates else 0.0,
+        dep.case,
+        got["created"] / (got["duration_us"] / 1e6),
+        got["p50_ms"],
+        got["p99_ms"],
+        int(got["created"]),
+        int(got["throttled"]),
+        int(got["socket_errors"] + got["other"]),
+        cpu_us,
+        times,
+        missed,
+        await relay_latencies(codes),
+        wrk_s * 1e6 / creates if creates else 0.0,
     )
 
 
@@ -366,11 +385,18 @@ def merge(runs: list[Result]) -> Result:
     """Medians of the rounds' rates, latencies and CPU costs; counts summed; samples pooled."""
     med = statistics.median
     return Result(
-        runs[0].case, med(r.rps for r in runs), med(r.p50 for r in runs), med(r.p99 for r in runs),
-        sum(r.created for r in runs), sum(r.throttled for r in runs), sum(r.errors for r in runs),
+        runs[0].case,
+        med(r.rps for r in runs),
+        med(r.p50 for r in runs),
+        med(r.p99 for r in runs),
+        sum(r.created for r in runs),
+        sum(r.throttled for r in runs),
+        sum(r.errors for r in runs),
         {t: med(r.cpu_us[t] for r in runs) for t in TIERS},
-        [ms for r in runs for ms in r.redirect_ms], sum(r.redirect_missed for r in runs),
-        [ms for r in runs for ms in r.relay_ms], med(r.wrk_us for r in runs),
+        [ms for r in runs for ms in r.redirect_ms],
+        sum(r.redirect_missed for r in runs),
+        [ms for r in runs for ms in r.relay_ms],
+        med(r.wrk_us for r in runs),
     )
 
 
@@ -379,9 +405,20 @@ def fmt(value: float | None, spec: str = ".0f") -> str:
 
 
 HEADERS = [
-    "case", "creates/s", "x baseline", "p50 ms", "p99 ms", "errors", "429",
-    *(f"{t} us/create" for t in TIERS), "total us/create", "x baseline CPU", "wrk us/create",
-    "redirects after p50/p95/p99 ms", "missed", "of which outbox -> Kafka p50/p99 ms",
+    "case",
+    "creates/s",
+    "x baseline",
+    "p50 ms",
+    "p99 ms",
+    "errors",
+    "429",
+    *(f"{t} us/create" for t in TIERS),
+    "total us/create",
+    "x baseline CPU",
+    "wrk us/create",
+    "redirects after p50/p95/p99 ms",
+    "missed",
+    "of which outbox -> Kafka p50/p99 ms",
 ]
 
 
@@ -391,14 +428,24 @@ def rows(results: list[Result]) -> list[list[str]]:
     out = []
     for r in results:
         total = sum(r.cpu_us.values())
-        out.append([
-            r.case.name, f"{r.rps:,.0f}", f"{r.rps / base.rps:.2f}" if base and base.rps else "-",
-            f"{r.p50:.1f}", f"{r.p99:.1f}", str(r.errors), str(r.throttled),
-            *(f"{r.cpu_us[t]:.0f}" for t in TIERS), f"{total:.0f}",
-            f"{base_cpu / total:.2f}" if base_cpu and total else "-", f"{r.wrk_us:.0f}",
-            "/".join(fmt(r.pct(q)) for q in (50, 95, 99)), str(r.redirect_missed),
-            "/".join(fmt(r.pct(q, r.relay_ms)) for q in (50, 99)),
-        ])
+        out.append(
+            [
+                r.case.name,
+                f"{r.rps:,.0f}",
+                f"{r.rps / base.rps:.2f}" if base and base.rps else "-",
+                f"{r.p50:.1f}",
+                f"{r.p99:.1f}",
+                str(r.errors),
+                str(r.throttled),
+                *(f"{r.cpu_us[t]:.0f}" for t in TIERS),
+                f"{total:.0f}",
+                f"{base_cpu / total:.2f}" if base_cpu and total else "-",
+                f"{r.wrk_us:.0f}",
+                "/".join(fmt(r.pct(q)) for q in (50, 95, 99)),
+                str(r.redirect_missed),
+                "/".join(fmt(r.pct(q, r.relay_ms)) for q in (50, 99)),
+            ]
+        )
     return out
 
 
@@ -416,8 +463,10 @@ def default_server() -> str:
 
 def verdict(r: Result) -> str:
     ok = r.rps >= TARGET_RPS and r.p99 < TARGET_P99_MS and r.errors == 0 and r.throttled == 0
-    return (f"{r.case.name}: {r.rps:,.0f} creates/s, p99 {r.p99:.1f} ms -> "
-            f"{'PASS' if ok else 'FAIL'} (target >= {TARGET_RPS:,.0f} creates/s with p99 < {TARGET_P99_MS:.0f} ms)")
+    return (
+        f"{r.case.name}: {r.rps:,.0f} creates/s, p99 {r.p99:.1f} ms -> "
+        f"{'PASS' if ok else 'FAIL'} (target >= {TARGET_RPS:,.0f} creates/s with p99 < {TARGET_P99_MS:.0f} ms)"
+    )
 
 
 def capacity(r: Result) -> list[str]:
@@ -438,8 +487,14 @@ def markdown(results: list[Result], args: argparse.Namespace, notes: dict[str, s
         capacity="\n".join(capacity(best)),
         machine="\n".join(f"- {k}: {v}" for k, v in notes.items()),
         picked=picked,
-        duration=args.duration, connections=args.connections, threads=args.threads, samples=args.samples,
-        rate_limit=args.rate_limit, processes=args.processes, warmup=args.warmup, rounds=args.rounds,
+        duration=args.duration,
+        connections=args.connections,
+        threads=args.threads,
+        samples=args.samples,
+        rate_limit=args.rate_limit,
+        processes=args.processes,
+        warmup=args.warmup,
+        rounds=args.rounds,
     )
 
 
@@ -487,8 +542,15 @@ def main() -> None:
         ]
     if "ungrouped" in kinds:
         n = int(args.processes.split(",")[0])
-        phase2.append(Case(f"asyncpg / {picked} x{n}, one statement per create", "ungrouped", server=picked,
-                           processes=n, env=(("SHORTEN_DB_BATCHES_IN_FLIGHT", "0"),)))
+        phase2.append(
+            Case(
+                f"asyncpg / {picked} x{n}, one statement per create",
+                "ungrouped",
+                server=picked,
+                processes=n,
+                env=(("SHORTEN_DB_BATCHES_IN_FLIGHT", "0"),),
+            )
+        )
     if "stack" in kinds:
         n = len(stack_shorten_programs())
         phase2.append(Case(f"stack nginx, shorten x{n}", "stack", processes=n))

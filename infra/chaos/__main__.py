@@ -22,8 +22,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", nargs="+", metavar="NAME", help="only these scenarios (see --list)")
     parser.add_argument("--list", action="store_true", help="list the scenarios and exit")
     parser.add_argument("--max-seconds", type=float, default=1800, help="stop the whole run after this long")
-    parser.add_argument("--profile", choices=("default", "cluster"),
-                        help="the stack's profile (STACK_PROFILE); cluster: the cluster's own faults (docs/cluster.md)")
+    parser.add_argument(
+        "--profile",
+        choices=("default", "cluster"),
+        help="the stack's profile (STACK_PROFILE); cluster: the cluster's own faults (docs/cluster.md)",
+    )
     args = parser.parse_args(argv)
     if args.profile:
         os.environ["STACK_PROFILE"] = args.profile

@@ -53,10 +53,13 @@ def kafka_broker_killed(hold_s: float) -> FaultFn:
         await ctx.stack.start(program)
         ready = await ctx.stack.wait_ready(program)
         after = await _clicks_leaders(ctx.stack)
-        return FaultOutcome(ready, [
-            f"{program} (leader of {leaders[broker]} clicks partitions) SIGKILLed, down {hold_s:.0f}s, "
-            f"serving again {ready - at - hold_s:.1f}s after its start; leaders now {after}",
-        ])
+        return FaultOutcome(
+            ready,
+            [
+                f"{program} (leader of {leaders[broker]} clicks partitions) SIGKILLed, down {hold_s:.0f}s, "
+                f"serving again {ready - at - hold_s:.1f}s after its start; leaders now {after}",
+            ],
+        )
 
     return fault
 
@@ -87,9 +90,12 @@ def host_frozen(host_index: int, seconds: float) -> FaultFn:
             for group in groups:
                 os.killpg(group, signal.SIGCONT)
         ready = await ctx.stack.wait_ready(*programs)
-        return FaultOutcome(ready, [
-            f"host {host} ({', '.join(programs)}) frozen {seconds:.0f}s, ready {ready - at - seconds:.1f}s after",
-        ])
+        return FaultOutcome(
+            ready,
+            [
+                f"host {host} ({', '.join(programs)}) frozen {seconds:.0f}s, ready {ready - at - seconds:.1f}s after",
+            ],
+        )
 
     return fault
 
@@ -107,10 +113,13 @@ def clickhouse_replica_down(node: int, seconds: float) -> FaultFn:
         await ctx.stack.start(program)
         ready = await ctx.stack.wait_ready(program)
         lag = await _replication_caught_up(ctx.stack, node, timeout=120)
-        return FaultOutcome(ready, [
-            f"{program} down {seconds:.0f}s, ready {ready - at - seconds:.1f}s after start, "
-            f"replication queue empty {lag:.1f}s after that",
-        ])
+        return FaultOutcome(
+            ready,
+            [
+                f"{program} down {seconds:.0f}s, ready {ready - at - seconds:.1f}s after start, "
+                f"replication queue empty {lag:.1f}s after that",
+            ],
+        )
 
     return fault
 
@@ -122,8 +131,10 @@ async def _replication_caught_up(stack: Stack, node: int, *, timeout: float) -> 
     start = time.monotonic()
     async with httpx.AsyncClient(timeout=5) as client:
         while True:
-            response = await client.get(f"http://127.0.0.1:{port}/", params={
-                "query": "SELECT sum(queue_size) + sum(absolute_delay) FROM system.replicas"})
+            response = await client.get(
+                f"http://127.0.0.1:{port}/",
+                params={"query": "SELECT sum(queue_size) + sum(absolute_delay) FROM system.replicas"},
+            )
             if response.status_code == 200 and response.text.strip() == "0":
                 return time.monotonic() - start
             if time.monotonic() - start > timeout:
@@ -144,9 +155,12 @@ def pgbouncer_holds(clients: int, hold_s: float) -> FaultFn:
         try:
             for batch in range(0, clients, 100):
                 opened = await asyncio.gather(
-                    *(asyncpg.connect(s.pgbouncer_dsn, timeout=30, statement_cache_size=0)
-                      for _ in range(batch, min(batch + 100, clients))),
-                    return_exceptions=True)
+                    *(
+                        asyncpg.connect(s.pgbouncer_dsn, timeout=30, statement_cache_size=0)
+                        for _ in range(batch, min(batch + 100, clients))
+                    ),
+                    return_exceptions=True,
+                )
                 connections += [c for c in opened if isinstance(c, asyncpg.Connection)]
                 failed += sum(1 for c in opened if not isinstance(c, asyncpg.Connection))
 
@@ -179,11 +193,17 @@ def pgbouncer_holds(clients: int, hold_s: float) -> FaultFn:
             await asyncio.gather(*(c.close() for c in connections), return_exceptions=True)
         held = len(connections)
         ok = held == clients and failed == 0 and 0 < peak_servers <= s.cluster_pgbouncer_pool_size
-        return FaultOutcome(time.monotonic(), [
-            f"{held} of {clients} client connections held {hold_s:.0f}s, {rounds} rounds of {held} transactions, "
-            f"{failed} failed; PostgreSQL saw at most {peak_servers} connections from PgBouncer "
-            f"(pool {s.cluster_pgbouncer_pool_size}); {time.monotonic() - at:.1f}s",
-        ], requests=held * max(rounds, 1), failed=failed, ok=ok)
+        return FaultOutcome(
+            time.monotonic(),
+            [
+                f"{held} of {clients} client connections held {hold_s:.0f}s, {rounds} rounds of {held} transactions, "
+                f"{failed} failed; PostgreSQL saw at most {peak_servers} connections from PgBouncer "
+                f"(pool {s.cluster_pgbouncer_pool_size}); {time.monotonic() - at:.1f}s",
+            ],
+            requests=held * max(rounds, 1),
+            failed=failed,
+            ok=ok,
+        )
 
     return fault
 
@@ -191,13 +211,18 @@ def pgbouncer_holds(clients: int, hold_s: float) -> FaultFn:
 async def _server_connections(s: StackSettings) -> int:
     """Connections PgBouncer holds to the primary, as the primary counts them (the app role's,
     but the relay's own: it connects directly)."""
-    conn = await asyncpg.connect(host=str(s.path("postgres", "run")), port=s.postgres_port, user="postgres",
-                                 database="postgres", timeout=5)
+    conn = await asyncpg.connect(
+        host=str(s.path("postgres", "run")), port=s.postgres_port, user="postgres", database="postgres", timeout=5
+    )
     try:
-        return int(await conn.fetchval(
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND usename = $2 "
-            "AND backend_type = 'client backend' AND application_name <> 'shorten-relay'",
-            s.postgres_db, s.postgres_user))
+        return int(
+            await conn.fetchval(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND usename = $2 "
+                "AND backend_type = 'client backend' AND application_name <> 'shorten-relay'",
+                s.postgres_db,
+                s.postgres_user,
+            )
+        )
     finally:
         await conn.close()
 
@@ -209,14 +234,38 @@ async def _server_connections(s: StackSettings) -> int:
 HOST_FREEZE_TWICE_BOUND_S = 1.0
 
 CLUSTER_SCENARIOS: list[Scenario] = [
-    Scenario("kill kafka broker", "SIGKILL the broker leading most `clicks` partitions, kept down 20 s, under "
-             "load and link updates", kafka_broker_killed(20), write_rate=10, after_s=10),
-    Scenario("host cut off 30 s", "every process of host 2 (a redirect replica, an aggregator worker) frozen "
-             "30 s under load through nginx", host_frozen(2, 30), after_s=10, twice_bound_s=HOST_FREEZE_TWICE_BOUND_S),
-    Scenario("postgres primary down 30 s", "the PostgreSQL primary stopped 30 s under load and link updates "
-             "(services through PgBouncer)", stop_for("postgres", 30), after_s=8),
-    Scenario("clickhouse replica down 60 s", "ClickHouse node 1 (shard 1, replica 1) stopped 60 s under load",
-             clickhouse_replica_down(1, 60), after_s=5),
-    Scenario("pgbouncer 1000 clients", "1,000 client connections to PgBouncer, each in transactions, "
-             "with a pool of 20", pgbouncer_holds(1000, 10), redirect_rate=20, write_rate=0, after_s=1),
+    Scenario(
+        "kill kafka broker",
+        "SIGKILL the broker leading most `clicks` partitions, kept down 20 s, under load and link updates",
+        kafka_broker_killed(20),
+        write_rate=10,
+        after_s=10,
+    ),
+    Scenario(
+        "host cut off 30 s",
+        "every process of host 2 (a redirect replica, an aggregator worker) frozen 30 s under load through nginx",
+        host_frozen(2, 30),
+        after_s=10,
+        twice_bound_s=HOST_FREEZE_TWICE_BOUND_S,
+    ),
+    Scenario(
+        "postgres primary down 30 s",
+        "the PostgreSQL primary stopped 30 s under load and link updates (services through PgBouncer)",
+        stop_for("postgres", 30),
+        after_s=8,
+    ),
+    Scenario(
+        "clickhouse replica down 60 s",
+        "ClickHouse node 1 (shard 1, replica 1) stopped 60 s under load",
+        clickhouse_replica_down(1, 60),
+        after_s=5,
+    ),
+    Scenario(
+        "pgbouncer 1000 clients",
+        "1,000 client connections to PgBouncer, each in transactions, with a pool of 20",
+        pgbouncer_holds(1000, 10),
+        redirect_rate=20,
+        write_rate=0,
+        after_s=1,
+    ),
 ]

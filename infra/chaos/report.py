@@ -7,7 +7,13 @@ from dataclasses import asdict, dataclass, field
 from loadtest.tally import CodeOutcome
 
 COLUMNS = (
-    "scenario", "requests", "failed requests", "clicks served", "clicks counted", "lost", "counted twice",
+    "scenario",
+    "requests",
+    "failed requests",
+    "clicks served",
+    "clicks counted",
+    "lost",
+    "counted twice",
     "seconds to recover",
 )
 
@@ -49,8 +55,14 @@ class Row:
     def cells(self) -> list[str]:
         c = self.clicks
         return [
-            self.scenario, f"{self.requests:,}", f"{self.failed:,}", f"{c.served:,}", f"{c.counted:,}",
-            f"{c.lost:,}", f"{c.twice:,}", f"{self.recover_seconds:.1f}",
+            self.scenario,
+            f"{self.requests:,}",
+            f"{self.failed:,}",
+            f"{c.served:,}",
+            f"{c.counted:,}",
+            f"{c.lost:,}",
+            f"{c.twice:,}",
+            f"{self.recover_seconds:.1f}",
         ]
 
     def to_json(self) -> dict[str, object]:

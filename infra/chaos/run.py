@@ -71,8 +71,10 @@ async def run_scenario(stack: Stack, scenario: Scenario, *, say: Callable[[str],
                 redirects.stop()
                 writes.stop()
                 await load
-        say(f"[chaos] {scenario.name}: load stopped ({redirects.sent} redirects at "
-            f"{redirects.achieved_rate:.0f}/s, {writes.sent} updates); checking the books")
+        say(
+            f"[chaos] {scenario.name}: load stopped ({redirects.sent} redirects at "
+            f"{redirects.achieved_rate:.0f}/s, {writes.sent} updates); checking the books"
+        )
         stale = await traffic.stale_links(stack.replica_urls, writes.links, tally, timeout=LINK_TIMEOUT_S)
         outcomes = tally.outcomes()
         analytics = AnalyticsClicks(http, api_key=api_key)

@@ -103,7 +103,8 @@ async def postgres_clicks(stack: Stack, codes: list[str]) -> int:
     conn = await asyncpg.connect(stack.s.postgres_dsn, timeout=5)
     try:
         total = await conn.fetchval(
-            "SELECT coalesce(sum(clicks), 0) FROM clicks.link_totals WHERE code = ANY($1::text[])", codes)
+            "SELECT coalesce(sum(clicks), 0) FROM clicks.link_totals WHERE code = ANY($1::text[])", codes
+        )
     finally:
         await conn.close()
     return int(total)
@@ -123,11 +124,15 @@ def clickhouse_down(seconds: float, *, keep_up_within_s: float = 10.0) -> Fault:
         await ctx.stack.start("clickhouse")
         ready = await ctx.stack.wait_ready("clickhouse")
         kept_up = counted >= served_before
-        return FaultOutcome(ready, [
-            f"clickhouse down {seconds:.0f}s, ready {ready - at - seconds:.1f}s after start",
-            f"PostgreSQL totals at the end of the outage: {counted:,} clicks, {served_before:,} served "
-            f"{keep_up_within_s:.0f}s before ({'kept up' if kept_up else 'FELL BEHIND'})",
-        ], ok=kept_up)
+        return FaultOutcome(
+            ready,
+            [
+                f"clickhouse down {seconds:.0f}s, ready {ready - at - seconds:.1f}s after start",
+                f"PostgreSQL totals at the end of the outage: {counted:,} clicks, {served_before:,} served "
+                f"{keep_up_within_s:.0f}s before ({'kept up' if kept_up else 'FELL BEHIND'})",
+            ],
+            ok=kept_up,
+        )
 
     return fault
 
@@ -159,10 +164,14 @@ def redis_failover(hold_s: float) -> Fault:
         await ctx.stack.start(program)
         await sentinel.wait_settled(s, other, timeout=90)
         ready = time.monotonic()
-        return FaultOutcome(ready, [
-            f"{program} (primary) SIGKILLed and kept down {hold_s:.0f}s; replica promoted after {promoted - at:.1f}s",
-            f"old primary back as replica {ready - at - hold_s:.1f}s after its start",
-        ])
+        return FaultOutcome(
+            ready,
+            [
+                f"{program} (primary) SIGKILLed and kept down {hold_s:.0f}s; "
+                f"replica promoted after {promoted - at:.1f}s",
+                f"old primary back as replica {ready - at - hold_s:.1f}s after its start",
+            ],
+        )
 
     return fault
 
@@ -229,8 +238,13 @@ def read_your_writes(count: int) -> Fault:
                         location = r.headers.get("Location")
                         good = (r.status in (301, 302) and location == expect) if expect else r.status in (404, 410)
                         wrong += 0 if good else 1
-        return FaultOutcome(time.monotonic(), [f"{wrong} of {count} writes not read back at once"],
-                            requests=requests, failed=wrong, ok=wrong == 0)
+        return FaultOutcome(
+            time.monotonic(),
+            [f"{wrong} of {count} writes not read back at once"],
+            requests=requests,
+            failed=wrong,
+            ok=wrong == 0,
+        )
 
     return fault
 
@@ -241,12 +255,16 @@ def self_reference() -> Fault:
     async def fault(ctx: FaultContext) -> FaultOutcome:
         base = ctx.stack.public_url
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as http:
-            async with http.post(f"{base}/api/v1/links", json={"url": f"{base}/abc"},
-                                 headers={"Authorization": f"Bearer {ctx.stack.api_key}"}) as r:
+            async with http.post(
+                f"{base}/api/v1/links",
+                json={"url": f"{base}/abc"},
+                headers={"Authorization": f"Bearer {ctx.stack.api_key}"},
+            ) as r:
                 status, body = r.status, await r.text()
         refused = status == 422 and "url_self_reference" in body
-        return FaultOutcome(time.monotonic(), [f"a link to {base}/abc: {status}"],
-                            requests=1, failed=0 if refused else 1, ok=refused)
+        return FaultOutcome(
+            time.monotonic(), [f"a link to {base}/abc: {status}"], requests=1, failed=0 if refused else 1, ok=refused
+        )
 
     return fault
 
@@ -258,29 +276,77 @@ def self_reference() -> Fault:
 REDIRECT_KILL_LOSS_BOUND_S = 0.5
 
 SCENARIOS: list[Scenario] = [
-    Scenario("kill redirect replica at full rate", "SIGKILL redirect-1 while it serves as fast as it can "
-             "(direct, closed loop): clicks answered but still in its buffer", kill("redirect-1", probe="redirect-1"),
-             redirect_rate=None, concurrency=48, target="redirect-1", redirects_may_fail=True,
-             loss_bound_s=REDIRECT_KILL_LOSS_BOUND_S, write_rate=0, ci=True),
-    Scenario("kill redirect replica behind nginx", "SIGKILL redirect-2 under load through nginx",
-             kill("redirect-2", probe="redirect-2"), loss_bound_s=REDIRECT_KILL_LOSS_BOUND_S),
+    Scenario(
+        "kill redirect replica at full rate",
+        "SIGKILL redirect-1 while it serves as fast as it can "
+        "(direct, closed loop): clicks answered but still in its buffer",
+        kill("redirect-1", probe="redirect-1"),
+        redirect_rate=None,
+        concurrency=48,
+        target="redirect-1",
+        redirects_may_fail=True,
+        loss_bound_s=REDIRECT_KILL_LOSS_BOUND_S,
+        write_rate=0,
+        ci=True,
+    ),
+    Scenario(
+        "kill redirect replica behind nginx",
+        "SIGKILL redirect-2 under load through nginx",
+        kill("redirect-2", probe="redirect-2"),
+        loss_bound_s=REDIRECT_KILL_LOSS_BOUND_S,
+    ),
     Scenario("kill aggregator worker", "SIGKILL aggregator-2 under load", kill("aggregator-2", probe="aggregator-2")),
-    Scenario("kill shorten", "SIGKILL shorten-1 under load and link updates", kill("shorten-1", probe="shorten-1"),
-             write_rate=20, writes_may_fail=True),
+    Scenario(
+        "kill shorten",
+        "SIGKILL shorten-1 under load and link updates",
+        kill("shorten-1", probe="shorten-1"),
+        write_rate=20,
+        writes_may_fail=True,
+    ),
     Scenario("kill relay", "SIGKILL the outbox relay under link updates", kill("shorten-relay"), write_rate=20),
     Scenario("kill analytics", "SIGKILL analytics under load", kill("analytics", probe="analytics")),
     Scenario("restart kafka", "Kafka restarted under load and link updates", restart("kafka"), after_s=8),
-    Scenario("redis sentinel failover", "SIGKILL the Redis primary (kept down 10 s) under load and link updates",
-             redis_failover(10), write_rate=10, after_s=8, redirects_may_fail=True, cleanup=fail_back, ci=True),
-    Scenario("postgres down 30 s", "PostgreSQL stopped 30 s under load and link updates",
-             stop_for("postgres", 30), after_s=8, ci=True),
+    Scenario(
+        "redis sentinel failover",
+        "SIGKILL the Redis primary (kept down 10 s) under load and link updates",
+        redis_failover(10),
+        write_rate=10,
+        after_s=8,
+        redirects_may_fail=True,
+        cleanup=fail_back,
+        ci=True,
+    ),
+    Scenario(
+        "postgres down 30 s",
+        "PostgreSQL stopped 30 s under load and link updates",
+        stop_for("postgres", 30),
+        after_s=8,
+        ci=True,
+    ),
     Scenario("clickhouse down 60 s", "ClickHouse stopped 60 s under load", clickhouse_down(60), ci=True),
-    Scenario("redis primary down, no sentinel", "Redis primary and all Sentinels stopped 60 s (issue 9 item 2)",
-             redis_down_without_sentinel(60), redirects_may_fail=True, after_s=8),
-    Scenario("read your writes", "500 creates (and PATCH, DELETE) each read back at once (issue 9 item 1)",
-             read_your_writes(500), redirect_rate=20, write_rate=0),
-    Scenario("self reference", "a link to the shortener itself (issue 9 item 5)", self_reference(),
-             redirect_rate=10, write_rate=0, before_s=0.5, after_s=0.5),
+    Scenario(
+        "redis primary down, no sentinel",
+        "Redis primary and all Sentinels stopped 60 s (issue 9 item 2)",
+        redis_down_without_sentinel(60),
+        redirects_may_fail=True,
+        after_s=8,
+    ),
+    Scenario(
+        "read your writes",
+        "500 creates (and PATCH, DELETE) each read back at once (issue 9 item 1)",
+        read_your_writes(500),
+        redirect_rate=20,
+        write_rate=0,
+    ),
+    Scenario(
+        "self reference",
+        "a link to the shortener itself (issue 9 item 5)",
+        self_reference(),
+        redirect_rate=10,
+        write_rate=0,
+        before_s=0.5,
+        after_s=0.5,
+    ),
 ]
 
 

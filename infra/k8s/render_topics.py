@@ -30,8 +30,12 @@ def kafka_topic(topic: TopicSpec) -> dict[str, object]:
         "apiVersion": "kafka.strimzi.io/v1",
         "kind": "KafkaTopic",
         "metadata": {"name": topic.name, "labels": {"strimzi.io/cluster": CLUSTER}},
-        "spec": {"topicName": topic.name, "partitions": topic.partitions, "replicas": REPLICAS,
-                 "config": dict(topic.config)},
+        "spec": {
+            "topicName": topic.name,
+            "partitions": topic.partitions,
+            "replicas": REPLICAS,
+            "config": dict(topic.config),
+        },
     }
 
 

@@ -38,9 +38,24 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="lock-runtime-") as tmp:
         venv, report = Path(tmp) / "venv", Path(tmp) / "report.json"
         subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-        subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "--disable-pip-version-check",
-                        "--dry-run", "--ignore-installed", "--report", str(report),
-                        "-c", str(ROOT / "requirements.lock"), *dependencies], check=True)
+        subprocess.run(
+            [
+                str(venv / "bin" / "python"),
+                "-m",
+                "pip",
+                "install",
+                "-q",
+                "--disable-pip-version-check",
+                "--dry-run",
+                "--ignore-installed",
+                "--report",
+                str(report),
+                "-c",
+                str(ROOT / "requirements.lock"),
+                *dependencies,
+            ],
+            check=True,
+        )
         resolved = json.loads(report.read_text())["install"]
     lines = []
     for item in resolved:

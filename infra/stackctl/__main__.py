@@ -37,9 +37,11 @@ def refuse_busy_ports(s: StackSettings) -> None:
     busy = {name: port for name, port in checks.stack_ports(s).items() if checks.port_in_use(port)}
     if busy:
         ports = ", ".join(f"{name} {port}" for name, port in busy.items())
-        raise SystemExit(f"[stack] ports in use by processes this stack does not run: {ports}. "
-                         "Stop them (another checkout: `./justw down` there), or choose other ports "
-                         "in .env (see .env.example).")
+        raise SystemExit(
+            f"[stack] ports in use by processes this stack does not run: {ports}. "
+            "Stop them (another checkout: `./justw down` there), or choose other ports "
+            "in .env (see .env.example)."
+        )
 
 
 def up(s: StackSettings, *, infra_only: bool) -> None:
@@ -88,8 +90,12 @@ def up(s: StackSettings, *, infra_only: bool) -> None:
     say("starting services: " + ", ".join(programs))
     supervisor.start(s, *programs)
     _wait(s, checks.service_probes(s), timeout=180, what="services")
-    _wait(s, {"public /readyz": lambda: checks._http_ok(f"http://127.0.0.1:{s.public_http_port}/readyz")},
-          timeout=60, what="public entry point")
+    _wait(
+        s,
+        {"public /readyz": lambda: checks._http_ok(f"http://127.0.0.1:{s.public_http_port}/readyz")},
+        timeout=60,
+        what="public entry point",
+    )
     say(f"stack is up: http://127.0.0.1:{s.public_http_port}  (API key: {s.api_key_file})")
 
 
@@ -157,8 +163,12 @@ def health_server(s: StackSettings) -> None:
 def main(argv: list[str] | None = None) -> int:
     # --profile before or after the command (`just up --profile cluster`): the stack to act on.
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--profile", choices=("default", "cluster"), default=argparse.SUPPRESS,
-                        help="the stack to act on (STACK_PROFILE; docs/cluster.md)")
+    common.add_argument(
+        "--profile",
+        choices=("default", "cluster"),
+        default=argparse.SUPPRESS,
+        help="the stack to act on (STACK_PROFILE; docs/cluster.md)",
+    )
     parser = argparse.ArgumentParser(prog="stackctl", parents=[common])
     sub = parser.add_subparsers(dest="command", required=True)
     up_p = sub.add_parser("up", parents=[common], help="start the whole stack and wait until it serves")
@@ -173,8 +183,9 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("topics", parents=[common], help="create/update the declared Kafka topics")
     sub.add_parser("render", parents=[common], help="render configuration files into .local/")
     sub.add_parser("health-server", parents=[common], help="serve the combined /healthz and /readyz")
-    sub.add_parser("redis-failback", parents=[common],
-                   help="after a Sentinel failover, make the `redis` program the primary again")
+    sub.add_parser(
+        "redis-failback", parents=[common], help="after a Sentinel failover, make the `redis` program the primary again"
+    )
     args = parser.parse_args(argv)
     if getattr(args, "profile", None):  # the programs supervisord starts inherit it
         os.environ["STACK_PROFILE"] = args.profile

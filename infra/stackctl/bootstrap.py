@@ -52,8 +52,14 @@ def ensure_kafka_libs(s: StackSettings) -> None:
     libs.mkdir(parents=True, exist_ok=True)
     subprocess.run(
         [
-            "mvn", "-q", "-B", "-f", str(s.repo_root / "infra" / "kafka" / "pom.xml"),
-            "dependency:copy-dependencies", "-DincludeScope=runtime", f"-DoutputDirectory={libs}",
+            "mvn",
+            "-q",
+            "-B",
+            "-f",
+            str(s.repo_root / "infra" / "kafka" / "pom.xml"),
+            "dependency:copy-dependencies",
+            "-DincludeScope=runtime",
+            f"-DoutputDirectory={libs}",
         ],
         check=True,
     )
@@ -68,14 +74,33 @@ def ensure_kafka_storage(s: StackSettings) -> None:
     data.mkdir(parents=True, exist_ok=True)
     cp = f"{s.path('kafka', 'libs')}/*"
     log = f"-Dlog4j.configuration=file:{s.path('kafka', 'log4j.properties')}"
-    cluster_id = subprocess.run(
-        ["java", log, "-cp", cp, "kafka.tools.StorageTool", "random-uuid"],
-        check=True, capture_output=True, text=True,
-    ).stdout.strip().splitlines()[-1]
+    cluster_id = (
+        subprocess.run(
+            ["java", log, "-cp", cp, "kafka.tools.StorageTool", "random-uuid"],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        .stdout.strip()
+        .splitlines()[-1]
+    )
     subprocess.run(
-        ["java", log, "-cp", cp, "kafka.tools.StorageTool", "format", "-t", cluster_id,
-         "-c", str(s.path("kafka", "server.properties")), "--ignore-formatted"],
-        check=True, capture_output=True, text=True,
+        [
+            "java",
+            log,
+            "-cp",
+            cp,
+            "kafka.tools.StorageTool",
+            "format",
+            "-t",
+            cluster_id,
+            "-c",
+            str(s.path("kafka", "server.properties")),
+            "--ignore-formatted",
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
     )
 
 
@@ -111,8 +136,16 @@ def ensure_postgres_cluster(s: StackSettings) -> None:
     if is_root:
         _check_traversable_by(data, "postgres")
     cmd = [
-        str(postgres_bin_dir() / "initdb"), "-D", str(data), "-U", "postgres",
-        "--auth-local=trust", "--auth-host=scram-sha-256", "-E", "UTF8", "--locale=C.UTF-8",
+        str(postgres_bin_dir() / "initdb"),
+        "-D",
+        str(data),
+        "-U",
+        "postgres",
+        "--auth-local=trust",
+        "--auth-host=scram-sha-256",
+        "-E",
+        "UTF8",
+        "--locale=C.UTF-8",
     ]
     if is_root:
         cmd = ["runuser", "-u", "postgres", "--", *cmd]

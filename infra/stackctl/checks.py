@@ -197,9 +197,9 @@ def service_endpoints(s: StackSettings) -> dict[str, str]:
 def service_probes(s: StackSettings, path: str = "/readyz") -> dict[str, Probe]:
     urls = {name: base + path for name, base in service_endpoints(s).items()}
     # Faust workers: their web server (metrics, health) answers while the worker runs.
-    urls.update({
-        f"aggregator-{i}": f"http://{s.host_of(i)}:{port}{path}" for i, port in enumerate(s.aggregator_ports, 1)
-    })
+    urls.update(
+        {f"aggregator-{i}": f"http://{s.host_of(i)}:{port}{path}" for i, port in enumerate(s.aggregator_ports, 1)}
+    )
     return {name: functools.partial(_http_ok, url) for name, url in urls.items()}
 
 
@@ -223,10 +223,17 @@ def port_in_use(port: int) -> bool:
 
 def stack_ports(s: StackSettings) -> dict[str, int]:
     ports = {
-        "kafka": s.kafka_port, "kafka-controller": s.kafka_controller_port, "postgres": s.postgres_port,
-        "redis": s.redis_port, "redis-replica": s.redis_replica_port, "clickhouse-http": s.clickhouse_http_port,
-        "clickhouse-tcp": s.clickhouse_tcp_port, "nginx": s.public_http_port, "prometheus": s.prometheus_port,
-        "analytics": s.analytics_port, "stackcheck": s.stackcheck_port,
+        "kafka": s.kafka_port,
+        "kafka-controller": s.kafka_controller_port,
+        "postgres": s.postgres_port,
+        "redis": s.redis_port,
+        "redis-replica": s.redis_replica_port,
+        "clickhouse-http": s.clickhouse_http_port,
+        "clickhouse-tcp": s.clickhouse_tcp_port,
+        "nginx": s.public_http_port,
+        "prometheus": s.prometheus_port,
+        "analytics": s.analytics_port,
+        "stackcheck": s.stackcheck_port,
     }
     ports.update({f"redis-sentinel-{i}": p for i, p in enumerate(s.sentinel_ports, start=1)})
     ports.update({f"shorten-{i}": p for i, p in enumerate(s.shorten_ports, start=1)})

@@ -39,8 +39,10 @@ def _replicated_engine(engine: str, args: str | None, *, database: str, table: s
 
 
 def _distributed(name: str, database: str) -> str:
-    return (f"CREATE TABLE IF NOT EXISTS {name} AS {local(name)} "
-            f"ENGINE = Distributed({CLUSTER_NAME}, {database}, {local(name)}, {SHARDING_KEY})")
+    return (
+        f"CREATE TABLE IF NOT EXISTS {name} AS {local(name)} "
+        f"ENGINE = Distributed({CLUSTER_NAME}, {database}, {local(name)}, {SHARDING_KEY})"
+    )
 
 
 def cluster_statements(statements: list[str], *, database: str) -> list[str]:
@@ -69,8 +71,12 @@ def cluster_statements(statements: list[str], *, database: str) -> list[str]:
                 if engine is None:
                     raise ValueError(f"table {name} names no engine")
                 replicated = _replicated_engine(engine.group(1), engine.group(2), database=database, table=local(name))
-                out.append(f"CREATE TABLE IF NOT EXISTS {local(name)} "
-                           + rest[: engine.start()] + f"ENGINE = {replicated}" + rest[engine.end():])
+                out.append(
+                    f"CREATE TABLE IF NOT EXISTS {local(name)} "
+                    + rest[: engine.start()]
+                    + f"ENGINE = {replicated}"
+                    + rest[engine.end() :]
+                )
             out.append(_distributed(name, database))
         else:
             raise ValueError(f"no cluster form for statement: {statement[:80]}")

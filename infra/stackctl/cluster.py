@@ -41,11 +41,22 @@ def clickhouse_programs(s: StackSettings) -> list[str]:
 
 def infra_programs(s: StackSettings, sentinels: list[str]) -> list[str]:
     """Every infrastructure program but the replica (it is cloned from the running primary)."""
-    return [*kafka_programs(s), "postgres", "pgbouncer", "zookeeper", *clickhouse_programs(s),
-            "redis", "redis-replica", *sentinels, "nginx", "prometheus"]
+    return [
+        *kafka_programs(s),
+        "postgres",
+        "pgbouncer",
+        "zookeeper",
+        *clickhouse_programs(s),
+        "redis",
+        "redis-replica",
+        *sentinels,
+        "nginx",
+        "prometheus",
+    ]
 
 
 # -- configuration files -------------------------------------------------------------------------
+
 
 def _set_properties(text: str, values: dict[str, object]) -> str:
     """`key=value` lines of a properties file replaced (or appended) with `values`."""
@@ -69,21 +80,24 @@ def kafka_properties(s: StackSettings, broker: int, default_text: str) -> str:
     port, controller = s.kafka_broker_ports[broker - 1], s.kafka_controller_ports[broker - 1]
     voters = ",".join(f"{i}@127.0.0.1:{p}" for i, p in enumerate(s.kafka_controller_ports, start=1))
     rf = s.kafka_replication_factor
-    return _set_properties(default_text.replace("Single-node KRaft.", "Cluster profile: one of three KRaft nodes."), {
-        "node.id": broker,
-        "controller.quorum.voters": voters,
-        "listeners": f"PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller}",
-        "advertised.listeners": f"PLAINTEXT://127.0.0.1:{port}",
-        "log.dirs": kafka_data_dir(s, broker),
-        "default.replication.factor": rf,
-        "offsets.topic.replication.factor": rf,
-        "transaction.state.log.replication.factor": rf,
-        "transaction.state.log.min.isr": 2,
-        # acks=all producers (relay, redirect, faust) need 2 of 3 copies: one broker may be lost.
-        "min.insync.replicas": 2,
-        "unclean.leader.election.enable": "false",
-        "num.io.threads": 2,
-    })
+    return _set_properties(
+        default_text.replace("Single-node KRaft.", "Cluster profile: one of three KRaft nodes."),
+        {
+            "node.id": broker,
+            "controller.quorum.voters": voters,
+            "listeners": f"PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller}",
+            "advertised.listeners": f"PLAINTEXT://127.0.0.1:{port}",
+            "log.dirs": kafka_data_dir(s, broker),
+            "default.replication.factor": rf,
+            "offsets.topic.replication.factor": rf,
+            "transaction.state.log.replication.factor": rf,
+            "transaction.state.log.min.isr": 2,
+            # acks=all producers (relay, redirect, faust) need 2 of 3 copies: one broker may be lost.
+            "min.insync.replicas": 2,
+            "unclean.leader.election.enable": "false",
+            "num.io.threads": 2,
+        },
+    )
 
 
 def clickhouse_config(s: StackSettings, node: int, default_text: str) -> str:
@@ -91,32 +105,38 @@ def clickhouse_config(s: StackSettings, node: int, default_text: str) -> str:
     shards, ZooKeeper and this node's macros."""
     http, tcp, interserver = s.clickhouse_node_ports(node)
     shard, replica = s.clickhouse_shard_replica(node)
-    text = (default_text
-            .replace(f"<http_port>{s.clickhouse_http_port}</http_port>", f"<http_port>{http}</http_port>")
-            .replace(f"<tcp_port>{s.clickhouse_tcp_port}</tcp_port>", f"<tcp_port>{tcp}</tcp_port>")
-            .replace(f"<interserver_http_port>{s.clickhouse_interserver_port}</interserver_http_port>",
-                     f"<interserver_http_port>{interserver}</interserver_http_port>")
-            .replace(str(s.path("clickhouse", "data")), str(s.path(f"clickhouse-{node}", "data")))
-            .replace(str(s.path("clickhouse", "users.xml")), str(s.path("clickhouse-cluster", "users.xml"))))
+    text = (
+        default_text.replace(f"<http_port>{s.clickhouse_http_port}</http_port>", f"<http_port>{http}</http_port>")
+        .replace(f"<tcp_port>{s.clickhouse_tcp_port}</tcp_port>", f"<tcp_port>{tcp}</tcp_port>")
+        .replace(
+            f"<interserver_http_port>{s.clickhouse_interserver_port}</interserver_http_port>",
+            f"<interserver_http_port>{interserver}</interserver_http_port>",
+        )
+        .replace(str(s.path("clickhouse", "data")), str(s.path(f"clickhouse-{node}", "data")))
+        .replace(str(s.path("clickhouse", "users.xml")), str(s.path("clickhouse-cluster", "users.xml")))
+    )
     shards = []
     for first in range(1, len(s.clickhouse_nodes) + 1, 2):
         replicas = "".join(
             f"<replica><host>127.0.0.1</host><port>{s.clickhouse_node_ports(n)[1]}</port></replica>"
-            for n in (first, first + 1))
+            for n in (first, first + 1)
+        )
         shards.append(f"            <shard><internal_replication>true</internal_replication>{replicas}</shard>")
-    cluster = "\n".join([
-        "    <interserver_http_host>127.0.0.1</interserver_http_host>",
-        "    <remote_servers>",
-        "        <shortlink>",
-        *shards,
-        "        </shortlink>",
-        "    </remote_servers>",
-        "    <zookeeper>",
-        f"        <node><host>127.0.0.1</host><port>{s.zookeeper_port}</port></node>",
-        "        <session_timeout_ms>10000</session_timeout_ms>",
-        "    </zookeeper>",
-        f"    <macros><shard>{shard}</shard><replica>replica-{replica}</replica></macros>",
-    ])
+    cluster = "\n".join(
+        [
+            "    <interserver_http_host>127.0.0.1</interserver_http_host>",
+            "    <remote_servers>",
+            "        <shortlink>",
+            *shards,
+            "        </shortlink>",
+            "    </remote_servers>",
+            "    <zookeeper>",
+            f"        <node><host>127.0.0.1</host><port>{s.zookeeper_port}</port></node>",
+            "        <session_timeout_ms>10000</session_timeout_ms>",
+            "    </zookeeper>",
+            f"    <macros><shard>{shard}</shard><replica>replica-{replica}</replica></macros>",
+        ]
+    )
     return text.replace("</yandex>", cluster + "\n</yandex>")
 
 
@@ -138,59 +158,63 @@ def clickhouse_users(default_text: str) -> str:
 
 
 def zookeeper_config(s: StackSettings) -> str:
-    return "\n".join([
-        "# Generated by `just up --profile cluster`: ClickHouse 18.16's replication coordinator.",
-        "# One server (standalone): the ensemble of three is a list of server.N lines more.",
-        f"dataDir={s.path('zookeeper', 'data')}",
-        f"clientPort={s.zookeeper_port}",
-        "clientPortAddress=127.0.0.1",
-        "tickTime=2000",
-        "initLimit=10",
-        "syncLimit=5",
-        "maxClientCnxns=200",
-        "admin.enableServer=false",
-        "4lw.commands.whitelist=ruok,srvr,mntr",
-        "autopurge.snapRetainCount=3",
-        "autopurge.purgeInterval=1",
-        "",
-    ])
+    return "\n".join(
+        [
+            "# Generated by `just up --profile cluster`: ClickHouse 18.16's replication coordinator.",
+            "# One server (standalone): the ensemble of three is a list of server.N lines more.",
+            f"dataDir={s.path('zookeeper', 'data')}",
+            f"clientPort={s.zookeeper_port}",
+            "clientPortAddress=127.0.0.1",
+            "tickTime=2000",
+            "initLimit=10",
+            "syncLimit=5",
+            "maxClientCnxns=200",
+            "admin.enableServer=false",
+            "4lw.commands.whitelist=ruok,srvr,mntr",
+            "autopurge.snapRetainCount=3",
+            "autopurge.purgeInterval=1",
+            "",
+        ]
+    )
 
 
 def pgbouncer_ini(s: StackSettings) -> str:
     db = s.postgres_db
-    return "\n".join([
-        "; Generated by `just up --profile cluster` (infra/stackctl/cluster.py).",
-        "[databases]",
-        f"{db} = host=127.0.0.1 port={s.postgres_port} dbname={db}",
-        f"{db}_replica = host=127.0.0.1 port={s.postgres_replica_port} dbname={db}",
-        "",
-        "[pgbouncer]",
-        "listen_addr = 127.0.0.1",
-        f"listen_port = {s.pgbouncer_port}",
-        f"unix_socket_dir = {s.path('pgbouncer')}",
-        "auth_type = scram-sha-256",
-        f"auth_file = {s.path('pgbouncer', 'userlist.txt')}",
-        # Transaction pooling: a server connection is a client's only for one transaction, so
-        # thousands of clients share CLUSTER_PGBOUNCER_POOL_SIZE connections per database. PgBouncer
-        # 1.18 (Debian 12) does not track prepared statements (1.21 does, max_prepared_statements):
-        # the services' asyncpg pools run with POSTGRES_STATEMENT_CACHE_SIZE=0.
-        "pool_mode = transaction",
-        f"max_client_conn = {s.cluster_pgbouncer_max_clients}",
-        f"default_pool_size = {s.cluster_pgbouncer_pool_size}",
-        "min_pool_size = 0",
-        "reserve_pool_size = 0",
-        "server_reset_query =",
-        # asyncpg sends it as a startup parameter; PgBouncer 1.18 would refuse the login.
-        "ignore_startup_parameters = extra_float_digits",
-        "server_connect_timeout = 3",
-        "server_login_retry = 1",
-        # A client waits at most this long for a server connection (primary down: it then gets an
-        # error, the service answers 503), rather than PgBouncer's default of 120 s.
-        "query_wait_timeout = 5",
-        "admin_users = postgres",
-        "stats_users = postgres",
-        "",
-    ])
+    return "\n".join(
+        [
+            "; Generated by `just up --profile cluster` (infra/stackctl/cluster.py).",
+            "[databases]",
+            f"{db} = host=127.0.0.1 port={s.postgres_port} dbname={db}",
+            f"{db}_replica = host=127.0.0.1 port={s.postgres_replica_port} dbname={db}",
+            "",
+            "[pgbouncer]",
+            "listen_addr = 127.0.0.1",
+            f"listen_port = {s.pgbouncer_port}",
+            f"unix_socket_dir = {s.path('pgbouncer')}",
+            "auth_type = scram-sha-256",
+            f"auth_file = {s.path('pgbouncer', 'userlist.txt')}",
+            # Transaction pooling: a server connection is a client's only for one transaction, so
+            # thousands of clients share CLUSTER_PGBOUNCER_POOL_SIZE connections per database. PgBouncer
+            # 1.18 (Debian 12) does not track prepared statements (1.21 does, max_prepared_statements):
+            # the services' asyncpg pools run with POSTGRES_STATEMENT_CACHE_SIZE=0.
+            "pool_mode = transaction",
+            f"max_client_conn = {s.cluster_pgbouncer_max_clients}",
+            f"default_pool_size = {s.cluster_pgbouncer_pool_size}",
+            "min_pool_size = 0",
+            "reserve_pool_size = 0",
+            "server_reset_query =",
+            # asyncpg sends it as a startup parameter; PgBouncer 1.18 would refuse the login.
+            "ignore_startup_parameters = extra_float_digits",
+            "server_connect_timeout = 3",
+            "server_login_retry = 1",
+            # A client waits at most this long for a server connection (primary down: it then gets an
+            # error, the service answers 503), rather than PgBouncer's default of 120 s.
+            "query_wait_timeout = 5",
+            "admin_users = postgres",
+            "stats_users = postgres",
+            "",
+        ]
+    )
 
 
 def pgbouncer_userlist(s: StackSettings) -> str:
@@ -207,12 +231,16 @@ def render(s: StackSettings, default_files: dict[str, str]) -> None:
     """Write the cluster's files from the default stack's rendered texts (`default_files`: template
     name -> rendered text)."""
     for broker in range(1, len(s.kafka_broker_ports) + 1):
-        _write(s.path(f"kafka-{broker}", "server.properties"),
-               kafka_properties(s, broker, default_files["kafka-server.properties"]))
+        _write(
+            s.path(f"kafka-{broker}", "server.properties"),
+            kafka_properties(s, broker, default_files["kafka-server.properties"]),
+        )
         kafka_data_dir(s, broker).mkdir(parents=True, exist_ok=True)
     for node in s.clickhouse_nodes:
-        _write(s.path(f"clickhouse-{node}", "config.xml"),
-               clickhouse_config(s, node, default_files["clickhouse-config.xml"]))
+        _write(
+            s.path(f"clickhouse-{node}", "config.xml"),
+            clickhouse_config(s, node, default_files["clickhouse-config.xml"]),
+        )
         for sub in ("data", "data/tmp", "data/user_files", "data/format_schemas"):
             s.path(f"clickhouse-{node}", sub).mkdir(parents=True, exist_ok=True)
     _write(s.path("clickhouse-cluster", "users.xml"), clickhouse_users(default_files["clickhouse-users.xml"]))
@@ -232,11 +260,13 @@ def render(s: StackSettings, default_files: dict[str, str]) -> None:
 # the request to the next one (a GET: safe to repeat) within a client's patience. Not 1 s: on this
 # loaded 2-core machine replicas stalled past 1 s while PostgreSQL restarted, all three were marked
 # failed at once and nginx answered 320 redirects "no live upstreams".
-NGINX_REDIRECT_TIMEOUTS = "\n".join([
-    "            proxy_read_timeout 3s;",
-    "            proxy_send_timeout 3s;",
-    "            proxy_next_upstream_tries 3;",
-])
+NGINX_REDIRECT_TIMEOUTS = "\n".join(
+    [
+        "            proxy_read_timeout 3s;",
+        "            proxy_send_timeout 3s;",
+        "            proxy_next_upstream_tries 3;",
+    ]
+)
 
 
 def nginx_clickhouse_server(s: StackSettings) -> str:
@@ -246,27 +276,30 @@ def nginx_clickhouse_server(s: StackSettings) -> str:
         f"        server 127.0.0.1:{s.clickhouse_node_ports(n)[0]} max_fails=1 fail_timeout=2s;"
         for n in s.clickhouse_nodes
     )
-    return "\n".join([
-        "    # Cluster profile: the services' ClickHouse entry point, over every node (each has the",
-        "    # Distributed tables).",
-        "    upstream clickhouse {",
-        servers,
-        "        keepalive 32;",
-        "    }",
-        "    server {",
-        f"        listen 127.0.0.1:{s.clickhouse_lb_port};",
-        "        access_log off;",
-        "        client_max_body_size 256m;",
-        "        location / {",
-        "            proxy_pass http://clickhouse;",
-        "            proxy_read_timeout 60s;",
-        "            proxy_next_upstream error timeout http_502 http_503;",
-        "        }",
-        "    }",
-    ])
+    return "\n".join(
+        [
+            "    # Cluster profile: the services' ClickHouse entry point, over every node (each has the",
+            "    # Distributed tables).",
+            "    upstream clickhouse {",
+            servers,
+            "        keepalive 32;",
+            "    }",
+            "    server {",
+            f"        listen 127.0.0.1:{s.clickhouse_lb_port};",
+            "        access_log off;",
+            "        client_max_body_size 256m;",
+            "        location / {",
+            "            proxy_pass http://clickhouse;",
+            "            proxy_read_timeout 60s;",
+            "            proxy_next_upstream error timeout http_502 http_503;",
+            "        }",
+            "    }",
+        ]
+    )
 
 
 # -- programs -------------------------------------------------------------------------------------
+
 
 def programs(s: StackSettings, program: "functools.partial[str]") -> list[str]:
     """supervisord sections of the cluster's own infrastructure (`program(name, command, **extra)`)."""
@@ -275,34 +308,50 @@ def programs(s: StackSettings, program: "functools.partial[str]") -> list[str]:
     pg = postgres_bin_dir()
     parts = []
     for name in kafka_programs(s):
-        parts.append(program(
-            name,
-            f"java {s.kafka_heap} -XX:+UseG1GC -Djava.awt.headless=true "
-            f"-Dlog4j.configuration=file:{s.path('kafka', 'log4j.properties')} "
-            f"-cp {s.path('kafka', 'libs')}/* kafka.Kafka {s.path(name, 'server.properties')}",
-            stopsignal="TERM", stopwaitsecs="60",
-        ))
-    parts.append(program(
-        "postgres-replica",
-        f"{pg}/postgres -D {s.path('postgres-replica', 'data')} -p {s.postgres_replica_port} "
-        f"-k {s.path('postgres-replica', 'run')} -c listen_addresses=127.0.0.1 -c max_connections=200 "
-        "-c shared_buffers=128MB -c hot_standby=on",
-        user="postgres", stopsignal="INT",
-    ))
-    parts.append(program(
-        "pgbouncer", f"/usr/sbin/pgbouncer {s.path('pgbouncer', 'pgbouncer.ini')}", user="postgres", stopsignal="INT",
-    ))
-    parts.append(program(
-        "zookeeper",
-        "java -Xms64m -Xmx256m -Djava.awt.headless=true "
-        f"-Dzookeeper.log.dir={s.log_dir} -cp /etc/zookeeper/conf:/usr/share/java/zookeeper.jar "
-        f"org.apache.zookeeper.server.quorum.QuorumPeerMain {s.path('zookeeper', 'zoo.cfg')}",
-        stopsignal="TERM",
-    ))
+        parts.append(
+            program(
+                name,
+                f"java {s.kafka_heap} -XX:+UseG1GC -Djava.awt.headless=true "
+                f"-Dlog4j.configuration=file:{s.path('kafka', 'log4j.properties')} "
+                f"-cp {s.path('kafka', 'libs')}/* kafka.Kafka {s.path(name, 'server.properties')}",
+                stopsignal="TERM",
+                stopwaitsecs="60",
+            )
+        )
+    parts.append(
+        program(
+            "postgres-replica",
+            f"{pg}/postgres -D {s.path('postgres-replica', 'data')} -p {s.postgres_replica_port} "
+            f"-k {s.path('postgres-replica', 'run')} -c listen_addresses=127.0.0.1 -c max_connections=200 "
+            "-c shared_buffers=128MB -c hot_standby=on",
+            user="postgres",
+            stopsignal="INT",
+        )
+    )
+    parts.append(
+        program(
+            "pgbouncer",
+            f"/usr/sbin/pgbouncer {s.path('pgbouncer', 'pgbouncer.ini')}",
+            user="postgres",
+            stopsignal="INT",
+        )
+    )
+    parts.append(
+        program(
+            "zookeeper",
+            "java -Xms64m -Xmx256m -Djava.awt.headless=true "
+            f"-Dzookeeper.log.dir={s.log_dir} -cp /etc/zookeeper/conf:/usr/share/java/zookeeper.jar "
+            f"org.apache.zookeeper.server.quorum.QuorumPeerMain {s.path('zookeeper', 'zoo.cfg')}",
+            stopsignal="TERM",
+        )
+    )
     for node, name in zip(s.clickhouse_nodes, clickhouse_programs(s), strict=True):
-        parts.append(program(
-            name, f"/usr/sbin/clickhouse-server --config-file={s.path(f'clickhouse-{node}', 'config.xml')}",
-        ))
+        parts.append(
+            program(
+                name,
+                f"/usr/sbin/clickhouse-server --config-file={s.path(f'clickhouse-{node}', 'config.xml')}",
+            )
+        )
     return parts
 
 
@@ -330,30 +379,51 @@ def relay_overrides(s: StackSettings) -> dict[str, str]:
 
 # -- first start ---------------------------------------------------------------------------------
 
+
 def ensure_kafka_storage(s: StackSettings) -> None:
     """Format each broker's KRaft storage with one cluster id (kept in .local/cluster/kafka-id)."""
     from stackctl.bootstrap import say
 
-    pending = [b for b in range(1, len(s.kafka_broker_ports) + 1)
-               if not (kafka_data_dir(s, b) / "meta.properties").exists()]
+    pending = [
+        b for b in range(1, len(s.kafka_broker_ports) + 1) if not (kafka_data_dir(s, b) / "meta.properties").exists()
+    ]
     if not pending:
         return
     cp = f"{s.path('kafka', 'libs')}/*"
     log = f"-Dlog4j.configuration=file:{s.path('kafka', 'log4j.properties')}"
     id_file = s.path("kafka-cluster-id")
     if not id_file.exists():
-        cluster_id = subprocess.run(
-            ["java", log, "-cp", cp, "kafka.tools.StorageTool", "random-uuid"],
-            check=True, capture_output=True, text=True,
-        ).stdout.strip().splitlines()[-1]
+        cluster_id = (
+            subprocess.run(
+                ["java", log, "-cp", cp, "kafka.tools.StorageTool", "random-uuid"],
+                check=True,
+                capture_output=True,
+                text=True,
+            )
+            .stdout.strip()
+            .splitlines()[-1]
+        )
         id_file.write_text(cluster_id + "\n")
     cluster_id = id_file.read_text().strip()
     for broker in pending:
         say(f"formatting Kafka KRaft storage of broker {broker} (cluster {cluster_id})")
         subprocess.run(
-            ["java", log, "-cp", cp, "kafka.tools.StorageTool", "format", "-t", cluster_id,
-             "-c", str(s.path(f"kafka-{broker}", "server.properties")), "--ignore-formatted"],
-            check=True, capture_output=True, text=True,
+            [
+                "java",
+                log,
+                "-cp",
+                cp,
+                "kafka.tools.StorageTool",
+                "format",
+                "-t",
+                cluster_id,
+                "-c",
+                str(s.path(f"kafka-{broker}", "server.properties")),
+                "--ignore-formatted",
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
         )
 
 
@@ -372,14 +442,28 @@ def ensure_postgres_replica(s: StackSettings) -> None:
     if (data / "PG_VERSION").exists():
         return
     say("cloning the PostgreSQL primary into the streaming replica (pg_basebackup)")
-    cmd = [str(postgres_bin_dir() / "pg_basebackup"), "-D", str(data), "-h", str(s.path("postgres", "run")),
-           "-p", str(s.postgres_port), "-U", "postgres", "-X", "stream", "-R", "--checkpoint=fast"]
+    cmd = [
+        str(postgres_bin_dir() / "pg_basebackup"),
+        "-D",
+        str(data),
+        "-h",
+        str(s.path("postgres", "run")),
+        "-p",
+        str(s.postgres_port),
+        "-U",
+        "postgres",
+        "-X",
+        "stream",
+        "-R",
+        "--checkpoint=fast",
+    ]
     if is_root:
         cmd = ["runuser", "-u", "postgres", "--", *cmd]
     subprocess.run(cmd, check=True, capture_output=True, text=True)
 
 
 # -- probes --------------------------------------------------------------------------------------
+
 
 async def kafka_node(port: int) -> None:
     from aiokafka.admin import AIOKafkaAdminClient
@@ -398,8 +482,13 @@ async def postgres_replica(s: StackSettings) -> None:
     """The replica answers, is in recovery (a standby) and streams from the primary."""
     import asyncpg
 
-    conn = await asyncpg.connect(host=str(s.path("postgres-replica", "run")), port=s.postgres_replica_port,
-                                 user="postgres", database="postgres", timeout=3)
+    conn = await asyncpg.connect(
+        host=str(s.path("postgres-replica", "run")),
+        port=s.postgres_replica_port,
+        user="postgres",
+        database="postgres",
+        timeout=3,
+    )
     try:
         if not await conn.fetchval("SELECT pg_is_in_recovery()"):
             raise RuntimeError("not in recovery: this is no standby")
@@ -434,8 +523,9 @@ async def zookeeper(s: StackSettings) -> None:
 
 async def clickhouse_node(s: StackSettings, node: int) -> None:
     async with httpx.AsyncClient(timeout=3) as client:
-        response = await client.get(f"http://127.0.0.1:{s.clickhouse_node_ports(node)[0]}/",
-                                    params={"query": "SELECT 1"})
+        response = await client.get(
+            f"http://127.0.0.1:{s.clickhouse_node_ports(node)[0]}/", params={"query": "SELECT 1"}
+        )
     if response.status_code != 200 or response.text.strip() != "1":
         raise RuntimeError(f"SELECT 1 -> {response.status_code} {response.text[:200]!r}")
 
@@ -456,8 +546,14 @@ def probes(s: StackSettings) -> dict[str, Callable[[], Awaitable[object]]]:
 def ports(s: StackSettings) -> dict[str, int]:
     out = {f"kafka-{i}": p for i, p in enumerate(s.kafka_broker_ports, start=1)}
     out.update({f"kafka-controller-{i}": p for i, p in enumerate(s.kafka_controller_ports, start=1)})
-    out.update({"pgbouncer": s.pgbouncer_port, "postgres-replica": s.postgres_replica_port,
-                "zookeeper": s.zookeeper_port, "clickhouse-lb": s.clickhouse_lb_port})
+    out.update(
+        {
+            "pgbouncer": s.pgbouncer_port,
+            "postgres-replica": s.postgres_replica_port,
+            "zookeeper": s.zookeeper_port,
+            "clickhouse-lb": s.clickhouse_lb_port,
+        }
+    )
     for node in s.clickhouse_nodes:
         for kind, port in zip(("http", "tcp", "interserver"), s.clickhouse_node_ports(node), strict=True):
             out[f"clickhouse-{node}-{kind}"] = port

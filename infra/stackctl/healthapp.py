@@ -31,8 +31,10 @@ def create_app() -> Starlette:
     return health_app(
         live=lambda: checks.service_probes(settings, "/healthz"),
         ready=lambda: {**checks.infra_probes(settings), **checks.service_probes(settings, "/readyz")},
-        redis_urls={"primary": f"redis://127.0.0.1:{settings.redis_port}/0",
-                    "replica": f"redis://127.0.0.1:{settings.redis_replica_port}/0"},
+        redis_urls={
+            "primary": f"redis://127.0.0.1:{settings.redis_port}/0",
+            "replica": f"redis://127.0.0.1:{settings.redis_replica_port}/0",
+        },
     )
 
 
@@ -43,8 +45,9 @@ class SharedRound:
     """The last round's results while younger than `max_age_s`; else one new round, shared by
     every caller that asks while it runs."""
 
-    def __init__(self, run: Callable[[], Awaitable[Results]], *, max_age_s: float,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, run: Callable[[], Awaitable[Results]], *, max_age_s: float, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self._run, self._max_age_s, self._clock = run, max_age_s, clock
         self._round: asyncio.Future[Results] | None = None
         self._started = 0.0
@@ -57,8 +60,13 @@ class SharedRound:
         return await asyncio.shield(self._round)
 
 
-def health_app(*, live: Callable[[], dict[str, checks.Probe]], ready: Callable[[], dict[str, checks.Probe]],
-               redis_urls: dict[str, str], max_age_s: float = 1.0) -> Starlette:
+def health_app(
+    *,
+    live: Callable[[], dict[str, checks.Probe]],
+    ready: Callable[[], dict[str, checks.Probe]],
+    redis_urls: dict[str, str],
+    max_age_s: float = 1.0,
+) -> Starlette:
     """/healthz (every service's own /healthz), /readyz (every component and service's /readyz),
     their public forms /public/healthz and /public/readyz, and /metrics (Redis memory, probe
     rounds). The native and the compose stack differ only in the probes' addresses, which
@@ -94,11 +102,15 @@ def health_app(*, live: Callable[[], dict[str, checks.Probe]], ready: Callable[[
     async def public_readyz(_: Request) -> JSONResponse:
         return report(await ready_round.results(), detail=False)
 
-    return Starlette(routes=[
-        Route("/healthz", healthz), Route("/readyz", readyz),
-        Route("/public/healthz", public_healthz), Route("/public/readyz", public_readyz),
-        redis_memory_route(redis_urls, registry),
-    ])
+    return Starlette(
+        routes=[
+            Route("/healthz", healthz),
+            Route("/readyz", readyz),
+            Route("/public/healthz", public_healthz),
+            Route("/public/readyz", public_readyz),
+            redis_memory_route(redis_urls, registry),
+        ]
+    )
 
 
 def redis_memory_route(redis_urls: dict[str, str], registry: CollectorRegistry | None = None) -> Route:
@@ -111,8 +123,9 @@ def redis_memory_route(redis_urls: dict[str, str], registry: CollectorRegistry |
     scrape_metrics = metrics_route(registry).endpoint
 
     async def metrics(request: Request) -> Response:
-        results = await asyncio.gather(*(checks.redis_memory(url) for url in redis_urls.values()),
-                                       return_exceptions=True)
+        results = await asyncio.gather(
+            *(checks.redis_memory(url) for url in redis_urls.values()), return_exceptions=True
+        )
         for role, result in zip(redis_urls, results, strict=True):
             if isinstance(result, BaseException):
                 # No answer: no sample (absent, not a stale value); TargetDown/readyz tell why.

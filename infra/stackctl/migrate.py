@@ -14,9 +14,7 @@ from stackctl.config import StackSettings
 
 
 def _files(s: StackSettings, store: str) -> list[Path]:
-    return sorted(
-        s.repo_root.glob(f"services/*/adapters/sql/{store}/*.sql"), key=lambda p: (p.name, str(p))
-    )
+    return sorted(s.repo_root.glob(f"services/*/adapters/sql/{store}/*.sql"), key=lambda p: (p.name, str(p)))
 
 
 def clickhouse_statements(text: str) -> list[str]:
@@ -51,6 +49,7 @@ async def migrate_clickhouse(s: StackSettings) -> None:
             await migrate_clickhouse_node(s, node)
         return
     async with httpx.AsyncClient(base_url=s.clickhouse_url, timeout=30) as client:
+
         async def run(sql: str, database: str | None = None) -> None:
             params = {"database": database} if database else {}
             response = await client.post("/", params=params, content=sql.encode())
@@ -72,6 +71,7 @@ async def migrate_clickhouse_node(s: StackSettings, node: int) -> None:
 
     base_url = f"http://127.0.0.1:{s.clickhouse_node_ports(node)[0]}"
     async with httpx.AsyncClient(base_url=base_url, timeout=60) as client:
+
         async def run(sql: str, database: str | None = None) -> None:
             params = {"database": database} if database else {}
             response = await client.post("/", params=params, content=sql.encode())

@@ -445,9 +445,7 @@ def supervisor_conf(s: StackSettings) -> str:
                 f"/usr/sbin/clickhouse-server --config-file={s.path('clickhouse', 'config.xml')}",
             )
         )
-    parts.append(
-        _program(s, "nginx", f"/usr/sbin/nginx -p {s.path('nginx')} -c {s.path('nginx', 'nginx.conf')}")
-    )
+    parts.append(_program(s, "nginx", f"/usr/sbin/nginx -p {s.path('nginx')} -c {s.path('nginx', 'nginx.conf')}"))
     parts.append(
         _program(
             s,
@@ -472,8 +470,11 @@ def supervisor_conf(s: StackSettings) -> str:
                 s,
                 f"redirect-{i}",
                 f"{py} -m redirect serve",
-                environment=env(REDIRECT_PORT=str(port), REDIRECT_REPLICA_ID=str(i),
-                                **({"REDIRECT_HOST": s.host_of(i)} if s.is_cluster else {})),
+                environment=env(
+                    REDIRECT_PORT=str(port),
+                    REDIRECT_REPLICA_ID=str(i),
+                    **({"REDIRECT_HOST": s.host_of(i)} if s.is_cluster else {}),
+                ),
             )
         )
     for i, port in enumerate(s.aggregator_ports, start=1):

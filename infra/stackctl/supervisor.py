@@ -11,15 +11,19 @@ from stackctl.config import StackSettings
 
 
 def _bin(s: StackSettings, name: str) -> str:
-    return str(s.repo_root / ".venv" / "bin" / name) if (s.repo_root / ".venv" / "bin" / name).exists() else (
-        shutil.which(name) or name
+    return (
+        str(s.repo_root / ".venv" / "bin" / name)
+        if (s.repo_root / ".venv" / "bin" / name).exists()
+        else (shutil.which(name) or name)
     )
 
 
 def ctl(s: StackSettings, *args: str, check: bool = False) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [_bin(s, "supervisorctl"), "-c", str(s.supervisor_conf), *args],
-        capture_output=True, text=True, check=check,
+        capture_output=True,
+        text=True,
+        check=check,
     )
 
 

@@ -13,9 +13,7 @@ import msgspec
 from contracts.errors import InvalidEvent
 
 
-class MessageDeadLettered(
-    msgspec.Struct, frozen=True, kw_only=True, tag="MessageDeadLettered", tag_field="type"
-):
+class MessageDeadLettered(msgspec.Struct, frozen=True, kw_only=True, tag="MessageDeadLettered", tag_field="type"):
     schema_version: int = 1
     source_topic: str
     partition: int

@@ -48,14 +48,14 @@ class Principal:
 
     def allows(self, scope: Scope) -> bool:
         # admin implies everything; a key that writes links may read them (it is shown them anyway)
-        return (scope in self.scopes or "admin" in self.scopes
-                or (scope == "links:read" and "links:write" in self.scopes))
+        return (
+            scope in self.scopes or "admin" in self.scopes or (scope == "links:read" and "links:write" in self.scopes)
+        )
 
     def require(self, scope: Scope) -> None:
         """403 when the key lacks `scope` (the caller is known: hiding nothing by a 404 here)."""
         if not self.allows(scope):
-            raise ApiError(f"this API key lacks the scope {scope!r}", status=403, code="scope_missing",
-                           field="scope")
+            raise ApiError(f"this API key lacks the scope {scope!r}", status=403, code="scope_missing", field="scope")
 
 
 def parse_scopes(text: str) -> tuple[Scope, ...]:
@@ -74,8 +74,12 @@ def parse_scopes(text: str) -> tuple[Scope, ...]:
 
 
 def missing_key() -> ApiError:
-    return ApiError("missing Authorization: Bearer <api key>", status=401, code="api_key_missing",
-                    headers={"WWW-Authenticate": "Bearer"})
+    return ApiError(
+        "missing Authorization: Bearer <api key>",
+        status=401,
+        code="api_key_missing",
+        headers={"WWW-Authenticate": "Bearer"},
+    )
 
 
 def invalid_key() -> ApiError:
@@ -137,8 +141,9 @@ class FailedAuth:
 
     MAX_REMEMBERED = 10_000  # addresses refused at once; beyond it the memory starts over
 
-    def __init__(self, hit: Callable[[str], Awaitable[Verdict]], *,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, hit: Callable[[str], Awaitable[Verdict]], *, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self._hit = hit
         self._clock = clock
         self._refused_until: dict[str, float] = {}
@@ -165,5 +170,9 @@ class FailedAuth:
 
 
 def too_many_failures(retry_after: int) -> ApiError:
-    return ApiError("too many failed authentications from this address", status=429,
-                    code="auth_rate_limited", headers={"Retry-After": str(max(1, retry_after))})
+    return ApiError(
+        "too many failed authentications from this address",
+        status=429,
+        code="auth_rate_limited",
+        headers={"Retry-After": str(max(1, retry_after))},
+    )

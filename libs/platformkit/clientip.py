@@ -14,7 +14,7 @@ IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 def parse_networks(value: str) -> tuple[IpNetwork, ...]:
-    """"127.0.0.1, 10.0.0.0/8" -> networks; a malformed entry raises ValueError."""
+    """ "127.0.0.1, 10.0.0.0/8" -> networks; a malformed entry raises ValueError."""
     return tuple(ipaddress.ip_network(p.strip(), strict=False) for p in value.split(",") if p.strip())
 
 

@@ -22,11 +22,13 @@ async def start_producer(config: dict[str, Any]) -> AIOKafkaProducer:
     return producer
 
 
-async def topic_partitions(bootstrap_servers: str, topic: str, *, client_id: str = "partitions",
-                           request_timeout_ms: int = 10_000) -> list[int]:
+async def topic_partitions(
+    bootstrap_servers: str, topic: str, *, client_id: str = "partitions", request_timeout_ms: int = 10_000
+) -> list[int]:
     """The topic's partition ids, sorted, from the broker's metadata. Raises TopicNotFound."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, client_id=client_id,
-                                request_timeout_ms=request_timeout_ms)
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=bootstrap_servers, client_id=client_id, request_timeout_ms=request_timeout_ms
+    )
     await admin.start()
     try:
         [described] = await admin.describe_topics([topic])

@@ -52,8 +52,9 @@ class KeysLog:
         )
         # End offsets on a connection of their own: asked through the reader's consumer, the
         # request queues behind its long poll (fetch_max_wait_ms), ~0.5 s per miss.
-        self._ends = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, client_id=f"{client_id}-ends",
-                                      group_id=None, enable_auto_commit=False)
+        self._ends = AIOKafkaConsumer(
+            bootstrap_servers=bootstrap_servers, client_id=f"{client_id}-ends", group_id=None, enable_auto_commit=False
+        )
         self._miss_wait_s = miss_wait_s
         self._clock = clock
         self._position = 0  # next offset to apply

@@ -110,8 +110,9 @@ class _Schemas:
         return list(schemas), dict(components)
 
 
-def _parameters(struct: type[msgspec.Struct], where: str, schema: dict[str, Any], components: Mapping[str, Any]
-                ) -> list[dict[str, Any]]:
+def _parameters(
+    struct: type[msgspec.Struct], where: str, schema: dict[str, Any], components: Mapping[str, Any]
+) -> list[dict[str, Any]]:
     """One parameter per field of `struct` (its schema is a $ref into `components`)."""
     name = schema["$ref"].rsplit("/", 1)[-1]
     object_schema = components[name]
@@ -157,12 +158,14 @@ def openapi_document(
     registry = _Schemas()
     slots = []  # per operation: index of path_params, query, body, {status: response body index}
     for op in ops:
-        slots.append((
-            registry.add(op.path_params) if op.path_params is not None else None,
-            registry.add(op.query) if op.query is not None else None,
-            registry.add(op.body) if op.body is not None else None,
-            {status: registry.add(r.body) for status, r in op.responses.items() if r.body is not None},
-        ))
+        slots.append(
+            (
+                registry.add(op.path_params) if op.path_params is not None else None,
+                registry.add(op.query) if op.query is not None else None,
+                registry.add(op.body) if op.body is not None else None,
+                {status: registry.add(r.body) for status, r in op.responses.items() if r.body is not None},
+            )
+        )
     schemas, components = registry.resolve()
 
     paths: dict[str, dict[str, Any]] = {}
@@ -190,8 +193,7 @@ def openapi_document(
                 doc["content"] = {response.media_type: {"schema": schemas[response_i[status]]}}
             responses[str(status)] = doc
         for status, codes in sorted(op.errors.items()):
-            doc = {"description": "codes: " + ", ".join(codes),
-                   "content": {JSON: {"schema": _error_schema(codes)}}}
+            doc = {"description": "codes: " + ", ".join(codes), "content": {JSON: {"schema": _error_schema(codes)}}}
             if status in op.error_headers:
                 doc["headers"] = _headers(op.error_headers[status])
             responses[str(status)] = doc
@@ -239,8 +241,12 @@ BEARER = {"type": "http", "scheme": "bearer"}
 # Where msgspec's message names the offending field: "... - at `$.limit`", "missing required
 # field `code`", "unknown field `other`".
 _FIELD = re.compile(r" - at `\$\.([^`\[]+)|(?:missing required|unknown) field `([^`]+)`")
-_SEQUENCES = (msgspec.inspect.ListType, msgspec.inspect.VarTupleType, msgspec.inspect.SetType,
-              msgspec.inspect.FrozenSetType)
+_SEQUENCES = (
+    msgspec.inspect.ListType,
+    msgspec.inspect.VarTupleType,
+    msgspec.inspect.SetType,
+    msgspec.inspect.FrozenSetType,
+)
 
 
 class QueryInvalid(ApiError):
@@ -304,13 +310,35 @@ def ops_operations(*, readiness: str, tags: Sequence[str] = ("ops",)) -> list[Op
     """/healthz, /readyz, /metrics and /openapi.json, as every service's app serves them
     (platformkit.health, telemetry.metrics). `readiness` says what /readyz probes."""
     return [
-        Operation(method="GET", path="/healthz", summary="Liveness", tags=tags,
-                  responses={200: Response(description="alive", body=Liveness)}),
-        Operation(method="GET", path="/readyz", summary=f"Readiness: {readiness}", tags=tags,
-                  responses={200: Response(description="ready", body=Readiness),
-                             503: Response(description="not ready", body=Readiness)}),
-        Operation(method="GET", path="/metrics", summary="Prometheus metrics (text exposition format)", tags=tags,
-                  responses={200: Response(description="metrics", body=str, media_type="text/plain")}),
-        Operation(method="GET", path="/openapi.json", summary="This document", tags=tags,
-                  responses={200: Response(description="OpenAPI 3.1", body=dict[str, Any])}),
+        Operation(
+            method="GET",
+            path="/healthz",
+            summary="Liveness",
+            tags=tags,
+            responses={200: Response(description="alive", body=Liveness)},
+        ),
+        Operation(
+            method="GET",
+            path="/readyz",
+            summary=f"Readiness: {readiness}",
+            tags=tags,
+            responses={
+                200: Response(description="ready", body=Readiness),
+                503: Response(description="not ready", body=Readiness),
+            },
+        ),
+        Operation(
+            method="GET",
+            path="/metrics",
+            summary="Prometheus metrics (text exposition format)",
+            tags=tags,
+            responses={200: Response(description="metrics", body=str, media_type="text/plain")},
+        ),
+        Operation(
+            method="GET",
+            path="/openapi.json",
+            summary="This document",
+            tags=tags,
+            responses={200: Response(description="OpenAPI 3.1", body=dict[str, Any])},
+        ),
     ]

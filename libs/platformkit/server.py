@@ -84,6 +84,8 @@ def _service_name() -> str:
         if isinstance(fields, dict) and "service" in fields:
             return str(fields["service"])
     return "app"
+
+
 _PR_SET_PDEATHSIG = 1
 
 

@@ -17,8 +17,13 @@ RECANCEL_INTERVAL_S = 1.0
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
-async def cancel_and_wait(tasks: Iterable["asyncio.Task[Any]"], *, timeout: float, log: logging.Logger,
-                          recancel_interval: float = RECANCEL_INTERVAL_S) -> "set[asyncio.Task[Any]]":
+async def cancel_and_wait(
+    tasks: Iterable["asyncio.Task[Any]"],
+    *,
+    timeout: float,
+    log: logging.Logger,
+    recancel_interval: float = RECANCEL_INTERVAL_S,
+) -> "set[asyncio.Task[Any]]":
     """Cancel `tasks` (again every `recancel_interval` while one runs) and wait at most `timeout`
     seconds for them to end. Failures of ended tasks are logged; the tasks still running at the
     bound are logged and returned (the caller goes on without them)."""
@@ -42,8 +47,9 @@ async def cancel_and_wait(tasks: Iterable["asyncio.Task[Any]"], *, timeout: floa
     return running
 
 
-async def run_until_signalled(work: Coroutine[Any, Any, None], *, name: str, stop_timeout: float,
-                              log: logging.Logger) -> None:
+async def run_until_signalled(
+    work: Coroutine[Any, Any, None], *, name: str, stop_timeout: float, log: logging.Logger
+) -> None:
     """Run `work` as a task until it returns, fails (the error goes on) or SIGTERM/SIGINT comes;
     on a signal, stop it with `cancel_and_wait` and return."""
     loop = asyncio.get_running_loop()

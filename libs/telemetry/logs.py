@@ -16,8 +16,16 @@ from pythonjsonlogger.json import JsonFormatter
 
 # Libraries that log one line per request or per insert at INFO.
 QUIET = {"httpx": logging.WARNING, "httpcore": logging.WARNING}
-SERVER_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access", "hypercorn.error", "hypercorn.access",
-                  "_granian", "granian", "granian.access")
+SERVER_LOGGERS = (
+    "uvicorn",
+    "uvicorn.error",
+    "uvicorn.access",
+    "hypercorn.error",
+    "hypercorn.access",
+    "_granian",
+    "granian",
+    "granian.access",
+)
 
 
 class TraceContext(logging.Filter):
@@ -33,13 +41,15 @@ class TraceContext(logging.Filter):
 
 def json_handler(service: str, stream: TextIO | None = None) -> logging.Handler:
     handler = logging.StreamHandler(stream if stream is not None else sys.stderr)
-    handler.setFormatter(JsonFormatter(
-        ["asctime", "levelname", "name", "message"],
-        rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
-        static_fields={"service": service},
-        datefmt="%Y-%m-%dT%H:%M:%S%z",
-        reserved_attrs=[*RESERVED_ATTRS, "color_message"],  # uvicorn's ANSI copy of the message
-    ))
+    handler.setFormatter(
+        JsonFormatter(
+            ["asctime", "levelname", "name", "message"],
+            rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
+            static_fields={"service": service},
+            datefmt="%Y-%m-%dT%H:%M:%S%z",
+            reserved_attrs=[*RESERVED_ATTRS, "color_message"],  # uvicorn's ANSI copy of the message
+        )
+    )
     handler.addFilter(TraceContext())
     return handler
 

@@ -22,11 +22,13 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 HTTP_REQUESTS = Counter(
-    "http_requests_total", "HTTP requests by service, route template, method and status",
+    "http_requests_total",
+    "HTTP requests by service, route template, method and status",
     ["service", "route", "method", "status"],
 )
 HTTP_LATENCY = Histogram(
-    "http_request_duration_seconds", "HTTP request latency by service, route template and method",
+    "http_request_duration_seconds",
+    "HTTP request latency by service, route template and method",
     ["service", "route", "method"],
     buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
 )

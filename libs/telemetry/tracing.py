@@ -62,8 +62,14 @@ def asgi_middleware(provider: TracerProvider | None = None) -> list[Any]:
     from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
     from starlette.middleware import Middleware
 
-    return [Middleware(OpenTelemetryMiddleware, exclude_spans=["receive", "send"],
-                       excluded_urls=UNTRACED_PATHS, tracer_provider=provider)]
+    return [
+        Middleware(
+            OpenTelemetryMiddleware,
+            exclude_spans=["receive", "send"],
+            excluded_urls=UNTRACED_PATHS,
+            tracer_provider=provider,
+        )
+    ]
 
 
 def kafka_headers(ctx: Context | None = None) -> list[tuple[str, bytes]]:

@@ -42,8 +42,11 @@ class Runtime:
 
 
 async def open_runtime(settings: AggregatorSettings, metrics: AggregatorMetrics) -> Runtime:
-    pool = await create_pool(settings.postgres_dsn_asyncpg(), size=settings.aggregator_pg_pool_size,
-                             statement_cache_size=settings.postgres_statement_cache_size)
+    pool = await create_pool(
+        settings.postgres_dsn_asyncpg(),
+        size=settings.aggregator_pg_pool_size,
+        statement_cache_size=settings.postgres_statement_cache_size,
+    )
     http = build_client(settings.clickhouse_url, timeout_s=settings.aggregator_clickhouse_timeout_s)
     clickhouse = ClickHouse(http, database=settings.clickhouse_database)
     return Runtime(
@@ -158,27 +161,39 @@ def create_app(settings: AggregatorSettings, metrics: AggregatorMetrics) -> faus
     app = faust.App(**faust_settings(settings))
     runtime = LazyRuntime(settings, metrics)
     config = pipeline_config(settings)
-    backoff = Backoff(initial_s=settings.aggregator_retry_initial_s, max_s=settings.aggregator_retry_max_s,
-                      on_retry=metrics.sink_retries.inc)
+    backoff = Backoff(
+        initial_s=settings.aggregator_retry_initial_s,
+        max_s=settings.aggregator_retry_max_s,
+        on_retry=metrics.sink_retries.inc,
+    )
     clicks_topic = app.topic(settings.topic_clicks, key_serializer="raw", value_serializer="raw")
     links_topic = app.topic(settings.topic_links, key_serializer="raw", value_serializer="raw")
-    dead_letters = FaustDeadLetters(app.topic(settings.topic_deadletter, key_serializer="raw",
-                                              value_serializer="raw"))
+    dead_letters = FaustDeadLetters(app.topic(settings.topic_deadletter, key_serializer="raw", value_serializer="raw"))
     # Keys (code, window) and values [clicks, bot_clicks] go to the changelog as JSON. Short
     # segments let Kafka compact and expire the changelog, so recovery at start stays short.
     table = app.Table(
-        "link_minute_clicks", default=zero_counts, partitions=3,
-        extra_topic_configs={"segment.ms": "60000", "min.cleanable.dirty.ratio": "0.1",
-                             "min.compaction.lag.ms": "0"},
+        "link_minute_clicks",
+        default=zero_counts,
+        partitions=3,
+        extra_topic_configs={"segment.ms": "60000", "min.cleanable.dirty.ratio": "0.1", "min.compaction.lag.ms": "0"},
     )
     windowed = table.tumbling(settings.aggregator_window_s, expires=settings.aggregator_window_expires_s)
-    window_view = FaustWindowView(windowed, cast(SourcePartitionedTable, table),
-                                  window_s=settings.aggregator_window_s,
-                                  flush_every_s=settings.aggregator_window_flush_s)
+    window_view = FaustWindowView(
+        windowed,
+        cast(SourcePartitionedTable, table),
+        window_s=settings.aggregator_window_s,
+        flush_every_s=settings.aggregator_window_flush_s,
+    )
     flow = clicks_agent.ClicksFlow(
-        policy=flush_policy(settings), config=config, backoff=backoff, metrics=metrics,
-        frontier=Frontier(stuck_after_s=settings.aggregator_gap_stuck_s), window_view=window_view,
-        dead_letters=dead_letters, stores=runtime.get, topic=settings.topic_clicks,
+        policy=flush_policy(settings),
+        config=config,
+        backoff=backoff,
+        metrics=metrics,
+        frontier=Frontier(stuck_after_s=settings.aggregator_gap_stuck_s),
+        window_view=window_view,
+        dead_letters=dead_letters,
+        stores=runtime.get,
+        topic=settings.topic_clicks,
     )
 
     reported: set[int] = set()
@@ -194,25 +209,50 @@ def create_app(settings: AggregatorSettings, metrics: AggregatorMetrics) -> faus
         reported.intersection_update(owned)
         for p in owned:
             flow.lags.set_highwater(p, app.consumer.highwater(faust.types.TP(settings.topic_clicks, p)))
-            metrics.consumer_lag.labels(settings.aggregator_app_id, settings.topic_clicks, str(p)).set(
-                flow.lags.lag(p))
+            metrics.consumer_lag.labels(settings.aggregator_app_id, settings.topic_clicks, str(p)).set(flow.lags.lag(p))
             reported.add(p)
         return flow.lags.total()
 
-    clicks_agent.register(app, clicks_topic, flow=flow, refresh_lag=refresh_lag,
-                          tick=settings.aggregator_tick_records, tick_s=settings.aggregator_flush_min_s)
+    clicks_agent.register(
+        app,
+        clicks_topic,
+        flow=flow,
+        refresh_lag=refresh_lag,
+        tick=settings.aggregator_tick_records,
+        tick_s=settings.aggregator_flush_min_s,
+    )
     app.timer(settings.aggregator_window_flush_s)(window_view.timer_flush)
     group_offsets = GroupOffsets(settings.kafka_bootstrap_servers, settings.aggregator_app_id)
-    gap_repair.register(app, topic=settings.topic_clicks, frontier=flow.frontier, runtime=runtime,
-                        offsets=group_offsets, held_min=flow.held_min, metrics=metrics,
-                        interval_s=settings.aggregator_gap_check_s)
+    gap_repair.register(
+        app,
+        topic=settings.topic_clicks,
+        frontier=flow.frontier,
+        runtime=runtime,
+        offsets=group_offsets,
+        held_min=flow.held_min,
+        metrics=metrics,
+        interval_s=settings.aggregator_gap_check_s,
+    )
     fetcher = KafkaRecordFetcher(settings.kafka_bootstrap_servers)
-    recovery.register(app, runtime=runtime, fetcher=fetcher, config=config, metrics=metrics,
-                      interval_s=settings.aggregator_recovery_check_s)
-    links_agent.register(app, links_topic, runtime=runtime, dead_letters=dead_letters, config=config,
-                         backoff=backoff, metrics=metrics)
-    web.register(app, runtime=runtime, metrics=metrics, window_view=window_view, refresh_lag=refresh_lag,
-                 window_minutes=settings.aggregator_window_expires_s // settings.aggregator_window_s)
+    recovery.register(
+        app,
+        runtime=runtime,
+        fetcher=fetcher,
+        config=config,
+        metrics=metrics,
+        interval_s=settings.aggregator_recovery_check_s,
+    )
+    links_agent.register(
+        app, links_topic, runtime=runtime, dead_letters=dead_letters, config=config, backoff=backoff, metrics=metrics
+    )
+    web.register(
+        app,
+        runtime=runtime,
+        metrics=metrics,
+        window_view=window_view,
+        refresh_lag=refresh_lag,
+        window_minutes=settings.aggregator_window_expires_s // settings.aggregator_window_s,
+    )
 
     @app.service
     class CloseStores(Service):

@@ -89,10 +89,18 @@ def decode_batch(records: Sequence[SourceRecord], *, config: PipelineConfig, now
         try:
             record = decode_record(source.value, now=now, horizon=config.horizon, max_skew=config.max_future_skew)
         except PoisonMessage as exc:
-            poison.append(deadletter.build(
-                source_topic=source.topic, partition=source.partition, offset=source.offset, key=source.key,
-                payload=source.value or b"", error=exc.reason, consumer=config.consumer, failed_at=now,
-            ))
+            poison.append(
+                deadletter.build(
+                    source_topic=source.topic,
+                    partition=source.partition,
+                    offset=source.offset,
+                    key=source.key,
+                    payload=source.value or b"",
+                    error=exc.reason,
+                    consumer=config.consumer,
+                    failed_at=now,
+                )
+            )
             continue
         good.append(Decoded(source=source, record=record))
     return DecodedBatch(good=good, poison=poison)
@@ -167,8 +175,12 @@ async def write_claimed(
     except asyncio.CancelledError:
         raise
     except Exception as exc:
-        log.warning("ClickHouse write of %s failed %d times (%r): left to sink recovery; PostgreSQL has "
-                    "the clicks", sink_id, max_attempts, exc)
+        log.warning(
+            "ClickHouse write of %s failed %d times (%r): left to sink recovery; PostgreSQL has the clicks",
+            sink_id,
+            max_attempts,
+            exc,
+        )
 
 
 async def process_decoded(
@@ -190,18 +202,22 @@ async def process_decoded(
     spans = TracedBatch([d.source for d in batch.good]) if tracing.tracing_enabled() else None
     new: list[Decoded] = []
     if unique:
-        claimed = await retry_until_done(lambda: ledger.claim(unique, only_codes=only_codes),
-                                         what="PostgreSQL claim", backoff=backoff)
-        await write_claimed(claimed, events=events, ledger=ledger, backoff=backoff,
-                            max_attempts=clickhouse_attempts)
+        claimed = await retry_until_done(
+            lambda: ledger.claim(unique, only_codes=only_codes), what="PostgreSQL claim", backoff=backoff
+        )
+        await write_claimed(claimed, events=events, ledger=ledger, backoff=backoff, max_attempts=clickhouse_attempts)
         new = claimed.new
     counted = sum(len(d.record.rows) for d in new)
     received = batch.clicks
     if spans is not None:
         spans.sink_written(rows=received, counted=counted)
     return BatchOutcome(
-        records=len(batch.good) + len(batch.poison), received=received, counted=counted,
-        duplicates=received - counted, dead_lettered=len(batch.poison), new=new,
+        records=len(batch.good) + len(batch.poison),
+        received=received,
+        counted=counted,
+        duplicates=received - counted,
+        dead_lettered=len(batch.poison),
+        new=new,
     )
 
 
@@ -218,9 +234,14 @@ async def process_batch(
 ) -> BatchOutcome:
     """Decode and process one batch of records (the caller then acks all of them)."""
     backoff = Backoff(initial_s=config.retry_initial_s, max_s=config.retry_max_s, sleep=sleep, on_retry=on_retry)
-    return await process_decoded(decode_batch(records, config=config, now=clock()), events=events,
-                                 ledger=ledger, dead_letters=dead_letters, backoff=backoff,
-                                 clickhouse_attempts=config.clickhouse_attempts)
+    return await process_decoded(
+        decode_batch(records, config=config, now=clock()),
+        events=events,
+        ledger=ledger,
+        dead_letters=dead_letters,
+        backoff=backoff,
+        clickhouse_attempts=config.clickhouse_attempts,
+    )
 
 
 class TracedBatch:
@@ -237,8 +258,12 @@ class TracedBatch:
                 context=tracing.context_from_traceparent(value.decode("latin-1")),
                 kind=SpanKind.CONSUMER,
                 start_time=self._started_ns,
-                attributes={"messaging.system": "kafka", "messaging.destination.name": r.topic,
-                            "messaging.kafka.partition": r.partition, "messaging.kafka.offset": r.offset},
+                attributes={
+                    "messaging.system": "kafka",
+                    "messaging.destination.name": r.topic,
+                    "messaging.kafka.partition": r.partition,
+                    "messaging.kafka.offset": r.offset,
+                },
             )
             for r in records
             for name, value in (r.headers or ())

@@ -83,8 +83,9 @@ class AggregatorSettings(InfraSettings):
         if not 0 <= self.aggregator_lag_low < self.aggregator_lag_high:
             raise ValueError("need 0 <= aggregator_lag_low < aggregator_lag_high")
         if not croniter.is_valid(self.aggregator_retention_schedule):
-            raise ValueError(f"aggregator_retention_schedule is not a cron expression: "
-                             f"{self.aggregator_retention_schedule!r}")
+            raise ValueError(
+                f"aggregator_retention_schedule is not a cron expression: {self.aggregator_retention_schedule!r}"
+            )
         if self.aggregator_ledger_retention_days < 7:
             raise ValueError("the ledger must keep ids at least as long as the clicks topic (7 days)")
         return self

@@ -31,8 +31,12 @@ Hit = Callable[[str], Awaitable[Verdict]]
 
 
 def rate_limited(verdict: Verdict, *, code: str, what: str) -> ApiError:
-    return ApiError(f"rate limit exceeded for {what}", status=429, code=code,
-                    headers={"Retry-After": str(max(1, verdict.retry_after))})
+    return ApiError(
+        f"rate limit exceeded for {what}",
+        status=429,
+        code=code,
+        headers={"Retry-After": str(max(1, verdict.retry_after))},
+    )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -51,8 +55,9 @@ class Callers:
         if header is None and not key_required:
             verdict = await self.per_address(address)
             if not verdict.allowed:
-                raise rate_limited(verdict, code="public_rate_limited", what="reads without an API key "
-                                   "from this address")
+                raise rate_limited(
+                    verdict, code="public_rate_limited", what="reads without an API key from this address"
+                )
             return None
         self.failed_auth.check(address)
         try:

@@ -9,12 +9,10 @@ from analytics.domain.queries import StatsQuery, TopQuery
 from analytics.ports import Events, Totals
 
 
-async def link_stats(query: StatsQuery, *, caller: Principal | None, totals: Totals,
-                     events: Events) -> StatsBody:
+async def link_stats(query: StatsQuery, *, caller: Principal | None, totals: Totals, events: Events) -> StatsBody:
     """The stats, to a caller who may read them (domain/access.py); else the unknown code's 404."""
     lifetime = await totals.lifetime(query.code)
-    owner = None if lifetime is None else LinkOwner(workspace=lifetime.workspace,
-                                                    public_stats=lifetime.public_stats)
+    owner = None if lifetime is None else LinkOwner(workspace=lifetime.workspace, public_stats=lifetime.public_stats)
     check_stats_access(query.code, owner, caller)
     if lifetime is None:  # check_stats_access raised already; for the type checker
         raise unknown_link(query.code)

@@ -20,6 +20,7 @@ class AnalyticsSettings(InfraSettings):
     def postgres_read_dsn(self) -> str:
         read = self.analytics_postgres_read_dsn.get_secret_value()
         return read.replace("postgresql+asyncpg://", "postgresql://") if read else self.postgres_dsn_asyncpg()
+
     analytics_clickhouse_timeout_s: float = 10.0
     # ClickHouse queries run in worker threads (clickhouse-sqlalchemy's engine is synchronous).
     analytics_clickhouse_pool_size: int = 8

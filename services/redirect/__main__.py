@@ -14,8 +14,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("command", choices=["serve", "replay-links"])
     args = parser.parse_args(argv)
     settings = RedirectSettings()
-    setup_logging(f"redirect-{settings.redirect_replica_id}" if args.command == "serve" else "redirect-replay",
-                  settings.log_level)
+    setup_logging(
+        f"redirect-{settings.redirect_replica_id}" if args.command == "serve" else "redirect-replay", settings.log_level
+    )
     if args.command == "serve":
         serve(
             factory="redirect.entrypoints.app:app_from_env",

@@ -43,7 +43,9 @@ async def open_store(settings: ShortenSettings) -> AsyncIterator[LinkStore]:
     dsn, pool_size = settings.postgres_dsn_asyncpg(), settings.shorten_db_pool_size
     if settings.shorten_store == "asyncpg":
         async with AsyncpgLinkStore.open(
-            dsn, max_size=pool_size, batches_in_flight=settings.shorten_db_batches_in_flight,
+            dsn,
+            max_size=pool_size,
+            batches_in_flight=settings.shorten_db_batches_in_flight,
             statement_cache_size=settings.postgres_statement_cache_size,
         ) as store:
             yield store

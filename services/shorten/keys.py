@@ -57,12 +57,17 @@ class KeyService:
         """A new key of `workspace` (created if new)."""
         now, secret = self._clock(), self._secrets()
         key = ApiKey(
-            key_id=self._key_ids(), workspace=validate_workspace(workspace), scopes=scopes,
-            digest=digest(secret), name=validate_name(name), created_at=now,
+            key_id=self._key_ids(),
+            workspace=validate_workspace(workspace),
+            scopes=scopes,
+            digest=digest(secret),
+            name=validate_name(name),
+            created_at=now,
             expires_at=None if expires_in is None else now + expires_in,
         )
-        events = await self._store.write(key.key_id, lambda _: [(key, key_issued(key, event_id=self._event_ids(),
-                                                                                  now=now))])
+        events = await self._store.write(
+            key.key_id, lambda _: [(key, key_issued(key, event_id=self._event_ids(), now=now))]
+        )
         return IssuedKey(key=key, secret=secret, events=events)
 
     async def list(self, workspace: str | None = None) -> Sequence[ApiKey]:
@@ -74,7 +79,8 @@ class KeyService:
         if key_id == LOCAL_ADMIN_KEY_ID:
             raise InvalidInput(
                 "the local admin key follows .local/api-key: delete that file and run `just up` to replace it",
-                code="key_reserved", field="key_id",
+                code="key_reserved",
+                field="key_id",
             )
         now, secret, new_id = self._clock(), self._secrets(), self._key_ids()
         issued: list[ApiKey] = []
@@ -83,11 +89,11 @@ class KeyService:
             if old is None:
                 raise KeyNotFound(f"no key {key_id!r}", field="key_id")
             retired = retire(old, replaced_by=new_id, now=now, grace=grace)
-            new = replace(old, key_id=new_id, digest=digest(secret), created_at=now, revoked_at=None,
-                          replaced_by=None)
+            new = replace(old, key_id=new_id, digest=digest(secret), created_at=now, revoked_at=None, replaced_by=None)
             issued.append(new)
-            old_event = (key_revoked if retired.revoked_at else key_issued)(retired, event_id=self._event_ids(),
-                                                                            now=now)
+            old_event = (key_revoked if retired.revoked_at else key_issued)(
+                retired, event_id=self._event_ids(), now=now
+            )
             # The new key first: at no instant is neither key accepted.
             return [(new, key_issued(new, event_id=self._event_ids(), now=now)), (retired, old_event)]
 
@@ -132,8 +138,11 @@ class KeyService:
 
         def change(key: ApiKey | None) -> list[tuple[ApiKey, KeyEvent]]:
             wanted = ApiKey(
-                key_id=LOCAL_ADMIN_KEY_ID, workspace=LOCAL_ADMIN_WORKSPACE, scopes=LOCAL_ADMIN_SCOPES,
-                digest=digest(secret), name="local admin (.local/api-key)",
+                key_id=LOCAL_ADMIN_KEY_ID,
+                workspace=LOCAL_ADMIN_WORKSPACE,
+                scopes=LOCAL_ADMIN_SCOPES,
+                digest=digest(secret),
+                name="local admin (.local/api-key)",
                 created_at=now if key is None else key.created_at,
             )
             if key == wanted and not republish:

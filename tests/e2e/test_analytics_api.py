@@ -18,8 +18,11 @@ async def public() -> AsyncIterator[httpx.AsyncClient]:
 
 
 async def test_a_new_link_has_zero_stats_and_an_unknown_code_is_404(public: httpx.AsyncClient, api_key: str) -> None:
-    created = await public.post("/api/v1/links", json={"url": "https://example.com/analytics-e2e"},
-                                headers={"Authorization": f"Bearer {api_key}"})
+    created = await public.post(
+        "/api/v1/links",
+        json={"url": "https://example.com/analytics-e2e"},
+        headers={"Authorization": f"Bearer {api_key}"},
+    )
     assert created.status_code == 201
     code = created.json()["code"]
 
@@ -34,8 +37,9 @@ async def test_a_new_link_has_zero_stats_and_an_unknown_code_is_404(public: http
     assert body["totals"] == {"clicks": 0, "unique_visitors": 0}
     assert len(body["series"]) == 24 and all(p["clicks"] == 0 for p in body["series"])
 
-    missing = await public.get(f"/api/v1/links/{unique_code('never')}/stats",
-                               headers={"Authorization": f"Bearer {api_key}"})
+    missing = await public.get(
+        f"/api/v1/links/{unique_code('never')}/stats", headers={"Authorization": f"Bearer {api_key}"}
+    )
     assert missing.status_code == 404
     assert missing.json()["error"]["code"] == "link_not_found"
     # Without a key, the existing private link answers exactly as the unknown code does.
@@ -47,8 +51,10 @@ async def test_a_new_link_has_zero_stats_and_an_unknown_code_is_404(public: http
     ("path", "rule"),
     [
         ("/api/v1/links/abc/stats?interval=year", "interval_invalid"),
-        ("/api/v1/links/abc/stats?from=2026-01-01T00:00:00Z&to=2026-03-01T00:00:00Z&interval=minute",
-         "range_too_large"),
+        (
+            "/api/v1/links/abc/stats?from=2026-01-01T00:00:00Z&to=2026-03-01T00:00:00Z&interval=minute",
+            "range_too_large",
+        ),
         ("/api/v1/links/abc/stats?to=not-a-time", "time_invalid"),
         ("/api/v1/top?window=5m", "window_invalid"),
         ("/api/v1/top?limit=100000", "limit_invalid"),

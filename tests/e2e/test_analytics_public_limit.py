@@ -37,6 +37,7 @@ async def test_public_stats_are_limited_per_connecting_address_not_per_forwarded
     code = unique_code("plim")
     await publish_links([link_created(code, workspace=acme, public_stats=True)])
     async with client_from(loopback_address()) as spoofer, client_from(loopback_address()) as bystander:
+
         async def public_now() -> bool:
             r = await spoofer.get(f"/api/v1/links/{code}/stats", headers=owner.headers)
             return r.status_code == 200
@@ -46,8 +47,9 @@ async def test_public_stats_are_limited_per_connecting_address_not_per_forwarded
         for i in range(limit + 1):
             # A new "client" in every request's X-Forwarded-For: nginx replaces it with the address
             # that connected, so they are all the same client.
-            r = await spoofer.get(f"/api/v1/links/{code}/stats",
-                                  headers={"X-Forwarded-For": f"198.51.100.{i % 250}, 203.0.113.{i % 250}"})
+            r = await spoofer.get(
+                f"/api/v1/links/{code}/stats", headers={"X-Forwarded-For": f"198.51.100.{i % 250}, 203.0.113.{i % 250}"}
+            )
             statuses.append(r.status_code)
             if r.status_code == 429:
                 break

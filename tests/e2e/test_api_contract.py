@@ -32,10 +32,18 @@ pytestmark = pytest.mark.e2e
 MAX_EXAMPLES = int(os.environ.get("CONTRACT_MAX_EXAMPLES", "25"))
 TIMEOUT_SECONDS = 120
 # The contract; CONTRACT_CHECKS=all (or a list) runs more of schemathesis's checks, for exploring.
-CHECKS = os.environ.get("CONTRACT_CHECKS", ",".join([
-    "not_a_server_error", "status_code_conformance", "content_type_conformance", "response_schema_conformance",
-    "response_headers_conformance",
-]))
+CHECKS = os.environ.get(
+    "CONTRACT_CHECKS",
+    ",".join(
+        [
+            "not_a_server_error",
+            "status_code_conformance",
+            "content_type_conformance",
+            "response_schema_conformance",
+            "response_headers_conformance",
+        ]
+    ),
+)
 HOOKS = Path(__file__).with_name("contract_hooks.py")
 OPS_PATHS = "^/(healthz|readyz|metrics|openapi.json)$"
 
@@ -64,20 +72,35 @@ def targets() -> dict[str, Target]:
 
 def schemathesis_command(target: Target, config_file: Path) -> list[str]:
     command = [
-        str(Path(sys.executable).with_name("schemathesis")), "--config-file", str(config_file), "--no-color",
-        "run", target.document_url, "--url", target.base_url,
-        "--checks", CHECKS,
-        "--phases", "examples,coverage,fuzzing",
+        str(Path(sys.executable).with_name("schemathesis")),
+        "--config-file",
+        str(config_file),
+        "--no-color",
+        "run",
+        target.document_url,
+        "--url",
+        target.base_url,
+        "--checks",
+        CHECKS,
+        "--phases",
+        "examples,coverage,fuzzing",
         # Deterministic: the same cases on every run (a failure reproduces), no example database.
-        "--max-examples", str(MAX_EXAMPLES), "--generation-deterministic",
+        "--max-examples",
+        str(MAX_EXAMPLES),
+        "--generation-deterministic",
         # The key goes in the Authorization header from the config file, never generated.
-        "--generation-with-security-parameters", "false",
+        "--generation-with-security-parameters",
+        "false",
         # A redirect is the redirect service's answer, not a fuzzed target to follow.
-        "--max-redirects", "0",
+        "--max-redirects",
+        "0",
         # One worker: with two, schemathesis's coverage phase crashes on Python 3.11 while walking
         # schemas in both threads at once (linecache KeyError, "AST constructor recursion depth
         # mismatch") -- a runtime error of the tool, not of the API.
-        "--request-timeout", "10", "--workers", "1",
+        "--request-timeout",
+        "10",
+        "--workers",
+        "1",
     ]
     if target.include_paths:
         command += ["--include-path-regex", target.include_paths]
@@ -125,8 +148,13 @@ def config_file(api_key: str, existing_codes: list[str], tmp_path: Path) -> Path
 def test_every_operation_keeps_its_contract(name: str, config_file: Path, tmp_path: Path) -> None:
     target = targets()[name]
     run = subprocess.run(
-        schemathesis_command(target, config_file), capture_output=True, text=True, timeout=TIMEOUT_SECONDS,
-        cwd=tmp_path, env={**os.environ, "SCHEMATHESIS_HOOKS": str(HOOKS)}, check=False,
+        schemathesis_command(target, config_file),
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT_SECONDS,
+        cwd=tmp_path,
+        env={**os.environ, "SCHEMATHESIS_HOOKS": str(HOOKS)},
+        check=False,
     )
     out = run.stdout if len(run.stdout) <= 30_000 else run.stdout[:20_000] + "\n[...]\n" + run.stdout[-10_000:]
     report = out + run.stderr[-5_000:]
@@ -134,4 +162,3 @@ def test_every_operation_keeps_its_contract(name: str, config_file: Path, tmp_pa
     assert status == 0, f"schemathesis found contract violations on {name}:\n{report}"
     # An empty selection would pass vacuously: something must have been tested.
     assert "API Operations" in run.stdout and " 0 selected" not in run.stdout, report
-

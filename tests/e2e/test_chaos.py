@@ -38,8 +38,9 @@ async def test_redis_primary_sigkilled_under_load_fails_over_through_sentinel() 
 
 async def _create(http: aiohttp.ClientSession, url: str) -> tuple[int, str | None, str | None]:
     """POST a link: (status, Retry-After, error code of a JSON error body)."""
-    async with http.post(f"{STACK.public_url}/api/v1/links", json={"url": url},
-                         headers={"Authorization": f"Bearer {STACK.api_key}"}) as response:
+    async with http.post(
+        f"{STACK.public_url}/api/v1/links", json={"url": url}, headers={"Authorization": f"Bearer {STACK.api_key}"}
+    ) as response:
         body = await response.json(content_type=None)
         code = body.get("error", {}).get("code") if isinstance(body, dict) else None
         return response.status, response.headers.get("Retry-After"), code

@@ -14,8 +14,7 @@ pytestmark = pytest.mark.e2e
 
 # Google DNS (US), Cloudflare's 1.1.1.1 (APNIC: AU), RIPE NCC (NL) by IPv4 and IPv6, a
 # documentation address (none) and a private one (none).
-ADDRESSES = ["8.8.8.8", "8.8.4.4", "1.1.1.1", "193.0.6.139", "2001:67c:2e8:22::c100:68b", "203.0.113.7",
-             "10.20.30.40"]
+ADDRESSES = ["8.8.8.8", "8.8.4.4", "1.1.1.1", "193.0.6.139", "2001:67c:2e8:22::c100:68b", "203.0.113.7", "10.20.30.40"]
 
 
 async def test_countries_of_clicks_come_from_the_client_addresses(api_key: str) -> None:
@@ -26,8 +25,9 @@ async def test_countries_of_clicks_come_from_the_client_addresses(api_key: str) 
     assert expected["US"] == 2 and expected["AU"] == 1 and expected["NL"] == 2 and expected["ZZ"] == 2
     auth = {"Authorization": f"Bearer {api_key}"}
     async with httpx.AsyncClient(base_url=public_url(), timeout=10) as public:
-        created = await public.post("/api/v1/links", json={"url": f"https://example.com/geo/{uuid.uuid4()}"},
-                                    headers=auth)
+        created = await public.post(
+            "/api/v1/links", json={"url": f"https://example.com/geo/{uuid.uuid4()}"}, headers=auth
+        )
         assert created.status_code == 201, created.text
         code = created.json()["code"]
         # Straight to a replica from 127.0.0.1, one of its trusted proxy addresses (like nginx):

@@ -29,9 +29,20 @@ def test_combined_readiness_lists_every_component_on_the_internal_port() -> None
     assert response.status_code == 200, response.text
     checks = response.json()["checks"]
     assert set(checks) >= {
-        "kafka", "postgres", "redis", "redis-replica", "clickhouse", "nginx",
-        "shorten-1", "analytics", "redirect-1", "redirect-2", "redirect-3",
-        "aggregator-1", "aggregator-2", "aggregator-3",
+        "kafka",
+        "postgres",
+        "redis",
+        "redis-replica",
+        "clickhouse",
+        "nginx",
+        "shorten-1",
+        "analytics",
+        "redirect-1",
+        "redirect-2",
+        "redirect-3",
+        "aggregator-1",
+        "aggregator-2",
+        "aggregator-3",
     }
     assert all(v == "ok" for v in checks.values())
 
@@ -97,9 +108,7 @@ def test_metrics_are_not_public_but_served_on_service_ports(client: httpx.Client
 
 
 def test_oversized_body_is_a_json_413(client: httpx.Client) -> None:
-    response = client.post(
-        "/api/v1/links", content=b"a" * 100_000, headers={"Content-Type": "application/json"}
-    )
+    response = client.post("/api/v1/links", content=b"a" * 100_000, headers={"Content-Type": "application/json"})
     assert response.status_code == 413
     assert response.json()["error"]["code"] == "payload_too_large"
 

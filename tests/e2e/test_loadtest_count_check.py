@@ -36,10 +36,33 @@ TIMEOUT = 120 + RUN_SECONDS + 10 + DRAIN_SECONDS + 60
 def test_short_load_then_every_click_is_counted_exactly(tmp_path: Path, shape: list[str]) -> None:
     out = tmp_path / "loadtest"
     command = [
-        sys.executable, "-m", "loadtest", "run", *shape, "--host", public_url(),
-        "--run-time", f"{RUN_SECONDS}s", "--users", "5", "--spawn-rate", "5", "--read-users", "4",
-        "--write-users", "1", "--read-rps", "4", "--write-rps", "1", "--seed-codes", "15",
-        "--drain-timeout", str(DRAIN_SECONDS), "--out-dir", str(out),
+        sys.executable,
+        "-m",
+        "loadtest",
+        "run",
+        *shape,
+        "--host",
+        public_url(),
+        "--run-time",
+        f"{RUN_SECONDS}s",
+        "--users",
+        "5",
+        "--spawn-rate",
+        "5",
+        "--read-users",
+        "4",
+        "--write-users",
+        "1",
+        "--read-rps",
+        "4",
+        "--write-rps",
+        "1",
+        "--seed-codes",
+        "15",
+        "--drain-timeout",
+        str(DRAIN_SECONDS),
+        "--out-dir",
+        str(out),
     ]
     result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=TIMEOUT)
     report = f"exit {result.returncode}\n{result.stdout}\n{result.stderr}"

@@ -13,11 +13,16 @@ SETTINGS = StackSettings()
 HTTP = {"http_requests_total", "http_request_duration_seconds"}
 REDIRECT = {
     # the hot path's own request metrics (per status) and latency histogram
-    "redirect_responses_total", "redirect_request_duration_seconds",
+    "redirect_responses_total",
+    "redirect_request_duration_seconds",
     # L1 and Redis hit ratios
-    "redirect_l1_hits_total", "redirect_l1_misses_total", "redirect_redis_hits_total", "redirect_redis_misses_total",
+    "redirect_l1_hits_total",
+    "redirect_l1_misses_total",
+    "redirect_redis_hits_total",
+    "redirect_redis_misses_total",
     # producer buffer depth and dropped events
-    "redirect_click_buffer_depth", "redirect_click_events_dropped_total",
+    "redirect_click_buffer_depth",
+    "redirect_click_events_dropped_total",
     # links consumer lag per partition
     "redirect_links_consumer_lag",
     *HTTP,
@@ -25,7 +30,8 @@ REDIRECT = {
 AGGREGATOR = {
     "aggregator_consumer_lag",  # per consumer group, topic and partition
     "aggregator_postgres_write_seconds",
-    "aggregator_clickhouse_insert_seconds", "aggregator_clickhouse_batch_rows",
+    "aggregator_clickhouse_insert_seconds",
+    "aggregator_clickhouse_batch_rows",
     "aggregator_events_dead_lettered_total",
 }
 STACK = {"stack_redis_used_memory_bytes", "stack_redis_maxmemory_bytes"}
@@ -73,7 +79,7 @@ def test_prometheus_scrapes_every_service() -> None:
 
     def all_up() -> dict[str, float] | None:
         result = httpx.get(api, params={"query": "up"}, timeout=5).json()["data"]["result"]
-        by_target = {f'{r["metric"]["job"]}/{r["metric"]["instance"]}': float(r["value"][1]) for r in result}
+        by_target = {f"{r['metric']['job']}/{r['metric']['instance']}": float(r["value"][1]) for r in result}
         seen_jobs = {key.split("/")[0] for key in by_target}
         return by_target if jobs <= seen_jobs and all(v == 1.0 for v in by_target.values()) else None
 

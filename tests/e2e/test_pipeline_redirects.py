@@ -11,9 +11,11 @@ from tests.integration.aggregator.support import Stores
 
 pytestmark = pytest.mark.e2e
 
-AGENTS = ("Mozilla/5.0 (X11; Linux x86_64) Firefox/128.0",
-          "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) Mobile/15E148",
-          "Googlebot/2.1 (+http://www.google.com/bot.html)")
+AGENTS = (
+    "Mozilla/5.0 (X11; Linux x86_64) Firefox/128.0",
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) Mobile/15E148",
+    "Googlebot/2.1 (+http://www.google.com/bot.html)",
+)
 
 
 @pytest.fixture
@@ -23,8 +25,11 @@ async def public() -> AsyncIterator[httpx.AsyncClient]:
 
 
 async def create_link(public: httpx.AsyncClient, api_key: str) -> str:
-    r = await public.post("/api/v1/links", json={"url": "https://example.com/pipeline-e2e"},
-                          headers={"Authorization": f"Bearer {api_key}"})
+    r = await public.post(
+        "/api/v1/links",
+        json={"url": "https://example.com/pipeline-e2e"},
+        headers={"Authorization": f"Bearer {api_key}"},
+    )
     assert r.status_code == 201, r.text
     return str(r.json()["code"])
 
@@ -34,8 +39,9 @@ async def test_n_redirects_count_n_in_the_api_and_both_stores(public: httpx.Asyn
     n = 60
 
     async def redirect(i: int) -> bool:
-        r = await public.get(f"/{code}", headers={"User-Agent": AGENTS[i % 3],
-                                                  "Referer": "https://www.e2e.example/page"})
+        r = await public.get(
+            f"/{code}", headers={"User-Agent": AGENTS[i % 3], "Referer": "https://www.e2e.example/page"}
+        )
         assert r.status_code in (301, 302, 307, 308, 404), r.text
         return r.status_code != 404
 
@@ -46,8 +52,13 @@ async def test_n_redirects_count_n_in_the_api_and_both_stores(public: httpx.Asyn
         assert await redirect(i)
 
     async def counted() -> dict[str, object] | None:
-        body = (await public.get(f"/api/v1/links/{code}/stats", params={"interval": "minute", "include_bots": "true"},
-                                 headers={"Authorization": f"Bearer {api_key}"})).json()
+        body = (
+            await public.get(
+                f"/api/v1/links/{code}/stats",
+                params={"interval": "minute", "include_bots": "true"},
+                headers={"Authorization": f"Bearer {api_key}"},
+            )
+        ).json()
         life = body.get("lifetime", {})
         return body if life.get("clicks", 0) + life.get("bot_clicks", 0) >= n else None
 

@@ -45,8 +45,10 @@ def otlp_receiver() -> Iterator[tuple[str, Received]]:
                     attrs = {a.key: a.value.string_value for a in resource_spans.resource.attributes}
                     for scope in resource_spans.scope_spans:
                         for span in scope.spans:
-                            path = next((a.value.string_value for a in span.attributes
-                                         if a.key in ("url.path", "http.target")), "")
+                            path = next(
+                                (a.value.string_value for a in span.attributes if a.key in ("url.path", "http.target")),
+                                "",
+                            )
                             received.spans.append((attrs.get("service.name", ""), span.name, path))
             self.send_response(200)
             self.send_header("Content-Type", "application/x-protobuf")
@@ -72,8 +74,9 @@ def restart_shorten_1(**settings: str | None) -> None:
             env.pop(name, None)
         else:
             env[name] = value
-    subprocess.run([str(ROOT / "justw"), "restart", "shorten-1"], cwd=ROOT, env=env, check=True,
-                   capture_output=True, timeout=120)
+    subprocess.run(
+        [str(ROOT / "justw"), "restart", "shorten-1"], cwd=ROOT, env=env, check=True, capture_output=True, timeout=120
+    )
 
     def ready() -> bool:
         try:
@@ -92,12 +95,19 @@ def test_a_setting_reaches_the_program_at_restart(otlp_receiver: tuple[str, Rece
         for _ in range(3):
             httpx.get(f"{shorten_url()}/healthz", timeout=5)
             httpx.get(f"{shorten_url()}/metrics", timeout=5)
-        created = httpx.post(f"{shorten_url()}/api/v1/links", json={"url": f"https://example.com/{uuid.uuid4()}"},
-                             headers={"Authorization": f"Bearer {api_key}"}, timeout=10)
+        created = httpx.post(
+            f"{shorten_url()}/api/v1/links",
+            json={"url": f"https://example.com/{uuid.uuid4()}"},
+            headers={"Authorization": f"Bearer {api_key}"},
+            timeout=10,
+        )
         assert created.status_code == 201, created.text
         # The batch span processor exports within its schedule delay (5 s by default).
-        wait_until(lambda: any("POST" in n for n in received.names("shorten")), timeout=30,
-                   what="shorten's span of the POST at the OTLP receiver")
+        wait_until(
+            lambda: any("POST" in n for n in received.names("shorten")),
+            timeout=30,
+            what="shorten's span of the POST at the OTLP receiver",
+        )
         assert not {p for p in received.paths() if p.rstrip("/").endswith(("/healthz", "/readyz", "/metrics"))}
     finally:
         restart_shorten_1(OTEL_EXPORTER_OTLP_ENDPOINT=None)
@@ -106,8 +116,12 @@ def test_a_setting_reaches_the_program_at_restart(otlp_receiver: tuple[str, Rece
 
 
 def program_environment(program: str) -> dict[str, str]:
-    pid = subprocess.run([str(ROOT / ".venv/bin/supervisorctl"), "-c", str(ROOT / ".local/supervisord.conf"),
-                          "pid", program], capture_output=True, text=True, check=True).stdout.strip()
+    pid = subprocess.run(
+        [str(ROOT / ".venv/bin/supervisorctl"), "-c", str(ROOT / ".local/supervisord.conf"), "pid", program],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
     with open(f"/proc/{int(pid)}/environ", "rb") as environ:
         pairs = [item.decode().partition("=") for item in environ.read().split(b"\0") if item]
     return {k: v for k, _, v in pairs}

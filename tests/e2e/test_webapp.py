@@ -152,7 +152,10 @@ async def test_shorten_copy_and_a_qr_code_that_scans(page: Page, api_key: str, a
 
     stored = (await api.get(f"/api/v1/links/{alias}")).json()
     assert (stored["url"], stored["max_clicks"], stored["redirect_type"]) == (
-        "https://example.com/from-the-browser?x=1", 50, 301)
+        "https://example.com/from-the-browser?x=1",
+        50,
+        301,
+    )
 
 
 async def test_a_refused_link_names_the_field(page: Page, api_key: str) -> None:
@@ -190,8 +193,10 @@ async def test_my_links_search_page_copy_and_delete(page: Page, api_key: str, ap
     """Needs GET /api/v1/links (search, cursor paging): 21 links with one marker (in the alias and
     the URL, whichever `q` searches), 20 per page."""
     token = marker()
-    codes = [str((await create_link(api, url=f"https://example.com/{token}/{i}", alias=f"{token}-{i}"))["code"])
-             for i in range(21)]
+    codes = [
+        str((await create_link(api, url=f"https://example.com/{token}/{i}", alias=f"{token}-{i}"))["code"])
+        for i in range(21)
+    ]
     await sign_in(page, api_key)
     await nav(page, "My links").click()
     await page.get_by_label("Search").fill(token)
@@ -258,8 +263,10 @@ async def test_stats_page_shows_a_click_arriving(page: Page, api_key: str, api: 
     await expect(page.get_by_label("Interval")).to_have_value("minute")
 
     async with httpx.AsyncClient(timeout=10) as visitor:
-        headers = {"User-Agent": "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) Mobile/15E148",
-                   "Referer": "https://news.example.org/post"}
+        headers = {
+            "User-Agent": "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) Mobile/15E148",
+            "Referer": "https://news.example.org/post",
+        }
         assert (await visitor.get(short_url, headers=headers)).status_code == 302
     # Polled by the page itself (Live, every few seconds): no reload here.
     await expect(page.get_by_test_id("total-clicks")).to_have_text("1", timeout=STATS_TIMEOUT_MS)
@@ -303,8 +310,9 @@ async def test_usable_at_phone_width_and_by_keyboard(browser: Browser, api_key: 
             f"/stats/{link['code']}": page.get_by_test_id("total-clicks").or_(page.get_by_role("alert")),
             "/top": page.get_by_role("table").or_(page.get_by_text("No clicks in this window.")),
         }
-        for (route, ready), name in zip(loaded.items(), ["phone-shorten", "phone-edit", "phone-stats", "phone-top"],
-                                        strict=True):
+        for (route, ready), name in zip(
+            loaded.items(), ["phone-shorten", "phone-edit", "phone-stats", "phone-top"], strict=True
+        ):
             await page.goto(app_url(route))
             await expect(ready).to_be_visible(timeout=STATS_TIMEOUT_MS)
             await expect(page.get_by_role("button", name="Sign out")).to_be_visible()

@@ -19,8 +19,15 @@ pytestmark = pytest.mark.e2e
 
 
 def just_keys(*args: str) -> dict[str, str]:
-    done = subprocess.run([str(ROOT / ".venv/bin/just"), "keys", *args, "--json"], capture_output=True, text=True,
-                          cwd=ROOT, env=os.environ.copy(), timeout=120, check=False)
+    done = subprocess.run(
+        [str(ROOT / ".venv/bin/just"), "keys", *args, "--json"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=os.environ.copy(),
+        timeout=120,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
     created: dict[str, str] = json.loads(done.stdout)
     return created
@@ -38,8 +45,9 @@ async def test_a_workspace_key_from_just_keys_creates_links_only_its_workspace_s
     workspace = f"e2e-{secrets.token_hex(4)}"
     key = just_keys("create", "--workspace", workspace, "--scopes", "links:write,stats:read")
     async with LinksTopic() as topic:
-        created = await public.post("/api/v1/links", json={"url": "https://e2e.example/ws", "tags": ["e2e"]},
-                                    headers=bearer(key["secret"]))
+        created = await public.post(
+            "/api/v1/links", json={"url": "https://e2e.example/ws", "tags": ["e2e"]}, headers=bearer(key["secret"])
+        )
         assert created.status_code == 201, created.text
         code = created.json()["code"]
         [seen] = await topic.wait_for([code], 1, timeout=15)
@@ -55,5 +63,7 @@ async def test_a_workspace_key_from_just_keys_creates_links_only_its_workspace_s
     assert await wait_until_async(listed, timeout=5) == [code]
     # The stack's admin key is admin of `default`, not of this workspace.
     assert (await public.get(f"/api/v1/links/{code}", headers=bearer(api_key))).status_code == 404
-    assert code not in [link["code"] for link in (await public.get(
-        "/api/v1/links", params={"q": code}, headers=bearer(api_key))).json()["links"]]
+    assert code not in [
+        link["code"]
+        for link in (await public.get("/api/v1/links", params={"q": code}, headers=bearer(api_key))).json()["links"]
+    ]

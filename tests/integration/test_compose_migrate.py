@@ -27,8 +27,9 @@ def test_migrate_applies_the_schemas_and_creates_no_topic() -> None:
         "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:9",
         "COMPOSE_INIT_TIMEOUT": "30",
     }
-    done = subprocess.run([sys.executable, "-m", "composectl", "migrate"], env=env, capture_output=True,
-                          text=True, timeout=120, cwd=ROOT)
+    done = subprocess.run(
+        [sys.executable, "-m", "composectl", "migrate"], env=env, capture_output=True, text=True, timeout=120, cwd=ROOT
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "schemas migrated" in done.stdout + done.stderr
     assert "topic" not in (done.stdout + done.stderr).lower()

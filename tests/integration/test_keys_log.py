@@ -30,8 +30,14 @@ async def _topic() -> str:
 
 
 def _issued(key_id: str, secret: str) -> KeyIssued:
-    return KeyIssued(event_id=str(uuid.uuid4()), occurred_at=datetime.now(UTC), key_id=key_id,
-                     workspace="acme", scopes=("stats:read",), digest=digest(secret))
+    return KeyIssued(
+        event_id=str(uuid.uuid4()),
+        occurred_at=datetime.now(UTC),
+        key_id=key_id,
+        workspace="acme",
+        scopes=("stats:read",),
+        digest=digest(secret),
+    )
 
 
 async def test_keys_before_start_after_start_and_revoked() -> None:
@@ -51,9 +57,15 @@ async def test_keys_before_start_after_start_and_revoked() -> None:
         await producer.send_and_wait(topic, keys.encode(_issued("k_late", late)), key=b"k_late")
         assert (await log.authenticate(f"Bearer {late}")).workspace == "acme"
 
-        await producer.send_and_wait(topic, keys.encode(
-            KeyRevoked(event_id=str(uuid.uuid4()), occurred_at=datetime.now(UTC), key_id="k_early", workspace="acme")
-        ), key=b"k_early")
+        await producer.send_and_wait(
+            topic,
+            keys.encode(
+                KeyRevoked(
+                    event_id=str(uuid.uuid4()), occurred_at=datetime.now(UTC), key_id="k_early", workspace="acme"
+                )
+            ),
+            key=b"k_early",
+        )
         assert await log.caught_up(10)
         with pytest.raises(ApiError) as refused:
             await log.authenticate(f"Bearer {early}")

@@ -19,8 +19,14 @@ def test_up_refuses_ports_another_stack_holds(tmp_path: Path) -> None:
     settings = StackSettings()
     assert checks.port_in_use(settings.public_http_port)  # the stack the tests run against
     other = tmp_path / "other-checkout-local"
-    result = subprocess.run([sys.executable, "-m", "stackctl", "up"], cwd=ROOT, capture_output=True, text=True,
-                            env={**os.environ, "LOCAL_DIR": str(other)}, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-m", "stackctl", "up"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "LOCAL_DIR": str(other)},
+        timeout=60,
+    )
     assert result.returncode != 0
     assert "ports in use by processes this stack does not run" in result.stderr
     assert f"nginx {settings.public_http_port}" in result.stderr

@@ -28,7 +28,9 @@ def smoke_cli() -> subprocess.CompletedProcess[str]:
 def supervisorctl(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [str(ROOT / ".venv/bin/supervisorctl"), "-c", str(SETTINGS.supervisor_conf), *args],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 
@@ -37,16 +39,37 @@ def test_every_component_answers() -> None:
     results = smoke()
     assert {name: err for name, err in results.items() if err} == {}
     assert set(results) >= {
-        "kafka", "postgres", "redis", "redis-replica", "clickhouse", "nginx", "prometheus",
-        "shorten-1", "analytics", "redirect-1", "redirect-2", "redirect-3",
-        "aggregator-1", "aggregator-2", "aggregator-3",
+        "kafka",
+        "postgres",
+        "redis",
+        "redis-replica",
+        "clickhouse",
+        "nginx",
+        "prometheus",
+        "shorten-1",
+        "analytics",
+        "redirect-1",
+        "redirect-2",
+        "redirect-3",
+        "aggregator-1",
+        "aggregator-2",
+        "aggregator-3",
     }
     assert smoke_cli().returncode == 0
 
 
 COMPONENTS = [
-    "kafka", "postgres", "redis", "redis-replica", "clickhouse", "nginx", "prometheus",
-    "shorten-1", "redirect-2", "analytics", "aggregator-1",
+    "kafka",
+    "postgres",
+    "redis",
+    "redis-replica",
+    "clickhouse",
+    "nginx",
+    "prometheus",
+    "shorten-1",
+    "redirect-2",
+    "analytics",
+    "aggregator-1",
 ]
 
 

@@ -30,7 +30,6 @@ from tests.conftest import ROOT, wait_until_async
 pytestmark = [pytest.mark.integration, pytest.mark.destructive]
 
 
-
 @pytest.fixture(scope="module")
 def spans() -> Iterator[InMemorySpanExporter]:
     exporter = InMemorySpanExporter()
@@ -73,8 +72,14 @@ async def test_link_trace_runs_from_post_through_relay_into_each_replica(
     redirect_settings = RedirectSettings()
     stores = [RedisLinkStore(connect(redirect_settings.redis_url)) for _ in range(3)]
     projectors = [
-        build_projector(redirect_settings, store=store, stats=RedirectStats(), l1=L1Cache(max_size=1000),
-                        dead_letters=None, client_id=f"trace-test-replica-{i}")
+        build_projector(
+            redirect_settings,
+            store=store,
+            stats=RedirectStats(),
+            l1=L1Cache(max_size=1000),
+            dead_letters=None,
+            client_id=f"trace-test-replica-{i}",
+        )
         for i, store in enumerate(stores, start=1)
     ]
     supervisorctl("stop", "shorten-relay")
@@ -87,7 +92,8 @@ async def test_link_trace_runs_from_post_through_relay_into_each_replica(
 
         with TestClient(create_app(shorten_settings)) as client:
             created = client.post(
-                "/api/v1/links", json={"url": f"https://example.com/trace/{uuid.uuid4()}"},
+                "/api/v1/links",
+                json={"url": f"https://example.com/trace/{uuid.uuid4()}"},
                 headers={"Authorization": f"Bearer {api_key}"},
             )
         assert created.status_code == 201, created.text
@@ -98,7 +104,8 @@ async def test_link_trace_runs_from_post_through_relay_into_each_replica(
             async with PostgresOutbox.open(engine) as outbox:
                 assert await wait_until_async(outbox.try_lock, timeout=15, what="the relay lock")
                 config = producer_config(
-                    bootstrap_servers=shorten_settings.kafka_bootstrap_servers, request_timeout_ms=10_000,
+                    bootstrap_servers=shorten_settings.kafka_bootstrap_servers,
+                    request_timeout_ms=10_000,
                     client_id="trace-test-relay",
                 )
                 topics = {"links": shorten_settings.topic_links, "keys": shorten_settings.topic_keys}
@@ -108,16 +115,20 @@ async def test_link_trace_runs_from_post_through_relay_into_each_replica(
             await engine.dispose()
 
         def publish_span() -> ReadableSpan | None:
-            found = [s for s in named(spans.get_finished_spans(), "links publish")
-                     if s.attributes and s.attributes.get("link.code") == code]
+            found = [
+                s
+                for s in named(spans.get_finished_spans(), "links publish")
+                if s.attributes and s.attributes.get("link.code") == code
+            ]
             return found[0] if found else None
 
         async def applied_by_every_replica() -> list[ReadableSpan] | None:
             publish = publish_span()
             if publish is None:
                 return None
-            applied = [s for s in named(spans.get_finished_spans(), "links apply")
-                       if parent_id(s) == publish.context.span_id]
+            applied = [
+                s for s in named(spans.get_finished_spans(), "links apply") if parent_id(s) == publish.context.span_id
+            ]
             return applied if len(applied) == 3 else None
 
         applied = await wait_until_async(applied_by_every_replica, timeout=15, what="3 replicas' consumer spans")
@@ -140,7 +151,9 @@ async def test_link_trace_runs_from_post_through_relay_into_each_replica(
     assert {s.context.trace_id for s in applied} == {server[0].context.trace_id}
     assert {s.kind for s in applied} == {SpanKind.CONSUMER}
     assert {s.attributes["redirect.consumer"] for s in applied if s.attributes} == {
-        "trace-test-replica-1", "trace-test-replica-2", "trace-test-replica-3"
+        "trace-test-replica-1",
+        "trace-test-replica-2",
+        "trace-test-replica-3",
     }
 
 
@@ -166,7 +179,8 @@ async def test_click_trace_runs_from_redirect_through_clicks_topic_to_the_sink_w
     spans.clear()
     async with httpx.AsyncClient(base_url=public_url(), timeout=10) as public:
         created = await public.post(
-            "/api/v1/links", json={"url": f"https://example.com/click-trace/{uuid.uuid4()}"},
+            "/api/v1/links",
+            json={"url": f"https://example.com/click-trace/{uuid.uuid4()}"},
             headers={"Authorization": f"Bearer {api_key}"},
         )
         assert created.status_code == 201, created.text
@@ -203,10 +217,17 @@ async def test_click_trace_runs_from_redirect_through_clicks_topic_to_the_sink_w
                     record = clicks.decode(m.value)
                     carried = record.clicks if isinstance(record, clicks.ClicksBatched) else (record,)
                     if any(c.code == code for c in carried):
-                        found.append(SourceRecord(
-                            topic=tp.topic, partition=tp.partition, offset=m.offset, key=m.key, value=m.value,
-                            timestamp_ms=m.timestamp, headers=tuple(m.headers or ()),
-                        ))
+                        found.append(
+                            SourceRecord(
+                                topic=tp.topic,
+                                partition=tp.partition,
+                                offset=m.offset,
+                                key=m.key,
+                                value=m.value,
+                                timestamp_ms=m.timestamp,
+                                headers=tuple(m.headers or ()),
+                            )
+                        )
             return bool(found)
 
         await wait_until_async(click_message, timeout=15, what="the click on the topic")
@@ -220,8 +241,13 @@ async def test_click_trace_runs_from_redirect_through_clicks_topic_to_the_sink_w
     try:
         # The same batch pipeline the faust workers run (its sinks are idempotent, so the live
         # workers' copy of this click is not counted twice).
-        await process_batch(found, config=pipeline_config(aggregator_settings), events=runtime.events,
-                            ledger=runtime.ledger, dead_letters=_NoDeadLetters())
+        await process_batch(
+            found,
+            config=pipeline_config(aggregator_settings),
+            events=runtime.events,
+            ledger=runtime.ledger,
+            dead_letters=_NoDeadLetters(),
+        )
     finally:
         await runtime.close()
 

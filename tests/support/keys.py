@@ -80,11 +80,16 @@ def local_admin_secret() -> str:
     return (ROOT / ".local" / "api-key").read_text().strip()
 
 
-def link_created(code: str, *, workspace: str, public_stats: bool = False,
-                 tags: tuple[str, ...] = ()) -> LinkCreated:
-    return LinkCreated(event_id=str(uuid.uuid4()), occurred_at=_now(), code=code,
-                       url=f"https://example.com/{code}", workspace=workspace, public_stats=public_stats,
-                       tags=tags)
+def link_created(code: str, *, workspace: str, public_stats: bool = False, tags: tuple[str, ...] = ()) -> LinkCreated:
+    return LinkCreated(
+        event_id=str(uuid.uuid4()),
+        occurred_at=_now(),
+        code=code,
+        url=f"https://example.com/{code}",
+        workspace=workspace,
+        public_stats=public_stats,
+        tags=tags,
+    )
 
 
 def link_deleted(code: str, *, workspace: str) -> LinkDeleted:

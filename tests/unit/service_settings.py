@@ -70,8 +70,12 @@ def unknown_variables(argv: list[str], names: set[str]) -> set[str]:
 
 def all_secret_fields(argv: list[str]) -> set[str]:
     """Every secret setting (SecretStr field) of `argv`'s settings classes, needed or not."""
-    return {name.upper() for cls in settings_classes(argv) for name, field in cls.model_fields.items()
-            if field.annotation is SecretStr}
+    return {
+        name.upper()
+        for cls in settings_classes(argv)
+        for name, field in cls.model_fields.items()
+        if field.annotation is SecretStr
+    }
 
 
 def secret_fields(argv: list[str]) -> set[str]:

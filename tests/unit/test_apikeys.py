@@ -13,10 +13,23 @@ pytestmark = pytest.mark.unit
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 
 
-def issued(key_id: str, secret: str, *, workspace: str = "acme", scopes: tuple = ("links:write",),
-           expires_at: datetime | None = None) -> KeyIssued:
-    return KeyIssued(event_id=f"e-{key_id}-{secret}", occurred_at=NOW, key_id=key_id, workspace=workspace,
-                     scopes=scopes, digest=digest(secret), expires_at=expires_at)
+def issued(
+    key_id: str,
+    secret: str,
+    *,
+    workspace: str = "acme",
+    scopes: tuple = ("links:write",),
+    expires_at: datetime | None = None,
+) -> KeyIssued:
+    return KeyIssued(
+        event_id=f"e-{key_id}-{secret}",
+        occurred_at=NOW,
+        key_id=key_id,
+        workspace=workspace,
+        scopes=scopes,
+        digest=digest(secret),
+        expires_at=expires_at,
+    )
 
 
 def test_a_key_is_found_by_its_secret_only() -> None:

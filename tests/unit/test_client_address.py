@@ -4,8 +4,7 @@ from platformkit.clientip import ClientAddress, parse_networks
 
 
 def scope(peer: str | None, *forwarded: str) -> dict[str, object]:
-    return {"client": (peer, 1234) if peer else None,
-            "headers": [(b"x-forwarded-for", f.encode()) for f in forwarded]}
+    return {"client": (peer, 1234) if peer else None, "headers": [(b"x-forwarded-for", f.encode()) for f in forwarded]}
 
 
 def test_only_a_trusted_proxy_names_the_client() -> None:

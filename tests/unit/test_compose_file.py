@@ -24,15 +24,21 @@ pytestmark = pytest.mark.unit
 COMPOSE = ROOT / "compose"
 SECRETS_DIR = "/run/shortlink-secrets"
 # Settings that are or carry a secret (the stores' URLs carry their passwords).
-SECRET_NAME = re.compile(r"PASSWORD|SECRET|API_KEY|TOKEN|CLI_AUTH|_DSN|^(REDIS|REDIS_REPLICA|CLICKHOUSE)_URL$",
-                         re.IGNORECASE)
+SECRET_NAME = re.compile(
+    r"PASSWORD|SECRET|API_KEY|TOKEN|CLI_AUTH|_DSN|^(REDIS|REDIS_REPLICA|CLICKHOUSE)_URL$", re.IGNORECASE
+)
 # Containers that hold no secret and reach nothing that asks for one (Kafka has no SASL inside
 # the compose network; Prometheus scrapes the services' unauthenticated /metrics ports).
 WITHOUT_SECRETS = {"kafka", "nginx", "prometheus", "dozzle"}
 # Which directory of the volume each container reads (composectl.secrets.ACCOUNTS).
 APP_IMAGE = "shortlink/app:local"
-CONSUMER = {"postgres": "postgres", "redis": "redis", "redis-replica": "redis", "clickhouse": "clickhouse",
-            "grafana": "grafana"}
+CONSUMER = {
+    "postgres": "postgres",
+    "redis": "redis",
+    "redis-replica": "redis",
+    "clickhouse": "clickhouse",
+    "grafana": "grafana",
+}
 
 
 def services() -> dict[str, dict[str, Any]]:
@@ -127,8 +133,12 @@ def test_postgres_and_the_services_read_their_secrets_from_files() -> None:
     assert {"init", "shorten", "shorten-relay", "redirect-1", "aggregator-1", "analytics", "stackcheck"} <= set(app)
     for name, service in app.items():
         env = environment(service)
-        for setting, file in (("POSTGRES_DSN", "postgres-dsn"), ("REDIS_URL", "redis-url"),
-                              ("REDIS_REPLICA_URL", "redis-replica-url"), ("CLICKHOUSE_URL", "clickhouse-url")):
+        for setting, file in (
+            ("POSTGRES_DSN", "postgres-dsn"),
+            ("REDIS_URL", "redis-url"),
+            ("REDIS_REPLICA_URL", "redis-replica-url"),
+            ("CLICKHOUSE_URL", "clickhouse-url"),
+        ):
             assert env.get(f"{setting}_FILE") == f"{SECRETS_DIR}/app/{file}", (name, setting)
             assert setting not in env, (name, setting)
     # The API key reaches no service: `init` issues it to the `keys` topic (as a digest).
@@ -194,7 +204,7 @@ def interpolated(text: str) -> str:
     ${VAR} -> "" (innermost first: defaults nest), $$ -> $."""
     text = text.replace("$$", "\0")
     while (match := INTERPOLATION.search(text)) is not None:
-        text = text[: match.start()] + (match.group(2) or "") + text[match.end():]
+        text = text[: match.start()] + (match.group(2) or "") + text[match.end() :]
     return text.replace("\0", "$")
 
 
@@ -225,6 +235,7 @@ def test_the_interpolation_takes_defaults_and_keeps_escaped_dollars() -> None:
 
 
 # ---------------------------------------------------------------- against the settings classes
+
 
 def app_services() -> dict[str, dict[str, Any]]:
     return {name: s for name, s in services().items() if s.get("image") == APP_IMAGE}
@@ -263,6 +274,7 @@ def test_every_secret_a_service_needs_is_given_from_a_generated_file(generated: 
 
 
 # ---------------------------------------------------------------- one image, built once
+
 
 def test_the_app_image_is_built_once_by_one_service() -> None:
     s = services()
@@ -314,8 +326,11 @@ def build_context_allows(path: str, patterns: list[str]) -> bool:
 
 
 def test_every_file_the_dockerfile_copies_is_in_the_build_context() -> None:
-    patterns = [line.strip() for line in (COMPOSE / "Dockerfile.dockerignore").read_text().splitlines()
-                if line.strip() and not line.startswith("#")]
+    patterns = [
+        line.strip()
+        for line in (COMPOSE / "Dockerfile.dockerignore").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
     copied = []
     for line in (COMPOSE / "Dockerfile").read_text().splitlines():
         words = line.split()

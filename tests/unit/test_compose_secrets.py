@@ -29,12 +29,22 @@ from tests.conftest import ROOT
 pytestmark = pytest.mark.unit
 
 SOURCE_SECRETS = {
-    ("app", "api-key"), ("app", "visitor-key-secret"), ("postgres", "password"), ("redis", "password"),
-    ("clickhouse", "password"), ("grafana", "admin-password"), ("grafana", "secret-key"),
+    ("app", "api-key"),
+    ("app", "visitor-key-secret"),
+    ("postgres", "password"),
+    ("redis", "password"),
+    ("clickhouse", "password"),
+    ("grafana", "admin-password"),
+    ("grafana", "secret-key"),
 }
 DERIVED = {
-    ("app", "postgres-dsn"), ("app", "redis-url"), ("app", "redis-replica-url"), ("app", "clickhouse-url"),
-    ("redis", "redis.conf"), ("clickhouse", "users.xml"), ("clickhouse", "client.xml"),
+    ("app", "postgres-dsn"),
+    ("app", "redis-url"),
+    ("app", "redis-replica-url"),
+    ("app", "clickhouse-url"),
+    ("redis", "redis.conf"),
+    ("clickhouse", "users.xml"),
+    ("clickhouse", "client.xml"),
 }
 
 
@@ -112,9 +122,13 @@ def test_the_services_read_urls_with_credentials_from_the_files(
 
     root = tmp_path / "secrets"
     composectl_secrets.ensure(root)
-    files = {"POSTGRES_DSN": "postgres-dsn", "REDIS_URL": "redis-url", "REDIS_REPLICA_URL": "redis-replica-url",
-             "CLICKHOUSE_URL": "clickhouse-url",
-             "REDIRECT_VISITOR_KEY_SECRET": "visitor-key-secret"}
+    files = {
+        "POSTGRES_DSN": "postgres-dsn",
+        "REDIS_URL": "redis-url",
+        "REDIS_REPLICA_URL": "redis-replica-url",
+        "CLICKHOUSE_URL": "clickhouse-url",
+        "REDIRECT_VISITOR_KEY_SECRET": "visitor-key-secret",
+    }
     for name, file in files.items():
         monkeypatch.delenv(name, raising=False)  # a variable set directly would win over the file
         monkeypatch.setenv(f"{name}_FILE", str(root / "app" / file))
@@ -173,8 +187,23 @@ def running(argv: list[str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
 def redis_server(conf: Path, port: int, tmp: Path, *extra: str) -> list[str]:
     # The generated config first, as in docker-compose.yml; the test's own options after it
     # (loopback only, its own port and directory, nothing persisted, no wait at SIGTERM).
-    return [shutil.which("redis-server") or "redis-server", str(conf), "--port", str(port), "--bind", "127.0.0.1",
-            "--dir", str(tmp), "--save", "", "--appendonly", "no", "--shutdown-on-sigterm", "now", *extra]
+    return [
+        shutil.which("redis-server") or "redis-server",
+        str(conf),
+        "--port",
+        str(port),
+        "--bind",
+        "127.0.0.1",
+        "--dir",
+        str(tmp),
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--shutdown-on-sigterm",
+        "now",
+        *extra,
+    ]
 
 
 async def services_redis_clients_get_in(url: str) -> bool:
@@ -205,9 +234,13 @@ def test_redis_from_the_generated_config_requires_the_password_and_the_replica_l
     (tmp_path / "replica").mkdir()
     # The primary sends its first snapshot at once (not after the default 5 s batching delay).
     primary_argv = redis_server(conf, primary_port, tmp_path / "primary", "--repl-diskless-sync-delay", "0")
-    with (running(primary_argv, tmp_path / "primary.log"),
-          running(redis_server(conf, replica_port, tmp_path / "replica", "--replicaof", "127.0.0.1",
-                               str(primary_port)), tmp_path / "replica.log")):
+    with (
+        running(primary_argv, tmp_path / "primary.log"),
+        running(
+            redis_server(conf, replica_port, tmp_path / "replica", "--replicaof", "127.0.0.1", str(primary_port)),
+            tmp_path / "replica.log",
+        ),
+    ):
         # No retries: a refused AUTH must fail at once, not after redis-py's backoff.
         anonymous = redis.Redis(port=primary_port, socket_timeout=2, retry=Retry(NoBackoff(), 0))
         wait_until(lambda: accepts(primary_port), timeout=10, what="redis-server listening")
@@ -222,8 +255,11 @@ def test_redis_from_the_generated_config_requires_the_password_and_the_replica_l
         primary.set("compose-secrets-test", "1")
         assert asyncio.run(services_redis_clients_get_in(url))
         replica = redis.Redis(port=replica_port, password=password, socket_timeout=2)
-        wait_until(lambda: replica.info("replication").get("master_link_status") == "up",
-                   timeout=15, what="the replica linked to its primary with masterauth")
+        wait_until(
+            lambda: replica.info("replication").get("master_link_status") == "up",
+            timeout=15,
+            what="the replica linked to its primary with masterauth",
+        )
         assert wait_until(lambda: replica.get("compose-secrets-test"), timeout=5, what="replicated key") == b"1"
 
 
@@ -258,7 +294,7 @@ def test_clickhouse_with_the_generated_users_refuses_no_password_and_admits_our_
 
     root = tmp_path / "secrets"
     composectl_secrets.ensure(root)
-    users = (root / "clickhouse" / "users.xml")
+    users = root / "clickhouse" / "users.xml"
     password = read(root, "clickhouse", "password")
     assert password not in users.read_text()  # the server's file holds the SHA-256 only
     http_port, tcp_port = free_port(), free_port()
@@ -266,8 +302,11 @@ def test_clickhouse_with_the_generated_users_refuses_no_password_and_admits_our_
     server = shutil.which("clickhouse-server") or "/usr/sbin/clickhouse-server"
     with running([server, f"--config-file={config}"], tmp_path / "clickhouse.log"):
         base = f"http://127.0.0.1:{http_port}"
-        wait_until(lambda: httpx.get(f"{base}/ping", timeout=1).status_code == 200, timeout=30,
-                   what="clickhouse-server answering /ping")
+        wait_until(
+            lambda: httpx.get(f"{base}/ping", timeout=1).status_code == 200,
+            timeout=30,
+            what="clickhouse-server answering /ping",
+        )
         refused = httpx.get(base, params={"query": "SELECT 1"}, timeout=5)
         assert refused.status_code in (401, 403, 500) and "assword" in refused.text  # Password required
 
@@ -300,7 +339,14 @@ def test_clickhouse_with_the_generated_users_refuses_no_password_and_admits_our_
             engine.dispose()
         # The container healthcheck's client: user and password from client.xml, none on argv.
         client = shutil.which("clickhouse-client") or "/usr/bin/clickhouse-client"
-        argv = [client, "--port", str(tcp_port), "--config-file", str(root / "clickhouse" / "client.xml"),
-                "--query", "SELECT 'ok'"]
+        argv = [
+            client,
+            "--port",
+            str(tcp_port),
+            "--config-file",
+            str(root / "clickhouse" / "client.xml"),
+            "--query",
+            "SELECT 'ok'",
+        ]
         answer = subprocess.run(argv, capture_output=True, text=True, timeout=30, check=True)
         assert answer.stdout.strip() == "ok"

@@ -100,7 +100,8 @@ class AnalyticsOnChdb(AnalyticsStore):
     def _fetch(self, statement: TextClause, params: Any) -> list[tuple[Any, ...]]:
         # As the HTTP driver does: compile for its dialect, then `sql % escaped parameters`.
         compiled = statement.bindparams(**params).compile(
-            dialect=ClickHouseDialect_http(), compile_kwargs={"render_postcompile": True})
+            dialect=ClickHouseDialect_http(), compile_kwargs={"render_postcompile": True}
+        )
         sql = compiled.string % Escaper().escape(compiled.params)
         with self._lock:  # one chDB session, queried from asyncio.to_thread workers
             self._session.query(f"USE {DATABASE}")
@@ -108,16 +109,38 @@ class AnalyticsOnChdb(AnalyticsStore):
         return [tuple(line.split("\t")) for line in text.splitlines() if line]
 
 
-def click(code: str, at: datetime, *, visitor: str, bot: int = 0, referrer_host: str = "",
-          country: str = "DE", event_id: str | None = None) -> ClickRow:
-    return ClickRow(event_id=event_id or str(uuid.uuid4()), code=code, occurred_at=int(at.timestamp()),
-                    visitor_key=visitor, referrer=f"https://{referrer_host}/" if referrer_host else "",
-                    referrer_host=referrer_host, country=country, device="mobile", is_bot=bot)
+def click(
+    code: str,
+    at: datetime,
+    *,
+    visitor: str,
+    bot: int = 0,
+    referrer_host: str = "",
+    country: str = "DE",
+    event_id: str | None = None,
+) -> ClickRow:
+    return ClickRow(
+        event_id=event_id or str(uuid.uuid4()),
+        code=code,
+        occurred_at=int(at.timestamp()),
+        visitor_key=visitor,
+        referrer=f"https://{referrer_host}/" if referrer_host else "",
+        referrer_host=referrer_host,
+        country=country,
+        device="mobile",
+        is_bot=bot,
+    )
 
 
 def link_created(code: str, workspace: str, tags: tuple[str, ...]) -> LinkCreated:
-    return LinkCreated(event_id=str(uuid.uuid4()), occurred_at=NOW - timedelta(hours=1), code=code,
-                       url="https://example.com/", workspace=workspace, tags=tags)
+    return LinkCreated(
+        event_id=str(uuid.uuid4()),
+        occurred_at=NOW - timedelta(hours=1),
+        code=code,
+        url="https://example.com/",
+        workspace=workspace,
+        tags=tags,
+    )
 
 
 def test_the_schema_applies_and_reapplies(engine: Any) -> None:
@@ -126,10 +149,19 @@ def test_the_schema_applies_and_reapplies(engine: Any) -> None:
             engine.query(f"USE {DATABASE}")
             engine.query(statement)
     tables = set(str(engine.query(f"SHOW TABLES FROM {DATABASE}", "TabSeparated")).split())
-    assert set(MERGE_TREE_TABLES) | {"clicks_totals_in", "clicks_breakdown_in", "clicks_top_in",
-                                     "link_workspaces"} <= tables
-    assert not tables & {"clicks_minute", "clicks_hour", "clicks_day", "clicks_dims_minute", "clicks_rollup",
-                         "clicks_rollup_feed", "clicks_top_feed"}
+    assert (
+        set(MERGE_TREE_TABLES) | {"clicks_totals_in", "clicks_breakdown_in", "clicks_top_in", "link_workspaces"}
+        <= tables
+    )
+    assert not tables & {
+        "clicks_minute",
+        "clicks_hour",
+        "clicks_day",
+        "clicks_dims_minute",
+        "clicks_rollup",
+        "clicks_rollup_feed",
+        "clicks_top_feed",
+    }
 
 
 async def insert_batch(clickhouse: ClickHouse, rows: list[ClickRow]) -> str:
@@ -157,31 +189,41 @@ async def test_writes_rollups_queries_and_retention(engine: Any) -> None:
         click(code, NOW - timedelta(days=1000), visitor="ancient"),
     ]
     # Free text reaches ClickHouse unchanged: TabSeparated escapes tabs, newlines, backslashes.
-    odd = click(other, NOW - timedelta(days=1000), visitor="tab\there\\ \r\n\0",
-                referrer_host="odd\thost\nname")
+    odd = click(other, NOW - timedelta(days=1000), visitor="tab\there\\ \r\n\0", referrer_host="odd\thost\nname")
     odd = msgspec.structs.replace(odd, referrer="https://odd/?q=a\tb\\c\nd\r\x00e\x07é")
     async with over_chdb(engine) as http:
         clickhouse = ClickHouse(http, database=DATABASE)
         marker = await insert_batch(clickhouse, rows)
         await insert_batch(clickhouse, [odd])
-        assert msgspec.json.decode(await clickhouse.execute(
-            "SELECT visitor_key, referrer, referrer_host FROM click_events WHERE event_id = "
-            f"toUUID('{odd.event_id}') FORMAT JSONEachRow")) == {
-                "visitor_key": odd.visitor_key, "referrer": odd.referrer, "referrer_host": odd.referrer_host}
+        assert msgspec.json.decode(
+            await clickhouse.execute(
+                "SELECT visitor_key, referrer, referrer_host FROM click_events WHERE event_id = "
+                f"toUUID('{odd.event_id}') FORMAT JSONEachRow"
+            )
+        ) == {"visitor_key": odd.visitor_key, "referrer": odd.referrer, "referrer_host": odd.referrer_host}
         # The checks the aggregator makes: the marker is exactly one row in each table.
         month = month_start(int(NOW.timestamp()))
         for target in TARGETS:
             assert await clickhouse.execute(target.marker_sql.format(code=marker, bucket=month)) == "1\n"
         # A second batch into minutes the first one already wrote: their rollup rows sit in two parts
         # until a merge, and every answer below must already be merged.
-        await insert_batch(clickhouse, [click(code, NOW - timedelta(minutes=1), visitor="b", country="FR"),
-                                        click(code, NOW - timedelta(minutes=1), visitor="d")])
+        await insert_batch(
+            clickhouse,
+            [
+                click(code, NOW - timedelta(minutes=1), visitor="b", country="FR"),
+                click(code, NOW - timedelta(minutes=1), visitor="d"),
+            ],
+        )
 
         # Who owns which link (the aggregator's links agent): `code` and `other` are the
         # workspace's, `other` tagged; `theirs` is another workspace's; `gone` was deleted. The
         # same events written twice, and an older event after a newer one, change nothing.
-        created = [link_created(code, workspace, ()), link_created(other, workspace, ("launch",)),
-                   link_created(theirs, "elsewhere", ("launch",)), link_created(gone, workspace, ("launch",))]
+        created = [
+            link_created(code, workspace, ()),
+            link_created(other, workspace, ("launch",)),
+            link_created(theirs, "elsewhere", ("launch",)),
+            link_created(gone, workspace, ("launch",)),
+        ]
         deleted = LinkDeleted(event_id="e", occurred_at=NOW, code=gone, workspace=workspace)
         owners = ClickHouseLinkOwners(clickhouse)
         await owners.put(owner_rows([*created, deleted]))
@@ -196,16 +238,21 @@ async def test_writes_rollups_queries_and_retention(engine: Any) -> None:
         # The bot click is apart; the ancient one is outside; the marker never shows.
         assert (stats.clicks, stats.unique_visitors) == (5, 3)
         assert [(p.t, p.clicks, p.unique_visitors) for p in stats.series] == [
-            (NOW - timedelta(minutes=3), 1, 1), (NOW - timedelta(minutes=2), 1, 1), (NOW - timedelta(minutes=1), 3, 2)]
+            (NOW - timedelta(minutes=3), 1, 1),
+            (NOW - timedelta(minutes=2), 1, 1),
+            (NOW - timedelta(minutes=1), 3, 2),
+        ]
         assert [(s.value, s.clicks) for s in stats.countries] == [("FR", 3), ("DE", 2)]
         assert [(s.value, s.clicks) for s in stats.referrers] == [(DIRECT, 4), ("news.example", 1)]
         assert [(s.value, s.clicks) for s in stats.devices] == [("mobile", 5)]
         with_bots = await store.range_stats(
-            parse_stats(code, {"from": since, "interval": "minute", "include_bots": "true"}, now=NOW))
+            parse_stats(code, {"from": since, "interval": "minute", "include_bots": "true"}, now=NOW)
+        )
         assert (with_bots.clicks, with_bots.unique_visitors) == (6, 4)
         assert [(p.clicks, p.unique_visitors) for p in with_bots.series] == [(1, 1), (1, 1), (4, 3)]
         hours = await store.range_stats(
-            parse_stats(code, {"from": since, "interval": "hour", "include_bots": "true"}, now=NOW))
+            parse_stats(code, {"from": since, "interval": "hour", "include_bots": "true"}, now=NOW)
+        )
         assert (hours.clicks, hours.unique_visitors) == (6, 4)
         for window in ("1h", "24h", "7d"):
             top = await store.top(parse_top({"window": window, "limit": "100"}, now=NOW, workspace=workspace))

@@ -24,8 +24,11 @@ def test_a_client_forwarded_for_is_never_passed_on(tmp_path: Path) -> None:
 
 def test_trusted_proxies_become_realip_rules() -> None:
     assert real_ip_directives("10.0.0.0/8, 192.0.2.7,2001:db8::/32").splitlines() == [
-        "    set_real_ip_from 10.0.0.0/8;", "    set_real_ip_from 192.0.2.7/32;",
-        "    set_real_ip_from 2001:db8::/32;", "    real_ip_header X-Forwarded-For;", "    real_ip_recursive on;",
+        "    set_real_ip_from 10.0.0.0/8;",
+        "    set_real_ip_from 192.0.2.7/32;",
+        "    set_real_ip_from 2001:db8::/32;",
+        "    real_ip_header X-Forwarded-For;",
+        "    real_ip_recursive on;",
     ]
     with pytest.raises(ValueError):
         real_ip_directives("10.0.0.0/8; evil")  # never pasted into the config as is
@@ -36,7 +39,7 @@ def test_nginx_accepts_the_rendered_realip_rules(tmp_path: Path) -> None:
     conf.write_text(rendered(tmp_path, "10.0.0.0/8,192.0.2.7"))
     for sub in ("logs", *(f"nginx/tmp/{t}" for t in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))):
         (tmp_path / sub).mkdir(parents=True, exist_ok=True)
-    result = subprocess.run(["/usr/sbin/nginx", "-t", "-p", str(tmp_path), "-c", str(conf)],
-                            capture_output=True, text=True, timeout=30)
+    result = subprocess.run(
+        ["/usr/sbin/nginx", "-t", "-p", str(tmp_path), "-c", str(conf)], capture_output=True, text=True, timeout=30
+    )
     assert result.returncode == 0, result.stderr
-

@@ -22,8 +22,10 @@ async def test_invented_methods_fold_into_one_label_value() -> None:
     async def hello(_: object) -> PlainTextResponse:
         return PlainTextResponse("hi")
 
-    app = Starlette(routes=[Route("/hello", hello, methods=["GET"])],
-                    middleware=[Middleware(HttpMetricsMiddleware, service="unit-methods")])
+    app = Starlette(
+        routes=[Route("/hello", hello, methods=["GET"])],
+        middleware=[Middleware(HttpMetricsMiddleware, service="unit-methods")],
+    )
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http:
         assert (await http.get("/hello")).status_code == 200
         for i in range(100):

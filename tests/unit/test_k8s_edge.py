@@ -35,8 +35,9 @@ def upstream(name: str) -> ThreadingHTTPServer:
         def _answer(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             self.rfile.read(length)
-            body = json.dumps({"upstream": name, "path": self.path,
-                               "forwarded_for": self.headers.get("X-Forwarded-For")}).encode()
+            body = json.dumps(
+                {"upstream": name, "path": self.path, "forwarded_for": self.headers.get("X-Forwarded-For")}
+            ).encode()
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(body)))
@@ -65,8 +66,10 @@ def edge(tmp_path: Path) -> Iterator[str]:
     text = text.replace("listen 8080 ", f"listen 127.0.0.1:{port} ").replace("/tmp/", f"{tmp_path}/")
     (tmp_path / "nginx.conf").write_text(text)
     (tmp_path / "logs").mkdir()
-    process = subprocess.Popen(["/usr/sbin/nginx", "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf"),
-                                "-g", "daemon off;"], stderr=subprocess.PIPE)
+    process = subprocess.Popen(
+        ["/usr/sbin/nginx", "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf"), "-g", "daemon off;"],
+        stderr=subprocess.PIPE,
+    )
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 15
     try:

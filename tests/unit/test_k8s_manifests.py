@@ -38,13 +38,18 @@ KUBERNETES_VERSIONS = ("1.30.0", kubernetes_validate.utils.latest_version())
 SECRETS_MOUNT = "/run/shortlink-secrets/app"
 APP_IMAGE = "shortlink/app"
 # name -> (settings field of its port, probes expected); the relay serves no HTTP.
-HTTP_SERVICES = {"redirect": "REDIRECT_PORT", "shorten": "SHORTEN_PORT", "analytics": "ANALYTICS_PORT",
-                 "aggregator": "AGGREGATOR_WEB_PORT"}
+HTTP_SERVICES = {
+    "redirect": "REDIRECT_PORT",
+    "shorten": "SHORTEN_PORT",
+    "analytics": "ANALYTICS_PORT",
+    "aggregator": "AGGREGATOR_WEB_PORT",
+}
 
 
 def ensure_kustomize() -> Path:
-    done = subprocess.run(["bash", str(ROOT / "infra" / "scripts" / "install-k8stools.sh")],
-                          capture_output=True, text=True, timeout=900)
+    done = subprocess.run(
+        ["bash", str(ROOT / "infra" / "scripts" / "install-k8stools.sh")], capture_output=True, text=True, timeout=900
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     return KUSTOMIZE
 
@@ -66,13 +71,17 @@ def objects(overlay: str, kind: str) -> dict[str, dict[str, Any]]:
 
 # ---------------------------------------------------------------- schema validation
 
+
 def closed(schema: Any) -> Any:
     """The schema with every object that lists its properties closed to others (what the API
     server prunes silently, and `kubectl apply`'s default strict validation refuses)."""
     if isinstance(schema, dict):
         schema = {k: closed(v) for k, v in schema.items()}
-        if ("properties" in schema and "additionalProperties" not in schema
-                and not schema.get("x-kubernetes-preserve-unknown-fields")):
+        if (
+            "properties" in schema
+            and "additionalProperties" not in schema
+            and not schema.get("x-kubernetes-preserve-unknown-fields")
+        ):
             schema["additionalProperties"] = False
         return schema
     if isinstance(schema, list):
@@ -119,10 +128,29 @@ def test_every_rendered_object_is_valid(overlay: str) -> None:
     assert found == []
     kinds = {o["kind"] for o in rendered(overlay)}
     # The whole stack is there: the app, its autoscalers and the operators' resources.
-    assert {"Deployment", "StatefulSet", "Service", "PodDisruptionBudget", "HorizontalPodAutoscaler", "Job",
-            "CronJob", "ConfigMap", "NetworkPolicy", "Namespace", "ScaledObject", "PodMonitor", "Kafka",
-            "KafkaNodePool", "KafkaTopic", "Cluster", "Pooler", "ClickHouseInstallation",
-            "ClickHouseKeeperInstallation", "RedisReplication", "RedisSentinel"} <= kinds
+    assert {
+        "Deployment",
+        "StatefulSet",
+        "Service",
+        "PodDisruptionBudget",
+        "HorizontalPodAutoscaler",
+        "Job",
+        "CronJob",
+        "ConfigMap",
+        "NetworkPolicy",
+        "Namespace",
+        "ScaledObject",
+        "PodMonitor",
+        "Kafka",
+        "KafkaNodePool",
+        "KafkaTopic",
+        "Cluster",
+        "Pooler",
+        "ClickHouseInstallation",
+        "ClickHouseKeeperInstallation",
+        "RedisReplication",
+        "RedisSentinel",
+    } <= kinds
 
 
 def test_validation_refuses_a_broken_builtin_and_a_broken_custom_resource() -> None:
@@ -160,6 +188,7 @@ def test_a_broken_overlay_does_not_render(tmp_path: Path) -> None:
 
 # ---------------------------------------------------------------- topics
 
+
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_the_kafka_topics_are_those_of_the_contracts(overlay: str) -> None:
     topics = objects(overlay, "KafkaTopic")
@@ -170,8 +199,9 @@ def test_the_kafka_topics_are_those_of_the_contracts(overlay: str) -> None:
         assert spec["partitions"] == declared.partitions, declared.name
         assert spec["config"] == declared.config, declared.name
         assert topics[declared.name]["metadata"]["labels"]["strimzi.io/cluster"] == cluster
-    brokers = sum(p["spec"]["replicas"] for p in objects(overlay, "KafkaNodePool").values()
-                  if "broker" in p["spec"]["roles"])
+    brokers = sum(
+        p["spec"]["replicas"] for p in objects(overlay, "KafkaNodePool").values() if "broker" in p["spec"]["roles"]
+    )
     config = objects(overlay, "Kafka")[cluster]["spec"]["kafka"]["config"]
     for topic in topics.values():
         assert topic["spec"]["replicas"] == config["default.replication.factor"] <= brokers
@@ -180,8 +210,14 @@ def test_the_kafka_topics_are_those_of_the_contracts(overlay: str) -> None:
 
 
 def test_the_topics_file_is_generated_from_the_contracts() -> None:
-    done = subprocess.run(["python", str(K8S / "render_topics.py"), "--check"], capture_output=True, text=True,
-                          timeout=60, cwd=ROOT, env={"PYTHONPATH": str(ROOT / "libs"), "PATH": _path()})
+    done = subprocess.run(
+        ["python", str(K8S / "render_topics.py"), "--check"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+        env={"PYTHONPATH": str(ROOT / "libs"), "PATH": _path()},
+    )
     assert done.returncode == 0, done.stderr
 
 
@@ -193,6 +229,7 @@ def _path() -> str:
 
 
 # ---------------------------------------------------------------- workloads
+
 
 def app_containers(overlay: str) -> dict[str, tuple[dict[str, Any], dict[str, Any]]]:
     """name -> (pod spec, container) of every container running the app image."""
@@ -219,8 +256,15 @@ def container_environment(overlay: str, container: dict[str, Any]) -> dict[str, 
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_the_app_runs_the_image_compose_builds_under_its_init(overlay: str) -> None:
     containers = app_containers(overlay)
-    assert set(containers) == {"redirect", "shorten", "shorten-relay", "aggregator", "analytics", "migrate",
-                               "retention"}
+    assert set(containers) == {
+        "redirect",
+        "shorten",
+        "shorten-relay",
+        "aggregator",
+        "analytics",
+        "migrate",
+        "retention",
+    }
     compose = yaml.safe_load((ROOT / "compose" / "docker-compose.yml").read_text())
     built = compose["services"]["secrets"]["image"]
     for name, (_, container) in containers.items():
@@ -291,6 +335,7 @@ def test_every_workload_has_requests_and_a_disruption_budget(overlay: str) -> No
 
 # ---------------------------------------------------------------- autoscaling
 
+
 def adapter_metrics(overlay: str) -> set[str]:
     rules = yaml.safe_load(objects(overlay, "ConfigMap")["prometheus-adapter-rules"]["data"]["rules.yaml"])
     return {rule["name"]["as"] for rule in rules["rules"]}
@@ -300,13 +345,17 @@ def adapter_metrics(overlay: str) -> set[str]:
 def test_redirect_and_shorten_scale_separately_on_cpu_and_their_own_p95(overlay: str) -> None:
     hpas = objects(overlay, "HorizontalPodAutoscaler")
     served = adapter_metrics(overlay)
-    for name, kind, metric in (("redirect", "StatefulSet", "redirect_request_duration_seconds_p95"),
-                               ("shorten", "Deployment", "shorten_create_duration_seconds_p95")):
+    for name, kind, metric in (
+        ("redirect", "StatefulSet", "redirect_request_duration_seconds_p95"),
+        ("shorten", "Deployment", "shorten_create_duration_seconds_p95"),
+    ):
         hpa = hpas[name]["spec"]
         assert hpa["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": kind, "name": name}
         assert name in objects(overlay, kind)
-        signals = {(m["type"], m.get("resource", m.get("pods", {})).get("name") or m["pods"]["metric"]["name"])
-                   for m in hpa["metrics"]}
+        signals = {
+            (m["type"], m.get("resource", m.get("pods", {})).get("name") or m["pods"]["metric"]["name"])
+            for m in hpa["metrics"]
+        }
         assert signals == {("Resource", "cpu"), ("Pods", metric)}, name
         assert metric in served, f"prometheus-adapter has no rule serving {metric}"
         assert hpa["minReplicas"] <= hpa["maxReplicas"]

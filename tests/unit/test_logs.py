@@ -72,4 +72,6 @@ def test_the_dict_config_for_frameworks_gives_the_same_lines(captured: io.String
         logging.getLogger("httpx").warning("kept: warnings pass")
         logging.getLogger("faust.worker").info("below the level")
     assert [(line["service"], line["message"]) for line in lines(captured)] == [
-        ("aggregator-2", "rebalancing"), ("aggregator-2", "kept: warnings pass")]
+        ("aggregator-2", "rebalancing"),
+        ("aggregator-2", "kept: warnings pass"),
+    ]

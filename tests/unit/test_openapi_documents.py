@@ -58,17 +58,37 @@ class TopQuery(msgspec.Struct, forbid_unknown_fields=True):
 
 def _document() -> dict[str, Any]:
     return openapi_document(
-        title="t", version="1", description="d", security_schemes={"apiKey": BEARER},
+        title="t",
+        version="1",
+        description="d",
+        security_schemes={"apiKey": BEARER},
         operations=[
-            Operation(method="POST", path="/things", summary="create", body=CreateThing,
-                      responses={201: Response(description="created", body=Thing)},
-                      errors={422: ("invalid_input",)}, security={"apiKey": ["things:write"]}),
-            Operation(method="GET", path="/top", summary="top", query=TopQuery,
-                      responses={200: Response(description="top", body=list[Thing])}),
-            Operation(method="GET", path="/things/{name}/stats", summary="stats", operation_id="thingStats",
-                      path_params=ThingPath,
-                      responses={200: Response(description="stats", body=Thing)},
-                      security={"apiKey": ["stats:read"]}, anonymous=True),
+            Operation(
+                method="POST",
+                path="/things",
+                summary="create",
+                body=CreateThing,
+                responses={201: Response(description="created", body=Thing)},
+                errors={422: ("invalid_input",)},
+                security={"apiKey": ["things:write"]},
+            ),
+            Operation(
+                method="GET",
+                path="/top",
+                summary="top",
+                query=TopQuery,
+                responses={200: Response(description="top", body=list[Thing])},
+            ),
+            Operation(
+                method="GET",
+                path="/things/{name}/stats",
+                summary="stats",
+                operation_id="thingStats",
+                path_params=ThingPath,
+                responses={200: Response(description="stats", body=Thing)},
+                security={"apiKey": ["stats:read"]},
+                anonymous=True,
+            ),
         ],
     )
 
@@ -91,22 +111,25 @@ def _decodes(raw: bytes) -> bool:
     return True
 
 
-@pytest.mark.parametrize("example", [
-    {"name": "abc"},
-    {"name": "abcdefgh", "kind": "b", "targets": [{"url": "x", "weight": 100}]},
-    {"name": "abc", "expires_at": "2030-01-01T00:00:00Z", "max_clicks": 1},
-    {"name": "abc", "expires_at": None, "max_clicks": None},
-    {"name": "ab"},  # pattern
-    {"name": "abc", "kind": "c"},  # enum
-    {"name": "abc", "targets": [{"url": ""}]},  # nested min_length
-    {"name": "abc", "targets": [{"url": "x", "weight": 0}]},  # nested ge
-    {"name": "abc", "targets": [{"url": "x", "extra": 1}]},  # nested unknown field
-    {"name": "abc", "max_clicks": 0},
-    {"name": "abc", "max_clicks": "3"},  # strict types
-    {"name": "abc", "unknown": 1},
-    {"kind": "a"},  # required
-    ["abc"],
-])
+@pytest.mark.parametrize(
+    "example",
+    [
+        {"name": "abc"},
+        {"name": "abcdefgh", "kind": "b", "targets": [{"url": "x", "weight": 100}]},
+        {"name": "abc", "expires_at": "2030-01-01T00:00:00Z", "max_clicks": 1},
+        {"name": "abc", "expires_at": None, "max_clicks": None},
+        {"name": "ab"},  # pattern
+        {"name": "abc", "kind": "c"},  # enum
+        {"name": "abc", "targets": [{"url": ""}]},  # nested min_length
+        {"name": "abc", "targets": [{"url": "x", "weight": 0}]},  # nested ge
+        {"name": "abc", "targets": [{"url": "x", "extra": 1}]},  # nested unknown field
+        {"name": "abc", "max_clicks": 0},
+        {"name": "abc", "max_clicks": "3"},  # strict types
+        {"name": "abc", "unknown": 1},
+        {"kind": "a"},  # required
+        ["abc"],
+    ],
+)
 def test_the_documented_body_accepts_what_the_decoder_accepts(example: Any) -> None:
     document = _document()
     valid_by_document = _local_validator(document, _body_schema(document)).is_valid(example)
@@ -129,17 +152,20 @@ def test_query_struct_fields_are_the_documented_parameters() -> None:
     assert params["window"]["schema"]["enum"] == ["1h", "24h", "7d"]
 
 
-@pytest.mark.parametrize(("query", "field"), [
-    ({"limit": "0"}, "limit"),
-    ({"limit": "101"}, "limit"),
-    ({"limit": "%C2%B2"}, "limit"),
-    ({"limit": "²"}, "limit"),
-    ({"window": "2h"}, "window"),
-    ({"include_bots": "maybe"}, "include_bots"),
-    ({"from": "9999-99-99"}, "from"),
-    ({"other": "1"}, "other"),
-    ({"tag": "x" * 11}, "tag"),
-])
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        ({"limit": "0"}, "limit"),
+        ({"limit": "101"}, "limit"),
+        ({"limit": "%C2%B2"}, "limit"),
+        ({"limit": "²"}, "limit"),
+        ({"window": "2h"}, "window"),
+        ({"include_bots": "maybe"}, "include_bots"),
+        ({"from": "9999-99-99"}, "from"),
+        ({"other": "1"}, "other"),
+        ({"tag": "x" * 11}, "tag"),
+    ],
+)
 def test_parse_query_refuses_what_the_document_refuses(query: dict[str, str], field: str | None) -> None:
     with pytest.raises(QueryInvalid) as refused:
         parse_query(TopQuery, query)
@@ -162,9 +188,16 @@ def test_parse_query_takes_every_value_of_a_list_field_and_the_last_of_others() 
 
 def test_path_templates_and_path_params_must_agree() -> None:
     with pytest.raises(ValueError, match="path parameters"):
-        openapi_document(title="t", version="1", description="d", operations=[
-            Operation(method="GET", path="/things/{name}", summary="s", responses={200: Response(description="ok")}),
-        ])
+        openapi_document(
+            title="t",
+            version="1",
+            description="d",
+            operations=[
+                Operation(
+                    method="GET", path="/things/{name}", summary="s", responses={200: Response(description="ok")}
+                ),
+            ],
+        )
 
 
 def test_error_statuses_restrict_the_error_code() -> None:
@@ -188,8 +221,25 @@ def test_security_and_responses() -> None:
     assert set(post["responses"]) == {"201", "422"}
 
 
-@pytest.mark.parametrize("code", ["abc", "A", "a-b_c", "x" * 64, "healthz", "readyz", "metrics", "healthzz",
-                                  "x" * 65, "", "a.b", "a/b", "é", "open api"])
+@pytest.mark.parametrize(
+    "code",
+    [
+        "abc",
+        "A",
+        "a-b_c",
+        "x" * 64,
+        "healthz",
+        "readyz",
+        "metrics",
+        "healthzz",
+        "x" * 65,
+        "",
+        "a.b",
+        "a/b",
+        "é",
+        "open api",
+    ],
+)
 def test_redirect_document_describes_the_codes_the_router_sends_to_the_endpoint(code: str) -> None:
     document = build_document()
     param = document["paths"]["/{code}"]["get"]["parameters"][0]
@@ -202,9 +252,16 @@ def test_redirect_document_describes_the_codes_the_router_sends_to_the_endpoint(
 def test_redirect_document_covers_every_route() -> None:
     document = build_document()
     assert {(path, method) for path, ops in document["paths"].items() for method in ops} == {
-        ("/{code}", "get"), ("/{code}", "head"), ("/healthz", "get"), ("/readyz", "get"), ("/metrics", "get"),
+        ("/{code}", "get"),
+        ("/{code}", "head"),
+        ("/healthz", "get"),
+        ("/readyz", "get"),
+        ("/metrics", "get"),
         ("/openapi.json", "get"),
     }
     gone = document["paths"]["/{code}"]["get"]["responses"]["410"]["content"]["application/json"]["schema"]
     assert gone["allOf"][1]["properties"]["error"]["properties"]["code"]["enum"] == [
-        "link_deleted", "link_expired", "link_click_limit_reached"]
+        "link_deleted",
+        "link_expired",
+        "link_click_limit_reached",
+    ]

@@ -20,8 +20,22 @@ pytestmark = pytest.mark.unit
 
 # Never in the image: test, lint and benchmark tools, embedded ClickHouse (and what only it
 # pulls in), the native stack's process manager and task runner.
-NOT_AT_RUN_TIME = {"pytest", "pytest-asyncio", "pytest-timeout", "chdb", "chdb-core", "pandas", "pyarrow", "numpy",
-                   "mypy", "ruff", "locust", "supervisor", "rust-just", "kubernetes-validate"}
+NOT_AT_RUN_TIME = {
+    "pytest",
+    "pytest-asyncio",
+    "pytest-timeout",
+    "chdb",
+    "chdb-core",
+    "pandas",
+    "pyarrow",
+    "numpy",
+    "mypy",
+    "ruff",
+    "locust",
+    "supervisor",
+    "rust-just",
+    "kubernetes-validate",
+}
 
 
 def canonical(name: str) -> str:

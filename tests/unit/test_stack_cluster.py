@@ -35,8 +35,10 @@ def test_every_schema_table_becomes_a_replicated_local_table_and_a_distributed_t
         local = next(st for st in out if st.startswith(f"CREATE TABLE IF NOT EXISTS {name}_local"))
         path = "'/clickhouse/tables/{shard}/shortlink/" + name + "_local', '{replica}'"
         assert "ENGINE = Null" in local or "AS " in local.split("(")[0] or ("Replicated" in local and path in local)
-        assert (f"CREATE TABLE IF NOT EXISTS {name} AS {name}_local "
-                f"ENGINE = Distributed(shortlink, shortlink, {name}_local, cityHash64(code))") in out
+        assert (
+            f"CREATE TABLE IF NOT EXISTS {name} AS {name}_local "
+            f"ENGINE = Distributed(shortlink, shortlink, {name}_local, cityHash64(code))"
+        ) in out
     # Every MergeTree engine got its replicated form; views read and fill the node's local tables.
     assert not [st for st in out if re.search(r"ENGINE = (Replacing|Summing)?MergeTree", st)]
     views = [st for st in out if st.startswith("CREATE MATERIALIZED VIEW")]
@@ -50,8 +52,19 @@ def test_the_cluster_runs_three_brokers_two_postgres_pgbouncer_zookeeper_and_fou
 ) -> None:
     conf = render.supervisor_conf(s)
     programs = set(re.findall(r"^\[program:([\w-]+)\]", conf, re.MULTILINE))
-    assert {"kafka-1", "kafka-2", "kafka-3", "postgres", "postgres-replica", "pgbouncer", "zookeeper",
-            "clickhouse-1", "clickhouse-2", "clickhouse-3", "clickhouse-4"} <= programs
+    assert {
+        "kafka-1",
+        "kafka-2",
+        "kafka-3",
+        "postgres",
+        "postgres-replica",
+        "pgbouncer",
+        "zookeeper",
+        "clickhouse-1",
+        "clickhouse-2",
+        "clickhouse-3",
+        "clickhouse-4",
+    } <= programs
     assert not {"kafka", "clickhouse"} & programs  # the single-node ones are the default profile's
     assert set(render.infra_programs(s)) == programs - {"postgres-replica"} - set(render.service_programs(s))
 
@@ -91,8 +104,11 @@ def test_kafka_brokers_form_one_quorum_with_three_copies_and_two_in_sync(s: Stac
     base = render.render_text((render.TEMPLATES / "kafka-server.properties").read_text(), render.template_values(s))
     voters = ",".join(f"{i}@127.0.0.1:{p}" for i, p in enumerate(s.kafka_controller_ports, start=1))
     for broker in (1, 2, 3):
-        props = dict(line.split("=", 1) for line in cluster.kafka_properties(s, broker, base).splitlines()
-                     if "=" in line and not line.startswith("#"))
+        props = dict(
+            line.split("=", 1)
+            for line in cluster.kafka_properties(s, broker, base).splitlines()
+            if "=" in line and not line.startswith("#")
+        )
         assert props["node.id"] == str(broker)
         assert props["controller.quorum.voters"] == voters
         assert props["default.replication.factor"] == props["offsets.topic.replication.factor"] == "3"

@@ -35,7 +35,9 @@ def test_each_shorten_process_is_a_program_on_its_own_port_behind_one_upstream(
     assert '"127.0.0.1:8001", "127.0.0.1:8021", "127.0.0.1:8022"' in prometheus
     assert {n for n in checks.service_probes(s) if n.startswith("shorten")} == {"shorten-1", "shorten-2", "shorten-3"}
     assert {n: p for n, p in checks.stack_ports(s).items() if n.startswith("shorten")} == {
-        "shorten-1": 8001, "shorten-2": 8021, "shorten-3": 8022,
+        "shorten-1": 8001,
+        "shorten-2": 8021,
+        "shorten-3": 8022,
     }
 
 

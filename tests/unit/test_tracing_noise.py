@@ -18,8 +18,16 @@ async def ok(_: Request) -> PlainTextResponse:
     return PlainTextResponse("ok")
 
 
-PATHS = ["/metrics", "/healthz", "/readyz", "/public/healthz", "/public/readyz", "/api/v1/links", "/healthzz",
-         "/api/v1/metrics"]
+PATHS = [
+    "/metrics",
+    "/healthz",
+    "/readyz",
+    "/public/healthz",
+    "/public/readyz",
+    "/api/v1/links",
+    "/healthzz",
+    "/api/v1/metrics",
+]
 
 
 def test_only_requests_that_are_not_scrapes_or_probes_are_traced() -> None:
@@ -31,6 +39,11 @@ def test_only_requests_that_are_not_scrapes_or_probes_are_traced() -> None:
         for path in PATHS:
             assert client.get(path + "?x=1").status_code == 200
             assert client.get(path).status_code == 200
-    traced = sorted({s.attributes.get("url.path") or s.attributes.get("http.target", "") for s in
-                     exporter.get_finished_spans() if s.attributes})
+    traced = sorted(
+        {
+            s.attributes.get("url.path") or s.attributes.get("http.target", "")
+            for s in exporter.get_finished_spans()
+            if s.attributes
+        }
+    )
     assert [t.split("?")[0] for t in traced] == sorted(["/api/v1/links", "/healthzz", "/api/v1/metrics"])

@@ -38,8 +38,15 @@ from aggregator.domain.link_owners import LinkOwnerRow
 ALL_TABLES = ("click_events", "clicks_totals", "clicks_breakdown", "clicks_top")
 # The raw table's columns, and the feeds' (what their views read), in body order.
 RAW_COLUMNS = (
-    "event_id", "code", "occurred_at", "visitor_key", "referrer", "referrer_host", "country",
-    "device", "is_bot",
+    "event_id",
+    "code",
+    "occurred_at",
+    "visitor_key",
+    "referrer",
+    "referrer_host",
+    "country",
+    "device",
+    "is_bot",
 )
 FEED_COLUMNS = ("code", "occurred_at", "visitor_key", "referrer_host", "country", "device", "is_bot")
 MARKER_BOT = 2
@@ -61,15 +68,21 @@ class Target:
 
 
 TARGETS = (
-    Target(insert_into="click_events", raw=True,
-           marker_sql="SELECT count() FROM click_events WHERE code = '{code}'"),
-    Target(insert_into="clicks_totals_in", raw=False,
-           marker_sql="SELECT count() FROM clicks_totals WHERE code = '{code}'"),
-    Target(insert_into="clicks_breakdown_in", raw=False,
-           marker_sql="SELECT count() FROM clicks_breakdown WHERE code = '{code}'"),
-    Target(insert_into="clicks_top_in", raw=False,
-           marker_sql="SELECT count() FROM clicks_top WHERE grain = 0 AND bucket = toDateTime({bucket}) "
-                      "AND is_bot = 2 AND code = '{code}'"),
+    Target(insert_into="click_events", raw=True, marker_sql="SELECT count() FROM click_events WHERE code = '{code}'"),
+    Target(
+        insert_into="clicks_totals_in", raw=False, marker_sql="SELECT count() FROM clicks_totals WHERE code = '{code}'"
+    ),
+    Target(
+        insert_into="clicks_breakdown_in",
+        raw=False,
+        marker_sql="SELECT count() FROM clicks_breakdown WHERE code = '{code}'",
+    ),
+    Target(
+        insert_into="clicks_top_in",
+        raw=False,
+        marker_sql="SELECT count() FROM clicks_top WHERE grain = 0 AND bucket = toDateTime({bucket}) "
+        "AND is_bot = 2 AND code = '{code}'",
+    ),
 )
 # TabSeparated escapes: a value never holds a raw tab, newline or backslash.
 _TSV_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r", "\0": "\\0"})
@@ -134,9 +147,17 @@ def gzip_framed(body: bytes) -> bytes:
 
 def marker_row(sink_id: uuid.UUID, month: int) -> ClickRow:
     stamp = datetime.fromtimestamp(month, UTC).strftime("%Y%m")
-    return ClickRow(event_id=str(sink_id), code=f"~{sink_id.hex}-{stamp}", occurred_at=month,
-                    visitor_key="~", referrer="", referrer_host="", country="ZZ", device="other",
-                    is_bot=MARKER_BOT)
+    return ClickRow(
+        event_id=str(sink_id),
+        code=f"~{sink_id.hex}-{stamp}",
+        occurred_at=month,
+        visitor_key="~",
+        referrer="",
+        referrer_host="",
+        country="ZZ",
+        device="other",
+        is_bot=MARKER_BOT,
+    )
 
 
 class ClickHouseError(RuntimeError):
@@ -162,8 +183,11 @@ class ClickHouse:
     async def insert(self, sql: str, *, framed_body: bytes, query_id: str) -> None:
         """INSERT ... FORMAT with a `gzip_framed` body, under a fixed query id."""
         response = await self._client.post(
-            "/", params={"database": self._database, "query": sql, "query_id": query_id},
-            content=framed_body, headers={"Content-Encoding": "gzip"})
+            "/",
+            params={"database": self._database, "query": sql, "query_id": query_id},
+            content=framed_body,
+            headers={"Content-Encoding": "gzip"},
+        )
         if response.status_code != 200:
             raise ClickHouseError(f"ClickHouse {response.status_code}: {response.text[:500]}")
 
@@ -201,9 +225,10 @@ class ClickHouseEvents:
             # The targets are independent parts: inserted side by side (ClickHouse runs each on its
             # own thread). Every insert is awaited to its end, failed or not, before this returns
             # or raises: a retry must never look for a marker while an earlier insert still runs.
-            results = await asyncio.gather(*(self._insert(t, marker, raw if t.raw else feed, len(month_rows))
-                                             for t in missing),
-                                           return_exceptions=True)
+            results = await asyncio.gather(
+                *(self._insert(t, marker, raw if t.raw else feed, len(month_rows)) for t in missing),
+                return_exceptions=True,
+            )
             failed = next((r for r in results if isinstance(r, BaseException)), None)
             if failed is not None:
                 raise failed
@@ -235,5 +260,8 @@ class ClickHouseLinkOwners:
 
     async def put(self, rows: Sequence[LinkOwnerRow]) -> None:
         if rows:
-            await self._ch.insert(self.INSERT, framed_body=gzip_framed(_OWNER_ENCODER.encode_lines(rows)),
-                                  query_id=f"link-owners-{uuid.uuid4().hex}")
+            await self._ch.insert(
+                self.INSERT,
+                framed_body=gzip_framed(_OWNER_ENCODER.encode_lines(rows)),
+                query_id=f"link-owners-{uuid.uuid4().hex}",
+            )

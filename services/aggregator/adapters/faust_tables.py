@@ -48,7 +48,12 @@ class FaustWindowView:
     """
 
     def __init__(
-        self, windowed: Any, table: SourcePartitionedTable, *, window_s: int, flush_every_s: float,
+        self,
+        windowed: Any,
+        table: SourcePartitionedTable,
+        *,
+        window_s: int,
+        flush_every_s: float,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._windowed = windowed
@@ -98,8 +103,9 @@ class FaustWindowView:
             extra = self._pending.get((code, ts), (0, 0))
             clicks, bots = clicks + extra[0], bots + extra[1]
             if clicks or bots:
-                out.append({"minute": datetime.fromtimestamp(ts, now.tzinfo).isoformat(),
-                            "clicks": clicks, "bot_clicks": bots})
+                out.append(
+                    {"minute": datetime.fromtimestamp(ts, now.tzinfo).isoformat(), "clicks": clicks, "bot_clicks": bots}
+                )
         return out
 
     def _bucket(self, ts: float) -> int:

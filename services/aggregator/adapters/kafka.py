@@ -25,8 +25,7 @@ class FaustDeadLetters:
 
     async def publish(self, records: Sequence[MessageDeadLettered]) -> None:
         pending = [
-            await self._topic.send(key=rec.source_topic.encode(), value=deadletter.encode(rec))
-            for rec in records
+            await self._topic.send(key=rec.source_topic.encode(), value=deadletter.encode(rec)) for rec in records
         ]
         await asyncio.gather(*pending)
 
@@ -85,8 +84,12 @@ async def read_range(
             limit = end[tp.partition]
             batch.extend(
                 SourceRecord(
-                    topic=m.topic, partition=m.partition, offset=m.offset, key=m.key,
-                    value=m.value, timestamp_ms=m.timestamp,
+                    topic=m.topic,
+                    partition=m.partition,
+                    offset=m.offset,
+                    key=m.key,
+                    value=m.value,
+                    timestamp_ms=m.timestamp,
                 )
                 for m in messages
                 if m.offset < limit
@@ -113,8 +116,9 @@ class KafkaRecordFetcher:
         self._bootstrap = bootstrap_servers
 
     async def fetch(self, topic: str, offsets: dict[int, list[int]]) -> list[SourceRecord]:
-        consumer = AIOKafkaConsumer(bootstrap_servers=self._bootstrap, group_id=None, enable_auto_commit=False,
-                                    auto_offset_reset="none")
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self._bootstrap, group_id=None, enable_auto_commit=False, auto_offset_reset="none"
+        )
         await consumer.start()
         try:
             found: list[SourceRecord] = []
@@ -134,9 +138,16 @@ class KafkaRecordFetcher:
         while await consumer.position(tp) <= last:
             fetched = await consumer.getmany(tp, timeout_ms=1000, max_records=5000)
             out.extend(
-                SourceRecord(topic=m.topic, partition=m.partition, offset=m.offset, key=m.key, value=m.value,
-                             timestamp_ms=m.timestamp)
-                for m in fetched.get(tp, []) if m.offset in wanted
+                SourceRecord(
+                    topic=m.topic,
+                    partition=m.partition,
+                    offset=m.offset,
+                    key=m.key,
+                    value=m.value,
+                    timestamp_ms=m.timestamp,
+                )
+                for m in fetched.get(tp, [])
+                if m.offset in wanted
             )
         if len(out) != len(wanted):
             raise RecordsMissing(f"{tp.topic}/{tp.partition}: {len(wanted) - len(out)} of the offsets are gone")

@@ -13,57 +13,84 @@ class AggregatorMetrics:
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
         self.consumer_lag = Gauge(
-            "aggregator_consumer_lag", "Records behind the partition's high watermark, per consumer group",
-            ["group", "topic", "partition"], registry=r,
+            "aggregator_consumer_lag",
+            "Records behind the partition's high watermark, per consumer group",
+            ["group", "topic", "partition"],
+            registry=r,
         )
         self.clickhouse_insert_seconds = Histogram(
-            "aggregator_clickhouse_insert_seconds", "ClickHouse insert latency per batch",
-            buckets=LATENCY_BUCKETS, registry=r,
+            "aggregator_clickhouse_insert_seconds",
+            "ClickHouse insert latency per batch",
+            buckets=LATENCY_BUCKETS,
+            registry=r,
         )
         self.clickhouse_batch_rows = Histogram(
-            "aggregator_clickhouse_batch_rows", "Rows per ClickHouse insert",
-            buckets=SIZE_BUCKETS, registry=r,
+            "aggregator_clickhouse_batch_rows",
+            "Rows per ClickHouse insert",
+            buckets=SIZE_BUCKETS,
+            registry=r,
         )
         self.postgres_write_seconds = Histogram(
-            "aggregator_postgres_write_seconds", "PostgreSQL ledger+totals transaction latency",
-            buckets=LATENCY_BUCKETS, registry=r,
+            "aggregator_postgres_write_seconds",
+            "PostgreSQL ledger+totals transaction latency",
+            buckets=LATENCY_BUCKETS,
+            registry=r,
         )
         self.batch_size = Histogram(
-            "aggregator_batch_records", "Clicks per flushed batch", buckets=SIZE_BUCKETS, registry=r,
+            "aggregator_batch_records",
+            "Clicks per flushed batch",
+            buckets=SIZE_BUCKETS,
+            registry=r,
         )
         self.flush_interval = Gauge(
-            "aggregator_flush_interval_seconds", "Current flush interval (adapts to lag)", registry=r,
+            "aggregator_flush_interval_seconds",
+            "Current flush interval (adapts to lag)",
+            registry=r,
         )
         self.records = Counter(
-            "aggregator_records_processed", "Kafka records taken from the clicks topic (a batch record "
-            "holds many clicks)", registry=r,
+            "aggregator_records_processed",
+            "Kafka records taken from the clicks topic (a batch record holds many clicks)",
+            registry=r,
         )
         self.processed = Counter(
-            "aggregator_events_processed", "Clicks in the records taken from the clicks topic", registry=r,
+            "aggregator_events_processed",
+            "Clicks in the records taken from the clicks topic",
+            registry=r,
         )
         self.counted = Counter(
-            "aggregator_events_counted", "Clicks of new records, added to the totals", registry=r,
+            "aggregator_events_counted",
+            "Clicks of new records, added to the totals",
+            registry=r,
         )
         self.deduplicated = Counter(
-            "aggregator_events_deduplicated", "Clicks of records already counted (re-sent, redelivered, "
-            "replayed)", registry=r,
+            "aggregator_events_deduplicated",
+            "Clicks of records already counted (re-sent, redelivered, replayed)",
+            registry=r,
         )
         self.recovered = Counter(
-            "aggregator_sink_recoveries", "Journalled batches a worker finished writing to ClickHouse "
-            "for a process that stopped half-way", registry=r,
+            "aggregator_sink_recoveries",
+            "Journalled batches a worker finished writing to ClickHouse for a process that stopped half-way",
+            registry=r,
         )
         self.dead_lettered = Counter(
-            "aggregator_events_dead_lettered", "Poison records sent to the dead-letter topic", registry=r,
+            "aggregator_events_dead_lettered",
+            "Poison records sent to the dead-letter topic",
+            registry=r,
         )
         self.sink_retries = Counter(
-            "aggregator_sink_retries", "Failed write attempts that were retried", registry=r,
+            "aggregator_sink_retries",
+            "Failed write attempts that were retried",
+            registry=r,
         )
         self.gap_seeks = Counter(
-            "aggregator_gap_seeks", "Partitions re-read because records were skipped (rebalance race)",
+            "aggregator_gap_seeks",
+            "Partitions re-read because records were skipped (rebalance race)",
             registry=r,
         )
         self.links_applied = Counter(
-            "aggregator_link_events", "links-topic events applied to clicks.links_known", registry=r,
+            "aggregator_link_events",
+            "links-topic events applied to clicks.links_known",
+            registry=r,
         )
 
     def render(self) -> bytes:

@@ -91,8 +91,12 @@ class PostgresLedger:
                 await conn.execute(ADD_TOTALS, *code_totals(row for d in new for row in d.record.rows))
                 sink_id = uuid.UUID(bytes=uuid_utils.uuid7().bytes)
                 await conn.execute(
-                    JOURNAL, sink_id, new[0].source.topic, [d.source.partition for d in new],
-                    [d.source.offset for d in new], None if only_codes is None else list(only_codes),
+                    JOURNAL,
+                    sink_id,
+                    new[0].source.topic,
+                    [d.source.partition for d in new],
+                    [d.source.offset for d in new],
+                    None if only_codes is None else list(only_codes),
                 )
         self._metrics.postgres_write_seconds.observe(time.perf_counter() - started)
         return Claimed(new=new, sink_id=sink_id)
@@ -101,7 +105,8 @@ class PostgresLedger:
         while True:
             async with self._pool.acquire() as conn, conn.transaction():
                 held = await conn.fetchval(
-                    "SELECT true FROM clicks.sink_journal WHERE sink_id = $1 FOR UPDATE SKIP LOCKED", sink_id)
+                    "SELECT true FROM clicks.sink_journal WHERE sink_id = $1 FOR UPDATE SKIP LOCKED", sink_id
+                )
                 if held:
                     await write()
                     await conn.execute("DELETE FROM clicks.sink_journal WHERE sink_id = $1", sink_id)
@@ -119,14 +124,24 @@ class PostgresLedger:
             rows = await conn.fetch(
                 "SELECT sink_id, topic, partitions, offsets, codes, created_at FROM clicks.sink_journal "
                 "WHERE created_at < now() - make_interval(secs => $1) ORDER BY created_at LIMIT $2 "
-                "FOR UPDATE SKIP LOCKED", older_than_s, limit)
+                "FOR UPDATE SKIP LOCKED",
+                older_than_s,
+                limit,
+            )
             entries = []
             for r in rows:
                 offsets: dict[int, list[int]] = {}
                 for p, o in zip(r["partitions"], r["offsets"], strict=True):
                     offsets.setdefault(p, []).append(o)
-                entries.append(JournalEntry(sink_id=r["sink_id"], topic=r["topic"], offsets=offsets,
-                                            codes=r["codes"], created_at=r["created_at"]))
+                entries.append(
+                    JournalEntry(
+                        sink_id=r["sink_id"],
+                        topic=r["topic"],
+                        offsets=offsets,
+                        codes=r["codes"],
+                        created_at=r["created_at"],
+                    )
+                )
             yield HeldEntries(entries=entries, conn=conn)
 
     async def ping(self) -> None:
@@ -182,8 +197,9 @@ ON CONFLICT (topic, partition) DO UPDATE SET
 
 
 async def create_pool(dsn: str, *, size: int, statement_cache_size: int = 100) -> asyncpg.Pool:
-    return await asyncpg.create_pool(dsn, min_size=1, max_size=size, command_timeout=60,
-                                     statement_cache_size=statement_cache_size)
+    return await asyncpg.create_pool(
+        dsn, min_size=1, max_size=size, command_timeout=60, statement_cache_size=statement_cache_size
+    )
 
 
 class PostgresLinks:
@@ -207,8 +223,10 @@ class PostgresLinks:
     async def owners(self) -> AsyncIterator[list[tuple[str, str, list[str], bool, datetime]]]:
         """Every known link as (code, workspace, tags, deleted, last event), in chunks (backfill)."""
         async with self._pool.acquire() as conn, conn.transaction():
-            cursor = conn.cursor("SELECT code, workspace, tags, deleted_at IS NOT NULL AS deleted, last_event_at "
-                                 "FROM clicks.links_known ORDER BY code")
+            cursor = conn.cursor(
+                "SELECT code, workspace, tags, deleted_at IS NOT NULL AS deleted, last_event_at "
+                "FROM clicks.links_known ORDER BY code"
+            )
             chunk: list[tuple[str, str, list[str], bool, datetime]] = []
             async for r in cursor:
                 chunk.append((r["code"], r["workspace"], list(r["tags"]), r["deleted"], r["last_event_at"]))
@@ -241,7 +259,10 @@ class PostgresFrontier:
         async with self._pool.acquire() as conn:
             rows = await conn.fetch(
                 "SELECT partition, next_offset FROM clicks.consumer_frontier "
-                "WHERE topic = $1 AND partition = ANY($2::int[])", topic, partitions)
+                "WHERE topic = $1 AND partition = ANY($2::int[])",
+                topic,
+                partitions,
+            )
         return {r["partition"]: r["next_offset"] for r in rows}
 
     async def save(self, topic: str, frontier: dict[int, int]) -> None:

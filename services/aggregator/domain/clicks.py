@@ -86,9 +86,7 @@ def _utc(moment: datetime) -> datetime:
 
 def _check_time(occurred: datetime, *, now: datetime, horizon: timedelta, max_skew: timedelta) -> None:
     if occurred < now - horizon:
-        raise PoisonMessage(
-            f"clicks: occurred_at {occurred.isoformat()} is older than the dedup horizon ({horizon})"
-        )
+        raise PoisonMessage(f"clicks: occurred_at {occurred.isoformat()} is older than the dedup horizon ({horizon})")
     if occurred > now + max_skew:
         raise PoisonMessage(f"clicks: occurred_at {occurred.isoformat()} is in the future")
 
@@ -136,19 +134,25 @@ def batch_rows(batch: clicks.ClicksBatched, *, now: datetime, horizon: timedelta
         if seconds > newest:
             newest = seconds
         referrer = c.referrer
-        append(ClickRow(
-            event_id=c.event_id, code=c.code, occurred_at=seconds, visitor_key=c.visitor_key,
-            referrer=referrer[:MAX_REFERRER] if referrer else "", referrer_host=referrer_host(referrer),
-            country=c.country, device=c.device, is_bot=1 if c.is_bot else 0,
-        ))
+        append(
+            ClickRow(
+                event_id=c.event_id,
+                code=c.code,
+                occurred_at=seconds,
+                visitor_key=c.visitor_key,
+                referrer=referrer[:MAX_REFERRER] if referrer else "",
+                referrer_host=referrer_host(referrer),
+                country=c.country,
+                device=c.device,
+                is_bot=1 if c.is_bot else 0,
+            )
+        )
     if newest < oldest_s:
         _check_time(datetime.fromtimestamp(newest, UTC), now=now, horizon=horizon, max_skew=max_skew)
     return ClickRecord(record_id=batch.batch_id, rows=rows, newest=newest)
 
 
-def decode_record(
-    value: bytes | None, *, now: datetime, horizon: timedelta, max_skew: timedelta
-) -> ClickRecord:
+def decode_record(value: bytes | None, *, now: datetime, horizon: timedelta, max_skew: timedelta) -> ClickRecord:
     """Bytes from the topic -> a record of rows. Raises PoisonMessage with the reason."""
     if value is None:
         raise PoisonMessage("clicks: empty record (tombstone)")

@@ -27,7 +27,12 @@ def version_of(moment: datetime) -> int:
 def owner_rows(events: Iterable[LinkEvent]) -> list[LinkOwnerRow]:
     """A deleted link keeps its owner (its stats stay theirs) and leaves /top (deleted = 1)."""
     return [
-        LinkOwnerRow(workspace=e.workspace, code=e.code, tags=() if isinstance(e, LinkDeleted) else e.tags,
-                     deleted=int(isinstance(e, LinkDeleted)), version=version_of(e.occurred_at))
+        LinkOwnerRow(
+            workspace=e.workspace,
+            code=e.code,
+            tags=() if isinstance(e, LinkDeleted) else e.tags,
+            deleted=int(isinstance(e, LinkDeleted)),
+            version=version_of(e.occurred_at),
+        )
         for e in events
     ]

@@ -21,8 +21,14 @@ async def backfill_link_owners(settings: AggregatorSettings) -> int:
     copied = 0
     try:
         async for chunk in PostgresLinks(pool).owners():
-            await owners.put([LinkOwnerRow(workspace=ws, code=code, tags=tuple(tags), deleted=int(deleted),
-                                           version=version_of(at)) for code, ws, tags, deleted, at in chunk])
+            await owners.put(
+                [
+                    LinkOwnerRow(
+                        workspace=ws, code=code, tags=tuple(tags), deleted=int(deleted), version=version_of(at)
+                    )
+                    for code, ws, tags, deleted, at in chunk
+                ]
+            )
             copied += len(chunk)
             log.info("link_workspaces: %d links copied", copied)
     finally:

@@ -28,15 +28,20 @@ def parser() -> argparse.ArgumentParser:
     replay.add_argument("--to", type=_parse_time, default=None, help="ISO 8601 end (default: now)")
     replay.add_argument("--code", action="append", default=[], help="only these codes (repeatable)")
     replay.add_argument("--batch-size", type=int, default=500, help="records per batch")
-    replay.add_argument("--rebuild", action="store_true",
-                        help="the listed codes' sinks were emptied: count their clicks again (needs --code)")
+    replay.add_argument(
+        "--rebuild",
+        action="store_true",
+        help="the listed codes' sinks were emptied: count their clicks again (needs --code)",
+    )
     retention = sub.add_parser("retention", help="drop old ClickHouse partitions, prune the id ledger")
     when = retention.add_mutually_exclusive_group()
     when.add_argument("--dry-run", action="store_true", help="print what would be removed")
-    when.add_argument("--scheduled", action="store_true",
-                      help="keep running; run the job at each AGGREGATOR_RETENTION_SCHEDULE time")
-    sub.add_parser("backfill-link-owners",
-                   help="copy clicks.links_known's owners and tags into ClickHouse (once, after upgrading)")
+    when.add_argument(
+        "--scheduled", action="store_true", help="keep running; run the job at each AGGREGATOR_RETENTION_SCHEDULE time"
+    )
+    sub.add_parser(
+        "backfill-link-owners", help="copy clicks.links_known's owners and tags into ClickHouse (once, after upgrading)"
+    )
     return p
 
 
@@ -54,10 +59,16 @@ def main(argv: list[str] | None = None) -> None:
     elif args.command == "replay-clicks":
         from aggregator.entrypoints.replay import replay_clicks
 
-        code = asyncio.run(replay_clicks(
-            settings, start=args.from_, end=args.to, codes=set(args.code), batch_size=args.batch_size,
-            rebuild=args.rebuild,
-        ))
+        code = asyncio.run(
+            replay_clicks(
+                settings,
+                start=args.from_,
+                end=args.to,
+                codes=set(args.code),
+                batch_size=args.batch_size,
+                rebuild=args.rebuild,
+            )
+        )
         raise SystemExit(code)
     elif args.command == "backfill-link-owners":
         from aggregator.entrypoints.backfill_link_owners import backfill_link_owners

@@ -39,7 +39,11 @@ log = logging.getLogger(__name__)
 def to_record(event: Any) -> SourceRecord:
     m = event.message
     return SourceRecord(
-        topic=m.topic, partition=m.partition, offset=m.offset, key=m.key, value=m.value,
+        topic=m.topic,
+        partition=m.partition,
+        offset=m.offset,
+        key=m.key,
+        value=m.value,
         timestamp_ms=int((m.timestamp or 0) * 1000),
         # The trace contexts from the redirect replica (only read when tracing is on).
         headers=m.headers or (),
@@ -103,9 +107,14 @@ class ClicksFlow:
         good: list[Decoded] = [d for p in self.writing for d in p.batch.good]
         poison = [m for p in self.writing for m in p.batch.poison]
         rt = await retry_until_done(self.stores, what="open stores", backoff=self.backoff)
-        outcome = await process_decoded(DecodedBatch(good=good, poison=poison), events=rt.events,
-                                        ledger=rt.ledger, dead_letters=self.dead_letters, backoff=self.backoff,
-                                        clickhouse_attempts=self.config.clickhouse_attempts)
+        outcome = await process_decoded(
+            DecodedBatch(good=good, poison=poison),
+            events=rt.events,
+            ledger=rt.ledger,
+            dead_letters=self.dead_letters,
+            backoff=self.backoff,
+            clickhouse_attempts=self.config.clickhouse_attempts,
+        )
         try:
             self.window_view.add(outcome.new)
         except Exception:  # the window is a live view; the batch is durable either way
@@ -115,8 +124,9 @@ class ClicksFlow:
         for event in events:
             self.frontier.processed(event.message.partition, event.message.offset)
         # Our own progress record, after the data; see domain/gaps.py.
-        await retry_until_done(lambda: rt.frontier.save(self.topic, dict(self.frontier.next)),
-                               what="frontier save", backoff=self.backoff)
+        await retry_until_done(
+            lambda: rt.frontier.save(self.topic, dict(self.frontier.next)), what="frontier save", backoff=self.backoff
+        )
         for event in events:  # only now: the batch is durable in both sinks
             event.allow_ack()
             await stream.ack(event)
@@ -132,8 +142,9 @@ class ClicksFlow:
         m.dead_lettered.inc(outcome.dead_lettered)
 
 
-def register(app: faust.App, topic: Any, *, flow: ClicksFlow, refresh_lag: Callable[[], int], tick: int,
-             tick_s: float) -> None:
+def register(
+    app: faust.App, topic: Any, *, flow: ClicksFlow, refresh_lag: Callable[[], int], tick: int, tick_s: float
+) -> None:
     @app.agent(topic, concurrency=1)
     async def aggregate_clicks(stream: Any) -> None:
         # A restarted agent starts empty: records it held unacked are re-read (gap repair).

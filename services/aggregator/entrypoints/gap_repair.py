@@ -70,8 +70,9 @@ def register(
         for partition, offset in stuck:
             if frontier.next.get(partition, offset) > offset:
                 continue
-            log.warning("partition %s: records from offset %s were skipped; seeking back to re-read them",
-                        partition, offset)
+            log.warning(
+                "partition %s: records from offset %s were skipped; seeking back to re-read them", partition, offset
+            )
             metrics.gap_seeks.inc()
             await app.consumer.seek(faust.types.TP(topic, partition), offset)
 

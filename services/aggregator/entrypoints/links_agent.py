@@ -19,9 +19,7 @@ from aggregator.domain.link_owners import owner_rows
 from aggregator.pipeline import Backoff, PipelineConfig, retry_until_done
 
 
-def split(
-    events: list[Any], *, consumer: str, now: datetime
-) -> tuple[list[LinkEvent], list[MessageDeadLettered]]:
+def split(events: list[Any], *, consumer: str, now: datetime) -> tuple[list[LinkEvent], list[MessageDeadLettered]]:
     """Decode a batch of `links` events; undecodable ones become dead-letter records."""
     good: list[LinkEvent] = []
     poison: list[MessageDeadLettered] = []
@@ -32,10 +30,18 @@ def split(
                 raise InvalidEvent("links: empty record (tombstone)")
             good.append(links.decode(m.value))
         except InvalidEvent as exc:
-            poison.append(deadletter.build(
-                source_topic=m.topic, partition=m.partition, offset=m.offset, key=m.key,
-                payload=m.value or b"", error=exc.reason, consumer=consumer, failed_at=now,
-            ))
+            poison.append(
+                deadletter.build(
+                    source_topic=m.topic,
+                    partition=m.partition,
+                    offset=m.offset,
+                    key=m.key,
+                    payload=m.value or b"",
+                    error=exc.reason,
+                    consumer=consumer,
+                    failed_at=now,
+                )
+            )
     return good, poison
 
 
@@ -52,8 +58,7 @@ def register(
     async def apply(batch: list[Any]) -> None:
         good, poison = split(batch, consumer=config.consumer, now=datetime.now(UTC))
         if poison:
-            await retry_until_done(lambda: dead_letters.publish(poison), what="dead-letter publish",
-                                   backoff=backoff)
+            await retry_until_done(lambda: dead_letters.publish(poison), what="dead-letter publish", backoff=backoff)
         if good:
             rt = await retry_until_done(runtime.get, what="open stores", backoff=backoff)
             # PostgreSQL first (what analytics' 404s and access checks read), then ClickHouse (only

@@ -13,8 +13,9 @@ class CodePath(msgspec.Struct, frozen=True):
 
 
 class WindowCount(msgspec.Struct, frozen=True):
-    minute: Annotated[str, msgspec.Meta(description="the window's start, ISO 8601",
-                                        extra_json_schema={"format": "date-time"})]
+    minute: Annotated[
+        str, msgspec.Meta(description="the window's start, ISO 8601", extra_json_schema={"format": "date-time"})
+    ]
     clicks: int
     bot_clicks: int
 
@@ -33,10 +34,15 @@ def build_document() -> dict[str, Any]:
         version="1.0.0",
         description="A worker's own views: its recent windows, health and metrics (internal port).",
         operations=[
-            Operation(method="GET", path="/links/{code}/window", summary="Recent click windows of a link",
-                      path_params=CodePath, tags=("windows",),
-                      responses={200: Response(description="the windows", body=LinkWindows)},
-                      errors={422: ("invalid_input",)}),
+            Operation(
+                method="GET",
+                path="/links/{code}/window",
+                summary="Recent click windows of a link",
+                path_params=CodePath,
+                tags=("windows",),
+                responses={200: Response(description="the windows", body=LinkWindows)},
+                errors={422: ("invalid_input",)},
+            ),
             *ops_operations(readiness="PostgreSQL and ClickHouse answer"),
         ],
     )

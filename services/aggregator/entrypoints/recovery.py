@@ -25,7 +25,11 @@ ENTRIES_PER_ROUND = 20
 
 
 async def recover_pending(
-    *, ledger: PostgresLedger, events: EventStore, fetcher: KafkaRecordFetcher, config: PipelineConfig,
+    *,
+    ledger: PostgresLedger,
+    events: EventStore,
+    fetcher: KafkaRecordFetcher,
+    config: PipelineConfig,
     older_than_s: float = RECOVERY_AGE_S,
 ) -> int:
     """Finish the journal entries nobody holds; returns how many were finished."""
@@ -35,20 +39,25 @@ async def recover_pending(
             try:
                 sources = await fetcher.fetch(entry.topic, entry.offsets)
             except RecordsMissing as exc:
-                log.error("sink journal %s cannot be finished: %s (its clicks are counted in PostgreSQL, "
-                          "not in ClickHouse)", entry.sink_id, exc)
+                log.error(
+                    "sink journal %s cannot be finished: %s (its clicks are counted in PostgreSQL, not in ClickHouse)",
+                    entry.sink_id,
+                    exc,
+                )
                 continue
             # These records were judged valid when they were claimed: only decoding is redone.
-            lenient = PipelineConfig(consumer=config.consumer, horizon=timedelta(days=3650),
-                                     max_future_skew=timedelta(days=3650))
+            lenient = PipelineConfig(
+                consumer=config.consumer, horizon=timedelta(days=3650), max_future_skew=timedelta(days=3650)
+            )
             decoded = decode_batch(sources, config=lenient, now=datetime.now(UTC))
             wanted = None if entry.codes is None else set(entry.codes)
             rows = [row for d in decoded.good for row in d.record.rows if wanted is None or row.code in wanted]
             await events.write(entry.sink_id, rows)
             await held.done(entry.sink_id)
             finished += 1
-            log.warning("sink journal %s: finished a ClickHouse write left half-done (%d clicks)",
-                        entry.sink_id, len(rows))
+            log.warning(
+                "sink journal %s: finished a ClickHouse write left half-done (%d clicks)", entry.sink_id, len(rows)
+            )
     return finished
 
 
@@ -64,10 +73,10 @@ def register(
     async def recover() -> None:
         try:
             rt = await runtime.get()
-            metrics.recovered.inc(await recover_pending(ledger=rt.ledger, events=rt.events, fetcher=fetcher,
-                                                        config=config))
+            metrics.recovered.inc(
+                await recover_pending(ledger=rt.ledger, events=rt.events, fetcher=fetcher, config=config)
+            )
         except Exception as exc:  # a store or Kafka briefly away: next round
             log.warning("sink recovery round failed: %r", exc)
 
     app.timer(interval_s)(recover)
-

@@ -75,8 +75,9 @@ def narrow(batch: DecodedBatch, codes: set[str], *, run: uuid.UUID | None) -> De
         if not rows:
             continue
         record_id = d.record.record_id if run is None else str(uuid.uuid5(run, str(d.record.record_id)))
-        good.append(Decoded(source=d.source, record=ClickRecord(record_id=record_id, rows=rows,
-                                                                newest=d.record.newest)))
+        good.append(
+            Decoded(source=d.source, record=ClickRecord(record_id=record_id, rows=rows, newest=d.record.newest))
+        )
     return DecodedBatch(good=good, poison=batch.poison)
 
 
@@ -96,14 +97,21 @@ async def _workers_passed(runtime: Runtime, topic: str, end: dict[int, int], out
 
 async def _sinks_empty(runtime: Runtime, codes: set[str], out: TextIO) -> bool:
     async with runtime.pool.acquire() as conn:
-        counted = await conn.fetch("SELECT code, clicks + bot_clicks AS n FROM clicks.link_totals "
-                                   "WHERE code = ANY($1) AND clicks + bot_clicks > 0", sorted(codes))
+        counted = await conn.fetch(
+            "SELECT code, clicks + bot_clicks AS n FROM clicks.link_totals "
+            "WHERE code = ANY($1) AND clicks + bot_clicks > 0",
+            sorted(codes),
+        )
     listed = ", ".join(f"'{c}'" for c in sorted(codes))
-    in_clickhouse = int((await runtime.clickhouse.execute(
-        f"SELECT count() FROM click_events WHERE code IN ({listed})")).strip() or 0)
+    in_clickhouse = int(
+        (await runtime.clickhouse.execute(f"SELECT count() FROM click_events WHERE code IN ({listed})")).strip() or 0
+    )
     if counted or in_clickhouse:
-        print(f"[replay] refused: --rebuild needs the listed codes' sinks empty; PostgreSQL totals for "
-              f"{sorted(r['code'] for r in counted)}, {in_clickhouse} ClickHouse rows", file=out)
+        print(
+            f"[replay] refused: --rebuild needs the listed codes' sinks empty; PostgreSQL totals for "
+            f"{sorted(r['code'] for r in counted)}, {in_clickhouse} ClickHouse rows",
+            file=out,
+        )
         return False
     return True
 
@@ -121,8 +129,11 @@ async def replay_clicks(
     horizon = timedelta(seconds=settings.ledger_retention_s)
     oldest = datetime.now(UTC) - horizon + HORIZON_MARGIN
     if start < oldest:
-        print(f"[replay] refused: --from {start.isoformat()} is older than the dedup horizon "
-              f"({oldest.isoformat()}); ids that old may be pruned from the ledger", file=out)
+        print(
+            f"[replay] refused: --from {start.isoformat()} is older than the dedup horizon "
+            f"({oldest.isoformat()}); ids that old may be pruned from the ledger",
+            file=out,
+        )
         return 2
     if rebuild and not codes:
         print("[replay] refused: --rebuild needs the codes whose sinks were emptied (--code)", file=out)
@@ -132,7 +143,9 @@ async def replay_clicks(
     backoff = Backoff(initial_s=config.retry_initial_s, max_s=config.retry_max_s)
     runtime = await open_runtime(settings, AggregatorMetrics())
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap_servers, group_id=None, enable_auto_commit=False,
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        group_id=None,
+        enable_auto_commit=False,
         auto_offset_reset="earliest",
     )
     await consumer.start()
@@ -142,33 +155,53 @@ async def replay_clicks(
     try:
         partitions = await topic_partitions(settings.kafka_bootstrap_servers, settings.topic_clicks)
         tps, first, stop = await plan_range(
-            consumer, settings.topic_clicks, partitions, from_ms=int(start.timestamp() * 1000),
+            consumer,
+            settings.topic_clicks,
+            partitions,
+            from_ms=int(start.timestamp() * 1000),
             to_ms=int(end.timestamp() * 1000) if end else None,
         )
-        print(f"[replay] {settings.topic_clicks}: from {start.isoformat()} "
-              f"offsets {first} -> {stop}" + (f", codes {sorted(codes)}" if codes else "")
-              + (" (rebuild)" if rebuild else ""), file=out)
-        if rebuild and not (await _workers_passed(runtime, settings.topic_clicks, stop, out)
-                            and await _sinks_empty(runtime, codes, out)):
+        print(
+            f"[replay] {settings.topic_clicks}: from {start.isoformat()} "
+            f"offsets {first} -> {stop}"
+            + (f", codes {sorted(codes)}" if codes else "")
+            + (" (rebuild)" if rebuild else ""),
+            file=out,
+        )
+        if rebuild and not (
+            await _workers_passed(runtime, settings.topic_clicks, stop, out) and await _sinks_empty(runtime, codes, out)
+        ):
             return 3
         started = last_print = time.monotonic()
         progress = ReplayProgress(start=first, position=dict(first), end=stop)
         async for batch, progress in read_range(consumer, tps, first, stop, batch_size=batch_size):
             decoded = narrow(decode_batch(batch, config=config, now=datetime.now(UTC)), codes, run=run)
             if decoded.good or decoded.poison:
-                outcome = await process_decoded(decoded, events=runtime.events, ledger=runtime.ledger,
-                                                dead_letters=poison, backoff=backoff,
-                                                only_codes=sorted(codes) if rebuild else None)
+                outcome = await process_decoded(
+                    decoded,
+                    events=runtime.events,
+                    ledger=runtime.ledger,
+                    dead_letters=poison,
+                    backoff=backoff,
+                    only_codes=sorted(codes) if rebuild else None,
+                )
                 counted += outcome.counted
                 duplicates += outcome.duplicates
             if time.monotonic() - last_print >= 1.0:
-                print(_line(progress, counted=counted, duplicates=duplicates, skipped=poison.skipped,
-                            started=started), file=out, flush=True)
+                print(
+                    _line(progress, counted=counted, duplicates=duplicates, skipped=poison.skipped, started=started),
+                    file=out,
+                    flush=True,
+                )
                 last_print = time.monotonic()
-        print(_line(progress, counted=counted, duplicates=duplicates, skipped=poison.skipped,
-                    started=started), file=out)
-        print(f"[replay] done: {counted} newly counted, {duplicates} already counted, "
-              f"{poison.skipped} poison skipped", file=out, flush=True)
+        print(
+            _line(progress, counted=counted, duplicates=duplicates, skipped=poison.skipped, started=started), file=out
+        )
+        print(
+            f"[replay] done: {counted} newly counted, {duplicates} already counted, {poison.skipped} poison skipped",
+            file=out,
+            flush=True,
+        )
         return 0
     finally:
         await consumer.stop()

@@ -34,8 +34,10 @@ async def run_retention(settings: AggregatorSettings, *, dry_run: bool, now: dat
             partitions = await runtime.clickhouse.active_partitions(table)
             doomed = partitions_to_drop(partitions, now=now, keep_months=keep)
             for partition in doomed:
-                print(f"[retention] clickhouse: {'would drop' if dry_run else 'dropping'} "
-                      f"{table} partition {partition}", flush=True)
+                print(
+                    f"[retention] clickhouse: {'would drop' if dry_run else 'dropping'} {table} partition {partition}",
+                    flush=True,
+                )
                 if not dry_run:
                     await runtime.clickhouse.drop_partition(table, partition)
         cutoff = ledger_cutoff(now, timedelta(seconds=settings.ledger_retention_s))
@@ -43,8 +45,7 @@ async def run_retention(settings: AggregatorSettings, *, dry_run: bool, now: dat
             print(f"[retention] postgres: would prune ledger rows older than {cutoff.isoformat()}")
         else:
             pruned = await prune_ledger(runtime.pool, before=cutoff)
-            print(f"[retention] postgres: pruned {pruned} ledger rows older than {cutoff.isoformat()}",
-                  flush=True)
+            print(f"[retention] postgres: pruned {pruned} ledger rows older than {cutoff.isoformat()}", flush=True)
     finally:
         await runtime.close()
 

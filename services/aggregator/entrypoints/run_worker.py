@@ -21,6 +21,11 @@ def run(settings: AggregatorSettings) -> None:
     asyncio.set_event_loop(loop)
     app = create_app(settings, AggregatorMetrics())
     # faust configures logging itself when its worker starts: hand it the same JSON setup.
-    worker = faust.Worker(app, loop=loop, loglevel=settings.log_level, quiet=True,
-                          logging_config=dict_config(f"aggregator-{settings.aggregator_worker_id}", settings.log_level))
+    worker = faust.Worker(
+        app,
+        loop=loop,
+        loglevel=settings.log_level,
+        quiet=True,
+        logging_config=dict_config(f"aggregator-{settings.aggregator_worker_id}", settings.log_level),
+    )
     worker.execute_from_commandline()

@@ -57,8 +57,7 @@ def register(
     @app.page("/links/{code}/window")
     async def link_window(web: Any, request: Any, code: str) -> Any:
         if not CODE_RE.fullmatch(code):
-            return web.json({"error": {"code": "invalid_input", "message": "bad code", "field": "code"}},
-                            status=422)
+            return web.json({"error": {"code": "invalid_input", "message": "bad code", "field": "code"}}, status=422)
         minutes = window_view.recent(code, now=datetime.now(UTC), minutes=window_minutes)
         body = LinkWindows(code=code, windows=[WindowCount(**m) for m in minutes])
         return web.bytes(msgspec.json.encode(body), content_type="application/json")

@@ -47,8 +47,9 @@ def _sql(statement: str, *expanding: str) -> TextClause:
 
 
 # One link's rows of one grain in [start, end).
-_LINK_RANGE = ("code = :code AND grain = :grain AND is_bot IN :bots "
-               "AND bucket >= toDateTime(:start) AND bucket < toDateTime(:end)")
+_LINK_RANGE = (
+    "code = :code AND grain = :grain AND is_bot IN :bots AND bucket >= toDateTime(:start) AND bucket < toDateTime(:end)"
+)
 
 
 def counts_sql(covering: str) -> TextClause:
@@ -72,7 +73,8 @@ def counts_sql(covering: str) -> TextClause:
         "SELECT d.1 AS dim, d.2 AS value, sum(clicks) AS c FROM clicks_breakdown "
         "ARRAY JOIN [('referrer', referrer_host), ('country', toString(country)), ('device', device)] AS d "
         f"WHERE code = :code AND is_bot IN :bots AND ({covering}) "
-        f"GROUP BY dim, value ORDER BY dim, c DESC, value LIMIT {BREAKDOWN_LIMIT} BY dim)")
+        f"GROUP BY dim, value ORDER BY dim, c DESC, value LIMIT {BREAKDOWN_LIMIT} BY dim)"
+    )
 
 
 def series_visitors_sql() -> TextClause:
@@ -81,15 +83,19 @@ def series_visitors_sql() -> TextClause:
     ~3x cheaper than merging states per bucket. Humans' and bots' visitor keys never overlap (the
     key hashes the User-Agent, which decides is_bot), so a bucket's visitors with bots are the sum
     of both rows."""
-    return _sql("SELECT toUnixTimestamp(bucket), sum(clicks), sum(finalizeAggregation(visitors)) "
-                f"FROM clicks_totals FINAL WHERE {_LINK_RANGE} GROUP BY bucket")
+    return _sql(
+        "SELECT toUnixTimestamp(bucket), sum(clicks), sum(finalizeAggregation(visitors)) "
+        f"FROM clicks_totals FINAL WHERE {_LINK_RANGE} GROUP BY bucket"
+    )
 
 
 def total_visitors_sql(covering: str) -> TextClause:
     """Unique visitors of the whole range (and its clicks), merging the covering spans' states: a
     hot link's cost (a day's state is at most 64k keys where its minutes hold every visit)."""
-    return _sql("SELECT sum(clicks), uniqMerge(visitors) FROM clicks_totals "
-                f"WHERE code = :code AND is_bot IN :bots AND ({covering})")
+    return _sql(
+        "SELECT sum(clicks), uniqMerge(visitors) FROM clicks_totals "
+        f"WHERE code = :code AND is_bot IN :bots AND ({covering})"
+    )
 
 
 def spans_where(spans: list[Span]) -> tuple[str, dict[str, Any]]:
@@ -117,15 +123,20 @@ def workspace_links_sql(*, tagged: bool) -> str:
 
 def ranking_sql(where: str, *, tagged: bool = False) -> TextClause:
     """/top's ranking over clicks_top (`where` from spans_where), of one workspace's links."""
-    return _sql(f"SELECT code, sum(clicks) AS c FROM clicks_top WHERE is_bot IN :bots AND ({where}) "
-                f"AND code IN ({workspace_links_sql(tagged=tagged)}) "
-                "GROUP BY code ORDER BY c DESC, code LIMIT :limit")
+    return _sql(
+        f"SELECT code, sum(clicks) AS c FROM clicks_top WHERE is_bot IN :bots AND ({where}) "
+        f"AND code IN ({workspace_links_sql(tagged=tagged)}) "
+        "GROUP BY code ORDER BY c DESC, code LIMIT :limit"
+    )
 
 
 def top_visitors_sql(where: str) -> TextClause:
     """Unique visitors of the ranked codes only, over the same buckets."""
-    return _sql("SELECT code, uniqMerge(visitors) FROM clicks_totals "
-                f"WHERE code IN :codes AND is_bot IN :bots AND ({where}) GROUP BY code", "codes")
+    return _sql(
+        "SELECT code, uniqMerge(visitors) FROM clicks_totals "
+        f"WHERE code IN :codes AND is_bot IN :bots AND ({where}) GROUP BY code",
+        "codes",
+    )
 
 
 class ClickHouseEvents:
@@ -153,8 +164,14 @@ class ClickHouseEvents:
         aligned to it, so every bucket read is whole); visitors as the class says."""
         covering, spans = spans_where(covering_spans(query.start, query.end, query.interval))
         bots = _bots(query.include_bots)
-        params = {"code": query.code, "grain": GRAINS[query.interval], "bots": bots,
-                  "start": int(query.start.timestamp()), "end": int(query.end.timestamp()), **spans}
+        params = {
+            "code": query.code,
+            "grain": GRAINS[query.interval],
+            "bots": bots,
+            "start": int(query.start.timestamp()),
+            "end": int(query.end.timestamp()),
+            **spans,
+        }
         series: dict[int, int] = {}
         clicks = 0
         breakdown: dict[str, list[Share]] = {"referrer": [], "country": [], "device": []}
@@ -171,20 +188,24 @@ class ClickHouseEvents:
         # Breakdowns arrive in rank order within their dim; UNION ALL does not order the parts.
         for shares in breakdown.values():
             shares.sort(key=lambda s: (-s.clicks, s.value))
-        per_bucket, visitors = await asyncio.gather(self._series_visitors(query, params, series),
-                                                    self._total_visitors(query, covering, params, clicks))
+        per_bucket, visitors = await asyncio.gather(
+            self._series_visitors(query, params, series), self._total_visitors(query, covering, params, clicks)
+        )
         return RangeStats(
             clicks=clicks,
             unique_visitors=visitors,
-            series=[Point(t=datetime.fromtimestamp(t, UTC), clicks=n, unique_visitors=per_bucket.get(t, 0))
-                    for t, n in sorted(series.items())],
+            series=[
+                Point(t=datetime.fromtimestamp(t, UTC), clicks=n, unique_visitors=per_bucket.get(t, 0))
+                for t, n in sorted(series.items())
+            ],
             referrers=breakdown["referrer"],
             countries=breakdown["country"],
             devices=breakdown["device"],
         )
 
-    async def _series_visitors(self, query: StatsQuery, params: dict[str, Any],
-                               series: dict[int, int]) -> dict[int, int]:
+    async def _series_visitors(
+        self, query: StatsQuery, params: dict[str, Any], series: dict[int, int]
+    ) -> dict[int, int]:
         scope = (query.code, query.interval, query.include_bots)
         found: dict[int, int] = {}
         missing = []
@@ -195,9 +216,16 @@ class ClickHouseEvents:
             else:
                 found[t] = hit
         if missing:  # the span from the first to the last bucket not known (usually the newest)
-            rows = await self._query(series_visitors_sql(), {
-                "code": params["code"], "grain": params["grain"], "bots": params["bots"],
-                "start": min(missing), "end": max(missing) + query.step_s})
+            rows = await self._query(
+                series_visitors_sql(),
+                {
+                    "code": params["code"],
+                    "grain": params["grain"],
+                    "bots": params["bots"],
+                    "start": min(missing),
+                    "end": max(missing) + query.step_s,
+                },
+            )
             for t, n, u in rows:
                 found[int(t)] = int(u)
                 self._visitors.put((*scope, int(t)), int(n), int(u))
@@ -208,8 +236,9 @@ class ClickHouseEvents:
         hit = self._visitors.get(key, clicks)
         if hit is not None:
             return hit
-        [(n, u)] = await self._query(total_visitors_sql(covering), {
-            k: v for k, v in params.items() if k not in ("grain", "start", "end")})
+        [(n, u)] = await self._query(
+            total_visitors_sql(covering), {k: v for k, v in params.items() if k not in ("grain", "start", "end")}
+        )
         self._visitors.put(key, int(n), int(u))
         return int(u)
 
@@ -220,14 +249,17 @@ class ClickHouseEvents:
         where, params = spans_where(top_spans(query))
         bots = _bots(query.include_bots)
         owner = {"workspace": query.workspace, **({"tag": query.tag} if query.tag is not None else {})}
-        ranked = await self._query(ranking_sql(where, tagged=query.tag is not None),
-                                   {**params, **owner, "bots": bots, "limit": query.limit})
+        ranked = await self._query(
+            ranking_sql(where, tagged=query.tag is not None), {**params, **owner, "bots": bots, "limit": query.limit}
+        )
         if not ranked:
             return []
         codes = [str(code) for code, _ in ranked]
         visitors = dict(await self._query(top_visitors_sql(where), {**params, "bots": bots, "codes": codes}))
-        return [TopLink(code=code, clicks=int(clicks), unique_visitors=int(visitors.get(code, 0)))
-                for code, (_, clicks) in zip(codes, ranked, strict=True)]
+        return [
+            TopLink(code=code, clicks=int(clicks), unique_visitors=int(visitors.get(code, 0)))
+            for code, (_, clicks) in zip(codes, ranked, strict=True)
+        ]
 
     async def ping(self) -> None:
         await self._query(text("SELECT 1"), {})

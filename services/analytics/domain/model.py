@@ -60,8 +60,7 @@ class TopLink:
     unique_visitors: int
 
 
-UtcTime = Annotated[str, msgspec.Meta(description="ISO 8601, UTC (`...Z`)",
-                                      extra_json_schema={"format": "date-time"})]
+UtcTime = Annotated[str, msgspec.Meta(description="ISO 8601, UTC (`...Z`)", extra_json_schema={"format": "date-time"})]
 
 
 class Counted(msgspec.Struct, frozen=True):
@@ -138,9 +137,13 @@ def _series(points: list[Point], *, start: datetime, end: datetime, step_s: int)
     out = []
     for ts in range(int(start.timestamp()), int(end.timestamp()), step_s):
         point = by_ts.get(ts)
-        out.append(SeriesPoint(t=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts)),
-                               clicks=point.clicks if point else 0,
-                               unique_visitors=point.unique_visitors if point else 0))
+        out.append(
+            SeriesPoint(
+                t=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts)),
+                clicks=point.clicks if point else 0,
+                unique_visitors=point.unique_visitors if point else 0,
+            )
+        )
     return out
 
 

@@ -22,11 +22,15 @@ Window = Literal["1h", "24h", "7d"]
 
 STEP: dict[Interval, int] = {"minute": 60, "hour": 3600, "day": 86400}
 MAX_RANGE: dict[Interval, timedelta] = {
-    "minute": timedelta(hours=24), "hour": timedelta(days=31), "day": timedelta(days=366),
+    "minute": timedelta(hours=24),
+    "hour": timedelta(days=31),
+    "day": timedelta(days=366),
 }
 # Without `from`: the last hour of minutes, the last day of hours, the last 30 days of days.
 DEFAULT_RANGE: dict[Interval, timedelta] = {
-    "minute": timedelta(hours=1), "hour": timedelta(hours=24), "day": timedelta(days=30),
+    "minute": timedelta(hours=1),
+    "hour": timedelta(hours=24),
+    "day": timedelta(days=30),
 }
 TOP_LIMIT_MAX = 100
 WINDOWS: dict[Window, timedelta] = {"1h": timedelta(hours=1), "24h": timedelta(hours=24), "7d": timedelta(days=7)}
@@ -38,9 +42,14 @@ LATEST = datetime(2100, 1, 1, tzinfo=UTC)
 # The query strings, as the entrypoint decodes them (platformkit.openapi.parse_query) and as the
 # OpenAPI document describes them. What a type cannot say (time ranges) is checked below.
 Code = Annotated[str, msgspec.Meta(pattern=f"^{CODE_PATTERN}$", description="a short code or alias")]
-TimeText = Annotated[str, msgspec.Meta(
-    max_length=64, extra_json_schema={"format": "date-time"},
-    description=f"ISO 8601 time from {EARLIEST.date()} to before {LATEST.date()} (UTC if no offset)")]
+TimeText = Annotated[
+    str,
+    msgspec.Meta(
+        max_length=64,
+        extra_json_schema={"format": "date-time"},
+        description=f"ISO 8601 time from {EARLIEST.date()} to before {LATEST.date()} (UTC if no offset)",
+    ),
+]
 IncludeBots = Annotated[bool, msgspec.Meta(description="count bot clicks too (they are always counted apart)")]
 
 
@@ -49,10 +58,13 @@ class StatsPath(msgspec.Struct, frozen=True):
 
 
 class StatsParams(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    from_: Annotated[TimeText | None, msgspec.Meta(
-        description="start, rounded down to the interval; default: 1 h (minute), 24 h (hour) or "
-                    "30 days (day) before `to`; at most 24 h of minutes, 31 days of hours, 366 days of days"
-    )] = msgspec.field(default=None, name="from")
+    from_: Annotated[
+        TimeText | None,
+        msgspec.Meta(
+            description="start, rounded down to the interval; default: 1 h (minute), 24 h (hour) or "
+            "30 days (day) before `to`; at most 24 h of minutes, 31 days of hours, 366 days of days"
+        ),
+    ] = msgspec.field(default=None, name="from")
     to: Annotated[TimeText | None, msgspec.Meta(description="end (exclusive), rounded up; default: now")] = None
     interval: Interval = "hour"
     include_bots: IncludeBots = False
@@ -66,9 +78,16 @@ class TopParams(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 
 # The rule a bad parameter breaks, by parameter (the stable `code` of the 422).
-PARAMETER_RULES = {"from": "time_invalid", "to": "time_invalid", "interval": "interval_invalid",
-                   "include_bots": "bool_invalid", "window": "window_invalid", "limit": "limit_invalid",
-                   "tag": "tag_invalid", "code": "code_invalid"}
+PARAMETER_RULES = {
+    "from": "time_invalid",
+    "to": "time_invalid",
+    "interval": "interval_invalid",
+    "include_bots": "bool_invalid",
+    "window": "window_invalid",
+    "limit": "limit_invalid",
+    "tag": "tag_invalid",
+    "code": "code_invalid",
+}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -155,12 +174,10 @@ def parse_time(value: str, field: str) -> datetime:
     try:
         moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00").replace(" ", "+"))
     except ValueError:
-        raise _invalid("time_invalid", f"{field} must be an ISO 8601 time, e.g. 2026-01-31T10:00:00Z",
-                       field) from None
+        raise _invalid("time_invalid", f"{field} must be an ISO 8601 time, e.g. 2026-01-31T10:00:00Z", field) from None
     moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
     if not EARLIEST <= moment < LATEST:
-        raise _invalid("time_invalid", f"{field} must be from {EARLIEST.date()} to before {LATEST.date()}",
-                       field)
+        raise _invalid("time_invalid", f"{field} must be from {EARLIEST.date()} to before {LATEST.date()}", field)
     return moment
 
 
@@ -197,8 +214,7 @@ def parse_stats(code: str, raw: Mapping[str, str] | MultiItems, *, now: datetime
     end = ceil_to(end, step)
     start = floor_to(start, step) if start is not None else end - DEFAULT_RANGE[interval]
     if end - start > MAX_RANGE[interval] + timedelta(seconds=step):
-        raise _invalid("range_too_large", f"at most {MAX_RANGE[interval]} for interval={interval}",
-                       "from")
+        raise _invalid("range_too_large", f"at most {MAX_RANGE[interval]} for interval={interval}", "from")
     return StatsQuery(code=code, start=start, end=end, interval=interval, include_bots=params.include_bots)
 
 

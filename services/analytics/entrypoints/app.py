@@ -77,8 +77,13 @@ def _checks(request: Request) -> dict[str, Check]:
 
 
 def _limiter(settings: AnalyticsSettings, limit: RateLimitItem, namespace: str) -> RedisRateLimiter:
-    return RedisRateLimiter(redis_url=settings.redis_url, limit=limit, namespace=namespace,
-                            sentinels=settings.redis_sentinels, sentinel_master=settings.redis_sentinel_master)
+    return RedisRateLimiter(
+        redis_url=settings.redis_url,
+        limit=limit,
+        namespace=namespace,
+        sentinels=settings.redis_sentinels,
+        sentinel_master=settings.redis_sentinel_master,
+    )
 
 
 @asynccontextmanager
@@ -87,14 +92,22 @@ async def open_callers(settings: AnalyticsSettings) -> AsyncIterator[Callers]:
     per_key = _limiter(settings, settings.key_rate_limit(), "analytics-key")
     per_address = _limiter(settings, settings.public_rate_limit(), "analytics-public")
     failures = _limiter(settings, settings.auth_failure_limit(), "analytics-authfail")
-    keys = KeysLog(bootstrap_servers=settings.kafka_bootstrap_servers, topic=settings.topic_keys,
-                   client_id="analytics", miss_wait_s=settings.analytics_key_miss_wait_s)
+    keys = KeysLog(
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        topic=settings.topic_keys,
+        client_id="analytics",
+        miss_wait_s=settings.analytics_key_miss_wait_s,
+    )
     try:
         await keys.start()
         try:
-            yield Callers(keys=keys, failed_auth=FailedAuth(failures.hit), per_key=per_key.hit,
-                          per_address=per_address.hit,
-                          client_address=ClientAddress(parse_networks(settings.analytics_trusted_proxies)))
+            yield Callers(
+                keys=keys,
+                failed_auth=FailedAuth(failures.hit),
+                per_key=per_key.hit,
+                per_address=per_address.hit,
+                client_address=ClientAddress(parse_networks(settings.analytics_trusted_proxies)),
+            )
         finally:
             await keys.stop()
     finally:
@@ -111,16 +124,25 @@ def create_app(settings: AnalyticsSettings | None = None) -> Starlette:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
-            pool = await asyncpg.create_pool(settings.postgres_read_dsn(), min_size=1,
-                                             max_size=settings.analytics_db_pool_size, command_timeout=10,
-                                             statement_cache_size=settings.postgres_statement_cache_size)
+            pool = await asyncpg.create_pool(
+                settings.postgres_read_dsn(),
+                min_size=1,
+                max_size=settings.analytics_db_pool_size,
+                command_timeout=10,
+                statement_cache_size=settings.postgres_statement_cache_size,
+            )
             stack.push_async_callback(pool.close)
-            events = ClickHouseEvents(build_engine(
-                settings.clickhouse_url, database=settings.clickhouse_database,
-                timeout_s=settings.analytics_clickhouse_timeout_s,
-                pool_size=settings.analytics_clickhouse_pool_size,
-            ), visitors=CountedCache(max_entries=settings.analytics_visitor_cache_entries,
-                                     ttl_s=settings.analytics_visitor_cache_s))
+            events = ClickHouseEvents(
+                build_engine(
+                    settings.clickhouse_url,
+                    database=settings.clickhouse_database,
+                    timeout_s=settings.analytics_clickhouse_timeout_s,
+                    pool_size=settings.analytics_clickhouse_pool_size,
+                ),
+                visitors=CountedCache(
+                    max_entries=settings.analytics_visitor_cache_entries, ttl_s=settings.analytics_visitor_cache_s
+                ),
+            )
             stack.callback(events.close)
             app.state.callers = await stack.enter_async_context(open_callers(settings))
             app.state.totals = PostgresTotals(pool)

@@ -15,5 +15,10 @@ def main(argv: list[str] | None = None) -> None:
 
     settings = AnalyticsSettings()
     setup_logging("analytics", settings.log_level)
-    serve(factory="analytics.entrypoints.app:create_app", server=settings.analytics_server,
-          host=settings.analytics_host, port=settings.analytics_port, log_level=settings.log_level)
+    serve(
+        factory="analytics.entrypoints.app:create_app",
+        server=settings.analytics_server,
+        host=settings.analytics_host,
+        port=settings.analytics_port,
+        log_level=settings.log_level,
+    )

@@ -9,8 +9,9 @@ from platformkit.openapi import BEARER, Header, Operation, Response, openapi_doc
 from analytics.domain.model import StatsBody, TopBody
 from analytics.domain.queries import PARAMETER_RULES, StatsParams, StatsPath, TopParams
 
-_RETRY_AFTER = {"Retry-After": Header(type=int, required=True,
-                                      description="seconds until the window admits another request")}
+_RETRY_AFTER = {
+    "Retry-After": Header(type=int, required=True, description="seconds until the window admits another request")
+}
 _AUTHENTICATE = {"WWW-Authenticate": Header(type=str, description="Bearer")}
 
 
@@ -23,9 +24,9 @@ _STATS = Operation(
     path="/api/v1/links/{code}/stats",
     summary="Stats of one link over a time range",
     description="Range [from, to) aligned to the interval. Needs a key of the link's workspace with "
-                "stats:read, except for a link created with public_stats (anyone, no key; a key sent "
-                "anyway must be valid). Every caller who may not read the stats (another workspace, no "
-                "key on a private link) gets the same 404 as an unknown code.",
+    "stats:read, except for a link created with public_stats (anyone, no key; a key sent "
+    "anyway must be valid). Every caller who may not read the stats (another workspace, no "
+    "key on a private link) gets the same 404 as an unknown code.",
     path_params=StatsPath,
     query=StatsParams,
     responses={200: Response(description="stats", body=StatsBody)},
@@ -48,7 +49,7 @@ _TOP = Operation(
     path="/api/v1/top",
     summary="Top links of the caller's workspace by clicks in a window",
     description="Needs a key with stats:read; ranks only the links of the key's workspace (deleted "
-                "links left out), optionally only those with one tag.",
+    "links left out), optionally only those with one tag.",
     query=TopParams,
     responses={200: Response(description="top links", body=TopBody)},
     errors={

@@ -99,9 +99,7 @@ def create_app(settings: RedirectSettings, *, registry: CollectorRegistry = REGI
     app = Starlette(
         routes=[
             Route("/{code:shortcode}", endpoint, methods=["GET", "HEAD"]),
-            *_with_http_metrics(
-                [*health_routes(_readiness), metrics_route(registry), Route("/openapi.json", openapi)]
-            ),
+            *_with_http_metrics([*health_routes(_readiness), metrics_route(registry), Route("/openapi.json", openapi)]),
         ],
         lifespan=lifespan,
     )

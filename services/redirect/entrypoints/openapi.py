@@ -14,11 +14,14 @@ OPS_ROUTES = ("healthz", "readyz", "metrics")
 
 
 class CodePath(msgspec.Struct, frozen=True):
-    code: Annotated[str, msgspec.Meta(
-        pattern=f"^{CODE_PATTERN}$",
-        description="a short code or alias (not one of the ops routes)",
-        extra_json_schema={"not": {"enum": list(OPS_ROUTES)}},
-    )]
+    code: Annotated[
+        str,
+        msgspec.Meta(
+            pattern=f"^{CODE_PATTERN}$",
+            description="a short code or alias (not one of the ops routes)",
+            extra_json_schema={"not": {"enum": list(OPS_ROUTES)}},
+        ),
+    ]
 
 
 _LOCATION = {"Location": Header(type=str, description="the target URL (absent on HEAD of a link with max_clicks)")}
@@ -53,11 +56,16 @@ def build_document() -> dict[str, Any]:
         version="1.0.0",
         description="Short code redirects (the hot path).",
         operations=[
-            _redirect("GET", "Publishes one click event (LinkClicked) to the clicks topic; a link with "
-                             "max_clicks counts the click atomically (410 once used up)."),
-            _redirect("HEAD", "A safe method: no click event, does not count toward max_clicks, and "
-                              "answers without Location for a link with max_clicks."),
+            _redirect(
+                "GET",
+                "Publishes one click event (LinkClicked) to the clicks topic; a link with "
+                "max_clicks counts the click atomically (410 once used up).",
+            ),
+            _redirect(
+                "HEAD",
+                "A safe method: no click event, does not count toward max_clicks, and "
+                "answers without Location for a link with max_clicks.",
+            ),
             *ops_operations(readiness="Redis answers and the links consumer caught up"),
         ],
     )
-

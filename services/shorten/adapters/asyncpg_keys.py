@@ -34,15 +34,30 @@ INSERT INTO shorten.outbox (event_id, event_type, code, payload, topic) VALUES (
 
 def _to_key(row: asyncpg.Record) -> ApiKey:
     return ApiKey(
-        key_id=row["key_id"], workspace=row["workspace"], scopes=cast(tuple[Scope, ...], tuple(row["scopes"])),
-        digest=row["digest"], name=row["name"], created_at=row["created_at"], expires_at=row["expires_at"],
-        revoked_at=row["revoked_at"], replaced_by=row["replaced_by"],
+        key_id=row["key_id"],
+        workspace=row["workspace"],
+        scopes=cast(tuple[Scope, ...], tuple(row["scopes"])),
+        digest=row["digest"],
+        name=row["name"],
+        created_at=row["created_at"],
+        expires_at=row["expires_at"],
+        revoked_at=row["revoked_at"],
+        replaced_by=row["replaced_by"],
     )
 
 
 def _key_args(key: ApiKey) -> tuple[Any, ...]:
-    return (key.key_id, key.workspace, list(key.scopes), key.digest, key.name, key.created_at, key.expires_at,
-            key.revoked_at, key.replaced_by)
+    return (
+        key.key_id,
+        key.workspace,
+        list(key.scopes),
+        key.digest,
+        key.name,
+        key.created_at,
+        key.expires_at,
+        key.revoked_at,
+        key.replaced_by,
+    )
 
 
 class AsyncpgKeyStore:

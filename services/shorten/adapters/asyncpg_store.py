@@ -191,15 +191,25 @@ async def create_pool(
 def _link_args(link: Link) -> tuple[Any, ...]:
     """The mutable columns, in UPDATE_LINK_AND_EVENT's order ($2..$9)."""
     return (
-        link.url, link.redirect_type, link.expires_at, link.max_clicks, link.updated_at, link.deleted_at,
-        link.public_stats, list(link.tags),
+        link.url,
+        link.redirect_type,
+        link.expires_at,
+        link.max_clicks,
+        link.updated_at,
+        link.deleted_at,
+        link.public_stats,
+        list(link.tags),
     )
 
 
 def _event_args(event: LinkEvent) -> tuple[Any, ...]:
     # The current trace (the API request's span), continued by the relay; None when off.
     return (
-        event.event_id, type(event).__name__, links_contract.encode(event), tracing.traceparent(), LINKS_TOPIC,
+        event.event_id,
+        type(event).__name__,
+        links_contract.encode(event),
+        tracing.traceparent(),
+        LINKS_TOPIC,
     )
 
 
@@ -226,8 +236,17 @@ _Pending = tuple[tuple[Any, ...], "asyncio.Future[bool]"]
 
 def _insert_args(link: Link, event: LinkCreated) -> tuple[Any, ...]:
     return (
-        link.code, link.url, link.redirect_type, link.expires_at, link.max_clicks,
-        link.created_at, link.updated_at, link.deleted_at, link.workspace, link.public_stats, ",".join(link.tags),
+        link.code,
+        link.url,
+        link.redirect_type,
+        link.expires_at,
+        link.max_clicks,
+        link.created_at,
+        link.updated_at,
+        link.deleted_at,
+        link.workspace,
+        link.public_stats,
+        ",".join(link.tags),
         *_event_args(event),
     )
 
@@ -268,11 +287,17 @@ class AsyncpgLinkStore:
     @classmethod
     @asynccontextmanager
     async def open(
-        cls, dsn: str, *, max_size: int = 10, application_name: str = "shorten", batches_in_flight: int = 2,
+        cls,
+        dsn: str,
+        *,
+        max_size: int = 10,
+        application_name: str = "shorten",
+        batches_in_flight: int = 2,
         statement_cache_size: int = 100,
     ) -> AsyncIterator["AsyncpgLinkStore"]:
-        pool = await create_pool(dsn, max_size=max_size, application_name=application_name,
-                                 statement_cache_size=statement_cache_size)
+        pool = await create_pool(
+            dsn, max_size=max_size, application_name=application_name, statement_cache_size=statement_cache_size
+        )
         try:
             store = cls(pool, batches_in_flight=batches_in_flight)
             yield store

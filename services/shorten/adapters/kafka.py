@@ -107,9 +107,15 @@ class KafkaPublisher:
         parent = tracing.context_from_traceparent(record.traceparent)
         topic = self._topics[record.topic]
         with _tracer.start_as_current_span(
-            f"{topic} publish", context=parent, kind=SpanKind.PRODUCER,
-            attributes={"messaging.system": "kafka", "messaging.destination.name": topic,
-                        "link.code": record.code, "messaging.message.id": record.event_id},
+            f"{topic} publish",
+            context=parent,
+            kind=SpanKind.PRODUCER,
+            attributes={
+                "messaging.system": "kafka",
+                "messaging.destination.name": topic,
+                "link.code": record.code,
+                "messaging.message.id": record.event_id,
+            },
         ):
             future: asyncio.Future[object] = await producer.send(
                 topic, value=record.payload, key=record.code.encode(), headers=tracing.kafka_headers()

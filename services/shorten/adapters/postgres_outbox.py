@@ -69,7 +69,11 @@ class PostgresOutbox:
         result = await self._conn.execute(_MARK_AND_FETCH, {"marked": list(mark_first), "limit": limit})
         return [
             OutboxRecord(
-                id=r.id, event_id=str(r.event_id), code=r.code, payload=bytes(r.payload), traceparent=r.traceparent,
+                id=r.id,
+                event_id=str(r.event_id),
+                code=r.code,
+                payload=bytes(r.payload),
+                traceparent=r.traceparent,
                 topic=r.topic,
             )
             for r in result.all()

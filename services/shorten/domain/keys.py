@@ -60,7 +60,8 @@ def validate_workspace(value: str) -> str:
     if not _WORKSPACE_RE.fullmatch(value):
         raise InvalidInput(
             f"workspace {value[:60]!r} is not a slug: 1-40 characters of a-z 0-9 -, starting with a letter or digit",
-            code="workspace_invalid", field="workspace",
+            code="workspace_invalid",
+            field="workspace",
         )
     return value
 
@@ -69,7 +70,8 @@ def validate_name(value: str) -> str:
     if len(value) > MAX_NAME_LENGTH or any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in value):
         raise InvalidInput(
             f"name must be at most {MAX_NAME_LENGTH} characters without control characters",
-            code="name_invalid", field="name",
+            code="name_invalid",
+            field="name",
         )
     return value
 
@@ -83,15 +85,22 @@ def parse_duration(text: str, *, field: str, allow_zero: bool = False) -> timede
         zero = "0 or " if allow_zero else ""
         raise InvalidInput(
             f"{field} must be {zero}a positive number followed by s, m, h, d or w (e.g. 90d, 12h)",
-            code="duration_invalid", field=field,
+            code="duration_invalid",
+            field=field,
         )
     return timedelta(seconds=int(match.group(1)) * _UNIT_SECONDS[match.group(2)])
 
 
 def key_issued(key: ApiKey, *, event_id: str, now: datetime) -> KeyIssued:
     return KeyIssued(
-        event_id=event_id, occurred_at=now, key_id=key.key_id, workspace=key.workspace, scopes=key.scopes,
-        digest=key.digest, name=key.name, expires_at=key.expires_at,
+        event_id=event_id,
+        occurred_at=now,
+        key_id=key.key_id,
+        workspace=key.workspace,
+        scopes=key.scopes,
+        digest=key.digest,
+        name=key.name,
+        expires_at=key.expires_at,
     )
 
 

@@ -76,8 +76,13 @@ def _query(raw: str | None) -> str | None:
 class ListParams(msgspec.Struct, frozen=True):
     """GET /api/v1/links's query, as decoded and as documented (other parameters are ignored)."""
 
-    q: Annotated[str | None, msgspec.Meta(description="case-insensitive substring of the code or URL",
-                                          extra_json_schema={"maxLength": MAX_QUERY_LENGTH})] = None
+    q: Annotated[
+        str | None,
+        msgspec.Meta(
+            description="case-insensitive substring of the code or URL",
+            extra_json_schema={"maxLength": MAX_QUERY_LENGTH},
+        ),
+    ] = None
     tag: Annotated[str | None, msgspec.Meta(description="links with exactly this tag")] = None
     cursor: Annotated[str | None, msgspec.Meta(description="next_cursor of the previous page")] = None
     limit: Annotated[int, msgspec.Meta(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT

@@ -29,14 +29,17 @@ class QrOptions(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
     margin: the quiet zone, in modules."""
 
     format: Format = "svg"
-    size: Annotated[int, msgspec.Meta(ge=SIZE_MIN, le=SIZE_MAX, description="pixels (a PNG: at most)")] = (
-        SIZE_DEFAULT)
+    size: Annotated[int, msgspec.Meta(ge=SIZE_MIN, le=SIZE_MAX, description="pixels (a PNG: at most)")] = SIZE_DEFAULT
     margin: Annotated[int, msgspec.Meta(ge=MARGIN_MIN, le=MARGIN_MAX, description="quiet zone, in modules")] = (
-        MARGIN_DEFAULT)
+        MARGIN_DEFAULT
+    )
 
 
-RULES = {"format": "format must be svg or png", "size": f"size must be a whole number from {SIZE_MIN} to {SIZE_MAX}",
-         "margin": f"margin must be a whole number from {MARGIN_MIN} to {MARGIN_MAX}"}
+RULES = {
+    "format": "format must be svg or png",
+    "size": f"size must be a whole number from {SIZE_MIN} to {SIZE_MAX}",
+    "margin": f"margin must be a whole number from {MARGIN_MIN} to {MARGIN_MAX}",
+}
 
 
 def parse_options(params: Mapping[str, str]) -> QrOptions:
@@ -73,8 +76,15 @@ def render(short_url: str, options: QrOptions) -> bytes:
         qr.save(out, kind="png", scale=max(1, options.size // modules), border=options.margin)
     else:
         # SVG scales freely: exactly `size` wide, with a title for screen readers.
-        qr.save(out, kind="svg", scale=options.size / modules, border=options.margin,
-                title=f"QR code of {short_url}", xmldecl=False, nl=False)
+        qr.save(
+            out,
+            kind="svg",
+            scale=options.size / modules,
+            border=options.margin,
+            title=f"QR code of {short_url}",
+            xmldecl=False,
+            nl=False,
+        )
     return out.getvalue()
 
 

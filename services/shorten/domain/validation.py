@@ -156,7 +156,8 @@ def validate_tag(value: object, *, field: str = "tags") -> str:
         or any(ch == "," or ord(ch) < 0x20 or ord(ch) == 0x7F for ch in value)
     ):
         raise _invalid(
-            "tag_invalid", f"a tag is a string of 1-{MAX_TAG_LENGTH} characters without commas or control characters",
+            "tag_invalid",
+            f"a tag is a string of 1-{MAX_TAG_LENGTH} characters without commas or control characters",
             field,
         )
     return value

@@ -41,7 +41,6 @@ STATUS: dict[type[ShortenError], int] = {
 }
 
 
-
 async def shorten_error(_: Request, exc: Exception) -> Response:
     assert isinstance(exc, ShortenError)
     status = next((s for cls, s in STATUS.items() if isinstance(exc, cls)), 500)

@@ -69,9 +69,15 @@ def _described(key: ApiKey, now: datetime) -> dict[str, Any]:
     """What `list` shows of a key: never its digest (a digest is what a stolen log would need
     to recognise the secret) and never a secret (none is stored)."""
     return {
-        "key_id": key.key_id, "workspace": key.workspace, "scopes": list(key.scopes), "name": key.name,
-        "created_at": _iso(key.created_at), "expires_at": _iso(key.expires_at), "revoked_at": _iso(key.revoked_at),
-        "replaced_by": key.replaced_by, "state": key.state(now),
+        "key_id": key.key_id,
+        "workspace": key.workspace,
+        "scopes": list(key.scopes),
+        "name": key.name,
+        "created_at": _iso(key.created_at),
+        "expires_at": _iso(key.expires_at),
+        "revoked_at": _iso(key.revoked_at),
+        "replaced_by": key.replaced_by,
+        "state": key.state(now),
     }
 
 
@@ -80,8 +86,10 @@ def _print_issued(issued: IssuedKey, *, as_json: bool, verb: str) -> None:
     if as_json:
         print(json.dumps({**_described(key, utcnow()), "secret": issued.secret}))
         return
-    print(f"{verb} key {key.key_id} (workspace {key.workspace}, scopes {','.join(key.scopes)}"
-          f"{', expires ' + str(_iso(key.expires_at)) if key.expires_at else ''})")
+    print(
+        f"{verb} key {key.key_id} (workspace {key.workspace}, scopes {','.join(key.scopes)}"
+        f"{', expires ' + str(_iso(key.expires_at)) if key.expires_at else ''})"
+    )
     print("secret (shown once, stored nowhere; use it as Authorization: Bearer <secret>):")
     print(issued.secret)
 
@@ -93,8 +101,10 @@ def _print_list(keys: Sequence[ApiKey], *, as_json: bool) -> None:
         print(json.dumps(rows))
         return
     columns = ("key_id", "workspace", "scopes", "name", "created_at", "expires_at", "revoked_at", "state")
-    table = [columns, *(tuple(",".join(v) if isinstance(v := r[c], list) else str(v or "-") for c in columns)
-                        for r in rows)]
+    table = [
+        columns,
+        *(tuple(",".join(v) if isinstance(v := r[c], list) else str(v or "-") for c in columns) for r in rows),
+    ]
     widths = [max(len(row[i]) for row in table) for i in range(len(columns))]
     for row in table:
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
@@ -107,15 +117,20 @@ async def _published(settings: ShortenSettings, events: Sequence[KeyEvent]) -> N
 
 async def local_admin_on_topic(settings: ShortenSettings, secret: str) -> bool:
     """Whether the `keys` topic accepts `secret` as the local admin key (read from offset 0)."""
-    log = KeysLog(bootstrap_servers=settings.kafka_bootstrap_servers, topic=settings.topic_keys,
-                  client_id="shorten-keys-check")
+    log = KeysLog(
+        bootstrap_servers=settings.kafka_bootstrap_servers, topic=settings.topic_keys, client_id="shorten-keys-check"
+    )
     await log.start()
     try:
         principal = log.book.find(secret)
     finally:
         await log.stop()
-    return (principal is not None and principal.key_id == LOCAL_ADMIN_KEY_ID
-            and principal.workspace == LOCAL_ADMIN_WORKSPACE and "admin" in principal.scopes)
+    return (
+        principal is not None
+        and principal.key_id == LOCAL_ADMIN_KEY_ID
+        and principal.workspace == LOCAL_ADMIN_WORKSPACE
+        and "admin" in principal.scopes
+    )
 
 
 async def ensure_local_admin(settings: ShortenSettings, secret: str) -> bool:
@@ -173,8 +188,11 @@ def main(argv: Sequence[str]) -> int:
         print(f"error: {exc.message} ({exc.code})", file=sys.stderr)
         return 1
     except TimeoutError as exc:
-        print(f"error: the change is stored but not yet in the keys topic: {exc}; the relay publishes it "
-              "when Kafka is reachable", file=sys.stderr)
+        print(
+            f"error: the change is stored but not yet in the keys topic: {exc}; the relay publishes it "
+            "when Kafka is reachable",
+            file=sys.stderr,
+        )
         return 1
     except BrokenPipeError:  # `just keys list | head`: the reader is gone, which is not an error
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

@@ -16,12 +16,31 @@ _RETRY_AFTER = {"Retry-After": Header(type=int, required=True, description="seco
 _AUTHENTICATE = {"WWW-Authenticate": Header(type=str, description="Bearer")}
 _AUTH = {401: ("api_key_missing", "api_key_invalid"), 403: ("scope_missing",)}
 _UNAVAILABLE = {503: ("store_unavailable",)}
-_BODY = {400: ("malformed_json", "invalid_content_length"), 413: ("payload_too_large",),
-         415: ("unsupported_media_type",)}
-_FIELD_RULES = ("body_not_object", "unknown_field", "url_invalid", "url_scheme_not_allowed", "url_missing_host",
-                "url_too_long", "url_has_credentials", "url_host_invalid", "url_self_reference", "url_host_denied",
-                "expires_at_invalid", "expires_at_in_past", "redirect_type_invalid", "max_clicks_invalid",
-                "public_stats_invalid", "tags_invalid", "tag_invalid", "tags_too_many")
+_BODY = {
+    400: ("malformed_json", "invalid_content_length"),
+    413: ("payload_too_large",),
+    415: ("unsupported_media_type",),
+}
+_FIELD_RULES = (
+    "body_not_object",
+    "unknown_field",
+    "url_invalid",
+    "url_scheme_not_allowed",
+    "url_missing_host",
+    "url_too_long",
+    "url_has_credentials",
+    "url_host_invalid",
+    "url_self_reference",
+    "url_host_denied",
+    "expires_at_invalid",
+    "expires_at_in_past",
+    "redirect_type_invalid",
+    "max_clicks_invalid",
+    "public_stats_invalid",
+    "tags_invalid",
+    "tag_invalid",
+    "tags_too_many",
+)
 _NOT_YOURS = ("not_found",)  # an unknown code and another workspace's link answer the same
 _HEADERS = {401: _AUTHENTICATE, 429: _RETRY_AFTER, 503: {"Retry-After": Header(type=int, description="seconds")}}
 _SECURITY: dict[str, list[str]] = {"apiKey": []}
@@ -29,52 +48,113 @@ _TAGS = ("links",)
 
 
 def _op(method: str, path: str, summary: str, **kw: Any) -> Operation:
-    return Operation(method=method, path=path, summary=summary, security=_SECURITY, tags=_TAGS,
-                     error_headers=_HEADERS, **kw)
+    return Operation(
+        method=method, path=path, summary=summary, security=_SECURITY, tags=_TAGS, error_headers=_HEADERS, **kw
+    )
 
 
 OPERATIONS = [
-    _op("POST", "/api/v1/links", "Create a short link in the caller's workspace (links:write)",
+    _op(
+        "POST",
+        "/api/v1/links",
+        "Create a short link in the caller's workspace (links:write)",
         body=CreateLinkRequest,
-        responses={201: Response(description="created", body=LinkView,
-                                 headers={"Location": Header(type=str, description="the link's URL")})},
-        errors={**_BODY, **_AUTH, 409: ("alias_taken",),
-                422: ("url_required", "alias_invalid", "alias_reserved", *_FIELD_RULES),
-                429: ("rate_limited", "auth_rate_limited"), 503: ("store_unavailable", "code_generation_failed")}),
-    _op("GET", "/api/v1/links", "The caller's workspace's links, newest first (links:read)",
+        responses={
+            201: Response(
+                description="created",
+                body=LinkView,
+                headers={"Location": Header(type=str, description="the link's URL")},
+            )
+        },
+        errors={
+            **_BODY,
+            **_AUTH,
+            409: ("alias_taken",),
+            422: ("url_required", "alias_invalid", "alias_reserved", *_FIELD_RULES),
+            429: ("rate_limited", "auth_rate_limited"),
+            503: ("store_unavailable", "code_generation_failed"),
+        },
+    ),
+    _op(
+        "GET",
+        "/api/v1/links",
+        "The caller's workspace's links, newest first (links:read)",
         query=ListParams,
         responses={200: Response(description="one page", body=LinkPage)},
-        errors={**_AUTH, 422: ("q_invalid", "tag_invalid", "cursor_invalid", "limit_invalid"),
-                429: ("auth_rate_limited",), **_UNAVAILABLE}),
-    _op("GET", "/api/v1/links/{code}", "Read a link of the caller's workspace (links:read)",
+        errors={
+            **_AUTH,
+            422: ("q_invalid", "tag_invalid", "cursor_invalid", "limit_invalid"),
+            429: ("auth_rate_limited",),
+            **_UNAVAILABLE,
+        },
+    ),
+    _op(
+        "GET",
+        "/api/v1/links/{code}",
+        "Read a link of the caller's workspace (links:read)",
         description="The details hold the target even of an expired link or one past max_clicks: only "
-                    "the owner's keys read them. Another workspace's link answers exactly like an unknown code.",
+        "the owner's keys read them. Another workspace's link answers exactly like an unknown code.",
         path_params=CodePath,
         responses={200: Response(description="the link", body=LinkView)},
-        errors={**_AUTH, 404: _NOT_YOURS, 410: ("link_deleted",), 429: ("auth_rate_limited",), **_UNAVAILABLE}),
-    _op("PATCH", "/api/v1/links/{code}", "Change a link of the caller's workspace (links:write)",
-        path_params=CodePath, body=UpdateLinkRequest,
+        errors={**_AUTH, 404: _NOT_YOURS, 410: ("link_deleted",), 429: ("auth_rate_limited",), **_UNAVAILABLE},
+    ),
+    _op(
+        "PATCH",
+        "/api/v1/links/{code}",
+        "Change a link of the caller's workspace (links:write)",
+        path_params=CodePath,
+        body=UpdateLinkRequest,
         responses={200: Response(description="the updated link", body=LinkView)},
-        errors={**_BODY, **_AUTH, 404: _NOT_YOURS, 410: ("link_deleted",), 422: ("no_changes", *_FIELD_RULES),
-                429: ("rate_limited", "auth_rate_limited"), **_UNAVAILABLE}),
-    _op("DELETE", "/api/v1/links/{code}",
+        errors={
+            **_BODY,
+            **_AUTH,
+            404: _NOT_YOURS,
+            410: ("link_deleted",),
+            422: ("no_changes", *_FIELD_RULES),
+            429: ("rate_limited", "auth_rate_limited"),
+            **_UNAVAILABLE,
+        },
+    ),
+    _op(
+        "DELETE",
+        "/api/v1/links/{code}",
         "Delete a link of the caller's workspace (links:write); its code is never reused",
         path_params=CodePath,
         responses={204: Response(description="deleted")},
-        errors={**_AUTH, 404: _NOT_YOURS, 410: ("link_deleted",), 429: ("rate_limited", "auth_rate_limited"),
-                **_UNAVAILABLE}),
-    _op("GET", "/api/v1/links/{code}/qr", "The QR code of a link's short URL (links:read)",
+        errors={
+            **_AUTH,
+            404: _NOT_YOURS,
+            410: ("link_deleted",),
+            429: ("rate_limited", "auth_rate_limited"),
+            **_UNAVAILABLE,
+        },
+    ),
+    _op(
+        "GET",
+        "/api/v1/links/{code}/qr",
+        "The QR code of a link's short URL (links:read)",
         description="Depends only on the short URL and the parameters: ETag, a private cache for a day, "
-                    "304 on If-None-Match.",
-        path_params=CodePath, query=QrOptions,
+        "304 on If-None-Match.",
+        path_params=CodePath,
+        query=QrOptions,
         responses={
-            200: Response(description="the image (SVG by default)", body=str, media_type="image/svg+xml",
-                          headers={"ETag": Header(type=str), "Cache-Control": Header(type=str)}),
+            200: Response(
+                description="the image (SVG by default)",
+                body=str,
+                media_type="image/svg+xml",
+                headers={"ETag": Header(type=str), "Cache-Control": Header(type=str)},
+            ),
             304: Response(description="not modified (If-None-Match matched the ETag)"),
         },
-        errors={**_AUTH, 404: _NOT_YOURS, 410: ("link_deleted",),
-                422: ("parameter_unknown", "format_invalid", "size_invalid", "margin_invalid"),
-                429: ("auth_rate_limited",), **_UNAVAILABLE}),
+        errors={
+            **_AUTH,
+            404: _NOT_YOURS,
+            410: ("link_deleted",),
+            422: ("parameter_unknown", "format_invalid", "size_invalid", "margin_invalid"),
+            429: ("auth_rate_limited",),
+            **_UNAVAILABLE,
+        },
+    ),
 ]
 
 

@@ -84,8 +84,9 @@ async def wait_published(settings: ShortenSettings, event_ids: Sequence[str], *,
                     raise TimeoutError(f"outbox events not published within {timeout_s:.0f} s (is Kafka up?)")
                 if await outbox.try_lock():  # no relay running: publish the outbox ourselves
                     async with kafka_publisher(settings, client_id="shorten-publish") as publisher:
-                        await asyncio.wait_for(outbox_relay(settings, outbox, publisher).drain(),
-                                               max(0.1, deadline - time.monotonic()))
+                        await asyncio.wait_for(
+                            outbox_relay(settings, outbox, publisher).drain(), max(0.1, deadline - time.monotonic())
+                        )
                     await outbox.unlock()
                 else:
                     await asyncio.sleep(0.02)

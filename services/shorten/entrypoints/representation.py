@@ -20,18 +20,37 @@ from shorten.domain.errors import InvalidInput
 from shorten.domain.model import Link
 from shorten.domain.validation import ALIAS_MAX, ALIAS_MIN, MAX_CLICKS_LIMIT, MAX_TAGS, MAX_URL_LENGTH
 
-Url = Annotated[str, msgspec.Meta(
-    description="an http(s) URL with a host, no user:password@; non-ASCII is percent-encoded",
-    extra_json_schema={"maxLength": MAX_URL_LENGTH, "minLength": 1, "pattern": "^[Hh][Tt][Tt][Pp][Ss]?://[^/?#@\\s]+"})]
-Alias = Annotated[str, msgspec.Meta(
-    description="your own code instead of a generated one (never reused)",
-    extra_json_schema={"pattern": f"^{CODE_PATTERN}$", "minLength": ALIAS_MIN, "maxLength": ALIAS_MAX,
-                       "not": {"enum": sorted(RESERVED)}})]
-Expiry = Annotated[str, msgspec.Meta(description="ISO 8601 with an offset, in the future",
-                                     extra_json_schema={"format": "date-time"})]
+Url = Annotated[
+    str,
+    msgspec.Meta(
+        description="an http(s) URL with a host, no user:password@; non-ASCII is percent-encoded",
+        extra_json_schema={
+            "maxLength": MAX_URL_LENGTH,
+            "minLength": 1,
+            "pattern": "^[Hh][Tt][Tt][Pp][Ss]?://[^/?#@\\s]+",
+        },
+    ),
+]
+Alias = Annotated[
+    str,
+    msgspec.Meta(
+        description="your own code instead of a generated one (never reused)",
+        extra_json_schema={
+            "pattern": f"^{CODE_PATTERN}$",
+            "minLength": ALIAS_MIN,
+            "maxLength": ALIAS_MAX,
+            "not": {"enum": sorted(RESERVED)},
+        },
+    ),
+]
+Expiry = Annotated[
+    str, msgspec.Meta(description="ISO 8601 with an offset, in the future", extra_json_schema={"format": "date-time"})
+]
 MaxClicks = Annotated[int, msgspec.Meta(ge=1, le=MAX_CLICKS_LIMIT, description="redirects allowed in total")]
-Tags = Annotated[list[Tag], msgspec.Meta(description="the full list (PATCH replaces it; [] clears)",
-                                         extra_json_schema={"maxItems": MAX_TAGS})]
+Tags = Annotated[
+    list[Tag],
+    msgspec.Meta(description="the full list (PATCH replaces it; [] clears)", extra_json_schema={"maxItems": MAX_TAGS}),
+]
 PublicStats = Annotated[bool, msgspec.Meta(description="anyone may read the link's stats, without a key")]
 
 
@@ -63,9 +82,15 @@ class CodePath(msgspec.Struct, frozen=True):
 
 
 # The stable code of a body field whose type is wrong (the domain's own code for that field).
-FIELD_RULES = {"url": "url_invalid", "alias": "alias_invalid", "expires_at": "expires_at_invalid",
-               "redirect_type": "redirect_type_invalid", "max_clicks": "max_clicks_invalid",
-               "public_stats": "public_stats_invalid", "tags": "tags_invalid"}
+FIELD_RULES = {
+    "url": "url_invalid",
+    "alias": "alias_invalid",
+    "expires_at": "expires_at_invalid",
+    "redirect_type": "redirect_type_invalid",
+    "max_clicks": "max_clicks_invalid",
+    "public_stats": "public_stats_invalid",
+    "tags": "tags_invalid",
+}
 
 
 def check_shape(payload: object, struct: type[msgspec.Struct]) -> None:

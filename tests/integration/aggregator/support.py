@@ -57,9 +57,15 @@ def make_click(code: str, i: int, *, bot: bool = False, at: datetime | None = No
 
 def as_batch_click(event: clicks.LinkClicked) -> clicks.Click:
     return clicks.Click(
-        event_id=uuid.UUID(event.event_id), occurred_at=event.occurred_at, code=event.code,
-        referrer=event.referrer, user_agent=event.user_agent, visitor_key=event.visitor_key, device=event.device,
-        is_bot=event.is_bot, country=event.country,
+        event_id=uuid.UUID(event.event_id),
+        occurred_at=event.occurred_at,
+        code=event.code,
+        referrer=event.referrer,
+        user_agent=event.user_agent,
+        visitor_key=event.visitor_key,
+        device=event.device,
+        is_bot=event.is_bot,
+        country=event.country,
     )
 
 
@@ -68,8 +74,9 @@ def partition_of(code: str, partitions: int) -> int:
     return int(murmur2(code.encode()) & 0x7FFFFFFF) % partitions
 
 
-def batches(events: Sequence[clicks.LinkClicked], *, partitions: int, size: int = 500,
-            producer: str = "test") -> list[tuple[int, clicks.ClicksBatched]]:
+def batches(
+    events: Sequence[clicks.LinkClicked], *, partitions: int, size: int = 500, producer: str = "test"
+) -> list[tuple[int, clicks.ClicksBatched]]:
     """Group clicks as the redirect does: per partition of their code, at most `size` per record."""
     by_partition: dict[int, list[clicks.Click]] = {}
     for event in events:
@@ -77,8 +84,12 @@ def batches(events: Sequence[clicks.LinkClicked], *, partitions: int, size: int 
     out = []
     for partition, items in sorted(by_partition.items()):
         for i in range(0, len(items), size):
-            out.append((partition, clicks.ClicksBatched(batch_id=uuid.uuid4(), producer=producer,
-                                                        clicks=tuple(items[i:i + size]))))
+            out.append(
+                (
+                    partition,
+                    clicks.ClicksBatched(batch_id=uuid.uuid4(), producer=producer, clicks=tuple(items[i : i + size])),
+                )
+            )
     return out
 
 
@@ -92,8 +103,7 @@ class ClickProducer:
     """aiokafka producer for the clicks topic (acks=all; every send awaited)."""
 
     def __init__(self) -> None:
-        self._producer = AIOKafkaProducer(bootstrap_servers=KAFKA, acks="all", linger_ms=5,
-                                          request_timeout_ms=30000)
+        self._producer = AIOKafkaProducer(bootstrap_servers=KAFKA, acks="all", linger_ms=5, request_timeout_ms=30000)
 
     async def __aenter__(self) -> "ClickProducer":
         await self._producer.start()
@@ -149,8 +159,11 @@ class Stores:
     async def ledger_has(self, record_ids: Sequence[str]) -> int:
         """How many of these record ids the dedup ledger holds."""
         assert self.pg is not None
-        return int(await self.pg.fetchval("SELECT count(*) FROM clicks.record_ledger WHERE record_id = ANY($1::uuid[])",
-                                          list(record_ids)))
+        return int(
+            await self.pg.fetchval(
+                "SELECT count(*) FROM clicks.record_ledger WHERE record_id = ANY($1::uuid[])", list(record_ids)
+            )
+        )
 
     async def journal_entries(self) -> int:
         """ClickHouse writes PostgreSQL has counted and ClickHouse may not hold yet."""
@@ -159,14 +172,16 @@ class Stores:
 
     async def ch_raw(self, code: str) -> Expected:
         rows = await self.query(
-            f"SELECT is_bot, uniqExact(event_id) FROM click_events WHERE code = '{code}' GROUP BY is_bot")
+            f"SELECT is_bot, uniqExact(event_id) FROM click_events WHERE code = '{code}' GROUP BY is_bot"
+        )
         found = {int(b): int(n) for b, n in rows}
         return Expected(found.get(0, 0), found.get(1, 0))
 
     async def ch_rollup(self, code: str, grain: str) -> Expected:
         rows = await self.query(
             f"SELECT is_bot, sum(clicks) FROM clicks_totals WHERE code = '{code}' AND grain = {GRAINS[grain]} "
-            "AND is_bot IN (0, 1) GROUP BY is_bot")
+            "AND is_bot IN (0, 1) GROUP BY is_bot"
+        )
         found = {int(b): int(n) for b, n in rows}
         return Expected(found.get(0, 0), found.get(1, 0))
 
@@ -174,14 +189,16 @@ class Stores:
         """Clicks in the breakdowns (one (referrer, country, device) combination per click)."""
         rows = await self.query(
             f"SELECT is_bot, sum(clicks) FROM clicks_breakdown WHERE code = '{code}' AND grain = {GRAINS[grain]} "
-            "AND is_bot IN (0, 1) GROUP BY is_bot")
+            "AND is_bot IN (0, 1) GROUP BY is_bot"
+        )
         found = {int(b): int(n) for b, n in rows}
         return Expected(found.get(0, 0), found.get(1, 0))
 
     async def ch_top(self, code: str, grain: str) -> Expected:
         rows = await self.query(
             f"SELECT is_bot, sum(clicks) FROM clicks_top WHERE grain = {GRAINS[grain]} AND code = '{code}' "
-            "AND is_bot IN (0, 1) GROUP BY is_bot")
+            "AND is_bot IN (0, 1) GROUP BY is_bot"
+        )
         found = {int(b): int(n) for b, n in rows}
         return Expected(found.get(0, 0), found.get(1, 0))
 
@@ -190,13 +207,15 @@ class Stores:
             "SELECT d.1 AS dim, d.2 AS value, is_bot, toUnixTimestamp(bucket), sum(clicks) FROM clicks_breakdown "
             "ARRAY JOIN [('country', toString(country)), ('device', device), ('referrer', referrer_host)] AS d "
             f"WHERE code = '{code}' AND grain = 0 AND is_bot IN (0, 1) "
-            "GROUP BY dim, value, is_bot, bucket ORDER BY dim, value, is_bot, bucket")
+            "GROUP BY dim, value, is_bot, bucket ORDER BY dim, value, is_bot, bucket"
+        )
 
     async def ch_minutes(self, code: str) -> list[list[str]]:
         return await self.query(
             "SELECT is_bot, toUnixTimestamp(bucket), sum(clicks), uniqMerge(visitors) FROM clicks_totals "
             f"WHERE code = '{code}' AND grain = 0 AND is_bot IN (0, 1) "
-            "GROUP BY is_bot, bucket ORDER BY is_bot, bucket")
+            "GROUP BY is_bot, bucket ORDER BY is_bot, bucket"
+        )
 
     async def wait_counted(self, code: str, expected: Expected, *, timeout: float = 60) -> None:
         async def done() -> bool:
@@ -214,8 +233,9 @@ class Stores:
             await self.query(f"ALTER TABLE {table} DELETE WHERE code IN ({listed})")
 
         async def mutations_done() -> bool:
-            rows = await self.query("SELECT count() FROM system.mutations WHERE database = currentDatabase() "
-                                    "AND is_done = 0")
+            rows = await self.query(
+                "SELECT count() FROM system.mutations WHERE database = currentDatabase() AND is_done = 0"
+            )
             return rows == [["0"]]
 
         await wait_until_async(mutations_done, timeout=120, interval=0.2, what="ClickHouse mutations")
@@ -259,8 +279,9 @@ def key_b64(code: str) -> str:
 
 def run_aggregator(*args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
     """Run an aggregator command the way an operator does (`python -m aggregator ...`)."""
-    return subprocess.run([sys.executable, "-m", "aggregator", *args], cwd=ROOT, capture_output=True,
-                          text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "aggregator", *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout
+    )
 
 
 def iso(moment: datetime) -> str:

@@ -30,15 +30,29 @@ pytestmark = pytest.mark.integration
 
 def rows(code: str, n: int) -> list[ClickRow]:
     now = int(time.time())
-    return [ClickRow(event_id=str(uuid.uuid4()), code=code, occurred_at=now, visitor_key=f"v{i % 3}", referrer="",
-                     referrer_host="", country="DE", device="mobile", is_bot=1 if i % 4 == 0 else 0)
-            for i in range(n)]
+    return [
+        ClickRow(
+            event_id=str(uuid.uuid4()),
+            code=code,
+            occurred_at=now,
+            visitor_key=f"v{i % 3}",
+            referrer="",
+            referrer_host="",
+            country="DE",
+            device="mobile",
+            is_bot=1 if i % 4 == 0 else 0,
+        )
+        for i in range(n)
+    ]
 
 
 async def counts(stores: Stores, code: str) -> list[Expected]:
-    return [await stores.ch_raw(code), *[await stores.ch_rollup(code, g) for g in GRAINS],
-            *[await stores.ch_breakdown(code, g) for g in GRAINS],
-            *[await stores.ch_top(code, g) for g in GRAINS]]
+    return [
+        await stores.ch_raw(code),
+        *[await stores.ch_rollup(code, g) for g in GRAINS],
+        *[await stores.ch_breakdown(code, g) for g in GRAINS],
+        *[await stores.ch_top(code, g) for g in GRAINS],
+    ]
 
 
 async def test_a_retry_writes_only_the_targets_an_earlier_attempt_missed() -> None:
@@ -51,8 +65,9 @@ async def test_a_retry_writes_only_the_targets_an_earlier_attempt_missed() -> No
         # An earlier attempt wrote the raw table (with its marker) and died before the feeds.
         marker = marker_row(sink, month_start(batch[0].occurred_at))
         raw = TARGETS[0]
-        await clickhouse.insert(raw.insert_sql, framed_body=gzip_framed(raw_body([*batch, marker])),
-                                query_id=f"test-{sink}")
+        await clickhouse.insert(
+            raw.insert_sql, framed_body=gzip_framed(raw_body([*batch, marker])), query_id=f"test-{sink}"
+        )
         assert await stores.ch_raw(code) == Expected(30, 10)
         assert await stores.ch_rollup(code, "minute") == Expected(0, 0)
         await events.write(sink, batch)  # the retry
@@ -60,8 +75,9 @@ async def test_a_retry_writes_only_the_targets_an_earlier_attempt_missed() -> No
         assert await counts(stores, code) == [Expected(30, 10)] * 10
         # Markers never show where analytics looks (is_bot 0/1) and sit beside the data.
         for table in ("clicks_totals", "clicks_breakdown"):
-            assert await stores.query(f"SELECT count() FROM {table} WHERE code = '{marker.code}' "
-                                      "AND is_bot = 2") == [["1"]]
+            assert await stores.query(f"SELECT count() FROM {table} WHERE code = '{marker.code}' AND is_bot = 2") == [
+                ["1"]
+            ]
 
 
 async def test_a_first_attempt_skips_the_lookup_and_a_second_sink_id_is_a_second_batch() -> None:
@@ -81,12 +97,18 @@ def test_a_body_cut_off_mid_send_inserts_nothing() -> None:
     url = urlsplit(CLICKHOUSE_URL)
     for cut in (len(framed) // 2, len(framed) - 4):
         with socket.create_connection((url.hostname, url.port)) as conn:
-            conn.sendall(f"POST /?database={CLICKHOUSE_DB}&query={quote(sql)} HTTP/1.1\r\nHost: x\r\n"
-                         f"Content-Encoding: gzip\r\nContent-Length: {len(framed)}\r\n\r\n".encode() + framed[:cut])
+            conn.sendall(
+                f"POST /?database={CLICKHOUSE_DB}&query={quote(sql)} HTTP/1.1\r\nHost: x\r\n"
+                f"Content-Encoding: gzip\r\nContent-Length: {len(framed)}\r\n\r\n".encode()
+                + framed[:cut]
+            )
             conn.shutdown(socket.SHUT_WR)  # the client dies: the server sees the stream end early
             conn.recv(4096)  # the server's answer (an error) or the close
-    answer = httpx.post(CLICKHOUSE_URL, params={"database": CLICKHOUSE_DB},
-                        content=f"SELECT count() FROM click_events WHERE code = '{code}'".encode())
+    answer = httpx.post(
+        CLICKHOUSE_URL,
+        params={"database": CLICKHOUSE_DB},
+        content=f"SELECT count() FROM click_events WHERE code = '{code}'".encode(),
+    )
     assert answer.text.strip() == "0"
 
 
@@ -95,8 +117,10 @@ def test_markers_split_by_month() -> None:
 
     dec31 = int(datetime(2026, 12, 31, 23, 59, 59, tzinfo=UTC).timestamp())
     jan1 = dec31 + 1
-    batch = [msgspec.structs.replace(rows("a", 1)[0], occurred_at=dec31),
-             msgspec.structs.replace(rows("b", 1)[0], occurred_at=jan1)]
+    batch = [
+        msgspec.structs.replace(rows("a", 1)[0], occurred_at=dec31),
+        msgspec.structs.replace(rows("b", 1)[0], occurred_at=jan1),
+    ]
     months = split_by_month(batch)
     assert sorted(months) == [month_start(dec31), jan1]
     sink = uuid.uuid4()

@@ -26,8 +26,12 @@ pytestmark = [pytest.mark.integration, pytest.mark.destructive]
 
 
 def supervisorctl(*args: str) -> str:
-    result = subprocess.run([str(ROOT / ".venv/bin/supervisorctl"), "-c", str(LOCAL / "supervisord.conf"), *args],
-                            capture_output=True, text=True, timeout=180)
+    result = subprocess.run(
+        [str(ROOT / ".venv/bin/supervisorctl"), "-c", str(LOCAL / "supervisord.conf"), *args],
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
     return result.stdout.strip()
 
 
@@ -91,8 +95,12 @@ async def test_no_loss_when_a_worker_is_killed_mid_batch() -> None:
             return out.isdigit() and int(out) not in (0, before_pid)
 
         await wait_until_async(restarted, timeout=60, interval=0.2, what="supervisord restarting aggregator-2")
-        await wait_until_async(lambda: all_counted(stores, expected), timeout=240, interval=0.5,
-                               what="every click counted exactly once after the kill")
+        await wait_until_async(
+            lambda: all_counted(stores, expected),
+            timeout=240,
+            interval=0.5,
+            what="every click counted exactly once after the kill",
+        )
         ids = [str(b.batch_id) for _, b in records] + [e.event_id for e in events[1::2]]
         assert await stores.ledger_has(ids) == len(ids)
     await wait_until_async(workers_ready, timeout=60, interval=0.5, what="workers ready again")
@@ -115,16 +123,24 @@ async def test_a_batch_half_written_when_its_worker_is_killed_counts_exactly_onc
                 # A worker claims a flush, then retries its ClickHouse write until it is killed.
                 return any([await stores.pg_totals(c) is not None for c in codes])
 
-            await wait_until_async(claimed_in_postgres, timeout=120, interval=0.2,
-                                   what="PostgreSQL claimed batches of ours while ClickHouse is down")
+            await wait_until_async(
+                claimed_in_postgres,
+                timeout=120,
+                interval=0.2,
+                what="PostgreSQL claimed batches of ours while ClickHouse is down",
+            )
             assert await stores.journal_entries() > 0  # the ClickHouse writes are owed
             for name in ("aggregator-1", "aggregator-2", "aggregator-3"):
                 os.kill(worker_pid(name), signal.SIGKILL)
         finally:
             assert "clickhouse: started" in await asyncio.to_thread(supervisorctl, "start", "clickhouse")
         await wait_until_async(lambda: _answers(stores), timeout=60, interval=0.2, what="ClickHouse answering")
-        await wait_until_async(lambda: all_counted(stores, expected), timeout=240, interval=0.5,
-                               what="ClickHouse receives the half-written batches after the restart")
+        await wait_until_async(
+            lambda: all_counted(stores, expected),
+            timeout=240,
+            interval=0.5,
+            what="ClickHouse receives the half-written batches after the restart",
+        )
         await wait_until_async(lambda: _none_owed(stores), timeout=60, interval=0.5, what="journal finished")
         assert await _metric_sum("aggregator_sink_recoveries_total") >= 1  # finished by the recovery
         for code, want in expected.items():  # nothing counted twice, in any table
@@ -176,8 +192,12 @@ async def test_no_loss_when_kafka_restarts_during_the_run() -> None:
         restart = await asyncio.to_thread(supervisorctl, "restart", "kafka")
         assert "kafka: started" in restart, restart
         await asyncio.wait_for(producing, timeout=300)
-        await wait_until_async(lambda: all_counted(stores, expected), timeout=300, interval=0.5,
-                               what="every click counted exactly once across the Kafka restart")
+        await wait_until_async(
+            lambda: all_counted(stores, expected),
+            timeout=300,
+            interval=0.5,
+            what="every click counted exactly once across the Kafka restart",
+        )
     await wait_until_async(workers_ready, timeout=120, interval=0.5, what="workers ready again")
 
 

@@ -59,10 +59,14 @@ async def test_both_record_formats_on_one_topic_count_exactly_once_and_the_store
         for dim, _value, _bot, _minute, n in dims:
             per_dim[dim] = per_dim.get(dim, 0) + int(n)
         assert per_dim == {"country": 181, "device": 181, "referrer": 181}
-    async with httpx.AsyncClient(base_url=analytics_url(), timeout=10,
-                                 headers={"Authorization": f"Bearer {api_key}"}) as api:
-        body = (await api.get(f"/api/v1/links/{code}/stats", params={"interval": "minute", "from":
-                              iso(seconds_ago(30 * 60))})).json()
+    async with httpx.AsyncClient(
+        base_url=analytics_url(), timeout=10, headers={"Authorization": f"Bearer {api_key}"}
+    ) as api:
+        body = (
+            await api.get(
+                f"/api/v1/links/{code}/stats", params={"interval": "minute", "from": iso(seconds_ago(30 * 60))}
+            )
+        ).json()
     assert body["lifetime"]["clicks"] == 151 and body["lifetime"]["bot_clicks"] == 30
     assert body["totals"]["clicks"] == 151
     assert body["totals"]["unique_visitors"] == 7
@@ -80,16 +84,21 @@ async def test_poison_goes_to_the_deadletter_topic_and_the_stream_goes_on() -> N
     wrong_schema = {"type": "LinkClicked", "code": code}
     bad_id = msgspec.json.decode(clicks.encode(make_click(code, 3)))
     bad_id["event_id"] = "not-a-uuid"
-    poison = [b"\x00\xffnot json at all", msgspec.json.encode(wrong_version), msgspec.json.encode(wrong_schema),
-              msgspec.json.encode(bad_id)]
+    poison = [
+        b"\x00\xffnot json at all",
+        msgspec.json.encode(wrong_version),
+        msgspec.json.encode(wrong_schema),
+        msgspec.json.encode(bad_id),
+    ]
     start = await end_offsets(TOPIC_DEADLETTER)
     async with ClickProducer() as producer, Stores() as stores:
         sent = [await producer.send_raw(code.encode(), value) for value in poison]
         await producer.send([good])
         await stores.wait_counted(code, Expected(1, 0))
         records = await deadletters_after(
-            start, until=lambda found: {(r.partition, r.offset) for r in found if r.key_b64 == key_b64(code)}
-            >= set(sent))
+            start,
+            until=lambda found: {(r.partition, r.offset) for r in found if r.key_b64 == key_b64(code)} >= set(sent),
+        )
         assert await stores.pg_totals(code) == Expected(1, 0)  # only the valid event counted
     mine = {(r.partition, r.offset): r for r in records if r.key_b64 == key_b64(code)}
     assert set(mine) == set(sent)
@@ -111,8 +120,9 @@ async def test_window_table_holds_the_deduplicated_minute_counts() -> None:
 
     async def windows() -> tuple[int, int]:
         async with httpx.AsyncClient(timeout=5) as http:
-            answers = await asyncio.gather(*(http.get(f"http://127.0.0.1:{p}/links/{code}/window")
-                                             for p in WORKER_PORTS))
+            answers = await asyncio.gather(
+                *(http.get(f"http://127.0.0.1:{p}/links/{code}/window") for p in WORKER_PORTS)
+            )
         rows = [w for a in answers for w in a.json()["windows"]]
         return sum(w["clicks"] for w in rows), sum(w["bot_clicks"] for w in rows)
 
@@ -123,10 +133,16 @@ async def test_window_table_holds_the_deduplicated_minute_counts() -> None:
 
 
 async def test_workers_expose_metrics_and_readiness() -> None:
-    names = ('aggregator_consumer_lag{group="aggregator",', "aggregator_clickhouse_insert_seconds_bucket",
-             "aggregator_clickhouse_batch_rows_bucket", "aggregator_postgres_write_seconds_bucket",
-             "aggregator_events_processed_total", "aggregator_events_deduplicated_total",
-             "aggregator_events_dead_lettered_total", "aggregator_flush_interval_seconds")
+    names = (
+        'aggregator_consumer_lag{group="aggregator",',
+        "aggregator_clickhouse_insert_seconds_bucket",
+        "aggregator_clickhouse_batch_rows_bucket",
+        "aggregator_postgres_write_seconds_bucket",
+        "aggregator_events_processed_total",
+        "aggregator_events_deduplicated_total",
+        "aggregator_events_dead_lettered_total",
+        "aggregator_flush_interval_seconds",
+    )
     async with httpx.AsyncClient(timeout=5) as http:
         for port in WORKER_PORTS:
             text = (await http.get(f"http://127.0.0.1:{port}/metrics")).text

@@ -77,8 +77,12 @@ async def test_rebuild_of_emptied_codes_counts_them_again_exactly_once() -> None
 
 
 async def snapshot(stores: Stores, code: str) -> tuple[object, ...]:
-    return (await stores.pg_totals(code), await stores.ch_raw(code), await stores.ch_minutes(code),
-            await stores.ch_dims(code))
+    return (
+        await stores.pg_totals(code),
+        await stores.ch_raw(code),
+        await stores.ch_minutes(code),
+        await stores.ch_dims(code),
+    )
 
 
 def test_replay_refuses_a_start_older_than_the_dedup_horizon() -> None:

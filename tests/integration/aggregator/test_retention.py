@@ -27,14 +27,24 @@ pytestmark = pytest.mark.integration
 
 
 def row(code: str, at: datetime) -> ClickRow:
-    return ClickRow(event_id=str(uuid.uuid4()), code=code, occurred_at=int(at.timestamp()), visitor_key="v",
-                    referrer="", referrer_host="", country="ZZ", device="desktop", is_bot=0)
+    return ClickRow(
+        event_id=str(uuid.uuid4()),
+        code=code,
+        occurred_at=int(at.timestamp()),
+        visitor_key="v",
+        referrer="",
+        referrer_host="",
+        country="ZZ",
+        device="desktop",
+        is_bot=0,
+    )
 
 
 def record(click: ClickRow, *, offset: int) -> Decoded:
     source = SourceRecord(topic="clicks", partition=0, offset=offset, key=None, value=None, timestamp_ms=0)
-    return Decoded(source=source, record=ClickRecord(record_id=str(uuid.uuid4()), rows=[click],
-                                                     newest=click.occurred_at))
+    return Decoded(
+        source=source, record=ClickRecord(record_id=str(uuid.uuid4()), rows=[click], newest=click.occurred_at)
+    )
 
 
 async def test_retention_drops_old_partitions_and_prunes_the_ledger() -> None:
@@ -50,16 +60,20 @@ async def test_retention_drops_old_partitions_and_prunes_the_ledger() -> None:
     records = [record(row(code, past_horizon), offset=0), record(row(code, inside_horizon), offset=1)]
     try:
         await ClickHouseEvents(ClickHouse(http, database=CLICKHOUSE_DB), metrics).write(
-            uuid.uuid4(), [row(code, ancient), row(code, ancient), row(code, now)])
+            uuid.uuid4(), [row(code, ancient), row(code, ancient), row(code, now)]
+        )
         await PostgresLedger(pool, metrics).claim(records)
     finally:
         await http.aclose()
         await pool.close()
 
     async with Stores() as stores:
+
         async def partitions() -> dict[str, set[str]]:
-            rows = await stores.query("SELECT table, partition FROM system.parts WHERE active AND "
-                                      f"database = currentDatabase() AND partition = '{old_partition}'")
+            rows = await stores.query(
+                "SELECT table, partition FROM system.parts WHERE active AND "
+                f"database = currentDatabase() AND partition = '{old_partition}'"
+            )
             found: dict[str, set[str]] = {}
             for table, partition in rows:
                 found.setdefault(table, set()).add(partition)
@@ -75,13 +89,16 @@ async def test_retention_drops_old_partitions_and_prunes_the_ledger() -> None:
         assert f"dropping click_events partition {old_partition}" in result.stdout
         assert await partitions() == {}
         assert (await stores.query(f"SELECT count() FROM click_events WHERE code = '{code}'")) == [["1"]]
-        assert (await stores.query(
-            f"SELECT sum(clicks) FROM clicks_totals WHERE code = '{code}' AND grain = 2 "
-            "AND is_bot IN (0, 1)")) == [["1"]]
+        assert (
+            await stores.query(
+                f"SELECT sum(clicks) FROM clicks_totals WHERE code = '{code}' AND grain = 2 AND is_bot IN (0, 1)"
+            )
+        ) == [["1"]]
         assert stores.pg is not None
         ids = [str(d.record.record_id) for d in records]
         kept = await stores.pg.fetch(
-            "SELECT record_id::text FROM clicks.record_ledger WHERE record_id = ANY($1::uuid[])", ids)
+            "SELECT record_id::text FROM clicks.record_ledger WHERE record_id = ANY($1::uuid[])", ids
+        )
         assert [r["record_id"] for r in kept] == [ids[1]]  # the one whose newest click is inside the horizon
         # Lifetime totals are counters, never pruned.
         assert (await stores.pg_totals(code)) is not None

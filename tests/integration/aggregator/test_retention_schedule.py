@@ -30,8 +30,11 @@ EVERY_SECOND = "* * * * * *"  # six fields: the last one is seconds
 def scheduled_retention(log: Path, **env: str) -> Iterator[subprocess.Popen[bytes]]:
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "aggregator", "retention", "--scheduled"], cwd=ROOT, stdout=out,
-            stderr=subprocess.STDOUT, env={**os.environ, "AGGREGATOR_RETENTION_SCHEDULE": EVERY_SECOND, **env},
+            [sys.executable, "-m", "aggregator", "retention", "--scheduled"],
+            cwd=ROOT,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "AGGREGATOR_RETENTION_SCHEDULE": EVERY_SECOND, **env},
         )
         try:
             yield process
@@ -52,18 +55,31 @@ async def test_the_scheduled_job_drops_an_old_partition_and_keeps_running(tmp_pa
     code, partition = unique_code("sched"), ancient.strftime("%Y%m")
     http = build_client(CLICKHOUSE_URL, timeout_s=30)
     try:
-        rows = [ClickRow(event_id=str(uuid.uuid4()), code=code, occurred_at=int(at.timestamp()), visitor_key="v",
-                         referrer="", referrer_host="", country="ZZ", device="desktop", is_bot=0)
-                for at in (ancient, now)]
-        await ClickHouseEvents(ClickHouse(http, database=CLICKHOUSE_DB), AggregatorMetrics()).write(
-            uuid.uuid4(), rows)
+        rows = [
+            ClickRow(
+                event_id=str(uuid.uuid4()),
+                code=code,
+                occurred_at=int(at.timestamp()),
+                visitor_key="v",
+                referrer="",
+                referrer_host="",
+                country="ZZ",
+                device="desktop",
+                is_bot=0,
+            )
+            for at in (ancient, now)
+        ]
+        await ClickHouseEvents(ClickHouse(http, database=CLICKHOUSE_DB), AggregatorMetrics()).write(uuid.uuid4(), rows)
     finally:
         await http.aclose()
 
     async with Stores() as stores:
+
         async def old_partition_rows() -> int:
-            found = await stores.query("SELECT count() FROM system.parts WHERE active AND "
-                                       f"database = currentDatabase() AND partition = '{partition}'")
+            found = await stores.query(
+                "SELECT count() FROM system.parts WHERE active AND "
+                f"database = currentDatabase() AND partition = '{partition}'"
+            )
             return int(found[0][0])
 
         async def old_partition_gone() -> bool:
@@ -72,11 +88,15 @@ async def test_the_scheduled_job_drops_an_old_partition_and_keeps_running(tmp_pa
         assert not await old_partition_gone()
         log = tmp_path / "retention.log"
         with scheduled_retention(log) as process:
-            await wait_until_async(old_partition_gone, timeout=60, interval=0.5,
-                                   what="the scheduled run to drop the old partition")
+            await wait_until_async(
+                old_partition_gone, timeout=60, interval=0.5, what="the scheduled run to drop the old partition"
+            )
             assert process.poll() is None  # still waiting for the next time
-            wait_until(lambda: log.read_text().count("[retention] postgres: pruned") >= 2, timeout=30,
-                       what="a second scheduled run")
+            wait_until(
+                lambda: log.read_text().count("[retention] postgres: pruned") >= 2,
+                timeout=30,
+                what="a second scheduled run",
+            )
             assert process.poll() is None
         assert (await stores.query(f"SELECT count() FROM click_events WHERE code = '{code}'")) == [["1"]]
 
@@ -85,8 +105,7 @@ def test_a_failed_run_is_logged_and_the_schedule_goes_on(tmp_path: Path) -> None
     log = tmp_path / "retention.log"
     # Nothing listens there: every run fails to reach ClickHouse.
     with scheduled_retention(log, CLICKHOUSE_URL=f"http://127.0.0.1:{free_port()}") as process:
-        wait_until(lambda: log.read_text().count("retention run failed") >= 2, timeout=60,
-                   what="two failed runs")
+        wait_until(lambda: log.read_text().count("retention run failed") >= 2, timeout=60, what="two failed runs")
         assert process.poll() is None
 
 

@@ -16,8 +16,9 @@ pytestmark = pytest.mark.integration
 @pytest.fixture
 async def api(api_key: str) -> AsyncIterator[httpx.AsyncClient]:
     """The stack's admin key (workspace `default`, which owns codes never announced on `links`)."""
-    async with httpx.AsyncClient(base_url=analytics_url(), timeout=10,
-                                 headers={"Authorization": f"Bearer {api_key}"}) as c:
+    async with httpx.AsyncClient(
+        base_url=analytics_url(), timeout=10, headers={"Authorization": f"Bearer {api_key}"}
+    ) as c:
         yield c
 
 
@@ -25,8 +26,11 @@ async def test_time_series_ranges_bots_and_breakdowns(api: httpx.AsyncClient) ->
     code = unique_code("ts")
     now = datetime.now(UTC).replace(second=30, microsecond=0)
     early, late = now - timedelta(minutes=20), now - timedelta(minutes=10)
-    events = ([make_click(code, i, at=early) for i in range(5)] + [make_click(code, i, at=late) for i in range(3)]
-              + [make_click(code, i, bot=True, at=late) for i in range(2)])
+    events = (
+        [make_click(code, i, at=early) for i in range(5)]
+        + [make_click(code, i, at=late) for i in range(3)]
+        + [make_click(code, i, bot=True, at=late) for i in range(2)]
+    )
     async with ClickProducer() as producer, Stores() as stores:
         await producer.send(events)
         await stores.wait_counted(code, Expected(8, 2))
@@ -66,6 +70,7 @@ async def test_top_ranks_by_clicks_in_the_window(api: httpx.AsyncClient, api_key
         await producer.send([make_click(code, i) for i in range(leader + 5)])
         await stores.wait_counted(code, Expected(leader + 5, 0), timeout=120)
     for window in ("1h", "24h", "7d"):
+
         async def ranked_ours(window: str = window) -> list[dict] | None:  # type: ignore[type-arg]
             links = (await api.get("/api/v1/top", params={"window": window, "limit": "100"})).json()["links"]
             return links if code in {t["code"] for t in links} else None

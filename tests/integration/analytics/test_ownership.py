@@ -55,8 +55,9 @@ async def test_stats_belong_to_the_links_workspace(api: httpx.AsyncClient) -> No
     reader, writer = await issue_key(acme, ("stats:read",)), await issue_key(acme, ("links:write",))
     stranger = await issue_key(other, ("admin",))
     private, public = unique_code("own"), unique_code("pub")
-    await publish_links([link_created(private, workspace=acme),
-                         link_created(public, workspace=acme, public_stats=True)])
+    await publish_links(
+        [link_created(private, workspace=acme), link_created(public, workspace=acme, public_stats=True)]
+    )
     await until_known(api, private, reader)
     await until_known(api, public, reader)
 
@@ -103,11 +104,15 @@ async def test_top_ranks_the_callers_workspace_and_filters_by_tag(api: httpx.Asy
     acme, other = workspace(), workspace()
     mine, theirs = await issue_key(acme, ("stats:read",)), await issue_key(other, ("stats:read",))
     big, small, tagged, foreign, gone = (unique_code(p) for p in ("big", "small", "tag", "foreign", "gone"))
-    await publish_links([
-        link_created(big, workspace=acme), link_created(small, workspace=acme),
-        link_created(tagged, workspace=acme, tags=("launch", "q4")), link_created(foreign, workspace=other),
-        link_created(gone, workspace=acme, tags=("launch",)),
-    ])
+    await publish_links(
+        [
+            link_created(big, workspace=acme),
+            link_created(small, workspace=acme),
+            link_created(tagged, workspace=acme, tags=("launch", "q4")),
+            link_created(foreign, workspace=other),
+            link_created(gone, workspace=acme, tags=("launch",)),
+        ]
+    )
     await publish_links([link_deleted(gone, workspace=acme)])
     clicks = {big: 9, small: 2, tagged: 5, foreign: 20, gone: 7}
     async with ClickProducer() as producer, Stores() as stores:
@@ -140,8 +145,9 @@ async def own_analytics(**limits: str) -> AsyncIterator[httpx.AsyncClient]:
     settings = AnalyticsSettings(**limits)  # type: ignore[arg-type]
     app = create_app(settings)
     async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app, client=(f"127.9.{secrets.randbelow(250)}.{secrets.randbelow(250)}",
-                                                         40000))
+        transport = httpx.ASGITransport(
+            app=app, client=(f"127.9.{secrets.randbelow(250)}.{secrets.randbelow(250)}", 40000)
+        )
         async with httpx.AsyncClient(transport=transport, base_url="http://analytics", timeout=10) as client:
             yield client
 

@@ -14,8 +14,12 @@ pytestmark = [pytest.mark.integration, pytest.mark.destructive]
 
 
 def supervisorctl(*args: str) -> str:
-    return subprocess.run([str(ROOT / ".venv/bin/supervisorctl"), "-c", str(LOCAL / "supervisord.conf"), *args],
-                          capture_output=True, text=True, timeout=180).stdout
+    return subprocess.run(
+        [str(ROOT / ".venv/bin/supervisorctl"), "-c", str(LOCAL / "supervisord.conf"), *args],
+        capture_output=True,
+        text=True,
+        timeout=180,
+    ).stdout
 
 
 async def test_clickhouse_outage_is_503_and_loses_no_click(api_key: str) -> None:
@@ -25,8 +29,9 @@ async def test_clickhouse_outage_is_503_and_loses_no_click(api_key: str) -> None
         await stores.wait_counted(code, Expected(1, 0))
         supervisorctl("stop", "clickhouse")
         try:
-            async with httpx.AsyncClient(base_url=analytics_url(), timeout=15,
-                                         headers={"Authorization": f"Bearer {api_key}"}) as api:
+            async with httpx.AsyncClient(
+                base_url=analytics_url(), timeout=15, headers={"Authorization": f"Bearer {api_key}"}
+            ) as api:
                 ready = await api.get("/readyz")
                 assert ready.status_code == 503 and ready.json()["checks"]["clickhouse"] != "ok"
                 for path in (f"/api/v1/links/{code}/stats", "/api/v1/top?window=1h&limit=3"):

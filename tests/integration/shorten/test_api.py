@@ -12,7 +12,15 @@ from tests.integration.shorten.support import BASE62, link_row, unique_alias
 pytestmark = pytest.mark.integration
 
 LINK_KEYS = {
-    "code", "short_url", "url", "expires_at", "redirect_type", "max_clicks", "created_at", "workspace", "public_stats",
+    "code",
+    "short_url",
+    "url",
+    "expires_at",
+    "redirect_type",
+    "max_clicks",
+    "created_at",
+    "workspace",
+    "public_stats",
     "tags",
 }
 

@@ -225,7 +225,8 @@ async def read_response(reader: asyncio.StreamReader) -> bytes:
     close the connection (hypercorn, granian) or keep reading the body for keep-alive (uvicorn)."""
     head = await reader.readuntil(b"\r\n\r\n")
     lengths = [
-        int(value) for name, _, value in (line.partition(b":") for line in head.split(b"\r\n")[1:])
+        int(value)
+        for name, _, value in (line.partition(b":") for line in head.split(b"\r\n")[1:])
         if name.strip().lower() == b"content-length"
     ]
     return head + (await reader.readexactly(lengths[0]) if lengths else await reader.read())

@@ -84,8 +84,7 @@ async def test_postgres_down_is_503_not_500() -> None:
 
 async def test_redis_down_fails_open_and_is_reported_by_readyz() -> None:
     key = (await issue_key("default", ("links:write",))).secret
-    config = settings(redis_url=UNREACHABLE_REDIS, redis_sentinels="",
-                      shorten_rate_limit="1/minute")
+    config = settings(redis_url=UNREACHABLE_REDIS, redis_sentinels="", shorten_rate_limit="1/minute")
     async with running(config) as client:
         headers = {"Authorization": f"Bearer {key}"}
         for _ in range(2):  # over the limit, but the limiter cannot count: writes stay available
@@ -101,6 +100,7 @@ async def running_as(settings: ShortenSettings, peer: str) -> AsyncIterator[http
     """Like `running`, with requests arriving from TCP peer `peer`."""
     app = create_app(settings)
     async with app.router.lifespan_context(app) as state:
+
         async def with_state(scope, receive, send):  # type: ignore[no-untyped-def]
             scope["state"] = dict(state or {})
             await app(scope, receive, send)

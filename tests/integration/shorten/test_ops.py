@@ -56,8 +56,11 @@ async def test_openapi_document(client: httpx.AsyncClient) -> None:
     # Generated from the Structs the handlers check requests against and encode answers from.
     create = doc["components"]["schemas"]["CreateLinkRequest"]
     assert create["required"] == ["url"] and create["additionalProperties"] is False
-    assert set(create["properties"]) == set(CreateLinkRequest.__struct_fields__) == {
-        "url", "alias", "expires_at", "redirect_type", "max_clicks", "public_stats", "tags"}
+    assert (
+        set(create["properties"])
+        == set(CreateLinkRequest.__struct_fields__)
+        == {"url", "alias", "expires_at", "redirect_type", "max_clicks", "public_stats", "tags"}
+    )
     assert set(doc["components"]["schemas"]["LinkView"]["properties"]) == set(LinkView.__struct_fields__)
     assert "alias_reserved" in doc["paths"]["/api/v1/links"]["post"]["responses"]["422"]["description"]
     # The contract the relay publishes carries the same link fields the API documents.
@@ -83,6 +86,16 @@ async def test_invented_methods_add_no_series(client: httpx.AsyncClient) -> None
         assert response.status_code in (400, 405)
         await client.request(f"INVENTED{i}", f"/nowhere/{i}")
     after = series((await client.get("/metrics")).text)
-    assert not {dict(s)["method"] for s in after} - {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS",
-                                                       "CONNECT", "TRACE", "_OTHER"}
+    assert not {dict(s)["method"] for s in after} - {
+        "GET",
+        "HEAD",
+        "POST",
+        "PUT",
+        "PATCH",
+        "DELETE",
+        "OPTIONS",
+        "CONNECT",
+        "TRACE",
+        "_OTHER",
+    }
     assert len(after - before) <= 1  # at most the GET /metrics series, never one per method

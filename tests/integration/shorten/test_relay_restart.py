@@ -112,13 +112,31 @@ async def test_just_keys_publishes_the_outbox_itself_when_no_relay_runs(
     supervisorctl("stop", "shorten-relay")
     try:
         assert program_state("shorten-relay") == "STOPPED"
-        backlog = await client.post("/api/v1/links", json={"url": "https://e.com/norelay", "alias": alias},
-                                    headers=auth)
+        backlog = await client.post(
+            "/api/v1/links", json={"url": "https://e.com/norelay", "alias": alias}, headers=auth
+        )
         assert backlog.status_code == 201
         done = await asyncio.to_thread(
             subprocess.run,
-            [sys.executable, "-m", "shorten", "keys", "create", "--workspace", "norelay", "--scopes", "links:read",
-             "--json"], capture_output=True, text=True, cwd=ROOT, env=os.environ.copy(), timeout=120, check=False)
+            [
+                sys.executable,
+                "-m",
+                "shorten",
+                "keys",
+                "create",
+                "--workspace",
+                "norelay",
+                "--scopes",
+                "links:read",
+                "--json",
+            ],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            env=os.environ.copy(),
+            timeout=120,
+            check=False,
+        )
         assert done.returncode == 0, done.stderr
         secret = json.loads(done.stdout)["secret"]
         assert (await client.get("/api/v1/links", headers=bearer(secret))).status_code == 200

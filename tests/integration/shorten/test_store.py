@@ -115,8 +115,9 @@ async def test_modify_writes_the_new_state_and_its_event(adapter: Adapter) -> No
     events: list[LinkEvent] = []
 
     def change(current: Link) -> tuple[Link, LinkEvent]:
-        changed = apply_changes(current, LinkChanges(url="https://changed.example/", max_clicks=None),
-                                now=datetime.now(UTC))
+        changed = apply_changes(
+            current, LinkChanges(url="https://changed.example/", max_clicks=None), now=datetime.now(UTC)
+        )
         events.append(link_updated(changed, event_id=new_event_id()))
         return changed, events[-1]
 
@@ -226,10 +227,12 @@ async def test_a_request_waits_for_a_pooled_connection_a_bounded_time(monkeypatc
                 blocked = asyncio.create_task(store.modify(link.code, change, workspace="default"))
 
                 async def waiting_for_the_lock() -> bool:
-                    return bool(await locker.fetchval(
-                        "SELECT count(*) FROM pg_stat_activity "
-                        "WHERE application_name = 'shorten-busy-test' AND wait_event_type = 'Lock'"
-                    ))
+                    return bool(
+                        await locker.fetchval(
+                            "SELECT count(*) FROM pg_stat_activity "
+                            "WHERE application_name = 'shorten-busy-test' AND wait_event_type = 'Lock'"
+                        )
+                    )
 
                 await wait_until_async(waiting_for_the_lock, timeout=5, what="modify to wait for the row lock")
                 with pytest.raises(StoreUnavailable):
@@ -292,8 +295,11 @@ async def test_a_page_is_the_workspaces_live_links_after_the_cursor(adapter: Ada
     start = datetime.now(UTC)
     made = []
     for i in range(5):
-        link = new_link(CreateLink(url=f"https://page.example/{i}", workspace=workspace, tags=("t", f"n{i}")),
-                        code=unique_alias("pg"), now=start + timedelta(milliseconds=i))
+        link = new_link(
+            CreateLink(url=f"https://page.example/{i}", workspace=workspace, tags=("t", f"n{i}")),
+            code=unique_alias("pg"),
+            now=start + timedelta(milliseconds=i),
+        )
         assert await adapter.store.insert(link, link_created(link, event_id=new_event_id()))
         made.append(link)
     other = a_link(unique_alias("pg-other"))  # another workspace's

@@ -22,8 +22,15 @@ pytestmark = pytest.mark.integration
 
 def keys_cli(*args: str) -> subprocess.CompletedProcess[str]:
     """`just keys ...` (the recipe runs exactly this) with the stack's environment."""
-    return subprocess.run([sys.executable, "-m", "shorten", "keys", *args], capture_output=True, text=True,
-                          cwd=ROOT, env=os.environ.copy(), timeout=120, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "shorten", "keys", *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=os.environ.copy(),
+        timeout=120,
+        check=False,
+    )
 
 
 def created_key(*args: str) -> dict[str, str]:
@@ -189,8 +196,9 @@ async def test_public_stats_and_tags_are_stored_changed_and_shown(client: httpx.
     key = created_key("create", "--workspace", new_workspace(), "--scopes", "links:write")["secret"]
     created = (await create(client, key, public_stats=True, tags=["launch", "q4"])).json()
     assert (created["public_stats"], created["tags"]) == (True, ["launch", "q4"])
-    changed = await client.patch(f"/api/v1/links/{created['code']}", json={"tags": ["q1"], "public_stats": False},
-                                 headers=bearer(key))
+    changed = await client.patch(
+        f"/api/v1/links/{created['code']}", json={"tags": ["q1"], "public_stats": False}, headers=bearer(key)
+    )
     assert (changed.json()["public_stats"], changed.json()["tags"]) == (False, ["q1"])
     read = (await client.get(f"/api/v1/links/{created['code']}", headers=bearer(key))).json()
     assert read == changed.json()
@@ -217,8 +225,12 @@ async def test_the_list_filters_by_q_and_tag_newest_first(client: httpx.AsyncCli
     assert await codes(tag="q4") == [blog["code"], shop["code"]]
     assert await codes(tag="Q4") == []  # tags are exact
     assert await codes(tag="shop", q=marker) == [shop["code"]]
-    for params, code in (({"limit": "0"}, "limit_invalid"), ({"limit": "101"}, "limit_invalid"),
-                         ({"cursor": "bm90LWEtY3Vyc29y"}, "cursor_invalid"), ({"tag": "a,b"}, "tag_invalid")):
+    for params, code in (
+        ({"limit": "0"}, "limit_invalid"),
+        ({"limit": "101"}, "limit_invalid"),
+        ({"cursor": "bm90LWEtY3Vyc29y"}, "cursor_invalid"),
+        ({"tag": "a,b"}, "tag_invalid"),
+    ):
         response = await client.get("/api/v1/links", params=params, headers=bearer(key))
         assert (response.status_code, response.json()["error"]["code"]) == (422, code), params
 

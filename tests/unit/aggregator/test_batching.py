@@ -9,10 +9,10 @@ from pydantic import ValidationError
 
 pytestmark = pytest.mark.unit
 
-POLICY = FlushPolicy(batch_min=500, batch_max=20_000, flush_min_s=0.2, flush_max_s=1.0, lag_low=1_000,
-                     lag_high=50_000)
-DEFAULTS = FlushPolicy(batch_min=500, batch_max=50_000, flush_min_s=1.0, flush_max_s=5.0, lag_low=1_000,
-                       lag_high=50_000)
+POLICY = FlushPolicy(batch_min=500, batch_max=20_000, flush_min_s=0.2, flush_max_s=1.0, lag_low=1_000, lag_high=50_000)
+DEFAULTS = FlushPolicy(
+    batch_min=500, batch_max=50_000, flush_min_s=1.0, flush_max_s=5.0, lag_low=1_000, lag_high=50_000
+)
 
 
 def test_light_traffic_flushes_small_batches_quickly() -> None:
@@ -40,9 +40,12 @@ def test_interval_is_bounded_and_monotonic(lag: int) -> None:
 def test_default_settings_flush_light_traffic_within_a_second_and_backlogs_in_big_batches() -> None:
     settings = AggregatorSettings()
     policy = FlushPolicy(
-        batch_min=settings.aggregator_batch_min, batch_max=settings.aggregator_batch_max,
-        flush_min_s=settings.aggregator_flush_min_s, flush_max_s=settings.aggregator_flush_max_s,
-        lag_low=settings.aggregator_lag_low, lag_high=settings.aggregator_lag_high,
+        batch_min=settings.aggregator_batch_min,
+        batch_max=settings.aggregator_batch_max,
+        flush_min_s=settings.aggregator_flush_min_s,
+        flush_max_s=settings.aggregator_flush_max_s,
+        lag_low=settings.aggregator_lag_low,
+        lag_high=settings.aggregator_lag_high,
     )
     assert policy == DEFAULTS
     assert policy.target(0).max_wait_s <= 1.0 and policy.target(settings.aggregator_lag_low).max_wait_s <= 1.0
@@ -107,8 +110,17 @@ def test_lag_tracker() -> None:
 
 
 def row(event_id: str) -> ClickRow:
-    return ClickRow(event_id=event_id, code="c", occurred_at=0, visitor_key="v", referrer="",
-                    referrer_host="", country="ZZ", device="other", is_bot=0)
+    return ClickRow(
+        event_id=event_id,
+        code="c",
+        occurred_at=0,
+        visitor_key="v",
+        referrer="",
+        referrer_host="",
+        country="ZZ",
+        device="other",
+        is_bot=0,
+    )
 
 
 def test_repeats_inside_a_batch_are_dropped_keeping_order() -> None:

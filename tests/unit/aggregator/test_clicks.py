@@ -40,10 +40,14 @@ def test_contract_examples_become_rows() -> None:
     assert (human.referrer_host, human.country, human.device, human.is_bot) == ("news.example", "DE", "mobile", 0)
     assert (bot.referrer_host, bot.country, bot.is_bot) == ("", "ZZ", 1)
     assert str(batch.record_id) == "01890a5d-ac96-774b-bcce-b302099a8200"
-    assert [str(r.event_id) for r in batch.rows] == ["01890a5d-ac96-774b-bcce-b302099a8102",
-                                                 "01890a5d-ac96-774b-bcce-b302099a8103"]
+    assert [str(r.event_id) for r in batch.rows] == [
+        "01890a5d-ac96-774b-bcce-b302099a8102",
+        "01890a5d-ac96-774b-bcce-b302099a8103",
+    ]
     assert [(r.code, r.referrer_host, r.country, r.is_bot) for r in batch.rows] == [
-        ("aZ3kP9q", "news.example", "FR", 0), ("Qx7_b-2", "", "ZZ", 1)]
+        ("aZ3kP9q", "news.example", "FR", 0),
+        ("Qx7_b-2", "", "ZZ", 1),
+    ]
     assert batch.newest == int(datetime(2026, 11, 27, 10, 0, 3, tzinfo=UTC).timestamp())
 
 
@@ -86,8 +90,10 @@ def test_offset_time_is_converted_to_utc() -> None:
 def batch_payload(*times: str) -> bytes:
     base = msgspec.json.decode(clicks.EXAMPLES[0])
     click = base["clicks"][0]
-    base["clicks"] = [{**click, "event_id": f"01890a5d-ac96-774b-bcce-b302099a81{i:02d}", "occurred_at": t}
-                      for i, t in enumerate(times)]
+    base["clicks"] = [
+        {**click, "event_id": f"01890a5d-ac96-774b-bcce-b302099a81{i:02d}", "occurred_at": t}
+        for i, t in enumerate(times)
+    ]
     return msgspec.json.encode(base)
 
 
@@ -102,9 +108,13 @@ def test_a_batch_is_judged_on_its_newest_click_and_no_click_may_be_in_the_future
 @pytest.mark.parametrize(
     ("referrer", "host"),
     [
-        (None, ""), ("", ""), ("https://WWW.Example.com/a?b", "example.com"),
-        ("http://news.example:8080/", "news.example"), ("android-app://com.slack", "com.slack"),
-        ("not a url", ""), ("http://[::1", ""),
+        (None, ""),
+        ("", ""),
+        ("https://WWW.Example.com/a?b", "example.com"),
+        ("http://news.example:8080/", "news.example"),
+        ("android-app://com.slack", "com.slack"),
+        ("not a url", ""),
+        ("http://[::1", ""),
     ],
 )
 def test_referrer_host(referrer: str | None, host: str) -> None:

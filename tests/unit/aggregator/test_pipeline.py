@@ -15,21 +15,38 @@ from tests.unit.aggregator.fakes import FakeDeadLetters, FakeEvents, FakeLedger,
 pytestmark = pytest.mark.unit
 
 NOW = datetime(2026, 11, 27, 10, 0, 30, tzinfo=UTC)
-CONFIG = PipelineConfig(consumer="aggregator-7", horizon=timedelta(days=8), max_future_skew=timedelta(hours=1),
-                        retry_initial_s=0.1, retry_max_s=0.4)
+CONFIG = PipelineConfig(
+    consumer="aggregator-7",
+    horizon=timedelta(days=8),
+    max_future_skew=timedelta(hours=1),
+    retry_initial_s=0.1,
+    retry_max_s=0.4,
+)
 
 
 def click(code: str = "abc", *, bot: bool = False, event_id: str | None = None) -> bytes:
-    return clicks.encode(clicks.LinkClicked(
-        event_id=event_id or str(uuid.uuid4()), occurred_at=NOW - timedelta(seconds=5), code=code,
-        visitor_key="v1", is_bot=bot, device="bot" if bot else "desktop",
-    ))
+    return clicks.encode(
+        clicks.LinkClicked(
+            event_id=event_id or str(uuid.uuid4()),
+            occurred_at=NOW - timedelta(seconds=5),
+            code=code,
+            visitor_key="v1",
+            is_bot=bot,
+            device="bot" if bot else "desktop",
+        )
+    )
 
 
 def batch(*codes: str, bots: int = 0, at: datetime | None = None) -> bytes:
     items = tuple(
-        clicks.Click(event_id=uuid.uuid4(), occurred_at=at or NOW - timedelta(seconds=5), code=code,
-                     visitor_key="v1", is_bot=i < bots, device="bot" if i < bots else "mobile")
+        clicks.Click(
+            event_id=uuid.uuid4(),
+            occurred_at=at or NOW - timedelta(seconds=5),
+            code=code,
+            visitor_key="v1",
+            is_bot=i < bots,
+            device="bot" if i < bots else "mobile",
+        )
         for i, code in enumerate(codes)
     )
     return clicks.encode(clicks.ClicksBatched(batch_id=uuid.uuid4(), producer="redirect-1", clicks=items))
@@ -44,8 +61,15 @@ class Sleeps:
 
 
 async def run(records, events, ledger, dlq, sleep=None):  # type: ignore[no-untyped-def]
-    return await process_batch(records, config=CONFIG, events=events, ledger=ledger, dead_letters=dlq,
-                               clock=lambda: NOW, sleep=sleep or Sleeps())
+    return await process_batch(
+        records,
+        config=CONFIG,
+        events=events,
+        ledger=ledger,
+        dead_letters=dlq,
+        clock=lambda: NOW,
+        sleep=sleep or Sleeps(),
+    )
 
 
 async def test_counts_each_record_once_across_batches() -> None:
@@ -66,8 +90,9 @@ async def test_batch_records_and_single_clicks_count_together_and_a_resent_batch
     log: list[str] = []
     events, ledger, dlq = FakeEvents(log), FakeLedger(log), FakeDeadLetters(log)
     both = batch("abc", "abc", "xyz", bots=1)
-    outcome = await run([record(both, offset=0), record(click("abc"), offset=1), record(both, offset=2)],
-                        events, ledger, dlq)
+    outcome = await run(
+        [record(both, offset=0), record(click("abc"), offset=1), record(both, offset=2)], events, ledger, dlq
+    )
     assert (outcome.records, outcome.received, outcome.counted, outcome.duplicates) == (3, 7, 4, 3)
     resent = await run([record(both, offset=3)], events, ledger, dlq)  # re-sent after a producer error
     assert (resent.counted, resent.duplicates) == (0, 3)
@@ -89,9 +114,15 @@ async def test_poison_goes_to_the_dead_letter_port_with_reason_and_payload_and_t
     bad_version = click().replace(b'"schema_version":1', b'"schema_version":9')
     bad_batch = batch("ok", "ok").replace(b'"code":"ok"', b'"code":"no way"', 1)
     outcome = await run(
-        [record(b"\xff garbage", offset=3, partition=2, key=b"abc"), record(click(), offset=4),
-         record(bad_version, offset=5), record(bad_batch, offset=6)],
-        events, ledger, dlq,
+        [
+            record(b"\xff garbage", offset=3, partition=2, key=b"abc"),
+            record(click(), offset=4),
+            record(bad_version, offset=5),
+            record(bad_batch, offset=6),
+        ],
+        events,
+        ledger,
+        dlq,
     )
     assert (outcome.counted, outcome.dead_lettered, outcome.records) == (1, 3, 4)
     first, second, third = dlq.records
@@ -150,9 +181,15 @@ async def test_with_clickhouse_away_a_batch_leaves_its_write_to_recovery_after_i
     log: list[str] = []
     events, ledger, dlq = FakeEvents(log, failures=100), FakeLedger(log), FakeDeadLetters(log)
     sleeps = Sleeps()
-    outcome = await process_batch([record(click("abc")), record(click("abc"), offset=1)],
-                                  config=replace(CONFIG, clickhouse_attempts=3), events=events, ledger=ledger,
-                                  dead_letters=dlq, clock=lambda: NOW, sleep=sleeps)
+    outcome = await process_batch(
+        [record(click("abc")), record(click("abc"), offset=1)],
+        config=replace(CONFIG, clickhouse_attempts=3),
+        events=events,
+        ledger=ledger,
+        dead_letters=dlq,
+        clock=lambda: NOW,
+        sleep=sleeps,
+    )
     assert outcome.counted == 2 and ledger.totals == {"abc": 2}
     assert events.count("abc") == 0 and len(ledger.journal) == 1  # owed to ClickHouse, by the journal
     assert log.count("clickhouse") == 3 and sleeps.calls == [0.1, 0.2]
@@ -166,6 +203,14 @@ async def test_every_retried_write_increments_the_sink_retry_metric() -> None:
     metrics = AggregatorMetrics()
     log: list[str] = []
     events, ledger, dlq = FakeEvents(log, failures=2), FakeLedger(log, failures=3), FakeDeadLetters(log, failures=1)
-    await process_batch([record(b"junk"), record(click("abc"))], config=CONFIG, events=events, ledger=ledger,
-                        dead_letters=dlq, clock=lambda: NOW, sleep=Sleeps(), on_retry=metrics.sink_retries.inc)
+    await process_batch(
+        [record(b"junk"), record(click("abc"))],
+        config=CONFIG,
+        events=events,
+        ledger=ledger,
+        dead_letters=dlq,
+        clock=lambda: NOW,
+        sleep=Sleeps(),
+        on_retry=metrics.sink_retries.inc,
+    )
     assert metrics.registry.get_sample_value("aggregator_sink_retries_total") == 6

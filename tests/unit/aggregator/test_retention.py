@@ -50,9 +50,17 @@ def test_totals_merge_humans_and_bots_per_link() -> None:
 
 
 def row(code: str, at: int, *, bot: int = 0) -> ClickRow:
-    return ClickRow(event_id="e", code=code, occurred_at=at, visitor_key="v", referrer="", referrer_host="",
-                    country="ZZ", device="other", is_bot=bot)
-
+    return ClickRow(
+        event_id="e",
+        code=code,
+        occurred_at=at,
+        visitor_key="v",
+        referrer="",
+        referrer_host="",
+        country="ZZ",
+        device="other",
+        is_bot=bot,
+    )
 
 
 @pytest.mark.parametrize(

@@ -23,13 +23,16 @@ def refusal(owner: LinkOwner | None, caller: Principal | None) -> tuple[int, str
     return None
 
 
-@pytest.mark.parametrize(("owner", "caller"), [
-    (PRIVATE, key("acme", "stats:read")),
-    (PRIVATE, key("acme", "admin")),
-    (PUBLIC, None),  # the "+" page: anyone, no key
-    (PUBLIC, key("other", "links:write")),  # public is public, whoever asks
-    (PUBLIC, key("acme", "links:read")),
-])
+@pytest.mark.parametrize(
+    ("owner", "caller"),
+    [
+        (PRIVATE, key("acme", "stats:read")),
+        (PRIVATE, key("acme", "admin")),
+        (PUBLIC, None),  # the "+" page: anyone, no key
+        (PUBLIC, key("other", "links:write")),  # public is public, whoever asks
+        (PUBLIC, key("acme", "links:read")),
+    ],
+)
 def test_allowed(owner: LinkOwner, caller: Principal | None) -> None:
     assert refusal(owner, caller) is None
 
@@ -37,8 +40,12 @@ def test_allowed(owner: LinkOwner, caller: Principal | None) -> None:
 def test_everyone_who_may_not_see_a_link_gets_the_unknown_codes_answer() -> None:
     unknown = refusal(None, None)
     assert unknown is not None and unknown[:2] == (404, "link_not_found")
-    for owner, caller in [(None, key("acme", "admin")), (PRIVATE, None), (PRIVATE, key("other", "stats:read")),
-                          (PRIVATE, key("other", "admin"))]:
+    for owner, caller in [
+        (None, key("acme", "admin")),
+        (PRIVATE, None),
+        (PRIVATE, key("other", "stats:read")),
+        (PRIVATE, key("other", "admin")),
+    ]:
         assert refusal(owner, caller) == unknown  # status, code, message, field: nothing tells them apart
 
 

@@ -39,10 +39,22 @@ def test_default_range_per_interval_is_within_the_cap(interval: str, start: date
 
 
 def test_stats_range_is_aligned_to_the_interval() -> None:
-    q = parse_stats("abc", {"from": "2026-11-27T09:00:30Z", "to": "2026-11-27T09:05:00+00:00",
-                            "interval": "minute", "include_bots": "true"}, now=NOW)
+    q = parse_stats(
+        "abc",
+        {
+            "from": "2026-11-27T09:00:30Z",
+            "to": "2026-11-27T09:05:00+00:00",
+            "interval": "minute",
+            "include_bots": "true",
+        },
+        now=NOW,
+    )
     assert (q.start, q.end, q.step_s, q.include_bots) == (
-        datetime(2026, 11, 27, 9, 0, tzinfo=UTC), datetime(2026, 11, 27, 9, 5, tzinfo=UTC), 60, True)
+        datetime(2026, 11, 27, 9, 0, tzinfo=UTC),
+        datetime(2026, 11, 27, 9, 5, tzinfo=UTC),
+        60,
+        True,
+    )
     day = parse_stats("abc", {"from": "2026-11-01T13:00:00+02:00", "interval": "day"}, now=NOW)
     assert day.start == datetime(2026, 11, 1, tzinfo=UTC) and day.end == datetime(2026, 11, 28, tzinfo=UTC)
 
@@ -77,11 +89,13 @@ def test_stats_refusals(code: str, params: dict[str, str], rule: str, field: str
 
 
 def test_caps_are_inclusive_and_tolerate_alignment() -> None:
-    exact = parse_stats("abc", {"from": "2026-11-26T10:17:00Z", "to": "2026-11-27T10:17:00Z",
-                                "interval": "minute"}, now=NOW)
+    exact = parse_stats(
+        "abc", {"from": "2026-11-26T10:17:00Z", "to": "2026-11-27T10:17:00Z", "interval": "minute"}, now=NOW
+    )
     assert exact.end - exact.start == timedelta(hours=24)
-    unaligned = parse_stats("abc", {"from": "2026-11-26T10:17:30Z", "to": "2026-11-27T10:17:30Z",
-                                    "interval": "minute"}, now=NOW)
+    unaligned = parse_stats(
+        "abc", {"from": "2026-11-26T10:17:30Z", "to": "2026-11-27T10:17:30Z", "interval": "minute"}, now=NOW
+    )
     assert unaligned.end - unaligned.start == timedelta(hours=24, minutes=1)
 
 
@@ -91,7 +105,8 @@ def test_top_defaults_and_windows() -> None:
     assert q.start == datetime(2026, 11, 26, 10, tzinfo=UTC)  # hour buckets
     assert parse_top({"window": "1h"}, now=NOW, workspace="acme").start == datetime(2026, 11, 27, 9, 17, tzinfo=UTC)
     assert parse_top({"window": "7d", "limit": "100"}, now=NOW, workspace="acme").start == datetime(
-        2026, 11, 20, 10, tzinfo=UTC)
+        2026, 11, 20, 10, tzinfo=UTC
+    )
     assert (q.workspace, q.tag) == ("acme", None)
     assert parse_top({"tag": "launch q4"}, now=NOW, workspace="acme").tag == "launch q4"
 
@@ -113,15 +128,18 @@ def test_a_range_is_covered_by_the_fewest_buckets_that_add_up_to_it() -> None:
     # Aligned to a coarser grain throughout: that grain only; inside one bucket of it: the interval's.
     assert covering_spans(at(26), at(27), "minute") == [Span(interval="day", start=at(26), end=at(27))]
     assert covering_spans(at(26, 10, 5), at(26, 10, 50), "minute") == [
-        Span(interval="minute", start=at(26, 10, 5), end=at(26, 10, 50))]
+        Span(interval="minute", start=at(26, 10, 5), end=at(26, 10, 50))
+    ]
     assert covering_spans(at(1), at(27), "day") == [Span(interval="day", start=at(1), end=at(27))]
 
 
 def test_top_spans_read_whole_days_between_the_partial_days_of_7d() -> None:
     assert top_spans(parse_top({"window": "1h"}, now=NOW, workspace="acme")) == [
-        Span(interval="minute", start=datetime(2026, 11, 27, 9, 17, tzinfo=UTC), end=None)]
+        Span(interval="minute", start=datetime(2026, 11, 27, 9, 17, tzinfo=UTC), end=None)
+    ]
     assert top_spans(parse_top({"window": "24h"}, now=NOW, workspace="acme")) == [
-        Span(interval="hour", start=datetime(2026, 11, 26, 10, tzinfo=UTC), end=None)]
+        Span(interval="hour", start=datetime(2026, 11, 26, 10, tzinfo=UTC), end=None)
+    ]
     # 2026-11-20 10:00 .. now (2026-11-27 10:17): hours of the 20th, days 21st-26th, hours of the 27th.
     assert top_spans(parse_top({"window": "7d"}, now=NOW, workspace="acme")) == [
         Span(interval="hour", start=datetime(2026, 11, 20, 10, tzinfo=UTC), end=datetime(2026, 11, 21, tzinfo=UTC)),

@@ -41,10 +41,14 @@ class FakeEvents:
 
     async def range_stats(self, query: StatsQuery) -> RangeStats:
         self.queries.append(query)
-        return RangeStats(clicks=5, unique_visitors=2,
-                          series=[Point(t=query.start + timedelta(minutes=1), clicks=5, unique_visitors=2)],
-                          referrers=[Share(value="(direct)", clicks=5)], countries=[Share(value="DE", clicks=5)],
-                          devices=[Share(value="mobile", clicks=5)])
+        return RangeStats(
+            clicks=5,
+            unique_visitors=2,
+            series=[Point(t=query.start + timedelta(minutes=1), clicks=5, unique_visitors=2)],
+            referrers=[Share(value="(direct)", clicks=5)],
+            countries=[Share(value="DE", clicks=5)],
+            devices=[Share(value="mobile", clicks=5)],
+        )
 
     async def top(self, query: TopQuery) -> list[TopLink]:
         self.queries.append(query)
@@ -55,15 +59,16 @@ class FakeEvents:
 
 
 LIFETIME = Lifetime(clicks=7, bot_clicks=1, first_click_at=T0, last_click_at=T0 + timedelta(minutes=1))
-PUBLIC = Lifetime(clicks=0, bot_clicks=0, first_click_at=None, last_click_at=None, workspace="acme",
-                  public_stats=True)
+PUBLIC = Lifetime(clicks=0, bot_clicks=0, first_click_at=None, last_click_at=None, workspace="acme", public_stats=True)
 OTHERS = Lifetime(clicks=1, bot_clicks=0, first_click_at=T0, last_click_at=T0, workspace="acme")
 ADMIN = "lsk_admin"  # workspace default, admin
 READER = "lsk_reader"  # workspace default, stats:read
 WRITER = "lsk_writer"  # workspace default, links:write only
-KEYS = {ADMIN: Principal("k_admin", "default", frozenset({"admin"})),
-        READER: Principal("k_reader", "default", frozenset({"stats:read"})),
-        WRITER: Principal("k_writer", "default", frozenset({"links:write"}))}
+KEYS = {
+    ADMIN: Principal("k_admin", "default", frozenset({"admin"})),
+    READER: Principal("k_reader", "default", frozenset({"stats:read"})),
+    WRITER: Principal("k_writer", "default", frozenset({"links:write"})),
+}
 
 
 class FakeKeys:
@@ -94,11 +99,13 @@ def auth(secret: str) -> dict[str, str]:
 
 def test_the_series_zero_fills_every_bucket() -> None:
     query = parse_stats("abc", {"from": iso(T0), "to": iso(T0 + timedelta(hours=3))}, now=T0 + timedelta(hours=3))
-    stats = RangeStats(clicks=3, unique_visitors=1,
-                       series=[Point(t=T0 + timedelta(hours=1), clicks=3, unique_visitors=1)])
+    stats = RangeStats(
+        clicks=3, unique_visitors=1, series=[Point(t=T0 + timedelta(hours=1), clicks=3, unique_visitors=1)]
+    )
     assert msgspec.to_builtins(render_stats(query, LIFETIME, stats).series) == [
         {"t": iso(T0 + timedelta(hours=h)), "clicks": 3 if h == 1 else 0, "unique_visitors": 1 if h == 1 else 0}
-        for h in range(3)]
+        for h in range(3)
+    ]
 
 
 async def test_unknown_code_is_404() -> None:
@@ -115,22 +122,28 @@ class Limits:
     failures: FakeWindow
 
 
-def client(*, per_key: int = 1000, per_address: int = 1000, failures: int = 1000,
-           secret: str | None = ADMIN) -> tuple[httpx.AsyncClient, FakeEvents]:
+def client(
+    *, per_key: int = 1000, per_address: int = 1000, failures: int = 1000, secret: str | None = ADMIN
+) -> tuple[httpx.AsyncClient, FakeEvents]:
     http, events, _ = limited_client(per_key=per_key, per_address=per_address, failures=failures, secret=secret)
     return http, events
 
 
-def limited_client(*, per_key: int = 1000, per_address: int = 1000, failures: int = 1000,
-                   secret: str | None = ADMIN) -> tuple[httpx.AsyncClient, FakeEvents, Limits]:
+def limited_client(
+    *, per_key: int = 1000, per_address: int = 1000, failures: int = 1000, secret: str | None = ADMIN
+) -> tuple[httpx.AsyncClient, FakeEvents, Limits]:
     app = create_app(AnalyticsSettings())
     events = FakeEvents()
     limits = Limits(FakeWindow(per_key), FakeWindow(per_address), FakeWindow(failures))
     app.state.totals = FakeTotals({"abc": LIFETIME, "pub": PUBLIC, "theirs": OTHERS})
     app.state.events = events
-    app.state.callers = Callers(keys=FakeKeys(), failed_auth=FailedAuth(limits.failures.hit),
-                                client_address=ClientAddress(parse_networks("127.0.0.1")),
-                                per_key=limits.per_key.hit, per_address=limits.per_address.hit)
+    app.state.callers = Callers(
+        keys=FakeKeys(),
+        failed_auth=FailedAuth(limits.failures.hit),
+        client_address=ClientAddress(parse_networks("127.0.0.1")),
+        per_key=limits.per_key.hit,
+        per_address=limits.per_address.hit,
+    )
     # ASGITransport runs no lifespan: the fakes stand in for the stores and the key book.
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False, client=("127.0.0.1", 5000))
     headers = auth(secret) if secret else {}
@@ -140,13 +153,19 @@ def limited_client(*, per_key: int = 1000, per_address: int = 1000, failures: in
 async def test_stats_over_http() -> None:
     http, events = client()
     async with http:
-        r = await http.get("/api/v1/links/abc/stats", params={
-            "from": "2026-11-27T09:00:00Z", "to": "2026-11-27T09:03:00Z", "interval": "minute"})
+        r = await http.get(
+            "/api/v1/links/abc/stats",
+            params={"from": "2026-11-27T09:00:00Z", "to": "2026-11-27T09:03:00Z", "interval": "minute"},
+        )
     assert r.status_code == 200
     body = r.json()
     assert body["totals"] == {"clicks": 5, "unique_visitors": 2}
-    assert body["lifetime"] == {"clicks": 7, "bot_clicks": 1, "first_click_at": "2026-11-27T09:00:00Z",
-                                "last_click_at": "2026-11-27T09:01:00Z"}
+    assert body["lifetime"] == {
+        "clicks": 7,
+        "bot_clicks": 1,
+        "first_click_at": "2026-11-27T09:00:00Z",
+        "last_click_at": "2026-11-27T09:01:00Z",
+    }
     assert [p["clicks"] for p in body["series"]] == [0, 5, 0]
     assert body["top_referrers"] == [{"value": "(direct)", "clicks": 5}]
     assert isinstance(events.queries[0], StatsQuery) and events.queries[0].interval == "minute"
@@ -161,8 +180,11 @@ async def test_stats_over_http() -> None:
         ("/api/v1/links/" + "x" * 300 + "/stats", 422, "code_invalid"),
         ("/api/v1/top?limit=1000", 422, "limit_invalid"),
         ("/api/v1/top?limit=%C2%B2", 422, "limit_invalid"),  # '²': str.isdigit() but not int()
-        ("/api/v1/links/abc/stats?from=9999-12-31T00:00:00Z&to=9999-12-31T23:59:59Z&interval=minute",
-         422, "time_invalid"),
+        (
+            "/api/v1/links/abc/stats?from=9999-12-31T00:00:00Z&to=9999-12-31T23:59:59Z&interval=minute",
+            422,
+            "time_invalid",
+        ),
         ("/api/v1/links/abc/stats?to=9999-12-31T23:59:59Z&interval=day", 422, "time_invalid"),
         ("/api/v1/top?window=forever", 422, "window_invalid"),
         ("/api/v1/nothing", 404, "not_found"),
@@ -187,11 +209,14 @@ async def test_top_over_http() -> None:
     assert isinstance(query, TopQuery) and (query.workspace, query.tag) == ("default", "launch")
 
 
-@pytest.mark.parametrize(("secret", "status", "code"), [
-    (None, 401, "api_key_missing"),
-    ("lsk_nobody", 401, "api_key_invalid"),
-    (WRITER, 403, "scope_missing"),
-])
+@pytest.mark.parametrize(
+    ("secret", "status", "code"),
+    [
+        (None, 401, "api_key_missing"),
+        ("lsk_nobody", 401, "api_key_invalid"),
+        (WRITER, 403, "scope_missing"),
+    ],
+)
 async def test_top_needs_a_key_with_stats_read(secret: str | None, status: int, code: str) -> None:
     http, _ = client(secret=secret)
     async with http:
@@ -199,15 +224,18 @@ async def test_top_needs_a_key_with_stats_read(secret: str | None, status: int, 
     assert (r.status_code, r.json()["error"]["code"]) == (status, code)
 
 
-@pytest.mark.parametrize(("path", "secret", "status", "code"), [
-    ("/api/v1/links/abc/stats", READER, 200, None),  # default's link, default's key
-    ("/api/v1/links/abc/stats", None, 404, "link_not_found"),  # private, no key
-    ("/api/v1/links/abc/stats", WRITER, 403, "scope_missing"),
-    ("/api/v1/links/theirs/stats", ADMIN, 404, "link_not_found"),  # acme's link, default's admin
-    ("/api/v1/links/pub/stats", None, 200, None),  # public stats, anyone
-    ("/api/v1/links/pub/stats", WRITER, 200, None),
-    ("/api/v1/links/pub/stats", "lsk_nobody", 401, "api_key_invalid"),  # a bad key is never ignored
-])
+@pytest.mark.parametrize(
+    ("path", "secret", "status", "code"),
+    [
+        ("/api/v1/links/abc/stats", READER, 200, None),  # default's link, default's key
+        ("/api/v1/links/abc/stats", None, 404, "link_not_found"),  # private, no key
+        ("/api/v1/links/abc/stats", WRITER, 403, "scope_missing"),
+        ("/api/v1/links/theirs/stats", ADMIN, 404, "link_not_found"),  # acme's link, default's admin
+        ("/api/v1/links/pub/stats", None, 200, None),  # public stats, anyone
+        ("/api/v1/links/pub/stats", WRITER, 200, None),
+        ("/api/v1/links/pub/stats", "lsk_nobody", 401, "api_key_invalid"),  # a bad key is never ignored
+    ],
+)
 async def test_who_reads_which_stats(path: str, secret: str | None, status: int, code: str | None) -> None:
     http, _ = client(secret=secret)
     async with http:
@@ -225,7 +253,8 @@ async def test_a_link_of_another_workspace_answers_exactly_like_an_unknown_code(
     assert theirs.status_code == unknown.status_code == 404
     assert theirs.json()["error"] | {"message": ""} == unknown.json()["error"] | {"message": ""}
     assert theirs.json()["error"]["message"].replace("theirs", "") == unknown.json()["error"]["message"].replace(
-        "nobody", "")
+        "nobody", ""
+    )
 
 
 async def test_limits_per_key_per_address_and_failed_auth_are_429_with_retry_after() -> None:

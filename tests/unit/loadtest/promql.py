@@ -17,9 +17,17 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[3]
 SOURCE_DIRS = ("services", "libs", "infra")
 KINDS = {
-    "Counter": "Counter", "Gauge": "Gauge", "Histogram": "Histogram", "Summary": "Summary", "Info": "Info",
-    "Enum": "Enum", "CounterMetricFamily": "Counter", "GaugeMetricFamily": "Gauge",
-    "HistogramMetricFamily": "Histogram", "SummaryMetricFamily": "Summary", "InfoMetricFamily": "Info",
+    "Counter": "Counter",
+    "Gauge": "Gauge",
+    "Histogram": "Histogram",
+    "Summary": "Summary",
+    "Info": "Info",
+    "Enum": "Enum",
+    "CounterMetricFamily": "Counter",
+    "GaugeMetricFamily": "Gauge",
+    "HistogramMetricFamily": "Histogram",
+    "SummaryMetricFamily": "Summary",
+    "InfoMetricFamily": "Info",
 }
 # Labels every scraped series carries (added by Prometheus from the scrape target).
 TARGET_LABELS = frozenset({"job", "instance"})
@@ -61,7 +69,8 @@ def _definition(call: ast.Call, where: str) -> Definition | None:
     labels = _constant_strings(args[2] if len(args) > 2 else keywords.get("labelnames", keywords.get("labels")))
     labels = labels or []
     prefix = "_".join(
-        str(node.value) for key in ("namespace", "subsystem")
+        str(node.value)
+        for key in ("namespace", "subsystem")
         if isinstance(node := keywords.get(key), ast.Constant) and node.value
     )
     name = f"{prefix}_{name_node.value}" if prefix else name_node.value
@@ -113,8 +122,12 @@ def exposed_series(definitions: list[Definition]) -> dict[str, frozenset[str]]:
             base = d.name.removesuffix("_total")
             names = {f"{base}_total": labels, f"{base}_created": labels}
         elif d.kind == "Histogram":
-            names = {f"{d.name}_bucket": labels | {"le"}, f"{d.name}_sum": labels, f"{d.name}_count": labels,
-                     f"{d.name}_created": labels}
+            names = {
+                f"{d.name}_bucket": labels | {"le"},
+                f"{d.name}_sum": labels,
+                f"{d.name}_count": labels,
+                f"{d.name}_created": labels,
+            }
         elif d.kind == "Summary":
             names = {d.name: labels | {"quantile"}, f"{d.name}_sum": labels, f"{d.name}_count": labels}
         elif d.kind == "Info":
@@ -133,8 +146,23 @@ _SELECTOR = re.compile(r"([A-Za-z_:][A-Za-z0-9_:]*)?\s*\{([^}]*)\}")
 _GROUPING = re.compile(r"\b(by|without|on|ignoring|group_left|group_right)\s*\(([^)]*)\)")
 _WORD = re.compile(r"[A-Za-z_:][A-Za-z0-9_:]*")
 KEYWORDS = frozenset(
-    {"and", "or", "unless", "bool", "by", "without", "on", "ignoring", "group_left", "group_right", "offset",
-     "inf", "nan", "Inf", "NaN"}
+    {
+        "and",
+        "or",
+        "unless",
+        "bool",
+        "by",
+        "without",
+        "on",
+        "ignoring",
+        "group_left",
+        "group_right",
+        "offset",
+        "inf",
+        "nan",
+        "Inf",
+        "NaN",
+    }
 )
 
 
@@ -164,7 +192,7 @@ def parse_promql(expr: str) -> Parsed:
     metrics = set()
     for word in _WORD.finditer(text):
         before = text[word.start() - 1] if word.start() else " "
-        after = text[word.end():].lstrip()[:1]
+        after = text[word.end() :].lstrip()[:1]
         if word.group() in KEYWORDS or after == "(" or before in "$." or before.isdigit():
             continue
         metrics.add(word.group())

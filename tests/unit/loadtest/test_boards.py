@@ -12,8 +12,12 @@ def test_every_metrics_endpoint_prometheus_grafana_and_the_files_are_listed(monk
     monkeypatch.setenv("PROMETHEUS_PORT", "19090")
     text = render(BoardsEnv(), probe=False)
     for url in (
-        "http://127.0.0.1:19090", "http://127.0.0.1:8001/metrics", "http://127.0.0.1:8002/metrics",
-        "http://127.0.0.1:8111/metrics", "http://127.0.0.1:8112/metrics", "http://127.0.0.1:6063/metrics",
+        "http://127.0.0.1:19090",
+        "http://127.0.0.1:8001/metrics",
+        "http://127.0.0.1:8002/metrics",
+        "http://127.0.0.1:8111/metrics",
+        "http://127.0.0.1:8112/metrics",
+        "http://127.0.0.1:6063/metrics",
         "http://127.0.0.1:3000/d/architecture-flow",
     ):
         assert url in text

@@ -87,10 +87,27 @@ def test_the_locustfile_itself_refuses_a_remote_host(tmp_path: Path) -> None:
     """Run by hand, bypassing the runner: locust exits before sending a request."""
     result = subprocess.run(
         [
-            sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "--host", "http://10.9.8.7:8080",
-            "--users", "1", "--run-time", "5s", "--stop-timeout", "1", "--read-users", "1",
+            sys.executable,
+            "-m",
+            "locust",
+            "-f",
+            str(LOCUSTFILE),
+            "--headless",
+            "--host",
+            "http://10.9.8.7:8080",
+            "--users",
+            "1",
+            "--run-time",
+            "5s",
+            "--stop-timeout",
+            "1",
+            "--read-users",
+            "1",
         ],
-        cwd=ROOT, capture_output=True, text=True, timeout=60,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode != 0
     assert "NotLoopback" in result.stderr and "refusing to generate load" in result.stderr

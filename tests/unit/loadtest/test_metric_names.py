@@ -26,10 +26,17 @@ PENDING: dict[str, str] = {}
 KNOWN = {**SERIES, **{name: frozenset({"role", "job", "instance"}) for name in PENDING}}
 # What the brief asks the board to show; each must appear in some panel.
 REQUIRED_ON_BOARD = {
-    "http_requests_total", "http_request_duration_seconds_bucket", "aggregator_consumer_lag",
-    "redirect_l1_hits_total", "redirect_redis_hits_total", "redirect_click_buffer_depth",
-    "redirect_click_events_dropped_total", "aggregator_clickhouse_insert_seconds_bucket",
-    "aggregator_postgres_write_seconds_bucket", "redirect_responses_total", "redirect_request_duration_seconds_bucket",
+    "http_requests_total",
+    "http_request_duration_seconds_bucket",
+    "aggregator_consumer_lag",
+    "redirect_l1_hits_total",
+    "redirect_redis_hits_total",
+    "redirect_click_buffer_depth",
+    "redirect_click_events_dropped_total",
+    "aggregator_clickhouse_insert_seconds_bucket",
+    "aggregator_postgres_write_seconds_bucket",
+    "redirect_responses_total",
+    "redirect_request_duration_seconds_bucket",
     "stack_redis_used_memory_bytes",
 }
 

@@ -17,8 +17,14 @@ ROOT = Path(__file__).resolve().parents[3]
 RULES = ROOT / "infra/prometheus/alerts.yml"
 RULE_TESTS = Path(__file__).with_name("alerts_test.yml")
 SIGNALS = {
-    "HttpP95LatencyHigh", "HttpP95LatencyClimbing", "KafkaConsumerLagGrowing", "RedisMemoryPressure",
-    "PostgresWriteLatencyHigh", "ClickHouseInsertLatencyHigh", "ClickEventsDropped", "TargetDown",
+    "HttpP95LatencyHigh",
+    "HttpP95LatencyClimbing",
+    "KafkaConsumerLagGrowing",
+    "RedisMemoryPressure",
+    "PostgresWriteLatencyHigh",
+    "ClickHouseInsertLatencyHigh",
+    "ClickEventsDropped",
+    "TargetDown",
 }
 
 

@@ -68,9 +68,16 @@ def _summary(prefix: Path, counted: int, stores: dict[str, StoreCounts] | None =
         tally.refused("b")
     check = evaluate(tally.outcomes(), {"a": counted, "b": 0})
     return build_summary(
-        run_id="r1", profile=profile_from_env("default", LoadtestEnv()), started_at="2026-11-27T10:00:00Z",
-        wall_seconds=100.04, stats=read_run_stats(prefix), tally=tally, seeded=100, check=check,
-        artifacts=prefix.parent, store_counts=stores,
+        run_id="r1",
+        profile=profile_from_env("default", LoadtestEnv()),
+        started_at="2026-11-27T10:00:00Z",
+        wall_seconds=100.04,
+        stats=read_run_stats(prefix),
+        tally=tally,
+        seeded=100,
+        check=check,
+        artifacts=prefix.parent,
+        store_counts=stores,
     )
 
 
@@ -78,11 +85,22 @@ def test_summary_has_rates_percentiles_errors_and_the_check(prefix: Path, tmp_pa
     summary = _summary(prefix, 990)
     assert summary["passed"] is True
     assert summary["requests"] == {
-        "total": 1040, "failures": 12, "error_rate": round(12 / 1040, 6), "rps": 99.3,
-        "p50_ms": 3, "p95_ms": 14, "p99_ms": 62, "max_ms": 210.5,
+        "total": 1040,
+        "failures": 12,
+        "error_rate": round(12 / 1040, 6),
+        "rps": 99.3,
+        "p50_ms": 3,
+        "p95_ms": 14,
+        "p99_ms": 62,
+        "max_ms": 210.5,
     }
-    assert summary["redirects"] == {"codes_requested": 2, "attempts": 1000, "served": 990, "no_click": 10,
-                                    "indeterminate": 0}
+    assert summary["redirects"] == {
+        "codes_requested": 2,
+        "attempts": 1000,
+        "served": 990,
+        "no_click": 10,
+        "indeterminate": 0,
+    }
     text = format_summary(summary)
     for fragment in ("99.3 req/s", "p50 3 ms", "p95 14 ms", "p99 62 ms", "(1.15%)", "click check  PASSED"):
         assert fragment in text

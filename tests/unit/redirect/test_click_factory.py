@@ -96,8 +96,13 @@ def build_with(event_id: uuid.UUID) -> Click:
 def test_the_country_comes_from_the_client_address_unless_a_trusted_header_gives_one() -> None:
     from redirect.adapters.geoip import country_of
 
-    geo = ClickFactory(visitor_keys=VisitorKeys(b"s"), proxies=TrustedProxies(parse_networks("127.0.0.1")),
-                       classify=make_classifier(), country_header="CF-IPCountry", country_of=country_of)
+    geo = ClickFactory(
+        visitor_keys=VisitorKeys(b"s"),
+        proxies=TrustedProxies(parse_networks("127.0.0.1")),
+        classify=make_classifier(),
+        country_header="CF-IPCountry",
+        country_of=country_of,
+    )
     via_proxy = [(b"x-forwarded-for", b"8.8.8.8")]
     assert build(geo, raw(via_proxy)).country == "US"
     assert build(geo, raw([(b"x-forwarded-for", b"2001:67c:2e8:22::c100:68b")])).country == "NL"  # RIPE NCC

@@ -187,6 +187,7 @@ async def test_shutdown_stops_the_projector_even_when_its_cancellation_is_swallo
     proj = LinksProjector(reader_factory=lambda: reader, store=FakeStore(), stats=RedirectStats())
     proj.start_from({})
     task = asyncio.create_task(proj.run(fetch_timeout_ms=50))
+
     async def started() -> bool:
         return bool(reader.position)
 

@@ -43,8 +43,13 @@ class Clock:
 
 def make(store: FakeKeyStore, clock: Clock) -> KeyService:
     counter = itertools.count(1)
-    return KeyService(store=store, clock=clock, event_ids=lambda: f"e{next(counter)}",
-                      secrets=lambda: f"lsk_secret{next(counter)}", key_ids=lambda: f"k_{next(counter)}")
+    return KeyService(
+        store=store,
+        clock=clock,
+        event_ids=lambda: f"e{next(counter)}",
+        secrets=lambda: f"lsk_secret{next(counter)}",
+        key_ids=lambda: f"k_{next(counter)}",
+    )
 
 
 def book_of(events: Sequence[KeyEvent], clock: Clock) -> KeyBook:
@@ -56,8 +61,9 @@ def book_of(events: Sequence[KeyEvent], clock: Clock) -> KeyBook:
 
 async def test_create_stores_only_the_digest_and_issues_the_key() -> None:
     store, clock = FakeKeyStore(), Clock()
-    issued = await make(store, clock).create(workspace="acme", scopes=("links:write", "stats:read"), name="ci",
-                                             expires_in=timedelta(days=90))
+    issued = await make(store, clock).create(
+        workspace="acme", scopes=("links:write", "stats:read"), name="ci", expires_in=timedelta(days=90)
+    )
     key = store.keys[issued.key.key_id]
     assert key.digest == digest(issued.secret) and issued.secret not in repr(key)
     assert key.expires_at == T0 + timedelta(days=90)
@@ -117,7 +123,10 @@ async def test_the_local_admin_key_follows_its_file_and_is_idempotent() -> None:
     keys = make(store, clock)
     [first] = await keys.ensure_local_admin("sk_local_one")
     assert isinstance(first, KeyIssued) and (first.key_id, first.workspace, first.scopes) == (
-        LOCAL_ADMIN_KEY_ID, "default", ("admin",))
+        LOCAL_ADMIN_KEY_ID,
+        "default",
+        ("admin",),
+    )
     assert await keys.ensure_local_admin("sk_local_one") == []  # nothing changed: nothing written
     assert len(await keys.ensure_local_admin("sk_local_one", republish=True)) == 1  # the topic lacked it
     [changed] = await keys.ensure_local_admin("sk_local_two")  # the file's secret changed
@@ -129,8 +138,9 @@ async def test_the_local_admin_key_follows_its_file_and_is_idempotent() -> None:
     assert refused.value.code == "key_reserved"
 
 
-@pytest.mark.parametrize(("text", "seconds"), [("45s", 45), ("30m", 1800), ("12h", 43200), ("90d", 7776000),
-                                               ("2w", 1209600)])
+@pytest.mark.parametrize(
+    ("text", "seconds"), [("45s", 45), ("30m", 1800), ("12h", 43200), ("90d", 7776000), ("2w", 1209600)]
+)
 def test_durations(text: str, seconds: int) -> None:
     assert parse_duration(text, field="--grace") == timedelta(seconds=seconds)
 
@@ -151,6 +161,7 @@ async def test_republish_restores_every_key_state_from_the_store() -> None:
     await keys.revoke(gone.key.key_id)
     events = await keys.republish()  # e.g. onto an empty topic
     assert sorted((type(e).__name__, e.key_id) for e in events) == sorted(
-        [("KeyIssued", live.key.key_id), ("KeyRevoked", gone.key.key_id)])
+        [("KeyIssued", live.key.key_id), ("KeyRevoked", gone.key.key_id)]
+    )
     book = book_of(events, clock)
     assert book.find(live.secret) is not None and book.find(gone.secret) is None

@@ -39,8 +39,9 @@ def test_a_cursor_this_api_did_not_return_is_422(cursor: str) -> None:
 def test_defaults_and_every_parameter() -> None:
     assert parse_list_query({}, workspace="acme") == ListQuery(workspace="acme", limit=DEFAULT_LIMIT)
     cursor = encode_cursor(Position(NOW, "abc"))
-    query = parse_list_query({"q": "Shop", "tag": "q4 launch", "cursor": cursor, "limit": "100", "x": "?"},
-                             workspace="acme")
+    query = parse_list_query(
+        {"q": "Shop", "tag": "q4 launch", "cursor": cursor, "limit": "100", "x": "?"}, workspace="acme"
+    )
     assert query == ListQuery(workspace="acme", q="Shop", tag="q4 launch", after=Position(NOW, "abc"), limit=100)
     assert parse_list_query({"q": "", "tag": "", "cursor": ""}, workspace="w").q is None
 
@@ -72,8 +73,9 @@ def test_q_is_matched_literally() -> None:
 
 
 def test_tags_and_public_stats_on_create_and_patch() -> None:
-    created = parse_create({"url": "https://a.example", "tags": ["b", "a", "b"], "public_stats": True}, now=NOW,
-                           workspace="acme")
+    created = parse_create(
+        {"url": "https://a.example", "tags": ["b", "a", "b"], "public_stats": True}, now=NOW, workspace="acme"
+    )
     assert (created.tags, created.public_stats, created.workspace) == (("b", "a"), True, "acme")
     plain = parse_create({"url": "https://a.example"}, now=NOW)
     assert (plain.tags, plain.public_stats, plain.workspace) == ((), False, "default")

@@ -52,8 +52,11 @@ def test_the_svg_is_exactly_size_wide_and_titled() -> None:
 def test_the_etag_depends_only_on_the_url_and_the_options() -> None:
     options = qr.QrOptions(format="png", size=320, margin=2)
     assert qr.etag(SHORT_URL, options) == qr.etag(SHORT_URL, qr.QrOptions(format="png", size=320, margin=2))
-    others = {qr.etag(SHORT_URL + "x", options), qr.etag(SHORT_URL, qr.QrOptions(format="png", size=321, margin=2)),
-              qr.etag(SHORT_URL, qr.QrOptions(format="png", size=320, margin=3))}
+    others = {
+        qr.etag(SHORT_URL + "x", options),
+        qr.etag(SHORT_URL, qr.QrOptions(format="png", size=321, margin=2)),
+        qr.etag(SHORT_URL, qr.QrOptions(format="png", size=320, margin=3)),
+    }
     assert qr.etag(SHORT_URL, options) not in others and len(others) == 3
     assert qr.etag(SHORT_URL, qr.QrOptions(format="svg")) != qr.etag(SHORT_URL, qr.QrOptions(format="png"))
 

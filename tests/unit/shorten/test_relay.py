@@ -122,4 +122,3 @@ def test_producer_is_idempotent_and_waits_for_all_replicas() -> None:
     assert config["enable_idempotence"] is True
     assert config["acks"] == "all"
     assert config["bootstrap_servers"] == "k:9092"
-

@@ -181,8 +181,9 @@ async def test_another_workspaces_link_is_not_found_like_a_code_that_does_not_ex
 async def test_tags_and_public_stats_are_kept_changed_and_carried_on_the_events() -> None:
     store = FakeLinkStore()
     service = make(store)
-    await service.create(CreateLink(url="https://a.example", alias="tagged", workspace="acme", public_stats=True,
-                                    tags=("launch", "q4")))
+    await service.create(
+        CreateLink(url="https://a.example", alias="tagged", workspace="acme", public_stats=True, tags=("launch", "q4"))
+    )
     created = store.events[-1]
     assert isinstance(created, LinkCreated)
     assert (created.workspace, created.public_stats, created.tags) == ("acme", True, ("launch", "q4"))
