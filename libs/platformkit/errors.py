@@ -1,7 +1,9 @@
 """Errors as JSON, one shape for every API: {"error": {"code", "message", "field"}}.
 
-Domain errors carry a stable `code` and their HTTP status; `install_error_handlers` maps
-them, Starlette's HTTP errors and anything unexpected to that shape in one table.
+Domain failures (platformkit.failures.DomainError: a stable `code`, no status) get their status
+from the service's table given to `install_error_handlers`; ApiError is for errors the web layer
+itself raises (authentication, rate limits, bodies) and carries its status. Starlette's HTTP
+errors and anything unexpected get the same shape.
 """
 
 import logging
@@ -12,6 +14,8 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+
+from platformkit.failures import DomainError, StoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +91,24 @@ async def _unexpected(request: Request, exc: Exception) -> Response:
     return error_response(500, "internal_error", "internal error")
 
 
-def install_error_handlers(app: Starlette) -> None:
+def domain_error_handler(statuses: Mapping[type[DomainError], int]) -> Any:
+    """The handler answering each DomainError with the status of its nearest class in `statuses`
+    (503 for StoreUnavailable unless the table says otherwise, with Retry-After)."""
+    table: dict[type[DomainError], int] = {StoreUnavailable: 503, **statuses}
+
+    async def handle(_: Request, exc: Exception) -> Response:
+        assert isinstance(exc, DomainError)
+        status = next((table[cls] for cls in type(exc).__mro__ if cls in table), 500)
+        headers = {"Retry-After": "1"} if status == 503 else None
+        return error_response(status, exc.code, exc.message, exc.field, headers)
+
+    return handle
+
+
+def install_error_handlers(app: Starlette, statuses: Mapping[type[DomainError], int] | None = None) -> None:
+    """JSON errors for the app: its domain failures by `statuses`, ApiError by its own status,
+    HTTP errors by theirs, anything else 500."""
+    app.add_exception_handler(DomainError, domain_error_handler(statuses or {}))
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(Exception, _unexpected)

@@ -4,12 +4,14 @@ fakes of these (our own ports), integration tests the real Redis and Kafka adapt
 from collections.abc import Callable, Mapping, Sequence
 from typing import Protocol
 
+from platformkit.failures import StoreUnavailable
+
 from redirect.domain.batches import ClickBatch
 from redirect.domain.links import Link
 
-
-class StoreUnavailable(Exception):
-    """The read model (Redis) cannot be reached; translated from the driver's error."""
+# The read model (Redis) cannot be reached: the one StoreUnavailable of every service, translated
+# from the driver's error at the adapter (the hot path answers it from its own prebuilt 503).
+__all__ = ["ClickSink", "HotCounter", "LinkReader", "PublishFailed", "StoreUnavailable"]
 
 
 class PublishFailed(Exception):

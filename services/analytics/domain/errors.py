@@ -1,20 +1,16 @@
-"""Analytics errors, each with a stable code and an HTTP status (mapped by platformkit.errors)."""
+"""Analytics failures, each with a stable code; the entrypoint maps them to HTTP statuses in one
+table (entrypoints/app.py STATUS)."""
 
-from platformkit.errors import ApiError
+from platformkit.failures import DomainError, StoreUnavailable
+
+__all__ = ["InvalidParameter", "StoreUnavailable", "UnknownLink"]
 
 
-class InvalidParameter(ApiError):
+class InvalidParameter(DomainError):
     """A query parameter breaks a rule; `code` names the rule, `field` the parameter."""
 
-    status = 422
     code = "invalid_input"
 
 
-class UnknownLink(ApiError):
-    status = 404
+class UnknownLink(DomainError):
     code = "link_not_found"
-
-
-class StoreUnavailable(ApiError):
-    status = 503
-    code = "unavailable"

@@ -32,9 +32,13 @@ from analytics.adapters.postgres import PostgresTotals
 from analytics.cache import CountedCache, TtlCache
 from analytics.callers import Callers
 from analytics.domain.access import check_top_access
+from analytics.domain.errors import InvalidParameter, UnknownLink
 from analytics.domain.queries import parse_stats, parse_top
 from analytics.entrypoints.openapi import build_document
 from analytics.settings import AnalyticsSettings
+
+# The one table from domain failure to HTTP status (StoreUnavailable: 503 with Retry-After).
+STATUS = {InvalidParameter: 422, UnknownLink: 404}
 
 
 def _now() -> datetime:
@@ -162,5 +166,5 @@ def create_app(settings: AnalyticsSettings | None = None) -> Starlette:
     )
     # Per (workspace, tag, window, limit, bots): room for many workspaces' answers at once.
     app.state.top_cache = TtlCache(settings.analytics_top_cache_s, max_entries=4096)
-    install_error_handlers(app)
+    install_error_handlers(app, STATUS)
     return app

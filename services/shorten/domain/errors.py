@@ -1,16 +1,21 @@
 """Every failure the shorten domain names. `code` is stable and public (the API error code);
 the entrypoint maps each class to an HTTP status in one table."""
 
+from platformkit.failures import DomainError, StoreUnavailable
 
-class ShortenError(Exception):
-    code: str = "shorten_error"
+__all__ = [
+    "AliasTaken",
+    "CodeSpaceExhausted",
+    "InvalidInput",
+    "LinkGone",
+    "LinkNotFound",
+    "ShortenError",
+    "StoreUnavailable",
+]
 
-    def __init__(self, message: str, *, code: str | None = None, field: str | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        if code is not None:
-            self.code = code
-        self.field = field
+
+class ShortenError(DomainError):
+    code = "shorten_error"
 
 
 class InvalidInput(ShortenError):
@@ -39,9 +44,3 @@ class CodeSpaceExhausted(ShortenError):
     """Every generated code collided; with 62^8 codes this means something is wrong."""
 
     code = "code_generation_failed"
-
-
-class StoreUnavailable(ShortenError):
-    """The link store cannot be reached (translated from the driver's error at the adapter)."""
-
-    code = "store_unavailable"

@@ -15,8 +15,7 @@ from telemetry import tracing
 from telemetry.metrics import HttpMetricsMiddleware, metrics_route
 
 from shorten.bootstrap import Runtime, build_runtime
-from shorten.domain.errors import ShortenError
-from shorten.entrypoints.http import api_routes, shorten_error
+from shorten.entrypoints.http import STATUS, api_routes
 from shorten.entrypoints.openapi import build_document
 from shorten.entrypoints.qr import qr_routes
 from shorten.settings import ShortenSettings
@@ -50,8 +49,7 @@ def create_app(settings: ShortenSettings) -> Starlette:
         middleware=[*tracing.asgi_middleware(), Middleware(HttpMetricsMiddleware, service="shorten")],
         lifespan=lifespan,
     )
-    install_error_handlers(app)
-    app.add_exception_handler(ShortenError, shorten_error)
+    install_error_handlers(app, STATUS)
     return app
 
 

@@ -10,7 +10,8 @@ from typing import Any
 import msgspec
 from contracts.links import CODE_RE
 from platformkit.apikeys import Principal
-from platformkit.errors import ApiError, error_response
+from platformkit.errors import ApiError
+from platformkit.failures import DomainError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -23,15 +24,14 @@ from shorten.domain.errors import (
     InvalidInput,
     LinkGone,
     LinkNotFound,
-    ShortenError,
     StoreUnavailable,
 )
 from shorten.domain.listing import parse_list_query
 from shorten.entrypoints.body import read_json
 from shorten.entrypoints.representation import CreateLinkRequest, LinkPage, UpdateLinkRequest, check_shape, present
 
-# The one table from domain failure to HTTP status.
-STATUS: dict[type[ShortenError], int] = {
+# The one table from domain failure to HTTP status (platformkit.errors.install_error_handlers).
+STATUS: dict[type[DomainError], int] = {
     InvalidInput: 422,
     AliasTaken: 409,
     LinkNotFound: 404,
@@ -39,13 +39,6 @@ STATUS: dict[type[ShortenError], int] = {
     CodeSpaceExhausted: 503,
     StoreUnavailable: 503,
 }
-
-
-async def shorten_error(_: Request, exc: Exception) -> Response:
-    assert isinstance(exc, ShortenError)
-    status = next((s for cls, s in STATUS.items() if isinstance(exc, cls)), 500)
-    headers = {"Retry-After": "1"} if status == 503 else None
-    return error_response(status, exc.code, exc.message, exc.field, headers)
 
 
 class LinkResponse(JSONResponse):

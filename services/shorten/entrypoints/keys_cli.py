@@ -24,10 +24,11 @@ from typing import Any
 
 from contracts.keys import SCOPES, KeyEvent
 from platformkit.apikeys import parse_scopes
+from platformkit.failures import DomainError
 from platformkit.keys_log import KeysLog
 
 from shorten.adapters.asyncpg_keys import AsyncpgKeyStore
-from shorten.domain.errors import InvalidInput, ShortenError
+from shorten.domain.errors import InvalidInput
 from shorten.domain.keys import LOCAL_ADMIN_KEY_ID, LOCAL_ADMIN_WORKSPACE, ApiKey, parse_duration
 from shorten.entrypoints.relay import wait_published
 from shorten.keys import IssuedKey, KeyService
@@ -184,7 +185,7 @@ def main(argv: Sequence[str]) -> int:
         args.secret = args.secret_file.read_text().strip()
     try:
         asyncio.run(run(args, ShortenSettings()))
-    except ShortenError as exc:
+    except DomainError as exc:
         print(f"error: {exc.message} ({exc.code})", file=sys.stderr)
         return 1
     except TimeoutError as exc:

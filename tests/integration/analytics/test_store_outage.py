@@ -37,7 +37,7 @@ async def test_clickhouse_outage_is_503_and_loses_no_click(api_key: str) -> None
                 for path in (f"/api/v1/links/{code}/stats", "/api/v1/top?window=1h&limit=3"):
                     r = await api.get(path)
                     assert r.status_code == 503, (path, r.text)
-                    assert r.json()["error"]["code"] == "unavailable"
+                    assert r.json()["error"]["code"] == "store_unavailable"
             await producer.send([make_click(code, i) for i in range(1, 6)])  # while ClickHouse is down
         finally:
             supervisorctl("start", "clickhouse")

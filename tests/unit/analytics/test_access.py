@@ -2,8 +2,10 @@
 
 import pytest
 from analytics.domain.access import LinkOwner, check_stats_access, check_top_access
+from analytics.entrypoints.app import STATUS
 from platformkit.apikeys import Principal
 from platformkit.errors import ApiError
+from platformkit.failures import DomainError
 
 pytestmark = pytest.mark.unit
 
@@ -18,8 +20,10 @@ def key(workspace: str, *scopes: str) -> Principal:
 def refusal(owner: LinkOwner | None, caller: Principal | None) -> tuple[int, str, str, str | None] | None:
     try:
         check_stats_access("abc123", owner, caller)
-    except ApiError as exc:
+    except ApiError as exc:  # the caller's key (403) is the web layer's
         return exc.status, exc.code, exc.message, exc.field
+    except DomainError as exc:  # the link's answer: its status from the service's one table
+        return STATUS[type(exc)], exc.code, exc.message, exc.field
     return None
 
 

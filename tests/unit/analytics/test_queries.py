@@ -5,6 +5,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from analytics.domain.errors import InvalidParameter
 from analytics.domain.queries import Span, covering_spans, parse_stats, parse_top, top_spans
+from analytics.entrypoints.app import STATUS
 
 pytestmark = pytest.mark.unit
 
@@ -14,7 +15,7 @@ NOW = datetime(2026, 11, 27, 10, 17, 42, tzinfo=UTC)
 def refused(call) -> tuple[str, str | None]:  # type: ignore[no-untyped-def]
     with pytest.raises(InvalidParameter) as info:
         call()
-    assert info.value.status == 422
+    assert STATUS[type(info.value)] == 422
     return info.value.code, info.value.field
 
 

@@ -11,7 +11,7 @@ from analytics.callers import Callers
 from analytics.domain.errors import UnknownLink
 from analytics.domain.model import Lifetime, Point, RangeStats, Share, TopLink, iso, render_stats
 from analytics.domain.queries import StatsQuery, TopQuery, parse_stats
-from analytics.entrypoints.app import create_app
+from analytics.entrypoints.app import STATUS, create_app
 from analytics.entrypoints.openapi import build_document
 from analytics.settings import AnalyticsSettings
 from platformkit.apikeys import FailedAuth, Principal, bearer_secret, invalid_key, missing_key
@@ -112,7 +112,7 @@ async def test_unknown_code_is_404() -> None:
     query = parse_stats("nobody", {}, now=T0)
     with pytest.raises(UnknownLink) as info:
         await service.link_stats(query, caller=KEYS[ADMIN], totals=FakeTotals({}), events=FakeEvents())
-    assert info.value.status == 404 and info.value.code == "link_not_found"
+    assert STATUS[type(info.value)] == 404 and info.value.code == "link_not_found"
 
 
 @dataclass
