@@ -20,7 +20,7 @@ from typing import Protocol
 
 from contracts.keys import SCOPES, KeyEvent, KeyIssued, Scope
 
-from platformkit.errors import ApiError
+from platformkit.failures import ApiError
 
 SECRET_PREFIX = "lsk_"  # recognisable in leaked-secret scanners and logs
 

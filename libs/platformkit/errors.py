@@ -15,34 +15,11 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from platformkit.failures import DomainError, StoreUnavailable
+from platformkit.failures import ApiError, DomainError, InvalidRequest, StoreUnavailable
+
+__all__ = ["ApiError", "error_body", "error_response", "install_error_handlers"]
 
 log = logging.getLogger(__name__)
-
-
-class ApiError(Exception):
-    """Base of every error an API returns on purpose. Subclasses set `status` and `code`."""
-
-    status: int = 400
-    code: str = "bad_request"
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        code: str | None = None,
-        status: int | None = None,
-        field: str | None = None,
-        headers: dict[str, str] | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.message = message
-        if code is not None:
-            self.code = code
-        if status is not None:
-            self.status = status
-        self.field = field
-        self.headers = headers
 
 
 def error_body(code: str, message: str, field: str | None = None) -> dict[str, Any]:
@@ -94,7 +71,7 @@ async def _unexpected(request: Request, exc: Exception) -> Response:
 def domain_error_handler(statuses: Mapping[type[DomainError], int]) -> Any:
     """The handler answering each DomainError with the status of its nearest class in `statuses`
     (503 for StoreUnavailable unless the table says otherwise, with Retry-After)."""
-    table: dict[type[DomainError], int] = {StoreUnavailable: 503, **statuses}
+    table: dict[type[DomainError], int] = {StoreUnavailable: 503, InvalidRequest: 422, **statuses}
 
     async def handle(_: Request, exc: Exception) -> Response:
         assert isinstance(exc, DomainError)

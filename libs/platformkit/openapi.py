@@ -28,7 +28,7 @@ from typing import Any, Literal, Protocol, TypeVar
 import msgspec
 import msgspec.inspect
 
-from platformkit.errors import ApiError
+from platformkit.failures import InvalidRequest
 
 REF_TEMPLATE = "#/components/schemas/{name}"
 JSON = "application/json"
@@ -249,9 +249,8 @@ _SEQUENCES = (
 )
 
 
-class QueryInvalid(ApiError):
-    status = 422
-    code = "invalid_input"
+class QueryInvalid(InvalidRequest):
+    """A query string that does not fit its Struct (framework-free: domain parsers raise it)."""
 
 
 class MultiItems(Protocol):

@@ -51,3 +51,24 @@ def test_store_unavailable_is_503_with_retry_after_in_every_service() -> None:
 
 def test_a_failure_missing_from_the_table_is_a_500_not_a_guess() -> None:
     assert app_raising(DomainError("unmapped")).get("/").status_code == 500
+
+
+def test_no_domain_module_imports_a_web_framework_or_a_driver() -> None:
+    """domain/ is pure: importing every domain module of every service loads no web framework,
+    stream processor or store driver (checked in a fresh interpreter)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    services = Path(__file__).resolve().parents[2] / "services"
+    modules = sorted(
+        f"{p.parent.parent.name}.domain.{p.stem}" for p in services.glob("*/domain/*.py") if p.stem != "__init__"
+    )
+    assert len(modules) >= 20
+    forbidden = ("starlette", "faust", "aiokafka", "asyncpg", "redis", "sqlalchemy", "httpx")
+    probe = (
+        f"import sys\nfor m in {modules!r}: __import__(m)\n"
+        f"print(sorted({{n.split('.')[0] for n in sys.modules}} & set({forbidden!r})))"
+    )
+    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    assert loaded.strip() == "[]", loaded

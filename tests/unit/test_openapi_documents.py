@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 import pytest
 from jsonschema_rs import Draft202012Validator
+from platformkit.failures import InvalidRequest
 from platformkit.openapi import (
     BEARER,
     ErrorBody,
@@ -169,7 +170,7 @@ def test_query_struct_fields_are_the_documented_parameters() -> None:
 def test_parse_query_refuses_what_the_document_refuses(query: dict[str, str], field: str | None) -> None:
     with pytest.raises(QueryInvalid) as refused:
         parse_query(TopQuery, query)
-    assert refused.value.status == 422 and refused.value.code == "invalid_input"
+    assert isinstance(refused.value, InvalidRequest) and refused.value.code == "invalid_input"  # 422
     assert refused.value.field == field
 
 
