@@ -72,36 +72,27 @@ def ensure_kafka_storage(s: StackSettings) -> None:
     ensure_kafka_libs(s)
     say("formatting Kafka KRaft storage")
     data.mkdir(parents=True, exist_ok=True)
+    cluster_id = kafka_storage_tool(s, "random-uuid").splitlines()[-1]
+    kafka_storage_tool(
+        s, "format", "-t", cluster_id, "-c", str(s.path("kafka", "server.properties")), "--ignore-formatted"
+    )
+
+
+def kafka_storage_tool(s: StackSettings, *args: str) -> str:
+    """Run Kafka's StorageTool (from the Maven-fetched jars) with `args`; its standard output."""
     cp = f"{s.path('kafka', 'libs')}/*"
     log = f"-Dlog4j.configuration=file:{s.path('kafka', 'log4j.properties')}"
-    cluster_id = (
-        subprocess.run(
-            ["java", log, "-cp", cp, "kafka.tools.StorageTool", "random-uuid"],
-            check=True,
-            capture_output=True,
-            text=True,
-        )
-        .stdout.strip()
-        .splitlines()[-1]
+    done = subprocess.run(
+        ["java", log, "-cp", cp, "kafka.tools.StorageTool", *args], check=True, capture_output=True, text=True
     )
-    subprocess.run(
-        [
-            "java",
-            log,
-            "-cp",
-            cp,
-            "kafka.tools.StorageTool",
-            "format",
-            "-t",
-            cluster_id,
-            "-c",
-            str(s.path("kafka", "server.properties")),
-            "--ignore-formatted",
-        ],
-        check=True,
-        capture_output=True,
-        text=True,
-    )
+    return done.stdout.strip()
+
+
+def run_as_postgres(cmd: list[str]) -> None:
+    """Run a PostgreSQL tool as the postgres account when we are root (it refuses root)."""
+    if os.geteuid() == 0:
+        cmd = ["runuser", "-u", "postgres", "--", *cmd]
+    subprocess.run(cmd, check=True, capture_output=True, text=True)
 
 
 def _check_traversable_by(path: Path, user: str) -> None:
@@ -147,9 +138,7 @@ def ensure_postgres_cluster(s: StackSettings) -> None:
         "UTF8",
         "--locale=C.UTF-8",
     ]
-    if is_root:
-        cmd = ["runuser", "-u", "postgres", "--", *cmd]
-    subprocess.run(cmd, check=True, capture_output=True, text=True)
+    run_as_postgres(cmd)
 
 
 async def ensure_postgres_database(s: StackSettings) -> None:

@@ -20,7 +20,6 @@ import functools
 import os
 import re
 import shutil
-import subprocess
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -382,55 +381,34 @@ def relay_overrides(s: StackSettings) -> dict[str, str]:
 
 def ensure_kafka_storage(s: StackSettings) -> None:
     """Format each broker's KRaft storage with one cluster id (kept in .local/cluster/kafka-id)."""
-    from stackctl.bootstrap import say
+    from stackctl.bootstrap import kafka_storage_tool, say
 
     pending = [
         b for b in range(1, len(s.kafka_broker_ports) + 1) if not (kafka_data_dir(s, b) / "meta.properties").exists()
     ]
     if not pending:
         return
-    cp = f"{s.path('kafka', 'libs')}/*"
-    log = f"-Dlog4j.configuration=file:{s.path('kafka', 'log4j.properties')}"
     id_file = s.path("kafka-cluster-id")
     if not id_file.exists():
-        cluster_id = (
-            subprocess.run(
-                ["java", log, "-cp", cp, "kafka.tools.StorageTool", "random-uuid"],
-                check=True,
-                capture_output=True,
-                text=True,
-            )
-            .stdout.strip()
-            .splitlines()[-1]
-        )
-        id_file.write_text(cluster_id + "\n")
+        id_file.write_text(kafka_storage_tool(s, "random-uuid").splitlines()[-1] + "\n")
     cluster_id = id_file.read_text().strip()
     for broker in pending:
         say(f"formatting Kafka KRaft storage of broker {broker} (cluster {cluster_id})")
-        subprocess.run(
-            [
-                "java",
-                log,
-                "-cp",
-                cp,
-                "kafka.tools.StorageTool",
-                "format",
-                "-t",
-                cluster_id,
-                "-c",
-                str(s.path(f"kafka-{broker}", "server.properties")),
-                "--ignore-formatted",
-            ],
-            check=True,
-            capture_output=True,
-            text=True,
+        kafka_storage_tool(
+            s,
+            "format",
+            "-t",
+            cluster_id,
+            "-c",
+            str(s.path(f"kafka-{broker}", "server.properties")),
+            "--ignore-formatted",
         )
 
 
 def ensure_postgres_replica(s: StackSettings) -> None:
     """Clone the running primary into the replica's data directory (pg_basebackup -R: it starts
     as a hot standby streaming from the primary, over the local socket as the superuser)."""
-    from stackctl.bootstrap import say
+    from stackctl.bootstrap import run_as_postgres, say
     from stackctl.render import postgres_bin_dir
 
     data, run = s.path("postgres-replica", "data"), s.path("postgres-replica", "run")
@@ -457,9 +435,7 @@ def ensure_postgres_replica(s: StackSettings) -> None:
         "-R",
         "--checkpoint=fast",
     ]
-    if is_root:
-        cmd = ["runuser", "-u", "postgres", "--", *cmd]
-    subprocess.run(cmd, check=True, capture_output=True, text=True)
+    run_as_postgres(cmd)
 
 
 # -- probes --------------------------------------------------------------------------------------
