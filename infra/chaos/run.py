@@ -60,7 +60,7 @@ async def run_scenario(stack: Stack, scenario: Scenario, *, say: Callable[[str],
             base, codes, tally, rate=scenario.redirect_rate, concurrency=scenario.concurrency
         )
         writes = traffic.WriteLoad(stack.public_url, api_key, targets, rate=scenario.write_rate, tag=run_id)
-        async with traffic.session() as session:
+        async with traffic.session(timeout_s=scenario.request_timeout_s) as session:
             load = asyncio.gather(redirects.run(session), writes.run(session))
             try:
                 await asyncio.sleep(scenario.before_s)

@@ -7,6 +7,8 @@ keeps the load going across all of it and checks the books afterwards.
 """
 
 import asyncio
+import os
+import signal
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -60,6 +62,9 @@ class Scenario:
     # answering and resumes answers the requests nginx already re-sent to another one after its
     # read timeout (docs/cluster.md). Either bound above 0: the books are read once counts settle.
     twice_bound_s: float = 0.0
+    # The load's client timeout: longer than nginx's redirect read timeout when a scenario needs
+    # nginx to re-send requests to another replica and the clients to see the answers.
+    request_timeout_s: float = 5.0
     ci: bool = False  # in the short subset CI runs (tests/e2e/test_chaos.py)
     cleanup: Cleanup | None = None  # after the books are checked (e.g. fail Redis back)
 
@@ -135,6 +140,48 @@ def clickhouse_down(seconds: float, *, keep_up_within_s: float = 10.0) -> Fault:
         )
 
     return fault
+
+
+def frozen_past_read_timeout(program: str) -> Fault:
+    """SIGSTOP the program (and its children) until nginx's redirect read timeout has passed for
+    the requests it holds, plus 2 s, then SIGCONT: nginx re-sends those requests to the other
+    replicas, and the thawed replica must answer its copies without a click
+    (REDIRECT_PROXY_READ_TIMEOUT_SECONDS; its redirect_expired_requests counter shows them)."""
+
+    async def fault(ctx: FaultContext) -> FaultOutcome:
+        seconds = ctx.stack.s.redirect_read_timeout + 2
+        group = os.getpgid(await ctx.stack.pid(program))
+        expired_before = await _metric(ctx.stack, program, "redirect_expired_requests_total")
+        at = time.monotonic()
+        os.killpg(group, signal.SIGSTOP)
+        try:
+            await asyncio.sleep(seconds)
+        finally:
+            os.killpg(group, signal.SIGCONT)
+        ready = await ctx.stack.wait_ready(program)
+        expired = await _metric(ctx.stack, program, "redirect_expired_requests_total") - expired_before
+        return FaultOutcome(
+            ready,
+            [
+                f"{program} frozen {seconds:.0f}s, ready {ready - at - seconds:.1f}s after; "
+                f"{expired:.0f} late copies refused"
+            ],
+            ok=expired > 0,
+        )
+
+    return fault
+
+
+async def _metric(stack: Stack, program: str, name: str) -> float:
+    """A counter of redirect replica `program`'s /metrics (0 when absent)."""
+    url = stack.replica_urls[int(program.rsplit("-", 1)[1]) - 1]
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as http:
+        async with http.get(f"{url}/metrics") as response:
+            text = await response.text()
+    for line in text.splitlines():
+        if line.startswith(name + " ") or line.startswith(name + "{"):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
 
 
 def restart(program: str) -> Fault:
@@ -294,6 +341,15 @@ SCENARIOS: list[Scenario] = [
         "SIGKILL redirect-2 under load through nginx",
         kill("redirect-2", probe="redirect-2"),
         loss_bound_s=REDIRECT_KILL_LOSS_BOUND_S,
+    ),
+    Scenario(
+        "redirect replica frozen past nginx's timeout",
+        "redirect-2 SIGSTOPped past nginx's redirect read timeout under load through nginx: "
+        "the requests nginx re-sent elsewhere are counted once",
+        frozen_past_read_timeout("redirect-2"),
+        request_timeout_s=30.0,
+        after_s=5,
+        ci=True,
     ),
     Scenario("kill aggregator worker", "SIGKILL aggregator-2 under load", kill("aggregator-2", probe="aggregator-2")),
     Scenario(

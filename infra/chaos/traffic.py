@@ -188,9 +188,9 @@ class WriteLoad:
         self.failures.add(f"HTTP {status}")
 
 
-def session(*, limit: int = MAX_IN_FLIGHT) -> aiohttp.ClientSession:
+def session(*, limit: int = MAX_IN_FLIGHT, timeout_s: float = REQUEST_TIMEOUT_S) -> aiohttp.ClientSession:
     return aiohttp.ClientSession(
-        timeout=aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_S),
+        timeout=aiohttp.ClientTimeout(total=timeout_s),
         connector=aiohttp.TCPConnector(limit=limit, force_close=False),
     )
 

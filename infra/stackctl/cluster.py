@@ -258,10 +258,10 @@ def render(s: StackSettings, default_files: dict[str, str]) -> None:
 # answers in milliseconds, so after 3 s nginx marks the host failed (max_fails=1, 2 s) and sends
 # the request to the next one (a GET: safe to repeat) within a client's patience. Not 1 s: on this
 # loaded 2-core machine replicas stalled past 1 s while PostgreSQL restarted, all three were marked
-# failed at once and nginx answered 320 redirects "no live upstreams".
+# failed at once and nginx answered 320 redirects "no live upstreams". (The read timeout itself is
+# StackSettings.redirect_read_timeout: the replicas are told it too.)
 NGINX_REDIRECT_TIMEOUTS = "\n".join(
     [
-        "            proxy_read_timeout 3s;",
         "            proxy_send_timeout 3s;",
         "            proxy_next_upstream_tries 3;",
     ]

@@ -107,6 +107,14 @@ class StackSettings(BaseSettings):
     CLUSTER_CLICKHOUSE_NODES: ClassVar[int] = 4  # shard 1: nodes 1, 2; shard 2: nodes 3, 4
 
     @property
+    def redirect_read_timeout(self) -> float:
+        """nginx's read timeout for redirects (s), also given to the replicas
+        (REDIRECT_PROXY_READ_TIMEOUT_SECONDS): past it, less a margin, they answer a request 503
+        without a click, as nginx may have re-sent it. A redirect answers in milliseconds; the
+        default stack allows 10 s (a loaded CI machine), the cluster 3 s (cluster.py)."""
+        return 3.0 if self.is_cluster else 10.0
+
+    @property
     def kafka_broker_ports(self) -> list[int]:
         if not self.is_cluster:
             return [self.kafka_port]

@@ -86,6 +86,7 @@ def template_values(s: StackSettings) -> dict[str, object]:
         "aggregator_targets": ", ".join(f'"{s.host_of(i)}:{p}"' for i, p in enumerate(s.aggregator_ports, start=1)),
         "extra_servers": cluster.nginx_clickhouse_server(s) if s.is_cluster else "",
         "redirect_location_extra": cluster.NGINX_REDIRECT_TIMEOUTS if s.is_cluster else "",
+        "redirect_read_timeout": f"{s.redirect_read_timeout:g}",
     }
 
 
@@ -473,6 +474,7 @@ def supervisor_conf(s: StackSettings) -> str:
                 environment=env(
                     REDIRECT_PORT=str(port),
                     REDIRECT_REPLICA_ID=str(i),
+                    REDIRECT_PROXY_READ_TIMEOUT_SECONDS=f"{s.redirect_read_timeout:g}",
                     **({"REDIRECT_HOST": s.host_of(i)} if s.is_cluster else {}),
                 ),
             )

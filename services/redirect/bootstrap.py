@@ -155,6 +155,7 @@ async def build_runtime(settings: RedirectSettings, registry: CollectorRegistry)
         clicks=clicks,
         stats=stats,
         permanent_max_age=settings.redirect_permanent_max_age,
+        expire_after=settings.expire_requests_after(),
         tracer=trace.get_tracer("redirect") if tracing.tracing_enabled() else None,
     )
     projector_task: asyncio.Task[None] | None = None

@@ -53,6 +53,9 @@ class RedirectStats:
         self.links_rebuilds = 0
         # Request path: links served from the L1 past their TTL because no store answered.
         self.stale_served = 0
+        # Request path: requests answered 503 without a click because the proxy had given up
+        # on them (X-Request-Start older than its read timeout less the margin).
+        self.expired_requests = 0
 
     def finished(self, status: int, seconds: float) -> None:
         self.responses[status] = self.responses.get(status, 0) + 1
@@ -96,6 +99,11 @@ class RedirectCollector(Collector):
             ),
             ("redirect_links_rebuilds", "Rebuilds of a Redis read model that lost events", s.links_rebuilds),
             ("redirect_stale_served", "Links served from the L1 past their TTL (store unreachable)", s.stale_served),
+            (
+                "redirect_expired_requests",
+                "Requests refused without a click: the proxy may already have re-sent them",
+                s.expired_requests,
+            ),
         ):
             yield CounterMetricFamily(name, doc, value=value)
         responses = CounterMetricFamily(

@@ -4,7 +4,7 @@ Env names are the field names in upper case (REDIRECT_PORT, REDIRECT_L1_SIZE, ..
 """
 
 from platformkit.settings import InfraSettings, ServerName
-from pydantic import SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator
 
 from redirect.domain.visitor import IpNetwork, parse_networks
 
@@ -48,6 +48,16 @@ class RedirectSettings(InfraSettings):
     redirect_shutdown_flush_timeout_seconds: float = 10.0
     redirect_ua_cache_size: int = 10_000
 
+    # nginx's read timeout for redirects (rendered into its config from the same setting). nginx
+    # re-sends a GET to the next replica when this one has not answered within it; a replica
+    # that was stalled (frozen host, long pause) and answers after that would count a second
+    # click for one visit. So a request whose X-Request-Start (nginx's clock when it built the
+    # upstream request) is older than the timeout less the margin is answered 503 without a
+    # click: nginx has re-sent it, or passes the 503 on. The margin covers the clock skew
+    # between the proxy and the replica and the answer's way back. 0: no check.
+    redirect_proxy_read_timeout_seconds: float = Field(default=30.0, ge=0)
+    redirect_proxy_clock_margin_seconds: float = Field(default=0.5, ge=0)
+
     # Visitor key secret (keyed BLAKE2b with a daily salt derived from it).
     redirect_visitor_key_secret: SecretStr = SecretStr("")
     # Peers allowed to set X-Forwarded-For / X-Real-IP / the country header (comma-separated, CIDR ok).
@@ -79,6 +89,11 @@ class RedirectSettings(InfraSettings):
 
     def visitor_secret(self) -> bytes:
         return (self.redirect_visitor_key_secret.get_secret_value() or DEVELOPMENT_VISITOR_SECRET).encode()
+
+    def expire_requests_after(self) -> float:
+        """Age (s, by the proxy's X-Request-Start) past which a request gets no click; 0: never."""
+        timeout = self.redirect_proxy_read_timeout_seconds
+        return max(timeout - self.redirect_proxy_clock_margin_seconds, 0.001) if timeout > 0 else 0.0
 
     def l1_size(self) -> int:
         return self.redirect_l1_size if self.redirect_l1_enabled else 0

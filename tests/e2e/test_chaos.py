@@ -90,3 +90,13 @@ async def test_a_redirect_replica_sigkilled_at_full_rate_loses_at_most_its_unflu
     assert row.passed, row.notes
     assert row.clicks.twice == 0
     assert row.clicks.lost <= REDIRECT_KILL_LOSS_BOUND_S * row.details["redirect_rate"]
+
+
+async def test_a_replica_frozen_past_nginx_read_timeout_counts_each_visit_once() -> None:
+    """nginx re-sends the requests a frozen replica holds to the others after its read timeout;
+    the thawed replica refuses its late copies without a click (the scenario fails unless it
+    refused some), so every visit is counted once and no client saw an error."""
+    row = await run_scenario(STACK, by_name(["redirect replica frozen past nginx's timeout"])[0])
+    assert row.passed, row.notes
+    assert row.details["redirect_failures"] == 0
+    assert (row.clicks.lost, row.clicks.twice) == (0, 0)

@@ -51,6 +51,8 @@ ERRORS = {
     "link_click_limit_reached": _error(410, "link_click_limit_reached", "this link reached its click limit"),
     "unavailable": _error(503, "unavailable", "links store unavailable, retry shortly", (b"retry-after", b"1")),
 }
+EXPIRED = _error(503, "request_expired", "the proxy gave up on this request; retry", (b"retry-after", b"0"))
+REQUEST_START = b"x-request-start"
 # Not through Starlette's error middleware: a bug here answers the same JSON 500 as elsewhere.
 INTERNAL_ERROR = _error(500, "internal_error", "internal error")
 EMPTY = {"type": "http.response.body", "body": b""}
@@ -65,6 +67,9 @@ class Core:
     clicks: ClickBuffer
     stats: RedirectStats
     permanent_max_age: int
+    # Seconds after the proxy's X-Request-Start past which a request is refused without a click
+    # (settings.expire_requests_after); 0: no check.
+    expire_after: float = 0.0
     # Set only when tracing is on; off, the hot path pays one attribute check for it.
     tracer: Tracer | None = None
 
@@ -85,6 +90,15 @@ class RedirectEndpoint:
             await _traced(self, core.tracer, code, scope, send)
             return
         now = time()
+        if core.expire_after and now - _request_start(scope["headers"], now) > core.expire_after:
+            # nginx has re-sent this request to another replica (or is about to give up on it):
+            # answering it here would count the visit twice.
+            core.stats.expired_requests += 1
+            status, body, headers = EXPIRED
+            await send({"type": "http.response.start", "status": status, "headers": headers})
+            await send({"type": "http.response.body", "body": body} if scope["method"] == "GET" else EMPTY)
+            core.stats.finished(status, perf_counter() - started)
+            return
         try:
             status, body, headers = ERRORS["not_found"]
             if is_valid_code(code):
@@ -118,6 +132,21 @@ class RedirectEndpoint:
             client = scope.get("client")
             core.clicks.add(code, now, scope["headers"], client[0] if client else None)
         core.stats.finished(status, perf_counter() - started)
+
+
+def _request_start(headers: Any, now: float) -> float:
+    """The proxy's clock when it built the upstream request ("t=<epoch s>"), else `now`.
+
+    nginx sets the header before the ones it passes on, so the loop ends within a few headers."""
+    for name, value in headers:
+        if name == REQUEST_START:
+            if value[:2] != b"t=":
+                return now
+            try:
+                return float(value[2:])
+            except ValueError:
+                return now
+    return now
 
 
 async def _within_limit(core: Core, code: str, link: Link, method: str) -> int:

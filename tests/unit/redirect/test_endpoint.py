@@ -1,6 +1,7 @@
 """GET/HEAD /{code} against fakes of the store and the click sink, through the app's `HotPath`
 dispatcher (Starlette behind it for what is not a redirect)."""
 
+import dataclasses
 import time
 from collections.abc import AsyncIterator
 
@@ -50,7 +51,7 @@ class Rig:
             negative_ttl=5,
             permanent_max_age=3600,
         )
-        endpoint = RedirectEndpoint()
+        self.endpoint = endpoint = RedirectEndpoint()
         endpoint.core = Core(l1=self.l1, lookup=lookup, clicks=self.clicks, stats=self.stats, permanent_max_age=3600)
         app = Starlette(routes=[Route("/{code}", endpoint, methods=["GET", "HEAD"])])
         app.router.redirect_slashes = False
@@ -226,3 +227,30 @@ async def test_while_rebuilding_a_redis_miss_is_not_an_answer() -> None:
         await r.lookup.fetch("lost123")
     rebuilding = False
     assert not (await r.lookup.fetch("lost123")).exists
+
+
+@pytest.mark.parametrize(("age", "served"), [(0.2, True), (4.1, False)])
+async def test_a_request_the_proxy_may_have_re_sent_is_refused_without_a_click(
+    rig: Rig, age: float, served: bool
+) -> None:
+    """nginx re-sends a GET after its read timeout; a stalled replica answering it late must not
+    count a second click for the one visit (REDIRECT_PROXY_READ_TIMEOUT_SECONDS less a margin)."""
+    assert rig.endpoint.core is not None
+    rig.endpoint.core = dataclasses.replace(rig.endpoint.core, expire_after=4.0)
+    rig.store.links["late123"] = Link(offset=1, url="https://e.com/l")
+    r = await rig.client.get("/late123", headers={"x-request-start": f"t={time.time() - age:.3f}"})
+    if served:
+        assert r.status_code == 302 and await rig.published_codes() == ["late123"]
+    else:
+        assert (r.status_code, r.json()["error"]["code"], r.headers["retry-after"]) == (503, "request_expired", "0")
+        assert rig.stats.expired_requests == 1 and await rig.published_codes() == []
+
+
+@pytest.mark.parametrize("value", ["", "t=", "t=abc", "1732977600"])
+async def test_a_missing_or_malformed_request_start_is_served(rig: Rig, value: str) -> None:
+    assert rig.endpoint.core is not None
+    rig.endpoint.core = dataclasses.replace(rig.endpoint.core, expire_after=4.0)
+    rig.store.links["odd1234"] = Link(offset=1, url="https://e.com/o")
+    headers = {"x-request-start": value} if value else {}
+    r = await rig.client.get("/odd1234", headers=headers)
+    assert r.status_code == 302 and await rig.published_codes() == ["odd1234"]
