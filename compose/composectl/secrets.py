@@ -30,7 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from stackctl.bootstrap import say
+from stackctl.first_start import say
 
 # Where the other containers mount the secrets volume (docker-compose.yml).
 SECRETS_DIR = Path("/run/shortlink-secrets")

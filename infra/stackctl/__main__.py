@@ -8,7 +8,7 @@ import sys
 import time
 
 from stackctl import bootstrap, checks, cluster, localkey, migrate, render, supervisor, topics
-from stackctl.bootstrap import say
+from stackctl.first_start import say
 from stackctl.config import StackSettings
 
 

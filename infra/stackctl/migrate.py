@@ -9,7 +9,7 @@ from pathlib import Path
 
 import httpx
 
-from stackctl.bootstrap import say
+from stackctl.first_start import say
 from stackctl.config import StackSettings
 
 

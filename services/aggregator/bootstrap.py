@@ -15,11 +15,11 @@ from aggregator.adapters.clickhouse import ClickHouse, ClickHouseEvents, ClickHo
 from aggregator.adapters.faust_events import DurableAckEvent
 from aggregator.adapters.faust_tables import FaustWindowView, SourcePartitionedTable, zero_counts
 from aggregator.adapters.kafka import FaustDeadLetters, GroupOffsets, KafkaRecordFetcher
-from aggregator.adapters.metrics import AggregatorMetrics
+from aggregator.metrics import AggregatorMetrics
 from aggregator.adapters.postgres import PostgresFrontier, PostgresLedger, PostgresLinks, create_pool
 from aggregator.domain.batching import FlushPolicy
 from aggregator.domain.gaps import Frontier
-from aggregator.pipeline import Backoff, PipelineConfig
+from aggregator.service_layer.pipeline import Backoff, PipelineConfig
 from aggregator.settings import AggregatorSettings
 
 

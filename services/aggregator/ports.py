@@ -12,10 +12,10 @@ from typing import TYPE_CHECKING, Protocol
 
 from contracts.deadletter import MessageDeadLettered
 
-from aggregator.domain.clicks import ClickRow
+from aggregator.domain.click_records import ClickRow
 
 if TYPE_CHECKING:
-    from aggregator.pipeline import Decoded
+    from aggregator.service_layer.pipeline import Decoded
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -30,8 +30,8 @@ from datetime import UTC, datetime
 import httpx
 import msgspec
 
-from aggregator.adapters.metrics import AggregatorMetrics
-from aggregator.domain.clicks import ClickRow
+from aggregator.metrics import AggregatorMetrics
+from aggregator.domain.click_records import ClickRow
 from aggregator.domain.link_owners import LinkOwnerRow
 
 # MergeTree tables (retention drops their monthly partitions).

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import faust
 
 if TYPE_CHECKING:
-    from aggregator.pipeline import Decoded
+    from aggregator.service_layer.pipeline import Decoded
 
 
 class SourcePartitionedTable(faust.Table[Any, Any]):

@@ -21,12 +21,12 @@ import asyncpg
 import uuid_utils
 from contracts.links import LinkDeleted, LinkEvent
 
-from aggregator.adapters.metrics import AggregatorMetrics
+from aggregator.metrics import AggregatorMetrics
 from aggregator.domain.windows import code_totals
 from aggregator.ports import Claimed
 
 if TYPE_CHECKING:
-    from aggregator.pipeline import Decoded
+    from aggregator.service_layer.pipeline import Decoded
 
 INSERT_RECORDS = """
 INSERT INTO clicks.record_ledger (record_id, newest_at, clicks)

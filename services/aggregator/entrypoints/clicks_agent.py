@@ -17,11 +17,11 @@ from typing import Any
 import faust
 
 from aggregator.adapters.faust_tables import FaustWindowView
-from aggregator.adapters.metrics import AggregatorMetrics
-from aggregator.batcher import Batcher, LagTracker
+from aggregator.metrics import AggregatorMetrics
+from aggregator.service_layer.accumulator import Batcher, LagTracker
 from aggregator.domain.batching import FlushPolicy
 from aggregator.domain.gaps import Frontier
-from aggregator.pipeline import (
+from aggregator.service_layer.pipeline import (
     Backoff,
     BatchOutcome,
     Decoded,

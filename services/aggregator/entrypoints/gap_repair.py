@@ -15,7 +15,7 @@ from collections.abc import Callable
 import faust
 
 from aggregator.adapters.kafka import GroupOffsets
-from aggregator.adapters.metrics import AggregatorMetrics
+from aggregator.metrics import AggregatorMetrics
 from aggregator.bootstrap import LazyRuntime
 from aggregator.domain.gaps import Frontier
 

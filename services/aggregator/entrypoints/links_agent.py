@@ -13,10 +13,10 @@ from contracts.deadletter import MessageDeadLettered
 from contracts.links import LinkEvent
 
 from aggregator.adapters.kafka import FaustDeadLetters
-from aggregator.adapters.metrics import AggregatorMetrics
+from aggregator.metrics import AggregatorMetrics
 from aggregator.bootstrap import LazyRuntime
 from aggregator.domain.link_owners import owner_rows
-from aggregator.pipeline import Backoff, PipelineConfig, retry_until_done
+from aggregator.service_layer.pipeline import Backoff, PipelineConfig, retry_until_done
 
 
 def split(events: list[Any], *, consumer: str, now: datetime) -> tuple[list[LinkEvent], list[MessageDeadLettered]]:

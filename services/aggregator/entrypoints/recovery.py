@@ -14,10 +14,10 @@ from datetime import UTC, datetime, timedelta
 import faust
 
 from aggregator.adapters.kafka import KafkaRecordFetcher, RecordsMissing
-from aggregator.adapters.metrics import AggregatorMetrics
+from aggregator.metrics import AggregatorMetrics
 from aggregator.adapters.postgres import PostgresLedger
 from aggregator.bootstrap import LazyRuntime
-from aggregator.pipeline import RECOVERY_AGE_S, PipelineConfig, decode_batch
+from aggregator.service_layer.pipeline import RECOVERY_AGE_S, PipelineConfig, decode_batch
 from aggregator.ports import EventStore
 
 log = logging.getLogger(__name__)

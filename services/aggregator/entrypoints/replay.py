@@ -32,10 +32,10 @@ from contracts.deadletter import MessageDeadLettered
 from platformkit.kafka import topic_partitions
 
 from aggregator.adapters.kafka import ReplayProgress, plan_range, read_range
-from aggregator.adapters.metrics import AggregatorMetrics
+from aggregator.metrics import AggregatorMetrics
 from aggregator.bootstrap import Runtime, open_runtime, pipeline_config
-from aggregator.domain.clicks import ClickRecord
-from aggregator.pipeline import Backoff, Decoded, DecodedBatch, decode_batch, process_decoded
+from aggregator.domain.click_records import ClickRecord
+from aggregator.service_layer.pipeline import Backoff, Decoded, DecodedBatch, decode_batch, process_decoded
 from aggregator.settings import AggregatorSettings
 
 # Margin so an event at the very start of the range is still inside the ledger when sunk.

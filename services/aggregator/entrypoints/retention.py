@@ -16,7 +16,7 @@ import logging
 from datetime import UTC, datetime, timedelta
 
 from aggregator.adapters.clickhouse import ALL_TABLES
-from aggregator.adapters.metrics import AggregatorMetrics
+from aggregator.metrics import AggregatorMetrics
 from aggregator.adapters.postgres import prune_ledger
 from aggregator.bootstrap import open_runtime
 from aggregator.domain.retention import ledger_cutoff, partitions_to_drop, seconds_until_next_run

@@ -7,7 +7,7 @@ import uvloop
 from telemetry import tracing
 from telemetry.logs import dict_config
 
-from aggregator.adapters.metrics import AggregatorMetrics
+from aggregator.metrics import AggregatorMetrics
 from aggregator.bootstrap import create_app
 from aggregator.settings import AggregatorSettings
 

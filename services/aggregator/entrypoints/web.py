@@ -11,7 +11,7 @@ from contracts.links import CODE_RE
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from aggregator.adapters.faust_tables import FaustWindowView
-from aggregator.adapters.metrics import AggregatorMetrics
+from aggregator.metrics import AggregatorMetrics
 from aggregator.bootstrap import LazyRuntime
 from aggregator.entrypoints.openapi import LinkWindows, WindowCount, build_document
 

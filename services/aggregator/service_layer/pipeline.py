@@ -28,7 +28,7 @@ from opentelemetry import trace
 from opentelemetry.trace import SpanKind
 from telemetry import tracing
 
-from aggregator.domain.clicks import ClickRecord, PoisonMessage, decode_record
+from aggregator.domain.click_records import ClickRecord, PoisonMessage, decode_record
 from aggregator.ports import Claimed, DeadLetters, EventStore, Ledger, SourceRecord
 
 log = logging.getLogger(__name__)

@@ -2,7 +2,7 @@
 
 from platformkit.apikeys import Principal
 
-from analytics.cache import TtlCache
+from analytics.service_layer.cache import TtlCache
 from analytics.domain.access import LinkOwner, check_stats_access, unknown_link
 from analytics.domain.model import StatsBody, TopBody, render_stats, render_top
 from analytics.domain.queries import StatsQuery, TopQuery

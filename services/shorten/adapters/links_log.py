@@ -9,7 +9,7 @@ import redis.asyncio as aioredis
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from platformkit.kafka import topic_partitions
 
-from shorten.visibility import Placed, ReplicaPosition
+from shorten.ports import Placed, ReplicaPosition
 
 SEEN_KEY = "links:seen"
 

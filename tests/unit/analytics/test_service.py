@@ -7,7 +7,7 @@ import httpx
 import msgspec
 import pytest
 from analytics import service
-from analytics.callers import Callers
+from analytics.service_layer.callers import Callers
 from analytics.domain.errors import UnknownLink
 from analytics.domain.model import Lifetime, Point, RangeStats, Share, TopLink, iso, render_stats
 from analytics.domain.queries import StatsQuery, TopQuery, parse_stats

@@ -4,11 +4,9 @@ from collections.abc import Callable, Mapping, Sequence
 
 from contracts import clicks
 from redirect.adapters.kafka_clicks import partition_for
-from redirect.adapters.kafka_links import Record
-from redirect.adapters.redis_cache import Applied, Change, SeenReport
 from redirect.domain.batches import ClickBatch
 from redirect.domain.links import NOT_FOUND, Link
-from redirect.ports import PublishFailed, StoreUnavailable
+from redirect.ports import Applied, Change, PublishFailed, Record, SeenReport, StoreUnavailable
 
 
 class FakeStore:

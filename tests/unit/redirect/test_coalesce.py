@@ -3,7 +3,7 @@
 import asyncio
 
 import pytest
-from redirect.coalesce import CoalescingGets
+from redirect.service_layer.coalesce import CoalescingGets
 from redirect.domain.links import NOT_FOUND, Link
 from redirect.ports import StoreUnavailable
 

@@ -8,16 +8,16 @@ import httpx
 import pytest
 from platformkit.errors import install_error_handlers
 from redirect.adapters.redis_cache import ReadFailover
-from redirect.clicks import ClickBuffer
+from redirect.service_layer.click_buffer import ClickBuffer
 from redirect.domain.batches import BatchFormer
-from redirect.domain.clicks import ClickFactory
+from redirect.domain.click_factory import ClickFactory
 from redirect.domain.l1 import L1Cache
 from redirect.domain.links import Link
 from redirect.domain.useragent import make_classifier
 from redirect.domain.visitor import TrustedProxies, VisitorKeys, parse_networks
 from redirect.entrypoints.app import HotPath
 from redirect.entrypoints.redirect import Core, RedirectEndpoint
-from redirect.lookup import Lookup
+from redirect.service_layer.lookup import Lookup
 from redirect.metrics import RedirectStats
 from redirect.ports import StoreUnavailable
 from starlette.applications import Starlette
