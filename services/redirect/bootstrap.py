@@ -148,9 +148,7 @@ def bootstrap(
         sink=sink,
         dead_letters=dead_letters,
         registry=registry,
-        collector=RedirectCollector(
-            stats, click_counters=clicks.counters, links_lag=projector.lag, l1_size=l1.__len__
-        ),
+        collector=RedirectCollector(stats, click_counters=clicks.counters, links_lag=projector.lag, l1_size=l1.__len__),
     )
 
 
@@ -270,4 +268,3 @@ async def _start_projector_and_warm(settings: RedirectSettings, projector: Links
             await lookup.warm(settings.redirect_warm_count)
     except Exception as exc:  # TimeoutError, StoreUnavailable: serve anyway, readiness tells
         log.warning("start: projector anchor / cache warm-up incomplete (%s)", exc or type(exc).__name__)
-

@@ -90,7 +90,6 @@ class Record(NamedTuple):
     headers: tuple[tuple[str, bytes], ...] = ()
 
 
-
 class Change(NamedTuple):
     """One `links` record to apply: `link` None means poison (only the offset advances)."""
 

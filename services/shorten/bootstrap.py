@@ -28,10 +28,10 @@ from shorten.domain.targets import TargetRules
 from shorten.ports import LinkStore, WriteVisibility
 from shorten.service_layer.link_service import LinkService
 from shorten.service_layer.outbox_relay import OutboxRelay
+from shorten.service_layer.visibility import NoWait, Visibility
 from shorten.settings import ShortenSettings
 
 log = logging.getLogger("shorten.relay")
-from shorten.service_layer.visibility import NoWait, Visibility
 
 
 class Runtime:

@@ -21,8 +21,8 @@ import asyncpg
 import uuid_utils
 from contracts.links import LinkDeleted, LinkEvent
 
-from aggregator.metrics import AggregatorMetrics
 from aggregator.domain.windows import code_totals
+from aggregator.metrics import AggregatorMetrics
 from aggregator.ports import Claimed
 
 if TYPE_CHECKING:

@@ -13,9 +13,9 @@ from contracts.deadletter import MessageDeadLettered
 from contracts.links import LinkEvent
 
 from aggregator.adapters.kafka import FaustDeadLetters
-from aggregator.metrics import AggregatorMetrics
-from aggregator.bootstrap import LazyRuntime
+from aggregator.bootstrap import LazyStores
 from aggregator.domain.link_owners import owner_rows
+from aggregator.metrics import AggregatorMetrics
 from aggregator.service_layer.pipeline import Backoff, PipelineConfig, retry_until_done
 
 
@@ -49,7 +49,7 @@ def register(
     app: faust.App,
     topic: Any,
     *,
-    runtime: LazyRuntime,
+    runtime: LazyStores,
     dead_letters: FaustDeadLetters,
     config: PipelineConfig,
     backoff: Backoff,

@@ -14,13 +14,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-import faust
-
-from aggregator.adapters.faust_tables import FaustWindowView
-from aggregator.metrics import AggregatorMetrics
-from aggregator.service_layer.accumulator import Batcher, LagTracker
 from aggregator.domain.batching import FlushPolicy
 from aggregator.domain.gaps import Frontier
+from aggregator.metrics import AggregatorMetrics
+from aggregator.ports import DeadLetters, SourceRecord, WindowView
+from aggregator.service_layer.accumulator import Batcher, LagTracker
 from aggregator.service_layer.pipeline import (
     Backoff,
     BatchOutcome,
@@ -31,23 +29,8 @@ from aggregator.service_layer.pipeline import (
     process_decoded,
     retry_until_done,
 )
-from aggregator.ports import DeadLetters, SourceRecord
 
 log = logging.getLogger(__name__)
-
-
-def to_record(event: Any) -> SourceRecord:
-    m = event.message
-    return SourceRecord(
-        topic=m.topic,
-        partition=m.partition,
-        offset=m.offset,
-        key=m.key,
-        value=m.value,
-        timestamp_ms=int((m.timestamp or 0) * 1000),
-        # The trace contexts from the redirect replica (only read when tracing is on).
-        headers=m.headers or (),
-    )
 
 
 @dataclass
@@ -67,10 +50,11 @@ class ClicksFlow:
     backoff: Backoff
     metrics: AggregatorMetrics
     frontier: Frontier
-    window_view: FaustWindowView
+    window_view: WindowView
     dead_letters: DeadLetters
-    stores: Callable[[], Any]  # async: the opened Runtime (PostgreSQL + ClickHouse adapters)
+    stores: Callable[[], Any]  # async: the opened Stores (PostgreSQL + ClickHouse adapters)
     topic: str
+    to_record: Callable[[Any], SourceRecord]  # a stream event -> the pipeline's record
     batcher: Batcher[Pending] = field(init=False)
     writing: list[Pending] = field(default_factory=list)
     lags: LagTracker = field(default_factory=LagTracker)
@@ -93,7 +77,7 @@ class ClicksFlow:
         """A tick from the stream: decode it now (pure), buffer it weighted by its clicks."""
         for event in events:
             self.lags.seen(event.message.partition, event.message.offset)
-        batch = decode_batch([to_record(e) for e in events], config=self.config, now=datetime.now(UTC))
+        batch = decode_batch([self.to_record(e) for e in events], config=self.config, now=datetime.now(UTC))
         clicks = batch.clicks
         if events:
             self.clicks_per_record = 0.9 * self.clicks_per_record + 0.1 * (clicks / len(events))
@@ -140,18 +124,3 @@ class ClicksFlow:
         m.counted.inc(outcome.counted)
         m.deduplicated.inc(outcome.duplicates)
         m.dead_lettered.inc(outcome.dead_lettered)
-
-
-def register(
-    app: faust.App, topic: Any, *, flow: ClicksFlow, refresh_lag: Callable[[], int], tick: int, tick_s: float
-) -> None:
-    @app.agent(topic, concurrency=1)
-    async def aggregate_clicks(stream: Any) -> None:
-        # A restarted agent starts empty: records it held unacked are re-read (gap repair).
-        flow.batcher.drain()
-        async for events in stream.noack_take(tick, within=tick_s):
-            flow.take(events)
-            lag = flow.click_lag(refresh_lag())
-            flow.metrics.flush_interval.set(flow.policy.target(lag).max_wait_s)
-            if flow.batcher.due(lag):
-                await flow.flush(stream)

@@ -70,6 +70,7 @@ async def link_stats(request: Request) -> Response:
 async def top(request: Request) -> Response:
     runtime = _runtime(request)
     caller = await _caller(request, runtime, key_required=True)
+    assert caller is not None  # key_required: a principal, or identify raised
     query = parse_top(request.query_params, now=_now(), workspace=check_top_access(caller))
     return BodyResponse(await stats_service.top_links(query, events=runtime.events, cache=runtime.top_cache))
 

@@ -2,11 +2,11 @@
 
 from platformkit.apikeys import Principal
 
-from analytics.service_layer.cache import TtlCache
 from analytics.domain.access import LinkOwner, check_stats_access, unknown_link
 from analytics.domain.model import StatsBody, TopBody, render_stats, render_top
 from analytics.domain.queries import StatsQuery, TopQuery
 from analytics.ports import Events, Totals
+from analytics.service_layer.cache import TtlCache
 
 
 async def link_stats(query: StatsQuery, *, caller: Principal | None, totals: Totals, events: Events) -> StatsBody:

@@ -7,7 +7,6 @@ single lookup). A lone miss still goes as a plain HMGET (a pipeline of one costs
 """
 
 import asyncio
-from collections.abc import Sequence
 
 from redirect.domain.links import Link
 from redirect.ports import LinkGetter, StoreUnavailable

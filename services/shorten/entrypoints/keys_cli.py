@@ -28,9 +28,9 @@ from platformkit.failures import DomainError
 from platformkit.keys_log import KeysLog
 
 from shorten.adapters.asyncpg_keys import AsyncpgKeyStore
+from shorten.bootstrap import wait_published
 from shorten.domain.errors import InvalidInput
 from shorten.domain.keys import LOCAL_ADMIN_KEY_ID, LOCAL_ADMIN_WORKSPACE, ApiKey, parse_duration
-from shorten.bootstrap import wait_published
 from shorten.service_layer.key_service import IssuedKey, KeyService
 from shorten.service_layer.link_service import utcnow
 from shorten.settings import ShortenSettings

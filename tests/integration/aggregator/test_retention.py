@@ -7,11 +7,11 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 import pytest
 from aggregator.adapters.clickhouse import ClickHouse, ClickHouseEvents, build_client
-from aggregator.metrics import AggregatorMetrics
 from aggregator.adapters.postgres import PostgresLedger
 from aggregator.domain.click_records import ClickRecord, ClickRow
-from aggregator.service_layer.pipeline import Decoded
+from aggregator.metrics import AggregatorMetrics
 from aggregator.ports import SourceRecord
+from aggregator.service_layer.pipeline import Decoded
 
 from tests.integration.aggregator.support import (
     CH_TABLES,

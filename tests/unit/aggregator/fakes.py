@@ -5,8 +5,8 @@ from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 
 from aggregator.domain.click_records import ClickRow
-from aggregator.service_layer.pipeline import Decoded
 from aggregator.ports import Claimed, SourceRecord
+from aggregator.service_layer.pipeline import Decoded
 from contracts.deadletter import MessageDeadLettered
 
 

@@ -10,12 +10,12 @@ import pytest
 import redirect.service_layer.click_buffer
 from contracts.clicks import MAX_BATCH_CLICKS
 from redirect.adapters.kafka_clicks import partition_for
-from redirect.service_layer.click_buffer import ClickBuffer
 from redirect.domain.batches import BatchFormer, ClickBatch
 from redirect.domain.click_factory import ClickFactory
 from redirect.domain.useragent import make_classifier
 from redirect.domain.visitor import TrustedProxies, VisitorKeys, parse_networks
 from redirect.ports import PublishFailed
+from redirect.service_layer.click_buffer import ClickBuffer
 
 from tests.conftest import wait_until_async
 from tests.unit.redirect.fakes import FakeSink, FakeStore, decode

@@ -1,61 +1,62 @@
-"""GET/HEAD /{code} against fakes of the store and the click sink, through the app's `HotPath`
-dispatcher (Starlette behind it for what is not a redirect)."""
+"""GET/HEAD /{code} against fakes of the store and the click sink, wired by the service's own
+bootstrap and served by its app (the `HotPath` dispatcher, Starlette behind it for the rest)."""
 
 import time
 from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-from platformkit.errors import install_error_handlers
+from prometheus_client import CollectorRegistry
 from redirect.adapters.redis_cache import ReadFailover
-from redirect.service_layer.click_buffer import ClickBuffer
-from redirect.domain.batches import BatchFormer
-from redirect.domain.click_factory import ClickFactory
-from redirect.domain.l1 import L1Cache
+from redirect.bootstrap import bootstrap
 from redirect.domain.links import Link
-from redirect.domain.useragent import make_classifier
-from redirect.domain.visitor import TrustedProxies, VisitorKeys, parse_networks
-from redirect.entrypoints.app import HotPath
-from redirect.entrypoints.redirect import Core, RedirectEndpoint
-from redirect.service_layer.lookup import Lookup
-from redirect.metrics import RedirectStats
+from redirect.entrypoints.app import create_app
 from redirect.ports import StoreUnavailable
-from starlette.applications import Starlette
-from starlette.routing import Route
+from redirect.service_layer.lookup import Lookup
+from redirect.settings import RedirectSettings
 
-from tests.unit.redirect.fakes import FakeSink, FakeStore
+from tests.unit.redirect.fakes import FakeReader, FakeSink, FakeStore
 
 pytestmark = pytest.mark.unit
 
 
+def settings() -> RedirectSettings:
+    return RedirectSettings(
+        redirect_l1_size=100,
+        redirect_l1_ttl_seconds=30,
+        redirect_l1_negative_ttl_seconds=5,
+        redirect_permanent_max_age=3600,
+        redirect_click_buffer_max=100,
+        redirect_click_flush_interval_seconds=3600,
+        redirect_replica_id=1,
+        redirect_trusted_proxies="127.0.0.1",
+    )
+
+
 class Rig:
-    def __init__(self, *, l1_size: int = 100, anchored: bool = True) -> None:
+    """A replica wired by `bootstrap` with fakes of its ports; no lifespan runs (ASGITransport),
+    so nothing but the fakes is ever reached."""
+
+    def __init__(self) -> None:
         self.store = FakeStore()
         self.sink = FakeSink()
-        self.stats = RedirectStats()
-        self.l1: L1Cache[Link] = L1Cache(max_size=l1_size)
-        factory = ClickFactory(
-            visitor_keys=VisitorKeys(b"s"),
-            proxies=TrustedProxies(parse_networks("127.0.0.1")),
-            classify=make_classifier(),
-        )
-        former = BatchFormer(producer="redirect-1")
-        self.clicks = ClickBuffer(factory=factory, former=former, sink=self.sink, max_events=100, flush_interval=3600)
-        self.lookup = lookup = Lookup(
+        self.runtime = bootstrap(
+            settings(),
             store=self.store,
-            l1=self.l1,
-            stats=self.stats,
-            anchored=lambda: anchored,
-            ttl=30,
-            negative_ttl=5,
-            permanent_max_age=3600,
+            click_sink=self.sink,
+            links_source=lambda: FakeReader([]),
+            registry=CollectorRegistry(),
         )
-        endpoint = RedirectEndpoint()
-        endpoint.core = Core(l1=self.l1, lookup=lookup, clicks=self.clicks, stats=self.stats, permanent_max_age=3600)
-        app = Starlette(routes=[Route("/{code}", endpoint, methods=["GET", "HEAD"])])
-        app.router.redirect_slashes = False
-        install_error_handlers(app)
-        self.client = httpx.AsyncClient(transport=httpx.ASGITransport(app=HotPath(endpoint, app)), base_url="http://t")
+        core = self.runtime.core
+        self.stats, self.l1, self.clicks, self.lookup = core.stats, core.l1, core.clicks, core.lookup
+        app = create_app(self.runtime.settings, runtime=self.runtime)
+        self.client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t")
+
+    async def anchor(self) -> None:
+        """What the lifespan's start does first: the projector reads its start offsets (L1 fills
+        are allowed from then on)."""
+        await self.runtime.projector.anchor()
+        self.store.calls.clear()
 
     async def published_codes(self) -> list[str]:
         await self.clicks.close(1.0)
@@ -65,6 +66,7 @@ class Rig:
 @pytest.fixture
 async def rig() -> AsyncIterator[Rig]:
     r = Rig()
+    await r.anchor()
     async with r.client:
         yield r
 
@@ -151,7 +153,7 @@ async def test_other_methods_are_405_json(rig: Rig) -> None:
 
 
 async def test_no_l1_fill_before_the_projector_is_anchored() -> None:
-    r = Rig(anchored=False)
+    r = Rig()
     async with r.client:
         r.store.links["abc1234"] = Link(offset=1, url="https://e.com/")
         assert (await r.client.get("/abc1234")).status_code == 302
