@@ -19,7 +19,7 @@ from platformkit.ratelimit import RedisRateLimiter
 from analytics.adapters.clickhouse import ClickHouseEvents, build_engine
 from analytics.adapters.postgres import PostgresTotals
 from analytics.ports import Authenticator, Events, Hit, Totals
-from analytics.service_layer.cache import CountedCache, TtlCache
+from analytics.adapters.memory_cache import CountedCache, TtlCache
 from analytics.service_layer.callers import Callers
 from analytics.settings import AnalyticsSettings
 

@@ -32,7 +32,7 @@ from aggregator.metrics import AggregatorMetrics
 from analytics.adapters.clickhouse import ClickHouseEvents as AnalyticsStore
 from analytics.domain.model import DIRECT
 from analytics.domain.queries import parse_stats, parse_top
-from analytics.service_layer.cache import CountedCache
+from analytics.adapters.memory_cache import CountedCache
 from chdb import session as chdb_session
 from clickhouse_sqlalchemy.drivers.http.base import ClickHouseDialect_http
 from clickhouse_sqlalchemy.drivers.http.escaper import Escaper

@@ -6,7 +6,7 @@ from analytics.domain.access import LinkOwner, check_stats_access, unknown_link
 from analytics.domain.model import StatsBody, TopBody, render_stats, render_top
 from analytics.domain.queries import StatsQuery, TopQuery
 from analytics.ports import Events, Totals
-from analytics.service_layer.cache import TtlCache
+from analytics.adapters.memory_cache import TtlCache
 
 
 async def link_stats(query: StatsQuery, *, caller: Principal | None, totals: Totals, events: Events) -> StatsBody:
