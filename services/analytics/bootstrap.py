@@ -17,9 +17,9 @@ from platformkit.keys_log import KeysLog
 from platformkit.ratelimit import RedisRateLimiter
 
 from analytics.adapters.clickhouse import ClickHouseEvents, build_engine
+from analytics.adapters.memory_cache import CountedCache, TtlCache
 from analytics.adapters.postgres import PostgresTotals
 from analytics.ports import Authenticator, Events, Hit, Totals
-from analytics.adapters.memory_cache import CountedCache, TtlCache
 from analytics.service_layer.callers import Callers
 from analytics.settings import AnalyticsSettings
 

@@ -1,8 +1,8 @@
 """What the analytics use cases need from the stores and the key book (adapters implement; unit
 tests fake)."""
 
-from collections.abc import Awaitable, Callable
-from typing import Protocol
+from collections.abc import Awaitable, Callable, Hashable
+from typing import Any, Protocol
 
 from platformkit.apikeys import Principal, Verdict
 
@@ -33,3 +33,9 @@ class Authenticator(Protocol):
 
 
 Hit = Callable[[str], Awaitable[Verdict]]
+
+
+class AnswerCache(Protocol):
+    """Answers shared for a while across callers (TtlCache): one computation per key at a time."""
+
+    async def get(self, key: Hashable, compute: Callable[[], Awaitable[Any]]) -> Any: ...

@@ -18,7 +18,7 @@ KeyChange = Callable[[ApiKey | None], Sequence[tuple[ApiKey, KeyEvent]]]
 
 class WriteVisibility(Protocol):
     """Waits (bounded) until the write whose event has this id is served by every redirect
-    replica (visibility.py); False when that could not be seen in time."""
+    replica (service_layer/visibility.py); False when that could not be seen in time."""
 
     async def wait(self, event_id: str) -> bool: ...
 

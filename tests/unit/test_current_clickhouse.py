@@ -30,9 +30,9 @@ from aggregator.domain.click_records import ClickRow
 from aggregator.domain.link_owners import owner_rows
 from aggregator.metrics import AggregatorMetrics
 from analytics.adapters.clickhouse import ClickHouseEvents as AnalyticsStore
+from analytics.adapters.memory_cache import CountedCache
 from analytics.domain.model import DIRECT
 from analytics.domain.queries import parse_stats, parse_top
-from analytics.adapters.memory_cache import CountedCache
 from chdb import session as chdb_session
 from clickhouse_sqlalchemy.drivers.http.base import ClickHouseDialect_http
 from clickhouse_sqlalchemy.drivers.http.escaper import Escaper

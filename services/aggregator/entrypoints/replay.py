@@ -35,7 +35,8 @@ from aggregator.adapters.kafka import ReplayProgress, plan_range, read_range
 from aggregator.bootstrap import Stores, open_stores, pipeline_config
 from aggregator.domain.click_records import ClickRecord
 from aggregator.metrics import AggregatorMetrics
-from aggregator.service_layer.pipeline import Backoff, Decoded, DecodedBatch, decode_batch, process_decoded
+from aggregator.ports import Decoded
+from aggregator.service_layer.pipeline import Backoff, DecodedBatch, decode_batch, process_decoded
 from aggregator.settings import AggregatorSettings
 
 # Margin so an event at the very start of the range is still inside the ledger when sunk.

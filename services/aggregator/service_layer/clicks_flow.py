@@ -1,10 +1,12 @@
-"""The `clicks` agent (concurrency=1): ticks of un-acked records -> decoded (pure) -> Batcher
-(flush rule on the estimated click lag) -> pipeline.process_decoded (dead letters, PostgreSQL
-claim, ClickHouse write; retries inside) -> window table -> our progress record -> ack.
+"""What the `clicks` agent (entrypoints/aggregate_clicks.py) drives: ticks of un-acked records ->
+decoded (pure) -> Batcher (flush rule on the estimated click lag) -> pipeline.process_decoded
+(dead letters, PostgreSQL claim, ClickHouse write; retries inside) -> window table -> our
+progress record -> ack.
 
 Offsets are committed only for acked records, so an offset never passes a record whose clicks
-are not durable in both sinks. The agent only translates faust's stream into the pipeline's
-calls; what a batch needs is in aggregator/pipeline.py.
+are not durable in both sinks. Events are the stream's (faust events: `.message.partition`,
+`.message.offset`, `allow_ack()`), held opaque; `to_record` (adapters/faust_events.py) turns one
+into the pipeline's SourceRecord; what a batch needs is in service_layer/pipeline.py.
 """
 
 import logging
@@ -17,12 +19,11 @@ from typing import Any
 from aggregator.domain.batching import FlushPolicy
 from aggregator.domain.gaps import Frontier
 from aggregator.metrics import AggregatorMetrics
-from aggregator.ports import DeadLetters, SourceRecord, WindowView
+from aggregator.ports import DeadLetters, Decoded, SourceRecord, WindowView
 from aggregator.service_layer.accumulator import Batcher, LagTracker
 from aggregator.service_layer.pipeline import (
     Backoff,
     BatchOutcome,
-    Decoded,
     DecodedBatch,
     PipelineConfig,
     decode_batch,

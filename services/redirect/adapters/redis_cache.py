@@ -37,7 +37,7 @@ FIELDS = ("u", "t", "e", "m", "d", "o")
 # record (everything before it was applied by someone), ARGV[5..] field/value pairs.
 # Returns 4*gap + 2*advanced + written. A gap: Redis stands before that position, i.e. it lost
 # events a replica had applied (restarted empty, or from an old snapshot): the offset is not
-# advanced over the hole (the replica fills it from the topic, projector.py), the link hash is
+# advanced over the hole (the replica fills it from the topic, service_layer/links_projector.py), the link hash is
 # still written if newer (its own guard keeps that safe).
 _APPLY = """
 local offset = tonumber(ARGV[2])

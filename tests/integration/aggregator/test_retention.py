@@ -10,8 +10,7 @@ from aggregator.adapters.clickhouse import ClickHouse, ClickHouseEvents, build_c
 from aggregator.adapters.postgres import PostgresLedger
 from aggregator.domain.click_records import ClickRecord, ClickRow
 from aggregator.metrics import AggregatorMetrics
-from aggregator.ports import SourceRecord
-from aggregator.service_layer.pipeline import Decoded
+from aggregator.ports import Decoded, SourceRecord
 
 from tests.integration.aggregator.support import (
     CH_TABLES,

@@ -5,8 +5,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 
 from aggregator.domain.click_records import ClickRow
-from aggregator.ports import Claimed, SourceRecord
-from aggregator.service_layer.pipeline import Decoded
+from aggregator.ports import Claimed, Decoded, SourceRecord
 from contracts.deadletter import MessageDeadLettered
 
 
