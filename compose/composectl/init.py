@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 
 import httpx
 from stackctl import migrate, topics
-from stackctl.bootstrap import say
+from stackctl.first_start import say
 from tenacity import AsyncRetrying, stop_after_delay, wait_fixed
 
 from composectl.settings import ComposeSettings, stack_settings

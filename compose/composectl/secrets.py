@@ -30,7 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from stackctl.bootstrap import say
+from stackctl.first_start import say
 
 # Where the other containers mount the secrets volume (docker-compose.yml).
 SECRETS_DIR = Path("/run/shortlink-secrets")
@@ -177,7 +177,7 @@ def clickhouse_users_xml(password: str) -> str:
 def clickhouse_client_xml(password: str) -> str:
     """clickhouse-client's config for the container healthcheck (no password on its argv)."""
     return (
-        "<?xml version=\"1.0\"?>\n"
+        '<?xml version="1.0"?>\n'
         f"<config>\n    <user>{CLICKHOUSE_USER}</user>\n    <password>{password}</password>\n</config>\n"
     )
 

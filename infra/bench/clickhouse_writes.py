@@ -34,8 +34,8 @@ from pathlib import Path
 
 import httpx
 from aggregator.adapters.clickhouse import ClickHouse, ClickHouseEvents
-from aggregator.adapters.metrics import AggregatorMetrics
-from aggregator.domain.clicks import ClickRow
+from aggregator.domain.click_records import ClickRow
+from aggregator.metrics import AggregatorMetrics
 from redirect_bench_support import ROOT, cpu_ticks, machine_notes
 from stackctl.config import StackSettings
 from stackctl.migrate import clickhouse_statements

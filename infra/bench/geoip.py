@@ -14,7 +14,7 @@ import random
 import time
 
 from redirect.adapters.geoip import country_of
-from redirect.domain.clicks import ClickFactory, RawClick
+from redirect.domain.click_factory import ClickFactory, RawClick
 from redirect.domain.ids import new_event_ids
 from redirect.domain.useragent import make_classifier, warm_up
 from redirect.domain.visitor import TrustedProxies, VisitorKeys, parse_networks

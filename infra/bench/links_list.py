@@ -37,9 +37,9 @@ from platformkit.apikeys import KeyBook  # noqa: E402
 from platformkit.keys_log import KeysLog  # noqa: E402
 from shorten.adapters.asyncpg_keys import AsyncpgKeyStore  # noqa: E402
 from shorten.adapters.asyncpg_store import list_statement  # noqa: E402
+from shorten.bootstrap import wait_published  # noqa: E402
 from shorten.domain.listing import ListQuery, Position, encode_cursor  # noqa: E402
-from shorten.entrypoints.relay import wait_published  # noqa: E402
-from shorten.keys import KeyService  # noqa: E402
+from shorten.service_layer.key_service import KeyService  # noqa: E402
 from shorten.settings import ShortenSettings  # noqa: E402
 from stackctl.config import StackSettings  # noqa: E402
 

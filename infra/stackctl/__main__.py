@@ -7,9 +7,9 @@ import subprocess
 import sys
 import time
 
-from stackctl import bootstrap, checks, cluster, localkey, migrate, render, supervisor, topics
-from stackctl.bootstrap import say
+from stackctl import checks, cluster, first_start, localkey, migrate, render, supervisor, topics
 from stackctl.config import StackSettings
+from stackctl.first_start import say
 
 
 def _wait(s: StackSettings, probes: dict[str, checks.Probe], *, timeout: float, what: str) -> None:
@@ -47,17 +47,17 @@ def refuse_busy_ports(s: StackSettings) -> None:
 def up(s: StackSettings, *, infra_only: bool) -> None:
     if supervisor.supervisord_pid(s) is None:
         refuse_busy_ports(s)
-    bootstrap.ensure_api_key(s)
-    bootstrap.ensure_visitor_key_secret(s)
+    first_start.ensure_api_key(s)
+    first_start.ensure_visitor_key_secret(s)
     if s.is_cluster:  # PgBouncer and ZooKeeper (idempotent: a second run only checks)
         subprocess.run(["bash", str(s.repo_root / "infra" / "scripts" / "install-system.sh"), "cluster"], check=True)
     reload = render.render_all(s)
-    bootstrap.ensure_kafka_libs(s)
+    first_start.ensure_kafka_libs(s)
     if s.is_cluster:
         cluster.ensure_kafka_storage(s)
     else:
-        bootstrap.ensure_kafka_storage(s)
-    bootstrap.ensure_postgres_cluster(s)
+        first_start.ensure_kafka_storage(s)
+    first_start.ensure_postgres_cluster(s)
     supervisor.ensure_running(s)
     if s.is_cluster:  # ClickHouse 18.16 does not start (and does not exit) without its ZooKeeper
         supervisor.start(s, "zookeeper")
@@ -76,7 +76,7 @@ def up(s: StackSettings, *, infra_only: bool) -> None:
     infra["postgres"] = lambda: checks.postgres_server(s)  # the app role comes next
     infra.pop("pgbouncer", None)  # it logs in as the app role, which comes next
     _wait(s, infra, timeout=120, what="infrastructure")
-    asyncio.run(bootstrap.ensure_postgres_database(s))
+    asyncio.run(first_start.ensure_postgres_database(s))
     if s.is_cluster:
         _wait(s, {"pgbouncer": lambda: cluster.pgbouncer(s)}, timeout=60, what="PgBouncer")
     asyncio.run(topics.ensure_topics(s.kafka_bootstrap, replication_factor=s.kafka_replication_factor))
@@ -105,8 +105,8 @@ def restart(s: StackSettings, names: list[str]) -> None:
     only those: other programs keep their running configuration until they are restarted)."""
     if supervisor.supervisord_pid(s) is None:
         raise SystemExit("the stack is not running: `just up` first")
-    bootstrap.ensure_api_key(s)
-    bootstrap.ensure_visitor_key_secret(s)
+    first_start.ensure_api_key(s)
+    first_start.ensure_visitor_key_secret(s)
     render.render_all(s)
     reread = supervisor.ctl(s, "reread").stdout
     changed = {line.split(":", 1)[0] for line in reread.splitlines() if line.endswith(": changed")}
@@ -204,8 +204,8 @@ def main(argv: list[str] | None = None) -> int:
     elif args.command == "topics":
         asyncio.run(topics.ensure_topics(s.kafka_bootstrap, replication_factor=s.kafka_replication_factor))
     elif args.command == "render":
-        bootstrap.ensure_api_key(s)
-        bootstrap.ensure_visitor_key_secret(s)
+        first_start.ensure_api_key(s)
+        first_start.ensure_visitor_key_secret(s)
         render.render_all(s)
     elif args.command == "redis-failback":
         from stackctl import sentinel

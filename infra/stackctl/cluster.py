@@ -381,7 +381,7 @@ def relay_overrides(s: StackSettings) -> dict[str, str]:
 
 def ensure_kafka_storage(s: StackSettings) -> None:
     """Format each broker's KRaft storage with one cluster id (kept in .local/cluster/kafka-id)."""
-    from stackctl.bootstrap import kafka_storage_tool, say
+    from stackctl.first_start import kafka_storage_tool, say
 
     pending = [
         b for b in range(1, len(s.kafka_broker_ports) + 1) if not (kafka_data_dir(s, b) / "meta.properties").exists()
@@ -408,7 +408,7 @@ def ensure_kafka_storage(s: StackSettings) -> None:
 def ensure_postgres_replica(s: StackSettings) -> None:
     """Clone the running primary into the replica's data directory (pg_basebackup -R: it starts
     as a hot standby streaming from the primary, over the local socket as the superuser)."""
-    from stackctl.bootstrap import run_as_postgres, say
+    from stackctl.first_start import run_as_postgres, say
     from stackctl.render import postgres_bin_dir
 
     data, run = s.path("postgres-replica", "data"), s.path("postgres-replica", "run")

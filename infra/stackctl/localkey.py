@@ -5,8 +5,8 @@ already hold this secret's digest; a changed file re-issues the key with the new
 
 import asyncio
 
-from stackctl.bootstrap import say
 from stackctl.config import StackSettings, read_secret
+from stackctl.first_start import say
 from stackctl.render import service_environment
 
 

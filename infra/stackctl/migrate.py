@@ -9,8 +9,8 @@ from pathlib import Path
 
 import httpx
 
-from stackctl.bootstrap import say
 from stackctl.config import StackSettings
+from stackctl.first_start import say
 
 
 def _files(s: StackSettings, store: str) -> list[Path]:

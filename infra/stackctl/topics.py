@@ -5,7 +5,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewPartitions, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from contracts.topics import ALL_TOPICS
 
-from stackctl.bootstrap import say
+from stackctl.first_start import say
 
 
 async def ensure_topics(bootstrap: str, *, replication_factor: int = 1) -> None:

@@ -1,7 +1,14 @@
-"""Wiring: settings -> clients -> adapters -> the faust app with its agents, tables, timers and
-web views. Nothing runs at import; `create_app` is what `python -m aggregator worker` runs."""
+"""Wiring: settings -> clients -> adapters -> the faust app, its window table and the clicks flow;
+the one place that wires. Nothing runs at import.
+
+`bootstrap(settings, **overrides)` builds the worker's `Runtime`: the faust app (configured here),
+its topics and table, the stores (opened on first use), the ClicksFlow the clicks agent drives.
+The worker entrypoint (entrypoints/run_worker.py) registers the agents, timers and web views on
+`runtime.app`; faust starts the app, and the app's own service stops the runtime with it.
+`open_stores` gives the one-shot commands (replay, retention) the same store adapters."""
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, cast
@@ -12,20 +19,21 @@ import httpx
 from mode import Service
 
 from aggregator.adapters.clickhouse import ClickHouse, ClickHouseEvents, ClickHouseLinkOwners, build_client
-from aggregator.adapters.faust_events import DurableAckEvent
+from aggregator.adapters.faust_events import DurableAckEvent, to_record
 from aggregator.adapters.faust_tables import FaustWindowView, SourcePartitionedTable, zero_counts
 from aggregator.adapters.kafka import FaustDeadLetters, GroupOffsets, KafkaRecordFetcher
-from aggregator.adapters.metrics import AggregatorMetrics
 from aggregator.adapters.postgres import PostgresFrontier, PostgresLedger, PostgresLinks, create_pool
 from aggregator.domain.batching import FlushPolicy
 from aggregator.domain.gaps import Frontier
-from aggregator.pipeline import Backoff, PipelineConfig
+from aggregator.metrics import AggregatorMetrics
+from aggregator.service_layer.clicks_flow import ClicksFlow
+from aggregator.service_layer.pipeline import Backoff, PipelineConfig
 from aggregator.settings import AggregatorSettings
 
 
 @dataclass(frozen=True, kw_only=True)
-class Runtime:
-    """The clients one process holds, and the adapters built on them."""
+class Stores:
+    """The store clients one process holds, and the adapters built on them."""
 
     pool: asyncpg.Pool
     http: httpx.AsyncClient
@@ -41,7 +49,7 @@ class Runtime:
         await self.pool.close()
 
 
-async def open_runtime(settings: AggregatorSettings, metrics: AggregatorMetrics) -> Runtime:
+async def open_stores(settings: AggregatorSettings, metrics: AggregatorMetrics) -> Stores:
     pool = await create_pool(
         settings.postgres_dsn_asyncpg(),
         size=settings.aggregator_pg_pool_size,
@@ -49,7 +57,7 @@ async def open_runtime(settings: AggregatorSettings, metrics: AggregatorMetrics)
     )
     http = build_client(settings.clickhouse_url, timeout_s=settings.aggregator_clickhouse_timeout_s)
     clickhouse = ClickHouse(http, database=settings.clickhouse_database)
-    return Runtime(
+    return Stores(
         pool=pool,
         http=http,
         clickhouse=clickhouse,
@@ -61,31 +69,31 @@ async def open_runtime(settings: AggregatorSettings, metrics: AggregatorMetrics)
     )
 
 
-class LazyRuntime:
-    """Opens the runtime on first use (from whichever task needs it first), retrying until the
+class LazyStores:
+    """Opens the stores on first use (from whichever task needs it first), retrying until the
     stores answer; closed once when the worker stops."""
 
     def __init__(self, settings: AggregatorSettings, metrics: AggregatorMetrics) -> None:
         self._settings = settings
         self._metrics = metrics
         self._lock = asyncio.Lock()
-        self._runtime: Runtime | None = None
+        self._stores: Stores | None = None
 
     @property
-    def opened(self) -> Runtime | None:
-        return self._runtime
+    def opened(self) -> Stores | None:
+        return self._stores
 
-    async def get(self) -> Runtime:
+    async def get(self) -> Stores:
         async with self._lock:
-            if self._runtime is None:
-                self._runtime = await open_runtime(self._settings, self._metrics)
-            return self._runtime
+            if self._stores is None:
+                self._stores = await open_stores(self._settings, self._metrics)
+            return self._stores
 
     async def close(self) -> None:
         async with self._lock:
-            if self._runtime is not None:
-                await self._runtime.close()
-                self._runtime = None
+            if self._stores is not None:
+                await self._stores.close()
+                self._stores = None
 
 
 def pipeline_config(settings: AggregatorSettings) -> PipelineConfig:
@@ -153,13 +161,44 @@ def faust_settings(settings: AggregatorSettings) -> dict[str, Any]:
     )
 
 
-def create_app(settings: AggregatorSettings, metrics: AggregatorMetrics) -> faust.App:
-    """The worker: the clicks and links agents, the window table, gap repair, sink recovery and
-    the web views, all on one faust app."""
-    from aggregator.entrypoints import clicks_agent, gap_repair, links_agent, recovery, web
+@dataclass(frozen=True, kw_only=True)
+class Runtime:
+    """A wired aggregator worker: the faust app and what its agents, timers and views use.
+    faust starts it (faust.Worker); `stop` runs when the app stops (a faust service below)."""
 
+    settings: AggregatorSettings
+    app: faust.App
+    metrics: AggregatorMetrics
+    stores: LazyStores
+    config: PipelineConfig
+    backoff: Backoff
+    clicks_topic: Any
+    links_topic: Any
+    dead_letters: FaustDeadLetters
+    window_view: FaustWindowView
+    flow: ClicksFlow
+    refresh_lag: Callable[[], int]
+    group_offsets: GroupOffsets
+    fetcher: KafkaRecordFetcher
+
+    async def stop(self) -> None:
+        """Close the PostgreSQL pool, the ClickHouse client and the Kafka admin."""
+        await self.stores.close()
+        await self.group_offsets.close()
+
+
+def bootstrap(
+    settings: AggregatorSettings,
+    *,
+    metrics: AggregatorMetrics | None = None,
+    stores: LazyStores | None = None,
+    group_offsets: GroupOffsets | None = None,
+    fetcher: KafkaRecordFetcher | None = None,
+) -> Runtime:
+    """Build the worker from its settings; each keyword replaces that adapter. Nothing connects here."""
+    metrics = metrics if metrics is not None else AggregatorMetrics()
     app = faust.App(**faust_settings(settings))
-    runtime = LazyRuntime(settings, metrics)
+    stores = stores if stores is not None else LazyStores(settings, metrics)
     config = pipeline_config(settings)
     backoff = Backoff(
         initial_s=settings.aggregator_retry_initial_s,
@@ -184,7 +223,7 @@ def create_app(settings: AggregatorSettings, metrics: AggregatorMetrics) -> faus
         window_s=settings.aggregator_window_s,
         flush_every_s=settings.aggregator_window_flush_s,
     )
-    flow = clicks_agent.ClicksFlow(
+    flow = ClicksFlow(
         policy=flush_policy(settings),
         config=config,
         backoff=backoff,
@@ -192,8 +231,9 @@ def create_app(settings: AggregatorSettings, metrics: AggregatorMetrics) -> faus
         frontier=Frontier(stuck_after_s=settings.aggregator_gap_stuck_s),
         window_view=window_view,
         dead_letters=dead_letters,
-        stores=runtime.get,
+        stores=stores.get,
         topic=settings.topic_clicks,
+        to_record=to_record,
     )
 
     reported: set[int] = set()
@@ -213,53 +253,30 @@ def create_app(settings: AggregatorSettings, metrics: AggregatorMetrics) -> faus
             reported.add(p)
         return flow.lags.total()
 
-    clicks_agent.register(
-        app,
-        clicks_topic,
+    runtime = Runtime(
+        settings=settings,
+        app=app,
+        metrics=metrics,
+        stores=stores,
+        config=config,
+        backoff=backoff,
+        clicks_topic=clicks_topic,
+        links_topic=links_topic,
+        dead_letters=dead_letters,
+        window_view=window_view,
         flow=flow,
         refresh_lag=refresh_lag,
-        tick=settings.aggregator_tick_records,
-        tick_s=settings.aggregator_flush_min_s,
-    )
-    app.timer(settings.aggregator_window_flush_s)(window_view.timer_flush)
-    group_offsets = GroupOffsets(settings.kafka_bootstrap_servers, settings.aggregator_app_id)
-    gap_repair.register(
-        app,
-        topic=settings.topic_clicks,
-        frontier=flow.frontier,
-        runtime=runtime,
-        offsets=group_offsets,
-        held_min=flow.held_min,
-        metrics=metrics,
-        interval_s=settings.aggregator_gap_check_s,
-    )
-    fetcher = KafkaRecordFetcher(settings.kafka_bootstrap_servers)
-    recovery.register(
-        app,
-        runtime=runtime,
-        fetcher=fetcher,
-        config=config,
-        metrics=metrics,
-        interval_s=settings.aggregator_recovery_check_s,
-    )
-    links_agent.register(
-        app, links_topic, runtime=runtime, dead_letters=dead_letters, config=config, backoff=backoff, metrics=metrics
-    )
-    web.register(
-        app,
-        runtime=runtime,
-        metrics=metrics,
-        window_view=window_view,
-        refresh_lag=refresh_lag,
-        window_minutes=settings.aggregator_window_expires_s // settings.aggregator_window_s,
+        group_offsets=group_offsets
+        if group_offsets is not None
+        else GroupOffsets(settings.kafka_bootstrap_servers, settings.aggregator_app_id),
+        fetcher=fetcher if fetcher is not None else KafkaRecordFetcher(settings.kafka_bootstrap_servers),
     )
 
     @app.service
     class CloseStores(Service):
-        """Closes the PostgreSQL pool, the ClickHouse client and the Kafka admin when the worker stops."""
+        """Stops the runtime (stores, Kafka admin) when the worker stops."""
 
         async def on_stop(self) -> None:
-            await runtime.close()
-            await group_offsets.close()
+            await runtime.stop()
 
-    return app
+    return runtime

@@ -8,14 +8,11 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 from contracts.deadletter import MessageDeadLettered
 
-from aggregator.domain.clicks import ClickRow
-
-if TYPE_CHECKING:
-    from aggregator.pipeline import Decoded
+from aggregator.domain.click_records import ClickRecord, ClickRow
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -33,12 +30,20 @@ class SourceRecord:
     headers: Sequence[tuple[str, bytes]] = ()
 
 
+@dataclass(frozen=True, slots=True)
+class Decoded:
+    """A record that decoded, with where it came from."""
+
+    source: SourceRecord
+    record: ClickRecord
+
+
 @dataclass(frozen=True, kw_only=True)
 class Claimed:
     """What the ledger made of a batch: the records that were new (their clicks are now in the
     totals) and the sink-journal entry that obliges ClickHouse to receive them (None: nothing new)."""
 
-    new: list["Decoded"] = field(default_factory=list)
+    new: list[Decoded] = field(default_factory=list)
     sink_id: uuid.UUID | None = None
     at: float = field(default_factory=time.monotonic)  # when the claim committed
 
@@ -57,7 +62,7 @@ class EventStore(Protocol):
 class Ledger(Protocol):
     """PostgreSQL: the record-id ledger, link totals and the sink journal."""
 
-    async def claim(self, records: Sequence["Decoded"], *, only_codes: Sequence[str] | None = None) -> Claimed:
+    async def claim(self, records: Sequence[Decoded], *, only_codes: Sequence[str] | None = None) -> Claimed:
         """In one transaction: add the ids of `records` to the ledger, add the clicks of the ones
         that were new to the totals, and journal them for ClickHouse. Records must be unique.
         `only_codes`: the records' rows were narrowed to these codes (a rebuild); the journal
@@ -79,7 +84,7 @@ class DeadLetters(Protocol):
 class WindowView(Protocol):
     """The live per-link one-minute windows (a faust table in the worker)."""
 
-    def add(self, records: Sequence["Decoded"]) -> None:
+    def add(self, records: Sequence[Decoded]) -> None:
         """Add the clicks of newly counted records (each record's codes belong to its source
         partition). Must not block and must not raise for valid input."""
         ...

@@ -30,7 +30,7 @@ def main(argv: list[str] | None = None) -> None:
             log_level=settings.log_level,
         )
     else:
-        from shorten.entrypoints.relay import run
+        from shorten.entrypoints.run_relay import run
 
         uvloop.run(run(settings))  # the API processes run on uvloop too
 

@@ -1,8 +1,8 @@
 """The ports the use cases need; adapters implement them, unit tests fake them."""
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from contracts.keys import KeyEvent
 from contracts.links import LinkCreated, LinkEvent
@@ -18,7 +18,7 @@ KeyChange = Callable[[ApiKey | None], Sequence[tuple[ApiKey, KeyEvent]]]
 
 class WriteVisibility(Protocol):
     """Waits (bounded) until the write whose event has this id is served by every redirect
-    replica (visibility.py); False when that could not be seen in time."""
+    replica (service_layer/visibility.py); False when that could not be seen in time."""
 
     async def wait(self, event_id: str) -> bool: ...
 
@@ -97,3 +97,28 @@ class Publisher(Protocol):
 
         Raises PublishFailed(acked=n) when only the first n were acknowledged.
         """
+
+
+# Read your writes (service_layer/visibility.py): where events land in `links`, where replicas stand.
+
+
+class Placed(NamedTuple):
+    """Where an event landed in `links`."""
+
+    event_id: str
+    partition: int
+    offset: int
+
+
+class ReplicaPosition(NamedTuple):
+    reported_at: float  # epoch seconds
+    offsets: Mapping[int, int]  # partition -> next offset the replica serves from
+
+
+class LinksLog(Protocol):
+    async def start(self) -> None:
+        """Position at the end of every partition (events from now on are read)."""
+
+    async def fetch(self, *, timeout_ms: int) -> Sequence[Placed]: ...
+
+    async def stop(self) -> None: ...

@@ -65,7 +65,7 @@ class ShortenSettings(InfraSettings):
     shorten_relay_retention_seconds: int = 24 * 3600
     shorten_relay_purge_interval: float = 300.0
     shorten_relay_request_timeout_ms: int = 10_000
-    # Read your writes (visibility.py): a write is answered once every live redirect replica
+    # Read your writes (service_layer/visibility.py): a write is answered once every live redirect replica
     # serves it, waiting at most this long (0: do not wait). A replica counts as live while its
     # last report in Redis is younger than the heartbeat setting. After a wait runs into the
     # bound, writes wait at most the degraded bound for the cooldown.

@@ -64,7 +64,7 @@ async def test_link_trace_runs_from_post_through_relay_into_each_replica(
     from shorten.adapters.postgres import create_engine
     from shorten.adapters.postgres_outbox import PostgresOutbox
     from shorten.entrypoints.app import create_app
-    from shorten.relay import OutboxRelay
+    from shorten.service_layer.outbox_relay import OutboxRelay
     from shorten.settings import ShortenSettings
 
     spans.clear()
@@ -166,10 +166,10 @@ async def test_click_trace_runs_from_redirect_through_clicks_topic_to_the_sink_w
     spans: InMemorySpanExporter, api_key: str
 ) -> None:
     import httpx
-    from aggregator.adapters.metrics import AggregatorMetrics
-    from aggregator.bootstrap import open_runtime, pipeline_config
-    from aggregator.pipeline import process_batch
+    from aggregator.bootstrap import open_stores, pipeline_config
+    from aggregator.metrics import AggregatorMetrics
     from aggregator.ports import SourceRecord
+    from aggregator.service_layer.pipeline import process_batch
     from aggregator.settings import AggregatorSettings
     from redirect.entrypoints.app import create_app
     from redirect.settings import RedirectSettings
@@ -237,7 +237,7 @@ async def test_click_trace_runs_from_redirect_through_clicks_topic_to_the_sink_w
     assert len(found) == 1
     assert any(name == "traceparent" for name, _ in found[0].headers)
     aggregator_settings = AggregatorSettings()
-    runtime = await open_runtime(aggregator_settings, AggregatorMetrics())
+    runtime = await open_stores(aggregator_settings, AggregatorMetrics())
     try:
         # The same batch pipeline the faust workers run (its sinks are idempotent, so the live
         # workers' copy of this click is not counted twice).

@@ -22,8 +22,8 @@ from contracts.keys import Scope
 from contracts.links import LinkCreated, LinkDeleted, LinkEvent
 from platformkit.kafka import start_producer
 from shorten.adapters.asyncpg_keys import AsyncpgKeyStore
-from shorten.entrypoints.relay import wait_published
-from shorten.keys import KeyService
+from shorten.bootstrap import wait_published
+from shorten.service_layer.key_service import KeyService
 from shorten.settings import ShortenSettings
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -26,11 +26,11 @@ from aggregator.adapters.clickhouse import (
     marker_row,
     month_start,
 )
-from aggregator.adapters.metrics import AggregatorMetrics
-from aggregator.domain.clicks import ClickRow
+from aggregator.domain.click_records import ClickRow
 from aggregator.domain.link_owners import owner_rows
+from aggregator.metrics import AggregatorMetrics
 from analytics.adapters.clickhouse import ClickHouseEvents as AnalyticsStore
-from analytics.cache import CountedCache
+from analytics.adapters.memory_cache import CountedCache
 from analytics.domain.model import DIRECT
 from analytics.domain.queries import parse_stats, parse_top
 from chdb import session as chdb_session

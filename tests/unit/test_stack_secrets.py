@@ -9,7 +9,7 @@ import stat
 from pathlib import Path
 
 import pytest
-from stackctl import bootstrap, render
+from stackctl import first_start, render
 from stackctl.config import StackSettings
 
 pytestmark = pytest.mark.unit
@@ -21,12 +21,12 @@ def test_secrets_are_generated_once_owner_only_and_reach_every_service(
     for name in ("SHORTEN_API_KEYS", "REDIRECT_VISITOR_KEY_SECRET"):  # a user's own value would win
         monkeypatch.delenv(name, raising=False)
     s = StackSettings(local_dir=tmp_path / ".local")
-    key, secret = bootstrap.ensure_api_key(s), bootstrap.ensure_visitor_key_secret(s)
+    key, secret = first_start.ensure_api_key(s), first_start.ensure_visitor_key_secret(s)
     assert key.startswith("sk_local_") and len(secret) >= 32 and key != secret
     for path in (s.api_key_file, s.visitor_key_secret_file):
         assert stat.S_IMODE(path.stat().st_mode) == 0o600
     # A second start keeps them (links, visitor keys and clients' keys stay valid).
-    assert (bootstrap.ensure_api_key(s), bootstrap.ensure_visitor_key_secret(s)) == (key, secret)
+    assert (first_start.ensure_api_key(s), first_start.ensure_visitor_key_secret(s)) == (key, secret)
 
     render.render_all(s)
     conf = s.supervisor_conf.read_text()
@@ -65,5 +65,5 @@ def test_an_empty_secret_file_is_filled(tmp_path: Path) -> None:
     s = StackSettings(local_dir=tmp_path / ".local")
     s.local_dir.mkdir()
     s.visitor_key_secret_file.write_text("\n")
-    assert bootstrap.ensure_visitor_key_secret(s).strip() != ""
-    assert s.visitor_key_secret_file.read_text().strip() == bootstrap.ensure_visitor_key_secret(s)
+    assert first_start.ensure_visitor_key_secret(s).strip() != ""
+    assert s.visitor_key_secret_file.read_text().strip() == first_start.ensure_visitor_key_secret(s)

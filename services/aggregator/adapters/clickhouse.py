@@ -30,9 +30,9 @@ from datetime import UTC, datetime
 import httpx
 import msgspec
 
-from aggregator.adapters.metrics import AggregatorMetrics
-from aggregator.domain.clicks import ClickRow
+from aggregator.domain.click_records import ClickRow
 from aggregator.domain.link_owners import LinkOwnerRow
+from aggregator.metrics import AggregatorMetrics
 
 # MergeTree tables (retention drops their monthly partitions).
 ALL_TABLES = ("click_events", "clicks_totals", "clicks_breakdown", "clicks_top")

@@ -9,7 +9,11 @@ allow: the offset stays uncommitted, the commit stalls at it, and gap repair
 (domain/gaps.py, entrypoints/gap_repair.py) seeks the partition back and re-reads it.
 """
 
+from typing import Any
+
 import faust
+
+from aggregator.ports import SourceRecord
 
 
 class DurableAckEvent(faust.Event):
@@ -25,3 +29,18 @@ class DurableAckEvent(faust.Event):
         if not self.durable:
             return False  # a skip, not a write: leave the offset uncommitted
         return bool(super().ack())
+
+
+def to_record(event: Any) -> SourceRecord:
+    """A faust stream event -> the pipeline's record (the event itself stays with the agent)."""
+    m = event.message
+    return SourceRecord(
+        topic=m.topic,
+        partition=m.partition,
+        offset=m.offset,
+        key=m.key,
+        value=m.value,
+        timestamp_ms=int((m.timestamp or 0) * 1000),
+        # The trace contexts from the redirect replica (only read when tracing is on).
+        headers=m.headers or (),
+    )

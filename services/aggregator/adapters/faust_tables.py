@@ -14,12 +14,11 @@ arrived on, which keeps each window in the changelog partition its owner restore
 import time
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import faust
 
-if TYPE_CHECKING:
-    from aggregator.pipeline import Decoded
+from aggregator.ports import Decoded
 
 
 class SourcePartitionedTable(faust.Table[Any, Any]):
@@ -64,7 +63,7 @@ class FaustWindowView:
         self._last_flush = clock()
         self._pending: dict[tuple[str, int], list[int]] = {}
 
-    def add(self, records: Sequence["Decoded"]) -> None:
+    def add(self, records: Sequence[Decoded]) -> None:
         """One pass over the new clicks: merge them into the pending (code, window) counts."""
         pending, key_partitions, window_s = self._pending, self._table.key_partitions, self._window_s
         for d in records:

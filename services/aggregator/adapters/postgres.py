@@ -15,18 +15,14 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
 
 import asyncpg
 import uuid_utils
 from contracts.links import LinkDeleted, LinkEvent
 
-from aggregator.adapters.metrics import AggregatorMetrics
 from aggregator.domain.windows import code_totals
-from aggregator.ports import Claimed
-
-if TYPE_CHECKING:
-    from aggregator.pipeline import Decoded
+from aggregator.metrics import AggregatorMetrics
+from aggregator.ports import Claimed, Decoded
 
 INSERT_RECORDS = """
 INSERT INTO clicks.record_ledger (record_id, newest_at, clicks)
@@ -75,7 +71,7 @@ class PostgresLedger:
         self._pool = pool
         self._metrics = metrics
 
-    async def claim(self, records: Sequence["Decoded"], *, only_codes: Sequence[str] | None = None) -> Claimed:
+    async def claim(self, records: Sequence[Decoded], *, only_codes: Sequence[str] | None = None) -> Claimed:
         started = time.perf_counter()
         async with self._pool.acquire() as conn, conn.transaction():
             inserted = await conn.fetch(

@@ -7,7 +7,7 @@ Rule (stated once, tested in tests/unit/aggregator/test_batching.py):
   events -- throughput first: fewer, bigger writes. ClickHouse merges fewer parts (the rollups'
   id-set states are costly to merge), PostgreSQL commits fewer transactions.
 - in between, both the interval and the size grow linearly with the lag.
-The caller adds one more rule (batcher.py): when caught up (lag 0), flush at once.
+The caller adds one more rule (service_layer/accumulator.py): when caught up (lag 0), flush at once.
 """
 
 from dataclasses import dataclass

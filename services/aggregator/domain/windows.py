@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:
-    from aggregator.domain.clicks import ClickRow
+    from aggregator.domain.click_records import ClickRow
 
 
 class TotalsColumns(NamedTuple):

@@ -15,9 +15,9 @@ from collections.abc import Callable
 import faust
 
 from aggregator.adapters.kafka import GroupOffsets
-from aggregator.adapters.metrics import AggregatorMetrics
-from aggregator.bootstrap import LazyRuntime
+from aggregator.bootstrap import LazyStores
 from aggregator.domain.gaps import Frontier
+from aggregator.metrics import AggregatorMetrics
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +27,7 @@ def register(
     *,
     topic: str,
     frontier: Frontier,
-    runtime: LazyRuntime,
+    runtime: LazyStores,
     offsets: GroupOffsets,
     held_min: Callable[[], dict[int, int]],
     metrics: AggregatorMetrics,

@@ -13,10 +13,10 @@ from contracts.deadletter import MessageDeadLettered
 from contracts.links import LinkEvent
 
 from aggregator.adapters.kafka import FaustDeadLetters
-from aggregator.adapters.metrics import AggregatorMetrics
-from aggregator.bootstrap import LazyRuntime
+from aggregator.bootstrap import LazyStores
 from aggregator.domain.link_owners import owner_rows
-from aggregator.pipeline import Backoff, PipelineConfig, retry_until_done
+from aggregator.metrics import AggregatorMetrics
+from aggregator.service_layer.pipeline import Backoff, PipelineConfig, retry_until_done
 
 
 def split(events: list[Any], *, consumer: str, now: datetime) -> tuple[list[LinkEvent], list[MessageDeadLettered]]:
@@ -49,7 +49,7 @@ def register(
     app: faust.App,
     topic: Any,
     *,
-    runtime: LazyRuntime,
+    runtime: LazyStores,
     dead_letters: FaustDeadLetters,
     config: PipelineConfig,
     backoff: Backoff,

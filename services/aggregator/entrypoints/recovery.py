@@ -14,11 +14,11 @@ from datetime import UTC, datetime, timedelta
 import faust
 
 from aggregator.adapters.kafka import KafkaRecordFetcher, RecordsMissing
-from aggregator.adapters.metrics import AggregatorMetrics
 from aggregator.adapters.postgres import PostgresLedger
-from aggregator.bootstrap import LazyRuntime
-from aggregator.pipeline import RECOVERY_AGE_S, PipelineConfig, decode_batch
+from aggregator.bootstrap import LazyStores
+from aggregator.metrics import AggregatorMetrics
 from aggregator.ports import EventStore
+from aggregator.service_layer.pipeline import RECOVERY_AGE_S, PipelineConfig, decode_batch
 
 log = logging.getLogger(__name__)
 ENTRIES_PER_ROUND = 20
@@ -64,7 +64,7 @@ async def recover_pending(
 def register(
     app: faust.App,
     *,
-    runtime: LazyRuntime,
+    runtime: LazyStores,
     fetcher: KafkaRecordFetcher,
     config: PipelineConfig,
     metrics: AggregatorMetrics,

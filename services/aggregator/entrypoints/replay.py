@@ -32,10 +32,11 @@ from contracts.deadletter import MessageDeadLettered
 from platformkit.kafka import topic_partitions
 
 from aggregator.adapters.kafka import ReplayProgress, plan_range, read_range
-from aggregator.adapters.metrics import AggregatorMetrics
-from aggregator.bootstrap import Runtime, open_runtime, pipeline_config
-from aggregator.domain.clicks import ClickRecord
-from aggregator.pipeline import Backoff, Decoded, DecodedBatch, decode_batch, process_decoded
+from aggregator.bootstrap import Stores, open_stores, pipeline_config
+from aggregator.domain.click_records import ClickRecord
+from aggregator.metrics import AggregatorMetrics
+from aggregator.ports import Decoded
+from aggregator.service_layer.pipeline import Backoff, DecodedBatch, decode_batch, process_decoded
 from aggregator.settings import AggregatorSettings
 
 # Margin so an event at the very start of the range is still inside the ledger when sunk.
@@ -81,7 +82,7 @@ def narrow(batch: DecodedBatch, codes: set[str], *, run: uuid.UUID | None) -> De
     return DecodedBatch(good=good, poison=batch.poison)
 
 
-async def _workers_passed(runtime: Runtime, topic: str, end: dict[int, int], out: TextIO) -> bool:
+async def _workers_passed(runtime: Stores, topic: str, end: dict[int, int], out: TextIO) -> bool:
     """Wait until every partition's processing frontier reached the end of the range."""
     deadline = time.monotonic() + WORKERS_CATCH_UP_S
     while True:
@@ -95,7 +96,7 @@ async def _workers_passed(runtime: Runtime, topic: str, end: dict[int, int], out
         await asyncio.sleep(1.0)
 
 
-async def _sinks_empty(runtime: Runtime, codes: set[str], out: TextIO) -> bool:
+async def _sinks_empty(runtime: Stores, codes: set[str], out: TextIO) -> bool:
     async with runtime.pool.acquire() as conn:
         counted = await conn.fetch(
             "SELECT code, clicks + bot_clicks AS n FROM clicks.link_totals "
@@ -141,7 +142,7 @@ async def replay_clicks(
     config = pipeline_config(settings)
     config = dataclasses.replace(config, consumer=f"{settings.aggregator_app_id}-replay")
     backoff = Backoff(initial_s=config.retry_initial_s, max_s=config.retry_max_s)
-    runtime = await open_runtime(settings, AggregatorMetrics())
+    runtime = await open_stores(settings, AggregatorMetrics())
     consumer = AIOKafkaConsumer(
         bootstrap_servers=settings.kafka_bootstrap_servers,
         group_id=None,

@@ -16,10 +16,10 @@ import logging
 from datetime import UTC, datetime, timedelta
 
 from aggregator.adapters.clickhouse import ALL_TABLES
-from aggregator.adapters.metrics import AggregatorMetrics
 from aggregator.adapters.postgres import prune_ledger
-from aggregator.bootstrap import open_runtime
+from aggregator.bootstrap import open_stores
 from aggregator.domain.retention import ledger_cutoff, partitions_to_drop, seconds_until_next_run
+from aggregator.metrics import AggregatorMetrics
 from aggregator.settings import AggregatorSettings
 
 log = logging.getLogger(__name__)
@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 
 async def run_retention(settings: AggregatorSettings, *, dry_run: bool, now: datetime | None = None) -> None:
     now = now or datetime.now(UTC)
-    runtime = await open_runtime(settings, AggregatorMetrics())
+    runtime = await open_stores(settings, AggregatorMetrics())
     try:
         keep = settings.aggregator_clickhouse_retention_months
         for table in ALL_TABLES:

@@ -1,4 +1,7 @@
-"""Start one faust worker on uvloop; SIGTERM/SIGINT stop it gracefully (faust.Worker)."""
+"""Start one faust worker on uvloop; SIGTERM/SIGINT stop it gracefully (faust.Worker).
+
+The app is wired by bootstrap.py; this registers its agents, timers and web views (each only
+translates faust's input into use-case calls) and runs it."""
 
 import asyncio
 
@@ -7,9 +10,59 @@ import uvloop
 from telemetry import tracing
 from telemetry.logs import dict_config
 
-from aggregator.adapters.metrics import AggregatorMetrics
-from aggregator.bootstrap import create_app
+from aggregator.bootstrap import Runtime, bootstrap
+from aggregator.entrypoints import aggregate_clicks, gap_repair, links_agent, recovery, web
 from aggregator.settings import AggregatorSettings
+
+
+def register(runtime: Runtime) -> None:
+    """The clicks and links agents, the window flush timer, gap repair, sink recovery and the
+    web views, all on the runtime's faust app."""
+    settings, app = runtime.settings, runtime.app
+    aggregate_clicks.register(
+        app,
+        runtime.clicks_topic,
+        flow=runtime.flow,
+        refresh_lag=runtime.refresh_lag,
+        tick=settings.aggregator_tick_records,
+        tick_s=settings.aggregator_flush_min_s,
+    )
+    app.timer(settings.aggregator_window_flush_s)(runtime.window_view.timer_flush)
+    gap_repair.register(
+        app,
+        topic=settings.topic_clicks,
+        frontier=runtime.flow.frontier,
+        runtime=runtime.stores,
+        offsets=runtime.group_offsets,
+        held_min=runtime.flow.held_min,
+        metrics=runtime.metrics,
+        interval_s=settings.aggregator_gap_check_s,
+    )
+    recovery.register(
+        app,
+        runtime=runtime.stores,
+        fetcher=runtime.fetcher,
+        config=runtime.config,
+        metrics=runtime.metrics,
+        interval_s=settings.aggregator_recovery_check_s,
+    )
+    links_agent.register(
+        app,
+        runtime.links_topic,
+        runtime=runtime.stores,
+        dead_letters=runtime.dead_letters,
+        config=runtime.config,
+        backoff=runtime.backoff,
+        metrics=runtime.metrics,
+    )
+    web.register(
+        app,
+        runtime=runtime.stores,
+        metrics=runtime.metrics,
+        window_view=runtime.window_view,
+        refresh_lag=runtime.refresh_lag,
+        window_minutes=settings.aggregator_window_expires_s // settings.aggregator_window_s,
+    )
 
 
 def run(settings: AggregatorSettings) -> None:
@@ -19,10 +72,11 @@ def run(settings: AggregatorSettings) -> None:
     )
     loop = uvloop.new_event_loop()
     asyncio.set_event_loop(loop)
-    app = create_app(settings, AggregatorMetrics())
+    runtime = bootstrap(settings)
+    register(runtime)
     # faust configures logging itself when its worker starts: hand it the same JSON setup.
     worker = faust.Worker(
-        app,
+        runtime.app,
         loop=loop,
         loglevel=settings.log_level,
         quiet=True,

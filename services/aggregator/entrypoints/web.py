@@ -11,15 +11,15 @@ from contracts.links import CODE_RE
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from aggregator.adapters.faust_tables import FaustWindowView
-from aggregator.adapters.metrics import AggregatorMetrics
-from aggregator.bootstrap import LazyRuntime
+from aggregator.bootstrap import LazyStores
 from aggregator.entrypoints.openapi import LinkWindows, WindowCount, build_document
+from aggregator.metrics import AggregatorMetrics
 
 
 def register(
     app: faust.App,
     *,
-    runtime: LazyRuntime,
+    runtime: LazyStores,
     metrics: AggregatorMetrics,
     window_view: FaustWindowView,
     refresh_lag: Callable[[], int],

@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 from sqlalchemy import Engine, bindparam, create_engine, text
 from sqlalchemy.sql.elements import TextClause
 
-from analytics.cache import CountedCache
+from analytics.adapters.memory_cache import CountedCache
 from analytics.domain.errors import StoreUnavailable
 from analytics.domain.model import DIRECT, Point, RangeStats, Share, TopLink
 from analytics.domain.queries import Interval, Span, StatsQuery, TopQuery, covering_spans, top_spans

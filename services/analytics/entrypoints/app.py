@@ -1,23 +1,19 @@
-"""The analytics API (Starlette). The lifespan builds the store clients, follows the `keys` topic
-up to its end before the app answers (no 401 for a valid key at start), and closes them all.
+"""The analytics API (Starlette): HTTP in, use cases (service_layer/stats_service.py) called, JSON
+out. The lifespan starts the wired runtime (bootstrap.py: store clients, the `keys` topic followed
+up to its end before the app answers) and stops it.
 
 GET /api/v1/links/{code}/stats, GET /api/v1/top, /healthz, /readyz, /metrics, /openapi.json.
 """
 
 from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-import asyncpg
 import msgspec
-from limits import RateLimitItem
-from platformkit.apikeys import FailedAuth
-from platformkit.clientip import ClientAddress, parse_networks
+from platformkit.apikeys import Principal
 from platformkit.errors import install_error_handlers
 from platformkit.health import Check, health_routes
-from platformkit.keys_log import KeysLog
-from platformkit.ratelimit import RedisRateLimiter
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -26,15 +22,12 @@ from starlette.routing import Route
 from telemetry import tracing
 from telemetry.metrics import HttpMetricsMiddleware, metrics_route
 
-from analytics import service
-from analytics.adapters.clickhouse import ClickHouseEvents, build_engine
-from analytics.adapters.postgres import PostgresTotals
-from analytics.cache import CountedCache, TtlCache
-from analytics.callers import Callers
+from analytics.bootstrap import Runtime, bootstrap
 from analytics.domain.access import check_top_access
 from analytics.domain.errors import InvalidParameter, UnknownLink
 from analytics.domain.queries import parse_stats, parse_top
 from analytics.entrypoints.openapi import build_document
+from analytics.service_layer import stats_service
 from analytics.settings import AnalyticsSettings
 
 # The one table from domain failure to HTTP status (StoreUnavailable: 503 with Retry-After).
@@ -52,18 +45,34 @@ class BodyResponse(JSONResponse):
         return msgspec.json.encode(content)
 
 
+def _runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+async def _caller(request: Request, runtime: Runtime, *, key_required: bool) -> Principal | None:
+    return await runtime.callers.identify(
+        address=runtime.client_address.of(request.scope),
+        header=request.headers.get("authorization") or None,
+        key_required=key_required,
+    )
+
+
 async def link_stats(request: Request) -> Response:
-    state = request.app.state
-    caller = await state.callers.identify(request, key_required=False)
+    runtime = _runtime(request)
+    caller = await _caller(request, runtime, key_required=False)
     query = parse_stats(request.path_params["code"], request.query_params, now=_now())
-    return BodyResponse(await service.link_stats(query, caller=caller, totals=state.totals, events=state.events))
+    return BodyResponse(
+        await stats_service.link_stats(query, caller=caller, totals=runtime.totals, events=runtime.events)
+    )
 
 
 async def top(request: Request) -> Response:
-    state = request.app.state
-    caller = await state.callers.identify(request, key_required=True)
+    runtime = _runtime(request)
+    caller = await _caller(request, runtime, key_required=True)
+    assert caller is not None  # key_required: a principal, or identify raised
     query = parse_top(request.query_params, now=_now(), workspace=check_top_access(caller))
-    return BodyResponse(await service.top_links(query, events=state.events, cache=state.top_cache))
+    return BodyResponse(await stats_service.top_links(query, events=runtime.events, cache=runtime.top_cache))
 
 
 def _serve(document: dict[str, Any]) -> Any:
@@ -76,82 +85,27 @@ def _serve(document: dict[str, Any]) -> Any:
 
 
 def _checks(request: Request) -> dict[str, Check]:
-    state = request.app.state
-    return {"postgres": state.totals.ping, "clickhouse": state.events.ping}
+    runtime = _runtime(request)
+    return {"postgres": runtime.totals.ping, "clickhouse": runtime.events.ping}
 
 
-def _limiter(settings: AnalyticsSettings, limit: RateLimitItem, namespace: str) -> RedisRateLimiter:
-    return RedisRateLimiter(
-        redis_url=settings.redis_url,
-        limit=limit,
-        namespace=namespace,
-        sentinels=settings.redis_sentinels,
-        sentinel_master=settings.redis_sentinel_master,
-    )
-
-
-@asynccontextmanager
-async def open_callers(settings: AnalyticsSettings) -> AsyncIterator[Callers]:
-    """The key book (read up to the `keys` topic's end before this yields) and the rate limiters."""
-    per_key = _limiter(settings, settings.key_rate_limit(), "analytics-key")
-    per_address = _limiter(settings, settings.public_rate_limit(), "analytics-public")
-    failures = _limiter(settings, settings.auth_failure_limit(), "analytics-authfail")
-    keys = KeysLog(
-        bootstrap_servers=settings.kafka_bootstrap_servers,
-        topic=settings.topic_keys,
-        client_id="analytics",
-        miss_wait_s=settings.analytics_key_miss_wait_s,
-    )
-    try:
-        await keys.start()
-        try:
-            yield Callers(
-                keys=keys,
-                failed_auth=FailedAuth(failures.hit),
-                per_key=per_key.hit,
-                per_address=per_address.hit,
-                client_address=ClientAddress(parse_networks(settings.analytics_trusted_proxies)),
-            )
-        finally:
-            await keys.stop()
-    finally:
-        for limiter in (per_key, per_address, failures):
-            await limiter.aclose()
-
-
-def create_app(settings: AnalyticsSettings | None = None) -> Starlette:
-    """App factory (`analytics.entrypoints.app:create_app`); settings are read here, once."""
+def create_app(settings: AnalyticsSettings | None = None, *, runtime: Runtime | None = None) -> Starlette:
+    """App factory (`analytics.entrypoints.app:create_app`); settings are read here, once. Without
+    `runtime` the lifespan wires one (bootstrap) at startup; with one (tests: fakes of the ports)
+    the app serves that."""
     if settings is None:  # the server's factory call: this process's settings and tracing
         settings = AnalyticsSettings()
         tracing.setup_tracing("analytics", otlp_endpoint=settings.otel_exporter_otlp_endpoint)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        async with AsyncExitStack() as stack:
-            pool = await asyncpg.create_pool(
-                settings.postgres_read_dsn(),
-                min_size=1,
-                max_size=settings.analytics_db_pool_size,
-                command_timeout=10,
-                statement_cache_size=settings.postgres_statement_cache_size,
-            )
-            stack.push_async_callback(pool.close)
-            events = ClickHouseEvents(
-                build_engine(
-                    settings.clickhouse_url,
-                    database=settings.clickhouse_database,
-                    timeout_s=settings.analytics_clickhouse_timeout_s,
-                    pool_size=settings.analytics_clickhouse_pool_size,
-                ),
-                visitors=CountedCache(
-                    max_entries=settings.analytics_visitor_cache_entries, ttl_s=settings.analytics_visitor_cache_s
-                ),
-            )
-            stack.callback(events.close)
-            app.state.callers = await stack.enter_async_context(open_callers(settings))
-            app.state.totals = PostgresTotals(pool)
-            app.state.events = events
+        wired = runtime if runtime is not None else bootstrap(settings)
+        app.state.runtime = wired
+        try:
+            await wired.start()
             yield
+        finally:
+            await wired.stop()
 
     app = Starlette(
         routes=[
@@ -164,7 +118,6 @@ def create_app(settings: AnalyticsSettings | None = None) -> Starlette:
         middleware=[*tracing.asgi_middleware(), Middleware(HttpMetricsMiddleware, service="analytics")],
         lifespan=lifespan,
     )
-    # Per (workspace, tag, window, limit, bots): room for many workspaces' answers at once.
-    app.state.top_cache = TtlCache(settings.analytics_top_cache_s, max_entries=4096)
+    app.state.runtime = runtime
     install_error_handlers(app, STATUS)
     return app

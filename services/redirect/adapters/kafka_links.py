@@ -8,22 +8,15 @@ in Redis). Nothing is committed to Kafka; the position lives next to the data it
 
 import logging
 from collections.abc import Mapping
-from typing import Any, NamedTuple
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from contracts import deadletter
 from platformkit.kafka import start_producer, topic_partitions
 
+from redirect.ports import Record
+
 log = logging.getLogger(__name__)
-
-
-class Record(NamedTuple):
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes | None
-    # The producer's trace context (traceparent) travels in the message headers.
-    headers: tuple[tuple[str, bytes], ...] = ()
 
 
 class LinksReader:

@@ -8,7 +8,7 @@ Keys (the first two are the read model, rebuilt by `replay-links`; the others ar
 - `redirect:hot`         sorted set code -> hits (cache warmer input, bumped off the request path)
 - `links:seen`           hash `{replica}:{partition}` -> next offset that replica's L1 holds, and
                          `{replica}:at` -> when it said so (epoch ms): what `shorten` waits on
-                         before answering a write (read your writes, shorten/visibility.py)
+                         before answering a write (read your writes, shorten/service_layer/visibility.py)
 
 Every write goes through Lua so each step is atomic across replicas: a link hash is written only
 if the event's offset is newer than the stored one, so three replicas applying one event (or a
@@ -17,14 +17,14 @@ replay applying old ones) are idempotent.
 
 import time
 from collections.abc import Mapping, Sequence
-from typing import Any, NamedTuple
+from typing import Any
 
 import redis.asyncio as aioredis
 from platformkit.redis_primary import connect_primary
 from redis.exceptions import RedisError
 
 from redirect.domain.links import NOT_FOUND, Link
-from redirect.ports import StoreUnavailable
+from redirect.ports import Applied, Change, LinkGetter, SeenReport, StoreUnavailable
 
 OFFSETS_KEY = "links:offsets"
 SEEN_KEY = "links:seen"
@@ -37,7 +37,7 @@ FIELDS = ("u", "t", "e", "m", "d", "o")
 # record (everything before it was applied by someone), ARGV[5..] field/value pairs.
 # Returns 4*gap + 2*advanced + written. A gap: Redis stands before that position, i.e. it lost
 # events a replica had applied (restarted empty, or from an old snapshot): the offset is not
-# advanced over the hole (the replica fills it from the topic, projector.py), the link hash is
+# advanced over the hole (the replica fills it from the topic, service_layer/links_projector.py), the link hash is
 # still written if newer (its own guard keeps that safe).
 _APPLY = """
 local offset = tonumber(ARGV[2])
@@ -69,35 +69,6 @@ if used >= tonumber(ARGV[1]) then return 0 end
 redis.call('INCR', KEYS[1])
 return 1
 """
-
-
-class Change(NamedTuple):
-    """One `links` record to apply: `link` None means poison (only the offset advances)."""
-
-    partition: int
-    offset: int
-    code: str
-    link: Link | None
-    # The consumer's position in the partition before this record (0: no claim, e.g. a replay).
-    after: int = 0
-
-
-class SeenReport(NamedTuple):
-    """`replica` holds every `links` event before `offsets` (partition -> next offset)."""
-
-    replica: str
-    offsets: Mapping[int, int]
-
-    def fields(self) -> dict[Any, Any]:  # redis-py types mapping keys invariantly
-        out: dict[Any, Any] = {f"{self.replica}:{p}": o for p, o in self.offsets.items()}
-        out[f"{self.replica}:at"] = int(time.time() * 1000)
-        return out
-
-
-class Applied(NamedTuple):
-    advanced: bool  # this call moved the partition's offset (first replica to apply it)
-    written: bool  # the link hash was replaced (the event was newer than what Redis had)
-    gap: bool = False  # Redis stands before `Change.after`: it lost applied events
 
 
 def link_key(code: str) -> str:
@@ -263,7 +234,7 @@ class ReadFailover:
     Writes (projector, click limits, hot set) never come here: they need the primary.
     """
 
-    def __init__(self, primary: RedisLinkStore, replica: RedisLinkStore | None, *, retry_after: float = 1.0) -> None:
+    def __init__(self, primary: LinkGetter, replica: LinkGetter | None, *, retry_after: float = 1.0) -> None:
         self._primary = primary
         self._replica = replica
         self._retry_after = retry_after

@@ -15,7 +15,7 @@ from typing import Any
 from contracts.links import CODE_PATTERN
 from platformkit.errors import install_error_handlers
 from platformkit.health import Check, health_routes
-from prometheus_client import REGISTRY, CollectorRegistry
+from prometheus_client import REGISTRY
 from starlette.applications import Starlette
 from starlette.convertors import Convertor, register_url_convertor
 from starlette.middleware import Middleware
@@ -25,7 +25,7 @@ from starlette.routing import BaseRoute, Route
 from telemetry import tracing
 from telemetry.metrics import HttpMetricsMiddleware, metrics_route
 
-from redirect.bootstrap import Runtime, build_runtime
+from redirect.bootstrap import Runtime, bootstrap
 from redirect.entrypoints.openapi import OPS_ROUTES, build_document
 from redirect.entrypoints.redirect import RedirectEndpoint
 from redirect.settings import RedirectSettings
@@ -81,19 +81,25 @@ def _with_http_metrics(routes: list[Route]) -> list[BaseRoute]:
     return [Route(r.path, r.endpoint, methods=sorted(r.methods or ["GET"]), middleware=middleware) for r in routes]
 
 
-def create_app(settings: RedirectSettings, *, registry: CollectorRegistry = REGISTRY) -> HotPath:
-    """Build the app; clients are created by the lifespan (startup), not here."""
-    endpoint = RedirectEndpoint()
+def create_app(settings: RedirectSettings, *, runtime: Runtime | None = None) -> HotPath:
+    """Build the app. Without `runtime` the lifespan wires one (bootstrap) at startup: no client
+    exists before the server's loop runs; with one (tests: fakes of the ports) it serves that."""
+    endpoint = RedirectEndpoint(runtime.core if runtime is not None else None)
     document = build_document()
+    registry = runtime.registry if runtime is not None else REGISTRY
 
     async def openapi(_: Request) -> JSONResponse:
         return JSONResponse(document)
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[dict[str, Any]]:
-        async with build_runtime(settings, registry) as runtime:
-            endpoint.core = runtime.core
-            yield {"runtime": runtime}
+        wired = runtime if runtime is not None else bootstrap(settings, registry=registry)
+        endpoint.core = wired.core
+        try:
+            await wired.start()
+            yield {"runtime": wired}
+        finally:
+            await wired.stop()
 
     register_url_convertor("shortcode", CodeConvertor())
     app = Starlette(

@@ -10,20 +10,16 @@ reveal the target without using up a click).
 
 import json
 import logging
-from dataclasses import dataclass
 from time import monotonic, perf_counter, time
 from typing import Any
 
 from opentelemetry import propagate
 from opentelemetry.trace import SpanKind, Tracer
 
-from redirect.clicks import ClickBuffer
-from redirect.domain.clicks import TRACE_HEADER_NAMES
-from redirect.domain.l1 import L1Cache
-from redirect.domain.links import Link, cache_control, is_valid_code, redirect_headers
-from redirect.lookup import Lookup
-from redirect.metrics import RedirectStats
+from redirect.domain.click_factory import TRACE_HEADER_NAMES
+from redirect.domain.links import cache_control, is_valid_code, redirect_headers
 from redirect.ports import StoreUnavailable
+from redirect.service_layer.redirects import Core, within_limit
 
 log = logging.getLogger(__name__)
 
@@ -58,25 +54,9 @@ INTERNAL_ERROR = _error(500, "internal_error", "internal error")
 EMPTY = {"type": "http.response.body", "body": b""}
 
 
-@dataclass(frozen=True, kw_only=True)
-class Core:
-    """What the hot path needs, built by bootstrap."""
-
-    l1: L1Cache[Link]
-    lookup: Lookup
-    clicks: ClickBuffer
-    stats: RedirectStats
-    permanent_max_age: int
-    # Seconds after the proxy's X-Request-Start past which a request is refused without a click
-    # (settings.expire_requests_after); 0: no check.
-    expire_after: float = 0.0
-    # Set only when tracing is on; off, the hot path pays one attribute check for it.
-    tracer: Tracer | None = None
-
-
 class RedirectEndpoint:
-    def __init__(self) -> None:
-        self.core: Core | None = None
+    def __init__(self, core: Core | None = None) -> None:
+        self.core = core  # bound by the app's lifespan when not given here
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         """As a Starlette route's endpoint (path_params)."""
@@ -109,7 +89,7 @@ class RedirectEndpoint:
                     core.stats.l1_hits += 1
                 status = link.status_at(now)
                 if status < 400 and link.max_clicks is not None:
-                    status = await _within_limit(core, code, link, scope["method"])
+                    status = await within_limit(core, code, link, scope["method"])
                 if status < 400:
                     body = b""
                     headers = link.headers or redirect_headers(
@@ -147,16 +127,6 @@ def _request_start(headers: Any, now: float) -> float:
             except ValueError:
                 return now
     return now
-
-
-async def _within_limit(core: Core, code: str, link: Link, method: str) -> int:
-    """Links with max_clicks: GET counts the click atomically in Redis; HEAD only checks."""
-    assert link.max_clicks is not None
-    if method == "HEAD":
-        ok = await core.lookup.store.clicks_used(code) < link.max_clicks
-    else:
-        ok = await core.lookup.store.try_click(code, link.max_clicks)
-    return link.redirect_type if ok else 410
 
 
 async def _traced(endpoint: RedirectEndpoint, tracer: Tracer, code: str, scope: Scope, send: Any) -> None:

@@ -13,10 +13,9 @@ import sys
 import time
 from typing import TextIO
 
-from redirect.adapters.redis_cache import RedisLinkStore, connect
-from redirect.bootstrap import build_projector
+from redirect.bootstrap import bootstrap_replay
 from redirect.metrics import RedirectStats
-from redirect.projector import LinksProjector
+from redirect.service_layer.links_projector import LinksProjector
 from redirect.settings import RedirectSettings
 
 
@@ -37,13 +36,8 @@ async def replay_links(
     settings: RedirectSettings, *, out: TextIO = sys.stdout, every: float = 1.0, every_records: int = 10_000
 ) -> int:
     """Replay; return the number of records applied."""
-    store = RedisLinkStore(
-        connect(settings.redis_url, sentinels=settings.redis_sentinels, master=settings.redis_sentinel_master)
-    )
-    stats = RedirectStats()
-    projector = build_projector(
-        settings, store=store, stats=stats, l1=None, dead_letters=None, client_id="redirect-replay"
-    )
+    replay = bootstrap_replay(settings)
+    stats, projector = replay.stats, replay.projector
     projector.start_from({})
     started = time.monotonic()
 
@@ -65,7 +59,7 @@ async def replay_links(
         reporter.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await reporter
-        await store.aclose()
+        await replay.aclose()
     print(progress_line(projector, stats, started), file=out, flush=True)
     print(f"replay-links: done, caught up to {projector.targets}", file=out, flush=True)
     return stats.links_applied

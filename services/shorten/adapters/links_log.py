@@ -1,4 +1,4 @@
-"""Adapters of write visibility (visibility.py): where events landed in `links`, and how far each
+"""Adapters of write visibility (service_layer/visibility.py): where events landed in `links`, and how far each
 redirect replica has read it (`links:seen` in Redis, written by the replicas' projectors)."""
 
 from collections.abc import Mapping, Sequence
@@ -9,7 +9,7 @@ import redis.asyncio as aioredis
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from platformkit.kafka import topic_partitions
 
-from shorten.visibility import Placed, ReplicaPosition
+from shorten.ports import Placed, ReplicaPosition
 
 SEEN_KEY = "links:seen"
 

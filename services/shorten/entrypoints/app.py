@@ -14,7 +14,7 @@ from starlette.routing import Route
 from telemetry import tracing
 from telemetry.metrics import HttpMetricsMiddleware, metrics_route
 
-from shorten.bootstrap import Runtime, build_runtime
+from shorten.bootstrap import Runtime, bootstrap
 from shorten.entrypoints.http import STATUS, api_routes
 from shorten.entrypoints.openapi import build_document
 from shorten.entrypoints.qr import qr_routes
@@ -26,8 +26,9 @@ def _readiness(request: Request) -> Mapping[str, Check]:
     return {"postgres": runtime.store.ping, "redis": runtime.limiter.ping}
 
 
-def create_app(settings: ShortenSettings) -> Starlette:
-    """Build the app; clients are created by the lifespan (startup), not here."""
+def create_app(settings: ShortenSettings, *, runtime: Runtime | None = None) -> Starlette:
+    """Build the app. Without `runtime` the lifespan wires one (bootstrap) at startup: no client
+    exists before the server's loop runs; with one (tests: fakes of the ports) it serves that."""
     document = build_document()
 
     async def openapi(_: Request) -> JSONResponse:
@@ -35,8 +36,12 @@ def create_app(settings: ShortenSettings) -> Starlette:
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[dict[str, Any]]:
-        async with build_runtime(settings) as runtime:
-            yield {"runtime": runtime}
+        wired = runtime if runtime is not None else bootstrap(settings)
+        try:
+            await wired.start()
+            yield {"runtime": wired}
+        finally:
+            await wired.stop()
 
     app = Starlette(
         routes=[

@@ -28,11 +28,11 @@ from platformkit.failures import DomainError
 from platformkit.keys_log import KeysLog
 
 from shorten.adapters.asyncpg_keys import AsyncpgKeyStore
+from shorten.bootstrap import wait_published
 from shorten.domain.errors import InvalidInput
 from shorten.domain.keys import LOCAL_ADMIN_KEY_ID, LOCAL_ADMIN_WORKSPACE, ApiKey, parse_duration
-from shorten.entrypoints.relay import wait_published
-from shorten.keys import IssuedKey, KeyService
-from shorten.service import utcnow
+from shorten.service_layer.key_service import IssuedKey, KeyService
+from shorten.service_layer.link_service import utcnow
 from shorten.settings import ShortenSettings
 
 PUBLISH_TIMEOUT_S = 30.0

@@ -20,8 +20,8 @@ from aggregator.adapters.clickhouse import (
     month_start,
     raw_body,
 )
-from aggregator.adapters.metrics import AggregatorMetrics
-from aggregator.domain.clicks import ClickRow
+from aggregator.domain.click_records import ClickRow
+from aggregator.metrics import AggregatorMetrics
 
 from tests.integration.aggregator.support import CLICKHOUSE_DB, CLICKHOUSE_URL, GRAINS, Expected, Stores, unique_code
 

@@ -7,11 +7,10 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 import pytest
 from aggregator.adapters.clickhouse import ClickHouse, ClickHouseEvents, build_client
-from aggregator.adapters.metrics import AggregatorMetrics
 from aggregator.adapters.postgres import PostgresLedger
-from aggregator.domain.clicks import ClickRecord, ClickRow
-from aggregator.pipeline import Decoded
-from aggregator.ports import SourceRecord
+from aggregator.domain.click_records import ClickRecord, ClickRow
+from aggregator.metrics import AggregatorMetrics
+from aggregator.ports import Decoded, SourceRecord
 
 from tests.integration.aggregator.support import (
     CH_TABLES,

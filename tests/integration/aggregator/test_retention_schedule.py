@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 from aggregator.adapters.clickhouse import ClickHouse, ClickHouseEvents, build_client
-from aggregator.adapters.metrics import AggregatorMetrics
-from aggregator.domain.clicks import ClickRow
+from aggregator.domain.click_records import ClickRow
+from aggregator.metrics import AggregatorMetrics
 from stackctl.config import StackSettings
 
 from tests.conftest import ROOT, wait_until, wait_until_async

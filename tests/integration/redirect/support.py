@@ -28,7 +28,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from contracts import clicks, links
 from contracts.clicks import Click, ClicksBatched
 from contracts.errors import InvalidEvent
-from contracts.links import LinkDeleted, LinkEvent
+from contracts.links import CODE_RE, LinkDeleted, LinkEvent
 from platformkit.kafka import topic_partitions
 
 from tests.conftest import ROOT, public_url, redirect_replica_urls, wait_until_async
@@ -329,7 +329,6 @@ async def run_replay(env: Mapping[str, str], timeout: float = 120) -> Finished:
     return Finished(proc.returncode, out.decode(), err.decode())
 
 
-_SERVABLE_CODE = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _SERVABLE_URL = re.compile(r"[\x21-\x7e]{1,8192}")
 
 
@@ -343,7 +342,7 @@ def expected_read_model(records: Sequence[Raw]) -> dict[str, dict[bytes, bytes]]
             event = links.decode(r.value or b"")
         except InvalidEvent:
             continue
-        if r.key != event.code.encode() or not _SERVABLE_CODE.fullmatch(event.code):
+        if r.key != event.code.encode() or not CODE_RE.fullmatch(event.code):
             continue
         if isinstance(event, LinkDeleted):
             fields = {"u": "", "t": "302", "e": "", "m": "", "d": "1"}

@@ -26,7 +26,7 @@ from shorten.domain.model import (
     new_link,
 )
 from shorten.ports import LinkStore
-from shorten.service import LinkService, new_event_id
+from shorten.service_layer.link_service import LinkService, new_event_id
 from sqlalchemy import exc as sa_exc
 from sqlalchemy import inspect
 

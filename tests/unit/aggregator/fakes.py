@@ -4,9 +4,8 @@ import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 
-from aggregator.domain.clicks import ClickRow
-from aggregator.pipeline import Decoded
-from aggregator.ports import Claimed, SourceRecord
+from aggregator.domain.click_records import ClickRow
+from aggregator.ports import Claimed, Decoded, SourceRecord
 from contracts.deadletter import MessageDeadLettered
 
 

@@ -1,9 +1,9 @@
 """The dynamic flush rule: light traffic flushes fast, lag grows batches, never more than 1 s."""
 
 import pytest
-from aggregator.batcher import Batcher, LagTracker
 from aggregator.domain.batching import FlushPolicy, FlushTarget, first_of_each_id
-from aggregator.domain.clicks import ClickRow
+from aggregator.domain.click_records import ClickRow
+from aggregator.service_layer.accumulator import Batcher, LagTracker
 from aggregator.settings import AggregatorSettings
 from pydantic import ValidationError
 

@@ -7,7 +7,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from aggregator.pipeline import PipelineConfig, process_batch
+from aggregator.service_layer.pipeline import PipelineConfig, process_batch
 from contracts import clicks
 
 from tests.unit.aggregator.fakes import FakeDeadLetters, FakeEvents, FakeLedger, record
@@ -198,7 +198,7 @@ async def test_with_clickhouse_away_a_batch_leaves_its_write_to_recovery_after_i
 async def test_every_retried_write_increments_the_sink_retry_metric() -> None:
     """aggregator_sink_retries_total (the SinkWriteRetries alert's input) counts each failed
     attempt that is retried: the dead-letter publish 1x, the claim 3x, the ClickHouse write 2x."""
-    from aggregator.adapters.metrics import AggregatorMetrics
+    from aggregator.metrics import AggregatorMetrics
 
     metrics = AggregatorMetrics()
     log: list[str] = []

@@ -3,7 +3,7 @@
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from aggregator.domain.clicks import ClickRow
+from aggregator.domain.click_records import ClickRow
 from aggregator.domain.retention import ledger_cutoff, oldest_kept_month, partitions_to_drop, seconds_until_next_run
 from aggregator.domain.windows import code_totals
 from aggregator.settings import AggregatorSettings

@@ -3,7 +3,7 @@
 import asyncio
 
 import pytest
-from analytics.cache import TtlCache
+from analytics.adapters.memory_cache import TtlCache
 
 pytestmark = pytest.mark.unit
 

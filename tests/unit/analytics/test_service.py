@@ -6,16 +6,15 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import msgspec
 import pytest
-from analytics import service
-from analytics.callers import Callers
+from analytics.bootstrap import bootstrap
 from analytics.domain.errors import UnknownLink
 from analytics.domain.model import Lifetime, Point, RangeStats, Share, TopLink, iso, render_stats
 from analytics.domain.queries import StatsQuery, TopQuery, parse_stats
 from analytics.entrypoints.app import STATUS, create_app
 from analytics.entrypoints.openapi import build_document
+from analytics.service_layer import stats_service
 from analytics.settings import AnalyticsSettings
-from platformkit.apikeys import FailedAuth, Principal, bearer_secret, invalid_key, missing_key
-from platformkit.clientip import ClientAddress, parse_networks
+from platformkit.apikeys import Principal, bearer_secret, invalid_key, missing_key
 from platformkit.ratelimit import Verdict
 from starlette.routing import Route
 
@@ -111,7 +110,7 @@ def test_the_series_zero_fills_every_bucket() -> None:
 async def test_unknown_code_is_404() -> None:
     query = parse_stats("nobody", {}, now=T0)
     with pytest.raises(UnknownLink) as info:
-        await service.link_stats(query, caller=KEYS[ADMIN], totals=FakeTotals({}), events=FakeEvents())
+        await stats_service.link_stats(query, caller=KEYS[ADMIN], totals=FakeTotals({}), events=FakeEvents())
     assert STATUS[type(info.value)] == 404 and info.value.code == "link_not_found"
 
 
@@ -132,18 +131,19 @@ def client(
 def limited_client(
     *, per_key: int = 1000, per_address: int = 1000, failures: int = 1000, secret: str | None = ADMIN
 ) -> tuple[httpx.AsyncClient, FakeEvents, Limits]:
-    app = create_app(AnalyticsSettings())
     events = FakeEvents()
     limits = Limits(FakeWindow(per_key), FakeWindow(per_address), FakeWindow(failures))
-    app.state.totals = FakeTotals({"abc": LIFETIME, "pub": PUBLIC, "theirs": OTHERS})
-    app.state.events = events
-    app.state.callers = Callers(
+    settings = AnalyticsSettings(analytics_trusted_proxies="127.0.0.1")
+    runtime = bootstrap(
+        settings,
+        totals=FakeTotals({"abc": LIFETIME, "pub": PUBLIC, "theirs": OTHERS}),
+        events=events,
         keys=FakeKeys(),
-        failed_auth=FailedAuth(limits.failures.hit),
-        client_address=ClientAddress(parse_networks("127.0.0.1")),
         per_key=limits.per_key.hit,
         per_address=limits.per_address.hit,
+        auth_failures=limits.failures.hit,
     )
+    app = create_app(settings, runtime=runtime)
     # ASGITransport runs no lifespan: the fakes stand in for the stores and the key book.
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False, client=("127.0.0.1", 5000))
     headers = auth(secret) if secret else {}

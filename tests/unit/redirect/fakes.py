@@ -4,11 +4,9 @@ from collections.abc import Callable, Mapping, Sequence
 
 from contracts import clicks
 from redirect.adapters.kafka_clicks import partition_for
-from redirect.adapters.kafka_links import Record
-from redirect.adapters.redis_cache import Applied, Change, SeenReport
 from redirect.domain.batches import ClickBatch
 from redirect.domain.links import NOT_FOUND, Link
-from redirect.ports import PublishFailed, StoreUnavailable
+from redirect.ports import Applied, Change, PublishFailed, Record, SeenReport, StoreUnavailable
 
 
 class FakeStore:
@@ -21,12 +19,19 @@ class FakeStore:
         self.hot: dict[str, int] = {}
         self.calls: list[str] = []
         self.down = False
+        self.closed = False
         self.seen: dict[str, dict[int, int]] = {}
 
     def _check(self, call: str) -> None:
         self.calls.append(call)
         if self.down:
             raise StoreUnavailable("fake redis is down")
+
+    async def ping(self) -> None:
+        self._check("ping")
+
+    async def aclose(self) -> None:
+        self.closed = True
 
     async def get(self, code: str) -> Link:
         self._check(f"get:{code}")
@@ -113,6 +118,9 @@ class FakeSink:
             self.fail_next = max(0, self.fail_next - 1)
             raise PublishFailed("fake kafka is down")
         self.batches.extend(batches)
+
+    async def warm_up(self) -> None:
+        return None
 
     async def aclose(self) -> None:
         self.closed = True

@@ -7,15 +7,15 @@ from collections.abc import Sequence
 from typing import Any
 
 import pytest
-import redirect.clicks
+import redirect.service_layer.click_buffer
 from contracts.clicks import MAX_BATCH_CLICKS
 from redirect.adapters.kafka_clicks import partition_for
-from redirect.clicks import ClickBuffer
 from redirect.domain.batches import BatchFormer, ClickBatch
-from redirect.domain.clicks import ClickFactory
+from redirect.domain.click_factory import ClickFactory
 from redirect.domain.useragent import make_classifier
 from redirect.domain.visitor import TrustedProxies, VisitorKeys, parse_networks
 from redirect.ports import PublishFailed
+from redirect.service_layer.click_buffer import ClickBuffer
 
 from tests.conftest import wait_until_async
 from tests.unit.redirect.fakes import FakeSink, FakeStore, decode
@@ -188,7 +188,7 @@ class SwallowingSink(FakeSink):
 
 
 async def test_a_sender_that_ignores_cancel_does_not_stop_the_flush(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(redirect.clicks, "TASK_STOP_TIMEOUT_S", 0.2)
+    monkeypatch.setattr(redirect.service_layer.click_buffer, "TASK_STOP_TIMEOUT_S", 0.2)
     sink = SwallowingSink()
     buf = buffer(sink)
     buf.start()

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 import msgspec
 import pytest
 from contracts.clicks import Click
-from redirect.domain.clicks import ClickFactory, RawClick
+from redirect.domain.click_factory import ClickFactory, RawClick
 from redirect.domain.ids import new_event_id
 from redirect.domain.useragent import make_classifier
 from redirect.domain.visitor import TrustedProxies, VisitorKeys, parse_networks

@@ -3,9 +3,9 @@
 import asyncio
 
 import pytest
-from redirect.coalesce import CoalescingGets
 from redirect.domain.links import NOT_FOUND, Link
 from redirect.ports import StoreUnavailable
+from redirect.service_layer.coalesce import CoalescingGets
 
 from tests.unit.redirect.fakes import FakeStore
 

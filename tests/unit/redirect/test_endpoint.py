@@ -1,62 +1,64 @@
-"""GET/HEAD /{code} against fakes of the store and the click sink, through the app's `HotPath`
-dispatcher (Starlette behind it for what is not a redirect)."""
+"""GET/HEAD /{code} against fakes of the store and the click sink, wired by the service's own
+bootstrap and served by its app (the `HotPath` dispatcher, Starlette behind it for the rest)."""
 
-import dataclasses
 import time
 from collections.abc import AsyncIterator
+from typing import Any
 
 import httpx
 import pytest
-from platformkit.errors import install_error_handlers
+from prometheus_client import CollectorRegistry
 from redirect.adapters.redis_cache import ReadFailover
-from redirect.clicks import ClickBuffer
-from redirect.domain.batches import BatchFormer
-from redirect.domain.clicks import ClickFactory
-from redirect.domain.l1 import L1Cache
+from redirect.bootstrap import bootstrap
 from redirect.domain.links import Link
-from redirect.domain.useragent import make_classifier
-from redirect.domain.visitor import TrustedProxies, VisitorKeys, parse_networks
-from redirect.entrypoints.app import HotPath
-from redirect.entrypoints.redirect import Core, RedirectEndpoint
-from redirect.lookup import Lookup
-from redirect.metrics import RedirectStats
+from redirect.entrypoints.app import create_app
 from redirect.ports import StoreUnavailable
-from starlette.applications import Starlette
-from starlette.routing import Route
+from redirect.service_layer.lookup import Lookup
+from redirect.settings import RedirectSettings
 
-from tests.unit.redirect.fakes import FakeSink, FakeStore
+from tests.unit.redirect.fakes import FakeReader, FakeSink, FakeStore
 
 pytestmark = pytest.mark.unit
 
 
+def settings(**overrides: Any) -> RedirectSettings:
+    return RedirectSettings(
+        **overrides,
+        redirect_l1_size=100,
+        redirect_l1_ttl_seconds=30,
+        redirect_l1_negative_ttl_seconds=5,
+        redirect_permanent_max_age=3600,
+        redirect_click_buffer_max=100,
+        redirect_click_flush_interval_seconds=3600,
+        redirect_replica_id=1,
+        redirect_trusted_proxies="127.0.0.1",
+    )
+
+
 class Rig:
-    def __init__(self, *, l1_size: int = 100, anchored: bool = True) -> None:
+    """A replica wired by `bootstrap` with fakes of its ports; no lifespan runs (ASGITransport),
+    so nothing but the fakes is ever reached."""
+
+    def __init__(self, **overrides: Any) -> None:
         self.store = FakeStore()
         self.sink = FakeSink()
-        self.stats = RedirectStats()
-        self.l1: L1Cache[Link] = L1Cache(max_size=l1_size)
-        factory = ClickFactory(
-            visitor_keys=VisitorKeys(b"s"),
-            proxies=TrustedProxies(parse_networks("127.0.0.1")),
-            classify=make_classifier(),
-        )
-        former = BatchFormer(producer="redirect-1")
-        self.clicks = ClickBuffer(factory=factory, former=former, sink=self.sink, max_events=100, flush_interval=3600)
-        self.lookup = lookup = Lookup(
+        self.runtime = bootstrap(
+            settings(**overrides),
             store=self.store,
-            l1=self.l1,
-            stats=self.stats,
-            anchored=lambda: anchored,
-            ttl=30,
-            negative_ttl=5,
-            permanent_max_age=3600,
+            click_sink=self.sink,
+            links_source=lambda: FakeReader([]),
+            registry=CollectorRegistry(),
         )
-        self.endpoint = endpoint = RedirectEndpoint()
-        endpoint.core = Core(l1=self.l1, lookup=lookup, clicks=self.clicks, stats=self.stats, permanent_max_age=3600)
-        app = Starlette(routes=[Route("/{code}", endpoint, methods=["GET", "HEAD"])])
-        app.router.redirect_slashes = False
-        install_error_handlers(app)
-        self.client = httpx.AsyncClient(transport=httpx.ASGITransport(app=HotPath(endpoint, app)), base_url="http://t")
+        core = self.runtime.core
+        self.stats, self.l1, self.clicks, self.lookup = core.stats, core.l1, core.clicks, core.lookup
+        app = create_app(self.runtime.settings, runtime=self.runtime)
+        self.client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t")
+
+    async def anchor(self) -> None:
+        """What the lifespan's start does first: the projector reads its start offsets (L1 fills
+        are allowed from then on)."""
+        await self.runtime.projector.anchor()
+        self.store.calls.clear()
 
     async def published_codes(self) -> list[str]:
         await self.clicks.close(1.0)
@@ -66,6 +68,7 @@ class Rig:
 @pytest.fixture
 async def rig() -> AsyncIterator[Rig]:
     r = Rig()
+    await r.anchor()
     async with r.client:
         yield r
 
@@ -152,7 +155,7 @@ async def test_other_methods_are_405_json(rig: Rig) -> None:
 
 
 async def test_no_l1_fill_before_the_projector_is_anchored() -> None:
-    r = Rig(anchored=False)
+    r = Rig()
     async with r.client:
         r.store.links["abc1234"] = Link(offset=1, url="https://e.com/")
         assert (await r.client.get("/abc1234")).status_code == 302
@@ -230,15 +233,14 @@ async def test_while_rebuilding_a_redis_miss_is_not_an_answer() -> None:
 
 
 @pytest.mark.parametrize(("age", "served"), [(0.2, True), (4.1, False)])
-async def test_a_request_the_proxy_may_have_re_sent_is_refused_without_a_click(
-    rig: Rig, age: float, served: bool
-) -> None:
+async def test_a_request_the_proxy_may_have_re_sent_is_refused_without_a_click(age: float, served: bool) -> None:
     """nginx re-sends a GET after its read timeout; a stalled replica answering it late must not
-    count a second click for the one visit (REDIRECT_PROXY_READ_TIMEOUT_SECONDS less a margin)."""
-    assert rig.endpoint.core is not None
-    rig.endpoint.core = dataclasses.replace(rig.endpoint.core, expire_after=4.0)
+    count a second click for the one visit (REDIRECT_PROXY_READ_TIMEOUT_SECONDS less the margin)."""
+    rig = Rig(redirect_proxy_read_timeout_seconds=4.5, redirect_proxy_clock_margin_seconds=0.5)
+    await rig.anchor()
     rig.store.links["late123"] = Link(offset=1, url="https://e.com/l")
-    r = await rig.client.get("/late123", headers={"x-request-start": f"t={time.time() - age:.3f}"})
+    async with rig.client:
+        r = await rig.client.get("/late123", headers={"x-request-start": f"t={time.time() - age:.3f}"})
     if served:
         assert r.status_code == 302 and await rig.published_codes() == ["late123"]
     else:
@@ -247,10 +249,10 @@ async def test_a_request_the_proxy_may_have_re_sent_is_refused_without_a_click(
 
 
 @pytest.mark.parametrize("value", ["", "t=", "t=abc", "1732977600"])
-async def test_a_missing_or_malformed_request_start_is_served(rig: Rig, value: str) -> None:
-    assert rig.endpoint.core is not None
-    rig.endpoint.core = dataclasses.replace(rig.endpoint.core, expire_after=4.0)
+async def test_a_missing_or_malformed_request_start_is_served(value: str) -> None:
+    rig = Rig(redirect_proxy_read_timeout_seconds=4.5)
+    await rig.anchor()
     rig.store.links["odd1234"] = Link(offset=1, url="https://e.com/o")
-    headers = {"x-request-start": value} if value else {}
-    r = await rig.client.get("/odd1234", headers=headers)
+    async with rig.client:
+        r = await rig.client.get("/odd1234", headers={"x-request-start": value} if value else {})
     assert r.status_code == 302 and await rig.published_codes() == ["odd1234"]

@@ -8,12 +8,12 @@ from datetime import UTC, datetime
 import pytest
 from contracts import deadletter, links
 from contracts.links import LinkCreated, LinkDeleted, LinkEvent, LinkUpdated
-from redirect.adapters.kafka_links import Record
 from redirect.bootstrap import _stop_projector
 from redirect.domain.l1 import L1Cache
 from redirect.domain.links import Link
 from redirect.metrics import RedirectStats
-from redirect.projector import LinksProjector, to_change
+from redirect.ports import Record
+from redirect.service_layer.links_projector import LinksProjector, to_change
 
 from tests.conftest import wait_until_async
 from tests.unit.redirect.fakes import FakeReader, FakeStore

@@ -9,8 +9,8 @@ from contracts.keys import KeyEvent, KeyIssued, KeyRevoked
 from platformkit.apikeys import KeyBook, digest
 from shorten.domain.errors import InvalidInput
 from shorten.domain.keys import LOCAL_ADMIN_KEY_ID, ApiKey, KeyNotFound, KeyRevokedAlready, parse_duration
-from shorten.keys import KeyService
 from shorten.ports import KeyChange
+from shorten.service_layer.key_service import KeyService
 
 pytestmark = pytest.mark.unit
 

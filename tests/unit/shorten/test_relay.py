@@ -6,7 +6,7 @@ from collections.abc import Sequence
 import pytest
 from shorten.adapters.kafka import producer_config
 from shorten.ports import OutboxRecord
-from shorten.relay import OutboxRelay
+from shorten.service_layer.outbox_relay import OutboxRelay
 
 from tests.conftest import wait_until_async
 from tests.unit.shorten.fakes import FakeOutbox, FakePublisher

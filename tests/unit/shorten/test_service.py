@@ -7,7 +7,7 @@ import pytest
 from contracts.links import LinkCreated, LinkDeleted, LinkUpdated
 from shorten.domain.errors import AliasTaken, CodeSpaceExhausted, LinkGone, LinkNotFound
 from shorten.domain.model import CreateLink, LinkChanges
-from shorten.service import MAX_CODE_ATTEMPTS, LinkService, new_event_id
+from shorten.service_layer.link_service import MAX_CODE_ATTEMPTS, LinkService, new_event_id
 
 from tests.unit.shorten.fakes import FakeLinkStore
 

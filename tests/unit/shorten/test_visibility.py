@@ -6,7 +6,8 @@ from collections.abc import Mapping, Sequence
 
 import pytest
 from shorten.adapters.links_log import parse_positions
-from shorten.visibility import Placed, ReplicaPosition, Visibility
+from shorten.ports import Placed, ReplicaPosition
+from shorten.service_layer.visibility import Visibility
 
 pytestmark = pytest.mark.unit
 

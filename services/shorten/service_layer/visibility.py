@@ -28,31 +28,10 @@ import logging
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import NamedTuple, Protocol
+
+from shorten.ports import LinksLog, Placed, ReplicaPosition
 
 log = logging.getLogger(__name__)
-
-
-class Placed(NamedTuple):
-    """Where an event landed in `links`."""
-
-    event_id: str
-    partition: int
-    offset: int
-
-
-class ReplicaPosition(NamedTuple):
-    reported_at: float  # epoch seconds
-    offsets: Mapping[int, int]  # partition -> next offset the replica serves from
-
-
-class LinksLog(Protocol):
-    async def start(self) -> None:
-        """Position at the end of every partition (events from now on are read)."""
-
-    async def fetch(self, *, timeout_ms: int) -> Sequence[Placed]: ...
-
-    async def stop(self) -> None: ...
 
 
 PositionsFn = Callable[[], Awaitable[Mapping[str, ReplicaPosition]]]

@@ -23,7 +23,7 @@ from shorten.domain.model import (
     new_link,
 )
 from shorten.ports import LinkStore, WriteVisibility
-from shorten.visibility import NoWait
+from shorten.service_layer.visibility import NoWait
 
 log = logging.getLogger(__name__)
 

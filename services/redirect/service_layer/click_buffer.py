@@ -22,7 +22,7 @@ from collections import Counter, deque
 from platformkit.tasks import cancel_and_wait
 
 from redirect.domain.batches import BatchFormer, BuiltClick, ClickBatch
-from redirect.domain.clicks import ClickFactory, Headers, RawClick, trace_headers
+from redirect.domain.click_factory import ClickFactory, Headers, RawClick, trace_headers
 from redirect.ports import ClickSink, HotCounter, PublishFailed, StoreUnavailable
 
 log = logging.getLogger(__name__)

@@ -1,7 +1,8 @@
 """The outbox relay use case: publish outbox records to the `links` topic, in id order.
 
-Only the relay holding the outbox lock runs this (see entrypoints/relay.py), so records are
-published by one process in outbox id order; per code that is the order of its writes.
+Only the relay holding the outbox lock runs this (bootstrap.relay_forever, run by
+entrypoints/run_relay.py), so records are published by one process in outbox id order; per code
+that is the order of its writes.
 A record is marked published only after the broker acknowledged it. A failure marks the
 acknowledged prefix and retries the rest with exponential backoff: nothing is lost, and a
 record may be sent twice only when a crash falls between the ack and the mark (same

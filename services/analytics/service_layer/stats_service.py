@@ -2,11 +2,10 @@
 
 from platformkit.apikeys import Principal
 
-from analytics.cache import TtlCache
 from analytics.domain.access import LinkOwner, check_stats_access, unknown_link
 from analytics.domain.model import StatsBody, TopBody, render_stats, render_top
 from analytics.domain.queries import StatsQuery, TopQuery
-from analytics.ports import Events, Totals
+from analytics.ports import AnswerCache, Events, Totals
 
 
 async def link_stats(query: StatsQuery, *, caller: Principal | None, totals: Totals, events: Events) -> StatsBody:
@@ -19,7 +18,7 @@ async def link_stats(query: StatsQuery, *, caller: Principal | None, totals: Tot
     return render_stats(query, lifetime, await events.range_stats(query))
 
 
-async def top_links(query: TopQuery, *, events: Events, cache: TtlCache) -> TopBody:
+async def top_links(query: TopQuery, *, events: Events, cache: AnswerCache) -> TopBody:
     """Shared for the cache's TTL (a couple of seconds) across callers of one workspace asking the
     same thing (the key holds the workspace: one workspace never sees another's answer)."""
 

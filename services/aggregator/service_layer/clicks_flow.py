@@ -1,10 +1,12 @@
-"""The `clicks` agent (concurrency=1): ticks of un-acked records -> decoded (pure) -> Batcher
-(flush rule on the estimated click lag) -> pipeline.process_decoded (dead letters, PostgreSQL
-claim, ClickHouse write; retries inside) -> window table -> our progress record -> ack.
+"""What the `clicks` agent (entrypoints/aggregate_clicks.py) drives: ticks of un-acked records ->
+decoded (pure) -> Batcher (flush rule on the estimated click lag) -> pipeline.process_decoded
+(dead letters, PostgreSQL claim, ClickHouse write; retries inside) -> window table -> our
+progress record -> ack.
 
 Offsets are committed only for acked records, so an offset never passes a record whose clicks
-are not durable in both sinks. The agent only translates faust's stream into the pipeline's
-calls; what a batch needs is in aggregator/pipeline.py.
+are not durable in both sinks. Events are the stream's (faust events: `.message.partition`,
+`.message.offset`, `allow_ack()`), held opaque; `to_record` (adapters/faust_events.py) turns one
+into the pipeline's SourceRecord; what a batch needs is in service_layer/pipeline.py.
 """
 
 import logging
@@ -14,40 +16,22 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-import faust
-
-from aggregator.adapters.faust_tables import FaustWindowView
-from aggregator.adapters.metrics import AggregatorMetrics
-from aggregator.batcher import Batcher, LagTracker
 from aggregator.domain.batching import FlushPolicy
 from aggregator.domain.gaps import Frontier
-from aggregator.pipeline import (
+from aggregator.metrics import AggregatorMetrics
+from aggregator.ports import DeadLetters, Decoded, SourceRecord, WindowView
+from aggregator.service_layer.accumulator import Batcher, LagTracker
+from aggregator.service_layer.pipeline import (
     Backoff,
     BatchOutcome,
-    Decoded,
     DecodedBatch,
     PipelineConfig,
     decode_batch,
     process_decoded,
     retry_until_done,
 )
-from aggregator.ports import DeadLetters, SourceRecord
 
 log = logging.getLogger(__name__)
-
-
-def to_record(event: Any) -> SourceRecord:
-    m = event.message
-    return SourceRecord(
-        topic=m.topic,
-        partition=m.partition,
-        offset=m.offset,
-        key=m.key,
-        value=m.value,
-        timestamp_ms=int((m.timestamp or 0) * 1000),
-        # The trace contexts from the redirect replica (only read when tracing is on).
-        headers=m.headers or (),
-    )
 
 
 @dataclass
@@ -67,10 +51,11 @@ class ClicksFlow:
     backoff: Backoff
     metrics: AggregatorMetrics
     frontier: Frontier
-    window_view: FaustWindowView
+    window_view: WindowView
     dead_letters: DeadLetters
-    stores: Callable[[], Any]  # async: the opened Runtime (PostgreSQL + ClickHouse adapters)
+    stores: Callable[[], Any]  # async: the opened Stores (PostgreSQL + ClickHouse adapters)
     topic: str
+    to_record: Callable[[Any], SourceRecord]  # a stream event -> the pipeline's record
     batcher: Batcher[Pending] = field(init=False)
     writing: list[Pending] = field(default_factory=list)
     lags: LagTracker = field(default_factory=LagTracker)
@@ -93,7 +78,7 @@ class ClicksFlow:
         """A tick from the stream: decode it now (pure), buffer it weighted by its clicks."""
         for event in events:
             self.lags.seen(event.message.partition, event.message.offset)
-        batch = decode_batch([to_record(e) for e in events], config=self.config, now=datetime.now(UTC))
+        batch = decode_batch([self.to_record(e) for e in events], config=self.config, now=datetime.now(UTC))
         clicks = batch.clicks
         if events:
             self.clicks_per_record = 0.9 * self.clicks_per_record + 0.1 * (clicks / len(events))
@@ -140,18 +125,3 @@ class ClicksFlow:
         m.counted.inc(outcome.counted)
         m.deduplicated.inc(outcome.duplicates)
         m.dead_lettered.inc(outcome.dead_lettered)
-
-
-def register(
-    app: faust.App, topic: Any, *, flow: ClicksFlow, refresh_lag: Callable[[], int], tick: int, tick_s: float
-) -> None:
-    @app.agent(topic, concurrency=1)
-    async def aggregate_clicks(stream: Any) -> None:
-        # A restarted agent starts empty: records it held unacked are re-read (gap repair).
-        flow.batcher.drain()
-        async for events in stream.noack_take(tick, within=tick_s):
-            flow.take(events)
-            lag = flow.click_lag(refresh_lag())
-            flow.metrics.flush_interval.set(flow.policy.target(lag).max_wait_s)
-            if flow.batcher.due(lag):
-                await flow.flush(stream)

@@ -23,7 +23,7 @@ from shorten.domain.keys import (
     validate_workspace,
 )
 from shorten.ports import KeyStore
-from shorten.service import new_event_id, utcnow
+from shorten.service_layer.link_service import new_event_id, utcnow
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -23,7 +23,7 @@ this one goes on. Until it is done `rebuilding` is true and the lookup does not 
 
 Read your writes: with `report_as`, the replica reports `seen_offsets` in Redis (`links:seen`)
 with every apply and once per `check_interval` (a heartbeat); `shorten` answers a write once every
-live replica reports a position past the write's event (shorten/visibility.py).
+live replica reports a position past the write's event (shorten/service_layer/visibility.py).
 """
 
 import asyncio
@@ -33,7 +33,6 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Protocol
 
 from contracts import deadletter, links
 from contracts.errors import InvalidEvent
@@ -41,35 +40,12 @@ from opentelemetry import trace
 from opentelemetry.trace import Span, SpanKind
 from telemetry import tracing
 
-from redirect.adapters.kafka_links import Record
-from redirect.adapters.redis_cache import Applied, Change, SeenReport
 from redirect.domain.l1 import L1Cache
 from redirect.domain.links import InvalidLinkEvent, Link, link_from_event, with_headers
 from redirect.metrics import RedirectStats
-from redirect.ports import StoreUnavailable
+from redirect.ports import Applied, Change, LinksSource, ReadModelWriter, Record, SeenReport, StoreUnavailable
 
 log = logging.getLogger(__name__)
-
-
-class Reader(Protocol):
-    @property
-    def partitions(self) -> list[int]: ...
-
-    async def start(self, offsets: Mapping[int, int]) -> dict[int, int]: ...
-
-    async def fetch(self, *, timeout_ms: int, max_records: int) -> list[Record]: ...
-
-    def highwater(self, partition: int) -> int | None: ...
-
-    async def stop(self) -> None: ...
-
-
-class Writer(Protocol):
-    async def apply(self, changes: Sequence[Change], *, seen: SeenReport | None = None) -> list[Applied]: ...
-
-    async def report_seen(self, seen: SeenReport) -> None: ...
-
-    async def offsets(self) -> dict[int, int]: ...
 
 
 DeadLetterFn = Callable[[deadletter.MessageDeadLettered, bytes | None], Awaitable[None]]
@@ -93,8 +69,8 @@ class LinksProjector:
     def __init__(
         self,
         *,
-        reader_factory: Callable[[], Reader],
-        store: Writer,
+        reader_factory: Callable[[], LinksSource],
+        store: ReadModelWriter,
         stats: RedirectStats,
         l1: L1Cache[Link] | None = None,
         l1_ttl: float = 30.0,
@@ -123,7 +99,7 @@ class LinksProjector:
         self.next_offsets: dict[int, int] = {}  # applied to Redis
         self.seen_offsets: dict[int, int] = {}  # in this replica's L1 (>= next_offsets)
         self.targets: dict[int, int] | None = None
-        self._reader: Reader | None = None
+        self._reader: LinksSource | None = None
         self._stopping = False
         # Fetched, in the L1, not yet applied to Redis: (changes, poison by index), in order.
         self._pending: deque[tuple[list[Change], dict[int, tuple[Record, str]]]] = deque()

@@ -4,7 +4,7 @@ from datetime import UTC, datetime, timedelta
 
 import msgspec
 import pytest
-from aggregator.domain.clicks import PoisonMessage, decode_record, normalise_country, referrer_host
+from aggregator.domain.click_records import PoisonMessage, decode_record, normalise_country, referrer_host
 from contracts import clicks
 
 pytestmark = pytest.mark.unit

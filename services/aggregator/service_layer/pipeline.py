@@ -28,8 +28,8 @@ from opentelemetry import trace
 from opentelemetry.trace import SpanKind
 from telemetry import tracing
 
-from aggregator.domain.clicks import ClickRecord, PoisonMessage, decode_record
-from aggregator.ports import Claimed, DeadLetters, EventStore, Ledger, SourceRecord
+from aggregator.domain.click_records import PoisonMessage, decode_record
+from aggregator.ports import Claimed, DeadLetters, Decoded, EventStore, Ledger, SourceRecord
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -51,14 +51,6 @@ class PipelineConfig:
     # entry stays; the records are acked): PostgreSQL's totals keep counting while ClickHouse is
     # away instead of the partition waiting on it. None: retry until it succeeds.
     clickhouse_attempts: int | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Decoded:
-    """A record that decoded, with where it came from."""
-
-    source: SourceRecord
-    record: ClickRecord
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -7,19 +7,9 @@ single lookup). A lone miss still goes as a plain HMGET (a pipeline of one costs
 """
 
 import asyncio
-from collections.abc import Sequence
-from typing import Protocol
 
 from redirect.domain.links import Link
-from redirect.ports import StoreUnavailable
-
-
-class LinkGetter(Protocol):
-    """What the coalescer needs from the store (a subset of ports.LinkReader)."""
-
-    async def get(self, code: str) -> Link: ...
-
-    async def get_many(self, codes: Sequence[str]) -> list[Link]: ...
+from redirect.ports import LinkGetter, StoreUnavailable
 
 
 def _retrieve(future: "asyncio.Future[Link]") -> None:

@@ -11,23 +11,12 @@ limits, in the order that keeps each limit meaningful.
   (FailedAuth: past its limit, 429 even for a right key); a known key counts against its own limit.
 """
 
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Protocol
 
 from platformkit.apikeys import FailedAuth, Principal, Verdict
-from platformkit.clientip import ClientAddress
-from platformkit.errors import ApiError
-from starlette.requests import Request
+from platformkit.failures import ApiError
 
-
-class Authenticator(Protocol):
-    """What KeysLog offers: `Authorization` header -> Principal, or ApiError 401."""
-
-    async def authenticate(self, authorization: str | None) -> Principal: ...
-
-
-Hit = Callable[[str], Awaitable[Verdict]]
+from analytics.ports import Authenticator, Hit
 
 
 def rate_limited(verdict: Verdict, *, code: str, what: str) -> ApiError:
@@ -43,15 +32,12 @@ def rate_limited(verdict: Verdict, *, code: str, what: str) -> ApiError:
 class Callers:
     keys: Authenticator
     failed_auth: FailedAuth
-    client_address: ClientAddress
     per_key: Hit  # stats and /top with a key, per key id
     per_address: Hit  # stats without a key, per client address
 
-    async def identify(self, request: Request, *, key_required: bool) -> Principal | None:
+    async def identify(self, *, address: str, header: str | None, key_required: bool) -> Principal | None:
         """The caller's principal (None: anonymous, only when not `key_required`), or ApiError
-        401/429."""
-        address = self.client_address.of(request.scope)
-        header = request.headers.get("authorization") or None
+        401/429. `address`: the client address (ClientAddress); `header`: `Authorization`."""
         if header is None and not key_required:
             verdict = await self.per_address(address)
             if not verdict.allowed:

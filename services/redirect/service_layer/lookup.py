@@ -16,11 +16,11 @@ import logging
 import time
 from collections.abc import Callable
 
-from redirect.coalesce import CoalescingGets, LinkGetter
 from redirect.domain.l1 import L1Cache
 from redirect.domain.links import Link, with_headers
 from redirect.metrics import RedirectStats
-from redirect.ports import LinkReader, StoreUnavailable
+from redirect.ports import LinkGetter, LinkReader, StoreUnavailable
+from redirect.service_layer.coalesce import CoalescingGets
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,25 @@
+"""The `clicks` agent (concurrency=1): reads ticks of un-acked records from the stream and hands
+them to the ClicksFlow (service_layer/clicks_flow.py), which flushes them through the pipeline
+and acks them once durable. The agent only translates faust's stream into the flow's calls."""
+
+from collections.abc import Callable
+from typing import Any
+
+import faust
+
+from aggregator.service_layer.clicks_flow import ClicksFlow
+
+
+def register(
+    app: faust.App, topic: Any, *, flow: ClicksFlow, refresh_lag: Callable[[], int], tick: int, tick_s: float
+) -> None:
+    @app.agent(topic, concurrency=1)
+    async def aggregate_clicks(stream: Any) -> None:
+        # A restarted agent starts empty: records it held unacked are re-read (gap repair).
+        flow.batcher.drain()
+        async for events in stream.noack_take(tick, within=tick_s):
+            flow.take(events)
+            lag = flow.click_lag(refresh_lag())
+            flow.metrics.flush_interval.set(flow.policy.target(lag).max_wait_s)
+            if flow.batcher.due(lag):
+                await flow.flush(stream)

@@ -1,0 +1,142 @@
+"""Wiring: settings -> store clients, key book, rate limiters -> the use cases' ports; the one
+place that wires.
+
+`bootstrap(settings, **overrides)` builds the `Runtime` without connecting anything; `start()`
+opens the PostgreSQL pool and the ClickHouse engine and follows the `keys` topic up to its end
+(no 401 for a valid key at start), `stop()` closes them all. Unit tests pass fakes of the ports
+(`totals`, `events`, `keys`, the rate limits) as overrides.
+"""
+
+from contextlib import AsyncExitStack
+
+import asyncpg
+from limits import RateLimitItem
+from platformkit.apikeys import FailedAuth
+from platformkit.clientip import ClientAddress, parse_networks
+from platformkit.keys_log import KeysLog
+from platformkit.ratelimit import RedisRateLimiter
+
+from analytics.adapters.clickhouse import ClickHouseEvents, build_engine
+from analytics.adapters.memory_cache import CountedCache, TtlCache
+from analytics.adapters.postgres import PostgresTotals
+from analytics.ports import Authenticator, Events, Hit, Totals
+from analytics.service_layer.callers import Callers
+from analytics.settings import AnalyticsSettings
+
+
+class Runtime:
+    """The analytics API process, wired: the stores (after `start`), who is calling, the /top cache."""
+
+    def __init__(
+        self,
+        settings: AnalyticsSettings,
+        *,
+        callers: Callers,
+        keys: KeysLog | None,
+        limiters: list[RedisRateLimiter],
+        totals: Totals | None,
+        events: Events | None,
+    ) -> None:
+        self.settings = settings
+        self.callers = callers
+        self.client_address = ClientAddress(parse_networks(settings.analytics_trusted_proxies))
+        # Per (workspace, tag, window, limit, bots): room for many workspaces' answers at once.
+        self.top_cache = TtlCache(settings.analytics_top_cache_s, max_entries=4096)
+        self._keys = keys
+        self._limiters = limiters
+        self._totals = totals
+        self._events = events
+        self._stack = AsyncExitStack()
+
+    @property
+    def totals(self) -> Totals:
+        assert self._totals is not None, "runtime not started"
+        return self._totals
+
+    @property
+    def events(self) -> Events:
+        assert self._events is not None, "runtime not started"
+        return self._events
+
+    async def start(self) -> None:
+        settings, stack = self.settings, self._stack
+        for limiter in self._limiters:
+            stack.push_async_callback(limiter.aclose)
+        if self._totals is None:
+            pool = await asyncpg.create_pool(
+                settings.postgres_read_dsn(),
+                min_size=1,
+                max_size=settings.analytics_db_pool_size,
+                command_timeout=10,
+                statement_cache_size=settings.postgres_statement_cache_size,
+            )
+            stack.push_async_callback(pool.close)
+            self._totals = PostgresTotals(pool)
+        if self._events is None:
+            events = ClickHouseEvents(
+                build_engine(
+                    settings.clickhouse_url,
+                    database=settings.clickhouse_database,
+                    timeout_s=settings.analytics_clickhouse_timeout_s,
+                    pool_size=settings.analytics_clickhouse_pool_size,
+                ),
+                visitors=CountedCache(
+                    max_entries=settings.analytics_visitor_cache_entries, ttl_s=settings.analytics_visitor_cache_s
+                ),
+            )
+            stack.callback(events.close)
+            self._events = events
+        if self._keys is not None:
+            await self._keys.start()
+            stack.push_async_callback(self._keys.stop)
+
+    async def stop(self) -> None:
+        await self._stack.aclose()
+
+
+def _limiter(settings: AnalyticsSettings, limit: RateLimitItem, namespace: str) -> RedisRateLimiter:
+    return RedisRateLimiter(
+        redis_url=settings.redis_url,
+        limit=limit,
+        namespace=namespace,
+        sentinels=settings.redis_sentinels,
+        sentinel_master=settings.redis_sentinel_master,
+    )
+
+
+def bootstrap(
+    settings: AnalyticsSettings,
+    *,
+    totals: Totals | None = None,
+    events: Events | None = None,
+    keys: Authenticator | None = None,
+    per_key: Hit | None = None,
+    per_address: Hit | None = None,
+    auth_failures: Hit | None = None,
+) -> Runtime:
+    """Wire the API process from its settings; each keyword replaces that port's adapter (tests).
+    Nothing connects here: `Runtime.start()` does."""
+    limiters: list[RedisRateLimiter] = []
+
+    def hit(given: Hit | None, limit: RateLimitItem, namespace: str) -> Hit:
+        if given is not None:
+            return given
+        limiter = _limiter(settings, limit, namespace)
+        limiters.append(limiter)
+        return limiter.hit
+
+    key_book: KeysLog | None = None  # the `keys` topic, followed in memory (started with the runtime)
+    if keys is None:
+        key_book = keys = KeysLog(
+            bootstrap_servers=settings.kafka_bootstrap_servers,
+            topic=settings.topic_keys,
+            client_id="analytics",
+            miss_wait_s=settings.analytics_key_miss_wait_s,
+        )
+    callers = Callers(
+        keys=keys,
+        per_key=hit(per_key, settings.key_rate_limit(), "analytics-key"),
+        per_address=hit(per_address, settings.public_rate_limit(), "analytics-public"),
+        failed_auth=FailedAuth(hit(auth_failures, settings.auth_failure_limit(), "analytics-authfail")),
+    )
+    return Runtime(settings, callers=callers, keys=key_book, limiters=limiters, totals=totals, events=events)

@@ -1,0 +1,1 @@
+"""Use cases of the analytics API: link stats and top links, who is calling, answer caches."""
