@@ -27,7 +27,7 @@ from telemetry import tracing
 from telemetry.metrics import HttpMetricsMiddleware, metrics_route
 
 from analytics import service
-from analytics.adapters.clickhouse import ClickHouseEvents, build_engine
+from analytics.adapters.clickhouse import ClickHouseEvents, build_client
 from analytics.adapters.postgres import PostgresTotals
 from analytics.cache import CountedCache, TtlCache
 from analytics.callers import Callers
@@ -137,7 +137,7 @@ def create_app(settings: AnalyticsSettings | None = None) -> Starlette:
             )
             stack.push_async_callback(pool.close)
             events = ClickHouseEvents(
-                build_engine(
+                build_client(
                     settings.clickhouse_url,
                     database=settings.clickhouse_database,
                     timeout_s=settings.analytics_clickhouse_timeout_s,
@@ -147,7 +147,7 @@ def create_app(settings: AnalyticsSettings | None = None) -> Starlette:
                     max_entries=settings.analytics_visitor_cache_entries, ttl_s=settings.analytics_visitor_cache_s
                 ),
             )
-            stack.callback(events.close)
+            stack.push_async_callback(events.aclose)
             app.state.callers = await stack.enter_async_context(open_callers(settings))
             app.state.totals = PostgresTotals(pool)
             app.state.events = events
