@@ -11,7 +11,8 @@ so ClickHouse itself refuses a second copy while an earlier attempt is still run
 transport is the shared client (platformkit.clickhouse). The body is sent gzip-framed (level 0:
 framing and CRC only, ~1 us per row): ClickHouse takes a plain body cut off at a line boundary
 (a client killed mid-send) as complete and would insert the rows before the cut without the
-marker; a cut gzip body fails its checksum and inserts nothing (tried on 18.16). Every analytics query filters is_bot IN (0, 1): markers never show.
+marker; a cut gzip body fails its checksum and inserts nothing (tried on 18.16). Every analytics
+query filters is_bot IN (0, 1): markers never show.
 
 The raw table's body is JSONEachRow (msgspec writes a row in ~0.3 us, UUIDs included); the feeds'
 body is TabSeparated with only the columns their views read (no event id, no full referrer), built
