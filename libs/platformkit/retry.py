@@ -14,9 +14,10 @@ Two ways to use it:
 - `async for attempt in policy.attempts(): with attempt: ...`: a long-running session (a Kafka
   reader, a sender loop) restarted after a failure; `made_progress(attempt)` inside the session
   makes the next failure back off from the first delay again (as if it were the first).
-Both build a tenacity `AsyncRetrying` (a few objects): once per batch or per session, never per
-request. `RetrySchedule` gives the same delays to a caller that does not wait in place but tries again
-at a later turn (the redirect's links projector between fetches).
+Both build a tenacity `AsyncRetrying` (a few objects): `call` only after a first failure,
+`attempts` once per session; never per request. `RetrySchedule` gives the same delays to a caller
+that does not wait in place but tries again at a later turn (the redirect's links projector
+between fetches).
 
 Tests pass `sleep` (records the delays, returns at once) and `jitter_s=0` (exact delays).
 """
@@ -84,13 +85,20 @@ class RetryPolicy:
         )
 
     async def call(self, operation: Callable[[], Awaitable[T]]) -> T:
-        """`await operation()` until it succeeds; the last failure once the policy gives up."""
-
-        async def once() -> T:  # tenacity awaits only what it sees is a coroutine function
+        """`await operation()` until it succeeds; the last failure once the policy gives up. The
+        first attempt runs without tenacity (a call that succeeds costs one await); tenacity
+        takes over from its failure, as attempt 1."""
+        try:
             return await operation()
-
-        result: T = await self.retrying()(once)
-        return result
+        except self.retry_on as exc:
+            first: BaseException | None = exc
+        async for attempt in self.retrying():
+            with attempt:
+                if first is not None:
+                    failed, first = first, None
+                    raise failed
+                return await operation()
+        raise AssertionError("tenacity ended without a result or an error")  # pragma: no cover
 
     def attempts(self) -> AsyncRetrying:
         """`async for attempt in policy.attempts(): with attempt: ...` (see the module docstring)."""
