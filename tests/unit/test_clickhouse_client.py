@@ -84,7 +84,8 @@ async def test_json_rows() -> None:
     [
         # 18.16
         (
-            "Code: 60, e.displayText() = DB::Exception: Table shortlink.nope doesn't exist., e.what() = DB::Exception\n",
+            "Code: 60, e.displayText() = DB::Exception: Table shortlink.nope doesn't exist., "
+            "e.what() = DB::Exception\n",
             60,
         ),
         # current servers
