@@ -11,6 +11,7 @@ the aggregator's marker rows (is_bot = 2) never count.
 """
 
 import asyncio
+import functools
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -45,10 +46,29 @@ _ESCAPER = Escaper()
 
 def render(statement: TextClause, params: Mapping[str, Any]) -> str:
     """The statement as ClickHouse receives it: compiled for clickhouse-sqlalchemy's HTTP dialect
-    (expanding parameters become one placeholder per value), then `sql % escaped values`, as its
-    driver does."""
-    compiled = statement.bindparams(**params).compile(dialect=_DIALECT, compile_kwargs={"render_postcompile": True})
-    return str(compiled.string % _ESCAPER.escape(compiled.params))
+    (an expanding parameter becomes one placeholder per value, `name_1, name_2, ...`), then
+    `sql % escaped values`, as its driver does. The compiled text is kept per statement and
+    list lengths (SQLAlchemy's engine kept it too; compiling costs ~100x the formatting)."""
+    shape = tuple(sorted((k, len(v) if isinstance(v, list | tuple) else -1) for k, v in params.items()))
+    values: dict[str, Any] = {}
+    for name, value in params.items():
+        if isinstance(value, list | tuple):
+            values.update((f"{name}_{i}", item) for i, item in enumerate(value, 1))
+        else:
+            values[name] = value
+    return str(_compiled(statement.text, shape) % _ESCAPER.escape(values))
+
+
+@functools.lru_cache(maxsize=1024)
+def _compiled(sql: str, shape: tuple[tuple[str, int], ...]) -> str:
+    """`sql` compiled for parameters of this shape (name, list length or -1 for a single value)."""
+    lengths = dict(shape)
+    statement = text(sql).bindparams(*(bindparam(name, expanding=True) for name, n in lengths.items() if n >= 0))
+    placeholders = {name: list(range(n)) if n >= 0 else 0 for name, n in lengths.items()}
+    compiled = statement.bindparams(**placeholders).compile(
+        dialect=_DIALECT, compile_kwargs={"render_postcompile": True}
+    )
+    return str(compiled.string)
 
 
 def _bots(include: bool) -> list[int]:
