@@ -567,14 +567,8 @@ def service_adapter() -> Any:
 
 
 def render(statement: Any, params: dict[str, Any]) -> str:
-    """A statement of the adapter as its HTTP driver sends it (compiled, parameters escaped)."""
-    from clickhouse_sqlalchemy.drivers.http.base import ClickHouseDialect_http
-    from clickhouse_sqlalchemy.drivers.http.escaper import Escaper
-
-    compiled = statement.bindparams(**params).compile(
-        dialect=ClickHouseDialect_http(), compile_kwargs={"render_postcompile": True}
-    )
-    return str(compiled.string % Escaper().escape(compiled.params))
+    """A statement of the adapter as it sends it (compiled, parameters escaped)."""
+    return str(service_adapter().render(statement, params))
 
 
 def new_stats_sql(code: str, kind: StatsKind, start: int, end: int, bots: str) -> list[str]:

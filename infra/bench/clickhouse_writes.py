@@ -12,8 +12,9 @@ written by the aggregator's writer, the code before this change against the curr
    concurrent flushes of rate / writers clicks (the stack's aggregator processes each flush at most
    once a second while caught up; a round that overruns its second starts the next one at once),
    written by the writer of that design: the baseline's module (loaded from git) or this
-   checkout's `ClickHouseEvents`. After the last flush, the case waits (bounded) until the
-   database's merges are done. The server's CPU (utime + stime from /proc, all threads) over the
+   checkout's `ClickHouseEvents`, each over its own transport (the baseline's ClickHouse class and
+   HTTP client). After the last flush, the case waits (bounded) until the database's merges are
+   done. The server's CPU (utime + stime from /proc, all threads) over the
    case, less its idle rate measured just before, divided by the clicks: us per click written,
    merges included. The writer's own CPU (this process) per click is printed beside it.
 4. The cases run interleaved (before, after, before, after) so the machine's noise hits both.
@@ -22,6 +23,7 @@ Writes docs/benchmarks/clickhouse-writes.md; drops the scratch databases.
 
 import argparse
 import asyncio
+import inspect
 import os
 import random
 import subprocess
@@ -29,11 +31,13 @@ import sys
 import time
 import types
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
-from aggregator.adapters.clickhouse import ClickHouse, ClickHouseEvents
+from aggregator.adapters import clickhouse as current_writer
 from aggregator.domain.click_records import ClickRow
 from aggregator.metrics import AggregatorMetrics
 from redirect_bench_support import ROOT, cpu_ticks, machine_notes
@@ -69,12 +73,22 @@ def git_show(ref: str, path: str) -> str:
     return subprocess.run(["git", "show", f"{ref}:{path}"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
 
 
-def baseline_writer(ref: str) -> type:
-    """The baseline's `ClickHouseEvents`, compiled from git (its imports still resolve here)."""
+def baseline_writer(ref: str) -> types.ModuleType:
+    """The baseline's writer module (`ClickHouseEvents` and its `ClickHouse` transport), compiled
+    from git (its imports still resolve here)."""
     module = types.ModuleType("baseline_clickhouse")
     exec(compile(git_show(ref, WRITER), f"{ref[:8]}:{WRITER}", "exec"), module.__dict__)
-    writer: type = module.ClickHouseEvents
-    return writer
+    return module
+
+
+def open_writer(module: types.ModuleType, url: str, database: str) -> tuple[Any, Callable[[], Awaitable[None]]]:
+    """A design's writer over its own transport, and how to close it: a writer from before the
+    shared client (platformkit.clickhouse) brought its own httpx client."""
+    if "database" in inspect.signature(module.ClickHouse).parameters:
+        http = httpx.AsyncClient(base_url=url, timeout=120)
+        return module.ClickHouseEvents(module.ClickHouse(http, database=database), AggregatorMetrics()), http.aclose
+    client = module.build_client(url, database=database, timeout_s=120)
+    return module.ClickHouseEvents(module.ClickHouse(client), AggregatorMetrics()), client.aclose
 
 
 def clickhouse_pid(s: StackSettings) -> int:
@@ -164,7 +178,7 @@ def create_schemas(server: Server, baseline: str) -> None:
 
 
 async def write_case(
-    case: Case, writer_class: type, url: str, args: argparse.Namespace, server: Server, start_second: int
+    case: Case, module: types.ModuleType, url: str, args: argparse.Namespace, server: Server, start_second: int
 ) -> None:
     database = DATABASES[case.design]
     rng = random.Random(f"{case.rate}")  # the same clicks for both designs
@@ -174,8 +188,8 @@ async def write_case(
         [clicks_for(start_second + i, share, codes, rng) for _ in range(args.writers)] for i in range(args.seconds)
     ]
     case.idle_cpu_s = server.idle_rate(args.idle_s)
-    async with httpx.AsyncClient(base_url=url, timeout=120) as http:
-        writer = writer_class(ClickHouse(http, database=database), AggregatorMetrics())
+    writer, close = open_writer(module, url, database)
+    try:
         server_before, writer_before, started = server.cpu_s(), time.process_time(), time.monotonic()
         for i, batches in enumerate(rounds):
             await asyncio.gather(*(writer.write(uuid.uuid4(), batch, fresh=True) for batch in batches))
@@ -184,6 +198,8 @@ async def write_case(
             if pause > 0:
                 await asyncio.sleep(pause)
         case.writer_cpu_s = time.process_time() - writer_before
+    finally:
+        await close()
     server.settle(database, args.settle_s)
     case.seconds = time.monotonic() - started
     case.server_cpu_s = server.cpu_s() - server_before
@@ -231,7 +247,7 @@ def main() -> None:
     notes = machine_notes()
     notes["clickhouse"] = server.run("SELECT version()").strip()
     started = time.time()
-    writers = {"before": baseline_writer(args.baseline), "after": ClickHouseEvents}
+    writers = {"before": baseline_writer(args.baseline), "after": current_writer}
     cases: list[Case] = []
     try:
         create_schemas(server, args.baseline)

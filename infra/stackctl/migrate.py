@@ -7,7 +7,7 @@ per HTTP request (the HTTP interface takes one statement at a time).
 
 from pathlib import Path
 
-import httpx
+from platformkit.clickhouse import ClickHouseClient, ClickHouseConfig, ClickHouseError
 
 from stackctl.config import StackSettings
 from stackctl.first_start import say
@@ -48,19 +48,22 @@ async def migrate_clickhouse(s: StackSettings) -> None:
         for node in s.clickhouse_nodes:
             await migrate_clickhouse_node(s, node)
         return
-    async with httpx.AsyncClient(base_url=s.clickhouse_url, timeout=30) as client:
+    client = ClickHouseClient(ClickHouseConfig(url=s.clickhouse_url, database=s.clickhouse_database, timeout_s=30))
+    try:
 
-        async def run(sql: str, database: str | None = None) -> None:
-            params = {"database": database} if database else {}
-            response = await client.post("/", params=params, content=sql.encode())
-            if response.status_code != 200:
-                raise RuntimeError(f"ClickHouse refused:\n{sql}\n-> {response.text[:500]}")
+        async def run(sql: str, database: str = "default") -> None:
+            try:
+                await client.execute(sql, database=database)
+            except ClickHouseError as exc:
+                raise RuntimeError(f"ClickHouse refused:\n{sql}\n-> {exc.message[:500]}") from exc
 
         await run(f"CREATE DATABASE IF NOT EXISTS {s.clickhouse_database}")
         for path in _files(s, "clickhouse"):
             say(f"clickhouse: applying {path.relative_to(s.repo_root)}")
             for statement in clickhouse_statements(path.read_text()):
                 await run(statement, s.clickhouse_database)
+    finally:
+        await client.aclose()
 
 
 async def migrate_clickhouse_node(s: StackSettings, node: int) -> None:
@@ -70,13 +73,14 @@ async def migrate_clickhouse_node(s: StackSettings, node: int) -> None:
     from stackctl.clickhouse_cluster import cluster_statements
 
     base_url = f"http://127.0.0.1:{s.clickhouse_node_ports(node)[0]}"
-    async with httpx.AsyncClient(base_url=base_url, timeout=60) as client:
+    client = ClickHouseClient(ClickHouseConfig(url=base_url, database=s.clickhouse_database, timeout_s=60))
+    try:
 
-        async def run(sql: str, database: str | None = None) -> None:
-            params = {"database": database} if database else {}
-            response = await client.post("/", params=params, content=sql.encode())
-            if response.status_code != 200:
-                raise RuntimeError(f"ClickHouse node {node} refused:\n{sql}\n-> {response.text[:500]}")
+        async def run(sql: str, database: str = "default") -> None:
+            try:
+                await client.execute(sql, database=database)
+            except ClickHouseError as exc:
+                raise RuntimeError(f"ClickHouse node {node} refused:\n{sql}\n-> {exc.message[:500]}") from exc
 
         await run(f"CREATE DATABASE IF NOT EXISTS {s.clickhouse_database}")
         for path in _files(s, "clickhouse"):
@@ -84,3 +88,5 @@ async def migrate_clickhouse_node(s: StackSettings, node: int) -> None:
             statements = cluster_statements(clickhouse_statements(path.read_text()), database=s.clickhouse_database)
             for statement in statements:
                 await run(statement, s.clickhouse_database)
+    finally:
+        await client.aclose()

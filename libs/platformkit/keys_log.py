@@ -25,6 +25,7 @@ from contracts.errors import InvalidEvent
 from contracts.topics import KEYS
 
 from platformkit.apikeys import KeyBook, Principal, bearer_secret, invalid_key, missing_key
+from platformkit.retry import RetryPolicy
 
 log = logging.getLogger(__name__)
 
@@ -113,15 +114,10 @@ class KeysLog:
         return await self._reached(end, timeout_s)
 
     async def _follow(self) -> None:
+        # The broker away: aiokafka reconnects; a failed fetch is tried again a second later (no spin).
+        retry = RetryPolicy(what=f"{self._topic}: fetch", initial_s=1.0, max_s=1.0, log=log)
         while True:
-            try:
-                batches = await self._consumer.getmany(self._tp, timeout_ms=1000, max_records=1000)
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # the broker away: aiokafka reconnects; do not spin
-                log.exception("%s: fetch failed", self._topic)
-                await asyncio.sleep(1)
-                continue
+            batches = await retry.call(lambda: self._consumer.getmany(self._tp, timeout_ms=1000, max_records=1000))
             for record in batches.get(self._tp, ()):
                 try:
                     self.book.apply(keys_contract.decode(record.value or b""))

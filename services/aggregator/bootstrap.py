@@ -15,8 +15,8 @@ from typing import Any, cast
 
 import asyncpg
 import faust
-import httpx
 from mode import Service
+from platformkit.clickhouse import ClickHouseClient
 
 from aggregator.adapters.clickhouse import ClickHouse, ClickHouseEvents, ClickHouseLinkOwners, build_client
 from aggregator.adapters.faust_events import DurableAckEvent, to_record
@@ -36,7 +36,7 @@ class Stores:
     """The store clients one process holds, and the adapters built on them."""
 
     pool: asyncpg.Pool
-    http: httpx.AsyncClient
+    http: ClickHouseClient
     clickhouse: ClickHouse
     events: ClickHouseEvents
     ledger: PostgresLedger
@@ -55,8 +55,12 @@ async def open_stores(settings: AggregatorSettings, metrics: AggregatorMetrics) 
         size=settings.aggregator_pg_pool_size,
         statement_cache_size=settings.postgres_statement_cache_size,
     )
-    http = build_client(settings.clickhouse_url, timeout_s=settings.aggregator_clickhouse_timeout_s)
-    clickhouse = ClickHouse(http, database=settings.clickhouse_database)
+    http = build_client(
+        settings.clickhouse_url,
+        database=settings.clickhouse_database,
+        timeout_s=settings.aggregator_clickhouse_timeout_s,
+    )
+    clickhouse = ClickHouse(http)
     return Stores(
         pool=pool,
         http=http,
@@ -203,6 +207,8 @@ def bootstrap(
     backoff = Backoff(
         initial_s=settings.aggregator_retry_initial_s,
         max_s=settings.aggregator_retry_max_s,
+        # the workers often fail together (ClickHouse or PostgreSQL away): not in step after it
+        jitter_s=settings.aggregator_retry_initial_s / 2,
         on_retry=metrics.sink_retries.inc,
     )
     clicks_topic = app.topic(settings.topic_clicks, key_serializer="raw", value_serializer="raw")

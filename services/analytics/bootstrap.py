@@ -16,7 +16,7 @@ from platformkit.clientip import ClientAddress, parse_networks
 from platformkit.keys_log import KeysLog
 from platformkit.ratelimit import RedisRateLimiter
 
-from analytics.adapters.clickhouse import ClickHouseEvents, build_engine
+from analytics.adapters.clickhouse import ClickHouseEvents, build_client
 from analytics.adapters.memory_cache import CountedCache, TtlCache
 from analytics.adapters.postgres import PostgresTotals
 from analytics.ports import Authenticator, Events, Hit, Totals
@@ -74,7 +74,7 @@ class Runtime:
             self._totals = PostgresTotals(pool)
         if self._events is None:
             events = ClickHouseEvents(
-                build_engine(
+                build_client(
                     settings.clickhouse_url,
                     database=settings.clickhouse_database,
                     timeout_s=settings.analytics_clickhouse_timeout_s,
@@ -84,7 +84,7 @@ class Runtime:
                     max_entries=settings.analytics_visitor_cache_entries, ttl_s=settings.analytics_visitor_cache_s
                 ),
             )
-            stack.callback(events.close)
+            stack.push_async_callback(events.aclose)
             self._events = events
         if self._keys is not None:
             await self._keys.start()

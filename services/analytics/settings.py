@@ -22,7 +22,7 @@ class AnalyticsSettings(InfraSettings):
         return read.replace("postgresql+asyncpg://", "postgresql://") if read else self.postgres_dsn_asyncpg()
 
     analytics_clickhouse_timeout_s: float = 10.0
-    # ClickHouse queries run in worker threads (clickhouse-sqlalchemy's engine is synchronous).
+    # ClickHouse queries at a time per process (connections of the client's pool; more wait).
     analytics_clickhouse_pool_size: int = 8
     # /api/v1/top answers are shared this long per (workspace, tag, window, limit, bots).
     analytics_top_cache_s: float = 2.0

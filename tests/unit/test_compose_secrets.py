@@ -288,9 +288,9 @@ def clickhouse_config(tmp: Path, users: Path, http_port: int, tcp_port: int) -> 
 def test_clickhouse_with_the_generated_users_refuses_no_password_and_admits_our_clients(
     composectl_secrets: ModuleType, tmp_path: Path
 ) -> None:
-    from aggregator.adapters.clickhouse import ClickHouse, ClickHouseError, build_client
-    from analytics.adapters.clickhouse import build_engine
-    from sqlalchemy import text
+    from aggregator.adapters.clickhouse import ClickHouse, build_client
+    from analytics.adapters import clickhouse as analytics_clickhouse
+    from platformkit.clickhouse import ClickHouseError
 
     root = tmp_path / "secrets"
     composectl_secrets.ensure(root)
@@ -314,29 +314,32 @@ def test_clickhouse_with_the_generated_users_refuses_no_password_and_admits_our_
         url = read(root, "app", "clickhouse-url").replace("clickhouse:8123", f"127.0.0.1:{http_port}")
 
         async def aggregator_select() -> str:
-            client = build_client(url, timeout_s=5)
+            client = build_client(url, database="default", timeout_s=5)
             try:
-                return (await ClickHouse(client, database="default").execute("SELECT 1")).strip()
+                return (await ClickHouse(client).execute("SELECT 1")).strip()
             finally:
                 await client.aclose()
 
         assert asyncio.run(aggregator_select()) == "1"
 
         async def wrong_password() -> None:
-            client = build_client(url.replace(password, "wrong"), timeout_s=5)
+            client = build_client(url.replace(password, "wrong"), database="default", timeout_s=5)
             try:
-                await ClickHouse(client, database="default").execute("SELECT 1")
+                await ClickHouse(client).execute("SELECT 1")
             finally:
                 await client.aclose()
 
         with pytest.raises(ClickHouseError):
             asyncio.run(wrong_password())
-        engine = build_engine(url, database="default", timeout_s=5, pool_size=1)
-        try:
-            with engine.connect() as connection:
-                assert connection.execute(text("SELECT 1")).scalar() == 1
-        finally:
-            engine.dispose()
+
+        async def analytics_select() -> list[tuple[str, ...]]:
+            client = analytics_clickhouse.build_client(url, database="default", timeout_s=5, pool_size=1)
+            try:
+                return await client.rows("SELECT 1")
+            finally:
+                await client.aclose()
+
+        assert asyncio.run(analytics_select()) == [("1",)]
         # The container healthcheck's client: user and password from client.xml, none on argv.
         client = shutil.which("clickhouse-client") or "/usr/bin/clickhouse-client"
         argv = [

@@ -3,11 +3,11 @@ retention SQL, and the analytics queries
 also run on *current* ClickHouse, not only on Debian's 18.16 that the native stack runs (the
 compose stack runs a current server). chDB is the ClickHouse engine embedded in-process: the
 same SQL goes to a real, current ClickHouse without a server. The adapters' own code builds
-every statement; only the transport differs (HTTP to the server there, a call into chDB here)."""
+every statement and the shared client (platformkit.clickhouse) sends it and reads the answer; only
+the transport under the client differs (HTTP to the server there, a call into chDB here)."""
 
 import gzip
 import tempfile
-import threading
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -34,10 +34,8 @@ from analytics.adapters.memory_cache import CountedCache
 from analytics.domain.model import DIRECT
 from analytics.domain.queries import parse_stats, parse_top
 from chdb import session as chdb_session
-from clickhouse_sqlalchemy.drivers.http.base import ClickHouseDialect_http
-from clickhouse_sqlalchemy.drivers.http.escaper import Escaper
 from contracts.links import LinkCreated, LinkDeleted
-from sqlalchemy.sql.elements import TextClause
+from platformkit.clickhouse import ClickHouseClient, ClickHouseConfig, ClickHouseError
 from stackctl.migrate import clickhouse_statements
 
 pytestmark = pytest.mark.unit
@@ -68,9 +66,10 @@ def schema_statements() -> list[str]:
     return [st for f in files for st in clickhouse_statements(f.read_text())]
 
 
-def over_chdb(session: Any) -> httpx.AsyncClient:
-    """The aggregator's HTTP client, answered by chDB: statement in the body, or (INSERT ...
-    FORMAT) in the `query` parameter with the rows in the body, as the HTTP interface takes them."""
+def over_chdb(session: Any) -> ClickHouseClient:
+    """The services' ClickHouse client, answered by chDB: statement in the body, or (INSERT ...
+    FORMAT) in the `query` parameter with the rows in the body, as the HTTP interface takes them;
+    a refusal as the HTTP interface answers it (status 500, "Code: N. DB::Exception: ...")."""
 
     def handle(request: httpx.Request) -> httpx.Response:
         assert request.url.params["database"] == DATABASE
@@ -86,27 +85,8 @@ def over_chdb(session: Any) -> httpx.AsyncClient:
         except Exception as exc:
             return httpx.Response(500, text=str(exc))
 
-    return httpx.AsyncClient(base_url="http://clickhouse", transport=httpx.MockTransport(handle))
-
-
-class AnalyticsOnChdb(AnalyticsStore):
-    """The analytics adapter's statements, compiled by clickhouse-sqlalchemy, run on chDB."""
-
-    def __init__(self, session: Any) -> None:
-        super().__init__(engine=None, visitors=CountedCache(max_entries=1000, ttl_s=600))  # type: ignore[arg-type]
-        self._session = session
-        self._lock = threading.Lock()
-
-    def _fetch(self, statement: TextClause, params: Any) -> list[tuple[Any, ...]]:
-        # As the HTTP driver does: compile for its dialect, then `sql % escaped parameters`.
-        compiled = statement.bindparams(**params).compile(
-            dialect=ClickHouseDialect_http(), compile_kwargs={"render_postcompile": True}
-        )
-        sql = compiled.string % Escaper().escape(compiled.params)
-        with self._lock:  # one chDB session, queried from asyncio.to_thread workers
-            self._session.query(f"USE {DATABASE}")
-            text = str(self._session.query(sql, "TabSeparated"))
-        return [tuple(line.split("\t")) for line in text.splitlines() if line]
+    config = ClickHouseConfig(url="http://clickhouse", database=DATABASE)
+    return ClickHouseClient(config, transport=httpx.MockTransport(handle))
 
 
 def click(
@@ -191,8 +171,9 @@ async def test_writes_rollups_queries_and_retention(engine: Any) -> None:
     # Free text reaches ClickHouse unchanged: TabSeparated escapes tabs, newlines, backslashes.
     odd = click(other, NOW - timedelta(days=1000), visitor="tab\there\\ \r\n\0", referrer_host="odd\thost\nname")
     odd = msgspec.structs.replace(odd, referrer="https://odd/?q=a\tb\\c\nd\r\x00e\x07é")
-    async with over_chdb(engine) as http:
-        clickhouse = ClickHouse(http, database=DATABASE)
+    client = over_chdb(engine)
+    try:
+        clickhouse = ClickHouse(client)
         marker = await insert_batch(clickhouse, rows)
         await insert_batch(clickhouse, [odd])
         assert msgspec.json.decode(
@@ -230,7 +211,7 @@ async def test_writes_rollups_queries_and_retention(engine: Any) -> None:
         await owners.put(owner_rows([*created, deleted]))  # a replay of `links`
         await owners.put(owner_rows([msgspec.structs.replace(created[3], occurred_at=NOW - timedelta(days=1))]))
 
-        store = AnalyticsOnChdb(engine)
+        store = AnalyticsStore(client, visitors=CountedCache(max_entries=1000, ttl_s=600))
         # Queries are parsed as the HTTP layer parses them: ranges aligned to the interval, so
         # the answer does not depend on the time of day the test runs at.
         since = (NOW - timedelta(hours=1)).isoformat()
@@ -272,9 +253,23 @@ async def test_writes_rollups_queries_and_retention(engine: Any) -> None:
         assert (again.clicks, again.unique_visitors) == (6, 4)
         assert [(p.clicks, p.unique_visitors) for p in again.series] == [(1, 1), (1, 1), (4, 3)]
 
+        # The shared client's readings: TabSeparated rows unescaped (the free text above comes back
+        # whole), JSONEachRow rows, and a refusal with ClickHouse's exception code.
+        [(visitor_key, referrer)] = await client.rows(
+            f"SELECT visitor_key, referrer FROM click_events WHERE event_id = toUUID('{odd.event_id}')"
+        )
+        assert (visitor_key, referrer) == (odd.visitor_key, odd.referrer)
+        assert await client.json_rows("SELECT toUInt8(1) AS one, 'a\\tb' AS s") == [{"one": 1, "s": "a\tb"}]
+        with pytest.raises(ClickHouseError) as refused:
+            await client.rows("SELECT count() FROM no_such_table")
+        assert refused.value.code == 60 and refused.value.status == 500  # UNKNOWN_TABLE
+
         ancient = (NOW - timedelta(days=1000)).strftime("%Y%m")
         for table in MERGE_TREE_TABLES:
             assert ancient in await clickhouse.active_partitions(table), table
             await clickhouse.drop_partition(table, ancient)
             assert ancient not in await clickhouse.active_partitions(table), table
         await store.ping()
+
+    finally:
+        await client.aclose()

@@ -7,11 +7,12 @@ Exactly once, per target table: the rows of one month go in ONE insert (one bloc
 all or nothing) that ends with a *marker row* (code '~<sink id>-<yyyymm>', is_bot = 2), which
 the views carry into their tables too. Before (re)writing, `write` looks for the marker in each
 target and skips the targets that already hold it; the insert's query_id is fixed per target,
-so ClickHouse itself refuses a second copy while an earlier attempt is still running. The body
-is sent gzip-framed (level 0: framing and CRC only, ~1 us per row): ClickHouse takes a plain body
-cut off at a line boundary (a client killed mid-send) as complete and would insert the rows before
-the cut without the marker; a cut gzip body fails its checksum and inserts nothing (tried on
-18.16). Every analytics query filters is_bot IN (0, 1): markers never show.
+so ClickHouse itself refuses a second copy while an earlier attempt is still running. The
+transport is the shared client (platformkit.clickhouse). The body is sent gzip-framed (level 0:
+framing and CRC only, ~1 us per row): ClickHouse takes a plain body cut off at a line boundary
+(a client killed mid-send) as complete and would insert the rows before the cut without the
+marker; a cut gzip body fails its checksum and inserts nothing (tried on 18.16). Every analytics
+query filters is_bot IN (0, 1): markers never show.
 
 The raw table's body is JSONEachRow (msgspec writes a row in ~0.3 us, UUIDs included); the feeds'
 body is TabSeparated with only the columns their views read (no event id, no full referrer), built
@@ -22,13 +23,12 @@ import asyncio
 import calendar
 import time
 import uuid
-import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-import httpx
 import msgspec
+from platformkit.clickhouse import ClickHouseClient, ClickHouseConfig, gzip_body
 
 from aggregator.domain.click_records import ClickRow
 from aggregator.domain.link_owners import LinkOwnerRow
@@ -141,8 +141,7 @@ def split_by_month(rows: Sequence[ClickRow]) -> dict[int, list[ClickRow]]:
 
 def gzip_framed(body: bytes) -> bytes:
     """`body` in gzip framing without compression: a cut anywhere fails the CRC or the length."""
-    packer = zlib.compressobj(0, zlib.DEFLATED, 31)
-    return packer.compress(body) + packer.flush()
+    return gzip_body(body, level=0)
 
 
 def marker_row(sink_id: uuid.UUID, month: int) -> ClickRow:
@@ -160,36 +159,23 @@ def marker_row(sink_id: uuid.UUID, month: int) -> ClickRow:
     )
 
 
-class ClickHouseError(RuntimeError):
-    """The server refused a statement (status and message from its answer)."""
-
-
-def build_client(url: str, *, timeout_s: float) -> httpx.AsyncClient:
-    return httpx.AsyncClient(base_url=url, timeout=timeout_s)
+def build_client(url: str, *, database: str, timeout_s: float) -> ClickHouseClient:
+    return ClickHouseClient(ClickHouseConfig(url=url, database=database, timeout_s=timeout_s))
 
 
 class ClickHouse:
-    def __init__(self, client: httpx.AsyncClient, *, database: str) -> None:
+    """The aggregator's statements over the shared client (platformkit.clickhouse)."""
+
+    def __init__(self, client: ClickHouseClient) -> None:
         self._client = client
-        self._database = database
 
     async def execute(self, sql: str) -> str:
         """Run one statement and return its text answer."""
-        response = await self._client.post("/", params={"database": self._database}, content=sql.encode())
-        if response.status_code != 200:
-            raise ClickHouseError(f"ClickHouse {response.status_code}: {response.text[:500]}")
-        return response.text
+        return await self._client.execute(sql)
 
     async def insert(self, sql: str, *, framed_body: bytes, query_id: str) -> None:
         """INSERT ... FORMAT with a `gzip_framed` body, under a fixed query id."""
-        response = await self._client.post(
-            "/",
-            params={"database": self._database, "query": sql, "query_id": query_id},
-            content=framed_body,
-            headers={"Content-Encoding": "gzip"},
-        )
-        if response.status_code != 200:
-            raise ClickHouseError(f"ClickHouse {response.status_code}: {response.text[:500]}")
+        await self._client.insert(sql, framed_body, query_id=query_id, gzipped=True)
 
     async def ping(self) -> None:
         await self.execute("SELECT 1")

@@ -16,8 +16,12 @@ log = logging.getLogger(__name__)
 
 async def backfill_link_owners(settings: AggregatorSettings) -> int:
     pool = await create_pool(settings.postgres_dsn_asyncpg(), size=1)
-    http = build_client(settings.clickhouse_url, timeout_s=settings.aggregator_clickhouse_timeout_s)
-    owners = ClickHouseLinkOwners(ClickHouse(http, database=settings.clickhouse_database))
+    http = build_client(
+        settings.clickhouse_url,
+        database=settings.clickhouse_database,
+        timeout_s=settings.aggregator_clickhouse_timeout_s,
+    )
+    owners = ClickHouseLinkOwners(ClickHouse(http))
     copied = 0
     try:
         async for chunk in PostgresLinks(pool).owners():

@@ -26,6 +26,7 @@ from contracts import deadletter
 from contracts.deadletter import MessageDeadLettered
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind
+from platformkit.retry import RetryPolicy
 from telemetry import tracing
 
 from aggregator.domain.click_records import PoisonMessage, decode_record
@@ -112,10 +113,26 @@ def first_of_each_record(decoded: Sequence[Decoded]) -> list[Decoded]:
 
 @dataclass(frozen=True, kw_only=True)
 class Backoff:
+    """How the pipeline retries its writes (platformkit.retry): from `initial_s`, doubling to
+    `max_s`, plus up to `jitter_s`; `on_retry` counts each retried failure."""
+
     initial_s: float
     max_s: float
+    jitter_s: float = 0.0
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
     on_retry: Callable[[], None] = lambda: None
+
+    def policy(self, what: str, attempts: int | None = None) -> RetryPolicy:
+        return RetryPolicy(
+            what=what,
+            initial_s=self.initial_s,
+            max_s=self.max_s,
+            jitter_s=self.jitter_s,
+            max_attempts=attempts,
+            on_retry=self.on_retry,
+            sleep=self.sleep,
+            log=log,
+        )
 
 
 async def retry_until_done(
@@ -123,21 +140,7 @@ async def retry_until_done(
 ) -> T:
     """Run `operation` until it succeeds, backing off between attempts. Only cancellation escapes,
     and, with `attempts`, the last failure once that many attempts failed."""
-    delay = backoff.initial_s
-    attempt = 1
-    while True:
-        try:
-            return await operation()
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            if attempts is not None and attempt >= attempts:
-                raise
-            log.warning("%s failed (attempt %d), retrying in %.1fs: %r", what, attempt, delay, exc)
-            backoff.on_retry()
-        await backoff.sleep(delay)
-        delay = min(delay * 2, backoff.max_s)
-        attempt += 1
+    return await backoff.policy(what, attempts).call(operation)
 
 
 async def write_claimed(

@@ -1,7 +1,9 @@
 """ClickHouse rollups (database `shortlink`: clicks_totals, clicks_breakdown and clicks_top, fed by
-the aggregator through the rollup feeds' materialized views), queried through clickhouse-sqlalchemy's
-HTTP engine. The engine is synchronous: every query runs in a worker thread (asyncio.to_thread) so
-the event loop never blocks.
+the aggregator through the rollup feeds' materialized views). Statements are built with SQLAlchemy
+text clauses and compiled by clickhouse-sqlalchemy's dialect, values rendered by its escaper (as its
+HTTP driver renders them: 18.16 has no server-side parameters); they run on the event loop through
+the shared async client (platformkit.clickhouse: httpx, one keep-alive pool), answers read as
+TabSeparated strings.
 
 Clicks are sum(clicks): the aggregator sends every click to the feeds exactly once. Unique
 visitors are uniqMerge over the visitor-key states. Every query filters is_bot IN (0) or (0, 1):
@@ -9,12 +11,16 @@ the aggregator's marker rows (is_bot = 2) never count.
 """
 
 import asyncio
+import functools
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlsplit
 
-from sqlalchemy import Engine, bindparam, create_engine, text
+import httpx
+from clickhouse_sqlalchemy.drivers.http.base import ClickHouseDialect_http
+from clickhouse_sqlalchemy.drivers.http.escaper import Escaper
+from platformkit.clickhouse import ClickHouseClient, ClickHouseConfig, ClickHouseError
+from sqlalchemy import bindparam, text
 from sqlalchemy.sql.elements import TextClause
 
 from analytics.adapters.memory_cache import CountedCache
@@ -27,15 +33,42 @@ BREAKDOWN_LIMIT = 10
 GRAINS: dict[Interval, int] = {"minute": 0, "hour": 1, "day": 2}
 
 
-def build_engine(url: str, *, database: str, timeout_s: float, pool_size: int) -> Engine:
-    parts = urlsplit(url)
-    return create_engine(
-        f"clickhouse+http://{parts.username or 'default'}:{parts.password or ''}@"
-        f"{parts.hostname}:{parts.port or 8123}/{database}"
-        f"?protocol={parts.scheme or 'http'}&timeout={timeout_s}",
-        pool_size=pool_size,
-        pool_pre_ping=False,
+def build_client(url: str, *, database: str, timeout_s: float, pool_size: int) -> ClickHouseClient:
+    """At most `pool_size` queries at a time (the rest wait for a connection)."""
+    return ClickHouseClient(
+        ClickHouseConfig(url=url, database=database, timeout_s=timeout_s, max_connections=pool_size)
     )
+
+
+_DIALECT = ClickHouseDialect_http()
+_ESCAPER = Escaper()
+
+
+def render(statement: TextClause, params: Mapping[str, Any]) -> str:
+    """The statement as ClickHouse receives it: compiled for clickhouse-sqlalchemy's HTTP dialect
+    (an expanding parameter becomes one placeholder per value, `name_1, name_2, ...`), then
+    `sql % escaped values`, as its driver does. The compiled text is kept per statement and
+    list lengths (SQLAlchemy's engine kept it too; compiling costs ~100x the formatting)."""
+    shape = tuple(sorted((k, len(v) if isinstance(v, list | tuple) else -1) for k, v in params.items()))
+    values: dict[str, Any] = {}
+    for name, value in params.items():
+        if isinstance(value, list | tuple):
+            values.update((f"{name}_{i}", item) for i, item in enumerate(value, 1))
+        else:
+            values[name] = value
+    return str(_compiled(statement.text, shape) % _ESCAPER.escape(values))
+
+
+@functools.lru_cache(maxsize=1024)
+def _compiled(sql: str, shape: tuple[tuple[str, int], ...]) -> str:
+    """`sql` compiled for parameters of this shape (name, list length or -1 for a single value)."""
+    lengths = dict(shape)
+    statement = text(sql).bindparams(*(bindparam(name, expanding=True) for name, n in lengths.items() if n >= 0))
+    placeholders = {name: list(range(n)) if n >= 0 else 0 for name, n in lengths.items()}
+    compiled = statement.bindparams(**placeholders).compile(
+        dialect=_DIALECT, compile_kwargs={"render_postcompile": True}
+    )
+    return str(compiled.string)
 
 
 def _bots(include: bool) -> list[int]:
@@ -145,18 +178,15 @@ class ClickHouseEvents:
     every bucket, and for the range's total, whose click count is unchanged since they were
     counted; only the rest is read from the states (typically the newest minute of a live link)."""
 
-    def __init__(self, engine: Engine, *, visitors: CountedCache) -> None:
-        self._engine = engine
+    def __init__(self, client: ClickHouseClient, *, visitors: CountedCache) -> None:
+        self._client = client
         self._visitors = visitors
 
-    def _fetch(self, statement: TextClause, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
-        with self._engine.connect() as conn:
-            return [tuple(row) for row in conn.execute(statement, dict(params))]
-
-    async def _query(self, statement: TextClause, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+    async def _query(self, statement: TextClause, params: Mapping[str, Any]) -> list[tuple[str, ...]]:
+        sql = render(statement, params)
         try:
-            return await asyncio.to_thread(self._fetch, statement, params)
-        except Exception as exc:  # driver, HTTP or server error: the store cannot answer
+            return await self._client.rows(sql)
+        except (ClickHouseError, httpx.HTTPError) as exc:  # refused, unreachable or timed out
             raise StoreUnavailable("ClickHouse is unavailable") from exc
 
     async def range_stats(self, query: StatsQuery) -> RangeStats:
@@ -226,9 +256,9 @@ class ClickHouseEvents:
                     "end": max(missing) + query.step_s,
                 },
             )
-            for t, n, u in rows:
-                found[int(t)] = int(u)
-                self._visitors.put((*scope, int(t)), int(n), int(u))
+            for bucket, clicks, visitors in rows:
+                found[int(bucket)] = int(visitors)
+                self._visitors.put((*scope, int(bucket)), int(clicks), int(visitors))
         return found
 
     async def _total_visitors(self, query: StatsQuery, covering: str, params: dict[str, Any], clicks: int) -> int:
@@ -255,7 +285,10 @@ class ClickHouseEvents:
         if not ranked:
             return []
         codes = [str(code) for code, _ in ranked]
-        visitors = dict(await self._query(top_visitors_sql(where), {**params, "bots": bots, "codes": codes}))
+        visitors = {
+            code: count
+            for code, count in await self._query(top_visitors_sql(where), {**params, "bots": bots, "codes": codes})
+        }
         return [
             TopLink(code=code, clicks=int(clicks), unique_visitors=int(visitors.get(code, 0)))
             for code, (_, clicks) in zip(codes, ranked, strict=True)
@@ -264,5 +297,5 @@ class ClickHouseEvents:
     async def ping(self) -> None:
         await self._query(text("SELECT 1"), {})
 
-    def close(self) -> None:
-        self._engine.dispose()
+    async def aclose(self) -> None:
+        await self._client.aclose()

@@ -19,6 +19,7 @@ import logging
 import time
 from collections import Counter, deque
 
+from platformkit.retry import RetryPolicy, made_progress
 from platformkit.tasks import cancel_and_wait
 
 from redirect.domain.batches import BatchFormer, BuiltClick, ClickBatch
@@ -68,6 +69,17 @@ class ClickBuffer:
         self._raw_ready = asyncio.Event()
         self._built_ready = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
+        # The sender's retries: Kafka away, the held batches are re-sent with backoff, for ever
+        # (the bound on held clicks is max_events); the replicas' senders not in step.
+        self._publish_retry = RetryPolicy(
+            what="publishing clicks",
+            initial_s=0.1,
+            max_s=BACKOFF_MAX,
+            jitter_s=0.05,
+            retry_on=(PublishFailed,),
+            on_retry=self._publish_failed,
+            log=log,
+        )
 
     def add(self, code: str, timestamp: float, headers: Headers, peer: str | None) -> None:
         """Request path: keep the click for the builder, or count it dropped when full."""
@@ -162,22 +174,20 @@ class ClickBuffer:
     def _held_unsent(self) -> int:
         return len(self._built) + sum(b.clicks for b in self._formed)
 
+    def _publish_failed(self) -> None:
+        self.failures += 1
+
     async def _send_loop(self) -> None:
-        backoff = 0.1
-        while True:
-            await self._built_ready.wait()
-            self._built_ready.clear()
-            while self._built or self._formed:
-                try:
-                    await self.send_once()
-                    backoff = 0.1
-                except PublishFailed as exc:
-                    self.failures += 1
-                    log.warning(
-                        "publishing %d clicks failed (%s); retrying in %.1fs", self._held_unsent(), exc, backoff
-                    )
-                    await asyncio.sleep(backoff)
-                    backoff = min(backoff * 2, BACKOFF_MAX)
+        """Publish whatever is built, after each flush's signal; one retrying session for the
+        task's life (no retry machinery per flush), backing off from the start after a success."""
+        async for attempt in self._publish_retry.attempts():
+            with attempt:
+                while True:
+                    while self._built or self._formed:
+                        await self.send_once()
+                        made_progress(attempt)
+                    await self._built_ready.wait()
+                    self._built_ready.clear()
 
     # -- hot set (cache warmer input) ----------------------------------------------------
     async def _hot_loop(self) -> None:

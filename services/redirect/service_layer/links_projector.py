@@ -38,6 +38,7 @@ from contracts import deadletter, links
 from contracts.errors import InvalidEvent
 from opentelemetry import trace
 from opentelemetry.trace import Span, SpanKind
+from platformkit.retry import RetryPolicy, RetrySchedule, made_progress
 from telemetry import tracing
 
 from redirect.domain.l1 import L1Cache
@@ -105,7 +106,16 @@ class LinksProjector:
         self._pending: deque[tuple[list[Change], dict[int, tuple[Record, str]]]] = deque()
         self._pending_changes = 0
         self._retry_at = 0.0
-        self._backoff = 0.1
+        # Redis away: the pending batches are tried again at a later turn (the stream goes on).
+        self._redis_retry = RetrySchedule(
+            RetryPolicy(
+                what="links projector: applying to Redis",
+                initial_s=0.1,
+                max_s=2.0,
+                retry_on=(StoreUnavailable,),
+                log=log,
+            )
+        )
         self._next_check = 0.0
         # Reported with every apply and at least once per check_interval (a heartbeat).
         self._report_as = report_as
@@ -143,14 +153,14 @@ class LinksProjector:
 
     async def anchor(self, retry_interval: float = 1.0) -> None:
         """Read the start offsets from Redis (retrying until it answers)."""
-        while True:
-            try:
-                offsets = await self._store.offsets()
-                break
-            except StoreUnavailable as exc:
-                log.warning("links projector: Redis unavailable (%s); retrying", exc)
-                await asyncio.sleep(retry_interval)
-        self.start_from(offsets)
+        retry = RetryPolicy(
+            what="links projector: reading its start offsets from Redis",
+            initial_s=retry_interval,
+            max_s=retry_interval,
+            retry_on=(StoreUnavailable,),
+            log=log,
+        )
+        self.start_from(await retry.call(self._store.offsets))
 
     def stop(self) -> None:
         """Ask `run` to return after the batch in hand (within one fetch timeout).
@@ -169,44 +179,36 @@ class LinksProjector:
         re-read from Redis (see the module docstring)."""
         if not self.anchored:
             await self.anchor()
-        backoff = 0.5
+        retry = RetryPolicy(what="links projector: reader", initial_s=0.5, max_s=5.0, log=log)
         try:
-            while not self._stopping:
-                reader = self._reader_factory()
-                try:
-                    ends = await reader.start(self.seen_offsets)
-                    self._reader = reader
-                    if self.targets is None:
-                        self.targets = ends
-                    for p in reader.partitions:
-                        self.next_offsets.setdefault(p, 0)
-                        self.seen_offsets.setdefault(p, 0)
-                    while not (until_caught_up and self.caught_up()) and not self._stopping:
-                        if self._pending_changes >= self._max_pending:
-                            await self._flush(wait=True)  # Redis away too long: stop taking more
-                        records = await reader.fetch(timeout_ms=fetch_timeout_ms, max_records=self._max_records)
-                        backoff = 0.5
-                        if records:
-                            self._take(records)
-                        await self._flush(wait=not records and until_caught_up)
-                        if not until_caught_up:
-                            await self._check_model()
-                    return
-                except asyncio.CancelledError:
-                    raise
-                except Exception as exc:
-                    log.warning(
-                        "links projector: reader failed (%s: %s); restarting in %.1fs",
-                        type(exc).__name__,
-                        exc,
-                        backoff,
-                    )
-                    await asyncio.sleep(backoff)
-                    backoff = min(backoff * 2, 5.0)
-                finally:
-                    self._reader = None
-                    with contextlib.suppress(Exception):
-                        await reader.stop()
+            async for attempt in retry.attempts():
+                with attempt:
+                    if self._stopping:
+                        return
+                    reader = self._reader_factory()
+                    try:
+                        ends = await reader.start(self.seen_offsets)
+                        self._reader = reader
+                        if self.targets is None:
+                            self.targets = ends
+                        for p in reader.partitions:
+                            self.next_offsets.setdefault(p, 0)
+                            self.seen_offsets.setdefault(p, 0)
+                        while not (until_caught_up and self.caught_up()) and not self._stopping:
+                            if self._pending_changes >= self._max_pending:
+                                await self._flush(wait=True)  # Redis away too long: stop taking more
+                            records = await reader.fetch(timeout_ms=fetch_timeout_ms, max_records=self._max_records)
+                            made_progress(attempt)
+                            if records:
+                                self._take(records)
+                            await self._flush(wait=not records and until_caught_up)
+                            if not until_caught_up:
+                                await self._check_model()
+                        return
+                    finally:
+                        self._reader = None
+                        with contextlib.suppress(Exception):
+                            await reader.stop()
         finally:
             if self._rebuild is not None:
                 self._rebuild.cancel()
@@ -258,16 +260,10 @@ class LinksProjector:
             try:
                 applied = await self._store.apply(changes, seen=self._seen_report(changes))
             except StoreUnavailable as exc:
-                log.warning(
-                    "links projector: Redis unavailable (%s); %d changes wait, retry in %.1fs",
-                    exc,
-                    self._pending_changes,
-                    self._backoff,
-                )
-                self._retry_at = time.monotonic() + self._backoff
-                self._backoff = min(self._backoff * 2, 2.0)
+                self._retry_at = time.monotonic() + self._redis_retry.failed(exc)
                 continue
-            self._backoff, self._retry_at = 0.1, 0.0
+            self._redis_retry.succeeded()
+            self._retry_at = 0.0
             self._pending.popleft()
             self._pending_changes -= len(changes)
             await self._applied(changes, poison, applied)

@@ -29,6 +29,8 @@ import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 
+from platformkit.retry import RetryPolicy, made_progress
+
 from shorten.ports import LinksLog, Placed, ReplicaPosition
 
 log = logging.getLogger(__name__)
@@ -124,24 +126,21 @@ class Visibility:
             return False
 
     async def _read_log(self) -> None:
-        backoff = 0.5
-        while True:
-            reader = self._log_factory()
-            try:
-                await reader.start()
-                self._started.set()
-                backoff = 0.5
-                while True:
-                    self._note(await reader.fetch(timeout_ms=500))
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                log.warning("write visibility: links reader failed (%s); restarting in %.1fs", exc, backoff)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 5.0)
-            finally:
-                with contextlib.suppress(Exception):
-                    await reader.stop()
+        """Read the log for ever: a failed reader is stopped and a new one started, with backoff
+        (from the first delay again once a reader started)."""
+        retry = RetryPolicy(what="write visibility: links reader", initial_s=0.5, max_s=5.0, log=log)
+        async for attempt in retry.attempts():
+            with attempt:
+                reader = self._log_factory()
+                try:
+                    await reader.start()
+                    self._started.set()
+                    made_progress(attempt)
+                    while True:
+                        self._note(await reader.fetch(timeout_ms=500))
+                finally:
+                    with contextlib.suppress(Exception):
+                        await reader.stop()
 
     def _note(self, batch: Sequence[Placed]) -> None:
         placed, unplaced = self._placed, self._unplaced

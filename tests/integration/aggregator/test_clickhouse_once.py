@@ -15,6 +15,7 @@ from aggregator.adapters.clickhouse import (
     TARGETS,
     ClickHouse,
     ClickHouseEvents,
+    build_client,
     gzip_framed,
     marker_row,
     month_start,
@@ -59,8 +60,8 @@ async def test_a_retry_writes_only_the_targets_an_earlier_attempt_missed() -> No
     code = unique_code("once")
     batch = rows(code, 40)
     sink = uuid.uuid4()
-    async with httpx.AsyncClient(base_url=CLICKHOUSE_URL, timeout=30) as http, Stores() as stores:
-        clickhouse = ClickHouse(http, database=CLICKHOUSE_DB)
+    async with build_client(CLICKHOUSE_URL, database=CLICKHOUSE_DB, timeout_s=30) as http, Stores() as stores:
+        clickhouse = ClickHouse(http)
         events = ClickHouseEvents(clickhouse, AggregatorMetrics())
         # An earlier attempt wrote the raw table (with its marker) and died before the feeds.
         marker = marker_row(sink, month_start(batch[0].occurred_at))
@@ -82,8 +83,8 @@ async def test_a_retry_writes_only_the_targets_an_earlier_attempt_missed() -> No
 
 async def test_a_first_attempt_skips_the_lookup_and_a_second_sink_id_is_a_second_batch() -> None:
     code = unique_code("once")
-    async with httpx.AsyncClient(base_url=CLICKHOUSE_URL, timeout=30) as http, Stores() as stores:
-        events = ClickHouseEvents(ClickHouse(http, database=CLICKHOUSE_DB), AggregatorMetrics())
+    async with build_client(CLICKHOUSE_URL, database=CLICKHOUSE_DB, timeout_s=30) as http, Stores() as stores:
+        events = ClickHouseEvents(ClickHouse(http), AggregatorMetrics())
         await events.write(uuid.uuid4(), rows(code, 8), fresh=True)
         await events.write(uuid.uuid4(), rows(code, 8), fresh=True)
         assert await counts(stores, code) == [Expected(12, 4)] * 10

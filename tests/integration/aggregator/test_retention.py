@@ -54,11 +54,11 @@ async def test_retention_drops_old_partitions_and_prunes_the_ledger() -> None:
     past_horizon, inside_horizon = now - timedelta(days=9), now - timedelta(days=1)
     # Seed through the sinks' own adapters (the live stream refuses events this old).
     metrics = AggregatorMetrics()
-    http = build_client(CLICKHOUSE_URL, timeout_s=30)
+    http = build_client(CLICKHOUSE_URL, database=CLICKHOUSE_DB, timeout_s=30)
     pool = await asyncpg.create_pool(POSTGRES_DSN, min_size=1, max_size=2)
     records = [record(row(code, past_horizon), offset=0), record(row(code, inside_horizon), offset=1)]
     try:
-        await ClickHouseEvents(ClickHouse(http, database=CLICKHOUSE_DB), metrics).write(
+        await ClickHouseEvents(ClickHouse(http), metrics).write(
             uuid.uuid4(), [row(code, ancient), row(code, ancient), row(code, now)]
         )
         await PostgresLedger(pool, metrics).claim(records)

@@ -53,7 +53,7 @@ async def test_the_scheduled_job_drops_an_old_partition_and_keeps_running(tmp_pa
     now = datetime.now(UTC)
     ancient = now - timedelta(days=1000)
     code, partition = unique_code("sched"), ancient.strftime("%Y%m")
-    http = build_client(CLICKHOUSE_URL, timeout_s=30)
+    http = build_client(CLICKHOUSE_URL, database=CLICKHOUSE_DB, timeout_s=30)
     try:
         rows = [
             ClickRow(
@@ -69,7 +69,7 @@ async def test_the_scheduled_job_drops_an_old_partition_and_keeps_running(tmp_pa
             )
             for at in (ancient, now)
         ]
-        await ClickHouseEvents(ClickHouse(http, database=CLICKHOUSE_DB), AggregatorMetrics()).write(uuid.uuid4(), rows)
+        await ClickHouseEvents(ClickHouse(http), AggregatorMetrics()).write(uuid.uuid4(), rows)
     finally:
         await http.aclose()
 
