@@ -14,12 +14,13 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 import asyncpg
 import uuid_utils
 from contracts.links import LinkDeleted, LinkEvent
 
+from aggregator.domain.retention import LEDGER_PARTITION_RE
 from aggregator.domain.windows import code_totals
 from aggregator.metrics import AggregatorMetrics
 from aggregator.ports import Claimed, Decoded
@@ -28,7 +29,7 @@ INSERT_RECORDS = """
 INSERT INTO clicks.record_ledger (record_id, newest_at, clicks)
 SELECT id, to_timestamp(newest), n FROM unnest($1::uuid[], $2::bigint[], $3::int[]) AS t(id, newest, n)
 ORDER BY id
-ON CONFLICT (record_id) DO NOTHING
+ON CONFLICT (record_id, newest_at) DO NOTHING
 RETURNING record_id
 """
 
@@ -176,11 +177,10 @@ ON CONFLICT (code) DO UPDATE SET
     last_event_at = greatest(k.last_event_at, excluded.last_event_at)
 """
 
-PRUNE_LEDGER = """
-WITH doomed AS (
-    SELECT record_id FROM clicks.record_ledger WHERE newest_at < $1 LIMIT $2
-)
-DELETE FROM clicks.record_ledger l USING doomed WHERE l.record_id = doomed.record_id
+# The ledger's daily partitions (sql/postgres/030_record_ledger.sql), by name.
+LEDGER_PARTITIONS = """
+SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+WHERE i.inhparent = 'clicks.record_ledger'::regclass ORDER BY c.relname
 """
 
 
@@ -233,16 +233,36 @@ class PostgresLinks:
                 yield chunk
 
 
-async def prune_ledger(pool: asyncpg.Pool, *, before: datetime, chunk: int = 50_000) -> int:
-    """Delete ledger rows of records whose newest click occurred before `before`, in chunks."""
-    total = 0
-    async with pool.acquire() as conn:
-        while True:
-            status = await conn.execute(PRUNE_LEDGER, before, chunk)
-            deleted = int(status.split()[-1])
-            total += deleted
-            if deleted < chunk:
-                return total
+class LedgerPartitions:
+    """The record ledger's daily partitions: listed, created ahead, dropped past the horizon.
+    Which ones is decided by aggregator.domain.retention; this only runs the DDL."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    async def names(self) -> list[str]:
+        async with self._pool.acquire() as conn:
+            return [r["relname"] for r in await conn.fetch(LEDGER_PARTITIONS)]
+
+    async def create(self, day: date) -> bool:
+        """Create one day's partition (moving its rows out of the DEFAULT partition); False
+        when it existed."""
+        async with self._pool.acquire() as conn:
+            return bool(await conn.fetchval("SELECT clicks.create_record_ledger_day($1)", day))
+
+    async def drop(self, name: str) -> None:
+        """Detach and drop one partition: the whole day goes at once, no row-by-row DELETE."""
+        if LEDGER_PARTITION_RE.fullmatch(name) is None:
+            raise ValueError(f"not a daily ledger partition: {name!r}")
+        async with self._pool.acquire() as conn:
+            await conn.execute(f'DROP TABLE IF EXISTS clicks."{name}"')
+
+    async def prune_default(self, *, before: datetime) -> int:
+        """Rows of the DEFAULT partition (days that had no partition when written) older than
+        the horizon: normally none, so a DELETE is the right tool there."""
+        async with self._pool.acquire() as conn:
+            status = await conn.execute("DELETE FROM clicks.record_ledger_default WHERE newest_at < $1", before)
+        return int(status.split()[-1])
 
 
 class PostgresFrontier:

@@ -6,9 +6,11 @@ expression AGGREGATOR_RETENTION_SCHEDULE names (the native stack's `retention` p
 - ClickHouse: drops monthly partitions older than AGGREGATOR_CLICKHOUSE_RETENTION_MONTHS from
   click_events and every rollup table (ALTER TABLE ... DROP PARTITION: works on 18.16, which
   has no TTL; on servers with TTL this job still does the same thing, so one path everywhere).
-- PostgreSQL: prunes event-id ledger rows of events older than the dedup horizon
-  (AGGREGATOR_LEDGER_RETENTION_DAYS, >= the clicks topic's 7 days). Link totals are lifetime
-  counters and are never pruned.
+- PostgreSQL: the record ledger is partitioned by day of its records' newest click
+  (sql/postgres/030_record_ledger.sql): creates the days ahead (today + 7), drops the days wholly
+  older than the dedup horizon (AGGREGATOR_LEDGER_RETENTION_DAYS, >= the clicks topic's 7 days)
+  with DROP TABLE, and deletes the few rows of the DEFAULT partition past it. Link totals are
+  lifetime counters and are never pruned.
 """
 
 import asyncio
@@ -16,9 +18,16 @@ import logging
 from datetime import UTC, datetime, timedelta
 
 from aggregator.adapters.clickhouse import ALL_TABLES
-from aggregator.adapters.postgres import prune_ledger
+from aggregator.adapters.postgres import LedgerPartitions
 from aggregator.bootstrap import open_stores
-from aggregator.domain.retention import ledger_cutoff, partitions_to_drop, seconds_until_next_run
+from aggregator.domain.retention import (
+    ledger_cutoff,
+    ledger_days_to_create,
+    ledger_partition_name,
+    ledger_partitions_to_drop,
+    partitions_to_drop,
+    seconds_until_next_run,
+)
 from aggregator.metrics import AggregatorMetrics
 from aggregator.settings import AggregatorSettings
 
@@ -41,11 +50,31 @@ async def run_retention(settings: AggregatorSettings, *, dry_run: bool, now: dat
                 if not dry_run:
                     await runtime.clickhouse.drop_partition(table, partition)
         cutoff = ledger_cutoff(now, timedelta(seconds=settings.ledger_retention_s))
+        ledger = LedgerPartitions(runtime.pool)
+        existing = set(await ledger.names())
+        for day in ledger_days_to_create(now):
+            name = ledger_partition_name(day)
+            if name in existing:
+                continue
+            print(
+                f"[retention] postgres: {'would create' if dry_run else 'creating'} ledger partition {name}", flush=True
+            )
+            if not dry_run:
+                await ledger.create(day)
+        for name in ledger_partitions_to_drop(sorted(existing), cutoff=cutoff):
+            print(
+                f"[retention] postgres: {'would drop' if dry_run else 'dropping'} ledger partition {name}", flush=True
+            )
+            if not dry_run:
+                await ledger.drop(name)
         if dry_run:
-            print(f"[retention] postgres: would prune ledger rows older than {cutoff.isoformat()}")
+            print(f"[retention] postgres: would prune default-partition ledger rows older than {cutoff.isoformat()}")
         else:
-            pruned = await prune_ledger(runtime.pool, before=cutoff)
-            print(f"[retention] postgres: pruned {pruned} ledger rows older than {cutoff.isoformat()}", flush=True)
+            pruned = await ledger.prune_default(before=cutoff)
+            print(
+                f"[retention] postgres: pruned {pruned} default-partition ledger rows older than {cutoff.isoformat()}",
+                flush=True,
+            )
     finally:
         await runtime.close()
 

@@ -127,10 +127,14 @@ def list_statement(query: ListQuery) -> tuple[str, list[Any]]:
     if query.after is not None:
         created_at, code = arg(query.after.created_at), arg(query.after.code)
         where.append(f"(created_at, code) < ({created_at}::timestamptz, {code}::text)")
-    sql = (
-        f"SELECT {_LINK_COLUMNS} FROM shorten.links WHERE {' AND '.join(where)}"
-        f" ORDER BY created_at DESC, code DESC LIMIT {arg(query.limit)}"
-    )
+    order = "ORDER BY created_at DESC, code DESC"
+    if query.tag is not None and query.q is None:
+        # A tag page finds its codes first in links_workspace_newest_tags_idx alone (an Index
+        # Only Scan: `tags` is INCLUDEd, so the rows without the tag are skipped in the index,
+        # not fetched from the table one by one), then reads only the page's rows by code.
+        keys = f"SELECT code FROM shorten.links WHERE {' AND '.join(where)} {order} LIMIT {arg(query.limit)}"
+        return f"SELECT {_LINK_COLUMNS} FROM shorten.links WHERE code = ANY(ARRAY({keys})) {order}", args
+    sql = f"SELECT {_LINK_COLUMNS} FROM shorten.links WHERE {' AND '.join(where)} {order} LIMIT {arg(query.limit)}"
     return sql, args
 
 

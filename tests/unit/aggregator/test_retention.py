@@ -1,10 +1,18 @@
 """Which ClickHouse partitions and ledger rows the retention job removes."""
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from aggregator.domain.click_records import ClickRow
-from aggregator.domain.retention import ledger_cutoff, oldest_kept_month, partitions_to_drop, seconds_until_next_run
+from aggregator.domain.retention import (
+    ledger_cutoff,
+    ledger_days_to_create,
+    ledger_partition_name,
+    ledger_partitions_to_drop,
+    oldest_kept_month,
+    partitions_to_drop,
+    seconds_until_next_run,
+)
 from aggregator.domain.windows import code_totals
 from aggregator.settings import AggregatorSettings
 from pydantic import ValidationError
@@ -40,6 +48,29 @@ def test_keep_months_must_be_positive() -> None:
 def test_ledger_cutoff_is_the_horizon() -> None:
     now = datetime(2026, 11, 27, 12, tzinfo=UTC)
     assert ledger_cutoff(now, timedelta(days=8)) == datetime(2026, 11, 19, 12, tzinfo=UTC)
+
+
+def test_ledger_partitions_are_created_a_week_ahead_in_utc_days() -> None:
+    now = datetime(2026, 12, 30, 23, 59, tzinfo=UTC)
+    days = ledger_days_to_create(now)
+    assert days[0] == date(2026, 12, 30) and days[-1] == date(2027, 1, 6) and len(days) == 8
+    assert ledger_partition_name(date(2027, 1, 6)) == "record_ledger_p20270106"
+
+
+def test_a_ledger_day_is_dropped_only_once_all_of_it_is_past_the_horizon() -> None:
+    cutoff = ledger_cutoff(datetime(2026, 11, 27, 12, tzinfo=UTC), timedelta(days=8))  # 11-19 12:00
+    names = [
+        "record_ledger_p20261117",
+        "record_ledger_p20261118",  # ends 11-19 00:00 <= cutoff: gone
+        "record_ledger_p20261119",  # half of it is still inside the horizon: kept
+        "record_ledger_p20261127",
+        "record_ledger_default",
+        "record_ledger_p2026111",
+    ]
+    assert ledger_partitions_to_drop(names, cutoff=cutoff) == ["record_ledger_p20261117", "record_ledger_p20261118"]
+    exactly = datetime(2026, 11, 19, tzinfo=UTC)
+    assert ledger_partitions_to_drop(["record_ledger_p20261118"], cutoff=exactly) == ["record_ledger_p20261118"]
+    assert ledger_partitions_to_drop(["record_ledger_p20261118"], cutoff=exactly - timedelta(seconds=1)) == []
 
 
 def test_totals_merge_humans_and_bots_per_link() -> None:
