@@ -52,8 +52,10 @@ def build_projector(
     report_seen: bool = False,
 ) -> LinksProjector:
     def reader() -> LinksReader:
+        first, *more = settings.links_topics()
         return LinksReader(
-            topic=settings.topic_links,
+            topic=first,
+            more_topics=tuple(more),
             bootstrap_servers=settings.kafka_bootstrap_servers,
             client_id=client_id,
             fetch_max_wait_ms=settings.redirect_links_fetch_max_wait_ms,

@@ -56,7 +56,15 @@ async def link_stats(request: Request) -> Response:
     state = request.app.state
     caller = await state.callers.identify(request, key_required=False)
     query = parse_stats(request.path_params["code"], request.query_params, now=_now())
-    return BodyResponse(await service.link_stats(query, caller=caller, totals=state.totals, events=state.events))
+    body = await service.link_stats(
+        query,
+        caller=caller,
+        totals=state.totals,
+        events=state.events,
+        region=state.region,
+        remote_totals=state.remote_totals,
+    )
+    return BodyResponse(body)
 
 
 async def top(request: Request) -> Response:
@@ -150,6 +158,17 @@ def create_app(settings: AnalyticsSettings | None = None) -> Starlette:
             stack.callback(events.close)
             app.state.callers = await stack.enter_async_context(open_callers(settings))
             app.state.totals = PostgresTotals(pool)
+            app.state.remote_totals = {}
+            for name, dsn in settings.remote_totals_dsns().items():  # docs/regions.md
+                remote_pool = await asyncpg.create_pool(
+                    dsn,
+                    min_size=1,
+                    max_size=2,
+                    command_timeout=10,
+                    statement_cache_size=settings.postgres_statement_cache_size,
+                )
+                stack.push_async_callback(remote_pool.close)
+                app.state.remote_totals[name] = PostgresTotals(remote_pool)
             app.state.events = events
             yield
 
@@ -165,6 +184,8 @@ def create_app(settings: AnalyticsSettings | None = None) -> Starlette:
         lifespan=lifespan,
     )
     # Per (workspace, tag, window, limit, bots): room for many workspaces' answers at once.
+    app.state.region = settings.analytics_region
+    app.state.remote_totals = {}
     app.state.top_cache = TtlCache(settings.analytics_top_cache_s, max_entries=4096)
     install_error_handlers(app, STATUS)
     return app
