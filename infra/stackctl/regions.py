@@ -60,6 +60,16 @@ class RegionSettings(BaseSettings):
         return ports
 
 
+def region_ports(r: RegionSettings) -> list[int]:
+    return [
+        r.region_b_kafka_port,
+        r.region_b_kafka_controller_port,
+        r.region_b_redirect_port,
+        r.region_b_analytics_port,
+        *r.aggregator_ports,
+    ]
+
+
 def regions_local(s: StackSettings) -> StackSettings:
     """The settings supervisord and the logs of the regions drill live under: .local/regions/."""
     return s.model_copy(update={"local_dir": s.local_dir / "regions"})
@@ -357,6 +367,12 @@ def up(s: StackSettings, r: RegionSettings) -> None:
     if supervisor.supervisord_pid(s) is None:
         raise SystemExit("[regions] region A (the default stack) is not running: `just up` first")
     rs = regions_local(s)
+    if supervisor.supervisord_pid(rs) is None:
+        busy = [port for port in region_ports(r) if checks.port_in_use(port)]
+        if busy:
+            raise SystemExit(
+                f"[regions] ports in use by processes this drill does not run: {busy} (REGION_B_* in .env)"
+            )
     bootstrap.ensure_kafka_libs(s)
     ensure_mirror_libs(s)
     render(s, r)
@@ -371,12 +387,12 @@ def up(s: StackSettings, r: RegionSettings) -> None:
     wait_for(
         "mirrormaker: A.links, A.clicks, A.keys in region B",
         _topics_probe(kafka_b_bootstrap(r), "A.links", "A.clicks", "A.keys"),
-        timeout=180,
+        timeout=600,  # MirrorMaker 2 takes minutes to start on a busy machine
     )
     wait_for(
         "mirrormaker: B.links, B.clicks in region A",
         _topics_probe(s.kafka_bootstrap, "B.links", "B.clicks"),
-        timeout=120,
+        timeout=300,
     )
     say("starting region B: " + ", ".join(REGION_B_PROGRAMS))
     supervisor.start(rs, *REGION_B_PROGRAMS)
@@ -387,9 +403,11 @@ def up(s: StackSettings, r: RegionSettings) -> None:
     for name, port in zip(REGION_B_PROGRAMS[1:4], r.aggregator_ports, strict=True):
         probes[name] = lambda port=port: checks._http_ok(f"http://127.0.0.1:{port}/readyz")  # type: ignore[misc]
     for name, probe in probes.items():
-        wait_for(name, probe, timeout=180)
+        wait_for(name, probe, timeout=300)
     _restart_region_a_analytics(s, region_a_analytics_env(s))
-    wait_for("analytics (region A)", lambda: checks._http_ok(f"http://127.0.0.1:{s.analytics_port}/readyz"), timeout=60)
+    wait_for(
+        "analytics (region A)", lambda: checks._http_ok(f"http://127.0.0.1:{s.analytics_port}/readyz"), timeout=300
+    )
     say(
         f"region B is up: redirect http://127.0.0.1:{r.region_b_redirect_port}/<code>, "
         f"analytics http://127.0.0.1:{r.region_b_analytics_port} (region A: the default stack)"
