@@ -122,9 +122,8 @@ def mirror_properties(s: StackSettings, r: RegionSettings) -> str:
             "B.consumer.fetch.max.wait.ms = 50",
             "A.producer.linger.ms = 5",
             "B.producer.linger.ms = 5",
-            # Consumer-group offset translation is not needed here (no consumer group moves
-            # between regions): no checkpoints connector work.
-            "emit.checkpoints.enabled = false",
+            # Every connector plugin in the jars declares itself: no classpath scan at start.
+            "plugin.discovery = service_load",
             "",
         ]
     )
