@@ -70,8 +70,8 @@ lint: install
 
 # The whole test suite: installs, brings the stack up, lints, runs every tier
 test: up lint
-    .venv/bin/pytest -m "not destructive" -q --ignore=tests/lifecycle --ignore=tests/cluster
-    .venv/bin/pytest -m destructive -q --ignore=tests/lifecycle --ignore=tests/cluster
+    .venv/bin/pytest -m "not destructive" -q --ignore=tests/lifecycle --ignore=tests/cluster --ignore=tests/regions
+    .venv/bin/pytest -m destructive -q --ignore=tests/lifecycle --ignore=tests/cluster --ignore=tests/regions
     .venv/bin/pytest -q tests/lifecycle
 
 # Only the fast unit tests (no stack needed)
@@ -120,6 +120,7 @@ bench what *args:
       analytics-auth) shift; exec {{py}} infra/bench/analytics_auth.py "$@" ;;
       list) shift; exec {{py}} infra/bench/links_list.py "$@" ;;
       capacity) shift; bash infra/scripts/install-loadgen.sh; exec {{py}} infra/bench/capacity.py "$@" ;;
+      regions) shift; exec {{py}} infra/bench/regions.py "$@" ;;
       *) echo "usage: just bench redirect | pipeline | analytics | analytics-auth | writes | notfound | geoip | clickhouse-writes | capacity | list" >&2; exit 2 ;;
     esac
 
@@ -144,6 +145,18 @@ loadtest-dist *args:
 # `--profile cluster`: the cluster's own faults on `just up --profile cluster` (docs/cluster.md)
 chaos *args:
     {{py}} -m chaos "$@"
+
+# Phase D drill (docs/regions.md): `just regions up` starts region B (its own Kafka, redirect,
+# aggregator, analytics) and MirrorMaker 2 both ways next to the running stack (region A);
+# `just regions drill` runs tests/regions and the lag benchmark's check; `just regions down|status`
+regions what *args:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    case "{{what}}" in
+      up|down|status) exec {{py}} -m stackctl.regions "{{what}}" ;;
+      drill) shift; exec .venv/bin/pytest -q -m regions tests/regions "$@" ;;
+      *) echo "usage: just regions up | down | status | drill" >&2; exit 2 ;;
+    esac
 
 # After a Redis Sentinel failover: make the `redis` program the primary again
 redis-failback:

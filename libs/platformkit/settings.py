@@ -68,12 +68,22 @@ class InfraSettings(BaseSettings):
     clickhouse_database: str = "shortlink"
 
     topic_links: str = "links"
+    # Other regions' copies of `links` that MirrorMaker 2 writes into this region's Kafka (its
+    # default replication policy names them `<source region>.links`, e.g. `A.links`),
+    # comma-separated: the redirect projector and the aggregator's link owners read them next to
+    # TOPIC_LINKS (docs/regions.md). Empty: one region.
+    topic_links_remote: str = ""
     topic_clicks: str = "clicks"
     topic_deadletter: str = "deadletter"
 
     log_level: str = "INFO"
     # OTLP/HTTP traces endpoint (e.g. http://127.0.0.1:4318/v1/traces); tracing export is off when empty.
     otel_exporter_otlp_endpoint: str = ""
+
+    def links_topics(self) -> list[str]:
+        """TOPIC_LINKS, then each of TOPIC_LINKS_REMOTE."""
+        remote = [t.strip() for t in self.topic_links_remote.split(",") if t.strip()]
+        return [self.topic_links, *remote]
 
     def postgres_dsn_asyncpg(self) -> str:
         """The DSN in the form asyncpg's `create_pool` takes."""

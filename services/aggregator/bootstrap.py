@@ -212,7 +212,8 @@ def bootstrap(
         on_retry=metrics.sink_retries.inc,
     )
     clicks_topic = app.topic(settings.topic_clicks, key_serializer="raw", value_serializer="raw")
-    links_topic = app.topic(settings.topic_links, key_serializer="raw", value_serializer="raw")
+    # This region's `links` and other regions' copies of it (TOPIC_LINKS_REMOTE, docs/regions.md).
+    links_topic = app.topic(*settings.links_topics(), key_serializer="raw", value_serializer="raw")
     dead_letters = FaustDeadLetters(app.topic(settings.topic_deadletter, key_serializer="raw", value_serializer="raw"))
     # Keys (code, window) and values [clicks, bot_clicks] go to the changelog as JSON. Short
     # segments let Kafka compact and expire the changelog, so recovery at start stays short.

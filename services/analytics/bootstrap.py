@@ -7,6 +7,7 @@ opens the PostgreSQL pool and the ClickHouse engine and follows the `keys` topic
 (`totals`, `events`, `keys`, the rate limits) as overrides.
 """
 
+from collections.abc import Mapping
 from contextlib import AsyncExitStack
 
 import asyncpg
@@ -42,6 +43,10 @@ class Runtime:
         self.client_address = ClientAddress(parse_networks(settings.analytics_trusted_proxies))
         # Per (workspace, tag, window, limit, bots): room for many workspaces' answers at once.
         self.top_cache = TtlCache(settings.analytics_top_cache_s, max_entries=4096)
+        # Multi-region drill (docs/regions.md): this region's name and the other regions' totals
+        # (their PostgreSQL, opened at start); empty on a one-region stack.
+        self.region = settings.analytics_region
+        self.remote_totals: dict[str, Totals] = {}
         self._keys = keys
         self._limiters = limiters
         self._totals = totals
@@ -86,6 +91,18 @@ class Runtime:
             )
             stack.push_async_callback(events.aclose)
             self._events = events
+        for name, dsn in settings.remote_totals_dsns().items():
+            if name in self.remote_totals:  # given to bootstrap (tests)
+                continue
+            remote_pool = await asyncpg.create_pool(
+                dsn,
+                min_size=1,
+                max_size=2,
+                command_timeout=10,
+                statement_cache_size=settings.postgres_statement_cache_size,
+            )
+            stack.push_async_callback(remote_pool.close)
+            self.remote_totals[name] = PostgresTotals(remote_pool)
         if self._keys is not None:
             await self._keys.start()
             stack.push_async_callback(self._keys.stop)
@@ -113,6 +130,7 @@ def bootstrap(
     per_key: Hit | None = None,
     per_address: Hit | None = None,
     auth_failures: Hit | None = None,
+    remote_totals: Mapping[str, Totals] | None = None,
 ) -> Runtime:
     """Wire the API process from its settings; each keyword replaces that port's adapter (tests).
     Nothing connects here: `Runtime.start()` does."""
@@ -139,4 +157,7 @@ def bootstrap(
         per_address=hit(per_address, settings.public_rate_limit(), "analytics-public"),
         failed_auth=FailedAuth(hit(auth_failures, settings.auth_failure_limit(), "analytics-authfail")),
     )
-    return Runtime(settings, callers=callers, keys=key_book, limiters=limiters, totals=totals, events=events)
+    runtime = Runtime(settings, callers=callers, keys=key_book, limiters=limiters, totals=totals, events=events)
+    if remote_totals is not None:
+        runtime.remote_totals.update(remote_totals)
+    return runtime

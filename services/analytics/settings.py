@@ -21,6 +21,26 @@ class AnalyticsSettings(InfraSettings):
         read = self.analytics_postgres_read_dsn.get_secret_value()
         return read.replace("postgresql+asyncpg://", "postgresql://") if read else self.postgres_dsn_asyncpg()
 
+    # Regions (docs/regions.md): this region's name, and where the other regions' totals are
+    # counted into this region (an aggregator per remote region counting MirrorMaker 2's copy of
+    # its `clicks`, `B.clicks`, into a database of its own): "B=postgresql://...,C=...". With a
+    # region name, the stats answer `region` (this region's own lifetime counts) and `global`
+    # (this region's and every listed region's, summed). Empty: one region, neither field.
+    analytics_region: str = ""
+    analytics_remote_totals: SecretStr = SecretStr("")
+
+    def remote_totals_dsns(self) -> dict[str, str]:
+        """Region name -> DSN of the database its mirrored clicks are counted into."""
+        out: dict[str, str] = {}
+        for item in self.analytics_remote_totals.get_secret_value().split(","):
+            if not item.strip():
+                continue
+            name, sep, dsn = item.partition("=")
+            if not sep or not name.strip() or not dsn.strip():
+                raise ValueError("ANALYTICS_REMOTE_TOTALS takes NAME=DSN,... (e.g. B=postgresql://...)")
+            out[name.strip()] = dsn.strip().replace("postgresql+asyncpg://", "postgresql://")
+        return out
+
     analytics_clickhouse_timeout_s: float = 10.0
     # ClickHouse queries at a time per process (connections of the client's pool; more wait).
     analytics_clickhouse_pool_size: int = 8
@@ -51,6 +71,14 @@ class AnalyticsSettings(InfraSettings):
     @classmethod
     def _rate_limit_parses(cls, value: str) -> str:
         parse(value)  # raises ValueError on a malformed limit: refuse to start
+        return value
+
+    @field_validator("analytics_remote_totals")
+    @classmethod
+    def _remote_totals_parse(cls, value: SecretStr) -> SecretStr:
+        for item in value.get_secret_value().split(","):
+            if item.strip() and not all(part.strip() for part in item.partition("=")):
+                raise ValueError("ANALYTICS_REMOTE_TOTALS takes NAME=DSN,... (e.g. B=postgresql://...)")
         return value
 
     @field_validator("analytics_trusted_proxies")

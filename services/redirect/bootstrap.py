@@ -165,8 +165,10 @@ def build_projector(
     links_source: Callable[[], LinksSource] | None = None,
 ) -> LinksProjector:
     def reader() -> LinksSource:
+        first, *more = settings.links_topics()
         return LinksReader(
-            topic=settings.topic_links,
+            topic=first,
+            more_topics=tuple(more),
             bootstrap_servers=settings.kafka_bootstrap_servers,
             client_id=client_id,
             fetch_max_wait_ms=settings.redirect_links_fetch_max_wait_ms,

@@ -17,6 +17,7 @@ SETTINGS_CLASSES = [
     ("redirect.settings", "RedirectSettings"),
     ("aggregator.settings", "AggregatorSettings"),
     ("analytics.settings", "AnalyticsSettings"),
+    ("stackctl.regions", "RegionSettings"),
 ]
 
 

@@ -88,8 +88,27 @@ class ShareBody(msgspec.Struct, frozen=True):
     clicks: int
 
 
-class StatsBody(msgspec.Struct, frozen=True):
-    """GET /api/v1/links/{code}/stats: the range [from, to) and the link's lifetime."""
+class RegionCountsBody(msgspec.Struct, frozen=True):
+    """One region's exact lifetime counters of the link (clicks counted where they happened)."""
+
+    name: str
+    clicks: int
+    bot_clicks: int
+
+
+class GlobalCountsBody(msgspec.Struct, frozen=True):
+    """Every region's lifetime counters summed; `regions` lists each (this one first). A remote
+    region's are as of its clicks mirrored here (MirrorMaker 2's lag, docs/regions.md)."""
+
+    clicks: int
+    bot_clicks: int
+    regions: list[RegionCountsBody]
+
+
+class StatsBody(msgspec.Struct, frozen=True, omit_defaults=True):
+    """GET /api/v1/links/{code}/stats: the range [from, to) and the link's lifetime; on a stack
+    of several regions (docs/regions.md) also `region` (this region's lifetime counts, the same
+    as `lifetime`'s) and `global` (all regions' summed)."""
 
     code: str
     from_: UtcTime = msgspec.field(name="from")
@@ -102,6 +121,8 @@ class StatsBody(msgspec.Struct, frozen=True):
     top_referrers: list[ShareBody]
     countries: list[ShareBody]
     devices: list[ShareBody]
+    region: RegionCountsBody | None = None
+    global_: GlobalCountsBody | None = msgspec.field(default=None, name="global")
 
 
 class TopLinkBody(msgspec.Struct, frozen=True):
@@ -151,7 +172,27 @@ def _shares(shares: list[Share]) -> list[ShareBody]:
     return [ShareBody(value=s.value, clicks=s.clicks) for s in shares]
 
 
-def render_stats(query: StatsQuery, lifetime: Lifetime, stats: RangeStats) -> StatsBody:
+def render_regions(
+    here: str, own: Lifetime, remote: dict[str, Lifetime | None]
+) -> tuple[RegionCountsBody, GlobalCountsBody]:
+    """This region's counts and the global sum (a remote region that counted no click: zeros)."""
+    regions = [RegionCountsBody(name=here, clicks=own.clicks, bot_clicks=own.bot_clicks)]
+    for name, counts in sorted(remote.items()):
+        clicks, bots = (counts.clicks, counts.bot_clicks) if counts is not None else (0, 0)
+        regions.append(RegionCountsBody(name=name, clicks=clicks, bot_clicks=bots))
+    total = GlobalCountsBody(
+        clicks=sum(r.clicks for r in regions), bot_clicks=sum(r.bot_clicks for r in regions), regions=regions
+    )
+    return regions[0], total
+
+
+def render_stats(
+    query: StatsQuery,
+    lifetime: Lifetime,
+    stats: RangeStats,
+    *,
+    regions: tuple[RegionCountsBody, GlobalCountsBody] | None = None,
+) -> StatsBody:
     return StatsBody(
         code=query.code,
         from_=iso(query.start),
@@ -169,6 +210,8 @@ def render_stats(query: StatsQuery, lifetime: Lifetime, stats: RangeStats) -> St
         top_referrers=_shares(stats.referrers),
         countries=_shares(stats.countries),
         devices=_shares(stats.devices),
+        region=regions[0] if regions else None,
+        global_=regions[1] if regions else None,
     )
 
 

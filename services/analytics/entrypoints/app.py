@@ -63,7 +63,14 @@ async def link_stats(request: Request) -> Response:
     caller = await _caller(request, runtime, key_required=False)
     query = parse_stats(request.path_params["code"], request.query_params, now=_now())
     return BodyResponse(
-        await stats_service.link_stats(query, caller=caller, totals=runtime.totals, events=runtime.events)
+        await stats_service.link_stats(
+            query,
+            caller=caller,
+            totals=runtime.totals,
+            events=runtime.events,
+            region=runtime.region,
+            remote_totals=runtime.remote_totals,
+        )
     )
 
 
