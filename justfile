@@ -89,6 +89,12 @@ test-contract *args: install
 keys *args:
     {{py}} -m shorten keys "$@"
 
+# Import links from a CSV file (header row: url, alias, expires_at, redirect_type, max_clicks,
+# public_stats, tags) through the API with a progress bar: `just import links.csv [--workspace-key FILE]
+# [--chunk-rows 1000] [--failed FILE]`; failed rows and their error codes go to <file>.failed.csv
+import *args:
+    {{py}} -m shorten import "$@"
+
 # Topic-level replay: `just replay links` (rebuild the redirect read model in Redis from offset 0)
 # or `just replay clicks --from 2026-11-27T10:00:00Z [--to …] [--code C …]` (idempotent sinks)
 replay what *args:
@@ -109,7 +115,7 @@ k8s-render overlay="prod":
     @bash infra/scripts/install-k8stools.sh >&2
     .local/tools/bin/kustomize build infra/k8s/overlays/{{overlay}}
 
-# Benchmarks (not tests): `just bench redirect | pipeline | analytics | analytics-auth | writes | notfound | geoip | clickhouse-writes | capacity | list`; results in docs/benchmarks/
+# Benchmarks (not tests): `just bench redirect | pipeline | analytics | analytics-auth | writes | notfound | geoip | clickhouse-writes | capacity | list | import`; results in docs/benchmarks/
 bench what *args:
     #!/usr/bin/env bash
     set -euo pipefail
@@ -119,8 +125,9 @@ bench what *args:
       clickhouse-writes) shift; exec {{py}} infra/bench/clickhouse_writes.py "$@" ;;
       analytics-auth) shift; exec {{py}} infra/bench/analytics_auth.py "$@" ;;
       list) shift; exec {{py}} infra/bench/links_list.py "$@" ;;
+      import) shift; exec {{py}} infra/bench/import_links.py "$@" ;;
       capacity) shift; bash infra/scripts/install-loadgen.sh; exec {{py}} infra/bench/capacity.py "$@" ;;
-      *) echo "usage: just bench redirect | pipeline | analytics | analytics-auth | writes | notfound | geoip | clickhouse-writes | capacity | list" >&2; exit 2 ;;
+      *) echo "usage: just bench redirect | pipeline | analytics | analytics-auth | writes | notfound | geoip | clickhouse-writes | capacity | list | import" >&2; exit 2 ;;
     esac
 
 # The web app's browser tests (headless chromium) writing each page's screenshot to docs/screenshots/

@@ -17,6 +17,7 @@ from shorten.adapters.postgres import PostgresLinkStore, create_engine
 from shorten.domain.targets import TargetRules
 from shorten.ports import LinkStore, WriteVisibility
 from shorten.service import LinkService
+from shorten.service_layer.bulk_import import LinkImporter
 from shorten.settings import ShortenSettings
 from shorten.visibility import NoWait, Visibility
 
@@ -26,6 +27,7 @@ class Runtime:
     """What a request handler needs, built once per process."""
 
     links: LinkService
+    importer: LinkImporter  # POST /api/v1/links/bulk
     store: LinkStore
     limiter: RedisRateLimiter
     keys: KeysLog  # who a caller is: the `keys` topic, followed in memory
@@ -33,6 +35,7 @@ class Runtime:
     client_address: ClientAddress
     public_base_url: str
     max_body_bytes: int
+    bulk_max_body_bytes: int
     # Targets refused whatever their shape (own hosts: no loops; the operator's deny-list).
     targets: TargetRules
 
@@ -111,6 +114,13 @@ async def build_runtime(settings: ShortenSettings) -> AsyncIterator[Runtime]:
         async with open_store(settings) as store, open_visibility(settings) as visibility:
             yield Runtime(
                 links=LinkService(store=store, code_length=settings.shorten_code_length, visibility=visibility),
+                importer=LinkImporter(
+                    store=store,
+                    visibility=visibility if settings.shorten_bulk_visible_timeout_seconds > 0 else NoWait(),
+                    chunk_rows=settings.shorten_bulk_chunk_rows,
+                    visible_timeout=settings.shorten_bulk_visible_timeout_seconds,
+                    code_length=settings.shorten_code_length,
+                ),
                 store=store,
                 limiter=limiter,
                 keys=keys,
@@ -118,6 +128,7 @@ async def build_runtime(settings: ShortenSettings) -> AsyncIterator[Runtime]:
                 client_address=ClientAddress(parse_networks(settings.shorten_trusted_proxies)),
                 public_base_url=settings.shorten_public_base_url,
                 max_body_bytes=settings.shorten_max_body_bytes,
+                bulk_max_body_bytes=settings.shorten_bulk_max_body_bytes,
                 targets=settings.target_rules(),
             )
     finally:
