@@ -89,9 +89,9 @@ test-contract *args: install
 keys *args:
     {{py}} -m shorten keys "$@"
 
-# Import links from a CSV file (header row: url, alias, expires_at, redirect_type, max_clicks,
-# public_stats, tags) through the API with a progress bar: `just import links.csv [--workspace-key FILE]
-# [--chunk-rows 1000] [--failed FILE]`; failed rows and their error codes go to <file>.failed.csv
+# CSV header row: url, alias, expires_at, redirect_type, max_clicks, public_stats, tags; failed rows
+# with their error codes go to <file>.failed.csv (services/shorten/README.md "Bulk import")
+# Import links from a CSV file through the API, with a progress bar: `just import links.csv [--workspace-key FILE] [--chunk-rows N]`
 import *args:
     {{py}} -m shorten import "$@"
 
