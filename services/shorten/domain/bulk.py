@@ -79,10 +79,10 @@ def csv_rows(body: bytes) -> list[object]:
         columns = _columns(header)
         rows: list[object] = []
         for cells in reader:
-            if not any(cells):  # blank line
+            if not cells:  # a blank line (a line of empty cells is a row: its url is missing)
                 continue
             if len(rows) == MAX_ROWS:
-                raise _too_many(MAX_ROWS + 1 + sum(1 for cells in reader if any(cells)))
+                raise _too_many(MAX_ROWS + 1 + sum(1 for cells in reader if cells))
             rows.append(_typed(columns, cells))
     except csv.Error as exc:
         raise MalformedCsv(f"CSV line {reader.line_num}: {exc}"[:200]) from None

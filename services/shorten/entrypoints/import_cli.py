@@ -54,7 +54,7 @@ def read_file(path: Path) -> tuple[list[str], list[tuple[int, list[str]]]]:
     with path.open(newline="", encoding="utf-8-sig") as handle:
         reader = csv.reader(handle, strict=True)
         header = next(reader, [])
-        rows = [(reader.line_num, cells) for cells in reader if any(cells)]
+        rows = [(reader.line_num, cells) for cells in reader if cells]
     return header, rows
 
 

@@ -71,6 +71,7 @@ def test_csv_cells_get_their_json_types() -> None:
         "https://e.com/b,,,,no,,\r\n"
         "\r\n"
         "https://e.com/c\r\n"
+        ",,,,,,\r\n"
     ).encode()
     assert csv_rows(body) == [
         {
@@ -84,6 +85,7 @@ def test_csv_cells_get_their_json_types() -> None:
         },
         {"url": "https://e.com/b", "public_stats": False},
         {"url": "https://e.com/c"},
+        {},  # a line of empty cells is a row (url_required), a blank line is not
     ]
 
 
