@@ -299,12 +299,13 @@ def report(args: argparse.Namespace, results: list[Result], limit_note: str) -> 
     reference = results[-1]
     scale = rows_total / reference.rows
     lines = [
-        "# Bulk import: 10,000 links in one run, bulk vs single creates",
+        f"# Bulk import: {rows_total:,} links in one run, bulk vs single creates",
         "",
         f"`just bench import` on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, the running stack through its nginx "
         f"(`{PUBLIC}`), {len(StackSettings().shorten_ports)} shorten processes, one relay. {limit_note}",
         "",
-        "| case | rows | seconds (for 10,000) | rows/s | last link redirects at | shorten us/row | PostgreSQL us/row "
+        f"| case | rows sent | seconds (for {rows_total:,} rows) | rows/s | last link redirects at "
+        "| shorten us/row | PostgreSQL us/row "
         "| relay us/row | Kafka us/row | redirect us/row | nginx us/row | stack us/row | client us/row |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
