@@ -89,6 +89,12 @@ test-contract *args: install
 keys *args:
     {{py}} -m shorten keys "$@"
 
+# CSV header row: url, alias, expires_at, redirect_type, max_clicks, public_stats, tags; failed rows
+# with their error codes go to <file>.failed.csv (services/shorten/README.md "Bulk import")
+# Import links from a CSV file through the API, with a progress bar: `just import links.csv [--workspace-key FILE] [--chunk-rows N]`
+import *args:
+    {{py}} -m shorten import "$@"
+
 # Topic-level replay: `just replay links` (rebuild the redirect read model in Redis from offset 0)
 # or `just replay clicks --from 2026-11-27T10:00:00Z [--to …] [--code C …]` (idempotent sinks)
 replay what *args:
@@ -109,7 +115,7 @@ k8s-render overlay="prod":
     @bash infra/scripts/install-k8stools.sh >&2
     .local/tools/bin/kustomize build infra/k8s/overlays/{{overlay}}
 
-# Benchmarks (not tests): `just bench redirect | pipeline | analytics | analytics-auth | writes | notfound | geoip | clickhouse-writes | capacity | list`; results in docs/benchmarks/
+# Benchmarks (not tests): `just bench redirect | pipeline | analytics | analytics-auth | writes | notfound | geoip | clickhouse-writes | capacity | list | import`; results in docs/benchmarks/
 bench what *args:
     #!/usr/bin/env bash
     set -euo pipefail
@@ -119,9 +125,10 @@ bench what *args:
       clickhouse-writes) shift; exec {{py}} infra/bench/clickhouse_writes.py "$@" ;;
       analytics-auth) shift; exec {{py}} infra/bench/analytics_auth.py "$@" ;;
       list) shift; exec {{py}} infra/bench/links_list.py "$@" ;;
+      import) shift; exec {{py}} infra/bench/import_links.py "$@" ;;
       capacity) shift; bash infra/scripts/install-loadgen.sh; exec {{py}} infra/bench/capacity.py "$@" ;;
       regions) shift; exec {{py}} infra/bench/regions.py "$@" ;;
-      *) echo "usage: just bench redirect | pipeline | analytics | analytics-auth | writes | notfound | geoip | clickhouse-writes | capacity | list" >&2; exit 2 ;;
+      *) echo "usage: just bench redirect | pipeline | analytics | analytics-auth | writes | notfound | geoip | clickhouse-writes | capacity | list | import | regions | live" >&2; exit 2 ;;
     esac
 
 # The web app's browser tests (headless chromium) writing each page's screenshot to docs/screenshots/

@@ -58,34 +58,36 @@ class RedisRateLimiter:
         self._limiter = MovingWindowRateLimiter(storage)
         self._limit = limit
         self._degraded = False
-        # Per key: the hits waiting for the call in flight to end, and the task making calls.
-        self._waiting: dict[str, list[asyncio.Future[Verdict]]] = {}
+        # Per key: the hits waiting for the call in flight to end (each with its cost), and the
+        # task making calls.
+        self._waiting: dict[str, list[tuple[asyncio.Future[Verdict], int]]] = {}
         self._callers: dict[str, asyncio.Task[None]] = {}
         self.calls = 0  # coalesced calls made (for tests)
 
-    async def hit(self, identity: str) -> Verdict:
-        """Count one request for `identity`; refused requests are not counted.
+    async def hit(self, identity: str, *, cost: int = 1) -> Verdict:
+        """Count one request of `cost` units (a bulk import: one per row) for `identity`, all
+        of them or none; refused requests are not counted.
 
         Fails open: with Redis unreachable the request is allowed (writes stay available to
         key holders; /readyz reports Redis down). Logged once per outage.
         """
         future: asyncio.Future[Verdict] = asyncio.get_running_loop().create_future()
-        self._waiting.setdefault(identity, []).append(future)
+        self._waiting.setdefault(identity, []).append((future, max(1, cost)))
         if identity not in self._callers:
             self._callers[identity] = asyncio.get_running_loop().create_task(self._call_for(identity))
         return await asyncio.shield(future)
 
     async def _call_for(self, identity: str) -> None:
         """Until nobody waits for `identity`: one call for all the hits waiting."""
-        waiting: list[asyncio.Future[Verdict]] = []
+        waiting: list[tuple[asyncio.Future[Verdict], int]] = []
         try:
             while waiting := self._waiting.pop(identity, []):
-                verdicts = await self._decide(identity, len(waiting))
-                for future, verdict in zip(waiting, verdicts, strict=True):
+                verdicts = await self._decide(identity, [cost for _, cost in waiting])
+                for (future, _), verdict in zip(waiting, verdicts, strict=True):
                     if not future.done():
                         future.set_result(verdict)
         except BaseException as exc:  # never leave a waiter hanging
-            for future in [*waiting, *self._waiting.pop(identity, [])]:
+            for future, _ in [*waiting, *self._waiting.pop(identity, [])]:
                 if future.done():
                     continue
                 if isinstance(exc, Exception):
@@ -97,13 +99,14 @@ class RedisRateLimiter:
             # No await since the queue was found empty: a hit arriving from now on starts a caller.
             del self._callers[identity]
 
-    async def _decide(self, identity: str, hits: int) -> list[Verdict]:
+    async def _decide(self, identity: str, costs: list[int]) -> list[Verdict]:
         self.calls += 1
+        hits = len(costs)
         try:
-            if await self._limiter.hit(self._limit, identity, cost=hits):
+            if await self._limiter.hit(self._limit, identity, cost=sum(costs)):
                 verdicts = [Verdict(allowed=True)] * hits
             else:
-                verdicts = await self._one_by_one(identity, hits)
+                verdicts = await self._one_by_one(identity, costs)
         except (RedisError, OSError) as exc:
             if not self._degraded:
                 log.warning("rate limiting is off, Redis is unreachable: %s", exc)
@@ -114,16 +117,17 @@ class RedisRateLimiter:
         self._degraded = False
         return verdicts
 
-    async def _one_by_one(self, identity: str, hits: int) -> list[Verdict]:
-        """Not all `hits` fit (all-or-nothing refused them): admit while the window has room,
-        refuse the rest (the window is full until its oldest entry ages out)."""
+    async def _one_by_one(self, identity: str, costs: list[int]) -> list[Verdict]:
+        """Not all hits fit (all-or-nothing refused them): admit in arrival order while the
+        window has room, refuse the rest (the window is full until its oldest entry ages out).
+        A hit whose cost does not fit is refused whole, and so is every hit after it (order)."""
         admitted = 0
-        if hits > 1:
-            while admitted < hits and await self._limiter.hit(self._limit, identity):
+        if len(costs) > 1:
+            while admitted < len(costs) and await self._limiter.hit(self._limit, identity, cost=costs[admitted]):
                 admitted += 1
         stats = await self._limiter.get_window_stats(self._limit, identity)
         refused = Verdict(allowed=False, retry_after=max(1, math.ceil(stats.reset_time - time.time())))
-        return [Verdict(allowed=True)] * admitted + [refused] * (hits - admitted)
+        return [Verdict(allowed=True)] * admitted + [refused] * (len(costs) - admitted)
 
     async def ping(self) -> None:
         await self._redis.ping()

@@ -1,4 +1,5 @@
-"""`python -m shorten serve` (REST API) | `relay` (outbox -> Kafka) | `keys ...` (API keys, `just keys`)."""
+"""`python -m shorten serve` (REST API) | `relay` (outbox -> Kafka) | `keys ...` (API keys, `just keys`)
+| `import links.csv` (bulk import through the API, `just import`)."""
 
 import argparse
 import sys
@@ -16,6 +17,10 @@ def main(argv: list[str] | None = None) -> None:
         from shorten.entrypoints.keys_cli import main as keys_main
 
         sys.exit(keys_main(argv[1:]))
+    if argv[:1] == ["import"]:
+        from shorten.entrypoints.import_cli import main as import_main
+
+        sys.exit(import_main(argv[1:]))
     parser = argparse.ArgumentParser(prog="python -m shorten")
     parser.add_argument("command", choices=["serve", "relay", "keys"])
     args = parser.parse_args(argv)

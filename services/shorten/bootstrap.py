@@ -26,6 +26,7 @@ from shorten.adapters.postgres import PostgresLinkStore, create_engine
 from shorten.adapters.postgres_outbox import PostgresOutbox
 from shorten.domain.targets import TargetRules
 from shorten.ports import LinkStore, WriteVisibility
+from shorten.service_layer.bulk_import import LinkImporter
 from shorten.service_layer.link_service import LinkService
 from shorten.service_layer.outbox_relay import OutboxRelay
 from shorten.service_layer.visibility import NoWait, Visibility
@@ -61,7 +62,9 @@ class Runtime:
         self._failures = failures
         self._store = store
         self._visibility = visibility
+        self.bulk_max_body_bytes = settings.shorten_bulk_max_body_bytes
         self._links: LinkService | None = None
+        self._importer: LinkImporter | None = None
         self._stack = AsyncExitStack()
 
     @property
@@ -73,6 +76,12 @@ class Runtime:
     def links(self) -> LinkService:
         assert self._links is not None, "runtime not started"
         return self._links
+
+    @property
+    def importer(self) -> LinkImporter:
+        """POST /api/v1/links/bulk."""
+        assert self._importer is not None, "runtime not started"
+        return self._importer
 
     async def start(self) -> None:
         settings = self.settings
@@ -86,6 +95,13 @@ class Runtime:
             self._visibility = await self._stack.enter_async_context(open_visibility(settings))
         self._links = LinkService(
             store=self._store, code_length=settings.shorten_code_length, visibility=self._visibility
+        )
+        self._importer = LinkImporter(
+            store=self._store,
+            visibility=self._visibility if settings.shorten_bulk_visible_timeout_seconds > 0 else NoWait(),
+            chunk_rows=settings.shorten_bulk_chunk_rows,
+            visible_timeout=settings.shorten_bulk_visible_timeout_seconds,
+            code_length=settings.shorten_code_length,
         )
 
     async def stop(self) -> None:

@@ -22,12 +22,23 @@ class WriteVisibility(Protocol):
 
     async def wait(self, event_id: str) -> bool: ...
 
+    async def wait_all(self, event_ids: Sequence[str], *, timeout: float) -> bool:
+        """The same for many writes at once (a bulk import), bounded by `timeout` in total."""
+
 
 class LinkStore(Protocol):
     """Links and their outbox. Every write stores the row and its event in ONE transaction."""
 
     async def insert(self, link: Link, event: LinkCreated) -> bool:
         """Insert the link and its event; False (nothing written) when the code exists."""
+
+    async def insert_many(self, rows: Sequence[tuple[Link, LinkCreated]]) -> Sequence[bool]:
+        """Insert each link with its event, as ONE transaction for the rows whose codes are
+        distinct (a code repeated in `rows` is tried again after the first one, so it finds it
+        taken); per row, False (nothing written for it) when its code exists."""
+
+    async def find(self, codes: Sequence[str], *, workspace: str) -> Sequence[Link]:
+        """The links of `workspace` among `codes`, deleted ones included (as `get`, many at once)."""
 
     async def get(self, code: str, *, workspace: str) -> Link | None:
         """The link of `workspace`, deleted ones included; None when the code never existed or

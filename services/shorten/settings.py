@@ -40,6 +40,12 @@ class ShortenSettings(InfraSettings):
     # IP addresses / CIDR ranges for IP-literal targets): url_host_denied. Empty: none.
     shorten_denied_targets: str = ""
     shorten_max_body_bytes: int = 16 * 1024
+    # POST /api/v1/links/bulk (at most 10,000 rows): its body limit (JSON or CSV; 413 above),
+    # the rows written per transaction, and how long the answer waits, in total, until every
+    # created link is served by every redirect replica (0: do not wait).
+    shorten_bulk_max_body_bytes: int = 16 * 1024 * 1024
+    shorten_bulk_chunk_rows: int = 1000
+    shorten_bulk_visible_timeout_seconds: float = 10.0
     shorten_code_length: int = 8
     # Per process: the most PostgreSQL connections one shorten process holds.
     shorten_db_pool_size: int = 10

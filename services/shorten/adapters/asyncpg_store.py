@@ -91,6 +91,7 @@ RETURNING code
 # single index lookup, as a code that does not exist).
 SELECT_LINK = f"SELECT {_LINK_COLUMNS} FROM shorten.links WHERE code = $1 AND workspace = $2"
 SELECT_LINK_FOR_UPDATE = SELECT_LINK + " FOR UPDATE"
+SELECT_LINKS = f"SELECT {_LINK_COLUMNS} FROM shorten.links WHERE code = ANY($1::text[]) AND workspace = $2"
 
 # $1 the code, $2..$9 the new state, $10..$14 the event.
 UPDATE_LINK_AND_EVENT = """
@@ -399,6 +400,41 @@ class AsyncpgLinkStore:
             if isinstance(exc, _UNAVAILABLE):
                 raise
             return cast(Exception, exc)
+
+    async def insert_many(self, rows: Sequence[tuple[Link, LinkCreated]]) -> list[bool]:
+        """A bulk import's chunk: the group commit's statement (INSERT_LINKS_AND_EVENTS) over the
+        whole chunk, at once (not through the queue: the chunk is a batch already), on this
+        request's own connection. Codes must be distinct within one statement; repeats of a code
+        go in the next statement, where the first occurrence makes them find it taken."""
+        results: list[bool] = [False] * len(rows)
+        todo = list(range(len(rows)))
+        with translate_errors():
+            async with self._pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as conn:
+                while todo:
+                    first: dict[str, int] = {}
+                    repeats = []
+                    for i in todo:
+                        if rows[i][0].code in first:
+                            repeats.append(i)
+                        else:
+                            first[rows[i][0].code] = i
+                    batch = list(first.values())
+                    self.batches += 1
+                    written = await self._insert_batch(conn, [_insert_args(*rows[i]) for i in batch])
+                    for i, result in zip(batch, written, strict=True):
+                        if isinstance(result, Exception):  # a bug (e.g. a reused event id): fail loudly
+                            raise result
+                        results[i] = result
+                    todo = repeats
+        return results
+
+    async def find(self, codes: Sequence[str], *, workspace: str) -> list[Link]:
+        if not codes:
+            return []
+        with translate_errors():
+            async with self._pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as conn:
+                rows = await conn.fetch(SELECT_LINKS, list(codes), workspace)
+        return [_to_link(row) for row in rows]
 
     async def get(self, code: str, *, workspace: str) -> Link | None:
         with translate_errors():

@@ -4,7 +4,7 @@ The DDL lives in sql/postgres/001_links.sql (applied by `just migrate`); the tab
 mirror it for building statements.
 """
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, cast
 
@@ -170,6 +170,17 @@ class PostgresLinkStore:
                     return False
                 await conn.execute(outbox.insert().values(**_outbox_values(event)))
         return True
+
+    async def insert_many(self, rows: Sequence[tuple[Link, LinkCreated]]) -> list[bool]:
+        """Row by row, each its own transaction (this adapter is the benchmarks' baseline, kept
+        simple; the asyncpg store writes a chunk as one statement)."""
+        return [await self.insert(link, event) for link, event in rows]
+
+    async def find(self, codes: Sequence[str], *, workspace: str) -> list[Link]:
+        with translate_errors():
+            async with self._engine.connect() as conn:
+                stmt = select(links).where(links.c.code.in_(list(codes)), links.c.workspace == workspace)
+                return [_to_link(row) for row in (await conn.execute(stmt)).all()]
 
     async def get(self, code: str, *, workspace: str) -> Link | None:
         with translate_errors():

@@ -15,6 +15,7 @@ from telemetry import tracing
 from telemetry.metrics import HttpMetricsMiddleware, metrics_route
 
 from shorten.bootstrap import Runtime, bootstrap
+from shorten.entrypoints.bulk_endpoint import bulk_routes
 from shorten.entrypoints.http import STATUS, api_routes
 from shorten.entrypoints.openapi import build_document
 from shorten.entrypoints.qr import qr_routes
@@ -45,6 +46,7 @@ def create_app(settings: ShortenSettings, *, runtime: Runtime | None = None) -> 
 
     app = Starlette(
         routes=[
+            *bulk_routes(),  # before api_routes: /api/v1/links/{code} would take "bulk" as a code
             *api_routes(),
             *qr_routes(),
             *health_routes(_readiness),

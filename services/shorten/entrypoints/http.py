@@ -5,6 +5,7 @@ Order of checks on writes: 429 (failed authentications of the address) -> 401 (k
 (state). A link of another workspace is 404 exactly like a code that does not exist.
 """
 
+from datetime import datetime
 from typing import Any
 
 import msgspec
@@ -17,6 +18,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from shorten.bootstrap import Runtime
+from shorten.domain.bulk import MalformedCsv, TooManyRows
 from shorten.domain.commands import parse_changes, parse_create
 from shorten.domain.errors import (
     AliasTaken,
@@ -27,6 +29,8 @@ from shorten.domain.errors import (
     StoreUnavailable,
 )
 from shorten.domain.listing import parse_list_query
+from shorten.domain.model import CreateLink
+from shorten.domain.targets import TargetRules
 from shorten.entrypoints.body import read_json
 from shorten.entrypoints.representation import CreateLinkRequest, LinkPage, UpdateLinkRequest, check_shape, present
 
@@ -38,6 +42,8 @@ STATUS: dict[type[DomainError], int] = {
     LinkGone: 410,
     CodeSpaceExhausted: 503,
     StoreUnavailable: 503,
+    TooManyRows: 413,
+    MalformedCsv: 400,
 }
 
 
@@ -76,20 +82,27 @@ async def _writer(request: Request, runtime: Runtime) -> Principal:
     try:
         principal = await _authenticate(request, runtime)
         principal.require("links:write")
-        verdict = await runtime.limiter.hit(principal.key_id)
-        if not verdict.allowed:
-            raise ApiError(
-                "rate limit exceeded for this API key",
-                status=429,
-                code="rate_limited",
-                headers={"Retry-After": str(verdict.retry_after)},
-            )
+        await charge(runtime, principal, writes=1)
         return principal
     except ApiError:
         # Refused before its body was read: consume it (bounded) first, or the server may close
         # the connection while the client is still sending, and the client sees a reset, not 401.
         await _drain(request, limit=runtime.max_body_bytes)
         raise
+
+
+async def charge(runtime: Runtime, principal: Principal, *, writes: int) -> None:
+    """Count `writes` against the key's rate limit (all or none); 429 when they do not fit."""
+    verdict = await runtime.limiter.hit(principal.key_id, cost=writes)
+    if not verdict.allowed:
+        raise ApiError(
+            f"rate limit exceeded for this API key ({writes} writes asked)"
+            if writes > 1
+            else "rate limit exceeded for this API key",
+            status=429,
+            code="rate_limited",
+            headers={"Retry-After": str(verdict.retry_after)},
+        )
 
 
 async def _drain(request: Request, *, limit: int) -> None:
@@ -107,12 +120,18 @@ def _path_code(request: Request) -> str:
     return code
 
 
+def create_command(payload: object, *, now: datetime, targets: TargetRules, workspace: str) -> CreateLink:
+    """A create's body -> its command: its shape (types), then the domain's rules. The single
+    create and every row of a bulk import go through here: one set of rules, one set of codes."""
+    check_shape(payload, CreateLinkRequest)
+    return parse_create(payload, now=now, targets=targets, workspace=workspace)
+
+
 async def create_link(request: Request) -> Response:
     runtime = _runtime(request)
     principal = await _writer(request, runtime)
     payload = await read_json(request, max_bytes=runtime.max_body_bytes)
-    check_shape(payload, CreateLinkRequest)
-    command = parse_create(payload, now=runtime.links.now(), targets=runtime.targets, workspace=principal.workspace)
+    command = create_command(payload, now=runtime.links.now(), targets=runtime.targets, workspace=principal.workspace)
     link = await runtime.links.create(command)
     return LinkResponse(
         present(link, runtime.public_base_url),

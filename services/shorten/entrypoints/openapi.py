@@ -10,7 +10,15 @@ from platformkit.openapi import BEARER, Header, Operation, Response, openapi_doc
 
 from shorten.domain.listing import ListParams
 from shorten.domain.qr import QrOptions
-from shorten.entrypoints.representation import CodePath, CreateLinkRequest, LinkPage, LinkView, UpdateLinkRequest
+from shorten.entrypoints.representation import (
+    BulkImportRequest,
+    BulkImportResult,
+    CodePath,
+    CreateLinkRequest,
+    LinkPage,
+    LinkView,
+    UpdateLinkRequest,
+)
 
 _RETRY_AFTER = {"Retry-After": Header(type=int, required=True, description="seconds")}
 _AUTHENTICATE = {"WWW-Authenticate": Header(type=str, description="Bearer")}
@@ -73,6 +81,36 @@ OPERATIONS = [
             422: ("url_required", "alias_invalid", "alias_reserved", *_FIELD_RULES),
             429: ("rate_limited", "auth_rate_limited"),
             503: ("store_unavailable", "code_generation_failed"),
+        },
+    ),
+    _op(
+        "POST",
+        "/api/v1/links/bulk",
+        "Import up to 10,000 links into the caller's workspace (links:write), as JSON or CSV",
+        description="Each row is checked exactly as a POST /api/v1/links body; the answer has one result per "
+        "row, in input order: created, exists (the row's alias already names a link of this workspace with "
+        "the same target: nothing written, so sending a file again is safe for its alias rows) or error (the "
+        "single create's code). CSV (text/csv): a header row naming the columns (url, alias, expires_at, "
+        "redirect_type, max_clicks, public_stats, tags), empty cell = absent, tags comma-separated in one "
+        "cell. The rate limit is charged one write per row (all or none). The answer comes once every "
+        "created link is served by the redirect replicas (bounded; `visible` says whether it was seen).",
+        body=BulkImportRequest,
+        responses={200: Response(description="one result per row", body=BulkImportResult)},
+        errors={
+            400: ("malformed_json", "malformed_csv", "invalid_content_length"),
+            413: ("payload_too_large", "too_many_rows"),
+            415: ("unsupported_media_type",),
+            **_AUTH,
+            422: (
+                "body_not_object",
+                "unknown_field",
+                "links_invalid",
+                "links_empty",
+                "url_required",
+                "csv_header_invalid",
+            ),
+            429: ("rate_limited", "auth_rate_limited"),
+            **_UNAVAILABLE,
         },
     ),
     _op(
@@ -170,4 +208,7 @@ def build_document() -> dict[str, Any]:
     # A PNG is the QR code's other representation (format=png).
     qr = document["paths"]["/api/v1/links/{code}/qr"]["get"]["responses"]["200"]["content"]
     qr["image/png"] = {"schema": {"type": "string", "contentMediaType": "image/png"}}
+    # The bulk import's other representation: the same rows as CSV.
+    bulk = document["paths"]["/api/v1/links/bulk"]["post"]["requestBody"]["content"]
+    bulk["text/csv"] = {"schema": {"type": "string", "description": "header row, then one link per line"}}
     return document

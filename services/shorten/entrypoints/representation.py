@@ -8,6 +8,8 @@ Constraints the domain reports under a rule of its own (url_too_long, tags_too_m
 are documented on the Struct's fields from the same constants, and enforced there.
 """
 
+from collections import Counter
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Annotated, Literal
 
@@ -15,6 +17,7 @@ import msgspec
 from contracts.links import CODE_PATTERN, Tag
 from msgspec import UNSET, UnsetType
 
+from shorten.domain.bulk import MAX_ROWS, RowResult
 from shorten.domain.codes import RESERVED
 from shorten.domain.errors import InvalidInput
 from shorten.domain.model import Link
@@ -146,4 +149,59 @@ def present(link: Link, base_url: str) -> LinkView:
         workspace=link.workspace,
         public_stats=link.public_stats,
         tags=link.tags,
+    )
+
+
+class BulkImportRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """POST /api/v1/links/bulk as JSON (the same rows as CSV, Content-Type text/csv, header row
+    first). Each row is checked on its own, exactly as a POST /api/v1/links body: a row that
+    breaks a rule is an error row of the answer, the others are still imported."""
+
+    links: Annotated[list[CreateLinkRequest], msgspec.Meta(min_length=1, max_length=MAX_ROWS)]
+
+
+class RowErrorView(msgspec.Struct, frozen=True, kw_only=True):
+    code: str
+    message: str
+    field: str | None
+
+
+class RowResultView(msgspec.Struct, frozen=True, kw_only=True):
+    """One row's outcome, in input order (`row`: 0-based index of the row in `links`, or of the
+    CSV data row, header and blank lines not counted)."""
+
+    row: int
+    status: Literal["created", "exists", "error"]
+    code: str | None
+    short_url: str | None
+    error: RowErrorView | None
+
+
+class BulkImportResult(msgspec.Struct, frozen=True, kw_only=True):
+    """The answer of a bulk import: counts, whether every created link was seen served by every
+    redirect replica before answering (read your writes), and one result per row."""
+
+    created: int
+    exists: int
+    errors: int
+    visible: bool
+    results: list[RowResultView]
+
+
+def present_import(rows: Sequence[RowResult], *, visible: bool, base_url: str) -> BulkImportResult:
+    views = [
+        RowResultView(
+            row=r.row,
+            status=r.status,
+            code=r.code,
+            short_url=None if r.code is None else f"{base_url}/{r.code}",
+            error=None
+            if r.error is None
+            else RowErrorView(code=r.error.code, message=r.error.message, field=r.error.field),
+        )
+        for r in rows
+    ]
+    counts = Counter(r.status for r in rows)
+    return BulkImportResult(
+        created=counts["created"], exists=counts["exists"], errors=counts["error"], visible=visible, results=views
     )

@@ -36,6 +36,12 @@ from shorten.ports import LinksLog, Placed, ReplicaPosition
 log = logging.getLogger(__name__)
 
 
+def _keep_furthest(furthest: dict[int, Placed], placed: Placed) -> None:
+    current = furthest.get(placed.partition)
+    if current is None or placed.offset > current.offset:
+        furthest[placed.partition] = placed
+
+
 PositionsFn = Callable[[], Awaitable[Mapping[str, ReplicaPosition]]]
 
 
@@ -43,6 +49,9 @@ class NoWait:
     """Visibility off (SHORTEN_VISIBLE_TIMEOUT_SECONDS=0, or tests without a stack)."""
 
     async def wait(self, event_id: str) -> bool:
+        return False
+
+    async def wait_all(self, event_ids: Sequence[str], *, timeout: float) -> bool:
         return False
 
 
@@ -123,6 +132,43 @@ class Visibility:
                     self._cooldown,
                 )
             self._degraded_until = self._clock() + self._cooldown
+            return False
+
+    async def wait_all(self, event_ids: Sequence[str], *, timeout: float) -> bool:
+        """`wait` for many events at once (a bulk import), bounded by `timeout` in total: once
+        every event is placed, only the furthest one of each partition is waited for (a replica
+        past it has applied every earlier event of that partition: one check per partition, not
+        per event). A timeout here is the import's own: it does not make other writes wait less."""
+        if not event_ids or not self._started.is_set():
+            return False
+        degraded = self._clock() < self._degraded_until
+        loop = asyncio.get_running_loop()
+        try:
+            async with asyncio.timeout(min(timeout, self._degraded_timeout) if degraded else timeout):
+                furthest: dict[int, Placed] = {}
+                unplaced: list[asyncio.Future[Placed]] = []
+                for event_id in event_ids:
+                    placed = self._placed.get(event_id)
+                    if placed is not None:
+                        _keep_furthest(furthest, placed)
+                    elif (future := self._unplaced.get(event_id)) is not None:
+                        unplaced.append(future)
+                    else:
+                        unplaced.append(self._unplaced.setdefault(event_id, loop.create_future()))
+                for placed in await asyncio.gather(*unplaced):
+                    _keep_furthest(furthest, placed)
+                seen: list[asyncio.Future[bool]] = []
+                for placed in furthest.values():
+                    seen.append(loop.create_future())
+                    self._unseen.append((placed, seen[-1]))
+                if self._poller is None or self._poller.done():
+                    self._poller = asyncio.create_task(self._poll_positions(), name="links-visibility-poll")
+                return all(await asyncio.gather(*seen))
+        except TimeoutError:
+            for event_id in event_ids:
+                self._unplaced.pop(event_id, None)
+            self.timeouts += 1
+            log.warning("write visibility: %d events not served by every replica within %.1fs", len(event_ids), timeout)
             return False
 
     async def _read_log(self) -> None:

@@ -44,3 +44,20 @@ async def test_concurrent_hits_over_the_limit_admit_exactly_the_room_left() -> N
     finally:
         await first.aclose()
         await second.aclose()
+
+
+async def test_a_hit_of_cost_n_counts_n_all_or_none() -> None:
+    """A bulk import is charged one write per row: all of them fit, or none is counted."""
+    namespace = f"test-{secrets.token_hex(6)}"
+    first = limiter("10/minute", namespace)
+    try:
+        assert (await first.hit("key", cost=7)).allowed
+        refused = await first.hit("key", cost=4)  # 7 + 4 > 10: refused, and not counted
+        assert not refused.allowed and 1 <= refused.retry_after <= 60
+        # Arriving together they go as one call (5 > the 3 left), then in arrival order: the
+        # first fits, the second does not, and nothing after a refusal is admitted.
+        together = await asyncio.gather(first.hit("key", cost=2), first.hit("key", cost=2), first.hit("key"))
+        assert [v.allowed for v in together] == [True, False, False]
+        assert [(await first.hit("key")).allowed for _ in range(2)] == [True, False]  # exactly 10 counted
+    finally:
+        await first.aclose()

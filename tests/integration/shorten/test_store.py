@@ -312,3 +312,20 @@ async def test_a_page_is_the_workspaces_live_links_after_the_cursor(adapter: Ada
     assert await adapter.store.page(ListQuery(workspace=workspace, tag="n3")) == [made[3]]
     assert await adapter.store.page(ListQuery(workspace=workspace, q="PAGE.EXAMPLE/4")) == [made[4]]
     assert await adapter.store.page(ListQuery(workspace=workspace, q=made[0].code.upper())) == [made[0]]
+
+
+async def test_insert_many_writes_each_link_with_its_event_and_reports_taken_codes(adapter: Adapter) -> None:
+    taken = a_link(unique_alias("many"))
+    assert await adapter.store.insert(taken, link_created(taken, event_id=new_event_id()))
+    fresh = [a_link(unique_alias("many")) for _ in range(5)]
+    repeated = new_link(CreateLink(url="https://again.example/"), code=fresh[0].code, now=datetime.now(UTC))
+    rows = [*fresh[:3], taken, repeated, *fresh[3:]]
+    inserted = await adapter.store.insert_many([(link, link_created(link, event_id=new_event_id())) for link in rows])
+    # the taken code and the code repeated within the rows (its first occurrence wins) write nothing
+    assert list(inserted) == [True, True, True, False, False, True, True]
+    records = await outbox_rows([link.code for link in fresh])
+    assert sorted(r["code"] for r in records) == sorted(link.code for link in fresh)  # one event per link
+    assert [r["event_type"] for r in records] == ["LinkCreated"] * 5
+    found = await adapter.store.find([taken.code, fresh[0].code, "no-such-code"], workspace="default")
+    assert {link.code: link.url for link in found} == {taken.code: taken.url, fresh[0].code: fresh[0].url}
+    assert await adapter.store.find([taken.code], workspace="another") == []

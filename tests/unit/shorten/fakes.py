@@ -15,6 +15,7 @@ class FakeLinkStore:
     def __init__(self) -> None:
         self.links: dict[str, Link] = {}
         self.events: list[LinkEvent] = []
+        self.chunks: list[int] = []  # rows per insert_many call
 
     async def insert(self, link: Link, event: LinkCreated) -> bool:
         if link.code in self.links:
@@ -22,6 +23,13 @@ class FakeLinkStore:
         self.links[link.code] = link
         self.events.append(event)
         return True
+
+    async def insert_many(self, rows: Sequence[tuple[Link, LinkCreated]]) -> list[bool]:
+        self.chunks.append(len(rows))
+        return [await self.insert(link, event) for link, event in rows]
+
+    async def find(self, codes: Sequence[str], *, workspace: str) -> list[Link]:
+        return [link for code in dict.fromkeys(codes) if (link := self.links.get(code)) and link.workspace == workspace]
 
     async def get(self, code: str, *, workspace: str) -> Link | None:
         link = self.links.get(code)

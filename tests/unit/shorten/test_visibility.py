@@ -104,3 +104,34 @@ def test_positions_parse() -> None:
     parsed = parse_positions(raw)
     assert parsed["redirect-1"] == ReplicaPosition(1_700_000_000.0, {0: 4, 1: 9})
     assert parsed["redirect-2"].offsets == {}
+
+
+async def test_many_writes_wait_for_the_furthest_event_of_each_partition() -> None:
+    visibility, log, positions = await rig()
+    try:
+        positions.report("redirect-1", {0: 0, 1: 0})
+        waiting = asyncio.create_task(visibility.wait_all([f"ev-{n}" for n in range(6)], timeout=2))
+        for n in range(6):  # even events on partition 0, odd on 1; offsets grow per partition
+            log.queue.put_nowait(Placed(f"ev-{n}", n % 2, 10 + n))
+        await asyncio.sleep(0.02)
+        positions.report("redirect-1", {0: 15, 1: 15})  # past ev-4 (offset 14), not ev-5 (15)
+        await asyncio.sleep(0.02)
+        assert not waiting.done()
+        positions.report("redirect-1", {0: 15, 1: 16})
+        assert await asyncio.wait_for(waiting, 1) is True
+    finally:
+        await visibility.aclose()
+
+
+async def test_many_writes_answer_unconfirmed_after_their_own_bound() -> None:
+    visibility, log, positions = await rig()
+    try:
+        positions.report("redirect-1", {0: 0})
+        log.queue.put_nowait(Placed("ev-a", 0, 1))
+        assert await visibility.wait_all(["ev-a", "never-in-the-log"], timeout=0.05) is False
+        # the bulk's own bound: single writes are not degraded by it
+        log.queue.put_nowait(Placed("ev-b", 0, 2))
+        positions.report("redirect-1", {0: 3})
+        assert await asyncio.wait_for(visibility.wait("ev-b"), 1) is True
+    finally:
+        await visibility.aclose()
