@@ -15,6 +15,7 @@ from aggregator.adapters.clickhouse import ClickHouse, ClickHouseEvents, ClickHo
 from aggregator.adapters.faust_events import DurableAckEvent
 from aggregator.adapters.faust_tables import FaustWindowView, SourcePartitionedTable, zero_counts
 from aggregator.adapters.kafka import FaustDeadLetters, GroupOffsets, KafkaRecordFetcher
+from aggregator.adapters.live_activity import KafkaLiveActivity
 from aggregator.adapters.metrics import AggregatorMetrics
 from aggregator.adapters.postgres import PostgresFrontier, PostgresLedger, PostgresLinks, create_pool
 from aggregator.domain.batching import FlushPolicy
@@ -184,6 +185,15 @@ def create_app(settings: AggregatorSettings, metrics: AggregatorMetrics) -> faus
         window_s=settings.aggregator_window_s,
         flush_every_s=settings.aggregator_window_flush_s,
     )
+    live = (
+        KafkaLiveActivity(
+            app.topic(settings.topic_link_activity, key_serializer="raw", value_serializer="raw"),
+            producer=settings.consumer_name(),
+            metrics=metrics,
+        )
+        if settings.aggregator_live_activity
+        else None
+    )
     flow = clicks_agent.ClicksFlow(
         policy=flush_policy(settings),
         config=config,
@@ -194,6 +204,7 @@ def create_app(settings: AggregatorSettings, metrics: AggregatorMetrics) -> faus
         dead_letters=dead_letters,
         stores=runtime.get,
         topic=settings.topic_clicks,
+        live=live,
     )
 
     reported: set[int] = set()
@@ -259,6 +270,8 @@ def create_app(settings: AggregatorSettings, metrics: AggregatorMetrics) -> faus
         """Closes the PostgreSQL pool, the ClickHouse client and the Kafka admin when the worker stops."""
 
         async def on_stop(self) -> None:
+            if live is not None:
+                await live.close()
             await runtime.close()
             await group_offsets.close()
 

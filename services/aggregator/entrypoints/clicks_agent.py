@@ -1,6 +1,7 @@
 """The `clicks` agent (concurrency=1): ticks of un-acked records -> decoded (pure) -> Batcher
 (flush rule on the estimated click lag) -> pipeline.process_decoded (dead letters, PostgreSQL
-claim, ClickHouse write; retries inside) -> window table -> our progress record -> ack.
+claim [-> live counts handed off, best-effort], ClickHouse write; retries inside) -> window
+table -> our progress record -> ack.
 
 Offsets are committed only for acked records, so an offset never passes a record whose clicks
 are not durable in both sinks. The agent only translates faust's stream into the pipeline's
@@ -31,7 +32,7 @@ from aggregator.pipeline import (
     process_decoded,
     retry_until_done,
 )
-from aggregator.ports import DeadLetters, SourceRecord
+from aggregator.ports import DeadLetters, LiveActivity, SourceRecord
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +72,7 @@ class ClicksFlow:
     dead_letters: DeadLetters
     stores: Callable[[], Any]  # async: the opened Runtime (PostgreSQL + ClickHouse adapters)
     topic: str
+    live: LiveActivity | None = None  # the live per-link counts (best-effort), None: off
     batcher: Batcher[Pending] = field(init=False)
     writing: list[Pending] = field(default_factory=list)
     lags: LagTracker = field(default_factory=LagTracker)
@@ -114,6 +116,7 @@ class ClicksFlow:
             dead_letters=self.dead_letters,
             backoff=self.backoff,
             clickhouse_attempts=self.config.clickhouse_attempts,
+            on_counted=None if self.live is None else self.live.counted,
         )
         try:
             self.window_view.add(outcome.new)

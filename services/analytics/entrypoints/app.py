@@ -1,7 +1,9 @@
 """The analytics API (Starlette). The lifespan builds the store clients, follows the `keys` topic
 up to its end before the app answers (no 401 for a valid key at start), and closes them all.
 
-GET /api/v1/links/{code}/stats, GET /api/v1/top, /healthz, /readyz, /metrics, /openapi.json.
+GET /api/v1/links/{code}/stats, GET /api/v1/links/{code}/live (Server-Sent Events, entrypoints/
+live.py; fed by the `link-activity` topic, followed for the life of the process), GET /api/v1/top,
+/healthz, /readyz, /metrics, /openapi.json.
 """
 
 from collections.abc import AsyncIterator
@@ -18,6 +20,7 @@ from platformkit.errors import install_error_handlers
 from platformkit.health import Check, health_routes
 from platformkit.keys_log import KeysLog
 from platformkit.ratelimit import RedisRateLimiter
+from prometheus_client import REGISTRY
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -28,13 +31,17 @@ from telemetry.metrics import HttpMetricsMiddleware, metrics_route
 
 from analytics import service
 from analytics.adapters.clickhouse import ClickHouseEvents, build_engine
+from analytics.adapters.link_activity import LinkActivityFeed
+from analytics.adapters.metrics import LiveCollector
 from analytics.adapters.postgres import PostgresTotals
 from analytics.cache import CountedCache, TtlCache
 from analytics.callers import Callers
 from analytics.domain.access import check_top_access
 from analytics.domain.errors import InvalidParameter, UnknownLink
-from analytics.domain.queries import parse_stats, parse_top
+from analytics.domain.queries import parse_live, parse_stats, parse_top
+from analytics.entrypoints.live import LiveResponse
 from analytics.entrypoints.openapi import build_document
+from analytics.service_layer.live import LiveHub, open_live
 from analytics.settings import AnalyticsSettings
 
 # The one table from domain failure to HTTP status (StoreUnavailable: 503 with Retry-After).
@@ -57,6 +64,17 @@ async def link_stats(request: Request) -> Response:
     caller = await state.callers.identify(request, key_required=False)
     query = parse_stats(request.path_params["code"], request.query_params, now=_now())
     return BodyResponse(await service.link_stats(query, caller=caller, totals=state.totals, events=state.events))
+
+
+async def link_live(request: Request) -> Response:
+    state = request.app.state
+    caller = await state.callers.identify(request, key_required=False)
+    code = parse_live(request.path_params["code"], request.query_params)
+    settings: AnalyticsSettings = state.settings
+    stream = await open_live(
+        code, caller=caller, totals=state.totals, hub=state.live_hub, max_stream_s=settings.analytics_live_max_stream_s
+    )
+    return LiveResponse(stream, heartbeat_s=settings.analytics_live_heartbeat_s)
 
 
 async def top(request: Request) -> Response:
@@ -151,11 +169,25 @@ def create_app(settings: AnalyticsSettings | None = None) -> Starlette:
             app.state.callers = await stack.enter_async_context(open_callers(settings))
             app.state.totals = PostgresTotals(pool)
             app.state.events = events
+            feed = LinkActivityFeed(
+                bootstrap_servers=settings.kafka_bootstrap_servers,
+                topic=settings.topic_link_activity,
+                client_id="analytics-live",
+                on_row=hub.publish,
+            )
+            await feed.start()
+            stack.push_async_callback(feed.stop)
+            stack.callback(hub.close)  # first on the way out: every open stream ends
+            collector = LiveCollector(hub, feed)
+            REGISTRY.register(collector)
+            stack.callback(REGISTRY.unregister, collector)
             yield
 
+    hub = LiveHub(max_streams=settings.analytics_live_max_streams)
     app = Starlette(
         routes=[
             Route("/api/v1/links/{code}/stats", link_stats, methods=["GET"]),
+            Route("/api/v1/links/{code}/live", link_live, methods=["GET"]),
             Route("/api/v1/top", top, methods=["GET"]),
             Route("/openapi.json", _serve(build_document()), methods=["GET"]),
             metrics_route(),
@@ -166,5 +198,7 @@ def create_app(settings: AnalyticsSettings | None = None) -> Starlette:
     )
     # Per (workspace, tag, window, limit, bots): room for many workspaces' answers at once.
     app.state.top_cache = TtlCache(settings.analytics_top_cache_s, max_entries=4096)
+    app.state.live_hub = hub
+    app.state.settings = settings
     install_error_handlers(app, STATUS)
     return app
