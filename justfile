@@ -109,7 +109,7 @@ k8s-render overlay="prod":
     @bash infra/scripts/install-k8stools.sh >&2
     .local/tools/bin/kustomize build infra/k8s/overlays/{{overlay}}
 
-# Benchmarks (not tests): `just bench redirect | pipeline | analytics | analytics-auth | writes | notfound | geoip | clickhouse-writes | capacity | list`; results in docs/benchmarks/
+# Benchmarks (not tests): `just bench redirect | pipeline | analytics | analytics-auth | writes | notfound | geoip | clickhouse-writes | capacity | list | live`; results in docs/benchmarks/
 bench what *args:
     #!/usr/bin/env bash
     set -euo pipefail
@@ -119,8 +119,9 @@ bench what *args:
       clickhouse-writes) shift; exec {{py}} infra/bench/clickhouse_writes.py "$@" ;;
       analytics-auth) shift; exec {{py}} infra/bench/analytics_auth.py "$@" ;;
       list) shift; exec {{py}} infra/bench/links_list.py "$@" ;;
+      live) shift; exec {{py}} infra/bench/live.py "$@" ;;
       capacity) shift; bash infra/scripts/install-loadgen.sh; exec {{py}} infra/bench/capacity.py "$@" ;;
-      *) echo "usage: just bench redirect | pipeline | analytics | analytics-auth | writes | notfound | geoip | clickhouse-writes | capacity | list" >&2; exit 2 ;;
+      *) echo "usage: just bench redirect | pipeline | analytics | analytics-auth | writes | notfound | geoip | clickhouse-writes | capacity | list | live" >&2; exit 2 ;;
     esac
 
 # The web app's browser tests (headless chromium) writing each page's screenshot to docs/screenshots/
