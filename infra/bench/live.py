@@ -236,9 +236,12 @@ async def main(args: argparse.Namespace) -> int:
         say(f"b. opening {args.streams} streams ({args.streams // len(codes)}+ per link) through nginx")
         redirects = Redirects()
         streams = [LiveStream(codes[i % len(codes)]) for i in range(args.streams)]
-        followers = [asyncio.create_task(follow(streams_session, s, key, redirects)) for s in streams]
         opened_at = time.monotonic()
-        await asyncio.wait_for(asyncio.gather(*(s.ready.wait() for s in streams)), timeout=120)
+        followers = []
+        for i in range(0, len(streams), args.open_batch):  # at most --open-batch opening at once
+            wave = streams[i : i + args.open_batch]
+            followers += [asyncio.create_task(follow(streams_session, s, key, redirects)) for s in wave]
+            await asyncio.wait_for(asyncio.gather(*(s.ready.wait() for s in wave)), timeout=600)
         failed = [s for s in streams if s.error]
         if failed:
             say(f"{len(failed)} streams refused, e.g. {failed[0].error}")
@@ -307,14 +310,78 @@ async def main(args: argparse.Namespace) -> int:
     return 0 if missing == 0 else 1
 
 
+async def publish_cost(batches: int = 200, clicks_per_batch: int = 2000, codes: int = 20_000) -> int:
+    """CPU per click of the aggregator's live hand-off (KafkaLiveActivity.counted: build the
+    records from the totals' lists, encode, start the send; the send itself goes to a topic that
+    only takes the bytes), next to code_totals (the per-link totals the claim computes anyway, which
+    the hand-off reuses) over the same batches: clicks spread over `codes` links as in
+    `just bench pipeline`."""
+    import random
+    import uuid
+
+    from aggregator.adapters.live_activity import KafkaLiveActivity
+    from aggregator.adapters.metrics import AggregatorMetrics
+    from aggregator.domain.clicks import ClickRow
+    from aggregator.domain.windows import code_totals
+
+    class Sink:
+        async def send(self, *, key: object = None, value: object = None) -> "asyncio.Future[None]":
+            done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            done.set_result(None)
+            return done
+
+    rng = random.Random(7)
+    now = int(time.time())
+    rows = [
+        [
+            ClickRow(
+                event_id=uuid.uuid4(),
+                code=f"code{rng.randrange(codes):05d}",
+                occurred_at=now - rng.randrange(5),
+                visitor_key="v",
+                referrer="",
+                referrer_host="",
+                country="ZZ",
+                device="desktop",
+                is_bot=int(rng.random() < 0.1),
+            )
+            for _ in range(clicks_per_batch)
+        ]
+        for _ in range(batches)
+    ]
+    live = KafkaLiveActivity(Sink(), producer="aggregator-1", metrics=AggregatorMetrics())
+    totals_cpu = hand_off_cpu = 0.0
+    for batch in rows:
+        started = time.process_time()
+        totals = code_totals(batch)
+        totals_cpu += time.process_time() - started
+        started = time.process_time()
+        live.counted(totals)
+        hand_off_cpu += time.process_time() - started
+        await live.idle()  # the send (a no-op here) is done before the next flush
+    clicks = batches * clicks_per_batch
+    print(f"{batches} batches of {clicks_per_batch} clicks over {codes} links ({clicks} clicks)")
+    print(f"code_totals (already computed by the claim): {totals_cpu / clicks * 1e6:.3f} us per click")
+    print(f"live hand-off (split + encode + start send):  {hand_off_cpu / clicks * 1e6:.3f} us per click")
+    return 0
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--streams", type=int, default=500)
     parser.add_argument("--links", type=int, default=50)
     parser.add_argument("--rate", type=float, default=50.0, help="redirects per second in the loaded phases")
     parser.add_argument("--seconds", type=float, default=20.0, help="length of each phase")
+    parser.add_argument("--open-batch", type=int, default=50, help="streams opened at once")
     parser.add_argument("--out", help="also write the table here (markdown)")
+    parser.add_argument(
+        "--publish-cost",
+        action="store_true",
+        help="only measure, in process, the aggregator's hand-off per click against the per-link totals it reuses",
+    )
     options = parser.parse_args()
+    if options.publish_cost:
+        sys.exit(asyncio.run(publish_cost()))
     status = asyncio.run(main(options))
     if options.out and getattr(options, "table", None):
         Path(options.out).write_text(options.table)
