@@ -115,7 +115,7 @@ k8s-render overlay="prod":
     @bash infra/scripts/install-k8stools.sh >&2
     .local/tools/bin/kustomize build infra/k8s/overlays/{{overlay}}
 
-# Benchmarks (not tests): `just bench redirect | pipeline | analytics | analytics-auth | writes | notfound | geoip | clickhouse-writes | capacity | list | import`; results in docs/benchmarks/
+# Benchmarks (not tests): `just bench redirect | pipeline | analytics | analytics-auth | writes | notfound | geoip | clickhouse-writes | capacity | list | import | regions | live`; results in docs/benchmarks/
 bench what *args:
     #!/usr/bin/env bash
     set -euo pipefail
@@ -127,6 +127,7 @@ bench what *args:
       list) shift; exec {{py}} infra/bench/links_list.py "$@" ;;
       import) shift; exec {{py}} infra/bench/import_links.py "$@" ;;
       capacity) shift; bash infra/scripts/install-loadgen.sh; exec {{py}} infra/bench/capacity.py "$@" ;;
+      live) shift; exec {{py}} infra/bench/live.py "$@" ;;
       regions) shift; exec {{py}} infra/bench/regions.py "$@" ;;
       *) echo "usage: just bench redirect | pipeline | analytics | analytics-auth | writes | notfound | geoip | clickhouse-writes | capacity | list | import | regions | live" >&2; exit 2 ;;
     esac

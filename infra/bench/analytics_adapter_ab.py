@@ -11,7 +11,7 @@ import time
 from datetime import UTC, datetime
 
 from analytics.adapters import clickhouse as adapter
-from analytics.cache import CountedCache
+from analytics.adapters.memory_cache import CountedCache
 from analytics.domain.queries import parse_stats, parse_top
 
 URL, DB = os.environ["CLICKHOUSE_URL"], "shortlink"

@@ -48,4 +48,13 @@ DEADLETTER = TopicSpec(
     config={"cleanup.policy": "delete", "retention.ms": SEVEN_DAYS_MS},
 )
 
-ALL_TOPICS: tuple[TopicSpec, ...] = (LINKS, CLICKS, KEYS, DEADLETTER)
+LINK_ACTIVITY = TopicSpec(
+    name="link-activity",
+    # A live view read from its end by every analytics process: one partition keeps the order
+    # of each worker's flushes and is a single fetch. Records are worth seconds, so an hour is
+    # plenty, and 10-minute segments let that retention apply (only closed segments expire).
+    partitions=1,
+    config={"cleanup.policy": "delete", "retention.ms": str(3600 * 1000), "segment.ms": str(600 * 1000)},
+)
+
+ALL_TOPICS: tuple[TopicSpec, ...] = (LINKS, CLICKS, KEYS, DEADLETTER, LINK_ACTIVITY)

@@ -75,6 +75,7 @@ class InfraSettings(BaseSettings):
     topic_links_remote: str = ""
     topic_clicks: str = "clicks"
     topic_deadletter: str = "deadletter"
+    topic_link_activity: str = "link-activity"  # live per-link counts: aggregator -> analytics
 
     log_level: str = "INFO"
     # OTLP/HTTP traces endpoint (e.g. http://127.0.0.1:4318/v1/traces); tracing export is off when empty.

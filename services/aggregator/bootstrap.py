@@ -22,6 +22,7 @@ from aggregator.adapters.clickhouse import ClickHouse, ClickHouseEvents, ClickHo
 from aggregator.adapters.faust_events import DurableAckEvent, to_record
 from aggregator.adapters.faust_tables import FaustWindowView, SourcePartitionedTable, zero_counts
 from aggregator.adapters.kafka import FaustDeadLetters, GroupOffsets, KafkaRecordFetcher
+from aggregator.adapters.live_activity import KafkaLiveActivity
 from aggregator.adapters.postgres import PostgresFrontier, PostgresLedger, PostgresLinks, create_pool
 from aggregator.domain.batching import FlushPolicy
 from aggregator.domain.gaps import Frontier
@@ -230,6 +231,15 @@ def bootstrap(
         window_s=settings.aggregator_window_s,
         flush_every_s=settings.aggregator_window_flush_s,
     )
+    live = (
+        KafkaLiveActivity(
+            app.topic(settings.topic_link_activity, key_serializer="raw", value_serializer="raw"),
+            producer=settings.consumer_name(),
+            metrics=metrics,
+        )
+        if settings.aggregator_live_activity
+        else None
+    )
     flow = ClicksFlow(
         policy=flush_policy(settings),
         config=config,
@@ -241,6 +251,7 @@ def bootstrap(
         stores=stores.get,
         topic=settings.topic_clicks,
         to_record=to_record,
+        live=live,
     )
 
     reported: set[int] = set()
@@ -284,6 +295,8 @@ def bootstrap(
         """Stops the runtime (stores, Kafka admin) when the worker stops."""
 
         async def on_stop(self) -> None:
+            if live is not None:
+                await live.close()
             await runtime.stop()
 
     return runtime

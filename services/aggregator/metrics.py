@@ -93,5 +93,16 @@ class AggregatorMetrics:
             registry=r,
         )
 
+        self.live_sent = Counter(
+            "aggregator_live_records_sent",
+            "link-activity records delivered (the live per-link counts analytics streams)",
+            registry=r,
+        )
+        self.live_dropped = Counter(
+            "aggregator_live_records_dropped",
+            "link-activity records dropped (a send still in flight, or a failed send): live view only",
+            registry=r,
+        )
+
     def render(self) -> bytes:
         return generate_latest(self.registry)

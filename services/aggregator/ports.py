@@ -13,6 +13,7 @@ from typing import Protocol
 from contracts.deadletter import MessageDeadLettered
 
 from aggregator.domain.click_records import ClickRecord, ClickRow
+from aggregator.domain.windows import TotalsColumns
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -46,6 +47,9 @@ class Claimed:
     new: list[Decoded] = field(default_factory=list)
     sink_id: uuid.UUID | None = None
     at: float = field(default_factory=time.monotonic)  # when the claim committed
+    # What the new records added to each link's totals (None: nothing new); the live view
+    # publishes these same lists (LiveActivity), so it costs no pass over the clicks.
+    totals: TotalsColumns | None = None
 
 
 class EventStore(Protocol):
@@ -87,4 +91,13 @@ class WindowView(Protocol):
     def add(self, records: Sequence[Decoded]) -> None:
         """Add the clicks of newly counted records (each record's codes belong to its source
         partition). Must not block and must not raise for valid input."""
+        ...
+
+
+class LiveActivity(Protocol):
+    """The live per-link counts for analytics' streams (topic `link-activity`): best-effort."""
+
+    def counted(self, totals: TotalsColumns) -> None:
+        """What a batch just added to the totals (PostgreSQL committed it). Hands the counts off
+        and returns at once: never blocks, never raises, may drop them (a live view)."""
         ...

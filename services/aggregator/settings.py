@@ -59,6 +59,11 @@ class AggregatorSettings(InfraSettings):
     # another process left half-written (older than 30 s, nobody holding them).
     aggregator_recovery_check_s: float = 10.0
 
+    # The live per-link counts (topic `link-activity`, read by analytics' live streams): one
+    # record per flush, best-effort (TOPIC_LINK_ACTIVITY). Off: nothing is published (the live
+    # streams stay silent); `just bench pipeline` compares the two.
+    aggregator_live_activity: bool = True
+
     aggregator_pg_pool_size: int = 4
     aggregator_clickhouse_timeout_s: float = 30.0
     # ClickHouse write attempts (backoff 0.2 s doubling to AGGREGATOR_RETRY_MAX_S) before a batch

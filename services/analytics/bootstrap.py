@@ -16,12 +16,16 @@ from platformkit.apikeys import FailedAuth
 from platformkit.clientip import ClientAddress, parse_networks
 from platformkit.keys_log import KeysLog
 from platformkit.ratelimit import RedisRateLimiter
+from prometheus_client import REGISTRY
 
 from analytics.adapters.clickhouse import ClickHouseEvents, build_client
+from analytics.adapters.link_activity import LinkActivityFeed
 from analytics.adapters.memory_cache import CountedCache, TtlCache
+from analytics.metrics import LiveCollector
 from analytics.adapters.postgres import PostgresTotals
 from analytics.ports import Authenticator, Events, Hit, Totals
 from analytics.service_layer.callers import Callers
+from analytics.service_layer.live import LiveHub
 from analytics.settings import AnalyticsSettings
 
 
@@ -37,6 +41,7 @@ class Runtime:
         limiters: list[RedisRateLimiter],
         totals: Totals | None,
         events: Events | None,
+        live_feed: bool = True,
     ) -> None:
         self.settings = settings
         self.callers = callers
@@ -47,6 +52,10 @@ class Runtime:
         # (their PostgreSQL, opened at start); empty on a one-region stack.
         self.region = settings.analytics_region
         self.remote_totals: dict[str, Totals] = {}
+        # GET /api/v1/links/{code}/live: who listens to which code, fed by the `link-activity`
+        # topic (followed from start to stop; `live_feed=False` to bootstrap: not followed).
+        self.live_hub = LiveHub(max_streams=settings.analytics_live_max_streams)
+        self._live_feed = live_feed
         self._keys = keys
         self._limiters = limiters
         self._totals = totals
@@ -106,6 +115,19 @@ class Runtime:
         if self._keys is not None:
             await self._keys.start()
             stack.push_async_callback(self._keys.stop)
+        if self._live_feed:
+            feed = LinkActivityFeed(
+                bootstrap_servers=settings.kafka_bootstrap_servers,
+                topic=settings.topic_link_activity,
+                client_id="analytics-live",
+                on_row=self.live_hub.publish,
+            )
+            await feed.start()
+            stack.push_async_callback(feed.stop)
+            stack.callback(self.live_hub.close)  # first on the way out: every open stream ends
+            collector = LiveCollector(self.live_hub, feed)
+            REGISTRY.register(collector)
+            stack.callback(REGISTRY.unregister, collector)
 
     async def stop(self) -> None:
         await self._stack.aclose()
@@ -131,6 +153,7 @@ def bootstrap(
     per_address: Hit | None = None,
     auth_failures: Hit | None = None,
     remote_totals: Mapping[str, Totals] | None = None,
+    live_feed: bool = True,
 ) -> Runtime:
     """Wire the API process from its settings; each keyword replaces that port's adapter (tests).
     Nothing connects here: `Runtime.start()` does."""
@@ -157,7 +180,9 @@ def bootstrap(
         per_address=hit(per_address, settings.public_rate_limit(), "analytics-public"),
         failed_auth=FailedAuth(hit(auth_failures, settings.auth_failure_limit(), "analytics-authfail")),
     )
-    runtime = Runtime(settings, callers=callers, keys=key_book, limiters=limiters, totals=totals, events=events)
+    runtime = Runtime(
+        settings, callers=callers, keys=key_book, limiters=limiters, totals=totals, events=events, live_feed=live_feed
+    )
     if remote_totals is not None:
         runtime.remote_totals.update(remote_totals)
     return runtime

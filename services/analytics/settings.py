@@ -3,7 +3,7 @@
 from limits import RateLimitItem, parse
 from platformkit.clientip import parse_networks
 from platformkit.settings import InfraSettings, ServerName
-from pydantic import SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator
 
 
 class AnalyticsSettings(InfraSettings):
@@ -66,6 +66,17 @@ class AnalyticsSettings(InfraSettings):
     # A key not in this process's book: wait at most this long for the `keys` topic's end as of
     # the miss (a key created a moment ago), then 401.
     analytics_key_miss_wait_s: float = 1.0
+
+    # Live stats (GET /api/v1/links/{code}/live, Server-Sent Events fed by the `link-activity`
+    # topic). Streams one process holds at most (past it: 503 live_streams_exhausted with
+    # Retry-After); each costs a connection, a few tasks and a few KB (docs/benchmarks/live.md).
+    analytics_live_max_streams: int = Field(default=1000, ge=0)
+    # A comment line this often on an idle stream, so proxies and clients see it is alive and a
+    # client gone silently is noticed; below nginx's proxy_read_timeout for /live (60 s).
+    analytics_live_heartbeat_s: float = Field(default=15.0, gt=0, le=30)
+    # A stream ends after this long; the client reconnects and is authorised again (a revoked
+    # key stops streaming within this time).
+    analytics_live_max_stream_s: float = Field(default=3600.0, gt=0)
 
     @field_validator("analytics_public_rate_limit", "analytics_key_rate_limit", "analytics_auth_failure_limit")
     @classmethod

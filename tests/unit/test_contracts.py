@@ -1,11 +1,13 @@
 """Every example payload of every topic contract round-trips; bad payloads are refused."""
 
+from datetime import UTC, datetime
+
 import pytest
-from contracts import InvalidEvent, clicks, deadletter, keys, links
+from contracts import InvalidEvent, clicks, deadletter, keys, link_activity, links
 
 pytestmark = pytest.mark.unit
 
-CONTRACTS = [links, clicks, keys, deadletter]
+CONTRACTS = [links, clicks, keys, deadletter, link_activity]
 
 
 @pytest.mark.parametrize("module", CONTRACTS, ids=lambda m: m.__name__)
@@ -66,3 +68,49 @@ def test_links_decode_refuses_unknown_redirect_type() -> None:
     bad = links.EXAMPLES[0].replace(b'"redirect_type":302', b'"redirect_type":307')
     with pytest.raises(InvalidEvent):
         links.decode(bad)
+
+
+ACTIVITY = link_activity.EXAMPLES[0]
+
+
+@pytest.mark.parametrize(
+    ("good", "bad"),
+    [
+        (b'"codes":["aZ3kP9q","Qx7_b-2"]', b'"codes":["aZ3kP9q","a/b"]'),  # a code outside the pattern
+        (b'"clicks":[3,0]', b'"clicks":[3]'),  # columns of different lengths
+        (b'"bot_clicks":[1,2]', b'"bot_clicks":[1,-2]'),  # a negative count
+        (b'"codes":["aZ3kP9q","Qx7_b-2"]', b'"codes":[]'),  # no link at all
+        (b'"schema_version":1', b'"schema_version":2'),
+    ],
+)
+def test_link_activity_decode_is_strict(good: bytes, bad: bytes) -> None:
+    assert good in ACTIVITY
+    with pytest.raises(InvalidEvent):
+        link_activity.decode(ACTIVITY.replace(good, bad, 1))
+
+
+def test_link_activity_splits_a_long_flush_into_records_of_at_most_max_links() -> None:
+    n = 2 * link_activity.MAX_LINKS + 1
+    codes = [f"code-{i}" for i in range(n)]
+    records = link_activity.split(
+        producer="aggregator-1",
+        counted_at=datetime(2026, 11, 27, 10, tzinfo=UTC),
+        codes=codes,
+        clicks=list(range(n)),
+        bot_clicks=[0] * n,
+        first_at=[1795773601] * n,
+        last_at=[1795773602] * n,
+    )
+    assert [len(r.codes) for r in records] == [link_activity.MAX_LINKS, link_activity.MAX_LINKS, 1]
+    rows = [row for r in records for row in link_activity.decode(link_activity.encode(r)).rows()]
+    assert [(code, clicks) for code, clicks, *_ in rows] == list(zip(codes, range(n), strict=True))
+    worst = link_activity.split(
+        producer="aggregator-1",
+        counted_at=datetime(2026, 11, 27, 10, tzinfo=UTC),
+        codes=["x" * 60 + f"{i:04d}" for i in range(link_activity.MAX_LINKS)],
+        clicks=[50_000] * link_activity.MAX_LINKS,
+        bot_clicks=[50_000] * link_activity.MAX_LINKS,
+        first_at=[1795773601] * link_activity.MAX_LINKS,
+        last_at=[1795773602] * link_activity.MAX_LINKS,
+    )
+    assert len(link_activity.encode(worst[0])) < 1_000_000  # under Kafka's default message size

@@ -1,6 +1,9 @@
 // The public JSON APIs (shorten and analytics, both behind the same nginx), called with the API
-// key of the session. The key lives in sessionStorage: gone when the tab closes, never in a cookie
-// (so no request carries it unless this code adds it) and never in a URL.
+// key of the session; the live stats stream too (`live`: Server-Sent Events read with fetch). The
+// key lives in sessionStorage: gone when the tab closes, never in a cookie (so no request carries
+// it unless this code adds it) and never in a URL.
+
+import { createParser } from "eventsource-parser";
 
 const KEY = "shortlink.apiKey";
 
@@ -61,6 +64,45 @@ export async function call(path, { method = "GET", body, query, as = "json", sig
 }
 
 const enc = encodeURIComponent;
+
+/**
+ * GET /api/v1/links/{code}/live, a Server-Sent Events stream, read with fetch() and a streamed body
+ * so the key travels in the Authorization header like every other call: EventSource cannot send
+ * headers, and a key (or a token standing for it) in the URL would end up in nginx logs, the
+ * browser history and Referer headers. eventsource-parser splits the bytes into events.
+ * `onEvent(name, data)` gets each event (`ready`, `clicks`, `end`) with its JSON data. Resolves when
+ * the stream ends, rejects with ApiError when refused (404, 403, 503 with retryAfter...) or the
+ * connection drops, with an AbortError when `signal` aborts.
+ */
+export async function live(code, { signal, onEvent }) {
+  const headers = { Accept: "text/event-stream" };
+  const key = session.key();
+  if (key) headers.Authorization = `Bearer ${key}`;
+  let response;
+  try {
+    response = await fetch(new URL(`/api/v1/links/${enc(code)}/live`, window.location.origin), {
+      headers,
+      signal,
+      cache: "no-store",
+    });
+  } catch (err) {
+    if (err.name === "AbortError") throw err;
+    throw new ApiError(0, "network_error", "the server could not be reached");
+  }
+  if (!response.ok) throw await failure(response);
+  const parser = createParser({ onEvent: (message) => onEvent(message.event, JSON.parse(message.data)) });
+  const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+  try {
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) return;
+      parser.feed(value);
+    }
+  } catch (err) {
+    if (err.name === "AbortError") throw err;
+    throw new ApiError(0, "network_error", "the live stream was interrupted");
+  }
+}
 
 export const api = {
   createLink: (fields) => call("/api/v1/links", { method: "POST", body: fields }),

@@ -1,7 +1,7 @@
 """What the `clicks` agent (entrypoints/aggregate_clicks.py) drives: ticks of un-acked records ->
 decoded (pure) -> Batcher (flush rule on the estimated click lag) -> pipeline.process_decoded
-(dead letters, PostgreSQL claim, ClickHouse write; retries inside) -> window table -> our
-progress record -> ack.
+(dead letters, PostgreSQL claim [-> live counts handed off, best-effort], ClickHouse write;
+retries inside) -> window table -> our progress record -> ack.
 
 Offsets are committed only for acked records, so an offset never passes a record whose clicks
 are not durable in both sinks. Events are the stream's (faust events: `.message.partition`,
@@ -19,7 +19,7 @@ from typing import Any
 from aggregator.domain.batching import FlushPolicy
 from aggregator.domain.gaps import Frontier
 from aggregator.metrics import AggregatorMetrics
-from aggregator.ports import DeadLetters, Decoded, SourceRecord, WindowView
+from aggregator.ports import DeadLetters, Decoded, LiveActivity, SourceRecord, WindowView
 from aggregator.service_layer.accumulator import Batcher, LagTracker
 from aggregator.service_layer.pipeline import (
     Backoff,
@@ -56,6 +56,7 @@ class ClicksFlow:
     stores: Callable[[], Any]  # async: the opened Stores (PostgreSQL + ClickHouse adapters)
     topic: str
     to_record: Callable[[Any], SourceRecord]  # a stream event -> the pipeline's record
+    live: LiveActivity | None = None  # the live per-link counts (best-effort), None: off
     batcher: Batcher[Pending] = field(init=False)
     writing: list[Pending] = field(default_factory=list)
     lags: LagTracker = field(default_factory=LagTracker)
@@ -99,6 +100,7 @@ class ClicksFlow:
             dead_letters=self.dead_letters,
             backoff=self.backoff,
             clickhouse_attempts=self.config.clickhouse_attempts,
+            on_counted=None if self.live is None else self.live.counted,
         )
         try:
             self.window_view.add(outcome.new)

@@ -200,12 +200,7 @@ def render_stats(
         interval=query.interval,
         include_bots=query.include_bots,
         totals=Counted(clicks=stats.clicks, unique_visitors=stats.unique_visitors),
-        lifetime=LifetimeBody(
-            clicks=lifetime.clicks,
-            bot_clicks=lifetime.bot_clicks,
-            first_click_at=_iso_or_none(lifetime.first_click_at),
-            last_click_at=_iso_or_none(lifetime.last_click_at),
-        ),
+        lifetime=render_lifetime(lifetime),
         series=_series(stats.series, start=query.start, end=query.end, step_s=query.step_s),
         top_referrers=_shares(stats.referrers),
         countries=_shares(stats.countries),
@@ -224,4 +219,43 @@ def render_top(query: TopQuery, links: list[TopLink]) -> TopBody:
         to=iso(query.end),
         include_bots=query.include_bots,
         links=[TopLinkBody(code=t.code, clicks=t.clicks, unique_visitors=t.unique_visitors) for t in links],
+    )
+
+
+class LiveReadyBody(msgspec.Struct, frozen=True):
+    """The first event of a live stream (`event: ready`): the link's exact lifetime counters as the
+    stream opened; the `clicks` events that follow add to them."""
+
+    code: str
+    lifetime: LifetimeBody
+    heartbeat_s: float  # a comment line at least this often while nothing happens
+
+
+class LiveClicksBody(msgspec.Struct, frozen=True):
+    """`event: clicks`: what the link received since the previous event (best-effort: the exact
+    numbers are /stats'), with the time span of those clicks."""
+
+    code: str
+    clicks: int
+    bot_clicks: int
+    first_at: UtcTime
+    last_at: UtcTime
+
+
+def render_lifetime(lifetime: Lifetime) -> LifetimeBody:
+    return LifetimeBody(
+        clicks=lifetime.clicks,
+        bot_clicks=lifetime.bot_clicks,
+        first_click_at=_iso_or_none(lifetime.first_click_at),
+        last_click_at=_iso_or_none(lifetime.last_click_at),
+    )
+
+
+def render_live_clicks(code: str, clicks: int, bot_clicks: int, first_at: int, last_at: int) -> LiveClicksBody:
+    return LiveClicksBody(
+        code=code,
+        clicks=clicks,
+        bot_clicks=bot_clicks,
+        first_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(first_at)),
+        last_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(last_at)),
     )

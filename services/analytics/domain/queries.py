@@ -77,6 +77,10 @@ class TopParams(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     tag: Annotated[Tag | None, msgspec.Meta(description="only links with this tag")] = None
 
 
+class LiveParams(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """GET /api/v1/links/{code}/live takes no parameter (an unknown one is refused)."""
+
+
 # The rule a bad parameter breaks, by parameter (the stable `code` of the 422).
 PARAMETER_RULES = {
     "from": "time_invalid",
@@ -216,6 +220,11 @@ def parse_stats(code: str, raw: Mapping[str, str] | MultiItems, *, now: datetime
     if end - start > MAX_RANGE[interval] + timedelta(seconds=step):
         raise _invalid("range_too_large", f"at most {MAX_RANGE[interval]} for interval={interval}", "from")
     return StatsQuery(code=code, start=start, end=end, interval=interval, include_bots=params.include_bots)
+
+
+def parse_live(code: str, raw: Mapping[str, str] | MultiItems) -> str:
+    decode_params(LiveParams, raw)
+    return parse_code(code)
 
 
 def parse_top(raw: Mapping[str, str] | MultiItems, *, now: datetime, workspace: str) -> TopQuery:

@@ -2,7 +2,9 @@
 out. The lifespan starts the wired runtime (bootstrap.py: store clients, the `keys` topic followed
 up to its end before the app answers) and stops it.
 
-GET /api/v1/links/{code}/stats, GET /api/v1/top, /healthz, /readyz, /metrics, /openapi.json.
+GET /api/v1/links/{code}/stats, GET /api/v1/links/{code}/live (Server-Sent Events, entrypoints/
+live_stream.py; fed by the `link-activity` topic, followed for the life of the process), GET /api/v1/top,
+/healthz, /readyz, /metrics, /openapi.json.
 """
 
 from collections.abc import AsyncIterator
@@ -25,9 +27,11 @@ from telemetry.metrics import HttpMetricsMiddleware, metrics_route
 from analytics.bootstrap import Runtime, bootstrap
 from analytics.domain.access import check_top_access
 from analytics.domain.errors import InvalidParameter, UnknownLink
-from analytics.domain.queries import parse_stats, parse_top
+from analytics.domain.queries import parse_live, parse_stats, parse_top
+from analytics.entrypoints.live_stream import LiveResponse
 from analytics.entrypoints.openapi import build_document
 from analytics.service_layer import stats_service
+from analytics.service_layer.live import open_live
 from analytics.settings import AnalyticsSettings
 
 # The one table from domain failure to HTTP status (StoreUnavailable: 503 with Retry-After).
@@ -74,6 +78,21 @@ async def link_stats(request: Request) -> Response:
     )
 
 
+async def link_live(request: Request) -> Response:
+    runtime = _runtime(request)
+    caller = await _caller(request, runtime, key_required=False)
+    code = parse_live(request.path_params["code"], request.query_params)
+    settings = runtime.settings
+    stream = await open_live(
+        code,
+        caller=caller,
+        totals=runtime.totals,
+        hub=runtime.live_hub,
+        max_stream_s=settings.analytics_live_max_stream_s,
+    )
+    return LiveResponse(stream, heartbeat_s=settings.analytics_live_heartbeat_s)
+
+
 async def top(request: Request) -> Response:
     runtime = _runtime(request)
     caller = await _caller(request, runtime, key_required=True)
@@ -117,6 +136,7 @@ def create_app(settings: AnalyticsSettings | None = None, *, runtime: Runtime | 
     app = Starlette(
         routes=[
             Route("/api/v1/links/{code}/stats", link_stats, methods=["GET"]),
+            Route("/api/v1/links/{code}/live", link_live, methods=["GET"]),
             Route("/api/v1/top", top, methods=["GET"]),
             Route("/openapi.json", _serve(build_document()), methods=["GET"]),
             metrics_route(),

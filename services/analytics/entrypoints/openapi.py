@@ -7,12 +7,13 @@ from typing import Any
 from platformkit.openapi import BEARER, Header, Operation, Response, openapi_document, ops_operations
 
 from analytics.domain.model import StatsBody, TopBody
-from analytics.domain.queries import PARAMETER_RULES, StatsParams, StatsPath, TopParams
+from analytics.domain.queries import PARAMETER_RULES, LiveParams, StatsParams, StatsPath, TopParams
 
 _RETRY_AFTER = {
     "Retry-After": Header(type=int, required=True, description="seconds until the window admits another request")
 }
 _AUTHENTICATE = {"WWW-Authenticate": Header(type=str, description="Bearer")}
+_UNAVAILABLE = {"Retry-After": Header(type=int, description="seconds after which to try again")}
 
 
 def _rules(*names: str) -> tuple[str, ...]:
@@ -44,6 +45,32 @@ _STATS = Operation(
     tags=("stats",),
 )
 
+_LIVE = Operation(
+    method="GET",
+    path="/api/v1/links/{code}/live",
+    summary="A link's clicks as they are counted (Server-Sent Events)",
+    description="Who may open it is decided as for /stats. The stream sends `event: ready` (the "
+    "lifetime counters when it opened), then `event: clicks` per aggregator flush (the clicks "
+    "since the previous event, best-effort: /stats has the exact numbers), a `: heartbeat` "
+    "comment while idle, and `event: end` when its time is up (reconnect). A process holds a "
+    "bounded number of streams: past it, 503 live_streams_exhausted with Retry-After.",
+    path_params=StatsPath,
+    query=LiveParams,
+    responses={200: Response(description="an event stream", body=str, media_type="text/event-stream")},
+    errors={
+        401: ("api_key_missing", "api_key_invalid"),
+        403: ("scope_missing",),
+        404: ("link_not_found",),
+        422: _rules("code"),
+        429: ("rate_limited", "public_rate_limited", "auth_rate_limited"),
+        503: ("store_unavailable", "live_streams_exhausted"),
+    },
+    error_headers={401: _AUTHENTICATE, 429: _RETRY_AFTER, 503: _UNAVAILABLE},
+    security={"bearer": []},
+    anonymous=True,
+    tags=("stats",),
+)
+
 _TOP = Operation(
     method="GET",
     path="/api/v1/top",
@@ -70,6 +97,6 @@ def build_document() -> dict[str, Any]:
         title="shortlink analytics",
         version="1.0.0",
         description="Click statistics computed by the aggregator (exact, deduplicated counts).",
-        operations=[_STATS, _TOP, *ops_operations(readiness="PostgreSQL and ClickHouse answer")],
+        operations=[_STATS, _LIVE, _TOP, *ops_operations(readiness="PostgreSQL and ClickHouse answer")],
         security_schemes={"bearer": {**BEARER, "description": "an API key of a workspace (`just keys create`)"}},
     )

@@ -1,8 +1,11 @@
-// A link's stats (GET /api/v1/links/{code}/stats), polled every few seconds while "Live" is on.
+// A link's stats (GET /api/v1/links/{code}/stats), updated as clicks arrive while "Live" is on:
+// the live stream (GET /api/v1/links/{code}/live, api.live) adds each event's clicks to the
+// counters and to the chart's bucket at once, and the page reads /stats again shortly after (unique
+// visitors, referrers, countries and devices, and the exact counts: live counts are best-effort).
 // Bots are counted apart: with "Show bot clicks" the page also asks with include_bots=true and
 // draws the difference as its own series.
-import { useEffect, useMemo, useState } from "preact/hooks";
-import { api } from "../api.js";
+import { useEffect, useMemo, useRef, useState } from "preact/hooks";
+import { api, live as openLive } from "../api.js";
 import { ClicksChart } from "../components/ClicksChart.jsx";
 import { ErrorBox, PageTitle, formatTime } from "../components/common.jsx";
 import { href } from "../router.js";
@@ -15,7 +18,36 @@ const RANGES = [
   { id: "30d", label: "Last 30 days", ms: 30 * 24 * HOUR, intervals: ["hour", "day"] },
   { id: "365d", label: "Last 12 months", ms: 365 * 24 * HOUR, intervals: ["day"] },
 ];
-const POLL_MS = 5000;
+// After a live event, /stats is read again this long after the last one (what live events
+// cannot carry: unique visitors, breakdowns; and the exact counts).
+const RECONCILE_MS = 1500;
+const RECONNECT_MIN_MS = 1000;
+const RECONNECT_MAX_MS = 30000;
+
+const STEP_S = { minute: 60, hour: 3600, day: 86400 };
+
+/** `stats` (a /stats answer) with a live event's clicks added: totals, lifetime and the bucket. */
+function addLive(stats, event, { withBots }) {
+  if (!stats) return stats;
+  const added = event.clicks + (withBots ? event.bot_clicks : 0);
+  const at = Date.parse(event.last_at);
+  const step = STEP_S[stats.interval] * 1000;
+  const inRange = at >= Date.parse(stats.from) && at < Date.parse(stats.to);
+  return {
+    ...stats,
+    totals: { ...stats.totals, clicks: stats.totals.clicks + (inRange ? added : 0) },
+    lifetime: {
+      ...stats.lifetime,
+      clicks: stats.lifetime.clicks + event.clicks,
+      bot_clicks: stats.lifetime.bot_clicks + event.bot_clicks,
+      last_click_at: event.last_at,
+    },
+    series: stats.series.map((p) => {
+      const t = Date.parse(p.t);
+      return at >= t && at < t + step ? { ...p, clicks: p.clicks + added } : p;
+    }),
+  };
+}
 
 let regionNames = null;
 function country(code) {
@@ -68,6 +100,8 @@ export function Stats({ code }) {
   const [withBots, setWithBots] = useState(null);
   const [error, setError] = useState(null);
   const [tick, setTick] = useState(0);
+  const [liveState, setLiveState] = useState("off"); // off | connecting | connected | retrying | refused
+  const reconcile = useRef(null);
   const range = RANGES.find((r) => r.id === rangeId);
 
   function pickRange(id) {
@@ -96,11 +130,57 @@ export function Stats({ code }) {
     };
   }, [code, rangeId, interval, showBots, tick]);
 
+  // The live stream: reconnected with a growing delay (or the server's Retry-After) when it drops
+  // or is refused for now, at once when it ends normally (its time was up); given up on 401/403.
   useEffect(() => {
-    if (!live) return undefined;
-    const timer = window.setInterval(() => document.visibilityState === "visible" && setTick((t) => t + 1), POLL_MS);
-    return () => window.clearInterval(timer);
-  }, [live]);
+    if (!live) {
+      setLiveState("off");
+      return undefined;
+    }
+    const controller = new AbortController();
+    const { signal } = controller;
+    function onEvent(name, data) {
+      if (name === "ready") {
+        setLiveState("connected");
+        setTick((t) => t + 1); // the counters from now on: read /stats once the stream is open
+      } else if (name === "clicks") {
+        setStats((current) => addLive(current, data, { withBots: false }));
+        setWithBots((current) => addLive(current, data, { withBots: true }));
+        window.clearTimeout(reconcile.current);
+        reconcile.current = window.setTimeout(() => setTick((t) => t + 1), RECONCILE_MS);
+      }
+    }
+    (async () => {
+      let delay = RECONNECT_MIN_MS;
+      while (!signal.aborted) {
+        setLiveState((state) => (state === "retrying" ? state : "connecting"));
+        try {
+          await openLive(code, { signal, onEvent });
+          delay = RECONNECT_MIN_MS;
+          continue;
+        } catch (err) {
+          if (err.name === "AbortError") return;
+          // A key refused is final; a 404 is not: a link created a moment ago reaches analytics
+          // a moment later (the stats above say so until then).
+          if (err.status === 401 || err.status === 403) {
+            setLiveState("refused");
+            return;
+          }
+          setLiveState("retrying");
+          const wait = err.retryAfter ? Number(err.retryAfter) * 1000 : delay;
+          delay = Math.min(delay * 2, RECONNECT_MAX_MS);
+          await new Promise((resolve) => {
+            const timer = window.setTimeout(resolve, wait);
+            signal.addEventListener("abort", () => (window.clearTimeout(timer), resolve()), { once: true });
+          });
+        }
+      }
+    })();
+    return () => {
+      controller.abort();
+      window.clearTimeout(reconcile.current);
+    };
+  }, [code, live]);
 
   const points = useMemo(() => {
     if (!stats) return [];
@@ -143,8 +223,11 @@ export function Stats({ code }) {
         </div>
         <div class="field checkbox">
           <input id="live" type="checkbox" checked={live} onChange={(e) => setLive(e.currentTarget.checked)} />
-          <label for="live">Live (refresh every {POLL_MS / 1000} s)</label>
+          <label for="live">Live (updates as clicks arrive)</label>
         </div>
+        <p class="live-state" role="status" data-testid="live-state">
+          {{ off: "", connecting: "Connecting…", connected: "Live", retrying: "Reconnecting…", refused: "Live updates unavailable" }[liveState]}
+        </p>
         <button type="button" class="secondary" onClick={() => setTick(tick + 1)}>
           Refresh
         </button>
