@@ -21,8 +21,8 @@ from prometheus_client import REGISTRY
 from analytics.adapters.clickhouse import ClickHouseEvents, build_client
 from analytics.adapters.link_activity import LinkActivityFeed
 from analytics.adapters.memory_cache import CountedCache, TtlCache
-from analytics.metrics import LiveCollector
 from analytics.adapters.postgres import PostgresTotals
+from analytics.metrics import LiveCollector
 from analytics.ports import Authenticator, Events, Hit, Totals
 from analytics.service_layer.callers import Callers
 from analytics.service_layer.live import LiveHub
