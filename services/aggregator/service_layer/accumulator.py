@@ -28,8 +28,11 @@ class LagTracker:
         if offset > self.last_offset.get(partition, -1):
             self.last_offset[partition] = offset
 
-    def set_highwater(self, partition: int, highwater: int) -> None:
-        self.highwater[partition] = highwater
+    def set_highwater(self, partition: int, highwater: int | None) -> None:
+        """The consumer's high watermark; None (not known yet, e.g. after Kafka restarted and
+        before the next fetch answered) keeps the last one known."""
+        if highwater is not None:
+            self.highwater[partition] = highwater
 
     def keep_only(self, partitions: set[int]) -> None:
         """Forget partitions this worker no longer owns (after a rebalance)."""

@@ -109,6 +109,18 @@ def test_lag_tracker() -> None:
     assert lags.total() == 0 and lags.lag(0) == 0
 
 
+def test_an_unknown_high_watermark_keeps_the_last_known() -> None:
+    """After a Kafka restart the consumer knows no high watermark until a fetch answers: the lag
+    (and the /metrics and /readyz built on it) keeps its last value instead of failing."""
+    lags = LagTracker()
+    lags.seen(0, 9)
+    lags.set_highwater(0, 20)
+    lags.set_highwater(0, None)
+    assert (lags.lag(0), lags.total()) == (10, 10)
+    lags.set_highwater(1, None)
+    assert lags.lag(1) == 0 and lags.total() == 10
+
+
 def row(event_id: str) -> ClickRow:
     return ClickRow(
         event_id=event_id,
