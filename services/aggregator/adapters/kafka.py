@@ -112,27 +112,33 @@ class RecordsMissing(RuntimeError):
 class KafkaRecordFetcher:
     """Reads given offsets back from a topic (group-less; a client per call: recovery is rare)."""
 
-    def __init__(self, bootstrap_servers: str) -> None:
+    def __init__(self, bootstrap_servers: str, *, timeout_s: float = 60.0) -> None:
         self._bootstrap = bootstrap_servers
+        # Recovery reads inside its journal transaction: a read that cannot finish (Kafka away)
+        # fails the round, which releases the transaction, instead of holding it open.
+        self._timeout_s = timeout_s
 
     async def fetch(self, topic: str, offsets: dict[int, list[int]]) -> list[SourceRecord]:
         consumer = AIOKafkaConsumer(
             bootstrap_servers=self._bootstrap, group_id=None, enable_auto_commit=False, auto_offset_reset="none"
         )
-        await consumer.start()
-        try:
-            found: list[SourceRecord] = []
-            for partition, wanted in offsets.items():
-                found.extend(await self._read(consumer, TopicPartition(topic, partition), set(wanted)))
-            return found
-        finally:
-            await consumer.stop()
+        async with asyncio.timeout(self._timeout_s):
+            await consumer.start()
+            try:
+                found: list[SourceRecord] = []
+                for partition, wanted in offsets.items():
+                    found.extend(await self._read(consumer, TopicPartition(topic, partition), set(wanted)))
+                return found
+            finally:
+                await consumer.stop()
 
     async def _read(self, consumer: AIOKafkaConsumer, tp: TopicPartition, wanted: set[int]) -> list[SourceRecord]:
         consumer.assign([tp])
         first, last = min(wanted), max(wanted)
         if first < (await consumer.beginning_offsets([tp]))[tp]:
             raise RecordsMissing(f"{tp.topic}/{tp.partition}: offset {first} is before the log start")
+        if last >= (await consumer.end_offsets([tp]))[tp]:  # the log ends before it (topic recreated)
+            raise RecordsMissing(f"{tp.topic}/{tp.partition}: offset {last} is past the log end")
         consumer.seek(tp, first)
         out: list[SourceRecord] = []
         while await consumer.position(tp) <= last:
