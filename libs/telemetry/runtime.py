@@ -29,24 +29,27 @@ GC_BUCKETS = (0.0001, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 
 
 
 class RuntimeWatch:
-    """The two histograms, one per process (registered once in `registry`)."""
+    """The two histograms, in `registry` from `start()` to `stop()` (a process may start and stop
+    several runtimes, e.g. tests)."""
 
     def __init__(self, registry: CollectorRegistry = REGISTRY, *, interval: float = 0.05) -> None:
         self.interval = interval
+        self._registry = registry
         self.loop_lag = Histogram(
             "event_loop_lag_seconds",
             "How late a timer of the event loop fired (sampled every 50 ms)",
             buckets=LAG_BUCKETS,
-            registry=registry,
+            registry=None,
         )
-        pause = Histogram(
+        self._pause = Histogram(
             "python_gc_pause_seconds",
             "Duration of each garbage collection, by generation",
             ["generation"],
             buckets=GC_BUCKETS,
-            registry=registry,
+            registry=None,
         )
-        self._pauses = [pause.labels(generation=str(g)) for g in range(3)]
+        self._pauses = [self._pause.labels(generation=str(g)) for g in range(3)]
+        self._registered = False
         self._gc_started = 0.0
         self._callback: Callable[[str, dict[str, Any]], None] | None = None
         self._task: asyncio.Task[None] | None = None
@@ -59,6 +62,10 @@ class RuntimeWatch:
 
     def start(self) -> None:
         """Inside the running loop: start sampling its lag and timing collections."""
+        if not self._registered:
+            self._registry.register(self.loop_lag)
+            self._registry.register(self._pause)
+            self._registered = True
         if self._callback is None:
             self._callback = self._on_gc
             gc.callbacks.append(self._callback)
@@ -73,6 +80,10 @@ class RuntimeWatch:
             observe(max(loop.time() - due, 0.0))
 
     async def stop(self) -> None:
+        if self._registered:
+            self._registry.unregister(self.loop_lag)
+            self._registry.unregister(self._pause)
+            self._registered = False
         if self._callback is not None:
             with contextlib.suppress(ValueError):
                 gc.callbacks.remove(self._callback)

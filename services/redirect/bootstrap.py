@@ -15,6 +15,7 @@ from opentelemetry import trace
 from platformkit.tasks import cancel_and_wait
 from prometheus_client import REGISTRY, CollectorRegistry
 from telemetry import tracing
+from telemetry.runtime import RuntimeWatch
 
 from redirect.adapters import geoip
 from redirect.adapters.kafka_clicks import KafkaClickSink, producer_config
@@ -53,12 +54,16 @@ class Runtime:
     dead_letters: DeadLetters | None
     registry: CollectorRegistry
     collector: RedirectCollector
+    # Event-loop lag and GC pauses (telemetry/runtime.py): where a tail latency comes from when
+    # no request is slow.
+    watch: RuntimeWatch
     _tasks: dict[str, "asyncio.Task[None]"] = field(default_factory=dict)
 
     async def start(self) -> None:
         """Connect the click sink, start the click buffer, anchor the projector, warm the L1
         (bounded: the replica serves anyway, readiness tells), then run the projector."""
         self.registry.register(self.collector)
+        self.watch.start()
         await self.sink.warm_up()
         self.core.clicks.start()
         await _start_projector_and_warm(self.settings, self.projector, self.core.lookup)
@@ -78,6 +83,7 @@ class Runtime:
                 await self.replica.aclose()
         finally:
             self.registry.unregister(self.collector)
+            await self.watch.stop()
 
 
 def bootstrap(
@@ -150,6 +156,7 @@ def bootstrap(
         dead_letters=dead_letters,
         registry=registry,
         collector=RedirectCollector(stats, click_counters=clicks.counters, links_lag=projector.lag, l1_size=l1.__len__),
+        watch=RuntimeWatch(registry),
     )
 
 
