@@ -60,7 +60,13 @@ def targets() -> dict[str, Target]:
     redirect = redirect_replica_urls()[0]
     aggregator = f"http://127.0.0.1:{os.environ.get('AGGREGATOR_WEB_PORTS', '6061').split(',')[0].strip()}"
     return {
-        "shorten-through-nginx": Target(public_url() + "/api/v1/openapi/shorten.json", public_url(), "^/api/"),
+        # The bulk import answers once every row's link is served by every replica (up to 10 s
+        # per request): fuzzed bodies of thousands of rows outlast the checker's timeout and
+        # queue the other operations behind them. Its contract is tested in
+        # tests/e2e/test_bulk_import.py (per-row results, every refusal's code).
+        "shorten-through-nginx": Target(
+            public_url() + "/api/v1/openapi/shorten.json", public_url(), "^/api/", exclude_paths="/bulk$"
+        ),
         "shorten-ops": Target(shorten_url() + "/openapi.json", shorten_url(), OPS_PATHS),
         # The live stream is endless by design (a request/response checker would time out on
         # every 200): its refusals and events are tested in tests/e2e/test_live_stats.py.
