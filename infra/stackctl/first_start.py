@@ -44,11 +44,12 @@ def ensure_visitor_key_secret(s: StackSettings) -> str:
     return secret
 
 
-def ensure_kafka_libs(s: StackSettings) -> None:
-    libs = s.path("kafka", "libs")
-    if any(libs.glob("kafka_2.13-*.jar")):
+def fetch_jars(pom: Path, libs: Path, *, present: str, what: str) -> None:
+    """The runtime jars of a Maven project (`pom`) copied into `libs`, unless a jar matching
+    `present` is there already."""
+    if any(libs.glob(present)):
         return
-    say("fetching Kafka jars with Maven (infra/kafka/pom.xml)")
+    say(f"fetching {what} with Maven ({pom})")
     libs.mkdir(parents=True, exist_ok=True)
     subprocess.run(
         [
@@ -56,12 +57,21 @@ def ensure_kafka_libs(s: StackSettings) -> None:
             "-q",
             "-B",
             "-f",
-            str(s.repo_root / "infra" / "kafka" / "pom.xml"),
+            str(pom),
             "dependency:copy-dependencies",
             "-DincludeScope=runtime",
             f"-DoutputDirectory={libs}",
         ],
         check=True,
+    )
+
+
+def ensure_kafka_libs(s: StackSettings) -> None:
+    fetch_jars(
+        s.repo_root / "infra" / "kafka" / "pom.xml",
+        s.path("kafka", "libs"),
+        present="kafka_2.13-*.jar",
+        what="Kafka jars",
     )
 
 

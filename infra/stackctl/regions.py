@@ -23,7 +23,6 @@ starts and stops without touching region A's programs, except region A's `analyt
 import argparse
 import asyncio
 import os
-import subprocess
 import sys
 import time
 
@@ -260,23 +259,11 @@ def region_a_analytics_env(s: StackSettings) -> dict[str, str]:
 
 def ensure_mirror_libs(s: StackSettings) -> None:
     """MirrorMaker 2's jars (infra/kafka/mirror/pom.xml: connect-mirror and its runtime) from Maven."""
-    libs = s.path("kafka", "mirror-libs")
-    if any(libs.glob("connect-mirror-*.jar")):
-        return
-    say("fetching MirrorMaker 2's jars with Maven (infra/kafka/mirror/pom.xml)")
-    libs.mkdir(parents=True, exist_ok=True)
-    subprocess.run(
-        [
-            "mvn",
-            "-q",
-            "-B",
-            "-f",
-            str(s.repo_root / "infra" / "kafka" / "mirror" / "pom.xml"),
-            "dependency:copy-dependencies",
-            "-DincludeScope=runtime",
-            f"-DoutputDirectory={libs}",
-        ],
-        check=True,
+    first_start.fetch_jars(
+        s.repo_root / "infra" / "kafka" / "mirror" / "pom.xml",
+        s.path("kafka", "mirror-libs"),
+        present="connect-mirror-*.jar",
+        what="MirrorMaker 2's jars",
     )
 
 
