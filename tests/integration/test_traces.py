@@ -85,53 +85,56 @@ async def test_link_trace_runs_from_post_through_relay_into_each_replica(
     supervisorctl("stop", "shorten-relay")
     tasks: list[asyncio.Task[None]] = []
     try:
-        # Each "replica" anchors before anything is published, so each applies our event itself.
-        for projector in projectors:
-            await projector.anchor()
-        tasks = [asyncio.create_task(p.run()) for p in projectors]
+        # A bound on the whole exchange, inside the event loop: pytest-timeout fires outside it and
+        # skips this `finally`, which left the live relay stopped for the tests after this one. A
+        # hang fails here instead, with the traceback of the await that hung.
+        async with asyncio.timeout(120):
+            # Each "replica" anchors before anything is published, so each applies our event itself.
+            for projector in projectors:
+                await projector.anchor()
+            tasks = [asyncio.create_task(p.run()) for p in projectors]
 
-        with TestClient(create_app(shorten_settings)) as client:
-            created = client.post(
-                "/api/v1/links",
-                json={"url": f"https://example.com/trace/{uuid.uuid4()}"},
-                headers={"Authorization": f"Bearer {api_key}"},
-            )
-        assert created.status_code == 201, created.text
-        code = created.json()["code"]
-
-        engine = create_engine(shorten_settings.postgres_dsn_asyncpg(), application_name="trace-test", pooled=False)
-        try:
-            async with PostgresOutbox.open(engine) as outbox:
-                assert await wait_until_async(outbox.try_lock, timeout=15, what="the relay lock")
-                config = producer_config(
-                    bootstrap_servers=shorten_settings.kafka_bootstrap_servers,
-                    request_timeout_ms=10_000,
-                    client_id="trace-test-relay",
+            with TestClient(create_app(shorten_settings)) as client:
+                created = client.post(
+                    "/api/v1/links",
+                    json={"url": f"https://example.com/trace/{uuid.uuid4()}"},
+                    headers={"Authorization": f"Bearer {api_key}"},
                 )
-                topics = {"links": shorten_settings.topic_links, "keys": shorten_settings.topic_keys}
-                async with KafkaPublisher(topics=topics, config=config) as publisher:
-                    assert await OutboxRelay(outbox=outbox, publisher=publisher).drain() >= 1
-        finally:
-            await engine.dispose()
+            assert created.status_code == 201, created.text
+            code = created.json()["code"]
 
-        def publish_span() -> ReadableSpan | None:
-            found = [
-                s
-                for s in named(spans.get_finished_spans(), "links publish")
-                if s.attributes and s.attributes.get("link.code") == code
-            ]
-            return found[0] if found else None
+            engine = create_engine(shorten_settings.postgres_dsn_asyncpg(), application_name="trace-test", pooled=False)
+            try:
+                async with PostgresOutbox.open(engine) as outbox:
+                    assert await wait_until_async(outbox.try_lock, timeout=15, what="the relay lock")
+                    config = producer_config(
+                        bootstrap_servers=shorten_settings.kafka_bootstrap_servers,
+                        request_timeout_ms=10_000,
+                        client_id="trace-test-relay",
+                    )
+                    topics = {"links": shorten_settings.topic_links, "keys": shorten_settings.topic_keys}
+                    async with KafkaPublisher(topics=topics, config=config) as publisher:
+                        assert await OutboxRelay(outbox=outbox, publisher=publisher).drain() >= 1
+            finally:
+                await engine.dispose()
 
-        async def applied_by_every_replica() -> list[ReadableSpan] | None:
-            publish = publish_span()
-            if publish is None:
-                return None
-            applied = [
-                s for s in named(spans.get_finished_spans(), "links apply") if parent_id(s) == publish.context.span_id
-            ]
-            return applied if len(applied) == 3 else None
+            def publish_span() -> ReadableSpan | None:
+                found = [
+                    s
+                    for s in named(spans.get_finished_spans(), "links publish")
+                    if s.attributes and s.attributes.get("link.code") == code
+                ]
+                return found[0] if found else None
 
-        applied = await wait_until_async(applied_by_every_replica, timeout=15, what="3 replicas' consumer spans")
+            async def applied_by_every_replica() -> list[ReadableSpan] | None:
+                publish = publish_span()
+                if publish is None:
+                    return None
+                parent = publish.context.span_id
+                applied = [s for s in named(spans.get_finished_spans(), "links apply") if parent_id(s) == parent]
+                return applied if len(applied) == 3 else None
+
+            applied = await wait_until_async(applied_by_every_replica, timeout=15, what="3 replicas' consumer spans")
     finally:
         for task in tasks:
             task.cancel()
