@@ -47,9 +47,6 @@ class Claimed:
     new: list[Decoded] = field(default_factory=list)
     sink_id: uuid.UUID | None = None
     at: float = field(default_factory=time.monotonic)  # when the claim committed
-    # What the new records added to each link's totals (None: nothing new); the live view
-    # publishes these same lists (LiveActivity), so it costs no pass over the clicks.
-    totals: TotalsColumns | None = None
 
 
 class EventStore(Protocol):
@@ -98,6 +95,6 @@ class LiveActivity(Protocol):
     """The live per-link counts for analytics' streams (topic `link-activity`): best-effort."""
 
     def counted(self, totals: TotalsColumns) -> None:
-        """What a batch just added to the totals (PostgreSQL committed it). Hands the counts off
-        and returns at once: never blocks, never raises, may drop them (a live view)."""
+        """What a tick of the stream brought, per link (service_layer/live_handoff.py). Hands the
+        counts off and returns at once: never blocks, never raises, may drop them (a live view)."""
         ...

@@ -84,7 +84,6 @@ class PostgresLedger:
             fresh = {str(r["record_id"]) for r in inserted}
             new = [d for d in records if str(d.record.record_id) in fresh]
             sink_id = None
-            totals = None
             if new:
                 totals = code_totals(row for d in new for row in d.record.rows)
                 await conn.execute(ADD_TOTALS, *totals)
@@ -98,7 +97,7 @@ class PostgresLedger:
                     None if only_codes is None else list(only_codes),
                 )
         self._metrics.postgres_write_seconds.observe(time.perf_counter() - started)
-        return Claimed(new=new, sink_id=sink_id, totals=totals)
+        return Claimed(new=new, sink_id=sink_id)
 
     async def finish(self, sink_id: uuid.UUID, write: Callable[[], Awaitable[None]]) -> None:
         while True:

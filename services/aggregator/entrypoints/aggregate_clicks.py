@@ -1,7 +1,9 @@
 """The `clicks` agent (concurrency=1): reads ticks of un-acked records from the stream and hands
 them to the ClicksFlow (service_layer/clicks_flow.py), which flushes them through the pipeline
-and acks them once durable. The agent only translates faust's stream into the flow's calls."""
+and acks them once durable. The agent only translates faust's stream into the flow's calls.
+Beside it runs the flow's idle flush: faust yields a tick only when records arrived."""
 
+import asyncio
 from collections.abc import Callable
 from typing import Any
 
@@ -17,9 +19,15 @@ def register(
     async def aggregate_clicks(stream: Any) -> None:
         # A restarted agent starts empty: records it held unacked are re-read (gap repair).
         flow.batcher.drain()
-        async for events in stream.noack_take(tick, within=tick_s):
-            flow.take(events)
-            lag = flow.click_lag(refresh_lag())
-            flow.metrics.flush_interval.set(flow.policy.target(lag).max_wait_s)
-            if flow.batcher.due(lag):
-                await flow.flush(stream)
+        idle = asyncio.create_task(flow.flush_when_idle(stream, refresh_lag, tick_s), name="idle flush")
+        try:
+            async for events in stream.noack_take(tick, within=tick_s):
+                if idle.done():  # it failed: crash the agent like a failed flush of its own
+                    idle.result()
+                flow.take(events)
+                lag = flow.click_lag(refresh_lag())
+                flow.metrics.flush_interval.set(flow.policy.target(lag).max_wait_s)
+                await flow.flush_if_due(stream, lag)
+        finally:
+            idle.cancel()
+            await asyncio.gather(idle, return_exceptions=True)

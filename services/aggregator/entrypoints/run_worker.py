@@ -25,7 +25,7 @@ def register(runtime: Runtime) -> None:
         flow=runtime.flow,
         refresh_lag=runtime.refresh_lag,
         tick=settings.aggregator_tick_records,
-        tick_s=settings.aggregator_flush_min_s,
+        tick_s=settings.aggregator_tick_s,
     )
     app.timer(settings.aggregator_window_flush_s)(runtime.window_view.timer_flush)
     gap_repair.register(

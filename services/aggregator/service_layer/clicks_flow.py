@@ -1,7 +1,8 @@
 """What the `clicks` agent (entrypoints/aggregate_clicks.py) drives: ticks of un-acked records ->
 decoded (pure) -> Batcher (flush rule on the estimated click lag) -> pipeline.process_decoded
-(dead letters, PostgreSQL claim [-> live counts handed off, best-effort], ClickHouse write;
-retries inside) -> window table -> our progress record -> ack.
+(dead letters, PostgreSQL claim, ClickHouse write; retries inside) -> window table -> our
+progress record -> ack. Each tick's clicks also go to the live hand-off at once (best-effort,
+service_layer/live_handoff.py), without waiting for the flush.
 
 Offsets are committed only for acked records, so an offset never passes a record whose clicks
 are not durable in both sinks. Events are the stream's (faust events: `.message.partition`,
@@ -9,6 +10,7 @@ are not durable in both sinks. Events are the stream's (faust events: `.message.
 into the pipeline's SourceRecord; what a batch needs is in service_layer/pipeline.py.
 """
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable
@@ -21,6 +23,7 @@ from aggregator.domain.gaps import Frontier
 from aggregator.metrics import AggregatorMetrics
 from aggregator.ports import DeadLetters, Decoded, LiveActivity, SourceRecord, WindowView
 from aggregator.service_layer.accumulator import Batcher, LagTracker
+from aggregator.service_layer.live_handoff import LiveHandoff
 from aggregator.service_layer.pipeline import (
     Backoff,
     BatchOutcome,
@@ -64,6 +67,10 @@ class ClicksFlow:
 
     def __post_init__(self) -> None:
         self.batcher = Batcher(self.policy, time.monotonic)
+        # When the previous tick was handed over: this tick's records arrived after it.
+        self.tick_began = time.monotonic()
+        self.live_handoff = None if self.live is None else LiveHandoff(self.live)
+        self._flushing = asyncio.Lock()  # the agent's flush and the idle flush, one at a time
 
     def held_min(self) -> dict[int, int]:
         """The lowest offset per partition held unacked (buffered or being written)."""
@@ -83,10 +90,32 @@ class ClicksFlow:
         clicks = batch.clicks
         if events:
             self.clicks_per_record = 0.9 * self.clicks_per_record + 0.1 * (clicks / len(events))
-        self.batcher.add([Pending(events=events, batch=batch)], weight=max(clicks, len(events)))
+        if self.live_handoff is not None:
+            self.live_handoff.tick(batch.good)
+        began, self.tick_began = self.tick_began, time.monotonic()
+        self.batcher.add([Pending(events=events, batch=batch)], weight=max(clicks, len(events)), arrived_since=began)
 
     def click_lag(self, record_lag: int) -> int:
         return round(record_lag * self.clicks_per_record)
+
+    async def flush_if_due(self, stream: Any, lag: int) -> None:
+        async with self._flushing:
+            if self.batcher.due(lag):
+                await self.flush(stream)
+
+    async def flush_when_idle(self, stream: Any, refresh_lag: Callable[[], int], every_s: float) -> None:
+        """Run beside the agent: the stream hands over a tick only when records arrived, so the
+        last clicks before a pause would wait for the next record; this flushes them once due."""
+        while True:
+            await asyncio.sleep(every_s)
+            if len(self.batcher):
+                try:
+                    await self.flush_if_due(stream, self.click_lag(refresh_lag()))
+                except asyncio.CancelledError:
+                    raise
+                except Exception:  # the agent re-raises it at its next tick (see aggregate_clicks)
+                    log.exception("idle flush failed")
+                    raise
 
     async def flush(self, stream: Any) -> None:
         self.writing = self.batcher.drain()
@@ -100,7 +129,6 @@ class ClicksFlow:
             dead_letters=self.dead_letters,
             backoff=self.backoff,
             clickhouse_attempts=self.config.clickhouse_attempts,
-            on_counted=None if self.live is None else self.live.counted,
         )
         try:
             self.window_view.add(outcome.new)

@@ -30,7 +30,6 @@ from platformkit.retry import RetryPolicy
 from telemetry import tracing
 
 from aggregator.domain.click_records import PoisonMessage, decode_record
-from aggregator.domain.windows import TotalsColumns
 from aggregator.ports import Claimed, DeadLetters, Decoded, EventStore, Ledger, SourceRecord
 
 log = logging.getLogger(__name__)
@@ -188,14 +187,9 @@ async def process_decoded(
     backoff: Backoff,
     only_codes: Sequence[str] | None = None,
     clickhouse_attempts: int | None = None,
-    on_counted: Callable[[TotalsColumns], None] | None = None,
 ) -> BatchOutcome:
     """Everything a decoded batch needs before its records may be acked. `only_codes`: the
-    records were narrowed to these codes' clicks (a rebuild, see entrypoints/replay.py).
-    `on_counted`: told what PostgreSQL just added to the totals (the live view, LiveActivity),
-    before the ClickHouse write, so a live client sees what `/stats` lifetime counts already
-    hold; it must not block, and whatever it raises is logged and ignored: nothing of the batch's
-    exactness depends on it."""
+    records were narrowed to these codes' clicks (a rebuild, see entrypoints/replay.py)."""
     if batch.poison:
         poison = batch.poison
         await retry_until_done(lambda: dead_letters.publish(poison), what="dead-letter publish", backoff=backoff)
@@ -206,11 +200,6 @@ async def process_decoded(
         claimed = await retry_until_done(
             lambda: ledger.claim(unique, only_codes=only_codes), what="PostgreSQL claim", backoff=backoff
         )
-        if on_counted is not None and claimed.totals is not None:
-            try:
-                on_counted(claimed.totals)
-            except Exception:
-                log.exception("live activity hand-off failed (ignored: a live view)")
         await write_claimed(claimed, events=events, ledger=ledger, backoff=backoff, max_attempts=clickhouse_attempts)
         new = claimed.new
     counted = sum(len(d.record.rows) for d in new)

@@ -5,7 +5,6 @@ from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 
 from aggregator.domain.click_records import ClickRow
-from aggregator.domain.windows import code_totals
 from aggregator.ports import Claimed, Decoded, SourceRecord
 from contracts.deadletter import MessageDeadLettered
 
@@ -60,8 +59,7 @@ class FakeLedger(Flaky):
         sink_id = uuid.uuid4() if new else None
         if sink_id is not None:
             self.journal.add(sink_id)
-        totals = code_totals(r for d in new for r in d.record.rows) if new else None
-        return Claimed(new=new, sink_id=sink_id, totals=totals)
+        return Claimed(new=new, sink_id=sink_id)
 
     async def finish(self, sink_id: uuid.UUID, write: Callable[[], Awaitable[None]]) -> None:
         self.log.append("finish")

@@ -69,14 +69,17 @@ class Clock:
         return self.now
 
 
-def test_batcher_flushes_at_once_when_caught_up_and_waits_while_behind() -> None:
+def test_batcher_flushes_light_traffic_at_the_minimum_interval_and_waits_longer_while_behind() -> None:
     clock = Clock()
     batcher: Batcher[int] = Batcher(POLICY, clock)
     assert not batcher.due(lag=0)  # nothing buffered
     batcher.add([1, 2])
-    assert batcher.due(lag=0)  # caught up: waiting cannot make the batch bigger
+    # Caught up is no reason to flush sooner: each flush costs ClickHouse parts whatever its size.
+    assert not batcher.due(lag=0)
+    clock.now += POLICY.flush_min_s
+    assert batcher.due(lag=0)
     assert not batcher.due(lag=30_000)  # behind: collect more
-    clock.now += 0.5
+    clock.now += 0.3
     assert not batcher.due(lag=30_000)
     clock.now += 0.3  # 0.8 s >= the interval at this lag (~0.68 s)
     assert batcher.due(lag=30_000)
@@ -93,6 +96,25 @@ def test_batcher_age_starts_with_the_first_buffered_event() -> None:
     clock.now += 0.1
     batcher.add([2])
     assert batcher.oldest_age() == pytest.approx(0.1)
+
+
+def test_a_ticks_age_counts_from_when_the_tick_began() -> None:
+    """faust's take(within=) hands over a tick at the end of its own interval: a click that arrived
+    early in the tick is already ~one interval old then. Counting its age from the hand-over
+    flushed it one tick later while records kept arriving (lag > 0): two ticks, ~2 s, on a live
+    stats page."""
+    clock = Clock()
+    batcher: Batcher[int] = Batcher(POLICY, clock)
+    tick_began = clock.now
+    clock.now += POLICY.flush_min_s  # the tick's interval passes, then faust hands it over
+    batcher.add([1], arrived_since=tick_began)
+    assert batcher.oldest_age() == pytest.approx(POLICY.flush_min_s)
+    assert batcher.due(lag=1)  # still a record behind, but the tick's clicks are due now
+    batcher.add([2], arrived_since=clock.now - 60)  # later ticks do not move the oldest age
+    assert batcher.oldest_age() == pytest.approx(POLICY.flush_min_s)
+    batcher.drain()
+    batcher.add([3], arrived_since=clock.now + 5)  # a clock from the future is taken as now
+    assert batcher.oldest_age() == 0.0
 
 
 def test_lag_tracker() -> None:

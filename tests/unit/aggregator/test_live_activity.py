@@ -1,6 +1,6 @@
-"""The live per-link counts: handed off right after PostgreSQL counted a batch, with only the new
-records' clicks, never in the way of the batch (a failing hand-off changes nothing), and sent
-best-effort: one send in flight, the next flush's counts dropped meanwhile, a failure never retried."""
+"""The live per-link counts: each tick's clicks handed off as the stream hands the tick over,
+each record once, never in the way of the batch (a failing hand-off raises nothing), and sent
+best-effort: one send in flight, the next tick's counts dropped meanwhile, a failure never retried."""
 
 import asyncio
 from datetime import UTC, datetime
@@ -10,66 +10,62 @@ import pytest
 from aggregator.adapters.live_activity import KafkaLiveActivity
 from aggregator.domain.windows import TotalsColumns
 from aggregator.metrics import AggregatorMetrics
-from aggregator.service_layer.pipeline import Backoff, decode_batch, process_decoded
+from aggregator.ports import Decoded
+from aggregator.service_layer.live_handoff import LiveHandoff, RecentIds
+from aggregator.service_layer.pipeline import decode_batch
 from contracts import link_activity
 
-from tests.unit.aggregator.fakes import FakeDeadLetters, FakeEvents, FakeLedger, record
+from tests.unit.aggregator.fakes import record
 from tests.unit.aggregator.test_pipeline import CONFIG, NOW, batch
 
 pytestmark = pytest.mark.unit
 
 
-async def no_sleep(_: float) -> None:
-    return None
+class Recorder:
+    def __init__(self) -> None:
+        self.seen: list[dict[str, tuple[int, int]]] = []
+
+    def counted(self, totals: TotalsColumns) -> None:
+        self.seen.append(dict(zip(totals.codes, zip(totals.clicks, totals.bot_clicks, strict=True), strict=True)))
 
 
-BACKOFF = Backoff(initial_s=0.1, max_s=0.4, sleep=no_sleep)
+def decoded(*payloads: bytes, first_offset: int = 0) -> list[Decoded]:
+    return decode_batch(
+        [record(p, offset=first_offset + i) for i, p in enumerate(payloads)], config=CONFIG, now=NOW
+    ).good
 
 
-async def process(payloads: list[bytes], ledger: FakeLedger, log: list[str], on_counted: Any) -> Any:
-    decoded = decode_batch([record(p, offset=i) for i, p in enumerate(payloads)], config=CONFIG, now=NOW)
-    return await process_decoded(
-        decoded,
-        events=FakeEvents(log),
-        ledger=ledger,
-        dead_letters=FakeDeadLetters(log),
-        backoff=BACKOFF,
-        on_counted=on_counted,
-    )
-
-
-async def test_the_hand_off_gets_the_new_clicks_per_link_after_postgres_and_before_clickhouse() -> None:
-    log: list[str] = []
-    seen: list[TotalsColumns] = []
-    ledger = FakeLedger(log)
+def test_each_tick_hands_off_its_clicks_per_link_once() -> None:
+    recorder = Recorder()
+    handoff = LiveHandoff(recorder)
     both = batch("abc", "abc", "xyz", bots=1)
-
-    def on_counted(totals: TotalsColumns) -> None:
-        log.append("live")
-        seen.append(totals)
-
-    await process([both], ledger, log, on_counted)
-    assert log == ["postgres", "live", "finish", "clickhouse"]
-    (totals,) = seen
-    assert dict(zip(totals.codes, zip(totals.clicks, totals.bot_clicks, strict=True), strict=True)) == {
-        "abc": (1, 1),
-        "xyz": (1, 0),
-    }
-    # The same batch again (a producer re-send): nothing new, nothing handed off.
-    await process([both], ledger, log, on_counted)
-    assert len(seen) == 1
+    handoff.tick(decoded(both))
+    assert recorder.seen == [{"abc": (1, 1), "xyz": (1, 0)}]
+    # The same batch again at another offset (a redirect's re-send): nothing handed off.
+    handoff.tick(decoded(both, first_offset=7))
+    assert len(recorder.seen) == 1
+    # A tick with the repeat and a new batch: only the new batch's clicks.
+    handoff.tick(decoded(both, batch("xyz"), first_offset=9))
+    assert recorder.seen[1:] == [{"xyz": (1, 0)}]
+    handoff.tick([])  # an empty tick hands off nothing
+    assert len(recorder.seen) == 2
 
 
-async def test_a_failing_hand_off_changes_nothing_of_the_batch() -> None:
-    log: list[str] = []
-    ledger = FakeLedger(log)
+def test_a_failing_hand_off_never_raises() -> None:
+    class Broken:
+        def counted(self, totals: TotalsColumns) -> None:
+            raise RuntimeError("live view broken")
 
-    def broken(_: TotalsColumns) -> None:
-        raise RuntimeError("live view broken")
+    LiveHandoff(Broken()).tick(decoded(batch("abc", "abc")))
 
-    outcome = await process([batch("abc", "abc")], ledger, log, broken)
-    assert (outcome.counted, outcome.duplicates) == (2, 0)
-    assert ledger.totals == {"abc": 2} and not ledger.journal  # counted and written to ClickHouse
+
+def test_recent_ids_remember_between_one_and_two_generations() -> None:
+    recent = RecentIds(2)
+    assert recent.add("a") and recent.add("b") and not recent.add("a")
+    assert recent.add("c")  # the first generation is full: {a, b} becomes the previous one
+    assert not recent.add("a") and not recent.add("c")
+    assert recent.add("d") and recent.add("e")  # {c, d} full: {a, b} forgotten
+    assert recent.add("a") and not recent.add("d")
 
 
 class SlowTopic:
