@@ -43,6 +43,7 @@ import httpx
 from capacity_stack import shorten_rate_limit
 from limits import parse
 from redirect_bench_support import CTL, PUBLIC, ROOT, cpu_ticks, descendants, machine_notes
+from shorten.entrypoints import import_cli
 from stackctl.config import StackSettings
 
 PY = str(ROOT / ".venv/bin/python")
@@ -191,13 +192,17 @@ async def measured(name: str, rows: int, work: Work, key: str) -> Result:
     )
 
 
-def bulk_case(rows: list[dict[str, str]], chunk_rows: int) -> Work:
-    bodies = [as_csv(rows[i : i + chunk_rows]) for i in range(0, len(rows), chunk_rows)]
+def bulk_case(rows: list[dict[str, str]], chunk_rows: int, parallel: int) -> Work:
+    """The rows sent as `just import` sends them (shorten's import_cli.send_all): CSV chunks of
+    `chunk_rows`, `parallel` in flight."""
+    planned = import_cli.chunks([(i + 2, [row[c] for c in COLUMNS]) for i, row in enumerate(rows)], chunk_rows)
 
     async def work(client: httpx.AsyncClient) -> tuple[list[str], int]:
-        codes, failed = [], 0
-        for body in bodies:
-            response = await client.post("/api/v1/links/bulk", content=body, headers={"Content-Type": "text/csv"})
+        codes: list[str] = []
+        failed = 0
+
+        def answered(_: import_cli.Chunk, response: httpx.Response) -> None:
+            nonlocal failed
             if response.status_code != 200:
                 raise RuntimeError(f"bulk answered {response.status_code}: {response.text[:300]}")
             for result in response.json()["results"]:
@@ -205,6 +210,8 @@ def bulk_case(rows: list[dict[str, str]], chunk_rows: int) -> Work:
                     codes.append(result["code"])
                 else:
                     failed += 1
+
+        await import_cli.send_all(client, COLUMNS, planned, parallel=parallel, say=say, answered=answered)
         return codes, failed
 
     return work
@@ -262,17 +269,24 @@ def wait_ready(timeout: float = 120.0) -> None:
 async def run_cases(args: argparse.Namespace) -> list[Result]:
     run = secrets.token_hex(3)
     results = []
-    cases: list[tuple[str, str, int]] = [
-        ("bulk", f"bulk {-(-args.rows // args.chunk_rows)} x {args.chunk_rows}", args.chunk_rows),
-        ("bulk", f"bulk 1 x {args.rows}", args.rows),
-        ("single", f"single creates (x{args.concurrency} concurrent)", 0),
+    chunks = -(-args.rows // args.chunk_rows)
+    cases: list[tuple[str, str, int, int]] = [
+        (
+            "bulk",
+            f"bulk {chunks} x {args.chunk_rows}, {args.parallel} in flight (just import)",
+            args.chunk_rows,
+            args.parallel,
+        ),
+        ("bulk", f"bulk {chunks} x {args.chunk_rows}, one at a time", args.chunk_rows, 1),
+        ("bulk", f"bulk 1 x {args.rows}", args.rows, 1),
+        ("single", f"single creates (x{args.concurrency} concurrent)", 0, 0),
     ]
-    for n, (kind, name, chunk) in enumerate(cases):
+    for n, (kind, name, chunk, parallel) in enumerate(cases):
         key = new_key(f"bench-import-{run}-{n}")
         if kind == "bulk":
             rows = rows_of(run, str(n), args.rows)
             say(f"{name}: {len(rows)} rows")
-            result = await measured(name, len(rows), bulk_case(rows, chunk), key)
+            result = await measured(name, len(rows), bulk_case(rows, chunk, parallel), key)
         else:
             sample = min(args.reference or args.rows, args.rows)
             rows = rows_of(run, str(n), sample)
@@ -286,7 +300,7 @@ async def run_cases(args: argparse.Namespace) -> list[Result]:
             + " ".join(f"{t} {result.cpu_us[t]:.0f}" for t in TIERS)
         )
         results.append(result)
-    for result in results[:2]:
+    for result in results[:-1]:  # the bulk cases
         missing = await check_all_redirect(result.codes)
         say(f"{result.name}: {len(result.codes) - missing}/{len(result.codes)} created codes redirect")
         if missing:
@@ -357,6 +371,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0] if __doc__ else None)
     parser.add_argument("--rows", type=int, default=10_000)
     parser.add_argument("--chunk-rows", type=int, default=1000)
+    parser.add_argument("--parallel", type=int, default=2, help="chunks in flight, as `just import --parallel`")
     parser.add_argument("--concurrency", type=int, default=16, help="single creates in flight")
     parser.add_argument("--reference", type=int, default=0, help="single creates to send (0: --rows)")
     parser.add_argument("--rate-limit", default="100000000/minute")

@@ -1,15 +1,19 @@
 """`python -m shorten import links.csv` (`just import links.csv`): a CSV file into a workspace,
 through the public API (POST /api/v1/links/bulk behind nginx), with a progress bar.
 
-    just import links.csv [--workspace-key FILE] [--api URL] [--chunk-rows 1000] [--failed FILE]
+    just import links.csv [--workspace-key FILE] [--api URL] [--chunk-rows 1000] [--parallel 2]
+                          [--failed FILE]
 
 The file is CSV with a header row (url, alias, expires_at, redirect_type, max_clicks,
 public_stats, tags: see services/shorten/README.md "Bulk import"); any number of rows, sent in
-chunks of `--chunk-rows` (at most 10,000, the API's limit per request). The key is read from a
+chunks of `--chunk-rows` (at most 10,000, the API's limit per request), `--parallel` of them in
+flight (each answer waits until every redirect replica serves its links: a second chunk in
+flight writes meanwhile). The key is read from a
 file (default .local/api-key, the local stack's admin key; a secret on the command line would
 be visible to every local user). A chunk refused by the rate limit (429, charged one write per
 row) is sent again after its Retry-After: nothing of it was written. Any other refusal of a
-whole chunk stops the import; rows not sent are listed as failed with the refusal's code.
+whole chunk stops the import (chunks already in flight finish); rows not sent are listed as
+failed with the refusal's code.
 
 Prints the created / exists / error counts and writes the failed rows (the file's own cells,
 then `line`, `error_code`, `error_message`) to `--failed` (default <file>.failed.csv). Exit
@@ -23,7 +27,7 @@ import io
 import os
 import sys
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,6 +37,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 MAX_ROWS_PER_REQUEST = 10_000
+MAX_PARALLEL = 8
 RATE_LIMIT_RETRIES = 10
 REQUEST_TIMEOUT_S = 120.0
 
@@ -86,6 +91,37 @@ async def send(client: httpx.AsyncClient, header: Sequence[str], chunk: Chunk, s
     return response
 
 
+async def send_all(
+    client: httpx.AsyncClient,
+    header: Sequence[str],
+    planned: Sequence[Chunk],
+    *,
+    parallel: int,
+    say: Any,
+    answered: Callable[[Chunk, httpx.Response], None],
+) -> list[Chunk]:
+    """Send the chunks in file order, `parallel` in flight, telling `answered` about each answer
+    as it comes. After a chunk refused whole (not 200) nothing more is sent; returns the chunks
+    not sent."""
+    queue = iter(planned)
+    not_sent: list[Chunk] = []
+    refused = False
+
+    async def sender() -> None:
+        nonlocal refused
+        for chunk in queue:  # one iterator shared by the senders: each chunk is taken once
+            if refused:
+                not_sent.append(chunk)
+                continue
+            response = await send(client, header, chunk, say)
+            answered(chunk, response)
+            if response.status_code != 200:
+                refused = True
+
+    await asyncio.gather(*(sender() for _ in range(parallel)))
+    return sorted(not_sent, key=lambda c: c.lines[0])
+
+
 def record(tally: Tally, chunk: Chunk, response: httpx.Response) -> None:
     if response.status_code != 200:
         try:
@@ -127,21 +163,28 @@ async def run(args: argparse.Namespace, api_key: str) -> tuple[list[str], Tally]
             console=console,
         ) as progress:
             task = progress.add_task("", total=len(rows))
-            planned = chunks(rows, args.chunk_rows)
-            for n, chunk in enumerate(planned):
-                response = await send(client, header, chunk, lambda msg: progress.update(task, description=msg))
+
+            def answered(chunk: Chunk, response: httpx.Response) -> None:
                 progress.update(task, description="")
                 record(tally, chunk, response)
                 progress.advance(task, len(chunk.rows))
                 if response.status_code != 200:
                     console.print(f"chunk refused: HTTP {response.status_code} {response.text[:200]}; stopping")
-                    for later in planned[n + 1 :]:
-                        tally.counts["error"] += len(later.rows)
-                        tally.failed += [
-                            (cells, line, "not_sent", "not sent: an earlier chunk was refused")
-                            for cells, line in zip(later.rows, later.lines, strict=True)
-                        ]
-                    break
+
+            not_sent = await send_all(
+                client,
+                header,
+                chunks(rows, args.chunk_rows),
+                parallel=args.parallel,
+                say=lambda msg: progress.update(task, description=msg),
+                answered=answered,
+            )
+            for later in not_sent:
+                tally.counts["error"] += len(later.rows)
+                tally.failed += [
+                    (cells, line, "not_sent", "not sent: an earlier chunk was refused")
+                    for cells, line in zip(later.rows, later.lines, strict=True)
+                ]
     return header, tally
 
 
@@ -163,6 +206,7 @@ def _parser() -> argparse.ArgumentParser:
         help="the public entry point (default: SHORTEN_PUBLIC_BASE_URL)",
     )
     parser.add_argument("--chunk-rows", type=int, default=1000, help="rows per request (1-10000; default 1000)")
+    parser.add_argument("--parallel", type=int, default=2, help=f"chunks in flight (1-{MAX_PARALLEL}; default 2)")
     parser.add_argument("--failed", type=Path, help="where the failed rows go (default: <file>.failed.csv)")
     return parser
 
@@ -171,6 +215,9 @@ def main(argv: Sequence[str]) -> int:
     args = _parser().parse_args(argv)
     if not 1 <= args.chunk_rows <= MAX_ROWS_PER_REQUEST:
         print(f"error: --chunk-rows must be 1-{MAX_ROWS_PER_REQUEST}", file=sys.stderr)
+        return 2
+    if not 1 <= args.parallel <= MAX_PARALLEL:
+        print(f"error: --parallel must be 1-{MAX_PARALLEL}", file=sys.stderr)
         return 2
     try:
         api_key = args.workspace_key.read_text().strip()
