@@ -27,7 +27,8 @@ def register(
                 flow.take(events)
                 lag = flow.click_lag(refresh_lag())
                 flow.metrics.flush_interval.set(flow.policy.target(lag).max_wait_s)
-                await flow.flush_if_due(stream, lag)
+                # A full tick: faust holds more records right now; take them before flushing.
+                await flow.flush_if_due(stream, lag, more_waiting=len(events) >= tick)
         finally:
             idle.cancel()
             await asyncio.gather(idle, return_exceptions=True)

@@ -58,6 +58,7 @@ class Batcher(Generic[E]):
         self._pending: list[E] = []
         self._weight = 0
         self._oldest_at = 0.0
+        self._first_added_at = 0.0
 
     def __len__(self) -> int:
         return len(self._pending)
@@ -72,6 +73,7 @@ class Batcher(Generic[E]):
         the tick: a tick's clicks are then flushed at the end of that tick, not of the next."""
         if items and not self._pending:
             now = self._clock()
+            self._first_added_at = now
             self._oldest_at = now if arrived_since is None else min(arrived_since, now)
         self._pending.extend(items)
         self._weight += len(items) if weight is None else weight
@@ -79,9 +81,16 @@ class Batcher(Generic[E]):
     def oldest_age(self) -> float:
         return self._clock() - self._oldest_at if self._pending else 0.0
 
-    def due(self, lag: int) -> bool:
+    def due(self, lag: int, *, more_waiting: bool = False) -> bool:
+        """`more_waiting`: the stream holds more records right now (the last tick was full). Then
+        the batch's age counts from when this batcher began collecting it, not from the records'
+        arrival: after a long flush (a sink retrying) every record is old, and flushing one tick
+        at a time would never catch up."""
         if not self._pending:
             return False
+        if more_waiting:
+            collecting_s = self._clock() - self._first_added_at
+            return self._policy.should_flush(buffered=self._weight, oldest_age_s=collecting_s, lag=lag)
         return self._policy.should_flush(buffered=self._weight, oldest_age_s=self.oldest_age(), lag=lag)
 
     def pending(self) -> list[E]:

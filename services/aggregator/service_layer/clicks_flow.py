@@ -98,9 +98,9 @@ class ClicksFlow:
     def click_lag(self, record_lag: int) -> int:
         return round(record_lag * self.clicks_per_record)
 
-    async def flush_if_due(self, stream: Any, lag: int) -> None:
+    async def flush_if_due(self, stream: Any, lag: int, *, more_waiting: bool = False) -> None:
         async with self._flushing:
-            if self.batcher.due(lag):
+            if self.batcher.due(lag, more_waiting=more_waiting):
                 await self.flush(stream)
 
     async def flush_when_idle(self, stream: Any, refresh_lag: Callable[[], int], every_s: float) -> None:

@@ -117,6 +117,24 @@ def test_a_ticks_age_counts_from_when_the_tick_began() -> None:
     assert batcher.oldest_age() == 0.0
 
 
+def test_while_the_stream_holds_more_only_the_size_rule_flushes() -> None:
+    """After a long flush (a sink retrying) the next ticks are old and full: flushing each as it
+    comes would write one tick per flush and never catch up (the ClickHouse-outage chaos scenario
+    saw PostgreSQL's totals fall 18 s behind that way). While ticks come full, collect, for at most
+    the interval counted from the first tick collected."""
+    clock = Clock()
+    batcher: Batcher[int] = Batcher(POLICY, clock)
+    batcher.add([1], weight=100, arrived_since=clock.now - 5)
+    assert batcher.due(lag=0)  # old enough
+    assert not batcher.due(lag=0, more_waiting=True)  # ...but more is waiting: take it first
+    clock.now += POLICY.flush_min_s
+    assert batcher.due(lag=0, more_waiting=True)  # collected for the interval: a backlog still flushes
+    batcher.drain()
+    batcher.add([3], weight=100, arrived_since=clock.now - 5)
+    batcher.add([4], weight=POLICY.target(0).max_events - 100)
+    assert batcher.due(lag=0, more_waiting=True)  # the batch is full
+
+
 def test_lag_tracker() -> None:
     lags = LagTracker()
     lags.set_highwater(0, 100)
