@@ -1,6 +1,8 @@
-"""Scale-out benchmark (`just bench scale-out`): the capacity benchmark's reads-only step on the
-cluster profile with 1, 2 and 3 hosts carrying redirect replicas and aggregator workers, and each
-tier's CPU per click at every host count. Issue 11, item 3.
+"""Scale-out benchmark (`just bench scale-out`): the cluster with 1, 2 and 3 hosts, CPU per click per tier.
+
+The capacity benchmark's reads-only step on the cluster profile with 1, 2 and 3 hosts carrying
+redirect replicas and aggregator workers, and each tier's CPU per click at every host count.
+Issue 11, item 3.
 
 For each host count N (scale_out_hosts.py): hosts 1..N run their redirect replica and aggregator
 worker, the other hosts' are stopped through the cluster's supervisorctl, nginx sends redirects to
