@@ -2,6 +2,7 @@
 programs run with N hosts, how nginx's redirect upstream is narrowed to them, when the aggregator
 workers count as rebalanced, and the per-tier cost and ratio tables."""
 
+import argparse
 import re
 import sys
 from collections import Counter
@@ -27,6 +28,7 @@ try:
         label,
         ratio_table,
         ratios,
+        render_section,
         trend,
     )
 finally:
@@ -266,3 +268,27 @@ def test_the_repeat_of_one_host_gets_its_own_ratio_column_and_the_trend_is_at_th
     assert nginx.split("|")[1:-1] == [" nginx ", " 1.00 ", " 1.10 ", " 1.00 ", " 1.10 ", " flat "]
     kafka = next(line for line in lines if line.startswith("| Kafka brokers |"))
     assert kafka.endswith("| grows |")
+
+
+def test_the_section_has_every_table_and_the_machines_load(s: StackSettings) -> None:
+    args = argparse.Namespace(
+        label="results",
+        step_seconds=60.0,
+        codes=1000,
+        probe_seconds=20.0,
+        p99_ms=100.0,
+        drain_seconds=5.0,
+        max_busy=0.75,
+    )
+    base = {"nginx": 3.0, "redirect": 12.0, "kafka": 6.0, "aggregator": 6.0, "postgresql": 1.0, "clickhouse": 4.0}
+    configs = [_config(s, 1, base, {"kafka": 0.1}), _config(s, 2, base, {"kafka": 0.1})]
+    probe = _step(base, 30_000, 25.0)
+    probe.reasons.append("machine 80% busy > 75%")
+    section = render_section(
+        args, 500, "probed", [probe], configs, {"uptime at start": "up 1 day, load average: 0.50"}, "abc1234", 600.0
+    )
+    for heading in ("Rate probe", "Configurations", "(gross)", "Idle burn", "(marginal", "Cost at N hosts"):
+        assert f"### {heading}" in section or heading in section
+    assert "FAIL: machine 80% busy > 75%" in section
+    assert "- uptime at start: up 1 day, load average: 0.50" in section
+    assert "| 2 | redirect-1, redirect-2, aggregator-1, aggregator-2 | 1,000 |" in section
