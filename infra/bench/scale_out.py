@@ -156,18 +156,26 @@ async def main() -> None:
     ctx = Context(args, codes, api_key, Counts(PREFIX))
     configs: list[Configuration] = []
     probes: list[StepReport] = []
+    broken = ""
     try:
         if args.rate is None:
             rate, probes = await probe_rate(ctx, args, original_nginx)
+            failed = next((s for s in probes if not s.passed), None)
             why = (
                 f"the highest of the probe's rates {', '.join(f'{r:,}' for r in args.probe_rates)}/s that 1 host "
                 "sustained (table below)"
+                + (f"; {failed.plan.rate:,}/s failed: {'; '.join(failed.reasons)}" if failed else "")
             )
         else:
             rate, why = args.rate, "given (--rate)"
         say(f"rate {rate:,}/s ({why})")
         for i, n in enumerate(hosts):
-            configs.append(await measure(ctx, args, n, hosts[:i], rate, original_nginx))
+            try:
+                configs.append(await measure(ctx, args, n, hosts[:i], rate, original_nginx))
+            except RuntimeError as exc:  # keep what was measured: the report says where it stopped
+                broken = f"{label(n, hosts[:i])} host(s): {exc}"
+                say(f"stopped at {broken}")
+                break
     finally:
         say("restoring every host's programs and nginx.conf as rendered")
         restore(STACK, original_nginx)
@@ -178,13 +186,16 @@ async def main() -> None:
         "vegeta": "v12.13.0 (infra/scripts/install-loadgen.sh)",
         "clicks partitions": str(CLICKS.partitions),
         "ClickHouse check": ctx.counts.clickhouse_error or "per code, uniqExact(event_id) of click_events",
+        **({"run stopped at": broken} if broken else {}),
     }
+    if not configs:
+        raise RuntimeError(f"nothing measured: {broken}")
     section = render_section(args, rate, why, probes, configs, notes, git_revision(), elapsed)
     print_run(section)
     if not args.no_write:
         write_doc(args.out, args.label, section, title=TITLE)
         say(f"wrote {args.out} (section '{args.label}')")
-    sys.exit(0 if all(c.step.passed for c in configs) else 1)
+    sys.exit(0 if not broken and all(c.step.passed for c in configs) else 1)
 
 
 def interrupted(signum: int, frame: object) -> None:
