@@ -32,7 +32,7 @@ import sys
 import time
 from pathlib import Path
 
-from capacity import PREFIX, Context, measure_idle, rates, run_step
+from capacity import PREFIX, WORK, Context, measure_idle, rates, run_step
 from capacity_load import VEGETA, Plan
 from capacity_report import StepReport, print_run, write_doc
 from capacity_stack import Counts, create_links, git_revision
@@ -148,6 +148,7 @@ async def main() -> None:
         f"{args.rate or 'probed from ' + str(args.probe_rates)}; steps of {args.step_seconds:.0f}s; "
         f"bounded at {bound_seconds(args, hosts) / 60:.1f} min"
     )
+    WORK.mkdir(parents=True, exist_ok=True)  # the steps' targets and results
     started = time.time()
     notes = {**machine_notes(), "uptime at start": uptime()}
     api_key = STACK.api_key_file.read_text().strip()
