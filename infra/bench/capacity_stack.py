@@ -129,6 +129,26 @@ def partition_lags(text: str) -> dict[int, float]:
     return out
 
 
+def metric_total(text: str, name: str) -> float:
+    """The sum of every series of one metric (all label sets) in a /metrics text."""
+    return sum(float(ln.split()[-1]) for ln in text.splitlines() if ln.startswith((name + "{", name + " ")))
+
+
+async def workers_metric_total(endpoints: Iterable[str], name: str) -> float | None:
+    """`metric_total` over these aggregator workers' /metrics; None when one does not answer."""
+    total = 0.0
+    async with httpx.AsyncClient(timeout=2) as http:
+        for endpoint in endpoints:
+            try:
+                r = await http.get(f"http://{endpoint}/metrics")
+            except httpx.HTTPError:
+                return None
+            if r.status_code != 200:
+                return None
+            total += metric_total(r.text, name)
+    return total
+
+
 def parse_lag(text: str) -> tuple[float, int]:
     """Summed aggregator_consumer_lag of one worker's /metrics and how many partitions it reports."""
     lags = partition_lags(text)

@@ -35,12 +35,14 @@ from pathlib import Path
 from capacity import PREFIX, WORK, Context, measure_idle, rates, run_step
 from capacity_load import VEGETA, Plan
 from capacity_report import StepReport, print_run, write_doc
-from capacity_stack import Counts, create_links, git_revision
+from capacity_stack import Counts, create_links, git_revision, workers_metric_total
 from contracts.topics import CLICKS
 from redirect_bench_support import ROOT, STACK, machine_notes
 from scale_out_hosts import apply, host_plan, mark_redirect_servers, restore
 from scale_out_report import Configuration, busy_fraction, label, render_section
 
+# The aggregator's ClickHouse inserts (one per flush): a histogram's count, summed over workers.
+FLUSHES = "aggregator_clickhouse_insert_seconds_count"
 TITLE = "# Benchmark: scale-out on the cluster profile (`just bench scale-out`)"
 
 
@@ -125,8 +127,11 @@ async def measure(
     ctx.lag_endpoints = list(plan.lag_endpoints)
     ctx.idle = await measure_idle(args.idle_seconds, ctx.lag_endpoints)
     load_before = os.getloadavg()
+    flushes_before = await workers_metric_total(plan.lag_endpoints, FLUSHES)
     step = await run_step(ctx, "reads", Plan(rate, args.step_seconds))
-    return Configuration(label(n, earlier), plan, step, ctx.idle, reconfigure_s, load_before, os.getloadavg())
+    flushes_after = await workers_metric_total(plan.lag_endpoints, FLUSHES)
+    flushes = flushes_after - flushes_before if flushes_before is not None and flushes_after is not None else None
+    return Configuration(label(n, earlier), plan, step, ctx.idle, reconfigure_s, load_before, os.getloadavg(), flushes)
 
 
 async def main() -> None:

@@ -45,6 +45,7 @@ class Configuration:
     reconfigure_s: float  # from the previous configuration until the workers were rebalanced
     load_before: tuple[float, float, float]  # os.getloadavg() before the step
     load_after: tuple[float, float, float]
+    flushes: float | None = None  # the live workers' ClickHouse inserts over the step's window
 
     def gross_us(self) -> dict[str, float]:
         """CPU microseconds per click per tier over the step's window, idle burn included."""
@@ -111,6 +112,8 @@ def configurations_table(configs: Sequence[Configuration]) -> str:
         "counted CH",
         "lag 0 after",
         "rebalance s",
+        "aggregator flushes (ClickHouse inserts)",
+        "clicks per flush",
         "load avg before / after",
         "cores busy outside this stack",
         "verdict",
@@ -133,6 +136,8 @@ def configurations_table(configs: Sequence[Configuration]) -> str:
                 number(s.counted_ch),
                 f"{s.drain_s:.1f} s" if s.drain_s is not None else "not in time",
                 f"{c.reconfigure_s:.0f}",
+                number(c.flushes),
+                number(s.clicks / c.flushes if c.flushes else None),
                 f"{c.load_before[0]:.2f} / {c.load_after[0]:.2f}",
                 f"{s.rest / s.window:.2f}" if s.window else "-",
                 "PASS" if s.passed else "FAIL: " + "; ".join(s.reasons),

@@ -19,7 +19,7 @@ sys.path.insert(0, BENCH)
 try:
     from capacity_load import AttackResult, Plan
     from capacity_report import StepReport
-    from capacity_stack import partition_lags, tier_of
+    from capacity_stack import metric_total, partition_lags, tier_of
     from scale_out_hosts import balanced, host_plan, mark_redirect_servers
     from scale_out_report import (
         TIER_NAMES,
@@ -292,3 +292,14 @@ def test_the_section_has_every_table_and_the_machines_load(s: StackSettings) -> 
     assert "FAIL: machine 80% busy > 75%" in section
     assert "- uptime at start: up 1 day, load average: 0.50" in section
     assert "| 2 | redirect-1, redirect-2, aggregator-1, aggregator-2 | 1,000 |" in section
+
+
+def test_a_metrics_series_is_summed_over_its_label_sets_only() -> None:
+    text = (
+        'aggregator_clickhouse_insert_seconds_count{table="click_events"} 12.0\n'
+        'aggregator_clickhouse_insert_seconds_count{table="rollups"} 3.0\n'
+        "aggregator_clickhouse_insert_seconds_sum 9.5\n"
+        "aggregator_clickhouse_insert_seconds_count_other 100.0\n"
+    )
+    assert metric_total(text, "aggregator_clickhouse_insert_seconds_count") == 15.0
+    assert metric_total("aggregator_x 2.0\n", "aggregator_x") == 2.0
