@@ -41,7 +41,8 @@ from redirect_bench_support import ROOT, STACK, machine_notes
 from scale_out_hosts import apply, host_plan, mark_redirect_servers, restore
 from scale_out_report import Configuration, busy_fraction, label, render_section
 
-# The aggregator's ClickHouse inserts (one per flush): a histogram's count, summed over workers.
+# The aggregator's ClickHouse inserts (a flush makes one per target table): a histogram's count,
+# summed over the live workers.
 FLUSHES = "aggregator_clickhouse_insert_seconds_count"
 TITLE = "# Benchmark: scale-out on the cluster profile (`just bench scale-out`)"
 

@@ -45,7 +45,7 @@ class Configuration:
     reconfigure_s: float  # from the previous configuration until the workers were rebalanced
     load_before: tuple[float, float, float]  # os.getloadavg() before the step
     load_after: tuple[float, float, float]
-    flushes: float | None = None  # the live workers' ClickHouse inserts over the step's window
+    flushes: float | None = None  # the live workers' ClickHouse inserts over the step (one per target table per flush)
 
     def gross_us(self) -> dict[str, float]:
         """CPU microseconds per click per tier over the step's window, idle burn included."""
@@ -112,8 +112,8 @@ def configurations_table(configs: Sequence[Configuration]) -> str:
         "counted CH",
         "lag 0 after",
         "rebalance s",
-        "aggregator flushes (ClickHouse inserts)",
-        "clicks per flush",
+        "aggregator ClickHouse inserts",
+        "clicks per insert",
         "load avg before / after",
         "cores busy outside this stack",
         "verdict",
