@@ -115,7 +115,7 @@ k8s-render overlay="prod":
     @bash infra/scripts/install-k8stools.sh >&2
     .local/tools/bin/kustomize build infra/k8s/overlays/{{overlay}}
 
-# Benchmarks (not tests): `just bench redirect | pipeline | analytics | analytics-auth | writes | notfound | geoip | clickhouse-writes | capacity | list | import | regions | live`; results in docs/benchmarks/
+# Benchmarks (not tests): `just bench redirect | pipeline | analytics | analytics-auth | writes | notfound | geoip | clickhouse-writes | capacity | scale-out | list | import | regions | live`; results in docs/benchmarks/
 bench what *args:
     #!/usr/bin/env bash
     set -euo pipefail
@@ -127,9 +127,10 @@ bench what *args:
       list) shift; exec {{py}} infra/bench/links_list.py "$@" ;;
       import) shift; exec {{py}} infra/bench/import_links.py "$@" ;;
       capacity) shift; bash infra/scripts/install-loadgen.sh; exec {{py}} infra/bench/capacity.py "$@" ;;
+      scale-out) shift; bash infra/scripts/install-loadgen.sh; STACK_PROFILE=cluster exec {{py}} infra/bench/scale_out.py "$@" ;;
       live) shift; exec {{py}} infra/bench/live.py "$@" ;;
       regions) shift; exec {{py}} infra/bench/regions.py "$@" ;;
-      *) echo "usage: just bench redirect | pipeline | analytics | analytics-auth | writes | notfound | geoip | clickhouse-writes | capacity | list | import | regions | live" >&2; exit 2 ;;
+      *) echo "usage: just bench redirect | pipeline | analytics | analytics-auth | writes | notfound | geoip | clickhouse-writes | capacity | scale-out | list | import | regions | live" >&2; exit 2 ;;
     esac
 
 # The web app's browser tests (headless chromium) writing each page's screenshot to docs/screenshots/

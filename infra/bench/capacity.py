@@ -49,7 +49,7 @@ from capacity_stack import (
     wait_lag_zero,
     writes_per_second_allowed,
 )
-from redirect_bench_support import PUBLIC, ROOT, Proc, cpu_ticks, machine_notes, wait_http
+from redirect_bench_support import PUBLIC, ROOT, STACK, Proc, cpu_ticks, machine_notes, wait_http
 
 HERE = Path(__file__).resolve().parent
 WORK = ROOT / ".local" / "bench" / "capacity"
@@ -109,12 +109,15 @@ class Context:
     api_key: str
     counts: Counts
     idle: dict[str, float] = field(default_factory=dict)  # tier -> cores busy with no load
+    # The aggregator workers whose lag is watched (host:port); None: every worker of the stack.
+    # The scale-out bench (scale_out.py) runs the steps with some workers stopped.
+    lag_endpoints: list[str] | None = None
 
 
-async def measure_idle(seconds: float) -> dict[str, float]:
+async def measure_idle(seconds: float, lag_endpoints: list[str] | None = None) -> dict[str, float]:
     """Cores each tier burns with no load (JVM, ClickHouse merges, pollers): subtracted from a
     step's CPU for the marginal cost per click the capacity model scales."""
-    await wait_idle(120)
+    await wait_idle(120, lag_endpoints)
     pids = tier_pids(supervised())
     start = CpuSnapshot.take(pids)
     await asyncio.sleep(seconds)
@@ -160,7 +163,7 @@ async def poll_counts(
 
 async def run_step(ctx: Context, kind: str, plan: Plan) -> StepReport:
     args = ctx.args
-    await wait_idle(120)
+    await wait_idle(120, ctx.lag_endpoints)
     before_pg = await ctx.counts.postgres()
     before_ch = await ctx.counts.clickhouse()
     targets, results = WORK / f"{kind}-{plan.rate}.targets", WORK / f"{kind}-{plan.rate}.bin"
@@ -172,7 +175,7 @@ async def run_step(ctx: Context, kind: str, plan: Plan) -> StepReport:
     try:
         generator_cpu = attack(plan, targets, results)  # in this thread: Ctrl-C stops vegeta (attack's finally)
         ended = time.monotonic()
-        drain_s, lag_left = await wait_lag_zero(args.settle_seconds)
+        drain_s, lag_left = await wait_lag_zero(args.settle_seconds, endpoints=ctx.lag_endpoints)
         result = await asyncio.to_thread(read_results, results, PUBLIC)
     finally:  # a step's files are large (one line and one result per request)
         targets.unlink(missing_ok=True)
@@ -345,7 +348,7 @@ async def main() -> None:
             "(docs/benchmarks/capacity.md)"
         )
     started = time.time()
-    api_key = (ROOT / ".local" / "api-key").read_text().strip()
+    api_key = STACK.api_key_file.read_text().strip()
     codes = await create_links(PREFIX, args.codes, api_key)
     say(f"{len(codes)} bench links ready ({codes[0]} ..)")
     ctx = Context(args, codes, api_key, Counts(PREFIX))

@@ -97,13 +97,13 @@ class StepReport:
         )
 
 
-def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     align = "|".join("---:" if i else "---" for i in range(len(headers)))
     lines = ["| " + " | ".join(headers) + " |", "|" + align + "|"]
     return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows])
 
 
-def _n(x: float | None, fmt: str = ",.0f") -> str:
+def number(x: float | None, fmt: str = ",.0f") -> str:
     return "-" if x is None or x != x else format(x, fmt)
 
 
@@ -131,22 +131,22 @@ def steps_table(steps: Sequence[StepReport]) -> str:
             [
                 s.kind,
                 f"{s.plan.rate:,}",
-                _n(s.achieved),
+                number(s.achieved),
                 f"{s.result.requests:,}",
                 f"{s.p50:.2f}",
                 f"{s.p99:.2f}",
-                f"{s.read_p99:.1f} / {_n(s.write_p99, '.1f')}" if s.kind == "mix" else "-",
+                f"{s.read_p99:.1f} / {number(s.write_p99, '.1f')}" if s.kind == "mix" else "-",
                 str(s.errors),
                 f"{s.drain_s:.1f} s" if s.drain_s is not None else "not in time",
                 f"{s.clicks:,}",
                 f"{s.counted_pg:,}",
-                _n(s.counted_ch),
+                number(s.counted_ch),
                 f"{s.result.creates:,}" if s.kind == "mix" else "-",
                 f"{s.rest / s.window:.2f}" if s.window else "-",
                 "PASS" if s.passed else "FAIL: " + "; ".join(s.reasons),
             ]
         )
-    return _table(headers, rows)
+    return markdown_table(headers, rows)
 
 
 def cpu_table(steps: Sequence[StepReport]) -> str:
@@ -166,7 +166,7 @@ def cpu_table(steps: Sequence[StepReport]) -> str:
                 f"{s.window:.0f}",
             ]
         )
-    return _table(headers, rows)
+    return markdown_table(headers, rows)
 
 
 def model_basis(reads: Sequence[StepReport]) -> tuple[StepReport, str] | None:
@@ -217,7 +217,7 @@ def model_table(basis: StepReport) -> str:
             *(f"**{c:,.2f}**" for c in totals),
         ]
     )
-    return _table(headers, rows)
+    return markdown_table(headers, rows)
 
 
 def stack_alone(basis: StepReport) -> str:
@@ -338,9 +338,12 @@ BEGIN = "<!-- capacity-run: {label} -->"
 END = "<!-- /capacity-run -->"
 
 
-def write_doc(path: Path, label: str, section: str) -> None:
-    """Replace this label's section of the doc (append it when new); keep everything else."""
-    text = path.read_text() if path.exists() else "# Capacity benchmark (`just bench capacity`)\n\n"
+def write_doc(
+    path: Path, label: str, section: str, *, title: str = "# Capacity benchmark (`just bench capacity`)"
+) -> None:
+    """Replace this label's section of the doc (append it when new); keep everything else. A new
+    doc starts with `title`."""
+    text = path.read_text() if path.exists() else title + "\n\n"
     block = f"{BEGIN.format(label=label)}\n{section}{END}\n"
     pattern = re.compile(re.escape(BEGIN.format(label=label)) + r".*?" + re.escape(END) + r"\n?", re.S)
     text = pattern.sub(lambda _: block, text) if pattern.search(text) else text.rstrip("\n") + "\n\n" + block

@@ -5,6 +5,7 @@ the bench links and the shorten rate limit in force."""
 import asyncio
 import contextlib
 import os
+import re
 import subprocess
 import time
 from collections.abc import Iterable, Sequence
@@ -13,23 +14,34 @@ from pathlib import Path
 
 import asyncpg
 import httpx
-from redirect_bench_support import CTL, PUBLIC, ROOT, descendants
+from redirect_bench_support import CTL, PUBLIC, ROOT, STACK, descendants
 
-PG = os.environ.get("POSTGRES_DSN", "postgresql://shortlink:shortlink@127.0.0.1:5433/shortlink")
-CH = os.environ.get("CLICKHOUSE_URL", "http://127.0.0.1:18123")
+# Where the bench reads its books: the PostgreSQL primary itself (on the cluster too: not
+# PgBouncer, not the replica, so a count is never stale) and the services' ClickHouse (the
+# cluster's balancer over its four nodes, whose Distributed tables see both shards).
+PG = STACK.postgres_dsn
+CH = STACK.clickhouse_url
 CH_DATABASE = os.environ.get("CLICKHOUSE_DATABASE", "shortlink")
-AGGREGATOR_PORTS = [int(p) for p in os.environ.get("AGGREGATOR_WEB_PORTS", "6061,6062,6063").split(",") if p]
 TICK = os.sysconf("SC_CLK_TCK")
+
+
+def aggregator_endpoints() -> list[str]:
+    """host:port of every aggregator worker's web server (its /metrics): 127.0.0.1 on the
+    default stack, worker i's host address on the cluster."""
+    return [f"{STACK.host_of(i)}:{port}" for i, port in enumerate(STACK.aggregator_ports, start=1)]
+
 
 # Supervised program name -> tier, by prefix (redirect-1..N, aggregator-1..N, shorten and
 # shorten-relay...). The first six are the tiers issue 8 names; the rest are reported apart.
+# The cluster's helpers go with the tier they serve: PgBouncer with PostgreSQL (postgres and
+# postgres-replica by prefix), ZooKeeper with ClickHouse (it coordinates its replication only).
 TIER_PREFIXES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("nginx", ("nginx",)),
     ("redirect", ("redirect",)),
     ("kafka", ("kafka",)),
     ("aggregator", ("aggregator",)),
-    ("postgresql", ("postgres",)),
-    ("clickhouse", ("clickhouse",)),
+    ("postgresql", ("postgres", "pgbouncer")),
+    ("clickhouse", ("clickhouse", "zookeeper")),
     ("shorten", ("shorten",)),
     ("redis", ("redis",)),
     ("other services", ("analytics", "stackcheck", "retention", "prometheus")),
@@ -102,36 +114,81 @@ def cpu_seconds(before: CpuSnapshot, after: CpuSnapshot) -> tuple[dict[str, floa
     return tiers, (after.machine - before.machine) / TICK, after.at - before.at
 
 
+_LAG_PARTITION = re.compile(r'partition="(\d+)"')
+
+
+def partition_lags(text: str) -> dict[int, float]:
+    """aggregator_consumer_lag of one worker's /metrics, per `clicks` partition it owns (a
+    partition that moved away leaves the worker's metric, services/aggregator/bootstrap.py)."""
+    out: dict[int, float] = {}
+    for line in text.splitlines():
+        if line.startswith("aggregator_consumer_lag{"):
+            label = _LAG_PARTITION.search(line)
+            # A series without its partition label still counts (as a partition of its own).
+            out[int(label.group(1)) if label else -1 - len(out)] = float(line.split()[-1])
+    return out
+
+
+def metric_total(text: str, name: str) -> float:
+    """The sum of every series of one metric (all label sets) in a /metrics text."""
+    return sum(float(ln.split()[-1]) for ln in text.splitlines() if ln.startswith((name + "{", name + " ")))
+
+
+async def workers_metric_total(endpoints: Iterable[str], name: str) -> float | None:
+    """`metric_total` over these aggregator workers' /metrics; None when one does not answer."""
+    total = 0.0
+    async with httpx.AsyncClient(timeout=2) as http:
+        for endpoint in endpoints:
+            try:
+                r = await http.get(f"http://{endpoint}/metrics")
+            except httpx.HTTPError:
+                return None
+            if r.status_code != 200:
+                return None
+            total += metric_total(r.text, name)
+    return total
+
+
 def parse_lag(text: str) -> tuple[float, int]:
     """Summed aggregator_consumer_lag of one worker's /metrics and how many partitions it reports."""
-    values = [float(ln.split()[-1]) for ln in text.splitlines() if ln.startswith("aggregator_consumer_lag{")]
-    return sum(values), len(values)
+    lags = partition_lags(text)
+    return sum(lags.values()), len(lags)
 
 
-async def total_lag(http: httpx.AsyncClient) -> float | None:
-    """Summed aggregator_consumer_lag of every worker; None when a worker does not answer or no
-    worker reports the metric at all (a lag nobody reports must not read as 0)."""
-    total, series = 0.0, 0
-    for port in AGGREGATOR_PORTS:
+async def worker_lags(http: httpx.AsyncClient, endpoints: Iterable[str]) -> dict[str, dict[int, float]] | None:
+    """Each worker's lag per partition it owns; None when a worker does not answer."""
+    out = {}
+    for endpoint in endpoints:
         try:
-            r = await http.get(f"http://127.0.0.1:{port}/metrics")
+            r = await http.get(f"http://{endpoint}/metrics")
         except httpx.HTTPError:
             return None
         if r.status_code != 200:
             return None
-        lag, n = parse_lag(r.text)
-        total, series = total + lag, series + n
-    return total if series else None
+        out[endpoint] = partition_lags(r.text)
+    return out
 
 
-async def wait_lag_zero(deadline_s: float, interval_s: float = 0.1) -> tuple[float | None, float | None]:
+async def total_lag(http: httpx.AsyncClient, endpoints: Sequence[str] | None = None) -> float | None:
+    """Summed aggregator_consumer_lag of every worker (`endpoints`, default all of the stack's);
+    None when a worker does not answer or no worker reports the metric at all (a lag nobody
+    reports must not read as 0)."""
+    lags = await worker_lags(http, aggregator_endpoints() if endpoints is None else endpoints)
+    if lags is None or not any(lags.values()):
+        return None
+    return sum(sum(w.values()) for w in lags.values())
+
+
+async def wait_lag_zero(
+    deadline_s: float, interval_s: float = 0.1, endpoints: Sequence[str] | None = None
+) -> tuple[float | None, float | None]:
     """Poll every worker's lag until all are 0. Returns (seconds it took, last lag seen); the
     seconds are None when the deadline passed first."""
     started = time.monotonic()
     last: float | None = None
     async with httpx.AsyncClient(timeout=2) as http:
         while True:
-            last = await total_lag(http)
+            last = await total_lag(http, endpoints)
             if last == 0:
                 return time.monotonic() - started, 0.0
             if time.monotonic() - started > deadline_s:
@@ -139,17 +196,19 @@ async def wait_lag_zero(deadline_s: float, interval_s: float = 0.1) -> tuple[flo
             await asyncio.sleep(interval_s)
 
 
-async def wait_idle(deadline_s: float) -> None:
-    """Before a step: every worker answers and its lag is 0 three polls in a row."""
+async def wait_idle(deadline_s: float, endpoints: Sequence[str] | None = None) -> None:
+    """Before a step: every worker (`endpoints`, default all) answers and its lag is 0 three
+    polls in a row."""
+    endpoints = aggregator_endpoints() if endpoints is None else endpoints
     calm, started = 0, time.monotonic()
     async with httpx.AsyncClient(timeout=2) as http:
         while calm < 3:
             if time.monotonic() - started > deadline_s:
                 raise RuntimeError(
                     f"the aggregator did not report lag 0 within {deadline_s:.0f}s before a step (workers at "
-                    f"AGGREGATOR_WEB_PORTS={os.environ.get('AGGREGATOR_WEB_PORTS')}, metric aggregator_consumer_lag)"
+                    f"{', '.join(endpoints)}, metric aggregator_consumer_lag)"
                 )
-            calm = calm + 1 if await total_lag(http) == 0 else 0
+            calm = calm + 1 if await total_lag(http, endpoints) == 0 else 0
             await asyncio.sleep(0.5)
 
 

@@ -27,11 +27,11 @@ ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
 PY = str(ROOT / ".venv/bin/python")
 BENCH = ROOT / ".local" / "bench"
-_STACK = StackSettings()
+STACK = StackSettings()  # the running stack's settings (STACK_PROFILE: default or cluster)
 KAFKA = InfraSettings().kafka_bootstrap_servers
-PUBLIC_HTTP_PORT = _STACK.public_http_port
+PUBLIC_HTTP_PORT = STACK.public_http_port
 PUBLIC = f"http://127.0.0.1:{PUBLIC_HTTP_PORT}"
-CTL = [str(ROOT / ".venv/bin/supervisorctl"), "-c", str(_STACK.supervisor_conf)]
+CTL = [str(ROOT / ".venv/bin/supervisorctl"), "-c", str(STACK.supervisor_conf)]
 ALIAS = "bench-redirect-{:04d}"
 
 
@@ -137,7 +137,7 @@ def wait_http(url: str, *, expect: int, timeout: float, proc: Proc | None) -> No
 
 async def ensure_codes(count: int) -> dict[str, str]:
     """The bench links bench-redirect-0000.., created through the shorten API when missing."""
-    key = _STACK.api_key_file.read_text().strip()
+    key = STACK.api_key_file.read_text().strip()
     links = {ALIAS.format(i): f"https://bench.example/target/{i}" for i in range(count)}
     sem = asyncio.Semaphore(8)
     async with httpx.AsyncClient(base_url=PUBLIC, headers={"Authorization": f"Bearer {key}"}, timeout=10) as api:
