@@ -24,7 +24,6 @@ import asyncio
 import importlib.util
 import os
 import resource
-import signal
 import subprocess
 import sys
 import time
@@ -49,7 +48,7 @@ from capacity_stack import (
     wait_lag_zero,
     writes_per_second_allowed,
 )
-from redirect_bench_support import PUBLIC, ROOT, STACK, Proc, cpu_ticks, machine_notes, wait_http
+from redirect_bench_support import PUBLIC, ROOT, STACK, Proc, cpu_ticks, machine_notes, run_bench, wait_http
 
 HERE = Path(__file__).resolve().parent
 WORK = ROOT / ".local" / "bench" / "capacity"
@@ -374,20 +373,5 @@ async def main() -> None:
     sys.exit(0 if passed or "reads" not in parts else 1)
 
 
-def interrupted(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
-
-
 if __name__ == "__main__":
-    # Ctrl-C and SIGTERM both unwind through attack()'s finally, which stops vegeta (it runs in
-    # its own session, so a signal to this process alone must not leave it behind).
-    signal.signal(signal.SIGINT, interrupted)
-    signal.signal(signal.SIGTERM, interrupted)
-    try:
-        asyncio.run(main())
-    except KeyboardInterrupt:
-        say("interrupted: the generator was stopped")
-        sys.exit(130)
-    except RuntimeError as exc:
-        say(f"failed: {exc}")
-        sys.exit(1)
+    run_bench(main(), say=say, on_interrupt="the generator was stopped")

@@ -134,19 +134,25 @@ def metric_total(text: str, name: str) -> float:
     return sum(float(ln.split()[-1]) for ln in text.splitlines() if ln.startswith((name + "{", name + " ")))
 
 
+async def workers_metrics(http: httpx.AsyncClient, endpoints: Iterable[str]) -> dict[str, str] | None:
+    """Each aggregator worker's /metrics text; None when a worker does not answer."""
+    out = {}
+    for endpoint in endpoints:
+        try:
+            r = await http.get(f"http://{endpoint}/metrics")
+        except httpx.HTTPError:
+            return None
+        if r.status_code != 200:
+            return None
+        out[endpoint] = r.text
+    return out
+
+
 async def workers_metric_total(endpoints: Iterable[str], name: str) -> float | None:
     """`metric_total` over these aggregator workers' /metrics; None when one does not answer."""
-    total = 0.0
     async with httpx.AsyncClient(timeout=2) as http:
-        for endpoint in endpoints:
-            try:
-                r = await http.get(f"http://{endpoint}/metrics")
-            except httpx.HTTPError:
-                return None
-            if r.status_code != 200:
-                return None
-            total += metric_total(r.text, name)
-    return total
+        texts = await workers_metrics(http, endpoints)
+    return None if texts is None else sum(metric_total(text, name) for text in texts.values())
 
 
 def parse_lag(text: str) -> tuple[float, int]:
@@ -157,16 +163,8 @@ def parse_lag(text: str) -> tuple[float, int]:
 
 async def worker_lags(http: httpx.AsyncClient, endpoints: Iterable[str]) -> dict[str, dict[int, float]] | None:
     """Each worker's lag per partition it owns; None when a worker does not answer."""
-    out = {}
-    for endpoint in endpoints:
-        try:
-            r = await http.get(f"http://{endpoint}/metrics")
-        except httpx.HTTPError:
-            return None
-        if r.status_code != 200:
-            return None
-        out[endpoint] = partition_lags(r.text)
-    return out
+    texts = await workers_metrics(http, endpoints)
+    return None if texts is None else {endpoint: partition_lags(text) for endpoint, text in texts.items()}
 
 
 async def total_lag(http: httpx.AsyncClient, endpoints: Sequence[str] | None = None) -> float | None:

@@ -12,11 +12,13 @@ import platform
 import signal
 import socket
 import subprocess
+import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Coroutine, Iterator, Mapping
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 import httpx
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -251,3 +253,23 @@ def click_cost(rps: float, codes: Path, topic: str) -> dict[str, float]:
         f" publish {cost['publish']:.2f}) in flushes of {per_flush}"
     )
     return cost
+
+
+def _interrupted(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def run_bench(main: Coroutine[Any, Any, None], *, on_interrupt: str, say: Callable[[str], None] = say) -> None:
+    """Run a bench's main coroutine as a script: Ctrl-C and SIGTERM both unwind through its
+    `finally` blocks (attack()'s stops vegeta, which runs in its own session, so a signal to this
+    process alone must not leave it behind); a RuntimeError is the bench's own failure."""
+    signal.signal(signal.SIGINT, _interrupted)
+    signal.signal(signal.SIGTERM, _interrupted)
+    try:
+        asyncio.run(main)
+    except KeyboardInterrupt:
+        say(f"interrupted: {on_interrupt}")
+        sys.exit(130)
+    except RuntimeError as exc:
+        say(f"failed: {exc}")
+        sys.exit(1)

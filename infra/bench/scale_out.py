@@ -24,9 +24,7 @@ Prints the report and writes its section of docs/benchmarks/scale-out.md (by --l
 """
 
 import argparse
-import asyncio
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -37,7 +35,7 @@ from capacity_load import VEGETA, Plan
 from capacity_report import StepReport, print_run, write_doc
 from capacity_stack import Counts, create_links, git_revision, workers_metric_total
 from contracts.topics import CLICKS
-from redirect_bench_support import ROOT, STACK, machine_notes
+from redirect_bench_support import ROOT, STACK, machine_notes, run_bench
 from scale_out_hosts import apply, host_plan, mark_redirect_servers, restore
 from scale_out_report import Configuration, busy_fraction, label, render_section
 
@@ -205,20 +203,5 @@ async def main() -> None:
     sys.exit(0 if not broken and all(c.step.passed for c in configs) else 1)
 
 
-def interrupted(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
-
-
 if __name__ == "__main__":
-    # Ctrl-C and SIGTERM unwind through attack()'s finally (vegeta stops) and main's (the cluster
-    # is restored).
-    signal.signal(signal.SIGINT, interrupted)
-    signal.signal(signal.SIGTERM, interrupted)
-    try:
-        asyncio.run(main())
-    except KeyboardInterrupt:
-        say("interrupted: the generator was stopped and the cluster restored")
-        sys.exit(130)
-    except RuntimeError as exc:
-        say(f"failed: {exc}")
-        sys.exit(1)
+    run_bench(main(), say=say, on_interrupt="the generator was stopped and the cluster restored")
