@@ -7,6 +7,7 @@ shorten-relay is stopped for the link test so that this process's relay publishe
 """
 
 import asyncio
+import logging
 import subprocess
 import uuid
 from collections.abc import Iterator, Sequence
@@ -21,6 +22,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
+from platformkit.tasks import cancel_and_wait
 from stackctl.config import StackSettings
 from starlette.testclient import TestClient
 from telemetry import tracing
@@ -136,12 +138,18 @@ async def test_link_trace_runs_from_post_through_relay_into_each_replica(
 
             applied = await wait_until_async(applied_by_every_replica, timeout=15, what="3 replicas' consumer spans")
     finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        for store in stores:
-            await store.aclose()
-        supervisorctl("start", "shorten-relay")
+        try:
+            # One cancel is not enough: aiokafka swallows a cancellation that lands in its own
+            # cleanup and the projector fetches on (CI hung here until pytest-timeout). `stop()`
+            # ends the loop at its next fetch, and cancel_and_wait cancels again, within a bound.
+            for projector in projectors:
+                projector.stop()
+            still_running = await cancel_and_wait(tasks, timeout=30, log=logging.getLogger(__name__))
+            for store in stores:
+                await store.aclose()
+        finally:
+            supervisorctl("start", "shorten-relay")
+        assert not still_running, f"projector tasks did not stop: {still_running}"
 
     finished = spans.get_finished_spans()
     server = [s for s in finished if s.kind == SpanKind.SERVER and s.name.startswith("POST")]
