@@ -123,6 +123,15 @@ def flush_policy(settings: AggregatorSettings) -> FlushPolicy:
     )
 
 
+def partition_share(*, owned: int, total: int | None, shared_by_group: bool) -> float:
+    """This worker's share of the `clicks` partitions, for the flush rule (domain/batching.py):
+    1.0 when the group's interval is not shared (each worker flushes every flush_min_s) or the
+    topic's size is not known yet."""
+    if not shared_by_group or not total:
+        return 1.0
+    return min(owned / total, 1.0)
+
+
 def faust_settings(settings: AggregatorSettings) -> dict[str, Any]:
     """Pure: the faust app's configuration (each choice says why)."""
     return dict(
@@ -262,6 +271,12 @@ def bootstrap(
         would report its last lag forever."""
         owned = {tp.partition for tp in app.consumer.assignment() if tp.topic == settings.topic_clicks}
         flow.lags.keep_only(owned)
+        flow.partition_share = partition_share(
+            owned=len(owned),
+            total=flow.partitions_total,
+            shared_by_group=settings.aggregator_flush_shared_by_group,
+        )
+        metrics.partition_share.set(flow.partition_share)
         for p in reported - owned:
             metrics.consumer_lag.remove(settings.aggregator_app_id, settings.topic_clicks, str(p))
         reported.intersection_update(owned)

@@ -47,6 +47,12 @@ class AggregatorMetrics:
             "Current flush interval (adapts to lag)",
             registry=r,
         )
+        self.partition_share = Gauge(
+            "aggregator_partition_share",
+            "This worker's share of the clicks partitions (its light-traffic flush interval is the"
+            " group's over this share)",
+            registry=r,
+        )
         self.records = Counter(
             "aggregator_records_processed",
             "Kafka records taken from the clicks topic (a batch record holds many clicks)",

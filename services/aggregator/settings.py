@@ -23,6 +23,12 @@ class AggregatorSettings(InfraSettings):
     # ClickHouse three parts whatever its size, and at a few thousand redirects/s 0.2 s flushes
     # made ClickHouse the costliest tier per click (0.5 s: ~1.9x its CPU per click at 1,000/s).
     aggregator_flush_min_s: float = 1.0
+    # The flush interval above is the consumer group's: a worker owning 1/N of the `clicks`
+    # partitions flushes light traffic every N x flush_min_s (at most flush_max_s), so adding
+    # workers (hosts) does not multiply ClickHouse's parts and PostgreSQL's transactions per click
+    # (docs/benchmarks/scale-out.md). False: every worker flushes every flush_min_s (the totals
+    # lag less, the writes cost more per click as workers are added).
+    aggregator_flush_shared_by_group: bool = True
     # How long the agent gathers a tick from the stream: the cadence of the live hand-off (the live
     # stats pages see a click within about this plus the redirect's flush), <= flush_min_s.
     aggregator_tick_s: float = 0.25
@@ -85,7 +91,7 @@ class AggregatorSettings(InfraSettings):
         if not 0 < self.aggregator_batch_min <= self.aggregator_batch_max:
             raise ValueError("need 0 < aggregator_batch_min <= aggregator_batch_max")
         if not 0 < self.aggregator_flush_min_s <= 1.0:
-            raise ValueError("need 0 < flush_min_s <= 1.0: light traffic is flushed within a second")
+            raise ValueError("need 0 < flush_min_s <= 1.0: the group flushes light traffic within a second")
         if not 0 < self.aggregator_tick_s <= self.aggregator_flush_min_s:
             raise ValueError("need 0 < tick_s <= flush_min_s: a flush takes whole ticks")
         if not self.aggregator_flush_min_s <= self.aggregator_flush_max_s <= 10.0:

@@ -7,7 +7,14 @@ Rule (stated once, tested in tests/unit/aggregator/test_batching.py):
   events -- throughput first: fewer, bigger writes. ClickHouse merges fewer parts (the rollups'
   id-set states are costly to merge), PostgreSQL commits fewer transactions.
 - in between, both the interval and the size grow linearly with the lag.
-The caller adds one more rule (service_layer/accumulator.py): when caught up (lag 0), flush at once.
+
+The light-traffic interval is the consumer group's, not each worker's: a worker that owns a
+`share` of the partitions (1/3 with three workers) waits `flush_min_s / share` (at most
+`flush_max_s`), so the group as a whole writes about one batch per `flush_min_s` however many
+workers (hosts) share the traffic. A write costs ClickHouse and PostgreSQL a fixed price (parts on
+every shard and replica, a transaction) whatever its size; with a per-worker interval, N workers
+at the same total rate paid it N times (measured: docs/benchmarks/scale-out.md). The size rule is
+per worker and unchanged: at a rate that fills `batch_min` sooner, a batch goes at once.
 """
 
 from dataclasses import dataclass
@@ -29,23 +36,31 @@ class FlushPolicy:
     lag_low: int
     lag_high: int
 
-    def target(self, lag: int) -> FlushTarget:
-        """The batch size and flush interval to use while the consumer is `lag` events behind."""
+    def light_interval_s(self, share: float = 1.0) -> float:
+        """The light-traffic flush interval of a worker owning `share` (0-1] of the partitions."""
+        if share <= 0:
+            return self.flush_max_s  # owns nothing (between rebalances): nothing to hurry for
+        return min(self.flush_min_s / min(share, 1.0), self.flush_max_s)
+
+    def target(self, lag: int, *, share: float = 1.0) -> FlushTarget:
+        """The batch size and flush interval to use while the consumer is `lag` events behind,
+        for a worker owning `share` of the group's partitions."""
         if lag <= self.lag_low:
-            share = 0.0
+            behind = 0.0
         elif lag >= self.lag_high:
-            share = 1.0
+            behind = 1.0
         else:
-            share = (lag - self.lag_low) / (self.lag_high - self.lag_low)
+            behind = (lag - self.lag_low) / (self.lag_high - self.lag_low)
+        light = self.light_interval_s(share)
         return FlushTarget(
-            max_events=round(self.batch_min + share * (self.batch_max - self.batch_min)),
-            max_wait_s=self.flush_min_s + share * (self.flush_max_s - self.flush_min_s),
+            max_events=round(self.batch_min + behind * (self.batch_max - self.batch_min)),
+            max_wait_s=light + behind * (self.flush_max_s - light),
         )
 
-    def should_flush(self, *, buffered: int, oldest_age_s: float, lag: int) -> bool:
+    def should_flush(self, *, buffered: int, oldest_age_s: float, lag: int, share: float = 1.0) -> bool:
         if buffered == 0:
             return False
-        target = self.target(lag)
+        target = self.target(lag, share=share)
         return buffered >= target.max_events or oldest_age_s >= target.max_wait_s
 
 

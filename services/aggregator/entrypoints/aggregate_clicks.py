@@ -26,7 +26,7 @@ def register(
                     idle.result()
                 flow.take(events)
                 lag = flow.click_lag(refresh_lag())
-                flow.metrics.flush_interval.set(flow.policy.target(lag).max_wait_s)
+                flow.metrics.flush_interval.set(flow.policy.target(lag, share=flow.partition_share).max_wait_s)
                 # A full tick: faust holds more records right now; take them before flushing.
                 await flow.flush_if_due(stream, lag, more_waiting=len(events) >= tick)
         finally:

@@ -11,13 +11,13 @@ from telemetry import tracing
 from telemetry.logs import dict_config
 
 from aggregator.bootstrap import Runtime, bootstrap
-from aggregator.entrypoints import aggregate_clicks, gap_repair, links_agent, recovery, web
+from aggregator.entrypoints import aggregate_clicks, gap_repair, links_agent, partition_count, recovery, web
 from aggregator.settings import AggregatorSettings
 
 
 def register(runtime: Runtime) -> None:
-    """The clicks and links agents, the window flush timer, gap repair, sink recovery and the
-    web views, all on the runtime's faust app."""
+    """The clicks and links agents, the partition count, the window flush timer, gap repair, sink
+    recovery and the web views, all on the runtime's faust app."""
     settings, app = runtime.settings, runtime.app
     aggregate_clicks.register(
         app,
@@ -26,6 +26,13 @@ def register(runtime: Runtime) -> None:
         refresh_lag=runtime.refresh_lag,
         tick=settings.aggregator_tick_records,
         tick_s=settings.aggregator_tick_s,
+    )
+    partition_count.register(
+        app,
+        flow=runtime.flow,
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        topic=settings.topic_clicks,
+        interval_s=60.0,
     )
     app.timer(settings.aggregator_window_flush_s)(runtime.window_view.timer_flush)
     gap_repair.register(

@@ -2,7 +2,8 @@
 
 The faust agent reads ticks (`noack_take(tick_max, within=tick_s)`, 0.25 s: nothing is acked
 until we say so) and hands each to `add`. `due` applies the flush rule of domain/batching.py: a
-lone click is flushed once `flush_min_s` (1 s) old, counted from the start of its tick, while a
+lone click is flushed once the group's `flush_min_s` (1 s) over this worker's share of the
+partitions old (3 s for one of three workers), counted from the start of its tick, while a
 backlog gets batches of up to `batch_max` collected for up to `flush_max_s` (5 s). Caught up
 (lag 0) is no reason to flush sooner: every flush costs ClickHouse parts whatever its size, and
 the live stats pages get each tick's clicks without waiting for the flush (live_handoff.py).
@@ -81,17 +82,15 @@ class Batcher(Generic[E]):
     def oldest_age(self) -> float:
         return self._clock() - self._oldest_at if self._pending else 0.0
 
-    def due(self, lag: int, *, more_waiting: bool = False) -> bool:
+    def due(self, lag: int, *, more_waiting: bool = False, share: float = 1.0) -> bool:
         """`more_waiting`: the stream holds more records right now (the last tick was full). Then
         the batch's age counts from when this batcher began collecting it, not from the records'
         arrival: after a long flush (a sink retrying) every record is old, and flushing one tick
-        at a time would never catch up."""
+        at a time would never catch up. `share`: of the group's partitions, this worker's."""
         if not self._pending:
             return False
-        if more_waiting:
-            collecting_s = self._clock() - self._first_added_at
-            return self._policy.should_flush(buffered=self._weight, oldest_age_s=collecting_s, lag=lag)
-        return self._policy.should_flush(buffered=self._weight, oldest_age_s=self.oldest_age(), lag=lag)
+        age = self._clock() - self._first_added_at if more_waiting else self.oldest_age()
+        return self._policy.should_flush(buffered=self._weight, oldest_age_s=age, lag=lag, share=share)
 
     def pending(self) -> list[E]:
         """What is buffered now (a copy)."""

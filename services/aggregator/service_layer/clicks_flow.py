@@ -1,5 +1,6 @@
 """What the `clicks` agent (entrypoints/aggregate_clicks.py) drives: ticks of un-acked records ->
-decoded (pure) -> Batcher (flush rule on the estimated click lag) -> pipeline.process_decoded
+decoded (pure) -> Batcher (flush rule on the estimated click lag and this worker's share of the
+partitions) -> pipeline.process_decoded
 (dead letters, PostgreSQL claim, ClickHouse write; retries inside) -> window table -> our
 progress record -> ack. Each tick's clicks also go to the live hand-off at once (best-effort,
 service_layer/live_handoff.py), without waiting for the flush.
@@ -64,6 +65,10 @@ class ClicksFlow:
     writing: list[Pending] = field(default_factory=list)
     lags: LagTracker = field(default_factory=LagTracker)
     clicks_per_record: float = 1.0  # moving average: turns the lag in records into clicks
+    # Of the group's `clicks` partitions, the share this worker owns (refreshed with the lag):
+    # the light-traffic flush interval is the group's, spread over its workers (domain/batching).
+    partition_share: float = 1.0
+    partitions_total: int | None = None  # of the `clicks` topic; None: not counted yet
 
     def __post_init__(self) -> None:
         self.batcher = Batcher(self.policy, time.monotonic)
@@ -100,7 +105,7 @@ class ClicksFlow:
 
     async def flush_if_due(self, stream: Any, lag: int, *, more_waiting: bool = False) -> None:
         async with self._flushing:
-            if self.batcher.due(lag, more_waiting=more_waiting):
+            if self.batcher.due(lag, more_waiting=more_waiting, share=self.partition_share):
                 await self.flush(stream)
 
     async def flush_when_idle(self, stream: Any, refresh_lag: Callable[[], int], every_s: float) -> None:

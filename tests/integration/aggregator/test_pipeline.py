@@ -6,6 +6,7 @@ import asyncio
 import httpx
 import msgspec
 import pytest
+from aggregator.bootstrap import flush_policy
 from contracts import clicks
 
 from tests.conftest import analytics_url, wait_until_async
@@ -150,3 +151,30 @@ async def test_workers_expose_metrics_and_readiness() -> None:
             ready = await http.get(f"http://127.0.0.1:{port}/readyz")
             assert ready.status_code == 200 and ready.json()["checks"] == {"postgres": "ok", "clickhouse": "ok"}
         assert (await http.get(f"http://127.0.0.1:{WORKER_PORTS[0]}/links/bad%20code/window")).status_code == 422
+
+
+def _gauge(text: str, name: str) -> float:
+    [line] = [line for line in text.splitlines() if line.startswith(f"{name} ")]
+    return float(line.split()[1])
+
+
+async def test_the_groups_flush_interval_is_shared_by_the_workers() -> None:
+    """Each worker counts the topic's partitions and flushes light traffic at the group's interval
+    over its share: three workers on three partitions each own a third and wait 3 x 1 s."""
+    from aggregator.settings import AggregatorSettings
+
+    settings = AggregatorSettings()
+
+    async def shares() -> list[float] | None:
+        async with httpx.AsyncClient(timeout=5) as http:
+            texts = [(await http.get(f"http://127.0.0.1:{port}/metrics")).text for port in WORKER_PORTS]
+        found = [_gauge(text, "aggregator_partition_share") for text in texts]
+        return found if all(0 < share < 1 for share in found) else None
+
+    found = await wait_until_async(shares, timeout=90, interval=1.0, what="every worker's partition share")
+    assert sum(found) == pytest.approx(1.0)
+    assert found == pytest.approx([1 / len(WORKER_PORTS)] * len(WORKER_PORTS))
+    policy = flush_policy(settings)
+    assert [policy.light_interval_s(share) for share in found] == pytest.approx(
+        [settings.aggregator_flush_min_s * len(WORKER_PORTS)] * len(WORKER_PORTS)
+    )

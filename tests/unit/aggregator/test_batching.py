@@ -135,6 +135,60 @@ def test_while_the_stream_holds_more_only_the_size_rule_flushes() -> None:
     assert batcher.due(lag=0, more_waiting=True)  # the batch is full
 
 
+def test_the_light_traffic_interval_is_the_groups_spread_over_its_workers() -> None:
+    """A write costs ClickHouse parts on every shard and replica whatever its size: N workers each
+    flushing every flush_min_s paid that N times per second for the same clicks (scale-out bench:
+    196, 344, 384 inserts per 30,000 clicks at 1, 2, 3 hosts). Each worker's interval is the
+    group's over its share of the partitions, so the group still writes ~once per flush_min_s."""
+    assert DEFAULTS.light_interval_s() == DEFAULTS.flush_min_s == 1.0
+    assert DEFAULTS.light_interval_s(1 / 3) == pytest.approx(3.0)
+    assert DEFAULTS.light_interval_s(0.5) == pytest.approx(2.0)
+    assert DEFAULTS.light_interval_s(1 / 12) == DEFAULTS.flush_max_s  # never past the backlog's interval
+    assert DEFAULTS.light_interval_s(0.0) == DEFAULTS.flush_max_s  # owns nothing between rebalances
+    assert DEFAULTS.light_interval_s(2.0) == DEFAULTS.flush_min_s
+    # Behind, the interval still grows to flush_max_s, and the size rule is the worker's own.
+    for share in (1.0, 0.5, 1 / 3):
+        assert DEFAULTS.target(10**6, share=share) == FlushTarget(max_events=50_000, max_wait_s=5.0)
+        assert DEFAULTS.target(0, share=share).max_events == DEFAULTS.batch_min
+        assert DEFAULTS.target(25_000, share=share).max_wait_s >= DEFAULTS.target(0, share=share).max_wait_s
+
+
+def test_a_worker_with_a_third_of_the_partitions_flushes_every_third_second() -> None:
+    clock = Clock()
+    batcher: Batcher[int] = Batcher(DEFAULTS, clock)
+    batcher.add([1], arrived_since=clock.now)
+    clock.now += DEFAULTS.flush_min_s
+    assert batcher.due(lag=0)  # alone in the group
+    assert not batcher.due(lag=0, share=1 / 3)
+    clock.now += 2 * DEFAULTS.flush_min_s
+    assert batcher.due(lag=0, share=1 / 3)
+    batcher.drain()
+    batcher.add([2], weight=DEFAULTS.batch_min)
+    assert batcher.due(lag=0, share=1 / 3)  # a full batch goes at once whatever the share
+
+
+@pytest.mark.parametrize(
+    ("owned", "total", "shared", "share"),
+    [
+        (1, 3, True, 1 / 3),
+        (2, 6, True, 1 / 3),
+        (3, 3, True, 1.0),
+        (0, 3, True, 0.0),
+        (1, None, True, 1.0),
+        (1, 0, True, 1.0),
+        (1, 3, False, 1.0),
+    ],
+)
+def test_partition_share(owned: int, total: int | None, shared: bool, share: float) -> None:
+    from aggregator.bootstrap import partition_share
+
+    assert partition_share(owned=owned, total=total, shared_by_group=shared) == pytest.approx(share)
+
+
+def test_the_flush_interval_is_shared_by_the_group_by_default() -> None:
+    assert AggregatorSettings().aggregator_flush_shared_by_group is True
+
+
 def test_lag_tracker() -> None:
     lags = LagTracker()
     lags.set_highwater(0, 100)
