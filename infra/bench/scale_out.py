@@ -20,6 +20,11 @@ Without --rate, a short probe at 1 host (the configuration where one replica and
 carry everything) picks the rate: the highest of --probe-rates that passes (no error, p99 under
 --p99-ms, lag drained, counts exact, the machine at most --max-busy busy).
 
+With --flush-modes group,worker each host count above 1 runs twice: with the aggregator's
+light-traffic flush interval shared by the group (the default, AGGREGATOR_FLUSH_SHARED_BY_GROUP)
+and per worker (the code before it), before and after in one run (scale_out_flush.py; at 1 host
+the two are the same rule, so 1 host runs once).
+
 Prints the report and writes its section of docs/benchmarks/scale-out.md (by --label).
 """
 
@@ -36,6 +41,7 @@ from capacity_report import StepReport, print_run, write_doc
 from capacity_stack import Counts, create_links, git_revision, workers_metric_total
 from contracts.topics import CLICKS
 from redirect_bench_support import ROOT, STACK, machine_notes, run_bench
+from scale_out_flush import FLUSH_MODES, as_rendered, configurations, set_flush_mode
 from scale_out_hosts import apply, host_plan, mark_redirect_servers, restore
 from scale_out_report import Configuration, busy_fraction, label, render_section
 
@@ -53,6 +59,13 @@ def host_counts(text: str) -> list[int]:
     out = [int(x) for x in text.split(",") if x.strip()]
     if not out or any(n <= 0 for n in out) or out[0] != 1:
         raise argparse.ArgumentTypeError("host counts must be positive and start with 1 (the base), e.g. 1,2,3,1")
+    return out
+
+
+def flush_modes(text: str) -> list[str]:
+    out = [x.strip() for x in text.split(",") if x.strip()]
+    if not out or any(m not in FLUSH_MODES for m in out) or len(set(out)) != len(out):
+        raise argparse.ArgumentTypeError(f"flush modes: distinct names of {sorted(FLUSH_MODES)}, e.g. worker,group")
     return out
 
 
@@ -75,6 +88,13 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--settle-seconds", type=float, default=60.0, help="how long lag and counts are polled")
     p.add_argument("--idle-seconds", type=float, default=15.0, help="idle CPU of each tier per configuration")
     p.add_argument("--rebalance-seconds", type=float, default=180.0, help="bound on reaching a configuration")
+    p.add_argument(
+        "--flush-modes",
+        type=flush_modes,
+        default=["group"],
+        help="aggregator flush modes measured at each host count, in order: group (the default rule), "
+        "worker (per-worker interval, the code before it); e.g. worker,group",
+    )
     p.add_argument("--label", default="results", help="section of the doc this run writes (others are kept)")
     p.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks" / "scale-out.md")
     p.add_argument("--no-write", action="store_true", help="print only, do not write the doc")
@@ -87,7 +107,8 @@ def parse_args() -> argparse.Namespace:
 def bound_seconds(args: argparse.Namespace, hosts: list[int]) -> float:
     per_step: float = 2 * args.settle_seconds + 150  # drain + counts, and run_step's wait for lag 0 (120 s)
     probes: float = 0 if args.rate else len(args.probe_rates) * (args.probe_seconds + per_step) + args.rebalance_seconds
-    configs: float = len(hosts) * (args.rebalance_seconds + 120 + args.idle_seconds + args.step_seconds + per_step)
+    each = args.rebalance_seconds + 120 + args.idle_seconds + args.step_seconds + per_step
+    configs: float = len(configurations(hosts, args.flush_modes)) * each
     return probes + configs + 120
 
 
@@ -116,11 +137,25 @@ async def probe_rate(ctx: Context, args: argparse.Namespace, original_nginx: str
     return passing[-1], probes
 
 
+AGGREGATORS = [f"aggregator-{i}" for i in range(1, len(STACK.aggregator_ports) + 1)]
+
+
 async def measure(
-    ctx: Context, args: argparse.Namespace, n: int, earlier: list[int], rate: int, original_nginx: str
+    ctx: Context,
+    args: argparse.Namespace,
+    n: int,
+    earlier: list[int],
+    rate: int,
+    original_nginx: str,
+    flush: str = "group",
+    rendered_supervisor: str | None = None,
 ) -> Configuration:
     plan = host_plan(STACK, n)
-    say(f"to {plan.describe()} ...")
+    if rendered_supervisor is not None and set_flush_mode(
+        STACK.supervisor_conf, rendered_supervisor, AGGREGATORS, flush
+    ):
+        say(f"aggregator workers restarted with the {flush} flush mode")
+    say(f"to {plan.describe()}, {flush} flush ...")
     reconfigure_s = await apply(STACK, plan, original_nginx, CLICKS.partitions, args.rebalance_seconds)
     say(f"{n} host(s) live after {reconfigure_s:.0f}s; idle burn for {args.idle_seconds:.0f}s")
     ctx.lag_endpoints = list(plan.lag_endpoints)
@@ -130,7 +165,9 @@ async def measure(
     step = await run_step(ctx, "reads", Plan(rate, args.step_seconds))
     flushes_after = await workers_metric_total(plan.lag_endpoints, FLUSHES)
     flushes = flushes_after - flushes_before if flushes_before is not None and flushes_after is not None else None
-    return Configuration(label(n, earlier), plan, step, ctx.idle, reconfigure_s, load_before, os.getloadavg(), flushes)
+    return Configuration(
+        label(n, earlier, flush), plan, step, ctx.idle, reconfigure_s, load_before, os.getloadavg(), flushes, flush
+    )
 
 
 async def main() -> None:
@@ -144,6 +181,9 @@ async def main() -> None:
         host_plan(STACK, n)  # refuses a host count the cluster does not have, before anything runs
     if args.rate is not None and args.rate <= 0:
         raise SystemExit("--rate must be positive")
+    modes_asked = args.flush_modes != ["group"]
+    # As rendered: the aggregators without a flush mode of ours (also after an interrupted run).
+    rendered_supervisor = as_rendered(STACK.supervisor_conf.read_text(), AGGREGATORS) if modes_asked else None
     conf_path = STACK.path("nginx", "nginx.conf")
     # As rendered, every redirect server live (also when an interrupted run left marks behind).
     original_nginx = mark_redirect_servers(conf_path.read_text(), host_plan(STACK, len(STACK.hosts)).redirect_servers)
@@ -174,15 +214,19 @@ async def main() -> None:
         else:
             rate, why = args.rate, "given (--rate)"
         say(f"rate {rate:,}/s ({why})")
-        for i, n in enumerate(hosts):
+        planned = configurations(hosts, args.flush_modes)
+        for i, (n, flush) in enumerate(planned):
+            earlier = [m for m, f in planned[:i] if f == flush]
             try:
-                configs.append(await measure(ctx, args, n, hosts[:i], rate, original_nginx))
+                configs.append(await measure(ctx, args, n, earlier, rate, original_nginx, flush, rendered_supervisor))
             except RuntimeError as exc:  # keep what was measured: the report says where it stopped
-                broken = f"{label(n, hosts[:i])} host(s): {exc}"
+                broken = f"{label(n, earlier, flush)} host(s): {exc}"
                 say(f"stopped at {broken}")
                 break
     finally:
-        say("restoring every host's programs and nginx.conf as rendered")
+        say("restoring every host's programs, supervisord.conf and nginx.conf as rendered")
+        if rendered_supervisor is not None:
+            set_flush_mode(STACK.supervisor_conf, rendered_supervisor, AGGREGATORS, None)
         restore(STACK, original_nginx)
     elapsed = time.time() - started
     notes = {
@@ -190,6 +234,9 @@ async def main() -> None:
         "uptime at end": uptime(),
         "vegeta": "v12.13.0 (infra/scripts/install-loadgen.sh)",
         "clicks partitions": str(CLICKS.partitions),
+        "aggregator flush modes": ", ".join(args.flush_modes)
+        + " (group: a worker with 1/N of the partitions flushes every N x AGGREGATOR_FLUSH_MIN_S; "
+        "per-worker: every worker every AGGREGATOR_FLUSH_MIN_S, the code before it)",
         "ClickHouse check": ctx.counts.clickhouse_error or "per code, uniqExact(event_id) of click_events",
         **({"run stopped at": broken} if broken else {}),
     }

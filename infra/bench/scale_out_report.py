@@ -46,6 +46,7 @@ class Configuration:
     load_before: tuple[float, float, float]  # os.getloadavg() before the step
     load_after: tuple[float, float, float]
     flushes: float | None = None  # the live workers' ClickHouse inserts over the step (one per target table per flush)
+    flush: str = "group"  # the aggregator's flush mode (scale_out_flush.FLUSH_MODES)
 
     def gross_us(self) -> dict[str, float]:
         """CPU microseconds per click per tier over the step's window, idle burn included."""
@@ -64,11 +65,14 @@ class Configuration:
         }
 
 
-def label(n: int, earlier: Sequence[int]) -> str:
-    """A configuration's name in the tables: its host count, and "(again)" when the run measured
-    that host count before (the repeat shows the run's noise and drift)."""
+def label(n: int, earlier: Sequence[int], flush: str = "group") -> str:
+    """A configuration's name in the tables: its host count, "per-worker" when the aggregator ran
+    the per-worker flush interval (the code before the group's, measured in the same run), and
+    "(again)" when the run measured that host count in that mode before (the repeat shows the
+    run's noise and drift). `earlier`: the host counts measured before in the same mode."""
     repeat = list(earlier).count(n)
-    return str(n) if not repeat else f"{n} (again)" if repeat == 1 else f"{n} (#{repeat + 1})"
+    name = str(n) if flush == "group" else f"{n} per-worker"
+    return name if not repeat else f"{name} (again)" if repeat == 1 else f"{name} (#{repeat + 1})"
 
 
 def ratios(costs: Mapping[str, Mapping[str, float]], base: str = "1") -> dict[str, dict[str, float | None]]:
@@ -182,13 +186,16 @@ def ratio_table(configs: Sequence[Configuration]) -> str:
     trend at the most hosts measured."""
     gross = {c.label: {**c.gross_us(), "stack": _total(c.gross_us())} for c in configs}
     marginal = {c.label: {**c.marginal_us(), "stack": _total(c.marginal_us())} for c in configs}
-    rg, rm = ratios(gross), ratios(marginal)
+    base = configs[0].label if configs else "1"
+    rg, rm = ratios(gross, base), ratios(marginal, base)
     names = list(rg)
-    most = str(max(c.plan.n for c in configs)) if configs else ""
+    # The trend: at the most hosts, in the first configuration's flush mode.
+    same_mode = [c for c in configs if c.flush == (configs[0].flush if configs else "group")]
+    most = max(same_mode, key=lambda c: c.plan.n).label if same_mode else ""
     headers = [
         "tier",
-        *(f"gross {n} / 1" for n in names),
-        *(f"marginal {n} / 1" for n in names),
+        *(f"gross {n} / {base}" for n in names),
+        *(f"marginal {n} / {base}" for n in names),
         f"trend (marginal, {most} hosts; flat = within {FLAT_WITHIN:.0%})",
     ]
     rows = []

@@ -20,6 +20,7 @@ try:
     from capacity_load import AttackResult, Plan
     from capacity_report import StepReport
     from capacity_stack import metric_total, partition_lags, tier_of
+    from scale_out_flush import FLUSH_ENV, FLUSH_MODES, as_rendered, configurations, with_program_env
     from scale_out_hosts import balanced, host_plan, mark_redirect_servers
     from scale_out_report import (
         TIER_NAMES,
@@ -303,3 +304,70 @@ def test_a_metrics_series_is_summed_over_its_label_sets_only() -> None:
     )
     assert metric_total(text, "aggregator_clickhouse_insert_seconds_count") == 15.0
     assert metric_total("aggregator_x 2.0\n", "aggregator_x") == 2.0
+
+
+# -- flush modes: before and after in one run ------------------------------------------------------
+
+SUPERVISOR_CONF = """[supervisord]
+nodaemon=false
+
+[program:aggregator-1]
+command=/x/.venv/bin/python -m aggregator worker
+environment=PYTHONUNBUFFERED="1",POSTGRES_DSN="postgresql://a:b@127.0.0.1:1/db",AGGREGATOR_WORKER_ID="1"
+
+[program:aggregator-2]
+command=/x/.venv/bin/python -m aggregator worker
+environment=PYTHONUNBUFFERED="1",AGGREGATOR_WORKER_ID="2"
+
+[program:redirect-1]
+environment=PYTHONUNBUFFERED="1",REDIRECT_REPLICA_ID="1"
+"""
+
+
+def test_a_flush_mode_is_set_in_the_aggregators_environment_and_taken_out_again() -> None:
+    workers = ["aggregator-1", "aggregator-2"]
+    worker_mode = with_program_env(SUPERVISOR_CONF, workers, FLUSH_ENV, FLUSH_MODES["worker"])
+    lines = worker_mode.splitlines()
+    assert lines[5] == (
+        'environment=PYTHONUNBUFFERED="1",POSTGRES_DSN="postgresql://a:b@127.0.0.1:1/db",'
+        'AGGREGATOR_WORKER_ID="1",AGGREGATOR_FLUSH_SHARED_BY_GROUP="false"'
+    )
+    assert (
+        lines[9] == 'environment=PYTHONUNBUFFERED="1",AGGREGATOR_WORKER_ID="2",AGGREGATOR_FLUSH_SHARED_BY_GROUP="false"'
+    )
+    assert lines[12] == SUPERVISOR_CONF.splitlines()[12]  # the redirect replica is not touched
+    group_mode = with_program_env(worker_mode, workers, FLUSH_ENV, FLUSH_MODES["group"])
+    assert group_mode.count(FLUSH_ENV) == 2 and 'AGGREGATOR_FLUSH_SHARED_BY_GROUP="true"' in group_mode
+    assert as_rendered(group_mode, workers) == SUPERVISOR_CONF
+    with pytest.raises(ValueError, match="aggregator-3"):
+        with_program_env(SUPERVISOR_CONF, ["aggregator-3"], FLUSH_ENV, "false")
+
+
+def test_each_host_count_runs_in_every_flush_mode_but_one_host_runs_once() -> None:
+    assert configurations([1, 2, 3, 1], ["worker", "group"]) == [
+        (1, "group"),
+        (2, "worker"),
+        (2, "group"),
+        (3, "worker"),
+        (3, "group"),
+        (1, "group"),
+    ]
+    assert configurations([1, 3], ["group"]) == [(1, "group"), (3, "group")]
+    assert configurations([1, 3], ["worker"]) == [(1, "worker"), (3, "worker")]
+
+
+def test_the_per_worker_flush_is_named_and_compared_with_one_host(s: StackSettings) -> None:
+    assert label(3, [], "worker") == "3 per-worker"
+    assert label(3, [3], "worker") == "3 per-worker (again)"
+    base = {"aggregator": 6.0, "clickhouse": 4.0}
+    configs = [
+        _config(s, 1, base, {}),
+        _config(s, 3, {"aggregator": 12.0, "clickhouse": 8.0}, {}, name="3 per-worker"),
+        _config(s, 3, {"aggregator": 6.3, "clickhouse": 4.0}, {}),
+    ]
+    configs[1].flush = "worker"
+    lines = ratio_table(configs).splitlines()
+    assert lines[0].split("|")[2:4] == [" gross 3 per-worker / 1 ", " gross 3 / 1 "]
+    clickhouse = next(line for line in lines if line.startswith("| ClickHouse + ZooKeeper |"))
+    # per-worker 2x, group 1x; the trend is the group mode's at 3 hosts
+    assert clickhouse.split("|")[1:-1] == [" ClickHouse + ZooKeeper ", " 2.00 ", " 1.00 ", " 2.00 ", " 1.00 ", " flat "]

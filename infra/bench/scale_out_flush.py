@@ -1,0 +1,93 @@
+"""The aggregator's flush mode for `just bench scale-out --flush-modes` (scale_out.py).
+
+"group" (the default of AGGREGATOR_FLUSH_SHARED_BY_GROUP): a worker owning 1/N of the `clicks`
+partitions flushes light traffic every N x AGGREGATOR_FLUSH_MIN_S, so the group writes about once
+a second however many hosts carry it. "worker" (the code before it, kept runnable): every worker
+flushes every AGGREGATOR_FLUSH_MIN_S. Running both at each host count puts the before and the
+after in one run.
+
+A mode is set by adding the variable to the aggregator programs' `environment=` lines of the
+cluster's rendered supervisord.conf and `supervisorctl reread` + `update` of those programs (they
+stop; the next configuration starts the live ones); `restore` writes the rendered file back.
+`with_program_env` and `configurations` are pure (tests/unit/test_bench_scale_out.py).
+"""
+
+import re
+import subprocess
+from collections.abc import Iterable
+from pathlib import Path
+
+from redirect_bench_support import CTL
+
+FLUSH_MODES = {"group": "true", "worker": "false"}
+FLUSH_ENV = "AGGREGATOR_FLUSH_SHARED_BY_GROUP"
+_SECTION = re.compile(r"^\[program:([^\]]+)\]\s*$")
+_ENTRY = re.compile(r'([A-Za-z_][A-Za-z0-9_]*)="((?:[^"\\]|\\.)*)"')
+
+
+def with_program_env(conf: str, programs: Iterable[str], key: str, value: str | None) -> str:
+    """supervisord.conf with `key="value"` in the `environment=` line of each of `programs`
+    (replacing the key's earlier value there; None: the key removed); other sections and lines
+    are unchanged. Raises if a program has no section or no environment line."""
+    wanted, done = set(programs), set()
+    section = None
+    lines = []
+    for line in conf.splitlines(keepends=True):
+        header = _SECTION.match(line)
+        if header:
+            section = header.group(1)
+        elif section in wanted and line.startswith("environment="):
+            entries = [(k, v) for k, v in _ENTRY.findall(line[len("environment=") :]) if k != key]
+            if value is not None:
+                entries.append((key, value))
+            line = "environment=" + ",".join(f'{k}="{v}"' for k, v in entries) + "\n"
+            done.add(section)
+        lines.append(line)
+    if missing := wanted - done:
+        raise ValueError(f"no [program:...] section with an environment line for {sorted(missing)}")
+    return "".join(lines)
+
+
+def _ctl(*args: str) -> str:
+    done = subprocess.run([*CTL, *args], capture_output=True, text=True, timeout=180, check=False)
+    return (done.stdout + done.stderr).strip()
+
+
+def apply_conf(path: Path, text: str, programs: Iterable[str]) -> bool:
+    """Write `text` to the supervisord.conf at `path` and have supervisord take the changed
+    programs (stopped, re-added); False when nothing changed."""
+    if path.read_text() == text:
+        return False
+    path.write_text(text)
+    _ctl("reread")
+    out = _ctl("update", *programs)
+    if "ERROR" in out:
+        raise RuntimeError(f"supervisorctl update: {out}")
+    return True
+
+
+def as_rendered(conf: str, programs: Iterable[str]) -> str:
+    """The conf without any flush mode of ours (as `just up` renders it, also after an
+    interrupted run that could not restore it)."""
+    return with_program_env(conf, programs, FLUSH_ENV, None)
+
+
+def set_flush_mode(path: Path, rendered: str, programs: Iterable[str], mode: str | None) -> bool:
+    """The aggregator programs in `mode` (a FLUSH_MODES key; None: as rendered) from their next
+    start; True when they had to be stopped for it."""
+    programs = list(programs)
+    value = None if mode is None else FLUSH_MODES[mode]
+    return apply_conf(path, with_program_env(rendered, programs, FLUSH_ENV, value), programs)
+
+
+def configurations(hosts: list[int], modes: list[str]) -> list[tuple[int, str]]:
+    """(host count, flush mode) in the order measured: every mode at each host count, except at
+    1 host, where the modes are one rule (a worker owning every partition): that runs once, in
+    the group mode if it is asked for."""
+    out: list[tuple[int, str]] = []
+    for n in hosts:
+        if n == 1:
+            out.append((1, "group" if "group" in modes else modes[0]))
+        else:
+            out += [(n, mode) for mode in modes]
+    return out
