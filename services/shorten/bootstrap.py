@@ -157,6 +157,7 @@ async def open_store(settings: ShortenSettings) -> AsyncIterator[LinkStore]:
             max_size=pool_size,
             batches_in_flight=settings.shorten_db_batches_in_flight,
             statement_cache_size=settings.postgres_statement_cache_size,
+            deadline_s=settings.shorten_store_deadline_seconds,
         ) as store:
             yield store
         return

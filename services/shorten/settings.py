@@ -49,6 +49,10 @@ class ShortenSettings(InfraSettings):
     shorten_code_length: int = 8
     # Per process: the most PostgreSQL connections one shorten process holds.
     shorten_db_pool_size: int = 10
+    # The most one request's link-store call may take (a pooled connection, PgBouncer's queue,
+    # row locks and the statement included); past it the request gets 503 with Retry-After, below
+    # the clients' usual 5 s timeout (a timed-out client cannot know whether its write happened).
+    shorten_store_deadline_seconds: float = 3.0
     # asyncpg store: how many create statements one process runs at once. Creates arriving while
     # that many run are written together by the next one (one commit for all: group commit).
     # 0: no group commit (one statement per create, as before; `just bench writes` compares).
@@ -92,6 +96,13 @@ class ShortenSettings(InfraSettings):
     def _code_length(cls, value: int) -> int:
         if not 7 <= value <= 32:
             raise ValueError("shorten_code_length must be between 7 and 32")
+        return value
+
+    @field_validator("shorten_store_deadline_seconds")
+    @classmethod
+    def _deadline(cls, value: float) -> float:
+        if not 0 < value <= 30:
+            raise ValueError("shorten_store_deadline_seconds must be in (0, 30]")
         return value
 
     @field_validator("shorten_public_base_url")

@@ -277,10 +277,20 @@ class AsyncpgLinkStore:
 
     `batches_in_flight`: how many create statements may run at once; creates arriving while
     that many run make the next batch (at most `max_batch` creates). 0: no group commit, every
-    create is its own statement at once (the design before; `just bench writes` compares)."""
+    create is its own statement at once (the design before; `just bench writes` compares).
 
-    def __init__(self, pool: asyncpg.Pool, *, batches_in_flight: int = 2, max_batch: int = 256) -> None:
+    `deadline_s`: the most a request's store call takes, waiting for a pooled connection, a
+    PgBouncer server connection, a lock or a slow statement included; past it the call fails as
+    StoreUnavailable (503 with Retry-After), below the clients' own timeouts (a timed-out client
+    cannot tell whether its write happened; a 503 says "not served, try again"). A create whose
+    batch already left may still be written after its caller's deadline (as with any timeout);
+    a create still queued is left out. A bulk import's chunk (`insert_many`) is not bounded by it."""
+
+    def __init__(
+        self, pool: asyncpg.Pool, *, batches_in_flight: int = 2, max_batch: int = 256, deadline_s: float = 3.0
+    ) -> None:
         self._pool = pool
+        self._deadline_s = deadline_s
         self._batches_in_flight = batches_in_flight
         self._max_batch = max_batch
         self._queue: list[_Pending] = []
@@ -299,27 +309,36 @@ class AsyncpgLinkStore:
         application_name: str = "shorten",
         batches_in_flight: int = 2,
         statement_cache_size: int = 100,
+        deadline_s: float = 3.0,
     ) -> AsyncIterator["AsyncpgLinkStore"]:
         pool = await create_pool(
             dsn, max_size=max_size, application_name=application_name, statement_cache_size=statement_cache_size
         )
         try:
-            store = cls(pool, batches_in_flight=batches_in_flight)
+            store = cls(pool, batches_in_flight=batches_in_flight, deadline_s=deadline_s)
             yield store
             await store._settled()
         finally:
             await pool.close()
 
+    @asynccontextmanager
+    async def _bounded(self) -> AsyncIterator[None]:
+        """The request's deadline (see the class): a TimeoutError becomes StoreUnavailable."""
+        with translate_errors():
+            async with asyncio.timeout(self._deadline_s):
+                yield
+
     async def insert(self, link: Link, event: LinkCreated) -> bool:
         if self._batches_in_flight <= 0:
-            with translate_errors():
-                async with self._pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as conn:
-                    return bool(await conn.fetchval(INSERT_LINK_AND_EVENT, *_insert_args(link, event)) is not None)
+            async with self._bounded(), self._pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as conn:
+                return bool(await conn.fetchval(INSERT_LINK_AND_EVENT, *_insert_args(link, event)) is not None)
         future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         future.add_done_callback(_retrieve)
         self._queue.append((_insert_args(link, event), future))
         self._schedule_flush()
-        return await future
+        # Past the deadline the future is cancelled: still queued, it is left out of the batches.
+        async with self._bounded():
+            return await future
 
     def _schedule_flush(self) -> None:
         # call_soon, not at once: the creates that arrive in this event-loop turn join the batch.
@@ -366,9 +385,8 @@ class AsyncpgLinkStore:
     async def _write(self, batch: list[_Pending]) -> None:
         self.batches += 1
         try:
-            with translate_errors():
-                async with self._pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as conn:
-                    results = await self._insert_batch(conn, [args for args, _ in batch])
+            async with self._bounded(), self._pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as conn:
+                results = await self._insert_batch(conn, [args for args, _ in batch])
         except BaseException as exc:  # every waiter gets the failure; nobody hangs
             for _, future in batch:
                 _settle(future, exc)
@@ -431,43 +449,38 @@ class AsyncpgLinkStore:
     async def find(self, codes: Sequence[str], *, workspace: str) -> list[Link]:
         if not codes:
             return []
-        with translate_errors():
-            async with self._pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as conn:
-                rows = await conn.fetch(SELECT_LINKS, list(codes), workspace)
+        async with self._bounded(), self._pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as conn:
+            rows = await conn.fetch(SELECT_LINKS, list(codes), workspace)
         return [_to_link(row) for row in rows]
 
     async def get(self, code: str, *, workspace: str) -> Link | None:
-        with translate_errors():
-            async with self._pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as conn:
-                row = await conn.fetchrow(SELECT_LINK, code, workspace)
+        async with self._bounded(), self._pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as conn:
+            row = await conn.fetchrow(SELECT_LINK, code, workspace)
         return None if row is None else _to_link(row)
 
     async def page(self, query: ListQuery) -> list[Link]:
         sql, args = list_statement(query)
-        with translate_errors():
-            async with self._pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as conn:
-                if query.q is None and query.tag is None:
-                    rows = await conn.fetch(sql, *args)
-                else:
-                    # Planned for these values: after five runs of a cached statement PostgreSQL
-                    # may switch to a generic plan, which cannot know how rare `q` or `tag` is and
-                    # walks the workspace's newest-first index filtering every row (measured:
-                    # 611 ms instead of 1 ms for a rare `q` over 100k links, `just bench list`). An
-                    # uncached statement runs once, with a plan for its values (one more round trip).
-                    rows = await (await conn.prepare(sql)).fetch(*args)
+        async with self._bounded(), self._pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as conn:
+            if query.q is None and query.tag is None:
+                rows = await conn.fetch(sql, *args)
+            else:
+                # Planned for these values: after five runs of a cached statement PostgreSQL
+                # may switch to a generic plan, which cannot know how rare `q` or `tag` is and
+                # walks the workspace's newest-first index filtering every row (measured:
+                # 611 ms instead of 1 ms for a rare `q` over 100k links, `just bench list`). An
+                # uncached statement runs once, with a plan for its values (one more round trip).
+                rows = await (await conn.prepare(sql)).fetch(*args)
         return [_to_link(row) for row in rows]
 
     async def modify(self, code: str, change: Change, *, workspace: str) -> Link:
-        with translate_errors():
-            async with self._pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as conn, conn.transaction():
-                row = await conn.fetchrow(SELECT_LINK_FOR_UPDATE, code, workspace)
-                if row is None:
-                    raise LinkNotFound(f"no link {code!r}", field="code")
-                link, event = change(_to_link(row))
-                await conn.fetchval(UPDATE_LINK_AND_EVENT, code, *_link_args(link), *_event_args(event))
-                return link
+        async with self._bounded(), self._pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as conn, conn.transaction():
+            row = await conn.fetchrow(SELECT_LINK_FOR_UPDATE, code, workspace)
+            if row is None:
+                raise LinkNotFound(f"no link {code!r}", field="code")
+            link, event = change(_to_link(row))
+            await conn.fetchval(UPDATE_LINK_AND_EVENT, code, *_link_args(link), *_event_args(event))
+            return link
 
     async def ping(self) -> None:
-        with translate_errors():
-            async with self._pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as conn:
-                await conn.fetchval("SELECT 1")
+        async with self._bounded(), self._pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as conn:
+            await conn.fetchval("SELECT 1")

@@ -242,6 +242,37 @@ async def test_a_request_waits_for_a_pooled_connection_a_bounded_time(monkeypatc
         await locker.close()
 
 
+async def test_a_request_blocked_in_postgresql_gets_503_at_its_deadline_and_the_row_is_unchanged() -> None:
+    """A request stuck in PostgreSQL (here a row lock held by another session; in the cluster,
+    PgBouncer's queue while the primary is down) fails as StoreUnavailable (503 with Retry-After)
+    at the store's deadline, below the clients' own timeouts, and leaves nothing half-done."""
+    link = a_link(unique_alias("late"))
+    locker = await asyncpg.connect(POSTGRES_DSN)
+    try:
+        async with AsyncpgLinkStore.open(
+            POSTGRES_DSN, application_name="shorten-deadline-test", deadline_s=0.5
+        ) as store:
+            assert await store.insert(link, link_created(link, event_id=new_event_id()))
+            async with locker.transaction():
+                await locker.execute("SELECT 1 FROM shorten.links WHERE code = $1 FOR UPDATE", link.code)
+
+                def change(current: Link) -> tuple[Link, LinkEvent]:
+                    changed = apply_changes(current, LinkChanges(max_clicks=9), now=datetime.now(UTC))
+                    return changed, link_updated(changed, event_id=new_event_id())
+
+                started = asyncio.get_running_loop().time()
+                with pytest.raises(StoreUnavailable):
+                    await store.modify(link.code, change, workspace="default")
+                took = asyncio.get_running_loop().time() - started
+                assert 0.5 <= took < 2.0, took
+            # The lock released: the abandoned transaction left nothing, the store serves again.
+            stored = await store.get(link.code, workspace="default")
+            assert stored is not None and stored.max_clicks is None
+            assert len(await outbox_rows([link.code])) == 1  # the create's event only
+    finally:
+        await locker.close()
+
+
 async def test_concurrent_creates_are_group_committed_each_with_its_own_answer() -> None:
     """Creates that arrive while a statement runs go together as one statement (fewer
     statements than creates), and every caller still gets its own answer: each free code is
