@@ -208,8 +208,12 @@ async def fresh_test_redis() -> aioredis.Redis:
 
 
 async def empty_read_model(client: aioredis.Redis, *, also: Sequence[str] = ()) -> int:
-    """Delete the read model (link:*, links:offsets) and any `also` patterns; return keys deleted."""
-    deleted = await client.delete("links:offsets")
+    """Delete the read model (link:*, links:offsets) and any `also` patterns; return keys deleted.
+
+    links:offsets goes last: a live replica that finds it behind its own position rebuilds the
+    model from the topic at once (links_projector._check_model), and deleted first, a replica
+    busy rebuilding wrote keys back while the scan still deleted them (seen under load)."""
+    deleted = 0
     for pattern in ("link:*", *also):
         batch: list[bytes] = []
         async for key in client.scan_iter(match=pattern, count=1000):
@@ -219,6 +223,7 @@ async def empty_read_model(client: aioredis.Redis, *, also: Sequence[str] = ()) 
                 batch = []
         if batch:
             deleted += await client.delete(*batch)
+    deleted += await client.delete("links:offsets")
     return int(deleted)
 
 
