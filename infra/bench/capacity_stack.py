@@ -273,10 +273,10 @@ async def create_links(prefix: str, count: int, api_key: str) -> list[str]:
                     r = await api.post("/api/v1/links", json={"url": f"https://bench.example/c/{code}", "alias": code})
                     if r.status_code in (201, 409):
                         return
-                    if r.status_code != 429:
+                    if r.status_code not in (429, 503):  # refused for now: again after Retry-After
                         raise RuntimeError(f"creating {code}: {r.status_code} {r.text[:300]}")
                     await asyncio.sleep(float(r.headers.get("Retry-After", "1")))
-                raise RuntimeError(f"creating {code}: still rate limited")
+                raise RuntimeError(f"creating {code}: still refused ({r.status_code})")
 
         await asyncio.gather(*(one(c) for c in codes))
         deadline = time.monotonic() + 60

@@ -73,10 +73,19 @@ def domain_error_handler(statuses: Mapping[type[DomainError], int]) -> Any:
     (503 for StoreUnavailable unless the table says otherwise, with Retry-After)."""
     table: dict[type[DomainError], int] = {StoreUnavailable: 503, InvalidRequest: 422, **statuses}
 
-    async def handle(_: Request, exc: Exception) -> Response:
+    async def handle(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, DomainError)
         status = next((table[cls] for cls in type(exc).__mro__ if cls in table), 500)
         headers = {"Retry-After": "1"} if status == 503 else None
+        if status == 503:  # the operator needs the cause (a deadline, a refused connection, ...)
+            cause = exc.__cause__
+            log.warning(
+                "503 %s on %s %s: %s",
+                exc.code,
+                request.method,
+                request.url.path,
+                f"{type(cause).__name__}: {cause}" if cause is not None else exc.message,
+            )
         return error_response(status, exc.code, exc.message, exc.field, headers)
 
     return handle
