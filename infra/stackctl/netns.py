@@ -73,9 +73,11 @@ def setup_commands(s: StackSettings, namespaces: set[str], links: set[str]) -> l
 
 
 def teardown_commands(s: StackSettings, namespaces: set[str], links: set[str]) -> list[Command]:
-    """What deletes this cluster's namespaces (each takes its veth pair with it) and bridge."""
-    cmds: list[Command] = [["ip", "netns", "delete", ns] for ns in s.netns_names if ns in namespaces]
-    cmds += [["ip", "link", "delete", veth] for veth in s.netns_veths if veth in links]
+    """What deletes this cluster's veth pairs (the root end takes its peer with it), namespaces
+    and bridge. The pairs first: a namespace's deletion removes its pair only eventually (and not
+    while a process still holds the namespace)."""
+    cmds: list[Command] = [["ip", "link", "delete", veth] for veth in s.netns_veths if veth in links]
+    cmds += [["ip", "netns", "delete", ns] for ns in s.netns_names if ns in namespaces]
     if s.netns_bridge in links:
         cmds.append(["ip", "link", "delete", s.netns_bridge])
     return cmds

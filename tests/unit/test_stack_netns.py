@@ -170,8 +170,9 @@ def test_a_second_setup_adds_nothing_and_sets_every_link_up_again(lo: StackSetti
 
 
 def test_teardown_deletes_what_exists_of_this_cluster_only(lo: StackSettings) -> None:
-    cmds = netns.teardown_commands(lo, {"tst-h1", "tst-h3", "shl-h1"}, {"tst-br", "shl-br", "eth0"})
+    cmds = netns.teardown_commands(lo, {"tst-h1", "tst-h3", "shl-h1"}, {"tst-br", "tst-v3", "shl-br", "eth0"})
     assert cmds == [
+        ["ip", "link", "delete", "tst-v3"],
         ["ip", "netns", "delete", "tst-h1"],
         ["ip", "netns", "delete", "tst-h3"],
         ["ip", "link", "delete", "tst-br"],
