@@ -438,6 +438,9 @@ def supervisor_conf(s: StackSettings) -> str:
     )
     # Both servers alike (AOF on): either may be the primary after a failover. Which one
     # replicates which is in each server's own config file, which Sentinel rewrites.
+    # With the cluster's hosts in namespaces: what the primary and the Sentinels know a server by
+    # (a replica's address is otherwise the one it connects from).
+    announce = f" --replica-announce-ip {s.hosts_gateway}" if s.netns_in_use else ""
     for name, role, port in (("redis", "primary", s.redis_port), ("redis-replica", "replica", s.redis_replica_port)):
         parts.append(
             _program(
@@ -446,9 +449,7 @@ def supervisor_conf(s: StackSettings) -> str:
                 f"{redis_server} {redis_conf_path(s, role)} --bind {' '.join(s.infra_addresses)} --port {port} "
                 f"--dir {s.path('redis', role)} --appendonly yes --appendfsync everysec --save '' "
                 f"--maxmemory {s.redis_maxmemory} --maxmemory-policy noeviction --replica-read-only yes "
-                "--protected-mode no" + (f" --replica-announce-ip {s.hosts_gateway}" if s.netns_in_use else ""),
-                # What the primary and the Sentinels know this server by (a replica's address
-                # is otherwise the one it connects from).
+                f"--protected-mode no{announce}",
             )
         )
     for name, port in zip(sentinel_programs(s), s.sentinel_ports, strict=True):
