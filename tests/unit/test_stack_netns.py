@@ -9,7 +9,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from stackctl import checks, cluster, config, netns, render
+from stackctl import __main__ as stackctl_main
+from stackctl import checks, cluster, config, netns, render, supervisor
 from stackctl.config import StackSettings
 
 CHAOS = str(Path(__file__).resolve().parents[2] / "infra")
@@ -347,3 +348,34 @@ def test_sentinel_files_follow_the_hosts_when_namespaces_come_or_go(
     sentinel.write_text(failed_over)
     render.render_redis_configs(with_ns)
     assert sentinel.read_text() == failed_over
+
+
+def _down_with(monkeypatch: pytest.MonkeyPatch, left: list[str]) -> list[str]:
+    """`stackctl down` on a stopped stack whose namespaces `left` survive their deletion; the
+    deletions it asked for."""
+    deleted: list[str] = []
+    monkeypatch.setattr(supervisor, "supervisord_pid", lambda s: None)
+    monkeypatch.setattr(supervisor, "leftover_processes", lambda s: [])
+    monkeypatch.setattr(checks, "stack_ports", lambda s: {})
+    monkeypatch.setattr(netns, "delete", lambda s: deleted.append(s.stack_profile) or [])
+    monkeypatch.setattr(netns, "leftovers", lambda s: left)
+    return deleted
+
+
+def test_down_deletes_the_namespaces_and_fails_if_one_is_left(
+    ns: StackSettings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    deleted = _down_with(monkeypatch, ["tst-h2"])
+    with pytest.raises(SystemExit, match=r"namespaces/links \['tst-h2'\]"):
+        stackctl_main.down(ns)
+    assert deleted == ["cluster"]
+    _down_with(monkeypatch, [])
+    stackctl_main.down(ns)  # nothing left: down succeeds
+
+
+def test_the_default_profiles_down_leaves_namespaces_alone(
+    tmp_path: Path, run_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    deleted = _down_with(monkeypatch, ["shl-h1"])
+    stackctl_main.down(StackSettings(local_dir=tmp_path / ".local"))
+    assert deleted == []
