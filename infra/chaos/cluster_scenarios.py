@@ -13,6 +13,7 @@ import time
 from collections.abc import Awaitable, Callable
 
 import asyncpg
+from stackctl import netns
 from stackctl.config import StackSettings
 
 from chaos.scenarios import FaultContext, FaultOutcome, Scenario, stop_for
@@ -70,12 +71,54 @@ async def _host_programs(stack: Stack, host: str) -> list[str]:
     return names + [f"aggregator-{i}" for i in range(1, len(s.aggregator_ports) + 1) if s.host_of(i) == host]
 
 
+def cut_off_method(s: StackSettings) -> str:
+    """How a host is cut off: `link` (its veth down) when the hosts are namespaces, else `freeze`."""
+    return "link" if s.netns_in_use else "freeze"
+
+
+def host_cut_off(host_index: int, seconds: float) -> FaultFn:
+    """Host `host_index` cut off for `seconds`: its link down when the cluster's hosts are network
+    namespaces (the host's only link, its veth pair to the bridge: nothing reaches it, nothing
+    leaves it, its processes run on), else `host_frozen` (loopback addresses: no link to cut)."""
+
+    async def fault(ctx: FaultContext) -> FaultOutcome:
+        s = ctx.stack.s
+        if cut_off_method(s) == "freeze":
+            return await host_frozen(host_index, seconds)(ctx)
+        host = s.hosts[host_index - 1]
+        programs = await _host_programs(ctx.stack, host)
+        veth = s.netns_veths[host_index - 1]
+        at = time.monotonic()
+        await _ip(netns.link_command(s, host_index, "down"))
+        try:
+            await asyncio.sleep(seconds)
+        finally:
+            await _ip(netns.link_command(s, host_index, "up"))
+        ready = await ctx.stack.wait_ready(*programs)
+        return FaultOutcome(
+            ready,
+            [
+                f"host {host} ({', '.join(programs)}) cut off {seconds:.0f}s (link {veth} down), "
+                f"ready {ready - at - seconds:.1f}s after it came back up",
+            ],
+        )
+
+    return fault
+
+
+async def _ip(cmd: list[str]) -> None:
+    proc = await asyncio.create_subprocess_exec(*cmd, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+    out, _ = await proc.communicate()
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)}: {out.decode().strip()}")
+
+
 def host_frozen(host_index: int, seconds: float) -> FaultFn:
     """Every process of one host SIGSTOPped for `seconds`, then SIGCONTed: to nginx, Kafka and
     the other workers the host is gone (it answers nothing, holds its connections, misses its
-    heartbeats), as a host cut off the network; no firewall tool is installed here, and the
-    processes' own outbound traffic leaves from 127.0.0.1, which a rule on the host address
-    would not cut."""
+    heartbeats), as a host cut off the network. The cut-off without namespaces: on loopback
+    addresses there is no link to take down, and the processes' own outbound traffic leaves from
+    127.0.0.1, which a rule on the host address would not cut."""
 
     async def fault(ctx: FaultContext) -> FaultOutcome:
         host = ctx.stack.s.hosts[host_index - 1]
@@ -93,7 +136,8 @@ def host_frozen(host_index: int, seconds: float) -> FaultFn:
         return FaultOutcome(
             ready,
             [
-                f"host {host} ({', '.join(programs)}) frozen {seconds:.0f}s, ready {ready - at - seconds:.1f}s after",
+                f"host {host} ({', '.join(programs)}) frozen {seconds:.0f}s (no namespaces: SIGSTOP), "
+                f"ready {ready - at - seconds:.1f}s after",
             ],
         )
 
@@ -242,8 +286,9 @@ CLUSTER_SCENARIOS: list[Scenario] = [
     ),
     Scenario(
         "host cut off 30 s",
-        "every process of host 2 (a redirect replica, an aggregator worker) frozen 30 s under load through nginx",
-        host_frozen(2, 30),
+        "host 2 (a redirect replica, an aggregator worker) cut off 30 s under load through nginx: its link "
+        "down (namespaces), or its processes frozen (loopback addresses)",
+        host_cut_off(2, 30),
         after_s=10,
         twice_bound_s=HOST_FREEZE_TWICE_BOUND_S,
     ),

@@ -75,7 +75,9 @@ async def run_scenario(stack: Stack, scenario: Scenario, *, say: Callable[[str],
             f"[chaos] {scenario.name}: load stopped ({redirects.sent} redirects at "
             f"{redirects.achieved_rate:.0f}/s, {writes.sent} updates); checking the books"
         )
-        stale = await traffic.stale_links(stack.replica_urls, writes.links, tally, timeout=LINK_TIMEOUT_S)
+        stale = await traffic.stale_links(
+            stack.replica_urls, writes.links, tally, timeout=LINK_TIMEOUT_S, local_hosts=stack.local_hosts
+        )
         outcomes = tally.outcomes()
         analytics = AnalyticsClicks(http, api_key=api_key)
         if scenario.loss_bound_s > 0 or scenario.twice_bound_s > 0:  # counts may never match: wait until they settle

@@ -21,6 +21,9 @@ class Stack:
         self.replica_urls = [
             f"http://{settings.host_of(i)}:{p}" for i, p in enumerate(settings.redirect_ports, start=1)
         ]
+        # The cluster's hosts when they are network namespaces on this machine (the load guard
+        # accepts them besides loopback).
+        self.local_hosts = frozenset(settings.hosts if settings.netns_in_use else ())
         self._probes = {**checks.infra_probes(settings), **checks.service_probes(settings)}
 
     @property

@@ -9,6 +9,7 @@ loop: a slow stack does not slow the sender) or as fast as `concurrency` request
 import asyncio
 import time
 from collections import Counter
+from collections.abc import Collection
 from dataclasses import dataclass, field
 
 import aiohttp
@@ -196,13 +197,18 @@ def session(*, limit: int = MAX_IN_FLIGHT, timeout_s: float = REQUEST_TIMEOUT_S)
 
 
 async def stale_links(
-    replica_urls: list[str], links: dict[str, LinkState], tally: RedirectTally, *, timeout: float
+    replica_urls: list[str],
+    links: dict[str, LinkState],
+    tally: RedirectTally,
+    *,
+    timeout: float,
+    local_hosts: Collection[str] = (),
 ) -> dict[str, str]:
     """Ask every redirect replica directly for every link until each answers an acceptable target,
     or `timeout` passes. Returns code -> what a replica still answers wrongly (empty: no update
     lost). These requests are real redirects: they go into `tally` like the load's."""
     deadline = time.monotonic() + timeout
-    pending = {(base, code) for base in map(require_loopback, replica_urls) for code in links}
+    pending = {(require_loopback(url, local_hosts=local_hosts), code) for url in replica_urls for code in links}
     wrong: dict[str, str] = {}
     async with session(limit=16) as http:
         while pending:

@@ -7,7 +7,7 @@ import subprocess
 import sys
 import time
 
-from stackctl import checks, cluster, first_start, localkey, migrate, render, supervisor, topics
+from stackctl import checks, cluster, first_start, localkey, migrate, netns, render, supervisor, topics
 from stackctl.config import StackSettings
 from stackctl.first_start import say
 
@@ -51,6 +51,7 @@ def up(s: StackSettings, *, infra_only: bool) -> None:
     first_start.ensure_visitor_key_secret(s)
     if s.is_cluster:  # PgBouncer and ZooKeeper (idempotent: a second run only checks)
         subprocess.run(["bash", str(s.repo_root / "infra" / "scripts" / "install-system.sh"), "cluster"], check=True)
+        netns.ensure(s, say)  # before rendering: the servers listen on the bridge too, the hosts' programs run inside
     reload = render.render_all(s)
     first_start.ensure_kafka_libs(s)
     if s.is_cluster:
@@ -138,8 +139,15 @@ def down(s: StackSettings) -> None:
             break
         time.sleep(0.3)
     leftovers = supervisor.leftover_processes(s)
-    if busy or leftovers:
-        raise SystemExit(f"[stack] still running after down: ports {busy}, processes {leftovers}")
+    links: list[str] = []
+    if s.is_cluster:  # the hosts' namespaces, their veth pairs and the bridge
+        for error in netns.delete(s):
+            say(f"deleting the hosts' namespaces: {error}")
+        links = netns.leftovers(s)
+    if busy or leftovers or links:
+        raise SystemExit(
+            f"[stack] still running after down: ports {busy}, processes {leftovers}, namespaces/links {links}"
+        )
     say("stack is down: no process left, ports free")
 
 

@@ -12,7 +12,8 @@ What runs, natively, from the same Debian packages and Maven jars as the default
 - ClickHouse 18.16 x4 (2 shards x 2 replicas) with ZooKeeper (18.16 has no ClickHouse Keeper),
   and nginx balancing the services' ClickHouse HTTP requests over the four nodes;
 - Redis, its replica and Sentinels as in the default stack;
-- redirect replicas and aggregator workers on three host addresses (CLUSTER_HOSTS).
+- redirect replicas and aggregator workers on three hosts: network namespaces (netns.py), or
+  loopback addresses (CLUSTER_HOSTS) where namespaces cannot be made.
 """
 
 import asyncio
@@ -76,7 +77,6 @@ def kafka_data_dir(s: StackSettings, broker: int) -> Path:
 
 def kafka_properties(s: StackSettings, broker: int, default_text: str) -> str:
     """Broker `broker` (1-based): the default stack's rendered properties, clustered."""
-    port, controller = s.kafka_broker_ports[broker - 1], s.kafka_controller_ports[broker - 1]
     voters = ",".join(f"{i}@127.0.0.1:{p}" for i, p in enumerate(s.kafka_controller_ports, start=1))
     rf = s.kafka_replication_factor
     return _set_properties(
@@ -84,8 +84,7 @@ def kafka_properties(s: StackSettings, broker: int, default_text: str) -> str:
         {
             "node.id": broker,
             "controller.quorum.voters": voters,
-            "listeners": f"PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller}",
-            "advertised.listeners": f"PLAINTEXT://127.0.0.1:{port}",
+            **kafka_listeners(s, broker),
             "log.dirs": kafka_data_dir(s, broker),
             "default.replication.factor": rf,
             "offsets.topic.replication.factor": rf,
@@ -97,6 +96,24 @@ def kafka_properties(s: StackSettings, broker: int, default_text: str) -> str:
             "num.io.threads": 2,
         },
     )
+
+
+def kafka_listeners(s: StackSettings, broker: int) -> dict[str, str]:
+    """Broker `broker`'s listeners: PLAINTEXT on 127.0.0.1 for the root namespace (brokers,
+    tools, the services there) and, with the hosts in namespaces, HOSTS on the bridge address,
+    advertised as such, so the hosts' processes (bootstrapped from it) are sent to addresses
+    they reach. Kafka refuses two listeners on one port: HOSTS has its own (kafka_hosts_ports)."""
+    port, controller = s.kafka_broker_ports[broker - 1], s.kafka_controller_ports[broker - 1]
+    listeners = [f"PLAINTEXT://127.0.0.1:{port}"]
+    protocols = ["PLAINTEXT:PLAINTEXT"]
+    if s.netns_in_use:
+        listeners.append(f"HOSTS://{s.netns_bridge_address}:{s.kafka_hosts_ports[broker - 1]}")
+        protocols.append("HOSTS:PLAINTEXT")
+    return {
+        "listeners": ",".join([*listeners, f"CONTROLLER://127.0.0.1:{controller}"]),
+        "advertised.listeners": ",".join(listeners),
+        "listener.security.protocol.map": ",".join([*protocols, "CONTROLLER:PLAINTEXT"]),
+    }
 
 
 def clickhouse_config(s: StackSettings, node: int, default_text: str) -> str:
@@ -187,7 +204,7 @@ def pgbouncer_ini(s: StackSettings) -> str:
             f"{db}_replica = host=127.0.0.1 port={s.postgres_replica_port} dbname={db}",
             "",
             "[pgbouncer]",
-            "listen_addr = 127.0.0.1",
+            f"listen_addr = {','.join(s.infra_addresses)}",
             f"listen_port = {s.pgbouncer_port}",
             f"unix_socket_dir = {s.path('pgbouncer')}",
             "auth_type = scram-sha-256",
@@ -284,7 +301,7 @@ def nginx_clickhouse_server(s: StackSettings) -> str:
             "        keepalive 32;",
             "    }",
             "    server {",
-            f"        listen 127.0.0.1:{s.clickhouse_lb_port};",
+            *(f"        listen {address}:{s.clickhouse_lb_port};" for address in s.infra_addresses),
             "        access_log off;",
             "        client_max_body_size 256m;",
             "        location / {",
@@ -368,6 +385,28 @@ def service_overrides(s: StackSettings) -> dict[str, str]:
         "CLUSTER_PORT_BASE": str(s.cluster_port_base),
         "CLUSTER_HOSTS": s.cluster_hosts,
     }
+
+
+def host_overrides(s: StackSettings, program: str) -> dict[str, str]:
+    """Environment of a redirect replica or aggregator worker in a host's namespace: every server
+    at the bridge address (PgBouncer, Kafka's HOSTS listener, Redis and its Sentinels, the
+    ClickHouse balancer); the redirect replicas also believe nginx's X-Forwarded-For from it
+    (nginx, in the root namespace, connects from it). Empty without namespaces."""
+    if not s.netns_in_use:
+        return {}
+    gw = s.hosts_gateway
+    env = {
+        "KAFKA_BOOTSTRAP_SERVERS": s.kafka_hosts_bootstrap,
+        "POSTGRES_DSN": s.dsn(s.pgbouncer_port, host=gw),
+        "CLICKHOUSE_URL": f"http://{gw}:{s.clickhouse_lb_port}",
+        "REDIS_URL": f"redis://{gw}:{s.redis_port}/0",
+        "REDIS_REPLICA_URL": f"redis://{gw}:{s.redis_replica_port}/0",
+        "REDIS_SENTINELS": ",".join(f"{gw}:{p}" for p in s.sentinel_ports),
+    }
+    if program.startswith("redirect-"):
+        proxies = os.environ.get("REDIRECT_TRUSTED_PROXIES", "127.0.0.1,::1")
+        env["REDIRECT_TRUSTED_PROXIES"] = f"{proxies},{gw}" if proxies else gw
+    return env
 
 
 def relay_overrides(s: StackSettings) -> dict[str, str]:

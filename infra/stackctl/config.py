@@ -3,6 +3,7 @@
 Ports match the services' settings defaults; both read the same variable names.
 """
 
+import ipaddress
 from functools import cached_property
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -11,6 +12,8 @@ from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+# Where `ip netns add` mounts its namespaces (one file each).
+NETNS_RUN_DIR = Path("/run/netns")
 
 
 def read_secret(path: Path) -> str:
@@ -31,7 +34,17 @@ class StackSettings(BaseSettings):
     # `cluster_ports` (27011-27144 by default; free in every worktree's port block).
     cluster_port_base: int = 27000
     # The cluster's "hosts": redirect replica i and aggregator worker i run on host (i-1) % 3.
+    # Each host is a network namespace (netns.py) where `ip netns` works (root); otherwise, or
+    # with CLUSTER_NETNS=off, one loopback address each, CLUSTER_HOSTS.
     cluster_hosts: str = "127.0.0.21,127.0.0.22,127.0.0.23"
+    # `auto`: namespaces when they can be made, else CLUSTER_HOSTS (logged); `on`: namespaces or
+    # fail; `off`: CLUSTER_HOSTS.
+    cluster_netns: Literal["auto", "on", "off"] = "auto"
+    # Names of the namespaces (<prefix>-h1..3), the bridge (<prefix>-br) and the root-side veth
+    # ends (<prefix>-v1..3), and the private subnet of the bridge (.1) and hosts (.11, .12, .13).
+    # Two checkouts' clusters need two prefixes and two subnets (.env).
+    cluster_netns_prefix: str = Field(default="shl", pattern=r"^[a-z][a-z0-9]{0,9}$")
+    cluster_subnet: str = "10.231.0.0/24"
     # PgBouncer: client connections it accepts, and server connections per (database, user).
     cluster_pgbouncer_max_clients: int = 2000
     cluster_pgbouncer_pool_size: int = 20
@@ -90,17 +103,87 @@ class StackSettings(BaseSettings):
         return self.cluster_port_base + offset
 
     @property
+    def loopback_hosts(self) -> list[str]:
+        """CLUSTER_HOSTS: the hosts' addresses when they are no namespaces."""
+        return [h.strip() for h in self.cluster_hosts.split(",") if h.strip()]
+
+    @property
+    def netns_names(self) -> list[str]:
+        """The hosts' network namespaces (one per CLUSTER_HOSTS entry)."""
+        return [f"{self.cluster_netns_prefix}-h{i}" for i in range(1, len(self.loopback_hosts) + 1)]
+
+    @property
+    def netns_veths(self) -> list[str]:
+        """The root-namespace end of each host's veth pair (on the bridge); `ip link set <it> down`
+        cuts the host off."""
+        return [f"{self.cluster_netns_prefix}-v{i}" for i in range(1, len(self.loopback_hosts) + 1)]
+
+    @property
+    def netns_bridge(self) -> str:
+        return f"{self.cluster_netns_prefix}-br"
+
+    @property
+    def netns_subnet(self) -> ipaddress.IPv4Network:
+        net = ipaddress.ip_network(self.cluster_subnet)
+        if not isinstance(net, ipaddress.IPv4Network) or net.num_addresses < 16 + len(self.loopback_hosts):
+            raise ValueError(f"CLUSTER_SUBNET {self.cluster_subnet}: an IPv4 network of 16 addresses or more")
+        return net
+
+    @property
+    def netns_bridge_address(self) -> str:
+        """The root namespace's address on the bridge: where the hosts reach the infrastructure."""
+        return str(self.netns_subnet.network_address + 1)
+
+    @property
+    def netns_addresses(self) -> list[str]:
+        """Host i's address in its namespace (.11, .12, .13 of CLUSTER_SUBNET)."""
+        base = self.netns_subnet.network_address
+        return [str(base + 10 + i) for i in range(1, len(self.loopback_hosts) + 1)]
+
+    @property
+    def netns_in_use(self) -> bool:
+        """The cluster's hosts are namespaces: `just up --profile cluster` made them (netns.py),
+        and they are there now. Read from the system, so every tool (chaos, benchmarks) that
+        builds these settings sees the hosts the running cluster has."""
+        return (
+            self.is_cluster
+            and self.cluster_netns != "off"
+            and all((NETNS_RUN_DIR / name).exists() for name in self.netns_names)
+        )
+
+    @property
     def hosts(self) -> list[str]:
-        """The addresses processes spread over: three in the cluster, 127.0.0.1 otherwise."""
+        """The addresses processes spread over: three in the cluster (the namespaces' or
+        CLUSTER_HOSTS), 127.0.0.1 otherwise."""
         if not self.is_cluster:
             return ["127.0.0.1"]
-        return [h.strip() for h in self.cluster_hosts.split(",") if h.strip()]
+        return self.netns_addresses if self.netns_in_use else self.loopback_hosts
+
+    def netns_of(self, index: int) -> str | None:
+        """The namespace of the index-th (1-based) redirect replica or aggregator worker, or None
+        (no namespaces)."""
+        if not self.netns_in_use:
+            return None
+        return self.netns_names[(index - 1) % len(self.netns_names)]
+
+    @property
+    def infra_addresses(self) -> list[str]:
+        """Where the servers the hosts use listen: 127.0.0.1, and the bridge address when the
+        hosts are namespaces."""
+        return ["127.0.0.1", self.netns_bridge_address] if self.netns_in_use else ["127.0.0.1"]
+
+    @property
+    def hosts_gateway(self) -> str:
+        """Where a process on a host reaches the infrastructure: the bridge address (every
+        server the hosts use listens there too), or 127.0.0.1 without namespaces."""
+        return self.netns_bridge_address if self.netns_in_use else "127.0.0.1"
 
     def host_of(self, index: int) -> str:
         """The host address of the index-th (1-based) redirect replica or aggregator worker."""
         return self.hosts[(index - 1) % len(self.hosts)]
 
-    # Cluster layout (offsets from CLUSTER_PORT_BASE): Kafka broker i 10+i, its controller 20+i;
+    # Cluster layout (offsets from CLUSTER_PORT_BASE): Kafka broker i 10+i (its listener on the
+    # bridge for the namespaces 15+i), its controller 20+i;
     # PgBouncer 32, the PostgreSQL replica 33; ZooKeeper 81; ClickHouse node i HTTP 120+i,
     # native 130+i, interserver 140+i; nginx in front of the ClickHouse nodes' HTTP 120.
     CLUSTER_KAFKA_BROKERS: ClassVar[int] = 3
@@ -129,6 +212,16 @@ class StackSettings(BaseSettings):
     @property
     def kafka_bootstrap(self) -> str:
         return ",".join(f"127.0.0.1:{p}" for p in self.kafka_broker_ports)
+
+    @property
+    def kafka_hosts_ports(self) -> list[int]:
+        """Each broker's second listener (HOSTS), on the bridge address, for the namespaces'
+        processes: Kafka refuses two listeners on one port (even on two addresses)."""
+        return [self.cluster_port(15 + i) for i in range(1, len(self.kafka_broker_ports) + 1)]
+
+    @property
+    def kafka_hosts_bootstrap(self) -> str:
+        return ",".join(f"{self.netns_bridge_address}:{p}" for p in self.kafka_hosts_ports)
 
     @property
     def kafka_replication_factor(self) -> int:
@@ -219,10 +312,9 @@ class StackSettings(BaseSettings):
         port = self.clickhouse_lb_port if self.is_cluster else self.clickhouse_http_port
         return f"http://127.0.0.1:{port}"
 
-    def dsn(self, port: int, database: str | None = None) -> str:
+    def dsn(self, port: int, database: str | None = None, host: str = "127.0.0.1") -> str:
         return (
-            f"postgresql://{self.postgres_user}:{self.postgres_password}"
-            f"@127.0.0.1:{port}/{database or self.postgres_db}"
+            f"postgresql://{self.postgres_user}:{self.postgres_password}@{host}:{port}/{database or self.postgres_db}"
         )
 
     @property

@@ -10,7 +10,7 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
-from stackctl import cluster
+from stackctl import cluster, netns
 from stackctl.config import StackSettings
 
 TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
@@ -130,8 +130,8 @@ def _write_once(path: Path, text: str, *, still_valid: Callable[[str], bool]) ->
         path.write_text(text)
 
 
-_REPLICAOF = re.compile(r"^(?:replicaof|slaveof)\s+\S+\s+(\d+)", re.MULTILINE)
-_MONITOR = re.compile(r"^sentinel monitor (\S+) \S+ (\d+)", re.MULTILINE)
+_REPLICAOF = re.compile(r"^(?:replicaof|slaveof)\s+(\S+)\s+(\d+)", re.MULTILINE)
+_MONITOR = re.compile(r"^sentinel monitor (\S+) (\S+) (\d+)", re.MULTILINE)
 
 
 def redis_conf_path(s: StackSettings, role: str) -> Path:
@@ -146,9 +146,13 @@ def render_redis_configs(s: StackSettings) -> None:
     """Each Redis server's own config file (which primary it replicates, if any) and each
     Sentinel's. Everything else is on the command line, so a port change applies at once."""
     ours = {s.redis_port, s.redis_replica_port}
+    # The address Redis and the Sentinels know each other by, and the one the Sentinels name to
+    # clients: the bridge's when the cluster's hosts are namespaces (reachable from them and
+    # from the root namespace alike), else 127.0.0.1.
+    address = s.hosts_gateway
 
     def redis_valid(text: str) -> bool:
-        return all(int(port) in ours for port in _REPLICAOF.findall(text))
+        return all(host == address and int(port) in ours for host, port in _REPLICAOF.findall(text))
 
     def sentinel_valid(port: int) -> Callable[[str], bool]:
         def valid(text: str) -> bool:
@@ -157,7 +161,9 @@ def render_redis_configs(s: StackSettings) -> None:
                 re.search(rf"^port {port}$", text, re.MULTILINE) is not None
                 and len(monitors) == 1
                 and monitors[0][0] == s.redis_sentinel_master
-                and int(monitors[0][1]) in ours
+                and monitors[0][1] == address
+                and int(monitors[0][2]) in ours
+                and re.search(rf"^bind {re.escape(' '.join(s.infra_addresses))}$", text, re.MULTILINE) is not None
             )
 
         return valid
@@ -165,7 +171,7 @@ def render_redis_configs(s: StackSettings) -> None:
     header = "# Written once by stackctl (render.py); Redis Sentinel rewrites it after a failover.\n"
     _write_once(redis_conf_path(s, "primary"), header, still_valid=redis_valid)
     _write_once(
-        redis_conf_path(s, "replica"), header + f"replicaof 127.0.0.1 {s.redis_port}\n", still_valid=redis_valid
+        redis_conf_path(s, "replica"), header + f"replicaof {address} {s.redis_port}\n", still_valid=redis_valid
     )
     master = s.redis_sentinel_master
     for port in s.sentinel_ports:
@@ -173,9 +179,9 @@ def render_redis_configs(s: StackSettings) -> None:
         _write_once(
             path,
             header
-            + f"port {port}\nbind 127.0.0.1\nprotected-mode no\ndaemonize no\ndir {path.parent}\n"
+            + f"port {port}\nbind {' '.join(s.infra_addresses)}\nprotected-mode no\ndaemonize no\ndir {path.parent}\n"
             + "sentinel resolve-hostnames no\n"
-            + f"sentinel monitor {master} 127.0.0.1 {s.redis_port} 2\n"
+            + f"sentinel monitor {master} {address} {s.redis_port} 2\n"
             + f"sentinel down-after-milliseconds {master} {s.redis_sentinel_down_after_ms}\n"
             + f"sentinel failover-timeout {master} 10000\n"
             + f"sentinel parallel-syncs {master} 1\n",
@@ -432,15 +438,18 @@ def supervisor_conf(s: StackSettings) -> str:
     )
     # Both servers alike (AOF on): either may be the primary after a failover. Which one
     # replicates which is in each server's own config file, which Sentinel rewrites.
+    # With the cluster's hosts in namespaces: what the primary and the Sentinels know a server by
+    # (a replica's address is otherwise the one it connects from).
+    announce = f" --replica-announce-ip {s.hosts_gateway}" if s.netns_in_use else ""
     for name, role, port in (("redis", "primary", s.redis_port), ("redis-replica", "replica", s.redis_replica_port)):
         parts.append(
             _program(
                 s,
                 name,
-                f"{redis_server} {redis_conf_path(s, role)} --bind 127.0.0.1 --port {port} "
+                f"{redis_server} {redis_conf_path(s, role)} --bind {' '.join(s.infra_addresses)} --port {port} "
                 f"--dir {s.path('redis', role)} --appendonly yes --appendfsync everysec --save '' "
                 f"--maxmemory {s.redis_maxmemory} --maxmemory-policy noeviction --replica-read-only yes "
-                "--protected-mode no",
+                f"--protected-mode no{announce}",
             )
         )
     for name, port in zip(sentinel_programs(s), s.sentinel_ports, strict=True):
@@ -477,12 +486,13 @@ def supervisor_conf(s: StackSettings) -> str:
             _program(
                 s,
                 f"redirect-{i}",
-                f"{py} -m redirect serve",
+                f"{netns.exec_prefix(s.netns_of(i))}{py} -m redirect serve",
                 environment=env(
                     REDIRECT_PORT=str(port),
                     REDIRECT_REPLICA_ID=str(i),
                     REDIRECT_PROXY_READ_TIMEOUT_SECONDS=f"{s.redirect_read_timeout:g}",
                     **({"REDIRECT_HOST": s.host_of(i)} if s.is_cluster else {}),
+                    **cluster.host_overrides(s, f"redirect-{i}"),
                 ),
             )
         )
@@ -491,12 +501,13 @@ def supervisor_conf(s: StackSettings) -> str:
             _program(
                 s,
                 f"aggregator-{i}",
-                f"{py} -m aggregator worker",
+                f"{netns.exec_prefix(s.netns_of(i))}{py} -m aggregator worker",
                 environment=env(
                     AGGREGATOR_WEB_PORT=str(port),
                     **({"AGGREGATOR_WEB_HOST": s.host_of(i)} if s.is_cluster else {}),
                     AGGREGATOR_WORKER_ID=str(i),
                     AGGREGATOR_DATA_DIR=str(s.path(f"aggregator-{i}")),
+                    **cluster.host_overrides(s, f"aggregator-{i}"),
                 ),
             )
         )

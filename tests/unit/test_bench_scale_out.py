@@ -9,7 +9,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from stackctl import render
+from stackctl import config, render
 from stackctl.config import StackSettings
 
 BENCH = str(Path(__file__).resolve().parents[2] / "infra" / "bench")
@@ -42,6 +42,7 @@ pytestmark = pytest.mark.unit
 def s(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> StackSettings:
     for name in ("STACK_PROFILE", "CLUSTER_HOSTS", "REDIRECT_REPLICA_PORTS", "AGGREGATOR_WEB_PORTS"):
         monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(config, "NETNS_RUN_DIR", tmp_path / "netns")  # no namespaces: CLUSTER_HOSTS
     return StackSettings(
         stack_profile="cluster",
         local_dir=tmp_path / "cluster",

@@ -5,7 +5,7 @@ import re
 from pathlib import Path
 
 import pytest
-from stackctl import checks, cluster, render
+from stackctl import checks, cluster, config, render
 from stackctl.clickhouse_cluster import cluster_statements
 from stackctl.config import REPO_ROOT, StackSettings
 from stackctl.migrate import clickhouse_statements
@@ -19,6 +19,7 @@ SCHEMA = REPO_ROOT / "services/aggregator/adapters/sql/clickhouse/010_clicks.sql
 def s(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> StackSettings:
     for name in ("KAFKA_BOOTSTRAP_SERVERS", "POSTGRES_DSN", "CLICKHOUSE_URL", "REDIRECT_HOST", "STACK_PROFILE"):
         monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(config, "NETNS_RUN_DIR", tmp_path / "netns")  # no namespaces: CLUSTER_HOSTS
     return StackSettings(stack_profile="cluster", local_dir=tmp_path / "cluster")
 
 

@@ -112,3 +112,12 @@ def test_the_locustfile_itself_refuses_a_remote_host(tmp_path: Path) -> None:
     assert result.returncode != 0
     assert "NotLoopback" in result.stderr and "refusing to generate load" in result.stderr
     assert "Ramping to" not in result.stderr
+
+
+def test_the_callers_own_local_hosts_are_accepted_and_nothing_else_besides() -> None:
+    """The cluster's hosts in their network namespaces (10.231.0.11 ...): the caller names them."""
+    assert require_loopback("http://10.231.0.12:8012", local_hosts={"10.231.0.12"}) == "http://10.231.0.12:8012"
+    with pytest.raises(NotLoopback):
+        require_loopback("http://10.231.0.13:8012", local_hosts={"10.231.0.12"})
+    with pytest.raises(NotLoopback):
+        require_loopback("http://10.231.0.12:8012")
