@@ -61,12 +61,16 @@ def register(
             return
         stuck = frontier.stuck(held_min(), time.monotonic())
         if stuck:  # the previous owner may have finished those records meanwhile; or retention
-            rt = await runtime.get()
-            for p, stored in (await rt.frontier.load(topic, [p for p, _ in stuck])).items():
-                frontier.start(p, stored)
-            tps = [faust.types.TP(topic, p) for p, _ in stuck]
-            for tp, log_start in (await app.consumer.earliest_offsets(*tps)).items():
-                frontier.floor(tp.partition, log_start)
+            try:
+                rt = await runtime.get()
+                for p, stored in (await rt.frontier.load(topic, [p for p, _ in stuck])).items():
+                    frontier.start(p, stored)
+                tps = [faust.types.TP(topic, p) for p, _ in stuck]
+                for tp, log_start in (await app.consumer.earliest_offsets(*tps)).items():
+                    frontier.floor(tp.partition, log_start)
+            except Exception as exc:  # as above: a timer that raises crashes the worker (seen: host cut off)
+                log.warning("frontier: could not re-read the stuck partitions' frontier: %r", exc)
+                return
         for partition, offset in stuck:
             if frontier.next.get(partition, offset) > offset:
                 continue
