@@ -92,8 +92,9 @@ def parse_args() -> argparse.Namespace:
         "--flush-modes",
         type=flush_modes,
         default=["group"],
-        help="aggregator flush modes measured at each host count, in order: group (the default rule), "
-        "worker (per-worker interval, the code before it); e.g. worker,group",
+        help="flush modes measured at each host count, in order: group (the default rule), "
+        "worker (the aggregator's per-worker interval, the code before it), records (group, and each of "
+        "N replicas flushes its clicks every N x its interval); e.g. worker,group",
     )
     p.add_argument("--label", default="results", help="section of the doc this run writes (others are kept)")
     p.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks" / "scale-out.md")
@@ -138,6 +139,9 @@ async def probe_rate(ctx: Context, args: argparse.Namespace, original_nginx: str
 
 
 AGGREGATORS = [f"aggregator-{i}" for i in range(1, len(STACK.aggregator_ports) + 1)]
+REPLICAS = [f"redirect-{i}" for i in range(1, len(STACK.redirect_ports) + 1)]
+# The replicas' click flush interval as configured (the redirect's default, 0.1 s).
+REPLICA_FLUSH_S = float(os.environ.get("REDIRECT_CLICK_FLUSH_INTERVAL_SECONDS", "0.1"))
 
 
 async def measure(
@@ -152,9 +156,9 @@ async def measure(
 ) -> Configuration:
     plan = host_plan(STACK, n)
     if rendered_supervisor is not None and set_flush_mode(
-        STACK.supervisor_conf, rendered_supervisor, AGGREGATORS, flush
+        STACK.supervisor_conf, rendered_supervisor, flush, n, AGGREGATORS, REPLICAS, REPLICA_FLUSH_S
     ):
-        say(f"aggregator workers restarted with the {flush} flush mode")
+        say(f"workers and replicas restarted with the {flush} flush mode at {n} host(s)")
     say(f"to {plan.describe()}, {flush} flush ...")
     reconfigure_s = await apply(STACK, plan, original_nginx, CLICKS.partitions, args.rebalance_seconds)
     say(f"{n} host(s) live after {reconfigure_s:.0f}s; idle burn for {args.idle_seconds:.0f}s")
@@ -183,7 +187,7 @@ async def main() -> None:
         raise SystemExit("--rate must be positive")
     modes_asked = args.flush_modes != ["group"]
     # As rendered: the aggregators without a flush mode of ours (also after an interrupted run).
-    rendered_supervisor = as_rendered(STACK.supervisor_conf.read_text(), AGGREGATORS) if modes_asked else None
+    rendered_supervisor = as_rendered(STACK.supervisor_conf.read_text(), AGGREGATORS, REPLICAS) if modes_asked else None
     conf_path = STACK.path("nginx", "nginx.conf")
     # As rendered, every redirect server live (also when an interrupted run left marks behind).
     original_nginx = mark_redirect_servers(conf_path.read_text(), host_plan(STACK, len(STACK.hosts)).redirect_servers)
@@ -226,7 +230,7 @@ async def main() -> None:
     finally:
         say("restoring every host's programs, supervisord.conf and nginx.conf as rendered")
         if rendered_supervisor is not None:
-            set_flush_mode(STACK.supervisor_conf, rendered_supervisor, AGGREGATORS, None)
+            set_flush_mode(STACK.supervisor_conf, rendered_supervisor, None, 1, AGGREGATORS, REPLICAS, REPLICA_FLUSH_S)
         restore(STACK, original_nginx)
     elapsed = time.time() - started
     notes = {
@@ -234,9 +238,10 @@ async def main() -> None:
         "uptime at end": uptime(),
         "vegeta": "v12.13.0 (infra/scripts/install-loadgen.sh)",
         "clicks partitions": str(CLICKS.partitions),
-        "aggregator flush modes": ", ".join(args.flush_modes)
+        "flush modes": ", ".join(args.flush_modes)
         + " (group: a worker with 1/N of the partitions flushes every N x AGGREGATOR_FLUSH_MIN_S; "
-        "per-worker: every worker every AGGREGATOR_FLUSH_MIN_S, the code before it)",
+        "per-worker: every worker every AGGREGATOR_FLUSH_MIN_S, the code before it; records: group, and "
+        f"each of N replicas sends its clicks every N x {REPLICA_FLUSH_S:g} s)",
         "ClickHouse check": ctx.counts.clickhouse_error or "per code, uniqExact(event_id) of click_events",
         **({"run stopped at": broken} if broken else {}),
     }

@@ -1,10 +1,11 @@
-"""The aggregator's flush mode for `just bench scale-out --flush-modes` (scale_out.py).
+"""The flush mode for `just bench scale-out --flush-modes` (scale_out.py).
 
 "group" (the default of AGGREGATOR_FLUSH_SHARED_BY_GROUP): a worker owning 1/N of the `clicks`
 partitions flushes light traffic every N x AGGREGATOR_FLUSH_MIN_S, so the group writes about once
 a second however many hosts carry it. "worker" (the code before it, kept runnable): every worker
 flushes every AGGREGATOR_FLUSH_MIN_S. Running both at each host count puts the before and the
-after in one run.
+after in one run. "records": "group", and the replicas' click flush interval times the live
+replicas (see REPLICA_FLUSH_ENV).
 
 A mode is set by adding the variable to the aggregator programs' `environment=` lines of the
 cluster's rendered supervisord.conf and `supervisorctl reread` + `update` of those programs (they
@@ -19,8 +20,13 @@ from pathlib import Path
 
 from redirect_bench_support import CTL
 
-FLUSH_MODES = {"group": "true", "worker": "false"}
+# mode -> AGGREGATOR_FLUSH_SHARED_BY_GROUP of the workers
+FLUSH_MODES = {"group": "true", "worker": "false", "records": "true"}
 FLUSH_ENV = "AGGREGATOR_FLUSH_SHARED_BY_GROUP"
+# "records": the group's flush, and each of the N live replicas sends its clicks every N x its
+# interval, so the replicas together make as many `clicks` records per second as one replica
+# does (a diagnostic of what the records cost; the replicas do not do it by themselves).
+REPLICA_FLUSH_ENV = "REDIRECT_CLICK_FLUSH_INTERVAL_SECONDS"
 _SECTION = re.compile(r"^\[program:([^\]]+)\]\s*$")
 _ENTRY = re.compile(r'([A-Za-z_][A-Za-z0-9_]*)="((?:[^"\\]|\\.)*)"')
 
@@ -66,28 +72,45 @@ def apply_conf(path: Path, text: str, programs: Iterable[str]) -> bool:
     return True
 
 
-def as_rendered(conf: str, programs: Iterable[str]) -> str:
-    """The conf without any flush mode of ours (as `just up` renders it, also after an
-    interrupted run that could not restore it)."""
-    return with_program_env(conf, programs, FLUSH_ENV, None)
+def as_rendered(conf: str, aggregators: Iterable[str], replicas: Iterable[str]) -> str:
+    """The conf without any flush mode of ours (as `just up` renders it -- the stack sets neither
+    variable -- also after an interrupted run that could not restore it)."""
+    return with_program_env(with_program_env(conf, aggregators, FLUSH_ENV, None), replicas, REPLICA_FLUSH_ENV, None)
 
 
-def set_flush_mode(path: Path, rendered: str, programs: Iterable[str], mode: str | None) -> bool:
-    """The aggregator programs in `mode` (a FLUSH_MODES key; None: as rendered) from their next
-    start; True when they had to be stopped for it."""
-    programs = list(programs)
-    value = None if mode is None else FLUSH_MODES[mode]
-    return apply_conf(path, with_program_env(rendered, programs, FLUSH_ENV, value), programs)
+def mode_conf(
+    rendered: str, mode: str | None, n: int, aggregators: Iterable[str], replicas: Iterable[str], replica_flush_s: float
+) -> str:
+    """The conf of `mode` at `n` live hosts (None: as rendered)."""
+    text = with_program_env(rendered, aggregators, FLUSH_ENV, None if mode is None else FLUSH_MODES[mode])
+    value = f"{replica_flush_s * n:g}" if mode == "records" else None
+    return with_program_env(text, replicas, REPLICA_FLUSH_ENV, value)
+
+
+def set_flush_mode(
+    path: Path,
+    rendered: str,
+    mode: str | None,
+    n: int,
+    aggregators: Iterable[str],
+    replicas: Iterable[str],
+    replica_flush_s: float,
+) -> bool:
+    """The programs in `mode` at `n` hosts from their next start; True when some had to be
+    stopped for it."""
+    aggregators, replicas = list(aggregators), list(replicas)
+    text = mode_conf(rendered, mode, n, aggregators, replicas, replica_flush_s)
+    return apply_conf(path, text, [*aggregators, *replicas])
 
 
 def configurations(hosts: list[int], modes: list[str]) -> list[tuple[int, str]]:
     """(host count, flush mode) in the order measured: every mode at each host count, except at
-    1 host, where the modes are one rule (a worker owning every partition): that runs once, in
-    the group mode if it is asked for."""
+    1 host, where the modes are one rule (a worker owning every partition, one replica): that
+    runs once, in the group mode if it (or "records") is asked for."""
     out: list[tuple[int, str]] = []
     for n in hosts:
         if n == 1:
-            out.append((1, "group" if "group" in modes else modes[0]))
+            out.append((1, "group" if {"group", "records"} & set(modes) else modes[0]))
         else:
             out += [(n, mode) for mode in modes]
     return out

@@ -71,7 +71,7 @@ def label(n: int, earlier: Sequence[int], flush: str = "group") -> str:
     "(again)" when the run measured that host count in that mode before (the repeat shows the
     run's noise and drift). `earlier`: the host counts measured before in the same mode."""
     repeat = list(earlier).count(n)
-    name = str(n) if flush == "group" else f"{n} per-worker"
+    name = {"group": str(n), "worker": f"{n} per-worker", "records": f"{n} replicas x{n}"}[flush]
     return name if not repeat else f"{name} (again)" if repeat == 1 else f"{name} (#{repeat + 1})"
 
 

@@ -20,7 +20,15 @@ try:
     from capacity_load import AttackResult, Plan
     from capacity_report import StepReport
     from capacity_stack import metric_total, partition_lags, tier_of
-    from scale_out_flush import FLUSH_ENV, FLUSH_MODES, as_rendered, configurations, with_program_env
+    from scale_out_flush import (
+        FLUSH_ENV,
+        FLUSH_MODES,
+        REPLICA_FLUSH_ENV,
+        as_rendered,
+        configurations,
+        mode_conf,
+        with_program_env,
+    )
     from scale_out_hosts import balanced, host_plan, mark_redirect_servers
     from scale_out_report import (
         TIER_NAMES,
@@ -339,7 +347,7 @@ def test_a_flush_mode_is_set_in_the_aggregators_environment_and_taken_out_again(
     assert lines[12] == SUPERVISOR_CONF.splitlines()[12]  # the redirect replica is not touched
     group_mode = with_program_env(worker_mode, workers, FLUSH_ENV, FLUSH_MODES["group"])
     assert group_mode.count(FLUSH_ENV) == 2 and 'AGGREGATOR_FLUSH_SHARED_BY_GROUP="true"' in group_mode
-    assert as_rendered(group_mode, workers) == SUPERVISOR_CONF
+    assert as_rendered(group_mode, workers, ["redirect-1"]) == SUPERVISOR_CONF
     with pytest.raises(ValueError, match="aggregator-3"):
         with_program_env(SUPERVISOR_CONF, ["aggregator-3"], FLUSH_ENV, "false")
 
@@ -372,3 +380,17 @@ def test_the_per_worker_flush_is_named_and_compared_with_one_host(s: StackSettin
     clickhouse = next(line for line in lines if line.startswith("| ClickHouse + ZooKeeper |"))
     # per-worker 2x, group 1x; the trend is the group mode's at 3 hosts
     assert clickhouse.split("|")[1:-1] == [" ClickHouse + ZooKeeper ", " 2.00 ", " 1.00 ", " 2.00 ", " 1.00 ", " flat "]
+
+
+def test_the_records_mode_stretches_each_replicas_click_flush_by_the_live_replicas() -> None:
+    workers, replicas = ["aggregator-1", "aggregator-2"], ["redirect-1"]
+    three = mode_conf(SUPERVISOR_CONF, "records", 3, workers, replicas, 0.1)
+    assert 'REDIRECT_REPLICA_ID="1",REDIRECT_CLICK_FLUSH_INTERVAL_SECONDS="0.3"' in three
+    assert three.count('AGGREGATOR_FLUSH_SHARED_BY_GROUP="true"') == 2
+    group = mode_conf(three, "group", 3, workers, replicas, 0.1)
+    assert REPLICA_FLUSH_ENV not in group and group.count('AGGREGATOR_FLUSH_SHARED_BY_GROUP="true"') == 2
+    assert mode_conf(three, None, 3, workers, replicas, 0.1) == SUPERVISOR_CONF
+    assert as_rendered(three, workers, replicas) == SUPERVISOR_CONF
+    assert configurations([1, 3], ["group", "records"]) == [(1, "group"), (3, "group"), (3, "records")]
+    assert configurations([1, 3], ["records"]) == [(1, "group"), (3, "records")]
+    assert label(3, [], "records") == "3 replicas x3"
