@@ -207,6 +207,12 @@ async def test_tables_match_the_migration() -> None:
         await engine.dispose()
 
 
+def max_clicks_9(current: Link) -> tuple[Link, LinkEvent]:
+    """A change for `modify`: max_clicks set to 9, with its event."""
+    changed = apply_changes(current, LinkChanges(max_clicks=9), now=datetime.now(UTC))
+    return changed, link_updated(changed, event_id=new_event_id())
+
+
 async def test_a_request_waits_for_a_pooled_connection_a_bounded_time(monkeypatch: pytest.MonkeyPatch) -> None:
     """All of the process's connections busy: a request answers 503 after ACQUIRE_TIMEOUT_S
     instead of queueing without end."""
@@ -219,12 +225,8 @@ async def test_a_request_waits_for_a_pooled_connection_a_bounded_time(monkeypatc
             async with locker.transaction():
                 await locker.execute("SELECT 1 FROM shorten.links WHERE code = $1 FOR UPDATE", link.code)
 
-                def change(current: Link) -> tuple[Link, LinkEvent]:
-                    changed = apply_changes(current, LinkChanges(max_clicks=9), now=datetime.now(UTC))
-                    return changed, link_updated(changed, event_id=new_event_id())
-
                 # Holds the only pooled connection, waiting for the row lock.
-                blocked = asyncio.create_task(store.modify(link.code, change, workspace="default"))
+                blocked = asyncio.create_task(store.modify(link.code, max_clicks_9, workspace="default"))
 
                 async def waiting_for_the_lock() -> bool:
                     return bool(
@@ -256,13 +258,9 @@ async def test_a_request_blocked_in_postgresql_gets_503_at_its_deadline_and_the_
             async with locker.transaction():
                 await locker.execute("SELECT 1 FROM shorten.links WHERE code = $1 FOR UPDATE", link.code)
 
-                def change(current: Link) -> tuple[Link, LinkEvent]:
-                    changed = apply_changes(current, LinkChanges(max_clicks=9), now=datetime.now(UTC))
-                    return changed, link_updated(changed, event_id=new_event_id())
-
                 started = asyncio.get_running_loop().time()
                 with pytest.raises(StoreUnavailable):
-                    await store.modify(link.code, change, workspace="default")
+                    await store.modify(link.code, max_clicks_9, workspace="default")
                 took = asyncio.get_running_loop().time() - started
                 assert 0.5 <= took < 2.0, took
             # The lock released: the abandoned transaction left nothing, the store serves again.
