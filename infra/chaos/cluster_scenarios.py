@@ -88,13 +88,13 @@ def host_cut_off(host_index: int, seconds: float) -> FaultFn:
         host = s.hosts[host_index - 1]
         programs = await _host_programs(ctx.stack, host)
         veth = s.netns_veths[host_index - 1]
-        at = time.monotonic()
-        await _ip(netns.link_command(s, host_index, "down"))
-        try:
-            await asyncio.sleep(seconds)
-        finally:
-            await _ip(netns.link_command(s, host_index, "up"))
-        ready = await ctx.stack.wait_ready(*programs)
+        at, ready = await _cut_then_ready(
+            ctx,
+            programs,
+            seconds,
+            cut=lambda: _ip(netns.link_command(s, host_index, "down")),
+            mend=lambda: _ip(netns.link_command(s, host_index, "up")),
+        )
         return FaultOutcome(
             ready,
             [
@@ -104,6 +104,26 @@ def host_cut_off(host_index: int, seconds: float) -> FaultFn:
         )
 
     return fault
+
+
+async def _cut_then_ready(
+    ctx: FaultContext,
+    programs: list[str],
+    seconds: float,
+    *,
+    cut: Callable[[], Awaitable[None]],
+    mend: Callable[[], Awaitable[None]],
+) -> tuple[float, float]:
+    """A host's cut-off, however it is made: `cut`, hold `seconds`, `mend` (also when the hold
+    fails), then wait until the host's programs are ready. Returns when the cut began and when
+    they were ready (monotonic)."""
+    at = time.monotonic()
+    await cut()
+    try:
+        await asyncio.sleep(seconds)
+    finally:
+        await mend()
+    return at, await ctx.stack.wait_ready(*programs)
 
 
 async def _ip(cmd: list[str]) -> None:
@@ -124,15 +144,14 @@ def host_frozen(host_index: int, seconds: float) -> FaultFn:
         host = ctx.stack.s.hosts[host_index - 1]
         programs = await _host_programs(ctx.stack, host)
         groups = [os.getpgid(await ctx.stack.pid(p)) for p in programs]
-        at = time.monotonic()
-        for group in groups:
-            os.killpg(group, signal.SIGSTOP)
-        try:
-            await asyncio.sleep(seconds)
-        finally:
+
+        async def signal_all(sig: signal.Signals) -> None:
             for group in groups:
-                os.killpg(group, signal.SIGCONT)
-        ready = await ctx.stack.wait_ready(*programs)
+                os.killpg(group, sig)
+
+        at, ready = await _cut_then_ready(
+            ctx, programs, seconds, cut=lambda: signal_all(signal.SIGSTOP), mend=lambda: signal_all(signal.SIGCONT)
+        )
         return FaultOutcome(
             ready,
             [
