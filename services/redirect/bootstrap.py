@@ -233,6 +233,8 @@ def click_pipeline(
         max_events=settings.redirect_click_buffer_max,
         batch_max=settings.redirect_click_batch_max,
         flush_interval=settings.redirect_click_flush_interval_seconds,
+        flush_min_clicks=settings.redirect_click_flush_min_clicks,
+        flush_max_interval=settings.redirect_click_flush_max_seconds,
         traced=tracing.tracing_enabled(),
         hot_keep=settings.redirect_hot_set_size,
     )

@@ -42,6 +42,13 @@ class RedirectSettings(InfraSettings):
     # costs ~0.5-1 ms of CPU whatever its size (wakeups, one produce request and its ack): at
     # 10 ms and a few thousand redirects/s that was most of a click's cost (docs/benchmarks/redirect.md).
     redirect_click_flush_interval_seconds: float = 0.1
+    # Light traffic: after the interval, wait on (an interval at a time, at most the max) until
+    # this many clicks are held. Kafka and the aggregator pay per record (one per partition per
+    # flush), so without it N replicas sharing the same clicks send N times one replica's
+    # records (docs/benchmarks/scale-out.md); with it the records follow the clicks. At a few
+    # hundred redirects/s per replica or more the floor is met in the first interval. 0: off.
+    redirect_click_flush_min_clicks: int = Field(default=50, ge=0)
+    redirect_click_flush_max_seconds: float = Field(default=0.3, ge=0)
     redirect_click_batch_max: int = 5_000
     redirect_click_linger_ms: int = 5
     redirect_kafka_request_timeout_ms: int = 10_000

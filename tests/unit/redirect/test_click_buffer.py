@@ -266,3 +266,51 @@ async def test_clicks_that_cannot_be_formed_are_dropped_and_the_sender_goes_on()
     finally:
         await buf.close(1.0)
     assert codes(sink) == ["good"] and buf.counters()["depth"] == 0
+
+
+# -- the batch-size rule (light traffic waits for a batch worth its records) ---------------------
+
+
+async def test_a_batch_held_at_the_first_interval_is_flushed_then() -> None:
+    buf = buffer(FakeSink(), flush_interval=0.01, flush_min_clicks=5, flush_max_interval=0.05)
+    for code in CODES[:5]:
+        buf.add(code, 1.0, HEADERS, "127.0.0.1")
+    assert await buf.gather() == pytest.approx(0.01)
+
+
+async def test_few_clicks_wait_an_interval_at_a_time_up_to_the_max() -> None:
+    buf = buffer(FakeSink(), flush_interval=0.01, flush_min_clicks=5, flush_max_interval=0.045)
+    buf.add("c1", 1.0, HEADERS, "127.0.0.1")
+    # 0.01 x 4, then the 0.005 left: never past the max
+    assert await buf.gather() == pytest.approx(0.045)
+
+
+async def test_the_wait_ends_at_the_interval_in_which_the_floor_is_reached() -> None:
+    buf = buffer(FakeSink(), flush_interval=0.02, flush_min_clicks=3, flush_max_interval=1.0)
+    buf.add("c1", 1.0, HEADERS, "127.0.0.1")
+
+    async def more_later() -> None:
+        await asyncio.sleep(0.03)  # inside the second interval
+        buf.add("c2", 1.0, HEADERS, "127.0.0.1")
+        buf.add("c3", 1.0, HEADERS, "127.0.0.1")
+
+    adder = asyncio.create_task(more_later())
+    assert await buf.gather() == pytest.approx(0.04)
+    await adder
+
+
+async def test_without_a_floor_one_interval_is_the_wait() -> None:
+    buf = buffer(FakeSink(), flush_interval=0.01, flush_min_clicks=0, flush_max_interval=1.0)
+    buf.add("c1", 1.0, HEADERS, "127.0.0.1")
+    assert await buf.gather() == pytest.approx(0.01)
+
+
+async def test_clicks_below_the_floor_still_reach_kafka_by_the_max_interval() -> None:
+    sink = FakeSink()
+    buf = buffer(sink, flush_interval=0.01, flush_min_clicks=1000, flush_max_interval=0.05)
+    buf.start()
+    for code in CODES[:3]:
+        buf.add(code, 1.0, HEADERS, "127.0.0.1")
+    await wait_until_async(lambda: _eq(len(sink.clicks), 3), timeout=5)
+    assert sorted(codes(sink)) == sorted(CODES[:3])
+    await buf.close(1.0)
