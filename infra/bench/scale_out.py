@@ -23,7 +23,9 @@ carry everything) picks the rate: the highest of --probe-rates that passes (no e
 With --flush-modes group,worker each host count above 1 runs twice: with the aggregator's
 light-traffic flush interval shared by the group (the default, AGGREGATOR_FLUSH_SHARED_BY_GROUP)
 and per worker (the code before it), before and after in one run (scale_out_flush.py; at 1 host
-the two are the same rule, so 1 host runs once).
+the two are the same rule, so 1 host runs once). --flush-modes group,batched compares the replicas'
+click flush without and with their light-traffic batch floor (REDIRECT_CLICK_FLUSH_MIN_CLICKS),
+each against 1 host in its own mode.
 
 Prints the report and writes its section of docs/benchmarks/scale-out.md (by --label).
 """
@@ -241,7 +243,9 @@ async def main() -> None:
         "flush modes": ", ".join(args.flush_modes)
         + " (group: a worker with 1/N of the partitions flushes every N x AGGREGATOR_FLUSH_MIN_S; "
         "per-worker: every worker every AGGREGATOR_FLUSH_MIN_S, the code before it; records: group, and "
-        f"each of N replicas sends its clicks every N x {REPLICA_FLUSH_S:g} s)",
+        f"each of N replicas sends its clicks every N x {REPLICA_FLUSH_S:g} s; group, per-worker and records "
+        "run the replicas with REDIRECT_CLICK_FLUSH_MIN_CLICKS=0 (a flush per interval, the code before it); "
+        "batched: group, and the replicas' default floor)",
         "ClickHouse check": ctx.counts.clickhouse_error or "per code, uniqExact(event_id) of click_events",
         **({"run stopped at": broken} if broken else {}),
     }

@@ -5,7 +5,9 @@ partitions flushes light traffic every N x AGGREGATOR_FLUSH_MIN_S, so the group 
 a second however many hosts carry it. "worker" (the code before it, kept runnable): every worker
 flushes every AGGREGATOR_FLUSH_MIN_S. Running both at each host count puts the before and the
 after in one run. "records": "group", and the replicas' click flush interval times the live
-replicas (see REPLICA_FLUSH_ENV).
+replicas (see REPLICA_FLUSH_ENV). "group", "worker" and "records" run the replicas without their
+light-traffic batch floor (REDIRECT_CLICK_FLUSH_MIN_CLICKS=0: one flush per interval, the code
+before it); "batched" is the group's flush with the replicas' default floor (the code after it).
 
 A mode is set by adding the variable to the aggregator programs' `environment=` lines of the
 cluster's rendered supervisord.conf and `supervisorctl reread` + `update` of those programs (they
@@ -21,8 +23,14 @@ from pathlib import Path
 from redirect_bench_support import CTL
 
 # mode -> AGGREGATOR_FLUSH_SHARED_BY_GROUP of the workers
-FLUSH_MODES = {"group": "true", "worker": "false", "records": "true"}
+FLUSH_MODES = {"group": "true", "worker": "false", "records": "true", "batched": "true"}
 FLUSH_ENV = "AGGREGATOR_FLUSH_SHARED_BY_GROUP"
+# mode -> REDIRECT_CLICK_FLUSH_MIN_CLICKS of the replicas (None: their default)
+REPLICA_FLOOR = {"group": "0", "worker": "0", "records": "0", "batched": None}
+REPLICA_FLOOR_ENV = "REDIRECT_CLICK_FLUSH_MIN_CLICKS"
+# The mode a configuration of one host runs in: with one worker owning every partition and one
+# replica, "worker", "group" and "records" are one rule; "batched" differs (the replica's floor).
+ONE_HOST_MODE = {"group": "group", "worker": "group", "records": "group", "batched": "batched"}
 # "records": the group's flush, and each of the N live replicas sends its clicks every N x its
 # interval, so the replicas together make as many `clicks` records per second as one replica
 # does (a diagnostic of what the records cost; the replicas do not do it by themselves).
@@ -75,16 +83,20 @@ def apply_conf(path: Path, text: str, programs: Iterable[str]) -> bool:
 def as_rendered(conf: str, aggregators: Iterable[str], replicas: Iterable[str]) -> str:
     """The conf without any flush mode of ours (as `just up` renders it -- the stack sets neither
     variable -- also after an interrupted run that could not restore it)."""
-    return with_program_env(with_program_env(conf, aggregators, FLUSH_ENV, None), replicas, REPLICA_FLUSH_ENV, None)
+    replicas = list(replicas)
+    text = with_program_env(with_program_env(conf, aggregators, FLUSH_ENV, None), replicas, REPLICA_FLUSH_ENV, None)
+    return with_program_env(text, replicas, REPLICA_FLOOR_ENV, None)
 
 
 def mode_conf(
     rendered: str, mode: str | None, n: int, aggregators: Iterable[str], replicas: Iterable[str], replica_flush_s: float
 ) -> str:
     """The conf of `mode` at `n` live hosts (None: as rendered)."""
+    replicas = list(replicas)
     text = with_program_env(rendered, aggregators, FLUSH_ENV, None if mode is None else FLUSH_MODES[mode])
     value = f"{replica_flush_s * n:g}" if mode == "records" else None
-    return with_program_env(text, replicas, REPLICA_FLUSH_ENV, value)
+    text = with_program_env(text, replicas, REPLICA_FLUSH_ENV, value)
+    return with_program_env(text, replicas, REPLICA_FLOOR_ENV, None if mode is None else REPLICA_FLOOR[mode])
 
 
 def set_flush_mode(
@@ -105,12 +117,17 @@ def set_flush_mode(
 
 def configurations(hosts: list[int], modes: list[str]) -> list[tuple[int, str]]:
     """(host count, flush mode) in the order measured: every mode at each host count, except at
-    1 host, where the modes are one rule (a worker owning every partition, one replica): that
-    runs once, in the group mode if it (or "records") is asked for."""
+    1 host, where "worker", "group" and "records" are one rule (a worker owning every partition,
+    one replica): that runs once, in the group mode if it (or "records") is asked for; "batched"
+    runs there as well when asked (its replica floor differs)."""
     out: list[tuple[int, str]] = []
     for n in hosts:
         if n == 1:
-            out.append((1, "group" if {"group", "records"} & set(modes) else modes[0]))
+            old = [m for m in modes if ONE_HOST_MODE[m] == "group"]
+            if old:
+                out.append((1, "group" if {"group", "records"} & set(old) else old[0]))
+            if "batched" in modes:
+                out.append((1, "batched"))
         else:
             out += [(n, mode) for mode in modes]
     return out

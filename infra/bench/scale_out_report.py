@@ -71,7 +71,9 @@ def label(n: int, earlier: Sequence[int], flush: str = "group") -> str:
     "(again)" when the run measured that host count in that mode before (the repeat shows the
     run's noise and drift). `earlier`: the host counts measured before in the same mode."""
     repeat = list(earlier).count(n)
-    name = {"group": str(n), "worker": f"{n} per-worker", "records": f"{n} replicas x{n}"}[flush]
+    name = {"group": str(n), "worker": f"{n} per-worker", "records": f"{n} replicas x{n}", "batched": f"{n} batched"}[
+        flush
+    ]
     return name if not repeat else f"{name} (again)" if repeat == 1 else f"{name} (#{repeat + 1})"
 
 
@@ -181,21 +183,40 @@ def idle_table(configs: Sequence[Configuration]) -> str:
     return markdown_table(headers, rows)
 
 
+def _replicas_rule(flush: str) -> str:
+    return "batched" if flush == "batched" else "per-interval"
+
+
+def base_of(configs: Sequence[Configuration], c: Configuration) -> Configuration:
+    """The 1-host configuration `c` is compared with: the first one whose replicas ran the same
+    click-flush rule (the "batched" floor or not), else the first configuration."""
+    same = [b for b in configs if b.plan.n == 1 and _replicas_rule(b.flush) == _replicas_rule(c.flush)]
+    return same[0] if same else configs[0]
+
+
 def ratio_table(configs: Sequence[Configuration]) -> str:
-    """Per tier: cost per click in each configuration / with 1 host, gross and marginal, and the
-    trend at the most hosts measured."""
+    """Per tier: cost per click in each configuration / with 1 host (in the same replicas' rule),
+    gross and marginal, and the trend at the most hosts measured."""
     gross = {c.label: {**c.gross_us(), "stack": _total(c.gross_us())} for c in configs}
     marginal = {c.label: {**c.marginal_us(), "stack": _total(c.marginal_us())} for c in configs}
-    base = configs[0].label if configs else "1"
-    rg, rm = ratios(gross, base), ratios(marginal, base)
+    rg: dict[str, dict[str, float | None]] = {}
+    rm: dict[str, dict[str, float | None]] = {}
+    bases: dict[str, str] = {}
+    for c in configs:
+        base = base_of(configs, c).label
+        if c.label == base:
+            continue
+        bases[c.label] = base
+        rg[c.label] = ratios({base: gross[base], c.label: gross[c.label]}, base)[c.label]
+        rm[c.label] = ratios({base: marginal[base], c.label: marginal[c.label]}, base)[c.label]
     names = list(rg)
-    # The trend: at the most hosts, in the first configuration's flush mode.
-    same_mode = [c for c in configs if c.flush == (configs[0].flush if configs else "group")]
+    # The trend: at the most hosts, in the last configuration's flush mode (the code after).
+    same_mode = [c for c in configs if c.flush == (configs[-1].flush if configs else "group")]
     most = max(same_mode, key=lambda c: c.plan.n).label if same_mode else ""
     headers = [
         "tier",
-        *(f"gross {n} / {base}" for n in names),
-        *(f"marginal {n} / {base}" for n in names),
+        *(f"gross {n} / {bases[n]}" for n in names),
+        *(f"marginal {n} / {bases[n]}" for n in names),
         f"trend (marginal, {most} hosts; flat = within {FLAT_WITHIN:.0%})",
     ]
     rows = []

@@ -23,6 +23,7 @@ try:
     from scale_out_flush import (
         FLUSH_ENV,
         FLUSH_MODES,
+        REPLICA_FLOOR_ENV,
         REPLICA_FLUSH_ENV,
         as_rendered,
         configurations,
@@ -394,3 +395,38 @@ def test_the_records_mode_stretches_each_replicas_click_flush_by_the_live_replic
     assert configurations([1, 3], ["group", "records"]) == [(1, "group"), (3, "group"), (3, "records")]
     assert configurations([1, 3], ["records"]) == [(1, "group"), (3, "records")]
     assert label(3, [], "records") == "3 replicas x3"
+
+
+def test_the_batched_mode_keeps_the_replicas_floor_the_others_take_it_off() -> None:
+    workers, replicas = ["aggregator-1", "aggregator-2"], ["redirect-1"]
+    group = mode_conf(SUPERVISOR_CONF, "group", 2, workers, replicas, 0.1)
+    assert 'REDIRECT_REPLICA_ID="1",REDIRECT_CLICK_FLUSH_MIN_CLICKS="0"' in group
+    batched = mode_conf(group, "batched", 2, workers, replicas, 0.1)
+    assert REPLICA_FLOOR_ENV not in batched and batched.count('AGGREGATOR_FLUSH_SHARED_BY_GROUP="true"') == 2
+    assert as_rendered(group, workers, replicas) == SUPERVISOR_CONF
+    assert configurations([1, 2, 3], ["group", "batched"]) == [
+        (1, "group"),
+        (1, "batched"),
+        (2, "group"),
+        (2, "batched"),
+        (3, "group"),
+        (3, "batched"),
+    ]
+    assert configurations([1, 3], ["batched"]) == [(1, "batched"), (3, "batched")]
+    assert label(3, [], "batched") == "3 batched"
+
+
+def test_a_batched_configuration_is_compared_with_one_host_batched(s: StackSettings) -> None:
+    configs = [
+        _config(s, 1, {"kafka": 10.0}, {}),
+        _config(s, 1, {"kafka": 5.0}, {}, name="1 batched"),
+        _config(s, 3, {"kafka": 20.0}, {}),
+        _config(s, 3, {"kafka": 5.5}, {}, name="3 batched"),
+    ]
+    configs[1].flush = configs[3].flush = "batched"
+    lines = ratio_table(configs).splitlines()
+    assert lines[0].split("|")[2:4] == [" gross 3 / 1 ", " gross 3 batched / 1 batched "]
+    kafka = next(line for line in lines if line.startswith("| Kafka brokers |"))
+    # 3 / 1 grows 2x, 3 batched / 1 batched 1.1x; the trend is the batched mode's
+    assert kafka.split("|")[2:4] == [" 2.00 ", " 1.10 "]
+    assert kafka.split("|")[-2] == " flat "
