@@ -80,6 +80,12 @@ def parse_args() -> argparse.Namespace:
         help="host counts, in order (default 1,2,..,all,1: the repeat of 1 shows the run's noise and drift)",
     )
     p.add_argument("--rate", type=int, default=None, help="redirects/s of every configuration (default: probed)")
+    p.add_argument(
+        "--per-host",
+        action="store_true",
+        help="the rate is per host: N hosts get N x --rate (how a real scale-out grows: each replica and "
+        "worker keeps its own rate); without it every configuration gets --rate in all",
+    )
     p.add_argument("--probe-rates", type=rates, default=rates("500,750,1000,1500"), help="ascending")
     p.add_argument("--probe-seconds", type=float, default=20.0)
     p.add_argument("--max-busy", type=float, default=0.75, help="a probe step fails above this share of the cores")
@@ -96,7 +102,8 @@ def parse_args() -> argparse.Namespace:
         default=["group"],
         help="flush modes measured at each host count, in order: group (the default rule), "
         "worker (the aggregator's per-worker interval, the code before it), records (group, and each of "
-        "N replicas flushes its clicks every N x its interval); e.g. worker,group",
+        "N replicas flushes its clicks every N x its interval), batched (group, and the replicas' light-"
+        "traffic batch floor; the other modes run without it); e.g. worker,group or group,batched",
     )
     p.add_argument("--label", default="results", help="section of the doc this run writes (others are kept)")
     p.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks" / "scale-out.md")
@@ -144,6 +151,11 @@ AGGREGATORS = [f"aggregator-{i}" for i in range(1, len(STACK.aggregator_ports) +
 REPLICAS = [f"redirect-{i}" for i in range(1, len(STACK.redirect_ports) + 1)]
 # The replicas' click flush interval as configured (the redirect's default, 0.1 s).
 REPLICA_FLUSH_S = float(os.environ.get("REDIRECT_CLICK_FLUSH_INTERVAL_SECONDS", "0.1"))
+
+
+def rate_at(rate: int, n: int, per_host: bool) -> int:
+    """The redirects/s of a configuration of `n` hosts: `rate` in all, or per host."""
+    return rate * n if per_host else rate
 
 
 async def measure(
@@ -224,7 +236,8 @@ async def main() -> None:
         for i, (n, flush) in enumerate(planned):
             earlier = [m for m, f in planned[:i] if f == flush]
             try:
-                configs.append(await measure(ctx, args, n, earlier, rate, original_nginx, flush, rendered_supervisor))
+                at = rate_at(rate, n, args.per_host)
+                configs.append(await measure(ctx, args, n, earlier, at, original_nginx, flush, rendered_supervisor))
             except RuntimeError as exc:  # keep what was measured: the report says where it stopped
                 broken = f"{label(n, earlier, flush)} host(s): {exc}"
                 say(f"stopped at {broken}")

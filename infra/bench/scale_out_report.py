@@ -282,7 +282,12 @@ def render_section(
     date = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     out = [f"## {args.label}: {date}, commit {revision}", ""]
     out += [
-        f"{rate:,} redirects/s for {args.step_seconds:.0f} s per configuration over {args.codes:,} codes, "
+        (
+            f"{rate:,} redirects/s per host (N hosts: N x {rate:,}/s)"
+            if getattr(args, "per_host", False)
+            else f"{rate:,} redirects/s"
+        )
+        + f" for {args.step_seconds:.0f} s per configuration over {args.codes:,} codes, "
         f"hosts {', '.join(c.label for c in configs)} in this order; rate: {why_rate}. "
         f"Run time {elapsed / 60:.1f} min.",
         "",

@@ -430,3 +430,14 @@ def test_a_batched_configuration_is_compared_with_one_host_batched(s: StackSetti
     # 3 / 1 grows 2x, 3 batched / 1 batched 1.1x; the trend is the batched mode's
     assert kafka.split("|")[2:4] == [" 2.00 ", " 1.10 "]
     assert kafka.split("|")[-2] == " flat "
+
+
+def test_a_per_host_rate_is_said_in_the_section(s: StackSettings) -> None:
+    args = argparse.Namespace(label="per host", step_seconds=30.0, codes=1000, per_host=True)
+    base = {"nginx": 3.0, "redirect": 12.0, "kafka": 6.0, "aggregator": 6.0, "postgresql": 1.0, "clickhouse": 4.0}
+    configs = [_config(s, 1, base, {}), _config(s, 2, base, {})]
+    section = render_section(args, 250, "given", [], configs, {}, "abc", 60.0)
+    assert "250 redirects/s per host (N hosts: N x 250/s) for 30 s per configuration" in section
+    args.per_host = False
+    section = render_section(args, 250, "given", [], [_config(s, 1, base, {})], {}, "abc", 60.0)
+    assert "250 redirects/s for 30 s per configuration" in section
