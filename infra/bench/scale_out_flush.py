@@ -18,23 +18,35 @@ stop; the next configuration starts the live ones); `restore` writes the rendere
 import re
 import subprocess
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 from redirect_bench_support import CTL
 
-# mode -> AGGREGATOR_FLUSH_SHARED_BY_GROUP of the workers
-FLUSH_MODES = {"group": "true", "worker": "false", "records": "true", "batched": "true"}
 FLUSH_ENV = "AGGREGATOR_FLUSH_SHARED_BY_GROUP"
-# mode -> REDIRECT_CLICK_FLUSH_MIN_CLICKS of the replicas (None: their default)
-REPLICA_FLOOR = {"group": "0", "worker": "0", "records": "0", "batched": None}
 REPLICA_FLOOR_ENV = "REDIRECT_CLICK_FLUSH_MIN_CLICKS"
-# The mode a configuration of one host runs in: with one worker owning every partition and one
-# replica, "worker", "group" and "records" are one rule; "batched" differs (the replica's floor).
-ONE_HOST_MODE = {"group": "group", "worker": "group", "records": "group", "batched": "batched"}
-# "records": the group's flush, and each of the N live replicas sends its clicks every N x its
-# interval, so the replicas together make as many `clicks` records per second as one replica
-# does (a diagnostic of what the records cost; the replicas do not do it by themselves).
 REPLICA_FLUSH_ENV = "REDIRECT_CLICK_FLUSH_INTERVAL_SECONDS"
+
+
+@dataclass(frozen=True)
+class FlushMode:
+    shared_by_group: str  # the workers' AGGREGATOR_FLUSH_SHARED_BY_GROUP
+    replica_floor: str | None  # the replicas' REDIRECT_CLICK_FLUSH_MIN_CLICKS (None: their default)
+    # Each of the N live replicas sends its clicks every N x its interval, so the replicas together
+    # make one replica's `clicks` records per second (a diagnostic of what the records cost).
+    stretch_replica_interval: bool
+    # The mode of its configuration at 1 host: with one worker owning every partition and one
+    # replica, "worker", "group" and "records" are one rule; "batched" differs (the floor).
+    one_host: str
+    name: str  # a configuration's name in the tables, "{n}" the host count
+
+
+FLUSH_MODES = {
+    "group": FlushMode("true", "0", False, "group", "{n}"),
+    "worker": FlushMode("false", "0", False, "group", "{n} per-worker"),
+    "records": FlushMode("true", "0", True, "group", "{n} replicas x{n}"),
+    "batched": FlushMode("true", None, False, "batched", "{n} batched"),
+}
 _SECTION = re.compile(r"^\[program:([^\]]+)\]\s*$")
 _ENTRY = re.compile(r'([A-Za-z_][A-Za-z0-9_]*)="((?:[^"\\]|\\.)*)"')
 
@@ -93,10 +105,13 @@ def mode_conf(
 ) -> str:
     """The conf of `mode` at `n` live hosts (None: as rendered)."""
     replicas = list(replicas)
-    text = with_program_env(rendered, aggregators, FLUSH_ENV, None if mode is None else FLUSH_MODES[mode])
-    value = f"{replica_flush_s * n:g}" if mode == "records" else None
+    if mode is None:
+        return as_rendered(rendered, aggregators, replicas)
+    m = FLUSH_MODES[mode]
+    text = with_program_env(rendered, aggregators, FLUSH_ENV, m.shared_by_group)
+    value = f"{replica_flush_s * n:g}" if m.stretch_replica_interval else None
     text = with_program_env(text, replicas, REPLICA_FLUSH_ENV, value)
-    return with_program_env(text, replicas, REPLICA_FLOOR_ENV, None if mode is None else REPLICA_FLOOR[mode])
+    return with_program_env(text, replicas, REPLICA_FLOOR_ENV, m.replica_floor)
 
 
 def set_flush_mode(
@@ -123,7 +138,7 @@ def configurations(hosts: list[int], modes: list[str]) -> list[tuple[int, str]]:
     out: list[tuple[int, str]] = []
     for n in hosts:
         if n == 1:
-            old = [m for m in modes if ONE_HOST_MODE[m] == "group"]
+            old = [m for m in modes if FLUSH_MODES[m].one_host == "group"]
             if old:
                 out.append((1, "group" if {"group", "records"} & set(old) else old[0]))
             if "batched" in modes:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from capacity_report import StepReport, markdown_table, number
+from scale_out_flush import FLUSH_MODES
 from scale_out_hosts import HostPlan
 
 # The tiers the scale-out table reports, each from the capacity bench's tiers
@@ -71,9 +72,7 @@ def label(n: int, earlier: Sequence[int], flush: str = "group") -> str:
     "(again)" when the run measured that host count in that mode before (the repeat shows the
     run's noise and drift). `earlier`: the host counts measured before in the same mode."""
     repeat = list(earlier).count(n)
-    name = {"group": str(n), "worker": f"{n} per-worker", "records": f"{n} replicas x{n}", "batched": f"{n} batched"}[
-        flush
-    ]
+    name = FLUSH_MODES[flush].name.format(n=n)
     return name if not repeat else f"{name} (again)" if repeat == 1 else f"{name} (#{repeat + 1})"
 
 
@@ -183,14 +182,11 @@ def idle_table(configs: Sequence[Configuration]) -> str:
     return markdown_table(headers, rows)
 
 
-def _replicas_rule(flush: str) -> str:
-    return "batched" if flush == "batched" else "per-interval"
-
-
 def base_of(configs: Sequence[Configuration], c: Configuration) -> Configuration:
     """The 1-host configuration `c` is compared with: the first one whose replicas ran the same
     click-flush rule (the "batched" floor or not), else the first configuration."""
-    same = [b for b in configs if b.plan.n == 1 and _replicas_rule(b.flush) == _replicas_rule(c.flush)]
+    one_host = FLUSH_MODES[c.flush].one_host
+    same = [b for b in configs if b.plan.n == 1 and FLUSH_MODES[b.flush].one_host == one_host]
     return same[0] if same else configs[0]
 
 
@@ -282,11 +278,7 @@ def render_section(
     date = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     out = [f"## {args.label}: {date}, commit {revision}", ""]
     out += [
-        (
-            f"{rate:,} redirects/s per host (N hosts: N x {rate:,}/s)"
-            if getattr(args, "per_host", False)
-            else f"{rate:,} redirects/s"
-        )
+        (f"{rate:,} redirects/s per host (N hosts: N x {rate:,}/s)" if args.per_host else f"{rate:,} redirects/s")
         + f" for {args.step_seconds:.0f} s per configuration over {args.codes:,} codes, "
         f"hosts {', '.join(c.label for c in configs)} in this order; rate: {why_rate}. "
         f"Run time {elapsed / 60:.1f} min.",

@@ -290,6 +290,7 @@ def test_the_section_has_every_table_and_the_machines_load(s: StackSettings) -> 
         p99_ms=100.0,
         drain_seconds=5.0,
         max_busy=0.75,
+        per_host=False,
     )
     base = {"nginx": 3.0, "redirect": 12.0, "kafka": 6.0, "aggregator": 6.0, "postgresql": 1.0, "clickhouse": 4.0}
     configs = [_config(s, 1, base, {"kafka": 0.1}), _config(s, 2, base, {"kafka": 0.1})]
@@ -336,7 +337,7 @@ environment=PYTHONUNBUFFERED="1",REDIRECT_REPLICA_ID="1"
 
 def test_a_flush_mode_is_set_in_the_aggregators_environment_and_taken_out_again() -> None:
     workers = ["aggregator-1", "aggregator-2"]
-    worker_mode = with_program_env(SUPERVISOR_CONF, workers, FLUSH_ENV, FLUSH_MODES["worker"])
+    worker_mode = with_program_env(SUPERVISOR_CONF, workers, FLUSH_ENV, FLUSH_MODES["worker"].shared_by_group)
     lines = worker_mode.splitlines()
     assert lines[5] == (
         'environment=PYTHONUNBUFFERED="1",POSTGRES_DSN="postgresql://a:b@127.0.0.1:1/db",'
@@ -346,7 +347,7 @@ def test_a_flush_mode_is_set_in_the_aggregators_environment_and_taken_out_again(
         lines[9] == 'environment=PYTHONUNBUFFERED="1",AGGREGATOR_WORKER_ID="2",AGGREGATOR_FLUSH_SHARED_BY_GROUP="false"'
     )
     assert lines[12] == SUPERVISOR_CONF.splitlines()[12]  # the redirect replica is not touched
-    group_mode = with_program_env(worker_mode, workers, FLUSH_ENV, FLUSH_MODES["group"])
+    group_mode = with_program_env(worker_mode, workers, FLUSH_ENV, FLUSH_MODES["group"].shared_by_group)
     assert group_mode.count(FLUSH_ENV) == 2 and 'AGGREGATOR_FLUSH_SHARED_BY_GROUP="true"' in group_mode
     assert as_rendered(group_mode, workers, ["redirect-1"]) == SUPERVISOR_CONF
     with pytest.raises(ValueError, match="aggregator-3"):
