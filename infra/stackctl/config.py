@@ -4,6 +4,7 @@ Ports match the services' settings defaults; both read the same variable names.
 """
 
 import ipaddress
+import os
 from functools import cached_property
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -86,6 +87,14 @@ class StackSettings(BaseSettings):
     # CPU priority (nice 0..19) of the background programs (aggregator workers, ClickHouse,
     # retention, Prometheus; render.is_background): on a shared host the hot path goes first.
     background_nice: int = Field(default=0, ge=0, le=19)
+    # CPUs (a `taskset -c` list: "0", "0-5", "0,2") for every program but the redirect path
+    # (nginx, the redirect replicas, Redis and its Sentinels; render.on_redirect_path), which
+    # keeps all CPUs. On two shared cores a woken replica otherwise queues behind Kafka,
+    # ClickHouse or an aggregator and the redirects' p99 triples (docs/benchmarks/notfound.md);
+    # the pipeline behind Kafka can lag and catch up, a redirect cannot wait. `auto`: all CPUs
+    # but the last one when there are two or more, in the default profile (the cluster's hosts
+    # keep every CPU: its benchmarks measure each tier's cost); empty: no partition.
+    background_cpus: str = Field(default="auto", pattern=r"^(auto|[0-9]+(-[0-9]+)?(,[0-9]+(-[0-9]+)?)*)?$")
 
     @model_validator(mode="before")
     @classmethod
@@ -98,6 +107,16 @@ class StackSettings(BaseSettings):
     @property
     def is_cluster(self) -> bool:
         return self.stack_profile == "cluster"
+
+    @property
+    def background_cpu_list(self) -> str:
+        """BACKGROUND_CPUS resolved: a `taskset -c` list, or "" (no partition)."""
+        if self.background_cpus != "auto":
+            return self.background_cpus
+        cpus = sorted(os.sched_getaffinity(0))
+        if self.is_cluster or len(cpus) < 2:
+            return ""
+        return ",".join(str(cpu) for cpu in cpus[:-1])
 
     def cluster_port(self, offset: int) -> int:
         return self.cluster_port_base + offset

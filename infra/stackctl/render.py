@@ -356,9 +356,20 @@ def is_background(name: str) -> bool:
     return name.startswith(("aggregator-", "clickhouse")) or name in ("retention", "prometheus")
 
 
+def on_redirect_path(name: str) -> bool:
+    """Programs a redirect waits for: with BACKGROUND_CPUS every other program stays off the
+    last CPU, so a replica woken by a request finds a CPU free. The Sentinels go with Redis: a
+    starved Sentinel misses the primary's pings and a failover starts for nothing."""
+    return name == "nginx" or name.startswith(("redirect-", "redis"))
+
+
 def _program(s: StackSettings, name: str, command: str, **extra: str) -> str:
     if s.background_nice and is_background(name):
         command = f"nice -n {s.background_nice} {command}"  # nice execs it: same pid, same signals
+    cpus = s.background_cpu_list
+    if cpus and not on_redirect_path(name):
+        # taskset execs it too; threads and children (PostgreSQL's backends) inherit the mask.
+        command = f"taskset -c {cpus} {command}"
     lines = [
         f"[program:{name}]",
         f"command={command}",
