@@ -90,7 +90,7 @@ class StackSettings(BaseSettings):
     # CPUs (a `taskset -c` list: "0", "0-5", "0,2") for every program but the redirect path
     # (nginx, the redirect replicas, Redis and its Sentinels; render.on_redirect_path), which
     # keeps all CPUs. On two shared cores a woken replica otherwise queues behind Kafka,
-    # ClickHouse or an aggregator and the redirects' p99 triples (docs/benchmarks/notfound.md);
+    # ClickHouse or an aggregator: the redirects' p99 was 2-3x longer (docs/benchmarks/notfound.md);
     # the pipeline behind Kafka can lag and catch up, a redirect cannot wait. `auto`: all CPUs
     # but the last one when there are two or more, in the default profile (the cluster's hosts
     # keep every CPU: its benchmarks measure each tier's cost); empty: no partition.
