@@ -7,7 +7,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from loadtest.boards import BoardsEnv, render
-from loadtest.guard import NotLoopback
+from loadtest.guard import NotLoopback, require_loopback
 from loadtest.runner import (
     EXIT_CHECK_FAILED,
     EXIT_NOT_RUN,
@@ -95,6 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     env = LoadtestEnv()
     try:
         profile = _profile(args, env)
+        require_loopback(profile.host)  # before anything else, the API key included
         result = run(profile, api_key=_api_key(env, args.api_key_file), out_dir=args.out_dir)
     except (NotLoopback, SeedError, RunError, ValueError) as exc:
         print(f"[loadtest] not run: {exc}", file=sys.stderr)
