@@ -3,21 +3,16 @@ and counted, how it reads the lag and the rate limit, the targets it sends, and 
 replaces its own section of the doc."""
 
 import json
-import sys
 from pathlib import Path
 
 import pytest
 
-BENCH = str(Path(__file__).resolve().parents[2] / "infra" / "bench")
-# On the path only while these import: infra/bench/redirect.py must not shadow the redirect
-# service package for the tests collected after this one.
-sys.path.insert(0, BENCH)
-try:
+from tests.support.bench import bench_on_path
+
+with bench_on_path():
     from capacity_load import Plan, write_targets
     from capacity_report import write_doc
     from capacity_stack import differences, parse_lag, tier_of, writes_per_second_allowed
-finally:
-    sys.path.remove(BENCH)
 
 pytestmark = pytest.mark.unit
 

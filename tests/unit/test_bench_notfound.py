@@ -10,14 +10,10 @@ from pathlib import Path
 
 import pytest
 
-BENCH = str(Path(__file__).resolve().parents[2] / "infra" / "bench")
-# On the path only while these import: infra/bench/redirect.py must not shadow the redirect
-# service package for the tests collected after this one.
-sys.path.insert(0, BENCH)
-try:
+from tests.support.bench import bench_on_path
+
+with bench_on_path():
     from notfound import cpu_set, pct, pin, write_targets
-finally:
-    sys.path.remove(BENCH)
 
 pytestmark = pytest.mark.unit
 

@@ -4,7 +4,6 @@ workers count as rebalanced, and the per-tier cost and ratio tables."""
 
 import argparse
 import re
-import sys
 from collections import Counter
 from pathlib import Path
 
@@ -12,11 +11,9 @@ import pytest
 from stackctl import config, render
 from stackctl.config import StackSettings
 
-BENCH = str(Path(__file__).resolve().parents[2] / "infra" / "bench")
-# On the path only while these import: infra/bench/redirect.py must not shadow the redirect
-# service package for the tests collected after this one.
-sys.path.insert(0, BENCH)
-try:
+from tests.support.bench import bench_on_path
+
+with bench_on_path():
     from capacity_load import AttackResult, Plan
     from capacity_report import StepReport
     from capacity_stack import metric_total, partition_lags, tier_of
@@ -41,8 +38,6 @@ try:
         render_section,
         trend,
     )
-finally:
-    sys.path.remove(BENCH)
 
 pytestmark = pytest.mark.unit
 
